@@ -1,0 +1,316 @@
+"""The pipeline's configuration: `configs/pipeline.yaml`, `configs/hpo/<algorithm>.yaml`, `configs/universe.csv`.
+
+Config declares, code builds: every name, default, instance type, gate and window the definition uses
+comes from here. Validation is strict (unknown keys are errors) because a misspelt key that is silently
+ignored is how a gate ends up at its default without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
+KNOWN_ALGORITHMS = ("xgboost", "catboost", "lightgbm", "gru")
+IMPLEMENTED_ALGORITHMS = ("xgboost",)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line that names the file, the key and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineSection(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+    description: str = ""
+    role_arn: str = Field(pattern=r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$")
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+    prefix: str = Field(pattern=r"^[A-Za-z0-9_\-/]+$")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Images(_Strict):
+    processing: str
+    training: str
+    serving: str
+
+
+class Instances(_Strict):
+    processing: str = Field(pattern=r"^ml\.")
+    training: str = Field(pattern=r"^ml\.")
+    inference: list[str]
+    transform: list[str]
+    volume_size_gb: int = Field(ge=1, le=16384)
+    max_runtime_seconds: int = Field(ge=60, le=2419200)
+
+
+class Data(_Strict):
+    input_data_url: str = Field(pattern=r"^(s3|file)://")
+    tweets_data_url: str = Field(pattern=r"^(s3|file)://")
+    universe_csv: str
+
+
+class Features(_Strict):
+    bar_frequency: Literal["1min", "1d"]
+    windows: list[int] = Field(min_length=1)
+    sample_every_bars: int = Field(ge=1)
+    label_horizon_bars: int = Field(ge=1)
+    label_dead_zone: float = Field(ge=0.0, lt=0.1)
+    ingest_lag_seconds: int = Field(ge=0)
+    include_sentiment: bool
+
+    @field_validator("windows")
+    @classmethod
+    def _positive_sorted(cls, windows: list[int]) -> list[int]:
+        if any(w < 1 for w in windows) or windows != sorted(set(windows)):
+            raise ValueError("windows must be positive bar counts in increasing order, e.g. [5, 10, 60]")
+        return windows
+
+
+class Folds(_Strict):
+    n_folds: int = Field(ge=1, le=20)
+    train_days: int = Field(ge=1)
+    validation_days: int = Field(ge=1)
+    embargo_bars: int = Field(ge=0)
+    holdout_days: int = Field(ge=1)
+
+
+class Tuning(_Strict):
+    strategy: Literal["Bayesian", "Random", "Hyperband", "Grid"]
+    objective_metric: str
+    objective_type: Literal["Maximize", "Minimize"]
+    max_jobs: int = Field(ge=1, le=500)
+    max_parallel_jobs: int = Field(ge=1, le=100)
+    early_stopping: Literal["Off", "Auto"]
+    random_seed: int = Field(ge=0)
+
+
+class Gates(_Strict):
+    min_model_auc: float = Field(ge=0.5, le=1.0)
+    min_ensemble_auc: float = Field(ge=0.5, le=1.0)
+    max_tuning_attempts: int = Field(ge=1, le=3)
+
+
+class Registry(_Strict):
+    model_package_group: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    approval_status: Literal["PendingManualApproval", "Approved", "Rejected"]
+
+
+class Caching(_Strict):
+    enabled: bool
+    expire_after: str = Field(pattern=r"^P")
+
+
+class Retries(_Strict):
+    max_attempts: int = Field(ge=1, le=20)
+    interval_seconds: int = Field(ge=1)
+    backoff_rate: float = Field(ge=1.0)
+
+
+class SampleData(_Strict):
+    days: int = Field(default=60, ge=5)
+    seed: int = 7
+    tickers: int | Literal["all"] = "all"
+
+
+class HpoRange(_Strict):
+    type: Literal["integer", "continuous", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> HpoRange:
+        if self.type == "categorical":
+            if not self.values:
+                raise ValueError("a categorical range needs 'values'")
+        elif self.min is None or self.max is None or self.min > self.max:
+            raise ValueError("an integer or continuous range needs 'min' <= 'max'")
+        elif self.scaling == "Logarithmic" and self.min <= 0:
+            raise ValueError("Logarithmic scaling needs 'min' > 0")
+        return self
+
+
+class HpoSpec(_Strict):
+    algorithm: Literal["xgboost", "catboost", "lightgbm", "gru"]
+    defaults: dict[str, int | float | str | bool]
+    ranges: dict[str, HpoRange]
+
+    @model_validator(mode="after")
+    def _defaults_cover_ranges(self) -> HpoSpec:
+        missing = sorted(set(self.ranges) - set(self.defaults))
+        if missing:
+            raise ValueError(f"tuned hyperparameters without a default: {', '.join(missing)}")
+        return self
+
+    @property
+    def static(self) -> dict[str, int | float | str | bool]:
+        """What every tuning job receives unchanged: the defaults that are not tuned."""
+        return {k: v for k, v in self.defaults.items() if k not in self.ranges}
+
+
+class UniverseMember(_Strict):
+    ticker: str
+    sector: str
+
+
+class PipelineConfig(_Strict):
+    pipeline: PipelineSection
+    images: Images
+    instances: Instances
+    data: Data
+    features: Features
+    folds: Folds
+    algorithms: list[str] = Field(min_length=1)
+    tuning: Tuning
+    gates: Gates
+    registry: Registry
+    caching: Caching
+    retries: Retries
+    sample_data: SampleData = SampleData()
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Filled by load_config, not by the YAML file.
+    hpo: dict[str, HpoSpec] = Field(default_factory=dict)
+    universe: list[UniverseMember] = Field(default_factory=list)
+    source: str = ""
+    profile: str | None = None
+
+    @field_validator("algorithms")
+    @classmethod
+    def _known_algorithms(cls, algorithms: list[str]) -> list[str]:
+        unknown = [a for a in algorithms if a not in KNOWN_ALGORITHMS]
+        if unknown:
+            raise ValueError(f"unknown algorithm {unknown[0]!r}; allowed: {', '.join(KNOWN_ALGORITHMS)}")
+        if len(set(algorithms)) != len(algorithms):
+            raise ValueError("an algorithm is listed twice")
+        return algorithms
+
+    @property
+    def s3_root(self) -> str:
+        return f"s3://{self.pipeline.bucket}/{self.pipeline.prefix}"
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override replaces only the fields it sets (the kedro-sagemaker `__default__` habit)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _describe_error(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        parent = first["loc"][:-1]
+        allowed = _allowed_keys(PipelineConfig, parent)
+        hint = f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key"
+        return f"{path}: key '{key}': {hint}"
+    if first["type"] == "missing":
+        return f"{path}: key '{key}' is required"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: key '{key}': {message} (got {first.get('input')!r})"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name not in {"hpo", "universe", "source", "profile"}]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found; pass --config with the path to pipeline.yaml")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return loaded
+
+
+def load_hpo(path: Path) -> HpoSpec:
+    try:
+        return HpoSpec.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: key '{key}': {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def load_universe(path: Path) -> list[UniverseMember]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: universe file not found; set data.universe_csv in pipeline.yaml")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or {"ticker", "sector"} - set(reader.fieldnames):
+            raise ConfigError(f"{path}: needs the columns 'ticker' and 'sector' in its header row")
+        members = [UniverseMember(ticker=row["ticker"].strip(), sector=row["sector"].strip()) for row in reader]
+    tickers = [m.ticker for m in members]
+    if not members or len(set(tickers)) != len(tickers):
+        raise ConfigError(f"{path}: column 'ticker' must list each ticker once and not be empty")
+    return members
+
+
+def load_config(
+    path: str | Path = DEFAULT_CONFIG,
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> PipelineConfig:
+    """Read, merge (file < profile < overrides) and validate the configuration; raises ConfigError."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    merged = raw
+    if profile:
+        profiles = raw.get("profiles") or {}
+        if profile not in profiles:
+            allowed = ", ".join(profiles) or "none defined"
+            raise ConfigError(f"{path}: key 'profiles.{profile}' not found; profiles: {allowed}")
+        merged = _deep_merge(merged, profiles[profile])
+    if overrides:
+        merged = _deep_merge(merged, overrides)
+    try:
+        config = PipelineConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe_error(path, exc)) from None
+
+    not_ready = [a for a in config.algorithms if a not in IMPLEMENTED_ALGORITHMS]
+    if not_ready:
+        raise ConfigError(
+            f"{path}: key 'algorithms': {not_ready[0]!r} is not implemented yet (model-zoo issue); "
+            f"implemented: {', '.join(IMPLEMENTED_ALGORITHMS)}"
+        )
+    config_dir = path.resolve().parent
+    hpo = {name: load_hpo(config_dir / "hpo" / f"{name}.yaml") for name in config.algorithms}
+    universe_path = Path(config.data.universe_csv)
+    if not universe_path.is_absolute():
+        universe_path = config_dir.parent / universe_path
+    return config.model_copy(
+        update={
+            "hpo": hpo,
+            "universe": load_universe(universe_path),
+            "source": str(path),
+            "profile": profile,
+        }
+    )

@@ -1,0 +1,59 @@
+"""The pipeline, composed from one builder per stage. Offline and deterministic.
+
+    BuildFeatures -> LeakTests -> LeakGate ─ true ─> Tune-<alg> -> Evaluate-<alg> -> Gate-<alg> ─ true ─> Register
+                                           └ false ─> Fail-leaks                               └ false ─> Fail-<alg>
+
+Building makes no AWS call (OfflinePipelineSession) and the JSON depends only on the config and the
+code: code is addressed by content hash and no job name carries a timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sagemaker.workflow.pipeline import Pipeline
+from sagemaker.workflow.pipeline_definition_config import PipelineDefinitionConfig
+
+from pipelines import sdk  # noqa: F401
+from pipelines.code_bundle import build_code_bundle
+from pipelines.config import PipelineConfig
+from pipelines.parameters import build_parameters
+from pipelines.session import OfflinePipelineSession
+from pipelines.stages.checks import build_leak_gate, build_leak_step
+from pipelines.stages.context import StageContext
+from pipelines.stages.evaluation import build_evaluation_step, build_model_gate
+from pipelines.stages.features import build_features_step
+from pipelines.stages.registry import build_register_step
+from pipelines.stages.tuning import build_tuning_step
+
+
+def get_pipeline(config: PipelineConfig, session: OfflinePipelineSession | None = None) -> Pipeline:
+    session = session or OfflinePipelineSession(config)
+    code = build_code_bundle(config.s3_root)
+    for upload in code.uploads():
+        session.record_upload(upload)
+    ctx = StageContext(config=config, session=session, params=build_parameters(config), code=code)
+
+    features = build_features_step(ctx)
+    leaks, leak_report = build_leak_step(ctx, features)
+
+    # One algorithm in this issue; the model-zoo issue adds the others and the ensemble behind them.
+    algorithm = config.algorithms[0]
+    tune = build_tuning_step(ctx, algorithm, features)
+    evaluate, evaluation = build_evaluation_step(ctx, algorithm, tune, features)
+    register = build_register_step(ctx, algorithm, tune, evaluate)
+    model_gate = build_model_gate(ctx, algorithm, evaluate, evaluation, if_steps=[register])
+    leak_gate = build_leak_gate(leaks, leak_report, if_steps=[tune, evaluate, model_gate], ctx=ctx)
+
+    return Pipeline(
+        name=config.pipeline.name,
+        parameters=ctx.params.as_list(),
+        steps=[features, leaks, leak_gate],
+        sagemaker_session=session,
+        pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
+    )
+
+
+def definition_json(pipeline: Pipeline) -> str:
+    """The definition as published: the SDK's JSON, re-serialised with sorted keys and a stable layout."""
+    return json.dumps(json.loads(pipeline.definition()), indent=2, sort_keys=True) + "\n"

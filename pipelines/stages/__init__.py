@@ -1,0 +1,1 @@
+"""One small builder per pipeline stage; `pipelines.definition` composes them."""

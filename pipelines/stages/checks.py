@@ -1,0 +1,79 @@
+"""LeakTests: re-derive the features from truncated inputs; any leak ends the run before tuning."""
+
+from __future__ import annotations
+
+from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.workflow.condition_step import ConditionStep
+from sagemaker.workflow.conditions import ConditionEquals
+from sagemaker.workflow.fail_step import FailStep
+from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.properties import PropertyFile
+from sagemaker.workflow.steps import ProcessingStep
+
+from pipelines import sdk  # noqa: F401
+from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from pipelines.stages.features import BARS_DIR, TWEETS_DIR
+
+FEATURES_IN = f"{PROCESSING_ROOT}/input/features"
+LEAKS_DIR = f"{PROCESSING_ROOT}/output/leaks"
+
+
+def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[ProcessingStep, PropertyFile]:
+    report = PropertyFile(name="LeakReport", output_name="leaks", path="leak_report.json")
+    processor = ctx.processor("steps.leaks", "leak-tests")
+    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
+    step_args = processor.run(
+        inputs=[
+            ctx.code_input(),
+            ProcessingInput(source=features_uri, destination=FEATURES_IN, input_name="features"),
+            ProcessingInput(source=ctx.params.input_data_url, destination=BARS_DIR, input_name="bars"),
+            ProcessingInput(source=ctx.params.tweets_data_url, destination=TWEETS_DIR, input_name="tweets"),
+        ],
+        outputs=[
+            ProcessingOutput(output_name="leaks", source=LEAKS_DIR, destination=ctx.output_uri("LeakTests", "leaks"))
+        ],
+        arguments=[
+            "--features",
+            FEATURES_IN,
+            "--bars",
+            BARS_DIR,
+            "--tweets",
+            TWEETS_DIR,
+            "--output",
+            LEAKS_DIR,
+        ],
+    )
+    step = ProcessingStep(
+        name="LeakTests",
+        step_args=step_args,
+        property_files=[report],
+        cache_config=ctx.cache,
+        retry_policies=ctx.retry_policies,
+    )
+    return step, report
+
+
+def build_leak_gate(
+    leak_step: ProcessingStep, report: PropertyFile, if_steps: list, ctx: StageContext
+) -> ConditionStep:
+    """Every later step sits in the gate's true branch, so a leak means nothing is tuned or registered."""
+    fail = FailStep(
+        name="Fail-leaks",
+        error_message=Join(
+            on=" ",
+            values=[
+                "Leak tests failed:",
+                JsonGet(step_name=leak_step.name, property_file=report, json_path="summary"),
+            ],
+        ),
+    )
+    return ConditionStep(
+        name="LeakGate",
+        conditions=[
+            ConditionEquals(
+                left=JsonGet(step_name=leak_step.name, property_file=report, json_path="passed"), right=True
+            )
+        ],
+        if_steps=if_steps,
+        else_steps=[fail],
+    )

@@ -1,0 +1,91 @@
+"""Tune-<algorithm>: a Bayesian TuningStep over the ranges in configs/hpo/<algorithm>.yaml."""
+
+from __future__ import annotations
+
+from sagemaker.estimator import Estimator
+from sagemaker.inputs import TrainingInput
+from sagemaker.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
+from sagemaker.tuner import HyperparameterTuner
+from sagemaker.workflow.steps import ProcessingStep, TuningStep
+
+from pipelines import sdk  # noqa: F401
+from pipelines.code_bundle import TRAINING_CODE_DIR
+from pipelines.config import HpoRange
+from pipelines.stages.context import StageContext
+
+# The training program prints these lines; the tuner and the local runner both read them with these regexes.
+METRIC_DEFINITIONS = [
+    {"Name": "validation:auc", "Regex": r"validation:auc=([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"},
+    {"Name": "train:auc", "Regex": r"train:auc=([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"},
+]
+
+
+def _sdk_range(spec: HpoRange):
+    if spec.type == "categorical":
+        return CategoricalParameter(spec.values)
+    if spec.type == "integer":
+        return IntegerParameter(int(spec.min), int(spec.max), scaling_type=spec.scaling)
+    return ContinuousParameter(spec.min, spec.max, scaling_type=spec.scaling)
+
+
+def _hyperparameter_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
+    hpo = ctx.config.hpo[algorithm]
+    static = {"algorithm": algorithm, **{k: _hyperparameter_text(v) for k, v in hpo.static.items()}}
+    return Estimator(
+        image_uri=ctx.config.images.training,
+        role=ctx.config.pipeline.role_arn,
+        instance_count=1,
+        instance_type=ctx.params.training_instance_type,
+        volume_size=ctx.config.instances.volume_size_gb,
+        max_run=ctx.config.instances.max_runtime_seconds,
+        output_path=ctx.s3("models", algorithm),
+        base_job_name=f"train-{algorithm}",
+        hyperparameters=static,
+        metric_definitions=METRIC_DEFINITIONS,
+        environment={"PYTHONPATH": TRAINING_CODE_DIR, "PYTHONUNBUFFERED": "1"},
+        sagemaker_session=ctx.session,
+        tags=[{"Key": k, "Value": v} for k, v in sorted(ctx.config.pipeline.tags.items())],
+    )
+
+
+def build_tuning_step(ctx: StageContext, algorithm: str, features_step: ProcessingStep) -> TuningStep:
+    tuning = ctx.config.tuning
+    tuner = HyperparameterTuner(
+        estimator=build_estimator(ctx, algorithm),
+        objective_metric_name=tuning.objective_metric,
+        objective_type=tuning.objective_type,
+        hyperparameter_ranges={name: _sdk_range(spec) for name, spec in ctx.config.hpo[algorithm].ranges.items()},
+        metric_definitions=METRIC_DEFINITIONS,
+        strategy=tuning.strategy,
+        max_jobs=ctx.params.max_tuning_jobs,
+        max_parallel_jobs=ctx.params.max_parallel_jobs,
+        early_stopping_type=tuning.early_stopping,
+        random_seed=tuning.random_seed,
+        base_tuning_job_name=f"tune-{algorithm}",
+    )
+    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
+    step_args = tuner.fit(
+        inputs={
+            "train": TrainingInput(s3_data=features_uri, input_mode="File"),
+            "code": TrainingInput(s3_data=ctx.code.s3_uri, input_mode="File"),
+        }
+    )
+    return TuningStep(
+        name=f"Tune-{algorithm}",
+        step_args=step_args,
+        cache_config=ctx.cache,
+        retry_policies=ctx.retry_policies,
+    )
+
+
+def best_model_uri(ctx: StageContext, algorithm: str, tuning_step: TuningStep):
+    """The best training job's model.tar.gz, at the path SageMaker writes it under the estimator's output."""
+    return tuning_step.get_top_model_s3_uri(
+        top_k=0,
+        s3_bucket=ctx.config.pipeline.bucket,
+        prefix=f"{ctx.config.pipeline.prefix}/models/{algorithm}",
+    )
