@@ -1,0 +1,189 @@
+"""Reading tables and writing outputs atomically.
+
+Every output is written to a temporary name in the destination folder and renamed into place with
+`os.replace`, which is atomic on one filesystem: a step that fails leaves either the previous file or
+nothing, never half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from steps.common.errors import StepInputError
+
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def _data_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    parquet: list[Path] = []
+    csv: list[Path] = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or any(part.startswith((".", "_")) for part in path.relative_to(folder).parts):
+            continue
+        name = path.name.lower()
+        if name.endswith(_PARQUET_SUFFIXES):
+            parquet.append(path)
+        elif name.endswith(_CSV_SUFFIXES):
+            csv.append(path)
+    return parquet, csv
+
+
+def read_table(path: str | Path, *, name: str = "table", allow_empty: bool = False) -> pd.DataFrame:
+    """Read a parquet file, a (hive-partitioned) parquet folder, or CSV file(s) into pandas.
+
+    Hidden and `_`-prefixed files (`_SUCCESS`, `.tmp-*`) are skipped. A folder with no data files is an
+    error unless `allow_empty` (tweets may legitimately be absent).
+    """
+    source = Path(path)
+    if not source.exists():
+        if allow_empty:
+            return pd.DataFrame()
+        raise StepInputError(f"{name} not found", file=source, fix=f"pass the folder that holds the {name}")
+    if source.is_file():
+        parquet, csv = ([source], []) if source.name.lower().endswith(_PARQUET_SUFFIXES) else ([], [source])
+    else:
+        parquet, csv = _data_files(source)
+    if not parquet and not csv:
+        if allow_empty:
+            return pd.DataFrame()
+        raise StepInputError(
+            f"no parquet or CSV files in the {name} folder",
+            file=source,
+            fix=f"point the argument at the folder holding the {name} files",
+        )
+    try:
+        if parquet:
+            if source.is_file():
+                table = pq.read_table(source)
+            else:
+                dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
+                                     partition_base_dir=str(source))
+                table = dataset.to_table()
+            frame = table.to_pandas()
+        else:
+            frame = pd.concat([pd.read_csv(p) for p in csv], ignore_index=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OSError) as exc:
+        raise StepInputError(
+            f"cannot read {name}: {str(exc).splitlines()[0]}", file=source, fix="rewrite the file(s)"
+        ) from exc
+    # Hive partition keys come back as dictionary/categorical columns: plain strings are what the
+    # contract says.
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def read_json(path: str | Path, *, name: str = "JSON file") -> dict[str, Any]:
+    source = Path(path)
+    if not source.is_file():
+        raise StepInputError(f"{name} not found", file=source, fix=f"pass the folder that holds {source.name}")
+    try:
+        return json.loads(source.read_text())
+    except json.JSONDecodeError as exc:
+        raise StepInputError(f"{name} is not valid JSON ({exc.msg})", file=source, fix="rewrite it") from exc
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it is renamed onto `target`."""
+    destination = Path(target)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.parent / f".tmp-{uuid.uuid4().hex}-{destination.name}"
+    try:
+        yield temporary
+        os.replace(temporary, destination)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def write_parquet(frame: pd.DataFrame, target: str | Path) -> Path:
+    """Write one parquet file atomically."""
+    with atomic_path(target) as temporary:
+        frame.to_parquet(temporary, index=False)
+    return Path(target)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return _finite(float(value))
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(payload: Any, target: str | Path) -> Path:
+    """Write JSON atomically (NaN/inf become null: JSON has no such numbers)."""
+    text = json.dumps(_clean(payload), indent=2, default=_json_default, sort_keys=False)
+    write_text(text + "\n", target)
+    return Path(target)
+
+
+def write_text(text: str, target: str | Path) -> Path:
+    with atomic_path(target) as temporary:
+        temporary.write_text(text)
+    return Path(target)
+
+
+def write_metrics(folder: str | Path, metrics: dict[str, Any]) -> Path:
+    """Write the step's `metrics.json` (timings, row counts, its own figures) into `folder`."""
+    return write_json(metrics, Path(folder) / "metrics.json")
+
+
+@contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it replaces `target` as a whole."""
+    destination = Path(target)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{destination.name}-", dir=destination.parent))
+    try:
+        yield temporary
+        if destination.exists():
+            backup = destination.parent / f".old-{uuid.uuid4().hex}-{destination.name}"
+            os.replace(destination, backup)
+            os.replace(temporary, destination)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(temporary, destination)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""Sentiment features: tweets in trailing time windows, counted only once they could have been ingested.
+
+A tweet becomes available at `created_at + ingest_lag`; the window of length W for the bar closing at t
+holds the tweets with availability in (t - W, t], i.e. `created_at` in (t - W - lag, t - lag]. Window
+lengths are minutes for 1-minute bars and days for daily bars; `sent_daily` is a 1-day window.
+
+- sent_W: engagement-weighted mean score, weight = 1 + log1p(likes + retweets + replies)
+- sent_mean_W (shortest window): plain mean score;  sent_sum_W (second window): sum of scores
+- sent_pos_ratio_W, tweet_count_W (longest window): share of tweets whose p_pos is the largest
+  probability (score > 0 when only a score is given) and the number of tweets
+No tweets in a window gives 0 for every feature (and count 0).
+
+Computed with prefix sums and binary search per ticker: exact window membership, O(n log n), and the
+prefix of a prefix sum does not change when later tweets are removed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from steps.features.settings import FeatureSettings
+
+
+def _window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelta]]:
+    unit = settings.window_unit
+    length = pd.Timedelta(minutes=1) if settings.frequency == "1min" else pd.Timedelta(days=1)
+    windows = settings.windows
+    specs = [("sent", f"sent_{w}{unit}", length * w) for w in windows]
+    specs.append(("sent", "sent_daily", pd.Timedelta(days=1)))
+    specs.append(("mean", f"sent_mean_{windows[0]}{unit}", length * windows[0]))
+    second = windows[1] if len(windows) > 1 else windows[0]
+    specs.append(("sum", f"sent_sum_{second}{unit}", length * second))
+    specs.append(("pos_ratio", f"sent_pos_ratio_{windows[-1]}{unit}", length * windows[-1]))
+    specs.append(("count", f"tweet_count_{windows[-1]}{unit}", length * windows[-1]))
+    return specs
+
+
+def sentiment_feature_names(settings: FeatureSettings) -> list[str]:
+    return [name for _, name, _ in _window_specs(settings)]
+
+
+def tweet_weights(tweets: pd.DataFrame) -> np.ndarray:
+    engagement = tweets["like_count"] + tweets["retweet_count"] + tweets["reply_count"]
+    return 1.0 + np.log1p(engagement.to_numpy(dtype="float64"))
+
+
+def tweet_is_positive(tweets: pd.DataFrame) -> np.ndarray:
+    probs = tweets[["p_pos", "p_neg", "p_neu"]].to_numpy(dtype="float64")
+    by_probs = (probs[:, 0] >= probs[:, 1]) & (probs[:, 0] >= probs[:, 2])
+    has_probs = ~np.isnan(probs).any(axis=1)
+    return np.where(has_probs, by_probs, tweets["score"].to_numpy() > 0).astype("float64")
+
+
+def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
+    """Sentiment features for `rows` (ticker, ts), in the rows' order."""
+    specs = _window_specs(settings)
+    result = {name: np.zeros(len(rows)) for _, name, _ in specs}
+    if len(tweets):
+        lag = np.int64(pd.Timedelta(seconds=settings.ingest_lag_seconds).value)
+        available = tweets["created_at"].to_numpy("datetime64[ns]").astype("int64") + lag
+        scores = tweets["score"].to_numpy(dtype="float64")
+        weights = tweet_weights(tweets)
+        positive = tweet_is_positive(tweets)
+        tweet_groups = tweets.groupby("ticker", sort=False).indices
+        row_ts = rows["ts"].to_numpy("datetime64[ns]").astype("int64")
+        for ticker, row_idx in rows.groupby("ticker", sort=False).indices.items():
+            tweet_idx = tweet_groups.get(ticker)
+            if tweet_idx is None:
+                continue
+            order = tweet_idx[np.argsort(available[tweet_idx], kind="stable")]
+            times = available[order]
+            prefix = {
+                "w": np.r_[0.0, np.cumsum(weights[order])],
+                "ws": np.r_[0.0, np.cumsum(weights[order] * scores[order])],
+                "s": np.r_[0.0, np.cumsum(scores[order])],
+                "pos": np.r_[0.0, np.cumsum(positive[order])],
+            }
+            t = row_ts[row_idx]
+            hi = np.searchsorted(times, t, side="right")
+            for kind, name, length in specs:
+                lo = np.searchsorted(times, t - np.int64(length.value), side="right")
+                count = (hi - lo).astype("float64")
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if kind == "sent":
+                        total_w = prefix["w"][hi] - prefix["w"][lo]
+                        value = (prefix["ws"][hi] - prefix["ws"][lo]) / total_w
+                    elif kind == "mean":
+                        value = (prefix["s"][hi] - prefix["s"][lo]) / count
+                    elif kind == "sum":
+                        value = prefix["s"][hi] - prefix["s"][lo]
+                    elif kind == "pos_ratio":
+                        value = (prefix["pos"][hi] - prefix["pos"][lo]) / count
+                    else:
+                        value = count
+                result[name][row_idx] = np.where(count > 0, value, 0.0)
+    return pd.DataFrame(result, index=rows.index)

@@ -1,0 +1,66 @@
+"""Feature settings: one object, written to manifest.json so that steps.leaks recomputes with exactly it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from steps.common.errors import StepInputError
+
+FREQUENCIES = ("1min", "1d")
+KEY_COLUMNS = ("ticker", "ts")
+GROUP_COLUMNS = ("sector",)
+TARGET_COLUMNS = ("label", "forward_return", "label_end")
+NON_FEATURE_COLUMNS = (*KEY_COLUMNS, *GROUP_COLUMNS, *TARGET_COLUMNS)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    frequency: str = "1min"
+    windows: tuple[int, ...] = (5, 10, 60)
+    sample_every_bars: int = 15
+    label_horizon_bars: int = 30
+    label_dead_zone: float = 0.0
+    ingest_lag_seconds: float = 60.0
+    include_sentiment: bool = True
+    rsi_period: int = 14
+    n_folds: int = 4
+    train_days: int = 126
+    validation_days: int = 21
+    embargo_bars: int = 30
+    holdout_days: int = 21
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.frequency not in FREQUENCIES:
+            raise StepInputError(f"unknown frequency {self.frequency!r}", column="frequency",
+                                 fix="use --frequency 1min or 1d")
+        windows = tuple(sorted({int(w) for w in self.windows}))
+        if not windows or windows[0] < 2:
+            raise StepInputError(f"windows {self.windows} must be integers >= 2", column="windows",
+                                 fix="pass e.g. --windows 5,10,60")
+        object.__setattr__(self, "windows", windows)
+        for name in ("sample_every_bars", "label_horizon_bars", "rsi_period"):
+            if int(getattr(self, name)) < 1:
+                raise StepInputError(f"{name} must be >= 1", column=name, fix=f"pass --{name.replace('_', '-')} 1 or more")
+        if self.label_dead_zone < 0 or self.ingest_lag_seconds < 0:
+            raise StepInputError("label_dead_zone and ingest_lag_seconds must be >= 0", column="label_dead_zone",
+                                 fix="pass non-negative values")
+
+    @property
+    def window_unit(self) -> str:
+        """Suffix of the sentiment columns: minutes for 1-minute bars, days for daily bars."""
+        return "m" if self.frequency == "1min" else "d"
+
+    def to_json(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["windows"] = list(self.windows)
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> FeatureSettings:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in payload.items() if key in known}
+        if "windows" in values:
+            values["windows"] = tuple(values["windows"])
+        return cls(**values)

@@ -1,0 +1,1 @@
+"""Generated, clearly labelled sample market (bars + scored tweets)."""
