@@ -1,0 +1,58 @@
+"""ConditionStep conditions: the comparisons, `In`, `Not` and `Or` (a step's list of conditions is an And)."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from pipelines.local.errors import LocalRunError, UnsupportedConstruct
+from pipelines.local.expressions import EvaluationContext, resolve
+
+_COMPARISONS = {
+    "Equals": operator.eq,
+    "GreaterThan": operator.gt,
+    "GreaterThanOrEqualTo": operator.ge,
+    "LessThan": operator.lt,
+    "LessThanOrEqualTo": operator.le,
+}
+
+
+def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
+    """Values read from JSON or parameters may arrive as text; compare numbers as numbers, as SageMaker does."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return _as_bool(left), _as_bool(right)
+    if isinstance(left, (int, float)) or isinstance(right, (int, float)):
+        try:
+            return float(left), float(right)
+        except (TypeError, ValueError):
+            return left, right
+    return left, right
+
+
+def _as_bool(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    return value
+
+
+def evaluate(condition: dict[str, Any], context: EvaluationContext) -> bool:
+    kind = condition.get("Type")
+    if kind in _COMPARISONS:
+        left, right = _comparable(resolve(condition["LeftValue"], context), resolve(condition["RightValue"], context))
+        try:
+            return bool(_COMPARISONS[kind](left, right))
+        except TypeError:
+            raise LocalRunError(f"condition {kind}: cannot compare {left!r} with {right!r}") from None
+    if kind == "In":
+        query = resolve(condition["QueryValue"], context)
+        values = [resolve(v, context) for v in condition["Values"]]
+        return any(_comparable(query, v)[0] == _comparable(query, v)[1] for v in values)
+    if kind == "Not":
+        return not evaluate(condition["Expression"], context)
+    if kind == "Or":
+        return any(evaluate(c, context) for c in condition["Conditions"])
+    raise UnsupportedConstruct(f"condition type {kind!r} is not supported by the local runner")
+
+
+def evaluate_all(conditions: list[dict[str, Any]], context: EvaluationContext) -> bool:
+    return all(evaluate(condition, context) for condition in conditions)

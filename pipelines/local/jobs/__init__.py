@@ -1,0 +1,1 @@
+"""Jobs run on the host Python with the container's `/opt/ml` mapped to a job folder."""

@@ -1,0 +1,76 @@
+"""What every local job shares: the `/opt/ml` mapping, the host command line and a bounded subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.local.errors import LocalRunError
+
+CONTAINER_ROOT = "/opt/ml"
+_CONTAINER_PATH = re.compile(r"(?<![\w/.])/opt/ml(?=/|$|\s|,|:)")
+# The slowest job the runner waits for, whatever the definition's StoppingCondition says.
+MAX_JOB_SECONDS = 6 * 3600
+
+
+def map_container_paths(text: str, job_root: Path) -> str:
+    """Rewrite `/opt/ml/...` in an argument or environment value to the job folder's copy."""
+    return _CONTAINER_PATH.sub(str(job_root / "opt" / "ml").replace("\\", "/"), text)
+
+
+def host_path(container_path: str, job_root: Path) -> Path:
+    if not container_path.startswith(CONTAINER_ROOT):
+        raise LocalRunError(f"container path {container_path!r} is not under {CONTAINER_ROOT}")
+    return job_root / "opt" / "ml" / container_path[len(CONTAINER_ROOT) :].lstrip("/")
+
+
+def host_command(entrypoint: list[str]) -> list[str]:
+    """The image runs `python3 ...`; here that is this interpreter (the venv with the jobs' libraries)."""
+    if entrypoint and Path(entrypoint[0]).name in {"python", "python3", "python3.11"}:
+        return [sys.executable, *entrypoint[1:]]
+    return list(entrypoint)
+
+
+def base_environment() -> dict[str, str]:
+    """The host's environment minus what would leak the runner's own imports into the job."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"} and not k.startswith("SM_")}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    returncode: int
+    output: str
+    seconds: float
+    log_path: Path
+
+    def tail(self, lines: int = 15) -> str:
+        return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+
+def run_program(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout: float) -> ProgramResult:
+    """Run one job's program, stdout and stderr together into its log; bounded by `timeout` seconds."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    timeout = max(1.0, min(float(timeout), MAX_JOB_SECONDS))
+    with log_path.open("w") as log:
+        log.write("$ " + " ".join(command) + "\n")
+        log.flush()
+        try:
+            completed = subprocess.run(
+                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            )
+            code = completed.returncode
+        except subprocess.TimeoutExpired:
+            log.write(f"\nlocal runner: stopped after the job's MaxRuntimeInSeconds ({timeout:.0f} s)\n")
+            code = 124
+        except OSError as exc:
+            log.write(f"\nlocal runner: cannot start {command[0]!r}: {exc}\n")
+            code = 127
+    return ProgramResult(code, log_path.read_text(errors="replace"), time.monotonic() - started, log_path)

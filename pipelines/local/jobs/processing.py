@@ -1,0 +1,62 @@
+"""A processing job: stage inputs, run the container's entrypoint and arguments on the host, collect outputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipelines.local.errors import StepFailed, UnsupportedConstruct
+from pipelines.local.expressions import to_text
+from pipelines.local.jobs.host import base_environment, host_command, host_path, map_container_paths, run_program
+from pipelines.local.store import LocalStore
+
+
+def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path, store: LocalStore) -> dict[str, Any]:
+    """Runs the job described by resolved CreateProcessingJob arguments; returns its describe-response."""
+    shutil.rmtree(job_root, ignore_errors=True)
+    job_root.mkdir(parents=True)
+    app = arguments.get("AppSpecification", {})
+    if not app.get("ContainerEntrypoint"):
+        raise UnsupportedConstruct(f"{step_name}: a processing job without ContainerEntrypoint (image default)")
+
+    for item in arguments.get("ProcessingInputs", []):
+        if "S3Input" not in item:
+            raise UnsupportedConstruct(f"{step_name}: processing input {item.get('InputName')!r} is not an S3Input")
+        s3_input = item["S3Input"]
+        if s3_input.get("S3InputMode", "File") != "File":
+            raise UnsupportedConstruct(f"{step_name}: S3InputMode {s3_input['S3InputMode']!r}")
+        destination = host_path(s3_input["LocalPath"], job_root)
+        destination.mkdir(parents=True, exist_ok=True)
+        store.download(to_text(s3_input["S3Uri"]), destination)
+
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in outputs:
+        host_path(item["S3Output"]["LocalPath"], job_root).mkdir(parents=True, exist_ok=True)
+
+    env = base_environment()
+    env.update({k: map_container_paths(to_text(v), job_root) for k, v in arguments.get("Environment", {}).items()})
+    command = host_command([map_container_paths(to_text(a), job_root) for a in app["ContainerEntrypoint"]])
+    command += [map_container_paths(to_text(a), job_root) for a in app.get("ContainerArguments", [])]
+    timeout = arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+    result = run_program(command, env, job_root, job_root / "job.log", timeout)
+    if result.returncode != 0:
+        raise StepFailed(
+            step_name,
+            f"processing job exited with code {result.returncode}; log {result.log_path}\n{result.tail()}",
+        )
+
+    described_outputs = []
+    for item in outputs:
+        uri = to_text(item["S3Output"]["S3Uri"]).rstrip("/")
+        store.upload_dir(host_path(item["S3Output"]["LocalPath"], job_root), uri)
+        described_outputs.append({**item, "S3Output": {**item["S3Output"], "S3Uri": uri}})
+    return {
+        **arguments,
+        "ProcessingJobName": job_root.name,
+        "ProcessingJobStatus": "Completed",
+        "ExitMessage": "",
+        "ProcessingOutputConfig": {"Outputs": described_outputs},
+        "log": str(result.log_path),
+        "seconds": round(result.seconds, 3),
+    }

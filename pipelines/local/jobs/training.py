@@ -1,0 +1,151 @@
+"""A training job on the host under the SageMaker training contract.
+
+The training image's entrypoint is `python -m steps.train` by this project's convention (containers/
+install the package; the definition names only the image). Hyperparameters arrive as `--name value`
+arguments and in `/opt/ml/input/config/hyperparameters.json`; channels, model and output folders through
+the `SM_*` variables; metrics are read back from stdout with the definition's own MetricDefinitions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tarfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.local.errors import StepFailed, UnsupportedConstruct
+from pipelines.local.expressions import to_text
+from pipelines.local.jobs.host import base_environment, host_command, host_path, map_container_paths, run_program
+from pipelines.local.store import LocalStore
+
+TRAINING_ENTRYPOINT = ("python3", "-m", "steps.train")
+INPUT_DATA_DIR = "/opt/ml/input/data"
+MODEL_DIR = "/opt/ml/model"
+OUTPUT_DATA_DIR = "/opt/ml/output/data"
+INPUT_CONFIG_DIR = "/opt/ml/input/config"
+
+
+def parse_metrics(output: str, metric_definitions: list[dict[str, str]]) -> dict[str, float]:
+    """The last value each metric regex matched in the job's output (what FinalMetricDataList reports)."""
+    metrics: dict[str, float] = {}
+    for definition in metric_definitions:
+        for match in re.finditer(definition["Regex"], output):
+            try:
+                metrics[definition["Name"]] = float(match.group(1))
+            except (IndexError, ValueError):
+                continue
+    return metrics
+
+
+def _tar_folder(folder: Path, archive: Path) -> None:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+
+
+def run_training_job(
+    job_name: str,
+    definition: dict[str, Any],
+    hyperparameters: dict[str, str],
+    job_root: Path,
+    store: LocalStore,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Runs one training job from resolved CreateTrainingJob-shaped arguments; returns its describe-response."""
+    shutil.rmtree(job_root, ignore_errors=True)
+    job_root.mkdir(parents=True)
+    algorithm = definition.get("AlgorithmSpecification", {})
+    entrypoint = algorithm.get("ContainerEntrypoint") or list(TRAINING_ENTRYPOINT)
+    channels = []
+    for channel in definition.get("InputDataConfig", []):
+        source = channel.get("DataSource", {}).get("S3DataSource")
+        if source is None:
+            raise UnsupportedConstruct(f"{job_name}: channel {channel.get('ChannelName')!r} is not an S3DataSource")
+        if channel.get("InputMode", algorithm.get("TrainingInputMode", "File")) != "File":
+            raise UnsupportedConstruct(
+                f"{job_name}: channel {channel['ChannelName']!r} InputMode {channel['InputMode']!r}"
+            )
+        name = channel["ChannelName"]
+        store.download(to_text(source["S3Uri"]), host_path(f"{INPUT_DATA_DIR}/{name}", job_root))
+        channels.append(name)
+
+    model_dir = host_path(MODEL_DIR, job_root)
+    output_data_dir = host_path(OUTPUT_DATA_DIR, job_root)
+    config_dir = host_path(INPUT_CONFIG_DIR, job_root)
+    for folder in (model_dir, output_data_dir, config_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2, sort_keys=True))
+    (config_dir / "inputdataconfig.json").write_text(json.dumps({c: {"TrainingInputMode": "File"} for c in channels}))
+
+    env = base_environment()
+    env.update({k: map_container_paths(to_text(v), job_root) for k, v in definition.get("Environment", {}).items()})
+    env.update(
+        {
+            "SM_MODEL_DIR": str(model_dir),
+            "SM_OUTPUT_DATA_DIR": str(output_data_dir),
+            "SM_OUTPUT_DIR": str(host_path("/opt/ml/output", job_root)),
+            "SM_INPUT_DIR": str(host_path("/opt/ml/input", job_root)),
+            "SM_INPUT_CONFIG_DIR": str(config_dir),
+            "SM_CHANNELS": json.dumps(channels),
+            "SM_HPS": json.dumps(hyperparameters, sort_keys=True),
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SM_TRAINING_JOB_NAME": job_name,
+        }
+    )
+    env.update({f"SM_CHANNEL_{c.upper()}": str(host_path(f"{INPUT_DATA_DIR}/{c}", job_root)) for c in channels})
+    env.update({f"SM_HP_{k.upper()}": v for k, v in hyperparameters.items()})
+    if threads:
+        for variable in ("OMP_NUM_THREADS", "SM_NUM_CPUS"):
+            env.setdefault(variable, str(threads))
+
+    command = host_command(list(entrypoint))
+    for name, value in hyperparameters.items():
+        command += [f"--{name}", value]
+    started = datetime.now(UTC)
+    timeout = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+    result = run_program(command, env, job_root, job_root / "job.log", timeout)
+    metrics = parse_metrics(result.output, algorithm.get("MetricDefinitions", []))
+    described = {
+        "TrainingJobName": job_name,
+        "TrainingJobStatus": "Completed" if result.returncode == 0 else "Failed",
+        "HyperParameters": hyperparameters,
+        "FinalMetricDataList": [
+            {"MetricName": name, "Value": value, "Timestamp": time.time()} for name, value in metrics.items()
+        ],
+        "TrainingStartTime": started.isoformat(),
+        "TrainingEndTime": datetime.now(UTC).isoformat(),
+        "log": str(result.log_path),
+        "seconds": round(result.seconds, 3),
+    }
+    if result.returncode != 0:
+        described["FailureReason"] = f"exit code {result.returncode}; log {result.log_path}\n{result.tail()}"
+        return described
+    output_path = to_text(definition["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
+    model_uri = f"{output_path}/{job_name}/output/model.tar.gz"
+    archive = job_root / "model.tar.gz"
+    _tar_folder(model_dir, archive)
+    store.put_file(archive, model_uri)
+    if any(output_data_dir.iterdir()):
+        _tar_folder(output_data_dir, job_root / "output.tar.gz")
+        store.put_file(job_root / "output.tar.gz", f"{output_path}/{job_name}/output/output.tar.gz")
+    described["ModelArtifacts"] = {"S3ModelArtifacts": model_uri}
+    described["OutputDataConfig"] = {"S3OutputPath": output_path}
+    return described
+
+
+def training_step_properties(
+    step_name: str, arguments: dict[str, Any], job_root: Path, store: LocalStore
+) -> dict[str, Any]:
+    """A TrainingStep: one job from CreateTrainingJob arguments; a failed job fails the step."""
+    job_name = job_root.name
+    hyperparameters = {k: to_text(v) for k, v in arguments.get("HyperParameters", {}).items()}
+    described = run_training_job(job_name, arguments, hyperparameters, job_root, store)
+    if described["TrainingJobStatus"] != "Completed":
+        raise StepFailed(step_name, f"training job {job_name} failed: {described['FailureReason']}")
+    return {**arguments, **described}

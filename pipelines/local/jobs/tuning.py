@@ -1,0 +1,180 @@
+"""A hyperparameter tuning job: trials drawn by Optuna from the definition's ranges, each a training job.
+
+Bayesian maps to Optuna's TPE sampler and Random to its random sampler, seeded with the definition's
+RandomSeed. Scaling: Logarithmic samples in log space; ReverseLogarithmic is mirrored log space (dense
+near the maximum, as SageMaker's); Auto and Linear are uniform. Early stopping is not emulated: every
+trial runs to its end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from pipelines.local.errors import StepFailed, UnsupportedConstruct
+from pipelines.local.expressions import to_text
+from pipelines.local.jobs.training import run_training_job
+from pipelines.local.store import LocalStore
+
+SUPPORTED_STRATEGIES = ("Bayesian", "Random")
+_SUPPORTED_CONFIG_KEYS = {
+    "HyperParameterTuningJobObjective",
+    "ParameterRanges",
+    "RandomSeed",
+    "ResourceLimits",
+    "Strategy",
+    "TrainingJobEarlyStoppingType",
+}
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def suggest(trial: optuna.Trial, ranges: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """One trial's hyperparameters, inside the declared ranges, as the text a training job receives."""
+    values: dict[str, str] = {}
+    for spec in ranges.get("IntegerParameterRanges", []):
+        low, high, scaling = int(float(spec["MinValue"])), int(float(spec["MaxValue"])), spec.get("ScalingType", "Auto")
+        if scaling == "ReverseLogarithmic":
+            raise UnsupportedConstruct(f"ScalingType ReverseLogarithmic on integer range {spec['Name']!r}")
+        values[spec["Name"]] = _format(trial.suggest_int(spec["Name"], low, high, log=scaling == "Logarithmic"))
+    for spec in ranges.get("ContinuousParameterRanges", []):
+        low, high, scaling = float(spec["MinValue"]), float(spec["MaxValue"]), spec.get("ScalingType", "Auto")
+        if scaling == "ReverseLogarithmic":
+            mirrored = trial.suggest_float(f"{spec['Name']}__mirrored", low, high, log=True)
+            values[spec["Name"]] = _format(min(high, max(low, low + high - mirrored)))
+        elif scaling in {"Auto", "Linear", "Logarithmic"}:
+            values[spec["Name"]] = _format(trial.suggest_float(spec["Name"], low, high, log=scaling == "Logarithmic"))
+        else:
+            raise UnsupportedConstruct(f"ScalingType {scaling!r} on range {spec['Name']!r}")
+    for spec in ranges.get("CategoricalParameterRanges", []):
+        values[spec["Name"]] = _format(trial.suggest_categorical(spec["Name"], list(spec["Values"])))
+    unknown = set(ranges) - {"IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges"}
+    if unknown:
+        raise UnsupportedConstruct(f"ParameterRanges {sorted(unknown)}")
+    return values
+
+
+def _sampler(strategy: str, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
+    if strategy == "Bayesian":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(10, n_trials // 2)))
+    if strategy == "Random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise UnsupportedConstruct(f"tuning Strategy {strategy!r} (supported: {', '.join(SUPPORTED_STRATEGIES)})")
+
+
+def run_tuning_job(
+    step_name: str,
+    tuning_job_name: str,
+    arguments: dict[str, Any],
+    jobs_root: Path,
+    store: LocalStore,
+    max_trials: int | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+    cores: int | None = None,
+) -> dict[str, Any]:
+    """Runs the tuning job from resolved CreateHyperParameterTuningJob arguments; returns its describe-response."""
+    if "TrainingJobDefinitions" in arguments:
+        raise UnsupportedConstruct(f"{step_name}: TrainingJobDefinitions (several estimators in one tuning job)")
+    if "WarmStartConfig" in arguments:
+        raise UnsupportedConstruct(f"{step_name}: WarmStartConfig")
+    config = arguments["HyperParameterTuningJobConfig"]
+    unknown = set(config) - _SUPPORTED_CONFIG_KEYS
+    if unknown:
+        raise UnsupportedConstruct(f"{step_name}: HyperParameterTuningJobConfig keys {sorted(unknown)}")
+    definition = arguments["TrainingJobDefinition"]
+    objective = config["HyperParameterTuningJobObjective"]
+    metric_name, maximize = objective["MetricName"], objective["Type"] == "Maximize"
+    limits = config["ResourceLimits"]
+    n_trials = int(limits["MaxNumberOfTrainingJobs"])
+    if max_trials is not None:
+        n_trials = min(n_trials, max_trials) if max_trials > 0 else n_trials
+    parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs", 1)), cores or os.cpu_count() or 1, n_trials))
+    threads = max(1, (cores or os.cpu_count() or 1) // parallel)
+    static = {k: to_text(v) for k, v in definition.get("StaticHyperParameters", {}).items()}
+    ranges = config["ParameterRanges"]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize" if maximize else "minimize",
+        sampler=_sampler(config.get("Strategy", "Bayesian"), config.get("RandomSeed"), n_trials),
+    )
+    summaries: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def objective_fn(trial: optuna.Trial) -> float:
+        tuned = suggest(trial, ranges)
+        digest = hashlib.sha256(repr(sorted(tuned.items())).encode()).hexdigest()[:8]
+        job_name = f"{tuning_job_name}-{trial.number + 1:03d}-{digest}"
+        described = run_training_job(
+            job_name, definition, {**static, **tuned}, jobs_root / job_name, store, threads=threads
+        )
+        metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+        value = metrics.get(metric_name)
+        summary = {
+            "TrainingJobName": job_name,
+            "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name}",
+            "TuningJobName": tuning_job_name,
+            "TrainingJobStatus": described["TrainingJobStatus"],
+            "TunedHyperParameters": tuned,
+            "TrainingStartTime": described["TrainingStartTime"],
+            "TrainingEndTime": described["TrainingEndTime"],
+            "ObjectiveStatus": "Succeeded"
+            if value is not None and described["TrainingJobStatus"] == "Completed"
+            else "Failed",
+            "Metrics": metrics,
+            "ModelArtifacts": described.get("ModelArtifacts"),
+            "seconds": described["seconds"],
+        }
+        if value is not None:
+            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {"MetricName": metric_name, "Value": value}
+        if described["TrainingJobStatus"] != "Completed":
+            summary["FailureReason"] = described["FailureReason"]
+        elif value is None:
+            summary["FailureReason"] = f"the job printed no line matching the objective metric {metric_name!r}"
+        with lock:
+            summaries.append(summary)
+            if on_trial:
+                on_trial(summary)
+        if summary["ObjectiveStatus"] != "Succeeded":
+            raise optuna.TrialPruned(summary["FailureReason"])
+        return float(value)
+
+    study.optimize(objective_fn, n_trials=n_trials, n_jobs=parallel, catch=())
+    succeeded = [s for s in summaries if s["ObjectiveStatus"] == "Succeeded"]
+    if not succeeded:
+        reason = summaries[0].get("FailureReason", "no trial ran") if summaries else "no trial ran"
+        raise StepFailed(step_name, f"every training job of tuning job {tuning_job_name} failed; first: {reason}")
+
+    def rank(summary: dict[str, Any]) -> float:
+        value = summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        return -value if maximize else value
+
+    ordered = sorted(succeeded, key=rank) + [s for s in summaries if s["ObjectiveStatus"] != "Succeeded"]
+    return {
+        "HyperParameterTuningJobName": tuning_job_name,
+        "HyperParameterTuningJobStatus": "Completed",
+        "HyperParameterTuningJobConfig": config,
+        "TrainingJobDefinition": definition,
+        "BestTrainingJob": ordered[0],
+        "TrainingJobSummaries": ordered,
+        "TrainingJobStatusCounters": {
+            "Completed": sum(s["TrainingJobStatus"] == "Completed" for s in summaries),
+            "Failed": sum(s["TrainingJobStatus"] != "Completed" for s in summaries),
+        },
+        "ObjectiveStatusCounters": {
+            "Succeeded": len(succeeded),
+            "Failed": len(summaries) - len(succeeded),
+        },
+        "trials": len(summaries),
+        "parallelism": parallel,
+    }

@@ -1,0 +1,57 @@
+"""`<run-dir>/<execution-id>/execution.json`: what the run did, step by step, rewritten as it goes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class StepRecord:
+    name: str
+    type: str
+    status: str = "NotStarted"  # Executing | Succeeded | Failed | Skipped | NotStarted
+    started_at: str | None = None
+    ended_at: str | None = None
+    seconds: float | None = None
+    cache_hit: bool = False
+    cache_key: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    branch: str | None = None
+    arguments: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    failure_reason: str | None = None
+
+
+@dataclass
+class ExecutionRecord:
+    execution_id: str
+    pipeline_name: str
+    path: Path
+    status: str = "Executing"
+    started_at: str = field(default_factory=now)
+    ended_at: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    failure_reason: str | None = None
+    sample_data: str | None = None
+    model_package_arn: str | None = None
+    aws_endpoint: str | None = None
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = asdict(self)
+        document["path"] = str(self.path)
+        document["steps"] = [asdict(step) for step in self.steps.values()]
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        partial.replace(self.path)

@@ -1,0 +1,100 @@
+"""From a config to an execution: build the definition with get_pipeline(), then interpret its JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from pipelines.definition import definition_json, get_pipeline
+from pipelines.local.executor import PipelineExecution, RunOptions, RunResult, Upload
+from pipelines.local.sample_data import ensure_sample_data
+from pipelines.session import OfflinePipelineSession
+
+
+def build_definition(config: PipelineConfig) -> tuple[dict[str, Any], list[Upload]]:
+    """The definition exactly as published (its JSON, never the SDK objects) and the uploads it expects."""
+    session = OfflinePipelineSession(config)
+    pipeline = get_pipeline(config, session)
+    definition = json.loads(definition_json(pipeline))
+    uploads = [Upload(u.s3_uri, u.local_path, u.body) for u in session.pending_uploads]
+    return definition, uploads
+
+
+def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
+    sample = config.sample_data
+    if sample is None:
+        return None
+    return {
+        "days": sample.days,
+        "tickers": sample.tickers,
+        "seed": sample.seed,
+        "frequency": config.features.bar_frequency,
+    }
+
+
+def run_config(config: PipelineConfig, options: RunOptions) -> RunResult:
+    definition, uploads = build_definition(config)
+    options.region = config.pipeline.region
+    execution = PipelineExecution(definition, options, uploads, pipeline_name=config.pipeline.name)
+    settings = sample_data_settings(config)
+
+    def prepare(run: PipelineExecution) -> None:
+        description = ensure_sample_data(
+            run.store,
+            str(run.parameters.get("InputDataUrl", config.data.input_data_url)),
+            str(run.parameters.get("TweetsDataUrl", config.data.tweets_data_url)),
+            settings,
+            echo=options.echo,
+            log_dir=run.exec_dir,
+        )
+        run.record.sample_data = description
+
+    return execution.run(before_steps=prepare)
+
+
+def print_summary(result: RunResult, echo=print) -> None:
+    """The final table: every step with its status and time, then the gates' outcomes."""
+    record = result.record
+    echo("")
+    echo(f"{'step':<26}{'type':<15}{'status':<11}{'seconds':>8}  note")
+    for step in record.steps.values():
+        seconds = f"{step.seconds:.1f}" if step.seconds is not None else "-"
+        note = "cache hit" if step.cache_hit else ""
+        if step.status == "Skipped":
+            note = step.properties.get("reason", "")
+        if step.type == "Tuning" and step.metrics:
+            note = (
+                note + " " if note else ""
+            ) + f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
+        echo(f"{step.name:<26}{step.type:<15}{step.status:<11}{seconds:>8}  {note}")
+    gates = [s for s in record.steps.values() if s.type == "Condition" and s.status == "Succeeded"]
+    if gates:
+        echo("")
+        echo("gates:")
+        for gate in gates:
+            for item in gate.arguments or []:
+                echo(f"  {gate.name}: {_condition_text(item['condition'])} -> {item['value']}")
+            echo(f"  {gate.name}: {'passed (IfSteps)' if gate.properties.get('Outcome') else 'failed (ElseSteps)'}")
+    echo("")
+    echo(f"pipeline {record.status}; record {record.path}")
+    if record.failure_reason:
+        echo(f"failure: {record.failure_reason}")
+    if record.model_package_arn:
+        echo(f"model package: {record.model_package_arn}")
+
+
+def _condition_text(condition: dict[str, Any]) -> str:
+    kind = condition["Type"]
+    if kind == "Not":
+        return f"not ({_condition_text(condition['Expression'])})"
+    if kind == "Or":
+        return " or ".join(f"({_condition_text(c)})" for c in condition["Conditions"])
+    if kind == "In":
+        return f"{condition['QueryValue']!r} in {condition['Values']!r}"
+    return f"{condition['LeftValue']!r} {kind} {condition['RightValue']!r}"
+
+
+def run_dir_default() -> Path:
+    return Path("runs")

@@ -1,0 +1,95 @@
+"""S3 on disk: `s3://bucket/key` is `<root>/bucket/key`.
+
+A prefix behaves as S3 does for jobs: staging `s3://b/p` copies the object `p` if it exists, else every
+object under `p/`. Writes go to a temporary name and are renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pipelines.local.errors import LocalRunError
+
+
+class LocalStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, uri: str) -> Path:
+        parsed = urlparse(uri)
+        if parsed.scheme == "file":
+            return Path(parsed.path)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise LocalRunError(f"not an s3:// or file:// URI: {uri!r}")
+        key = parsed.path.lstrip("/")
+        if any(part == ".." for part in key.split("/")):
+            raise LocalRunError(f"S3 key with '..' is not allowed locally: {uri!r}")
+        return self.root / parsed.netloc / key
+
+    def exists(self, uri: str) -> bool:
+        """True when the URI is an object or a non-empty prefix."""
+        target = self.path(uri)
+        if target.is_file():
+            return True
+        return target.is_dir() and any(p.is_file() for p in target.rglob("*"))
+
+    def files(self, uri: str) -> list[Path]:
+        target = self.path(uri)
+        if target.is_file():
+            return [target]
+        if target.is_dir():
+            return sorted(p for p in target.rglob("*") if p.is_file())
+        return []
+
+    def download(self, uri: str, destination: Path) -> int:
+        """Copy the object or prefix into `destination` (a folder); returns the number of files."""
+        source = self.path(uri)
+        destination.mkdir(parents=True, exist_ok=True)
+        if source.is_file():
+            shutil.copy2(source, destination / source.name)
+            return 1
+        count = 0
+        for file in self.files(uri):
+            target = destination / file.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, target)
+            count += 1
+        return count
+
+    def upload_dir(self, source: Path, uri: str) -> int:
+        """Replace the prefix with the folder's files (S3 `EndOfJob` upload); returns the number of files."""
+        target = self.path(uri)
+        staging = target.with_name(target.name + ".uploading")
+        shutil.rmtree(staging, ignore_errors=True)
+        if source.is_dir():
+            shutil.copytree(source, staging)
+        else:
+            staging.mkdir(parents=True)
+        if target.is_file():
+            target.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        return sum(1 for p in target.rglob("*") if p.is_file())
+
+    def put_file(self, source: Path, uri: str) -> None:
+        target = self.path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        shutil.copy2(source, partial)
+        partial.replace(target)
+
+    def put_bytes(self, body: bytes, uri: str) -> None:
+        target = self.path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(body)
+        partial.replace(target)
+
+    def read_bytes(self, uri: str) -> bytes:
+        target = self.path(uri)
+        if not target.is_file():
+            raise LocalRunError(f"no object at {uri} in the local store ({target})")
+        return target.read_bytes()

@@ -1,0 +1,105 @@
+"""`python -m pipelines.run`: run the published definition on this machine (no Docker, no AWS account).
+
+    python -m pipelines.run [--config configs/pipeline.yaml] [--profile quick] [--param Name=Value ...]
+                            [--set section.key=value ...] [--no-cache] [--max-trials N] [--run-dir runs]
+                            [--aws-endpoint URL]
+
+Exit codes: 0 the pipeline succeeded; 1 it failed (a FailStep's message or a step's error is printed);
+2 a usage or configuration error (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
+from pipelines.local.errors import LocalRunError
+from pipelines.local.executor import RunOptions, default_cores
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"{option} {item!r}: expected Name=Value")
+        pairs[name.strip()] = value
+    return pairs
+
+
+def config_overrides(settings: dict[str, str]) -> dict[str, Any]:
+    """`--set sample_data.tickers=4` -> {"sample_data": {"tickers": 4}} (values read as YAML scalars)."""
+    overrides: dict[str, Any] = {}
+    for dotted, text in settings.items():
+        target = overrides
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = yaml.safe_load(text) if text != "" else ""
+    return overrides
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="pipeline.yaml (default: configs/pipeline.yaml)")
+    parser.add_argument("--profile", default=None, help="a named profile in the config, e.g. quick")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override, e.g. sample_data.tickers=4"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="run every step, reuse nothing")
+    parser.add_argument("--max-trials", type=int, default=None, help="cap each tuning step's trials")
+    parser.add_argument(
+        "--run-dir", default="runs", help="the run folder: local S3 store, cache, records (default runs/)"
+    )
+    parser.add_argument("--aws-endpoint", default=None, help="an AWS API endpoint instead of the embedded emulator")
+    parser.add_argument("--cores", type=int, default=None, help="cores for tuning trials (default: all)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from pipelines.local.runner import print_summary, run_config
+
+    started = time.monotonic()
+    try:
+        if args.max_trials is not None and args.max_trials < 1:
+            raise UsageError("--max-trials must be at least 1")
+        config = load_config(
+            Path(args.config), args.profile, config_overrides(_pairs(args.set, "--set")) if args.set else None
+        )
+        options = RunOptions(
+            run_dir=Path(args.run_dir),
+            parameters=_pairs(args.param, "--param"),
+            use_cache=not args.no_cache,
+            max_trials=args.max_trials,
+            aws_endpoint=args.aws_endpoint,
+            cores=args.cores or default_cores(),
+        )
+        result = run_config(config, options)
+    except (ConfigError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LocalRunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print_summary(result)
+    print(f"wall time {time.monotonic() - started:.1f}s")
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
