@@ -166,10 +166,7 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     else:
         for column in TWEET_PROB_COLUMNS:
             tweets[column] = np.nan
-    if "score" in frame.columns:
-        score = _numeric_column(frame, "score", source)
-    else:
-        score = tweets["p_pos"] - tweets["p_neg"]
+    score = _numeric_column(frame, "score", source) if "score" in frame.columns else tweets["p_pos"] - tweets["p_neg"]
     if score.isna().any() or ((score < -1) | (score > 1)).any():
         raise StepInputError("must hold scores in [-1, 1] with no missing values", file=source, column="score",
                              fix="re-score the tweets or clip the scores")

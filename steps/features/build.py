@@ -110,6 +110,6 @@ def build_features(
     if sectors is not None:
         frame["sector"] = frame["ticker"].map(dict(sectors)).fillna("Unknown").astype(str)
         columns.append("sector")
-    columns += feature_columns(settings) + ["label", "forward_return", "label_end"]
+    columns += [*feature_columns(settings), "label", "forward_return", "label_end"]
     frame = frame[columns].sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)
     return frame

@@ -42,7 +42,8 @@ class FeatureSettings:
         object.__setattr__(self, "windows", windows)
         for name in ("sample_every_bars", "label_horizon_bars", "rsi_period"):
             if int(getattr(self, name)) < 1:
-                raise StepInputError(f"{name} must be >= 1", column=name, fix=f"pass --{name.replace('_', '-')} 1 or more")
+                flag = "--" + name.replace("_", "-")
+                raise StepInputError(f"{name} must be >= 1", column=name, fix=f"pass {flag} 1 or more")
         if self.label_dead_zone < 0 or self.ingest_lag_seconds < 0:
             raise StepInputError("label_dead_zone and ingest_lag_seconds must be >= 0", column="label_dead_zone",
                                  fix="pass non-negative values")

@@ -1,0 +1,29 @@
+"""`python -m steps.evaluate --model DIR --features DIR --output DIR --algorithm xgboost`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from steps.common.cli import StepArgumentParser, run_main
+from steps.common.logging import get_logger
+from steps.evaluate.run import run_evaluation
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = StepArgumentParser(prog="python -m steps.evaluate", description=__doc__)
+    parser.add_argument("--model", required=True, help="folder with model.tar.gz or an extracted model folder")
+    parser.add_argument("--features", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--algorithm", default=None, help="checked against the model's metadata")
+    parser.add_argument("--bootstrap", type=int, default=200, help="day-block bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_log_format()
+    args = parser.parse_args(argv)
+    logger = get_logger("evaluate", args.log_format)
+    run_evaluation(args.model, args.features, args.output, args.algorithm, logger, bootstrap=args.bootstrap,
+                   seed=args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,42 @@
+"""`python -m steps.train --algorithm xgboost [--name value ...]`: a SageMaker training job.
+
+Paths come from SM_CHANNEL_TRAIN, SM_MODEL_DIR and SM_OUTPUT_DATA_DIR (defaults under /opt/ml).
+Prints `validation:auc=<float>` and `train:auc=<float>` on stdout for the definition's metric regexes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from steps.common.cli import run_main
+from steps.common.logging import get_logger
+from steps.train.algorithms import get_algorithm
+from steps.train.hyperparameters import hyperparameters_json_path, read_hyperparameters_json, resolve, split_argv
+from steps.train.run import run_training
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    given = split_argv(sys.argv[1:] if argv is None else argv)
+    log_format = given.pop("log_format", "text")
+    json_path = hyperparameters_json_path()
+    from_file = read_hyperparameters_json(json_path)
+    # Arguments win; the JSON file fills in what the arguments leave out.
+    merged = {**from_file, **given}
+    algorithm_cls = get_algorithm(merged.pop("algorithm", "xgboost"))
+    source = "command line" if given else str(json_path)
+    params = resolve(algorithm_cls, merged, source)
+    logger = get_logger("train", log_format)
+    train_dir = os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")
+    model_dir = os.environ.get("SM_MODEL_DIR", "/opt/ml/model")
+    output_dir = os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")
+    logger.info("algorithm=%s hyperparameters=%s", algorithm_cls.name, params)
+    result = run_training(train_dir, model_dir, output_dir, algorithm_cls, params, logger)
+    print(f"train:auc={result.train_auc:.6f}", flush=True)
+    print(f"validation:auc={result.validation_auc:.6f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
