@@ -18,7 +18,7 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import build_code_bundle
 from pipelines.config import PipelineConfig
 from pipelines.parameters import build_parameters
-from pipelines.session import OfflinePipelineSession
+from pipelines.session import OfflinePipelineSession, default_boto_session
 from pipelines.stages.checks import build_leak_gate, build_leak_step
 from pipelines.stages.context import StageContext
 from pipelines.stages.evaluation import build_evaluation_step, build_model_gate
@@ -29,6 +29,11 @@ from pipelines.stages.tuning import build_tuning_step
 
 def get_pipeline(config: PipelineConfig, session: OfflinePipelineSession | None = None) -> Pipeline:
     session = session or OfflinePipelineSession(config)
+    with default_boto_session(session.boto_session):
+        return _compose(config, session)
+
+
+def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipeline:
     code = build_code_bundle(config.s3_root)
     for upload in code.uploads():
         session.record_upload(upload)
@@ -56,4 +61,6 @@ def get_pipeline(config: PipelineConfig, session: OfflinePipelineSession | None 
 
 def definition_json(pipeline: Pipeline) -> str:
     """The definition as published: the SDK's JSON, re-serialised with sorted keys and a stable layout."""
-    return json.dumps(json.loads(pipeline.definition()), indent=2, sort_keys=True) + "\n"
+    with default_boto_session(pipeline.sagemaker_session.boto_session):
+        built = pipeline.definition()
+    return json.dumps(json.loads(built), indent=2, sort_keys=True) + "\n"

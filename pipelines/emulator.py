@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import boto3
+import requests
 
 DEFAULT_STATE_DIR = Path("runs") / ".emulator"
 DEFAULT_REGION = "us-east-1"
@@ -88,6 +89,9 @@ class Emulator:
         self.endpoint = f"http://{host}:{port}"
         recorder._location = str(self.journal)
         recorder.stop_recording()
+        # moto's backends are process-wide: start from nothing, then the journal, so a second emulator
+        # in the same process does not see (and duplicate) the first one's in-memory state.
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30)
         if self.journal.is_file():
             self.replayed = compact_journal(self.journal)
             recorder.replay_recording(target_host=self.endpoint)

@@ -8,6 +8,8 @@ after the definition is built, and the local runner copies them into its local s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +64,19 @@ class OfflinePipelineSession(PipelineSession):
 
     def record_upload(self, upload: PendingUpload) -> None:
         self.pending_uploads.append(upload)
+
+
+@contextmanager
+def default_boto_session(boto_session: boto3.Session) -> Iterator[None]:
+    """Make `boto3.client(...)` use this session while the SDK builds objects.
+
+    Some SDK constructors create clients from boto3's default session (the Estimator's TensorBoard
+    helper does), and resolving credentials for it on a machine without any probes the EC2 metadata
+    service over the network. Pointing the default at the offline session keeps the build off the network.
+    """
+    previous = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = boto_session
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = previous

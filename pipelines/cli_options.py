@@ -1,0 +1,130 @@
+"""Command-line words shared by `pipelines.upsert` and `pipelines.run`, including the old scripts' words.
+
+The script-based system took `train_models_and_prepare_56.sh --enhanced --hpo …` and
+`orchestrate_hpo_pipeline.py --algorithm … --input-data-s3 …`, and the same switches as environment
+variables (`HPO=1 …`). Each is accepted here and mapped to config or a pipeline parameter; one that
+this version cannot honour yet stops the command with a message saying so, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.config import KNOWN_ALGORITHMS
+
+
+class UsageError(ValueError):
+    """A command-line problem; the CLI prints its one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class LegacySwitch:
+    flag: str
+    env: str
+    meaning: str
+    implemented: bool
+
+
+LEGACY_SWITCHES = (
+    LegacySwitch("--enhanced", "ENHANCED", "always on: the pipeline is the enhanced pipeline", True),
+    LegacySwitch("--use-aws", "USE_AWS", "upsert always publishes to AWS; `pipelines.run` runs locally", True),
+    LegacySwitch("--hpo", "HPO", "always on: every algorithm is tuned by a TuningStep", True),
+    LegacySwitch("--time-cv", "TIME_CV", "always on: purged, embargoed walk-forward folds", True),
+    LegacySwitch("--include-sentiment", "INCLUDE_SENTIMENT", "sets the IncludeSentiment parameter's default", True),
+    LegacySwitch("--twitter-sentiment", "TWITTER_SENTIMENT", "adds the FinBERT scoring step (sentiment issue)", False),
+    LegacySwitch(
+        "--feature-analysis", "FEATURE_ANALYSIS", "adds the SHAP FeatureStability step (leak/stability issue)", False
+    ),
+    LegacySwitch("--per-stock", "PER_STOCK", "per-stock models (model-zoo issue)", False),
+    LegacySwitch("--per-sector", "PER_SECTOR", "per-sector models (model-zoo issue)", False),
+    LegacySwitch(
+        "--deploy", "DEPLOY", "deploys after approval: use `python -m pipelines.deploy` (deploy issue)", False
+    ),
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="pipeline.yaml (default: configs/pipeline.yaml)")
+    parser.add_argument("--profile", default=None, help="a named override set in the config, e.g. quick")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="Name=Value",
+        help="a pipeline parameter for this execution (repeatable)",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    legacy = parser.add_argument_group("the old scripts' words (also as environment variables, e.g. HPO=1)")
+    legacy.add_argument("--algorithm", "--algorithms", dest="algorithms", default=None, help="xgboost[,catboost,…]")
+    legacy.add_argument("--input-data-s3", default=None, help="sets the InputDataUrl parameter's default")
+    for switch in LEGACY_SWITCHES:
+        suffix = "" if switch.implemented else " [not implemented yet: stops with a message]"
+        legacy.add_argument(switch.flag, action="store_true", help=f"{switch.meaning}{suffix}")
+
+
+@dataclass
+class ResolvedOptions:
+    overrides: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ResolvedOptions:
+    """Turn the old words (flags or env vars) into config overrides, or a UsageError naming what is missing."""
+    environ = dict(os.environ if environ is None else environ)
+    resolved = ResolvedOptions()
+    for switch in LEGACY_SWITCHES:
+        attribute = switch.flag.removeprefix("--").replace("-", "_")
+        from_flag = bool(getattr(args, attribute, False))
+        from_env = environ.get(switch.env, "").strip().lower() in _TRUE
+        if not (from_flag or from_env):
+            continue
+        source = switch.flag if from_flag else f"{switch.env}=1"
+        if not switch.implemented:
+            raise UsageError(f"{source}: not implemented yet — {switch.meaning}; remove it to continue")
+        resolved.notes.append(f"{source}: {switch.meaning}")
+        if switch.env == "INCLUDE_SENTIMENT":
+            resolved.overrides.setdefault("features", {})["include_sentiment"] = True
+
+    algorithms = args.algorithms or environ.get("ALGORITHMS") or environ.get("ALGORITHM")
+    if algorithms:
+        names = [a.strip().lower() for a in algorithms.split(",") if a.strip()]
+        unknown = [a for a in names if a not in KNOWN_ALGORITHMS]
+        if unknown:
+            raise UsageError(f"--algorithm: unknown {unknown[0]!r}; allowed: {', '.join(KNOWN_ALGORITHMS)}")
+        resolved.overrides["algorithms"] = names
+    input_data = args.input_data_s3 or environ.get("INPUT_DATA_S3")
+    if input_data:
+        resolved.overrides.setdefault("data", {})["input_data_url"] = input_data
+    return resolved
+
+
+def parse_parameter_values(pairs: list[str], definition: dict[str, Any]) -> dict[str, str]:
+    """`Name=Value` pairs checked against the definition's parameters (name, type, enum values)."""
+    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param {pair!r}: expected Name=Value, e.g. --param MinModelAUC=0.65")
+        if name not in declared:
+            raise UsageError(f"--param {name}: unknown parameter; parameters: {', '.join(declared)}")
+        kind = declared[name]["Type"]
+        try:
+            if kind == "Integer":
+                int(value)
+            elif kind == "Float":
+                float(value)
+            elif kind == "Boolean" and value.lower() not in {"true", "false"}:
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--param {name}={value!r}: expected a {kind.lower()}") from None
+        allowed = declared[name].get("EnumValues")
+        if allowed and value not in allowed:
+            raise UsageError(f"--param {name}={value!r}: allowed values are {', '.join(allowed)}")
+        values[name] = value
+    return values

@@ -1,0 +1,131 @@
+"""`python -m pipelines.upsert`: build the definition and publish it (or just print it with --dry-run).
+
+    python -m pipelines.upsert --dry-run --output pipeline.json
+    python -m pipelines.upsert --diff                       # what would change in the published pipeline
+    python -m pipelines.upsert --start --param MinModelAUC=0.62
+
+Exit codes: 0 done, 1 AWS refused something, 2 usage, config or credentials problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipelines.cli_options import UsageError, add_config_arguments, parse_parameter_values, resolve_legacy_options
+from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
+from pipelines.definition import definition_json, get_pipeline
+from pipelines.publish import (
+    AwsTarget,
+    PublishError,
+    definition_diff,
+    published_definition,
+    start_execution,
+    upload_pending,
+    upsert_pipeline,
+)
+from pipelines.session import OfflinePipelineSession
+from steps.common.logging import get_logger
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.upsert", description=__doc__.splitlines()[0])
+    add_config_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true", help="build and print the definition; no AWS access")
+    parser.add_argument("--output", type=Path, default=None, help="write the definition JSON here (with --dry-run)")
+    parser.add_argument("--diff", action="store_true", help="print a unified diff against the published definition")
+    parser.add_argument("--start", action="store_true", help="start an execution after publishing (--param …)")
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("CONVICTION_AWS_ENDPOINT"),
+        help="talk to this AWS API endpoint (e.g. the local emulator) instead of AWS",
+    )
+    return parser
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = get_logger("upsert", args.log_format)
+    try:
+        options = resolve_legacy_options(args)
+        for note in options.notes:
+            log.info(note)
+        config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile, overrides=options.overrides)
+        target = AwsTarget(region=config.pipeline.region, endpoint_url=args.endpoint_url)
+        if not args.dry_run:
+            target.session()  # fail on missing credentials before any work is done
+        started = time.perf_counter()
+        session = OfflinePipelineSession(config)
+        pipeline = get_pipeline(config, session)
+        definition = definition_json(pipeline)
+        parsed = json.loads(definition)
+        parameters = parse_parameter_values(args.param, parsed)
+        log.info(
+            "built %s: %d top-level steps, %d bytes, %d files to upload, in %.2fs",
+            config.pipeline.name,
+            len(parsed["Steps"]),
+            len(definition),
+            len(session.pending_uploads),
+            time.perf_counter() - started,
+        )
+        if args.dry_run:
+            if args.output:
+                _write_atomically(args.output, definition)
+                log.info("definition written to %s", args.output)
+            else:
+                sys.stdout.write(definition)
+            return 0
+
+        sagemaker_client, s3_client = target.client("sagemaker"), target.client("s3")
+        if args.diff:
+            diff = definition_diff(
+                published_definition(sagemaker_client, config.pipeline.name), parsed, config.pipeline.name
+            )
+            sys.stdout.write((diff or "no changes") + "\n")
+            return 0
+        uploaded = upload_pending(s3_client, session.pending_uploads)
+        log.info("uploaded %d new files (%d already present)", uploaded, len(session.pending_uploads) - uploaded)
+        arn, created = upsert_pipeline(
+            sagemaker_client,
+            s3_client,
+            name=config.pipeline.name,
+            definition=definition,
+            role_arn=config.pipeline.role_arn,
+            description=config.pipeline.description,
+            tags=config.pipeline.tags,
+            definition_uri=f"{config.s3_root}/definitions/{config.pipeline.name}.json",
+        )
+        log.info("%s pipeline %s", "created" if created else "updated", arn)
+        print(arn)
+        if args.start:
+            execution = start_execution(sagemaker_client, config.pipeline.name, parameters)
+            log.info("started execution %s", execution)
+            print(execution)
+        return 0
+    except (ConfigError, UsageError, PublishError) as exc:
+        print(f"upsert: {exc}", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"upsert: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(f"upsert: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
