@@ -1,0 +1,202 @@
+"""The runner against the project's real definition, with fake step programs: control flow, gates, cache."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+
+from pipelines.emulator import Emulator
+from pipelines.local.errors import UnsupportedConstruct
+from pipelines.local.executor import PipelineExecution, RunOptions, execution_order, flatten_steps
+
+
+def _all_step_names(steps: list[dict]) -> list[str]:
+    names = []
+    for step in steps:
+        names.append(step["Name"])
+        if step["Type"] == "Condition":
+            names += _all_step_names(step["Arguments"]["IfSteps"]) + _all_step_names(step["Arguments"]["ElseSteps"])
+    return names
+
+
+def _registered(run_dir) -> list[dict]:
+    with Emulator(run_dir / ".emulator") as emulator:
+        return emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="conviction-direction")[
+            "ModelPackageSummaryList"
+        ]
+
+
+def test_runs_exactly_the_definitions_steps_in_dag_order(run_fake, quick_definition, tmp_path):
+    # Given the published definition; when it runs to the end
+    run = run_fake()
+
+    # Then every step of the definition is in the record, nothing else, in an order the DAG allows
+    assert run.result.exit_code == 0, run.lines
+    assert sorted(run.record.steps) == sorted(_all_step_names(quick_definition["Steps"]))
+    executed = [name for name, step in run.record.steps.items() if step.status == "Succeeded"]
+    assert executed == [
+        "BuildFeatures",
+        "LeakTests",
+        "LeakGate",
+        "Tune-xgboost",
+        "Evaluate-xgboost",
+        "Gate-xgboost",
+        "Register-RegisterModel",
+    ]
+    position = {name: i for i, name in enumerate(run.record.steps)}
+    for name, step in run.record.steps.items():
+        assert all(position[dependency] < position[name] for dependency in step.depends_on)
+    assert {run.status("Fail-leaks"), run.status("Fail-xgboost")} == {"Skipped"}
+    # And the package is in the registry, visible to a later command through the emulator's journal
+    packages = _registered(tmp_path / "runs")
+    assert [p["ModelPackageArn"] for p in packages] == [run.record.model_package_arn]
+    assert packages[0]["ModelApprovalStatus"] == "PendingManualApproval"
+    # And the record on disk says the same
+    document = json.loads(run.record.path.read_text())
+    assert document["status"] == "Succeeded"
+    assert {s["name"]: s["status"] for s in document["steps"]}["Register-RegisterModel"] == "Succeeded"
+
+
+def test_gate_above_the_auc_ends_in_the_fail_step_and_registers_nothing(run_fake, tmp_path):
+    run = run_fake(parameters={"MinModelAUC": "0.99"})
+
+    assert run.result.exit_code == 1
+    assert run.status("Gate-xgboost") == "Succeeded"
+    assert run.record.steps["Gate-xgboost"].properties == {"Outcome": False}
+    assert run.status("Fail-xgboost") == "Failed"
+    message = run.record.steps["Fail-xgboost"].failure_reason
+    assert message.startswith("Gate-xgboost failed: xgboost holdout AUC 0.8")
+    assert message.endswith("is below MinModelAUC 0.99")
+    assert run.record.failure_reason == f"Fail-xgboost: {message}"
+    assert run.status("Register-RegisterModel") == "Skipped"
+    assert run.record.model_package_arn is None
+    assert not (tmp_path / "runs" / ".emulator").exists()
+
+
+def test_planted_leak_ends_the_run_at_the_leak_gate(run_fake):
+    run = run_fake(control={"leak": True})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["LeakGate"].properties == {"Outcome": False}
+    assert run.status("Fail-leaks") == "Failed"
+    assert run.record.steps["Fail-leaks"].failure_reason.startswith("Leak tests failed: 1 leak: feature")
+    for later in ("Tune-xgboost", "Evaluate-xgboost", "Gate-xgboost", "Register-RegisterModel"):
+        assert run.status(later) == "Skipped"
+
+
+def test_tuning_stays_in_the_declared_ranges_and_exposes_the_argmax(run_fake, quick_definition):
+    run = run_fake(max_trials=4)
+
+    tune = run.record.steps["Tune-xgboost"]
+    summaries = tune.properties["TrainingJobSummaries"]
+    assert len(summaries) == 4 == tune.metrics["trials"]
+    tuning = quick_definition["Steps"][2]["Arguments"]["IfSteps"][0]["Arguments"]
+    ranges = tuning["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    for summary in summaries:
+        tuned = summary["TunedHyperParameters"]
+        for spec in ranges["ContinuousParameterRanges"] + ranges["IntegerParameterRanges"]:
+            assert float(spec["MinValue"]) <= float(tuned[spec["Name"]]) <= float(spec["MaxValue"])
+        assert set(tuned) == {s["Name"] for s in ranges["ContinuousParameterRanges"] + ranges["IntegerParameterRanges"]}
+    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
+    best = tune.properties["BestTrainingJob"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(values)
+    assert summaries[0]["TrainingJobName"] == best["TrainingJobName"]
+    # Evaluate read the best job's model (the definition's TrainingJobSummaries[0] path)
+    model_input = next(
+        i for i in run.record.steps["Evaluate-xgboost"].arguments["ProcessingInputs"] if i["InputName"] == "model"
+    )
+    assert f"/{best['TrainingJobName']}/output/model.tar.gz" in model_input["S3Input"]["S3Uri"]
+    trial_lines = [line for line in run.lines if "trial " in line]
+    assert len(trial_lines) == 4 and all("validation:auc=" in line for line in trial_lines)
+
+
+def test_second_run_reuses_cached_steps(run_fake, tmp_path):
+    first = run_fake()
+    second = run_fake()
+    third = run_fake(use_cache=False)
+
+    assert first.result.exit_code == second.result.exit_code == 0
+    cached = {name for name, step in second.record.steps.items() if step.cache_hit}
+    assert cached == {"BuildFeatures", "LeakTests", "Tune-xgboost", "Evaluate-xgboost"}
+    assert not any(step.cache_hit for step in first.record.steps.values())
+    assert not any(step.cache_hit for step in third.record.steps.values())
+    # a cache hit returns the earlier execution's outputs, and downstream steps read those
+    assert second.record.steps["BuildFeatures"].outputs == first.record.steps["BuildFeatures"].outputs
+    # a changed parameter that feeds a step's arguments misses for that step
+    fourth = run_fake(parameters={"IncludeSentiment": "false"})
+    assert not fourth.record.steps["BuildFeatures"].cache_hit
+
+
+def test_failed_training_jobs_fail_the_tuning_step(run_fake):
+    run = run_fake(control={"fail_training": True}, max_trials=2)
+
+    assert run.result.exit_code == 1
+    assert run.status("Tune-xgboost") == "Failed"
+    assert "every training job" in run.record.steps["Tune-xgboost"].failure_reason
+    assert run.status("Evaluate-xgboost") == "NotStarted"
+
+
+def _with_argument(definition: dict, value) -> dict:
+    changed = copy.deepcopy(definition)
+    changed["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"].append(value)
+    return changed
+
+
+def test_unsupported_expression_is_an_error_naming_it(quick_definition, tmp_path):
+    changed = _with_argument(quick_definition, {"Std:Concat": {"Values": ["a", "b"]}})
+    with pytest.raises(UnsupportedConstruct, match="Std:Concat"):
+        PipelineExecution(changed, RunOptions(run_dir=tmp_path))
+
+    changed = _with_argument(quick_definition, {"Get": "Execution.PipelineExecutionColour"})
+    with pytest.raises(UnsupportedConstruct, match="PipelineExecutionColour"):
+        PipelineExecution(changed, RunOptions(run_dir=tmp_path))
+
+
+def test_unsupported_step_type_and_condition_are_errors_naming_them(quick_definition, tmp_path):
+    changed = copy.deepcopy(quick_definition)
+    changed["Steps"].append({"Name": "Notify", "Type": "Lambda", "Arguments": {}})
+    with pytest.raises(UnsupportedConstruct, match="'Lambda'"):
+        flatten_steps(changed)
+
+    changed = copy.deepcopy(quick_definition)
+    changed["Steps"][2]["Arguments"]["Conditions"][0]["Type"] = "And"
+    with pytest.raises(UnsupportedConstruct, match="'And'"):
+        flatten_steps(changed)
+
+
+def test_order_follows_depends_on_as_well_as_data(quick_definition):
+    changed = copy.deepcopy(quick_definition)
+    features, leaks = changed["Steps"][0], changed["Steps"][1]
+    changed["Steps"][0], changed["Steps"][1] = leaks, features
+    features["DependsOn"] = []
+    order = execution_order(flatten_steps(changed))
+    assert order.index("BuildFeatures") < order.index("LeakTests")
+
+    changed["Steps"][1]["DependsOn"] = ["LeakGate"]
+    with pytest.raises(Exception, match="cycle"):
+        execution_order(flatten_steps(changed))
+
+
+def test_log_scaling_is_sampled_in_log_space():
+    import optuna
+
+    from pipelines.local.jobs.tuning import suggest
+
+    ranges = {
+        "ContinuousParameterRanges": [
+            {"Name": "eta", "MinValue": "0.01", "MaxValue": "0.3", "ScalingType": "Logarithmic"}
+        ]
+    }
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    values = []
+    for _ in range(400):
+        trial = study.ask()
+        values.append(float(suggest(trial, ranges)["eta"]))
+        study.tell(trial, 0.0)
+    geometric_middle = math.sqrt(0.01 * 0.3)  # half the draws below it in log space; ~13% if linear
+    share_below = sum(v < geometric_middle for v in values) / len(values)
+    assert 0.4 < share_below < 0.6
+    assert all(0.01 <= v <= 0.3 for v in values)
