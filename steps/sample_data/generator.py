@@ -172,20 +172,20 @@ def generate_market(
     )
 
     closes_utc = minute_grid(session_days)
+    close_times = closes_utc.tz_convert(None).to_numpy()  # UTC, as naive datetime64[ns]
     bars = pd.DataFrame({
         "ticker": np.repeat(tickers, n_minutes),
-        "ts": np.tile(closes_utc.values, n_tickers),
+        "ts": pd.DatetimeIndex(np.tile(close_times, n_tickers)).tz_localize("UTC"),
         "open": np.exp(log_open.T.ravel()),
         "high": np.exp(log_high.T.ravel()),
         "low": np.exp(log_low.T.ravel()),
         "close": np.exp(log_close.T.ravel()),
         "volume": volume.T.ravel().astype("float64"),
     })
-    bars["ts"] = bars["ts"].dt.tz_localize("UTC") if bars["ts"].dt.tz is None else bars["ts"]
     keep = rng.random(len(bars)) >= params.missing_bar_rate
     bars = bars[keep].reset_index(drop=True)
 
-    tweets = _tweets(rng, tickers, closes_utc, z, surprise, params)
+    tweets = _tweets(rng, tickers, close_times, z, surprise, params)
     if frequency == "1d":
         bars = to_daily(bars)
     elif frequency != "1min":
@@ -197,7 +197,7 @@ def generate_market(
 def _tweets(
     rng: np.random.Generator,
     tickers: np.ndarray,
-    closes_utc: pd.DatetimeIndex,
+    close_times: np.ndarray,
     z: np.ndarray,
     surprise: np.ndarray,
     params: MarketParams,
@@ -210,7 +210,7 @@ def _tweets(
     ticker_idx = np.repeat(ticker_idx, repeats)
     n = len(minute_idx)
     # Created inside the minute that ends at the bar's close.
-    created = closes_utc.values[minute_idx] - (rng.uniform(0.0, 60.0, n) * 1e9).astype("timedelta64[ns]")
+    created = close_times[minute_idx] - (rng.uniform(0.0, 60.0, n) * 1e9).astype("timedelta64[ns]")
     likes = np.floor(rng.lognormal(1.5, 1.3, n)).astype("int64")
     retweets = np.floor(likes * rng.uniform(0.0, 0.3, n)).astype("int64")
     replies = np.floor(likes * rng.uniform(0.0, 0.2, n)).astype("int64")

@@ -1,0 +1,107 @@
+"""steps.train as SageMaker runs it (a subprocess with SM_* env), and steps.evaluate's report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from steps.common.folds import load_folds
+from steps.evaluate.run import run_evaluation
+from steps.train.algorithms import get_algorithm
+from steps.train.hyperparameters import resolve, split_argv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _train(features_dir: Path, tmp_path: Path, *args: str, config: dict | None = None):
+    env = {**os.environ, "SM_CHANNEL_TRAIN": str(features_dir), "SM_MODEL_DIR": str(tmp_path / "model"),
+           "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"), "SM_INPUT_CONFIG_DIR": str(tmp_path / "config")}
+    if config is not None:
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config" / "hyperparameters.json").write_text(json.dumps(config))
+    return subprocess.run([sys.executable, "-m", "steps.train", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+
+
+def test_train_subprocess_prints_parseable_metrics_and_writes_model(features_dir: Path, tmp_path: Path) -> None:
+    result = _train(features_dir, tmp_path, "--algorithm", "xgboost", "--num_round", "40",
+                    "--early_stopping_rounds", "10", "--max_depth", "3", "--nthread", "1")
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"^validation:auc=([0-9.]+)$", result.stdout, re.MULTILINE)
+    assert match and 0.0 <= float(match.group(1)) <= 1.0
+    assert re.search(r"^train:auc=([0-9.]+)$", result.stdout, re.MULTILINE)
+    assert result.stdout.count("validation:auc=") == 1
+    model = tmp_path / "model"
+    assert {"model.json", "model_meta.json", "oof_predictions.parquet"} <= {p.name for p in model.iterdir()}
+    meta = json.loads((model / "model_meta.json").read_text())
+    assert meta["algorithm"] == "xgboost" and meta["hyperparameters"]["max_depth"] == 3
+    assert len(meta["folds"]) == 3 and all(f["best_iteration"] >= 1 for f in meta["folds"])
+    assert not {"ticker", "ts", "sector", "label", "forward_return", "label_end"} & set(meta["features"])
+    oof = pd.read_parquet(model / "oof_predictions.parquet")
+    assert list(oof.columns) == ["ticker", "ts", "fold", "label", "prediction"]
+    holdout_start = load_folds(features_dir / "folds.json").holdout_start
+    assert (oof["ts"] < holdout_start).all()
+    assert (tmp_path / "output" / "metrics.json").exists()
+
+
+def test_hyperparameters_json_is_the_fallback(features_dir: Path, tmp_path: Path) -> None:
+    config = {"num_round": "20", "early_stopping_rounds": "5", "eta": "0.3", "_tuning_objective_metric":
+              "validation:auc", "nthread": "1"}
+    result = _train(features_dir, tmp_path, config=config)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "model" / "model_meta.json").read_text())
+    assert meta["hyperparameters"]["eta"] == 0.3
+
+
+def test_unknown_hyperparameter_lists_allowed_names(features_dir: Path, tmp_path: Path) -> None:
+    result = _train(features_dir, tmp_path, "--algorithm", "xgboost", "--max_dept", "3")
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert "max_dept" in line and "max_depth" in line and "Traceback" not in result.stderr
+    assert not (tmp_path / "model").exists()
+
+
+def test_hyperparameter_parsing() -> None:
+    xgb = get_algorithm("xgboost")
+    params = resolve(xgb, split_argv(["--max_depth", "5", "--eta=0.05", "--sagemaker_program", "x"]), "argv")
+    assert params["max_depth"] == 5 and params["eta"] == 0.05
+    with pytest.raises(Exception, match="int"):
+        resolve(xgb, {"max_depth": "4.5"}, "argv")
+
+
+def test_evaluate_reads_model_tarball_and_writes_report(model_dir: Path, features_dir: Path, tmp_path: Path) -> None:
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    with tarfile.open(packed / "model.tar.gz", "w:gz") as tar:
+        for path in model_dir.iterdir():
+            tar.add(path, arcname=path.name)
+    out = tmp_path / "evaluation"
+    result = subprocess.run([sys.executable, "-m", "steps.evaluate", "--model", str(packed), "--features",
+                             str(features_dir), "--output", str(out), "--algorithm", "xgboost", "--bootstrap", "50"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "evaluation.json").read_text())
+    metrics = report["binary_classification_metrics"]
+    assert set(metrics) == {"auc", "accuracy", "log_loss", "brier"}
+    assert all(set(m) == {"value", "standard_deviation"} for m in metrics.values())
+    assert 0.0 <= metrics["auc"]["value"] <= 1.0
+    assert report["algorithm"] == "xgboost"
+    assert {"rows", "start", "end", "positive_rate"} <= set(report["holdout"])
+    predictions = pd.read_parquet(out / "holdout_predictions.parquet")
+    assert len(predictions) == report["holdout"]["rows"]
+    assert (predictions["ts"] >= load_folds(features_dir / "folds.json").holdout_start).all()
+
+
+def test_evaluate_rejects_wrong_algorithm(model_dir: Path, features_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="algorithm"):
+        run_evaluation(model_dir, features_dir, tmp_path / "out", "catboost", logging.getLogger("test"))
+    assert not (tmp_path / "out").exists()
