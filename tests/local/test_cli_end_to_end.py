@@ -1,0 +1,82 @@
+"""`python -m pipelines.run` end to end on the real steps and generated sample data, and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.emulator import Emulator
+from pipelines.run import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--profile", "quick", "--set", "sample_data.tickers=3", "--max-trials", "2"]
+
+
+def _run(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.run", *SMALL, "--run-dir", str(run_dir), *extra],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _record(run_dir: Path) -> dict:
+    records = sorted(run_dir.glob("*/execution.json"))
+    return json.loads(records[-1].read_text())
+
+
+@pytest.mark.slow
+def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tmp_path):
+    run_dir = tmp_path / "runs"
+    first = _run(run_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "GENERATED SAMPLE DATA" in first.stdout
+    record = _record(run_dir)
+    assert record["status"] == "Succeeded"
+    arn = record["model_package_arn"]
+    assert f"model package: {arn}" in first.stdout
+    with Emulator(run_dir / ".emulator") as emulator:
+        listed = emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="conviction-direction")
+    assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [arn]
+
+    # the same run again: the jobs come from the cache; a gate above the model's AUC fails, registers nothing
+    second = _run(run_dir, "--param", "MinModelAUC=0.99")
+    assert second.returncode == 1, second.stdout + second.stderr
+    record = _record(run_dir)
+    steps = {s["name"]: s for s in record["steps"]}
+    assert {n for n, s in steps.items() if s["cache_hit"]} == {
+        "BuildFeatures",
+        "LeakTests",
+        "Tune-xgboost",
+        "Evaluate-xgboost",
+    }
+    assert steps["Fail-xgboost"]["status"] == "Failed"
+    assert "is below MinModelAUC 0.99" in steps["Fail-xgboost"]["failure_reason"]
+    assert steps["Register-RegisterModel"]["status"] == "Skipped"
+    assert "is below MinModelAUC 0.99" in second.stdout
+    with Emulator(run_dir / ".emulator") as emulator:
+        listed = emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="conviction-direction")
+    assert len(listed["ModelPackageSummaryList"]) == 1
+
+
+def test_unknown_parameter_is_a_usage_error(tmp_path, capsys):
+    assert main(["--profile", "quick", "--param", "MinModelAUX=0.7", "--run-dir", str(tmp_path)]) == 2
+    assert "MinModelAUX" in capsys.readouterr().err
+
+
+def test_bad_parameter_value_is_a_usage_error(tmp_path, capsys):
+    assert main(["--profile", "quick", "--param", "MinModelAUC=high", "--run-dir", str(tmp_path)]) == 2
+    assert "Float" in capsys.readouterr().err
+
+
+def test_config_error_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--profile", "nonesuch", "--run-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "profiles.nonesuch" in err and len(err.strip().splitlines()) == 1
