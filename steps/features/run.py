@@ -27,12 +27,14 @@ class Inputs:
     sectors: dict[str, str] | None
 
 
-def load_sectors(universe: str | Path | None) -> dict[str, str] | None:
-    """ticker -> sector from the universe CSV; None when no universe file is given or found."""
+def load_sectors(universe: str | Path | None, logger: logging.Logger | None = None) -> dict[str, str] | None:
+    """ticker -> sector from the universe CSV; None (no sector column) when no universe file is found."""
     if universe is None:
         return None
     source = Path(universe)
     if not source.is_file():
+        if logger is not None:
+            logger.warning("universe %s not found: the table gets no sector column", source)
         return None
     frame = pd.read_csv(source)
     for column in ("ticker", "sector"):
@@ -59,7 +61,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
                  logger: logging.Logger) -> dict[str, Any]:
     """The whole step. Everything is computed before the first file is written."""
     timer = StepTimer(logger)
-    sectors = load_sectors(universe)
+    sectors = load_sectors(universe, logger)
     with timer.block("read_inputs"):
         inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
                              sectors=sectors, logger=logger)
