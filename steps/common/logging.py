@@ -69,12 +69,10 @@ class StepTimer:
     @contextmanager
     def block(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - start
-            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
-            self.logger.info("%s took %.3fs", name, elapsed)
+        yield  # a block that raises is not timed: its error is what gets reported
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
+        self.logger.info("%s took %.3fs", name, elapsed)
 
     def total(self) -> float:
         return round(time.perf_counter() - self._started, 4)
