@@ -301,7 +301,12 @@ class PipelineExecution:
             self._emulator = None
 
     # -- running ------------------------------------------------------------------------------------
-    def run(self, before_steps: Callable[[PipelineExecution], None] | None = None) -> RunResult:
+    def run(
+        self,
+        before_steps: Callable[[PipelineExecution], None] | None = None,
+        after_step: Callable[[PipelineExecution, str], None] | None = None,
+    ) -> RunResult:
+        """Runs every step in order; `before_steps` prepares inputs, `after_step` is a seam for tests."""
         echo = self.options.echo
         for name in self.order:
             node = self.nodes[name]
@@ -324,6 +329,8 @@ class PipelineExecution:
                 if failed:
                     break
                 failed = not self._run_step(self.nodes[name])
+                if after_step and not failed:
+                    after_step(self, name)
         finally:
             self.close()
         if self.record.status == "Executing":

@@ -34,7 +34,7 @@ def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
     }
 
 
-def run_config(config: PipelineConfig, options: RunOptions) -> RunResult:
+def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> RunResult:
     definition, uploads = build_definition(config)
     options.region = config.pipeline.region
     execution = PipelineExecution(definition, options, uploads, pipeline_name=config.pipeline.name)
@@ -51,7 +51,7 @@ def run_config(config: PipelineConfig, options: RunOptions) -> RunResult:
         )
         run.record.sample_data = description
 
-    return execution.run(before_steps=prepare)
+    return execution.run(before_steps=prepare, after_step=after_step)
 
 
 def print_summary(result: RunResult, echo=print) -> None:

@@ -80,3 +80,33 @@ def test_config_error_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["--profile", "nonesuch", "--run-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "profiles.nonesuch" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_planted_leak_in_the_features_table_ends_at_the_leak_gate(tmp_path):
+    """The real steps.leaks finds a leak planted after BuildFeatures: a feature replaced by the forward return."""
+    import pandas as pd
+
+    from pipelines.config import load_config
+    from pipelines.local.executor import RunOptions
+    from pipelines.local.runner import run_config
+
+    def plant_leak(run, step_name: str) -> None:
+        if step_name != "BuildFeatures" or run.record.steps[step_name].cache_hit:
+            return
+        table = run.store.path(run.record.steps[step_name].outputs["features"]) / "features.parquet"
+        frame = pd.read_parquet(table)
+        frame["ret_5"] = frame["forward_return"]
+        frame.to_parquet(table, index=False)
+
+    config = load_config(profile="quick", overrides={"sample_data": {"tickers": 3}})
+    lines: list[str] = []
+    result = run_config(
+        config, RunOptions(run_dir=tmp_path / "runs", max_trials=1, cores=2, echo=lines.append), after_step=plant_leak
+    )
+    steps = result.steps
+    assert result.exit_code == 1, lines
+    assert steps["LeakGate"].properties == {"Outcome": False}
+    assert steps["Fail-leaks"].status == "Failed"
+    assert steps["Tune-xgboost"].status == "Skipped" and steps["Register-RegisterModel"].status == "Skipped"
+    assert result.record.model_package_arn is None
