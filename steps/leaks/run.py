@@ -66,6 +66,16 @@ def report_text(results: list[CheckResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def failure_summary(results: list[CheckResult]) -> str:
+    """One line for the pipeline's FailStep message: each failed check with the columns it names."""
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return "no leaks found"
+    parts = [f"{r.name} ({', '.join(r.columns[:8])}{', ...' if len(r.columns) > 8 else ''})" if r.columns
+             else r.name for r in failed]
+    return f"{len(failed)} failed check(s): " + "; ".join(parts)
+
+
 def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | Path | None,
               output: str | Path, *, cutoffs: int, seed: int, logger: logging.Logger) -> dict[str, Any]:
     timer = StepTimer(logger)
@@ -81,6 +91,7 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
         results = run_checks(table, bars, tweets, cutoffs=cutoffs, seed=seed, timer=timer)
     passed = all(r.passed for r in results)
     report = {"passed": passed,
+              "summary": failure_summary(results),
               "checks": [{"name": r.name, "passed": r.passed, "details": r.details, "columns": r.columns}
                          for r in results],
               "features": str(table.folder), "cutoffs": cutoffs, "seed": seed}

@@ -29,6 +29,7 @@ def test_clean_sample_passes_every_check(features_dir: Path, sample_dir: Path, t
     report = run_leaks(features_dir, sample_dir / "bars", sample_dir / "tweets", tmp_path, cutoffs=3, seed=0,
                        logger=logging.getLogger("test"))
     assert report["passed"], report
+    assert report["summary"] == "no leaks found"
     names = {c["name"] for c in report["checks"]}
     assert {"truncation_invariance", "table_matches_code", "label_alignment", "folds", "duplicates"} <= names
     assert (tmp_path / "leak_report.txt").read_text().startswith("LEAK REPORT: PASSED")
@@ -60,6 +61,8 @@ def test_planted_future_column_fails_and_strict_exits_1(features_dir: Path, samp
     assert report["passed"] is False
     failed = {c["name"]: c for c in report["checks"] if not c["passed"]}
     assert "ret_5_next" in failed["table_matches_code"]["columns"]
+    # The one-line summary the pipeline's Fail-leaks message carries names the check and the column.
+    assert "table_matches_code (" in report["summary"] and "ret_5_next" in report["summary"]
     strict = _leaks_cli(leaky, sample_dir, tmp_path / "out2", "--strict")
     assert strict.returncode == 1
     assert (tmp_path / "out2" / "leak_report.json").exists()
