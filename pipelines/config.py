@@ -201,12 +201,12 @@ class PipelineConfig(_Strict):
         return f"s3://{self.pipeline.bucket}/{self.pipeline.prefix}"
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Override replaces only the fields it sets (the kedro-sagemaker `__default__` habit)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -287,9 +287,9 @@ def load_config(
         if profile not in profiles:
             allowed = ", ".join(profiles) or "none defined"
             raise ConfigError(f"{path}: key 'profiles.{profile}' not found; profiles: {allowed}")
-        merged = _deep_merge(merged, profiles[profile])
+        merged = deep_merge(merged, profiles[profile])
     if overrides:
-        merged = _deep_merge(merged, overrides)
+        merged = deep_merge(merged, overrides)
     try:
         config = PipelineConfig.model_validate(merged)
     except ValidationError as exc:

@@ -19,15 +19,13 @@ from typing import Any
 
 import yaml
 
-from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
+from pipelines.cli_options import UsageError, add_config_arguments, resolve_legacy_options
+from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.local.errors import LocalRunError
 from pipelines.local.executor import RunOptions, default_cores
+from steps.common.logging import get_logger
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    pass
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -54,9 +52,7 @@ def config_overrides(settings: dict[str, str]) -> dict[str, Any]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="pipeline.yaml (default: configs/pipeline.yaml)")
-    parser.add_argument("--profile", default=None, help="a named profile in the config, e.g. quick")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter")
+    add_config_arguments(parser)
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override, e.g. sample_data.tickers=4"
     )
@@ -78,9 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.max_trials is not None and args.max_trials < 1:
             raise UsageError("--max-trials must be at least 1")
-        config = load_config(
-            Path(args.config), args.profile, config_overrides(_pairs(args.set, "--set")) if args.set else None
-        )
+        legacy = resolve_legacy_options(args)
+        log = get_logger("run", args.log_format)
+        for note in legacy.notes:
+            log.info(note)
+        overrides = deep_merge(legacy.overrides, config_overrides(_pairs(args.set, "--set")))
+        config = load_config(Path(args.config or DEFAULT_CONFIG), args.profile, overrides or None)
         options = RunOptions(
             run_dir=Path(args.run_dir),
             parameters=_pairs(args.param, "--param"),
