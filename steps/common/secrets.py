@@ -93,11 +93,12 @@ class SecretStore:
             try:
                 payload = json.loads(stripped)
             except json.JSONDecodeError:
-                # The decoder's message quotes the text: say where, not what.
+                payload = None  # raised below, outside the handler: the decode error's `.doc` holds the text
+            if payload is None:
                 raise SecretError(
                     f"secret {secret_id!r} is not valid JSON; fix: store a JSON object like "
                     '{"bearer_token": "..."}'
-                ) from None
+                )
             if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
                 raise SecretError(f"secret {secret_id!r}: expected a JSON object of strings")
             return payload

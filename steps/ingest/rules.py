@@ -35,7 +35,7 @@ def build_rules(tickers: Iterable[str], *, max_length: int = 512, suffix: str = 
     for ticker in unique:
         term = f"${ticker}"
         candidate = [*rules[-1], term]
-        if _render(candidate, tail) is not None and len(_render(candidate, tail)) <= max_length:
+        if len(_render(candidate, tail)) <= max_length:
             rules[-1] = candidate
             continue
         if len(_render([term], tail)) > max_length:

@@ -1,0 +1,90 @@
+"""`python -m steps.ingest`: the X/Twitter v2 filtered stream -> Parquet partitioned by date and ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Sequence
+
+from steps.common.cli import StepArgumentParser, run_main
+from steps.common.io import write_json
+from steps.common.logging import get_logger
+from steps.common.secrets import Secret, SecretStore
+from steps.ingest.client import DEFAULT_API_BASE, Backoff
+from steps.ingest.rules import DEFAULT_RULE_SUFFIX, build_rules
+from steps.ingest.run import IngestSettings, ingest, read_universe
+from steps.ingest.sinks import LocalSink, open_sink
+from steps.ingest.writer import PartitionedTweetWriter
+
+
+def parse_args(argv: Sequence[str] | None):
+    parser = StepArgumentParser(prog="python -m steps.ingest", description=__doc__)
+    parser.add_argument("--output", required=True, help="folder or s3://bucket/prefix for date=/ticker= partitions")
+    parser.add_argument("--universe", default="configs/universe.csv")
+    parser.add_argument("--secret-id", default="conviction/twitter", help="Secrets Manager secret holding the token")
+    parser.add_argument("--secret-key", default="bearer_token", help="key of the token in the JSON secret")
+    parser.add_argument("--endpoint-url", default=os.environ.get("CONVICTION_AWS_ENDPOINT"),
+                        help="AWS endpoint (the local emulator); env CONVICTION_AWS_ENDPOINT")
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    parser.add_argument("--api-base", default=DEFAULT_API_BASE, help="stream API origin (tests: a fake server)")
+    parser.add_argument("--flush-every", type=int, default=500, help="flush after this many buffered rows")
+    parser.add_argument("--flush-seconds", type=float, default=60.0, help="... or after this many seconds")
+    parser.add_argument("--max-seconds", type=float, default=3600.0, help="stop (flushing) after this long")
+    parser.add_argument("--max-tweets", type=int, default=0, help="stop after this many new rows (0: no limit)")
+    parser.add_argument("--backfill-minutes", type=int, default=0, choices=range(0, 6),
+                        help="ask the API to re-deliver this many minutes on (re)connect (Pro/Enterprise)")
+    parser.add_argument("--rule-max-length", type=int, default=512)
+    parser.add_argument("--rule-suffix", default=DEFAULT_RULE_SUFFIX)
+    parser.add_argument("--no-sync-rules", action="store_true", help="use the rules already on the stream")
+    parser.add_argument("--read-timeout", type=float, default=21.0, help="seconds without a byte (keep-alive: 20s)")
+    parser.add_argument("--max-retries", type=int, default=50)
+    parser.add_argument("--backoff-scale", type=float, default=1.0, help="multiply tweepy's reconnect waits")
+    parser.add_argument("--dedupe-days", type=int, default=2, help="date partitions read back for de-duplication")
+    parser.add_argument("--no-metrics", action="store_true", help="skip the CloudWatch TweetsIngested metric")
+    parser.add_argument("--metrics-file", default=None, help="write the run's figures here (JSON)")
+    parser.add_log_format()
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logger = get_logger("ingest", args.log_format)
+    # tweepy/aiohttp log request details at DEBUG; keep them at WARNING whatever the root level is.
+    for name in ("tweepy", "aiohttp"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    def aws(service: str):
+        import boto3
+
+        return boto3.client(service, region_name=args.region, endpoint_url=args.endpoint_url)
+
+    token: Secret = SecretStore(region=args.region, endpoint_url=args.endpoint_url).get(args.secret_id,
+                                                                                        args.secret_key)
+    universe = read_universe(args.universe)
+    rules = build_rules(sorted(universe), max_length=args.rule_max_length, suffix=args.rule_suffix)
+    sink = open_sink(args.output, s3_client_factory=lambda: aws("s3"))
+    writer = PartitionedTweetWriter(sink, flush_every=args.flush_every, flush_seconds=args.flush_seconds,
+                                    logger=logger)
+    loaded = writer.load_existing(args.dedupe_days)
+    logger.info("universe %d tickers, %d rules, %d rows already written (dedupe)", len(universe), len(rules), loaded)
+    settings = IngestSettings(
+        api_base=args.api_base, flush_every=args.flush_every, flush_seconds=args.flush_seconds,
+        max_seconds=args.max_seconds, max_tweets=args.max_tweets, backfill_minutes=args.backfill_minutes,
+        read_timeout=args.read_timeout, max_retries=args.max_retries, backoff=Backoff(scale=args.backoff_scale),
+        dedupe_days=args.dedupe_days, sync_rules=not args.no_sync_rules,
+    )
+    cloudwatch = None if args.no_metrics else aws("cloudwatch")
+    figures = asyncio.run(ingest(token, writer, universe, rules, settings, logger=logger, cloudwatch=cloudwatch))
+    figures["rows_loaded_for_dedupe"] = loaded
+    logger.info("ingest done: %s", json.dumps({k: v for k, v in figures.items() if k != "per_ticker"}))
+    if args.metrics_file:
+        write_json(figures, args.metrics_file)
+    elif isinstance(sink, LocalSink):
+        write_json(figures, sink.root / "_metrics" / f"ingest-{writer.run_id}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,29 @@
+"""Shared helpers for the sentiment tests: the repo root, a Python that runs step programs, a canary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CANARY = "canary-bearer-7f3e9c1d-DO-NOT-LOG"
+
+
+@pytest.fixture
+def step_env(aws_endpoint: str) -> dict[str, str]:
+    """Environment for a step subprocess: the emulator's fake credentials and this checkout first."""
+    env = dict(os.environ)
+    env.update({
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
+    })
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable
