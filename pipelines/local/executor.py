@@ -228,7 +228,7 @@ class PipelineExecution:
     ):
         self.definition = definition
         self.options = options
-        self.run_dir = Path(options.run_dir)
+        self.run_dir = Path(options.run_dir).resolve()  # jobs run in their own folders: no relative paths
         self.store = LocalStore(self.run_dir / "s3")
         self.cache = StepCache(self.run_dir / ".cache", enabled=options.use_cache)
         self.uploads = uploads or []
