@@ -1,0 +1,1 @@
+"""Stacking ensemble over the best job of each algorithm (`python -m steps.ensemble`)."""

@@ -1,0 +1,194 @@
+"""Read the base models and their evaluations, stack, write the ensemble artifact and its evaluation."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from steps.common.errors import StepInputError
+from steps.common.feature_table import load_feature_table
+from steps.common.folds import holdout_mask, session_dates
+from steps.common.io import atomic_path, read_json, read_table, write_json, write_metrics, write_parquet
+from steps.common.logging import StepTimer, log_input_size
+from steps.ensemble import stacking
+from steps.evaluate.metrics import bootstrap_std, point_metrics
+from steps.serve.model import (
+    ARCHIVE_NAME,
+    BASE_FOLDER,
+    ENSEMBLE_META_FILE,
+    META_LEARNER_FILE,
+    MODEL_META_FILE,
+    extract_archive,
+    load_artifact,
+)
+
+OOF_FILE = "oof_predictions.parquet"
+EVALUATION_FILE = "evaluation.json"
+SMOKE_ROWS_FILE = "smoke_rows.parquet"
+# Files of a model folder the artifact does not need (the OOF table is training evidence, not a model).
+NOT_SHIPPED = {OOF_FILE}
+
+
+def _base_model_folders(models: Path, scratch: Path) -> dict[str, Path]:
+    """`models/<name>/` holding model.tar.gz (extracted into scratch) or an extracted model folder."""
+    if not models.is_dir():
+        raise StepInputError("models folder not found", file=models, fix="pass the folder of <algorithm>/ folders")
+    found: dict[str, Path] = {}
+    for entry in sorted(p for p in models.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if (entry / MODEL_META_FILE).is_file():
+            found[entry.name] = entry
+            continue
+        archives = sorted(entry.rglob(ARCHIVE_NAME))
+        metas = sorted(entry.rglob(MODEL_META_FILE))
+        if len(archives) == 1:
+            found[entry.name] = extract_archive(archives[0], scratch / entry.name)
+        elif len(metas) == 1:
+            found[entry.name] = metas[0].parent
+        else:
+            raise StepInputError(f"{len(archives)} model.tar.gz and {len(metas)} model_meta.json found", file=entry,
+                                 fix="put exactly one model (the best tuning job's) in each <algorithm>/ folder")
+    if not found:
+        raise StepInputError("no <algorithm>/ folders with a model", file=models,
+                             fix="stage each algorithm's best model.tar.gz under models/<algorithm>/")
+    return found
+
+
+def _best_single(evaluations: Path, names: list[str]) -> dict[str, float]:
+    aucs: dict[str, float] = {}
+    for name in names:
+        candidates = [evaluations / name / EVALUATION_FILE]
+        candidates += sorted((evaluations / name).rglob(EVALUATION_FILE)) if (evaluations / name).is_dir() else []
+        path = next((p for p in candidates if p.is_file()), candidates[0])
+        report = read_json(path, name=f"{name} evaluation")
+        try:
+            aucs[name] = float(report["binary_classification_metrics"]["auc"]["value"])
+        except (KeyError, TypeError, ValueError):
+            raise StepInputError("no binary_classification_metrics.auc.value", file=path,
+                                 fix="pass steps.evaluate's output for this model") from None
+    return aucs
+
+
+def build_artifact_folder(folder: Path, base_folders: dict[str, Path], learner: stacking.MetaLearner,
+                          meta: dict[str, Any]) -> None:
+    for name, source in base_folders.items():
+        target = folder / BASE_FOLDER / name
+        shutil.copytree(source, target, ignore=lambda _d, files: [f for f in files if f in NOT_SHIPPED])
+    write_json(learner.to_json(), folder / META_LEARNER_FILE)
+    write_json(meta, folder / ENSEMBLE_META_FILE)
+
+
+def pack(folder: Path, target: Path) -> None:
+    with atomic_path(target) as temporary, tarfile.open(temporary, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+
+
+def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Path, output: str | Path,
+                 logger: logging.Logger, *, margin: float = 0.0, c: float = 1.0, period: str = "W",
+                 smoke_rows: int = 32, bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+    timer = StepTimer(logger)
+    out = Path(output)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        with timer.block("read_inputs"):
+            base_folders = _base_model_folders(Path(models), scratch / "models")
+            names = list(base_folders)
+            table = load_feature_table(features)
+            best = _best_single(Path(evaluations), names)
+            oof_by_model = {n: read_table(base_folders[n] / OOF_FILE, name=f"{n} out-of-fold predictions")
+                            for n in names}
+        log_input_size(logger, "features", table.frame, table.folder)
+        logger.info("base models: %s (holdout AUC from their evaluations: %s)", ", ".join(names),
+                    ", ".join(f"{n}={best[n]:.4f}" for n in names))
+        holdout_start = table.folds.holdout_start
+        with timer.block("fit_meta_learner"):
+            oof = stacking.align_oof(oof_by_model, holdout_start)
+            walk_forward = stacking.walk_forward_meta(oof, names, c=c, seed=seed)
+            learner = stacking.fit_meta_learner(oof, names, c=c, seed=seed)
+        logger.info("meta-learner on %d out-of-fold rows (all before %s): intercept=%.4f %s", len(oof),
+                    holdout_start.isoformat(), learner.intercept,
+                    " ".join(f"{n}={w:.4f}" for n, w in zip(names, learner.coefficients, strict=True)))
+        features_used: list[str] = []
+        for folder in base_folders.values():
+            features_used += [f for f in read_json(folder / MODEL_META_FILE)["features"] if f not in features_used]
+        meta = {
+            "kind": "stacking",
+            "base_models": {n: {"folder": f"{BASE_FOLDER}/{n}",
+                                "algorithm": read_json(base_folders[n] / MODEL_META_FILE).get("algorithm")}
+                            for n in names},
+            "meta_learner": META_LEARNER_FILE,
+            "features": features_used,
+            "threshold": 0.5,
+            "trained_on": {"oof_rows": len(oof), "oof_start": oof["ts"].min().isoformat(),
+                           "oof_end": oof["ts"].max().isoformat(), "holdout_start": holdout_start.isoformat()},
+        }
+        artifact = scratch / "artifact"
+        with timer.block("build_artifact"):
+            build_artifact_folder(artifact, base_folders, learner, meta)
+            pack(artifact, scratch / ARCHIVE_NAME)
+        frame = table.frame[holdout_mask(table.frame, table.folds)].reset_index(drop=True)
+        labels = frame["label"].to_numpy(dtype="int64")
+        if len(frame) == 0 or len(np.unique(labels)) < 2:
+            raise StepInputError(f"holdout has {len(frame)} rows and {len(np.unique(labels))} classes",
+                                 file=table.folder / "features.parquet", column="label",
+                                 fix="rebuild the features with a longer --holdout-days")
+        with timer.block("score_holdout"), load_artifact(scratch / ARCHIVE_NAME) as model:
+            # Scored through the packed artifact and the serving code: exactly what steps.check_artifact
+            # and the endpoint will compute.
+            base = model.base_predictions(frame)
+            scores = model.predict(frame)
+        with timer.block("metrics"):
+            point = point_metrics(labels, scores)
+            spread = bootstrap_std(labels, scores, session_dates(frame["ts"]), resamples=bootstrap, seed=seed)
+            best_name = max(best, key=lambda n: best[n])
+            ensemble = {
+                "algorithms": names,
+                "best_single_auc": best[best_name],
+                "best_single_algorithm": best_name,
+                "margin": margin,
+                "beats_best_single": stacking.beats_best_single(point["auc"], best[best_name], margin),
+                "lead_over_best_single": point["auc"] - best[best_name],
+                "base_holdout_auc": best,
+                "base_holdout_auc_recomputed": {n: stacking._auc(labels, base[n].to_numpy()) for n in names},
+                "pairwise_correlation": stacking.pairwise_correlation(base, names),
+                "pairwise_correlation_oof": stacking.pairwise_correlation(oof, names),
+                "auc_by_period": stacking.auc_by_period(frame, scores, base, names, period),
+                "period": period,
+                "meta_learner": {**learner.to_json(), "walk_forward": walk_forward},
+            }
+        report = {
+            "binary_classification_metrics": {m: {"value": point[m], "standard_deviation": spread[m]}
+                                              for m in ("auc", "accuracy", "log_loss", "brier")},
+            "algorithm": "ensemble",
+            "holdout": {"rows": len(frame), "start": frame["ts"].min().isoformat(),
+                        "end": frame["ts"].max().isoformat(), "positive_rate": float(labels.mean()),
+                        "days": len(np.unique(session_dates(frame["ts"])))},
+            "bootstrap": {"resamples": bootstrap, "unit": "trading day", "seed": seed},
+            "ensemble": ensemble,
+        }
+        predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
+                                    "prediction": scores})
+        # A few held-out rows with their expected output: the deploy smoke test sends them to the endpoint.
+        smoke = frame.iloc[np.linspace(0, len(frame) - 1, min(smoke_rows, len(frame))).astype(int)]
+        smoke = smoke[["ticker", "ts", *features_used]].assign(
+            expected_prediction=scores[smoke.index.to_numpy()])
+        with timer.block("write"):
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out / ARCHIVE_NAME) as temporary:
+                shutil.copyfile(scratch / ARCHIVE_NAME, temporary)
+            write_parquet(predictions, out / "holdout_predictions.parquet")
+            write_parquet(smoke.reset_index(drop=True), out / SMOKE_ROWS_FILE)
+            write_json(report, out / EVALUATION_FILE)
+    write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), "oof_rows": len(oof),
+                        "base_models": len(names), **point, "best_single_auc": best[best_name],
+                        "beats_best_single": ensemble["beats_best_single"]})
+    logger.info("ensemble holdout auc=%.4f (sd %.4f) vs best single %s %.4f (margin %.4f): beats_best_single=%s",
+                point["auc"], spread["auc"], best_name, best[best_name], margin, ensemble["beats_best_single"])
+    return report

@@ -1,0 +1,158 @@
+"""Request bodies to feature frames, with one-line messages for everything a client can get wrong.
+
+Accepted (docs/steps.md, steps.serve):
+- `text/csv`: rows of numbers, either with a header row of feature names (any order, every feature
+  exactly once) or with exactly the model's feature count per row in the model's order;
+- `application/json`: `{"instances": [{feature: value, ...}, ...]}` with every feature in every instance.
+An empty field (CSV) or `null` (JSON) is a missing value, which the models handle; anything else that
+is not a finite number is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MAX_ROWS = 100_000
+CSV_TYPES = {"text/csv", "application/csv"}
+JSON_TYPES = {"application/json"}
+_MISSING_TEXT = {"", "nan", "na", "null"}
+
+
+class PayloadError(ValueError):
+    """A bad request body; the message is one line that says what to send instead."""
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _names(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _number(text: str, where: str) -> float:
+    value = text.strip()
+    if value.lower() in _MISSING_TEXT:
+        return math.nan
+    try:
+        number = float(value)
+    except ValueError:
+        raise PayloadError(f"{where}: {value[:40]!r} is not a number") from None
+    if math.isinf(number):
+        raise PayloadError(f"{where}: {value[:40]!r} is not a finite number")
+    return number
+
+
+def _check_names(given: list[str], features: list[str], where: str) -> None:
+    duplicated = sorted({n for n in given if given.count(n) > 1})
+    if duplicated:
+        raise PayloadError(f"{where}: duplicate columns: {_names(duplicated)}")
+    missing = [f for f in features if f not in given]
+    unknown = [n for n in given if n not in features]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing features: {_names(missing)}")
+        if unknown:
+            parts.append(f"unknown columns: {_names(unknown)}")
+        raise PayloadError(f"{where}: {'; '.join(parts)} (the model takes {len(features)} features)")
+
+
+def _looks_like_header(row: list[str]) -> bool:
+    for cell in row:
+        text = cell.strip()
+        if text.lower() in _MISSING_TEXT:
+            continue
+        try:
+            float(text)
+        except ValueError:
+            return True
+    return False
+
+
+def parse_csv(text: str, features: list[str]) -> pd.DataFrame:
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise PayloadError("CSV body has no rows; send one row of feature values per line")
+    header: list[str] | None = None
+    if _looks_like_header(rows[0]):
+        header = [cell.strip() for cell in rows[0]]
+        _check_names(header, features, "CSV header")
+        rows = rows[1:]
+        if not rows:
+            raise PayloadError("CSV body has a header row but no data rows")
+    columns = header or features
+    if len(rows) > MAX_ROWS:
+        raise PayloadError(f"{len(rows)} rows in one request; send at most {MAX_ROWS}")
+    values = np.empty((len(rows), len(columns)), dtype="float64")
+    first_line = 2 if header else 1
+    for i, row in enumerate(rows):
+        if len(row) != len(columns):
+            how = "the header has" if header else "the model takes"
+            hint = "" if header else " (send exactly that many values per row, or a header row of feature names)"
+            raise PayloadError(f"CSV row {i + first_line} has {len(row)} values; {how} {len(columns)}{hint}")
+        for j, cell in enumerate(row):
+            values[i, j] = _number(cell, f"CSV row {i + first_line}, column '{columns[j]}'")
+    return pd.DataFrame(values, columns=columns)[features]
+
+
+def _json_value(value: Any, where: str) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"{where}: expected a number or null, got {json.dumps(value)[:40]}")
+    if math.isinf(value) or math.isnan(value):
+        raise PayloadError(f"{where}: expected a finite number or null")
+    return float(value)
+
+
+def parse_json(text: str, features: list[str]) -> pd.DataFrame:
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    shape = 'expected {"instances": [{"<feature>": <number>, ...}, ...]}'
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise PayloadError(f"JSON body: {shape}")
+    instances = payload["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise PayloadError(f"JSON body: 'instances' must be a non-empty list; {shape}")
+    if len(instances) > MAX_ROWS:
+        raise PayloadError(f"{len(instances)} instances in one request; send at most {MAX_ROWS}")
+    values = np.empty((len(instances), len(features)), dtype="float64")
+    for i, instance in enumerate(instances):
+        where = f"instance {i}"
+        if not isinstance(instance, dict):
+            raise PayloadError(f"{where}: expected an object of feature: value, got {type(instance).__name__}")
+        _check_names(list(instance), features, where)
+        for j, name in enumerate(features):
+            values[i, j] = _json_value(instance[name], f"{where}, feature '{name}'")
+    return pd.DataFrame(values, columns=features)
+
+
+def parse_payload(body: bytes, content_type: str | None, features: list[str]) -> pd.DataFrame:
+    """A frame with exactly `features` as columns, or a PayloadError."""
+    kind = media_type(content_type)
+    if kind not in CSV_TYPES | JSON_TYPES:
+        shown = kind or "none"
+        raise PayloadError(f"unsupported Content-Type {shown!r}; send text/csv or application/json")
+    if not body or not body.strip():
+        raise PayloadError("empty body; send at least one row of feature values")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PayloadError("body is not UTF-8 text") from None
+    return parse_csv(text, features) if kind in CSV_TYPES else parse_json(text, features)
+
+
+def predictions_body(probabilities: np.ndarray, threshold: float) -> bytes:
+    rows = [{"probability": float(p), "label": int(p >= threshold)} for p in probabilities]
+    return json.dumps({"predictions": rows}).encode()
