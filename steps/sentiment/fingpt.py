@@ -1,0 +1,251 @@
+"""`python -m steps.sentiment.fingpt`: batch LLM sentiment by constrained label log-probabilities.
+
+Runs as the `ScoreSentimentFinGPT` training job on managed spot (Processing jobs have no spot), so it
+must survive being stopped at any moment and resumed on another instance:
+- the tweets are put in one stable order (tweet_id, ticker) and cut into fixed shards;
+- each shard's scores are written atomically to `<checkpoint>/shards/shard-NNNNN.parquet` and
+  `progress.json` records the shards done; SageMaker syncs the checkpoint folder to `checkpoint_s3_uri`
+  and restores it on restart, so a resumed job skips finished shards;
+- a fingerprint of the input, the model and the prompt guards against resuming someone else's work;
+- batches inside a shard are fixed too, so the numbers do not depend on where the job stopped.
+
+Scoring: for each label word (negative / neutral / positive) the log-probability the model gives the
+word's tokens right after the FinGPT instruction prompt; p_* = softmax over those three. No text is
+generated or parsed. Base model + optional LoRA adapter (peft) from folders: nothing downloads.
+
+SageMaker contract: channels `tweets`, `model`, optional `adapter` (SM_CHANNEL_*), checkpoints in
+/opt/ml/checkpoints, the final table in `<checkpoint>/scores/fingpt_scores.parquet` (read by the
+FinBERT step to combine) and in SM_MODEL_DIR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from steps.common.cli import StepArgumentParser, run_main
+from steps.common.errors import StepInputError
+from steps.common.io import read_json, read_table, write_json, write_parquet
+from steps.common.logging import StepTimer, get_logger, log_input_size
+from steps.sentiment.labels import LABELS, PROB_COLUMNS, score_from_probs, softmax
+
+PROMPT = ("Instruction: What is the sentiment of this tweet? Please choose an answer from "
+          "{negative/neutral/positive}.\nInput: {text}\nAnswer: ")
+PROMPT_VERSION = 1
+SCORES_FILE = "fingpt_scores.parquet"
+
+
+def _env_path(name: str, default: str | None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def load_tweets(folder: str | Path) -> pd.DataFrame:
+    frame = read_table(folder, name="tweets", allow_empty=True)
+    if frame.empty:
+        return pd.DataFrame(columns=["tweet_id", "ticker", "created_at", "text"])
+    for column in ("tweet_id", "ticker", "created_at", "text"):
+        if column not in frame.columns:
+            raise StepInputError("missing column", file=folder, column=column,
+                                 fix="pass the raw tweets written by python -m steps.ingest")
+    frame = frame.assign(tweet_id=frame["tweet_id"].astype(str), ticker=frame["ticker"].astype(str),
+                         text=frame["text"].fillna("").astype(str))
+    frame = frame.drop_duplicates(["tweet_id", "ticker"]).sort_values(["tweet_id", "ticker"], kind="stable")
+    return frame[["tweet_id", "ticker", "created_at", "text"]].reset_index(drop=True)
+
+
+class LabelScorer:
+    """A causal LM (and optional LoRA adapter) answering the prompt with one of the three labels."""
+
+    def __init__(self, model_dir: str | Path, adapter_dir: str | Path | None = None, *, device: str = "auto",
+                 max_length: int = 256) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+            dtype = torch.float16 if self.device == "cuda" else torch.float32
+            model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise StepInputError(f"cannot load the base model: {str(exc).splitlines()[0]}", file=model_dir,
+                                 fix="pass a save_pretrained folder with config, weights and tokenizer") from None
+        if adapter_dir:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+        self.model = model.to(self.device).eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.max_length = max_length
+        # " positive" with a leading space is one token in BPE vocabularies; a word-level vocabulary has
+        # no such token, so fall back to the bare word.
+        self.label_ids = [self._label_tokens(label) for label in ("negative", "neutral", "positive")]
+        self.single_token = all(len(ids) == 1 for ids in self.label_ids)
+
+    def _label_tokens(self, label: str) -> list[int]:
+        for text in (f" {label}", label):
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if ids and self.tokenizer.unk_token_id not in ids:
+                return ids
+        raise StepInputError(f"the tokenizer cannot spell the label {label!r}", file="--model",
+                             fix="use a model whose vocabulary covers negative/neutral/positive")
+
+    def log_probs(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 3) log-probabilities of (negative, neutral, positive) after each prompt."""
+        torch = self.torch
+        prompts = [PROMPT.replace("{text}", t) for t in texts]
+        encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"][-self.max_length:] for p in prompts]
+        result = np.zeros((len(texts), 3), dtype=np.float64)
+        for k, label in enumerate(self.label_ids):
+            if self.single_token and k > 0:
+                break
+            sequences = encoded if self.single_token else [ids + label[:-1] for ids in encoded]
+            width = max(len(s) for s in sequences)
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(sequences), width), dtype=torch.long)
+            for row, seq in enumerate(sequences):  # left padding: every answer position is the last one
+                input_ids[row, width - len(seq):] = torch.tensor(seq)
+                mask[row, width - len(seq):] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                                    position_ids=positions.to(self.device)).logits.float()
+            logp = torch.log_softmax(logits, dim=-1).cpu()
+            if self.single_token:
+                ids = [label_ids[0] for label_ids in self.label_ids]
+                result[:] = logp[:, -1, ids].double().numpy()
+            else:
+                n = len(label)
+                steps = logp[:, -n:, :]  # the positions that predict the label's tokens
+                result[:, k] = sum(steps[:, j, label[j]].double().numpy() for j in range(n))
+        return result
+
+
+def fingerprint(tweets: pd.DataFrame, model_dir: str | Path, adapter_dir: str | Path | None, shard_size: int,
+                batch_size: int) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([PROMPT_VERSION, shard_size, batch_size]).encode())
+    files = [Path(model_dir) / "config.json"]
+    if adapter_dir:
+        files.append(Path(adapter_dir) / "adapter_config.json")
+    for path in files:
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    digest.update(pd.util.hash_pandas_object(tweets[["tweet_id", "ticker", "text"]], index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_fingpt(tweets_dir: str | Path, model_dir: str | Path, checkpoint_dir: str | Path, output: str | Path, *,
+               adapter_dir: str | Path | None = None, shard_size: int = 256, batch_size: int = 8,
+               max_length: int = 256, device: str = "auto", max_shards: int | None = None,
+               logger: logging.Logger) -> dict[str, Any]:
+    timer = StepTimer(logger)
+    checkpoint = Path(checkpoint_dir)
+    shards_dir = checkpoint / "shards"
+    with timer.block("read_tweets"):
+        tweets = load_tweets(tweets_dir)
+    log_input_size(logger, "tweets", tweets, tweets_dir)
+    print_ = fingerprint(tweets, model_dir, adapter_dir, shard_size, batch_size)
+    progress_path = checkpoint / "progress.json"
+    if progress_path.is_file():
+        progress = read_json(progress_path, name="FinGPT progress")
+        if progress.get("fingerprint") != print_:
+            raise StepInputError(
+                "the checkpoint folder holds progress for other tweets, model or settings", file=progress_path,
+                fix="point --checkpoint at an empty folder (each pipeline execution has its own)",
+            )
+    n_shards = (len(tweets) + shard_size - 1) // shard_size
+    done = {k for k in range(n_shards) if (shards_dir / f"shard-{k:05d}.parquet").is_file()}
+    logger.info("%d tweets in %d shards; %d already done (resuming: %s)", len(tweets), n_shards, len(done),
+                bool(done))
+    scorer = None
+    scored_now = 0
+    for k in range(n_shards):
+        if k in done:
+            continue
+        if max_shards is not None and scored_now >= max_shards:
+            break
+        scorer = scorer or LabelScorer(model_dir, adapter_dir, device=device, max_length=max_length)
+        shard = tweets.iloc[k * shard_size:(k + 1) * shard_size]
+        with timer.block("score"):
+            logp = np.concatenate([scorer.log_probs(shard["text"].iloc[i:i + batch_size].tolist())
+                                   for i in range(0, len(shard), batch_size)])
+        write_parquet(_shard_frame(shard, logp), shards_dir / f"shard-{k:05d}.parquet")
+        done.add(k)
+        scored_now += 1
+        write_json({"fingerprint": print_, "shards": n_shards, "done": sorted(done), "shard_size": shard_size},
+                   progress_path)
+        logger.info("shard %d/%d done", k + 1, n_shards)
+    complete = len(done) == n_shards
+    metrics = {"tweets": len(tweets), "shards": n_shards, "shards_scored_now": scored_now,
+               "shards_resumed": n_shards - scored_now if complete else None, "complete": complete,
+               "timings": timer.as_metrics()}
+    if complete:
+        parts = [pd.read_parquet(shards_dir / f"shard-{k:05d}.parquet") for k in range(n_shards)]
+        scores = pd.concat(parts, ignore_index=True) if parts else _shard_frame(tweets.iloc[:0], np.zeros((0, 3)))
+        for folder in (checkpoint / "scores", Path(output)):
+            write_parquet(scores, folder / SCORES_FILE)
+        write_json(metrics, Path(output) / "metrics.json")
+    return metrics
+
+
+def _shard_frame(shard: pd.DataFrame, logp: np.ndarray) -> pd.DataFrame:
+    probs_nnp = softmax(logp)  # (negative, neutral, positive)
+    probs = probs_nnp[:, [2, 0, 1]]  # -> LABELS order (positive, negative, neutral)
+    frame = shard[["tweet_id", "ticker", "created_at"]].reset_index(drop=True).copy()
+    for i, column in enumerate(PROB_COLUMNS):
+        frame[column] = probs[:, i]
+    frame["score"] = score_from_probs(probs)
+    for i, label in enumerate(("negative", "neutral", "positive")):
+        frame[f"logp_{label}"] = logp[:, i]
+    frame["model"] = "fingpt"
+    assert tuple(LABELS) == ("positive", "negative", "neutral")
+    return frame
+
+
+def parse_args(argv: Sequence[str] | None):
+    parser = StepArgumentParser(prog="python -m steps.sentiment.fingpt", description=__doc__)
+    parser.add_argument("--tweets", default=_env_path("SM_CHANNEL_TWEETS", None), help="raw tweets folder")
+    parser.add_argument("--model", default=_env_path("SM_CHANNEL_MODEL", None), help="base causal LM folder")
+    parser.add_argument("--adapter", default=_env_path("SM_CHANNEL_ADAPTER", None), help="LoRA adapter folder")
+    parser.add_argument("--checkpoint", default="/opt/ml/checkpoints", help="progress folder (synced to S3)")
+    parser.add_argument("--output", default=_env_path("SM_MODEL_DIR", "/opt/ml/model"))
+    parser.add_argument("--shard-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-shards", type=int, default=None, help="stop after this many shards (bounded runs)")
+    parser.add_log_format()
+    args = parser.parse_args(argv)
+    for name in ("tweets", "model"):
+        if not getattr(args, name):
+            parser.error(f"--{name} is required (or the SM_CHANNEL_{name.upper()} channel)")
+    if args.adapter and not Path(args.adapter).joinpath("adapter_config.json").is_file():
+        parser.error(f"--adapter {args.adapter}: no adapter_config.json (a peft save_pretrained folder)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logger = get_logger("sentiment.fingpt", args.log_format)
+    started = time.perf_counter()
+    metrics = run_fingpt(args.tweets, args.model, args.checkpoint, args.output, adapter_dir=args.adapter,
+                         shard_size=args.shard_size, batch_size=args.batch_size, max_length=args.max_length,
+                         device=args.device, max_shards=args.max_shards, logger=logger)
+    logger.info("FinGPT: %s in %.1fs", {k: v for k, v in metrics.items() if k != "timings"},
+                time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
