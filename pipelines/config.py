@@ -165,6 +165,43 @@ class UniverseMember(_Strict):
     sector: str
 
 
+class DeployAlarms(_Strict):
+    """CloudWatch alarms on the endpoint (AWS/SageMaker metrics), each wired to the SNS topic."""
+
+    period_seconds: int = Field(default=300, ge=60)
+    evaluation_periods: int = Field(default=3, ge=1)
+    max_5xx_errors: float = Field(default=1.0, ge=0.0)  # Invocation5XXErrors (sum per period) above this
+    max_model_latency_ms: float = Field(default=500.0, gt=0.0)  # ModelLatency p99 above this
+    min_invocations: float = Field(default=1.0, ge=0.0)  # Invocations (sum per period) below this: a drop
+
+
+class TweetMetric(_Strict):
+    """The ingester's tweet-count metric (steps.ingest.metrics) for the dashboard's tweet-volume widget."""
+
+    namespace: str = "Conviction/Ingestion"
+    name: str = "TweetsIngested"
+    dimension: str = "Ticker"
+
+
+class Deploy(_Strict):
+    """`python -m pipelines.deploy`: endpoint naming, capacity, data capture, smoke test, monitoring."""
+
+    endpoint_name_template: str = Field(default="conviction-ensemble-v5-{timestamp}", pattern=r"\{timestamp\}")
+    timestamp_format: str = "%Y%m%d-%H%M%S"
+    instance_type: str = Field(default="ml.m5.large", pattern=r"^ml\.")
+    instance_count: int = Field(default=1, ge=1, le=100)
+    data_capture_percent: int = Field(default=100, ge=0, le=100)  # 0 turns capture off
+    data_capture_prefix: str = "data-capture"  # under s3://<bucket>/<prefix>/
+    wait_timeout_seconds: int = Field(default=1800, ge=1)
+    poll_seconds: float = Field(default=30.0, gt=0.0)
+    smoke_rows: int = Field(default=16, ge=1, le=1000)
+    smoke_tolerance: float = Field(default=1e-6, ge=0.0)  # |endpoint - artifact's own prediction| allowed
+    sns_topic: str = Field(default="conviction-model-alerts", pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    dashboard: str = Field(default="conviction-endpoint", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    alarms: DeployAlarms = DeployAlarms()
+    tweet_metric: TweetMetric = TweetMetric()
+
+
 class PipelineConfig(_Strict):
     pipeline: PipelineSection
     images: Images
@@ -179,6 +216,7 @@ class PipelineConfig(_Strict):
     caching: Caching
     retries: Retries
     sample_data: SampleData = SampleData()
+    deploy: Deploy = Deploy()
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Filled by load_config, not by the YAML file.
     hpo: dict[str, HpoSpec] = Field(default_factory=dict)
