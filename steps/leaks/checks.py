@@ -5,10 +5,16 @@
 (b) table_matches_code: the *table* — the given features equal a recomputation from the inputs with the
     manifest's settings; a column the code does not produce cannot be verified, and fails.
 (c) label_alignment: every label window ends after its row (label_end > ts) and labels match returns.
-(d) folds: chronological, purged and embargoed train rows, holdout outside every fold.
+(c') timestamp_alignment: against the bars themselves, not the feature code: every row sits on a bar close,
+    its label window is the bars t+1 .. t+1+H (strictly after t), and the tweets the table counts for the
+    row at t were created at or before t - ingest_lag (an independent recount of the tweet counts, sums
+    and plain means).
+(d) folds: chronological, purged and embargoed train rows (purged on the label windows recomputed from
+    the bars, so an understated label_end cannot hide an overlap), holdout outside every fold.
 (e) duplicates: no (ticker, ts) twice, no row or identical feature vector in two of train/validation/holdout.
-(f) feature_label_association: no single feature separates the labels implausibly well (AUC > 0.75 or
-    < 0.25 on development rows): the usual symptom of a label or future return copied into a feature.
+(f) target_leakage: no single feature separates the labels implausibly well (single-feature AUC outside
+    [1 - a, a] on development rows), and none correlates with the future return far more than with the past
+    return over the same horizon: the usual symptoms of a label or future return copied into a feature.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 from steps.common.folds import Folds, bar_interval, fold_masks, holdout_mask
 from steps.features.build import feature_columns
@@ -29,6 +35,16 @@ from steps.leaks.compare import compare_frames
 
 BuildFn = Callable[..., pd.DataFrame]
 ASSOCIATION_LIMIT = 0.75
+RECOUNT_ATOL = 1e-9  # sums of a few hundred scores in [-1, 1], summed in another order than the feature code
+
+
+@dataclass(frozen=True)
+class LeakThresholds:
+    """The target-leakage screen's limits (configs/pipeline.yaml `leaks:`)."""
+
+    max_single_feature_auc: float = ASSOCIATION_LIMIT
+    min_future_correlation: float = 0.3
+    max_future_to_past_correlation: float = 3.0
 
 
 @dataclass
@@ -56,16 +72,39 @@ def choose_cutoffs(frame: pd.DataFrame, count: int, seed: int) -> list[pd.Timest
             else pd.Timestamp(pool[i]) for i in sorted(chosen)]
 
 
-def truncation_invariance(full: pd.DataFrame, bars: pd.DataFrame, tweets: pd.DataFrame,
+def choose_tickers(bars: pd.DataFrame, count: int, seed: int) -> list[str] | None:
+    """`count` tickers drawn at random (None: all of them, when count is 0 or covers the universe)."""
+    tickers = np.sort(bars["ticker"].unique())
+    if count <= 0 or count >= len(tickers):
+        return None
+    return sorted(np.random.default_rng(seed).choice(tickers, size=count, replace=False).tolist())
+
+
+def truncation_invariance(full: pd.DataFrame | None, bars: pd.DataFrame, tweets: pd.DataFrame,
                           settings: FeatureSettings, sectors: Mapping[str, str] | None,
-                          cutoffs: list[pd.Timestamp], build: BuildFn) -> CheckResult:
+                          cutoffs: list[pd.Timestamp], build: BuildFn,
+                          tickers: list[str] | None = None) -> CheckResult:
+    """Features from inputs cut at each cut-off equal the full computation at or before it.
+
+    With `tickers`, both computations run on those tickers alone (cross-sectional features then refer to
+    that sub-universe in both, so the comparison stays exact): the cost is the sample's share of one build
+    per cut-off instead of the whole universe's. `full` is the full computation on the same tickers.
+    """
     columns = feature_columns(settings)
+    if tickers is not None:
+        bars = bars[bars["ticker"].isin(tickers)]
+        tweets = tweets[tweets["ticker"].isin(tickers)] if len(tweets) else tweets
+        full = None
+    if full is None:
+        full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
     bad_columns: dict[str, dict[str, object]] = {}
     row_problems = []
     compared = 0
+    # A tweet is part of the data at the cut-off once it could have been ingested: created_at + lag <= cut-off.
+    available = tweets["created_at"] + pd.Timedelta(seconds=settings.ingest_lag_seconds) if len(tweets) else None
     for cutoff in cutoffs:
-        truncated = build(bars[bars["ts"] <= cutoff], tweets[tweets["created_at"] <= cutoff], settings,
-                          sectors=sectors, keep_unlabelled=True)
+        kept_tweets = tweets[available <= cutoff] if available is not None else tweets
+        truncated = build(bars[bars["ts"] <= cutoff], kept_tweets, settings, sectors=sectors, keep_unlabelled=True)
         before_full = full[full["ts"] <= cutoff]
         before_cut = truncated[truncated["ts"] <= cutoff]
         if len(before_full) != len(before_cut):
@@ -76,16 +115,17 @@ def truncation_invariance(full: pd.DataFrame, bars: pd.DataFrame, tweets: pd.Dat
             problem["cutoff"] = str(cutoff)
             bad_columns.setdefault(column, problem)
     passed = not bad_columns and not row_problems
+    scope = f"{len(tickers)} sampled tickers ({', '.join(tickers)})" if tickers is not None else "all tickers"
     if passed:
-        details = (f"{len(cutoffs)} cut-offs, {compared} rows at or before them: every feature equals the full "
-                   "computation")
+        details = (f"{len(cutoffs)} cut-offs, {compared} rows at or before them on {scope}: every feature equals "
+                   "the full computation")
     else:
         parts = [f"{c} differs on {p['rows']} rows (first {p['example']}, cut-off {p['cutoff']})"
                  for c, p in bad_columns.items()]
         details = "features change when later data is removed (look-ahead in the code): " + "; ".join(
             parts + row_problems)
     return CheckResult("truncation_invariance", passed, details, sorted(bad_columns),
-                       {"cutoffs": [str(c) for c in cutoffs], "rows_compared": compared})
+                       {"cutoffs": [str(c) for c in cutoffs], "rows_compared": compared, "tickers": tickers})
 
 
 def table_matches_code(table: pd.DataFrame, recomputed: pd.DataFrame) -> CheckResult:
@@ -135,7 +175,9 @@ def label_alignment(table: pd.DataFrame, settings: FeatureSettings) -> CheckResu
     return CheckResult("label_alignment", passed, details, columns)
 
 
-def folds_are_clean(table: pd.DataFrame, folds: Folds, settings: FeatureSettings) -> CheckResult:
+def folds_are_clean(table: pd.DataFrame, folds: Folds, settings: FeatureSettings,
+                    bar_label_end: np.ndarray | None = None) -> CheckResult:
+    """`bar_label_end`: each row's label_end from the bars (BarPositions); purging is checked against it too."""
     problems = []
     previous_end = None
     for fold in folds.folds:
@@ -160,6 +202,13 @@ def folds_are_clean(table: pd.DataFrame, folds: Folds, settings: FeatureSettings
         leaking = train & ~(table["label_end"] + folds.embargo < fold.validation_start).to_numpy()
         if leaking.any():
             problems.append(f"fold {fold.fold}: {int(leaking.sum())} train rows not purged")
+        if bar_label_end is not None:
+            true_end = pd.DatetimeIndex(bar_label_end).tz_localize("UTC")
+            known = ~true_end.isna()
+            overlapping = train & known & ~np.asarray(true_end + folds.embargo < fold.validation_start)
+            if overlapping.any():
+                problems.append(f"fold {fold.fold}: {int(overlapping.sum())} train rows whose label window (from the "
+                                f"bars) plus the embargo reaches into validation ({fold.validation_start})")
         if ((train | validation) & holdout).any():
             problems.append(f"fold {fold.fold}: {int(((train | validation) & holdout).sum())} holdout rows in the fold")
         if (validation & (table["label_end"] >= folds.holdout_start).to_numpy()).any():
@@ -185,28 +234,205 @@ def duplicates(table: pd.DataFrame, folds: Folds, columns: list[str]) -> CheckRe
         if len(shared):
             problems.append(f"fold {fold.fold}: {len(shared)} identical feature vectors in train and validation")
         in_folds |= train | validation
-    shared_holdout = np.intersect1d(vectors[in_folds], vectors[holdout])
+    # The final refit trains on every row before the holdout, not only the folds' rows.
+    shared_holdout = np.intersect1d(vectors[in_folds | ~holdout], vectors[holdout])
     if len(shared_holdout):
-        problems.append(f"{len(shared_holdout)} identical feature vectors in the folds and the holdout")
+        problems.append(f"{len(shared_holdout)} identical feature vectors in the development rows (folds and refit) "
+                        "and the holdout")
     passed = not problems
     details = "; ".join(problems) if problems else "no repeated rows or feature vectors across train/validation/holdout"
     return CheckResult("duplicates", passed, details, [] if passed else ["ticker", "ts"])
 
 
-def feature_label_association(table: pd.DataFrame, folds: Folds, columns: list[str]) -> CheckResult:
+@dataclass
+class BarPositions:
+    """Where each table row sits among its ticker's bars, and what the bars say about it (no feature code)."""
+
+    found: np.ndarray           # the row's (ticker, ts) is a bar close
+    label_end: np.ndarray       # datetime64[ns]: ts of bar t+1+H, NaT past the data
+    forward_return: np.ndarray  # close[t+1+H] / close[t+1] - 1
+    past_return: np.ndarray     # close[t] / close[t-H] - 1: the same horizon, looking back
+
+
+def locate_rows(table: pd.DataFrame, bars: pd.DataFrame, horizon: int) -> BarPositions:
+    n = len(table)
+    found = np.zeros(n, dtype=bool)
+    label_end = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    forward, past = np.full(n, np.nan), np.full(n, np.nan)
+    row_ts = table["ts"].to_numpy("datetime64[ns]")
+    bar_ts_all = bars["ts"].to_numpy("datetime64[ns]")
+    close_all = bars["close"].to_numpy(dtype="float64")
+    bar_groups = bars.groupby("ticker", sort=False).indices
+    for ticker, rows in table.groupby("ticker", sort=False).indices.items():
+        members = bar_groups.get(ticker)
+        if members is None:
+            continue
+        members = members[np.argsort(bar_ts_all[members], kind="stable")]
+        ts, close = bar_ts_all[members], close_all[members]
+        position = np.searchsorted(ts, row_ts[rows])
+        inside = position < len(ts)
+        hit = np.zeros(len(rows), dtype=bool)
+        hit[inside] = ts[position[inside]] == row_ts[rows][inside]
+        found[rows] = hit
+        exit_, back = position + 1 + horizon, position - horizon
+        has_forward = hit & (exit_ < len(ts))
+        has_past = hit & (back >= 0)
+        label_end[rows[has_forward]] = ts[exit_[has_forward]]
+        forward[rows[has_forward]] = close[exit_[has_forward]] / close[position[has_forward] + 1] - 1.0
+        past[rows[has_past]] = close[position[has_past]] / close[back[has_past]] - 1.0
+    return BarPositions(found, label_end, forward, past)
+
+
+def _tweet_columns(settings: FeatureSettings, present: list[str]) -> dict[str, tuple[str, pd.Timedelta]]:
+    """Sentiment columns that a plain recount can verify: name -> (kind, window length)."""
+    unit = pd.Timedelta(minutes=1) if settings.frequency == "1min" else pd.Timedelta(days=1)
+    suffix = settings.window_unit
+    found = {}
+    for w in settings.windows:
+        for kind, name in (("count", f"tweet_count_{w}{suffix}"), ("sum", f"sent_sum_{w}{suffix}"),
+                           ("mean", f"sent_mean_{w}{suffix}")):
+            if name in present:
+                found[name] = (kind, unit * w)
+    return found
+
+
+def recount_tweets(rows: pd.DataFrame, tweets: pd.DataFrame, columns: dict[str, tuple[str, pd.Timedelta]],
+                   lag: pd.Timedelta) -> dict[str, np.ndarray]:
+    """For each row (ticker, ts): tweets with created_at in (t - W - lag, t - lag], counted, summed, averaged.
+
+    Written apart from steps.features.sentiment on purpose (windows on created_at rather than on the
+    availability time), so a shared bug cannot hide itself.
+    """
+    result = {name: np.zeros(len(rows)) for name in columns}
+    if not len(tweets) or not columns:
+        return result
+    row_ts = rows["ts"].to_numpy("datetime64[ns]").astype("int64")
+    created_all = tweets["created_at"].to_numpy("datetime64[ns]").astype("int64")
+    scores_all = tweets["score"].to_numpy(dtype="float64")
+    tweet_groups = tweets.groupby("ticker", sort=False).indices
+    for ticker, row_idx in rows.groupby("ticker", sort=False).indices.items():
+        members = tweet_groups.get(ticker)
+        if members is None:
+            continue
+        order = members[np.argsort(created_all[members], kind="stable")]
+        created = created_all[order]
+        prefix = np.r_[0.0, np.cumsum(scores_all[order])]
+        newest = row_ts[row_idx] - np.int64(lag.value)
+        hi = np.searchsorted(created, newest, side="right")
+        for name, (kind, length) in columns.items():
+            lo = np.searchsorted(created, newest - np.int64(length.value), side="right")
+            count = (hi - lo).astype("float64")
+            total = prefix[hi] - prefix[lo]
+            if kind == "count":
+                value = count
+            elif kind == "sum":
+                value = total
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    value = np.where(count > 0, total / count, 0.0)
+            result[name][row_idx] = value
+    return result
+
+
+def _differs(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(expected - actual) <= RECOUNT_ATOL + 1e-9 * np.abs(expected))
+
+
+def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd.DataFrame,
+                        settings: FeatureSettings) -> CheckResult:
+    problems, columns = [], []
+    off_bar = int((~positions.found).sum())
+    if off_bar:
+        problems.append(f"{off_bar} rows whose (ticker, ts) is not a bar close in the bars")
+        columns.append("ts")
+    labelled = ~pd.isna(positions.label_end)
+    table_end = table["label_end"].to_numpy("datetime64[ns]")
+    wrong_end = int((labelled & (table_end != positions.label_end)).sum())
+    if wrong_end:
+        problems.append(f"{wrong_end} rows whose label_end is not the close of bar t+1+{settings.label_horizon_bars} "
+                        "(the label window must start after t and span the horizon)")
+        columns.append("label_end")
+    verifiable = _tweet_columns(settings, list(table.columns)) if settings.include_sentiment else {}
+    lag = pd.Timedelta(seconds=settings.ingest_lag_seconds)
+    if verifiable:
+        expected = recount_tweets(table, tweets, verifiable, lag)
+        without_lag = recount_tweets(table, tweets, verifiable, pd.Timedelta(0)) if lag > pd.Timedelta(0) else None
+        for name, values in expected.items():
+            actual = table[name].to_numpy(dtype="float64", na_value=np.nan)
+            bad = _differs(values, actual)
+            if not bad.any():
+                continue
+            columns.append(name)
+            text = f"{name} differs from a recount of tweets created at or before t - {lag.total_seconds():g}s " \
+                   f"on {int(bad.sum())} rows"
+            if without_lag is not None and not _differs(without_lag[name][bad], actual[bad]).any():
+                text += " (it matches a count with no ingest lag: tweets counted before created_at + lag)"
+            problems.append(text)
+    passed = not problems
+    details = "; ".join(problems) if problems else (
+        f"every row on a bar close, label window = bars t+1..t+1+{settings.label_horizon_bars} after t"
+        + (f"; {', '.join(verifiable)} equal a recount of tweets created at or before t - {lag.total_seconds():g}s"
+           if verifiable else "; no tweet columns to recount"))
+    return CheckResult("timestamp_alignment", passed, details, columns,
+                       {"recounted_columns": sorted(verifiable)})
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks of the non-NaN values (NaN stays NaN)."""
+    ranks = np.full(len(values), np.nan)
+    ok = ~np.isnan(values)
+    ranks[ok] = rankdata(values[ok])
+    return ranks
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 50:
+        return float("nan")
+    x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    scale = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / scale) if scale > 0 else 0.0
+
+
+def target_leakage(table: pd.DataFrame, folds: Folds, columns: list[str], past_return: np.ndarray,
+                   thresholds: LeakThresholds = LeakThresholds()) -> CheckResult:
+    """Single-feature AUC on the label, and rank correlation with the future vs the past return (development rows).
+
+    Every column is ranked once; the AUC is the Mann-Whitney statistic of those ranks and the correlations are
+    Spearman's (Pearson on ranks, pairwise complete): one sort per column instead of one per statistic.
+    """
     development = ~holdout_mask(table, folds)
     labels = table.loc[development, "label"].to_numpy()
-    suspicious = {}
-    if len(np.unique(labels)) == 2:
-        for column in columns:
-            values = table.loc[development, column].to_numpy(dtype="float64", na_value=np.nan)
-            ok = ~np.isnan(values)
-            if ok.sum() < 50 or len(np.unique(labels[ok])) < 2:
-                continue
-            auc = float(roc_auc_score(labels[ok], values[ok]))
-            if abs(auc - 0.5) > ASSOCIATION_LIMIT - 0.5:
-                suspicious[column] = round(auc, 4)
-    passed = not suspicious
-    details = (f"no single feature has AUC outside [{1 - ASSOCIATION_LIMIT:.2f}, {ASSOCIATION_LIMIT:.2f}]"
-               if passed else f"implausibly predictive alone (AUC): {suspicious}")
-    return CheckResult("feature_label_association", passed, details, sorted(suspicious), {"auc": suspicious})
+    future = table.loc[development, "forward_return"].to_numpy(dtype="float64") if "forward_return" in table \
+        else np.full(int(development.sum()), np.nan)
+    future_ranks, past_ranks = _ranks(future), _ranks(past_return[development])
+    limit = thresholds.max_single_feature_auc
+    aucs, future_corr, past_corr, reasons = {}, {}, {}, {}
+    for column in columns:
+        values = table.loc[development, column].to_numpy(dtype="float64", na_value=np.nan)
+        ranks = _ranks(values)
+        ok = ~np.isnan(ranks)
+        positives = labels[ok] == 1
+        n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+        if ok.sum() >= 50 and n_pos and n_neg:
+            auc = float((ranks[ok][positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+            aucs[column] = round(auc, 4)
+            if abs(auc - 0.5) > limit - 0.5:
+                reasons.setdefault(column, []).append(f"AUC {auc:.3f} alone")
+        cf, cp = _correlation(ranks, future_ranks), _correlation(ranks, past_ranks)
+        future_corr[column], past_corr[column] = round(cf, 4), round(cp, 4)
+        if (not np.isnan(cf) and abs(cf) >= thresholds.min_future_correlation
+                and abs(cf) > thresholds.max_future_to_past_correlation * abs(0.0 if np.isnan(cp) else cp)):
+            reasons.setdefault(column, []).append(f"corr with future return {cf:+.3f} vs past return {cp:+.3f}")
+    passed = not reasons
+    if passed:
+        details = (f"no single feature has AUC outside [{1 - limit:.2f}, {limit:.2f}] or a future-return rank "
+                   f"correlation >= {thresholds.min_future_correlation} that exceeds "
+                   f"{thresholds.max_future_to_past_correlation}x its past-return correlation")
+    else:
+        details = "implausibly predictive (target leakage?): " + "; ".join(
+            f"{c}: {', '.join(r)}" for c, r in sorted(reasons.items()))
+    return CheckResult("target_leakage", passed, details, sorted(reasons),
+                       {"auc": aucs, "future_correlation": future_corr, "past_correlation": past_corr,
+                        "thresholds": asdict(thresholds)})

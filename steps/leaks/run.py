@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,7 @@ import pandas as pd
 
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable, load_feature_table
+from steps.common.folds import load_folds
 from steps.common.io import read_table, write_json, write_metrics, write_text
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
@@ -18,12 +23,16 @@ from steps.features.settings import FeatureSettings
 from steps.leaks.checks import (
     BuildFn,
     CheckResult,
+    LeakThresholds,
     choose_cutoffs,
+    choose_tickers,
     duplicates,
-    feature_label_association,
     folds_are_clean,
     label_alignment,
+    locate_rows,
     table_matches_code,
+    target_leakage,
+    timestamp_alignment,
     truncation_invariance,
 )
 
@@ -36,23 +45,49 @@ def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
     return FeatureSettings.from_json(payload)
 
 
+def _timed(function: Callable[..., CheckResult], *args: Any) -> tuple[CheckResult, float]:
+    start = time.perf_counter()
+    return function(*args), time.perf_counter() - start
+
+
 def run_checks(table: FeatureTable, bars: pd.DataFrame, tweets: pd.DataFrame, *, cutoffs: int, seed: int,
-               build: BuildFn = build_features, timer: StepTimer | None = None) -> list[CheckResult]:
+               truncation_tickers: int = 0, build: BuildFn = build_features, timer: StepTimer | None = None,
+               thresholds: LeakThresholds = LeakThresholds()) -> list[CheckResult]:
     """All checks on a loaded table and validated inputs. `build` is injectable so tests can plant leaky code."""
+    timer = timer or StepTimer(logging.getLogger("leaks"))
     settings = settings_from_manifest(table)
     sectors = table.manifest.get("sectors") if "sector" in table.frame.columns else None
     frame = table.frame
     columns = [c for c in table.feature_columns if c in frame.columns]
-    full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
-    recomputed = full[full["label"].notna()].copy()
-    recomputed["label"] = recomputed["label"].astype("int64")
     chosen = choose_cutoffs(frame, cutoffs, seed)
-    results = [truncation_invariance(full, bars, tweets, settings, sectors, chosen, build),
-               table_matches_code(frame, recomputed.reset_index(drop=True)),
-               label_alignment(frame, settings),
-               folds_are_clean(frame, table.folds, settings),
-               duplicates(frame, table.folds, columns or feature_columns(settings)),
-               feature_label_association(frame, table.folds, columns)]
+    tickers = choose_tickers(bars, truncation_tickers, seed)
+    results = []
+    # The truncation check builds its own full computation on the sampled tickers, so it runs in a thread beside
+    # the full recomputation (pandas and numpy release the GIL for most of a build).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        truncation = pool.submit(_timed, truncation_invariance, None, bars, tweets, settings, sectors, chosen, build,
+                                 tickers)
+        with timer.block("recompute_full"):
+            full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
+            recomputed = full[full["label"].notna()].copy()
+            recomputed["label"] = recomputed["label"].astype("int64")
+        with timer.block("table_matches_code"):
+            matches = table_matches_code(frame, recomputed.reset_index(drop=True))
+        with timer.block("locate_rows"):
+            positions = locate_rows(frame, bars, settings.label_horizon_bars)
+        with timer.block("truncation_invariance_wait"):
+            truncation_result, truncation_seconds = truncation.result()
+    timer.timings["truncation_invariance"] = round(truncation_seconds, 4)
+    timer.logger.info("truncation_invariance took %.3fs (in a thread)", truncation_seconds)
+    results += [truncation_result, matches]
+    with timer.block("alignment"):
+        results.append(label_alignment(frame, settings))
+        results.append(timestamp_alignment(frame, positions, tweets, settings))
+    with timer.block("folds_duplicates"):
+        results.append(folds_are_clean(frame, table.folds, settings, positions.label_end))
+        results.append(duplicates(frame, table.folds, columns or feature_columns(settings)))
+    with timer.block("target_leakage"):
+        results.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
     return results
 
 
@@ -77,10 +112,14 @@ def failure_summary(results: list[CheckResult]) -> str:
 
 
 def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | Path | None,
-              output: str | Path, *, cutoffs: int, seed: int, logger: logging.Logger) -> dict[str, Any]:
+              output: str | Path, *, cutoffs: int, seed: int, logger: logging.Logger,
+              truncation_tickers: int = 0, folds_file: str | Path | None = None,
+              thresholds: LeakThresholds = LeakThresholds()) -> dict[str, Any]:
     timer = StepTimer(logger)
     with timer.block("read_inputs"):
         table = load_feature_table(features_dir)
+        if folds_file is not None:
+            table.folds = load_folds(folds_file)
         bars = validate_bars(read_table(bars_dir, name="bars"), bars_dir)
         raw_tweets = read_table(tweets_dir, name="tweets", allow_empty=True) if tweets_dir else pd.DataFrame()
         tweets = validate_tweets(raw_tweets, tweets_dir or "tweets")
@@ -88,13 +127,17 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     log_input_size(logger, "bars", bars, bars_dir)
     log_input_size(logger, "tweets", tweets, tweets_dir)
     with timer.block("checks"):
-        results = run_checks(table, bars, tweets, cutoffs=cutoffs, seed=seed, timer=timer)
+        results = run_checks(table, bars, tweets, cutoffs=cutoffs, seed=seed, truncation_tickers=truncation_tickers,
+                             timer=timer, thresholds=thresholds)
     passed = all(r.passed for r in results)
     report = {"passed": passed,
               "summary": failure_summary(results),
               "checks": [{"name": r.name, "passed": r.passed, "details": r.details, "columns": r.columns}
                          for r in results],
-              "features": str(table.folder), "cutoffs": cutoffs, "seed": seed}
+              "features": str(table.folder), "folds": str(folds_file or table.folder / "folds.json"),
+              "cutoffs": cutoffs, "truncation_tickers": truncation_tickers, "seed": seed,
+              "thresholds": asdict(thresholds),
+              "target_leakage": next(r.data for r in results if r.name == "target_leakage")}
     out = Path(output)
     write_json(report, out / "leak_report.json")
     write_text(report_text(results), out / "leak_report.txt")

@@ -7,13 +7,16 @@ import logging
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from steps.common.feature_table import load_feature_table
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
+from steps.features.settings import FeatureSettings
 from steps.leaks.run import run_checks, run_leaks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +89,7 @@ def test_planted_label_copy_is_flagged_by_association(features_dir: Path, sample
     leaky = _planted(features_dir, tmp_path, lambda f: f.assign(future=f["forward_return"] * 3))
     report = run_leaks(leaky, sample_dir / "bars", sample_dir / "tweets", tmp_path / "out", cutoffs=1, seed=0,
                        logger=logging.getLogger("test"))
-    check = next(c for c in report["checks"] if c["name"] == "feature_label_association")
+    check = next(c for c in report["checks"] if c["name"] == "target_leakage")
     assert not check["passed"] and check["columns"] == ["future"]
 
 
@@ -123,3 +126,114 @@ def test_missing_manifest_is_bad_input(features_dir: Path, sample_dir: Path, tmp
     assert result.returncode == 2
     assert "manifest.json" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --- one planted leak of each kind, each caught by the check named in the issue -----------------------------
+
+def _check(report: dict, name: str) -> dict:
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+def _leaks(features: Path, sample: Path, out: Path, **kwargs) -> dict:
+    return run_leaks(features, sample / "bars", sample / "tweets", out, cutoffs=kwargs.pop("cutoffs", 2), seed=0,
+                     logger=logging.getLogger("test"), **kwargs)
+
+
+def test_clean_sample_passes_every_named_check(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
+    report = _leaks(features_dir, sample_dir, tmp_path, truncation_tickers=2)
+    assert {c["name"]: c["passed"] for c in report["checks"]} == {
+        "truncation_invariance": True, "table_matches_code": True, "label_alignment": True,
+        "timestamp_alignment": True, "folds": True, "duplicates": True, "target_leakage": True}
+    assert "tweet_count_60m" in _check(report, "timestamp_alignment")["details"]
+    assert report["thresholds"]["max_single_feature_auc"] == 0.75
+
+
+def test_feature_shifted_one_bar_into_the_future_fails_truncation(features_dir: Path, market) -> None:
+    def leaky_build(bars, tweets, settings, **kwargs):
+        ahead = bars.copy()  # every price feature at t reads the close of bar t+1
+        ahead["close"] = ahead.groupby("ticker")["close"].shift(-1).fillna(ahead["close"])
+        return build_features(ahead, tweets, settings, **kwargs)
+
+    table = load_feature_table(features_dir)
+    bars, tweets = validate_bars(market.bars, "bars"), validate_tweets(market.tweets, "tweets")
+    results = {r.name: r for r in run_checks(table, bars, tweets, cutoffs=3, seed=0, build=leaky_build)}
+    assert not results["truncation_invariance"].passed
+    assert {"ret_5", "ret_60", "rsi_14"} <= set(results["truncation_invariance"].columns)
+
+
+def test_tweet_counted_before_its_ingest_lag_fails_timestamp_alignment(features_dir: Path, sample_dir: Path,
+                                                                        market, tmp_path: Path) -> None:
+    table = load_feature_table(features_dir)
+    no_lag = replace(FeatureSettings.from_json(table.manifest["settings"]), ingest_lag_seconds=0)
+    eager = build_features(validate_bars(market.bars, "bars"), validate_tweets(market.tweets, "tweets"), no_lag)
+    sentiment = [c for c in eager.columns if c.startswith(("sent_", "tweet_count_"))]
+
+    def plant(frame: pd.DataFrame) -> pd.DataFrame:
+        merged = frame.drop(columns=sentiment).merge(eager[["ticker", "ts", *sentiment]], on=["ticker", "ts"])
+        return merged[frame.columns]
+
+    report = _leaks(_planted(features_dir, tmp_path, plant), sample_dir, tmp_path / "out")
+    check = _check(report, "timestamp_alignment")
+    assert not check["passed"]
+    assert {"tweet_count_60m", "sent_mean_5m", "sent_sum_10m"} <= set(check["columns"])
+    assert "no ingest lag" in check["details"]
+    assert "timestamp_alignment (" in report["summary"]
+
+
+def test_label_window_overlapping_validation_fails_folds(features_dir: Path, sample_dir: Path,
+                                                         tmp_path: Path) -> None:
+    # label_end understated to one minute after ts: purging by label_end then keeps train rows whose real
+    # 31-bar label window runs into the validation window.
+    leaky = _planted(features_dir, tmp_path, lambda f: f.assign(label_end=f["ts"] + pd.Timedelta(minutes=1)))
+    report = _leaks(leaky, sample_dir, tmp_path / "out")
+    check = _check(report, "folds")
+    assert not check["passed"] and "label window (from the bars)" in check["details"]
+    assert "folds (" in report["summary"]
+
+
+def test_holdout_rows_in_a_fold_fail_folds(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
+    target = _planted(features_dir, tmp_path, lambda f: f)
+    folds = json.loads((target / "folds.json").read_text())
+    moved = tmp_path / "folds_into_holdout.json"
+    folds["folds"][-1]["validation_end"] = folds["holdout_end"]
+    moved.write_text(json.dumps(folds))
+    # --folds names the fold file apart from the features folder (the issue's CLI)
+    result = _leaks_cli(target, sample_dir, tmp_path / "out", "--folds", str(moved), "--strict")
+    assert result.returncode == 1, result.stderr
+    check = _check(json.loads((tmp_path / "out" / "leak_report.json").read_text()), "folds")
+    assert not check["passed"] and "holdout" in check["details"]
+
+
+def test_copied_label_column_fails_target_leakage(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
+    leaky = _planted(features_dir, tmp_path, lambda f: f.assign(label_copy=f["label"].astype("float64")))
+    report = _leaks(leaky, sample_dir, tmp_path / "out")
+    check = _check(report, "target_leakage")
+    assert not check["passed"] and check["columns"] == ["label_copy"] and "AUC 1.000" in check["details"]
+
+
+def test_feature_correlated_with_the_future_not_the_past_fails_target_leakage(features_dir: Path, sample_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    def plant(frame: pd.DataFrame) -> pd.DataFrame:
+        noise = np.random.default_rng(0).standard_normal(len(frame)) * frame["forward_return"].std() * 1.5
+        return frame.assign(hint=frame["forward_return"] + noise)  # AUC ~0.7: under the AUC limit
+
+    report = _leaks(_planted(features_dir, tmp_path, plant), sample_dir, tmp_path / "out")
+    check = _check(report, "target_leakage")
+    assert not check["passed"] and check["columns"] == ["hint"]
+    assert "corr with future return" in check["details"] and "AUC" not in check["details"].split("hint:")[1]
+
+
+def test_row_duplicated_into_the_holdout_fails_duplicates(features_dir: Path, sample_dir: Path,
+                                                          tmp_path: Path) -> None:
+    folds = json.loads((features_dir / "folds.json").read_text())
+    holdout_start = pd.Timestamp(folds["holdout_start"])
+
+    def plant(frame: pd.DataFrame) -> pd.DataFrame:
+        columns = load_feature_table(features_dir).feature_columns
+        source, target = frame.index[frame["ts"] < holdout_start][100], frame.index[frame["ts"] >= holdout_start][5]
+        frame.loc[target, columns] = frame.loc[source, columns].to_numpy()
+        return frame
+
+    report = _leaks(_planted(features_dir, tmp_path, plant), sample_dir, tmp_path / "out")
+    check = _check(report, "duplicates")
+    assert not check["passed"] and "and the holdout" in check["details"]
