@@ -66,16 +66,20 @@ def _check_names(given: list[str], features: list[str], where: str) -> None:
         raise PayloadError(f"{where}: {'; '.join(parts)} (the model takes {len(features)} features)")
 
 
-def _looks_like_header(row: list[str]) -> bool:
-    for cell in row:
-        text = cell.strip()
-        if text.lower() in _MISSING_TEXT:
+def _looks_like_header(row: list[str], features: list[str]) -> bool:
+    """A header names at least one feature, or holds no number at all; otherwise the row is data."""
+    cells = [cell.strip() for cell in row]
+    if any(cell in features for cell in cells):
+        return True
+    for cell in cells:
+        if cell.lower() in _MISSING_TEXT:
             continue
         try:
-            float(text)
+            float(cell)
+            return False
         except ValueError:
-            return True
-    return False
+            continue
+    return True
 
 
 def parse_csv(text: str, features: list[str]) -> pd.DataFrame:
@@ -83,7 +87,7 @@ def parse_csv(text: str, features: list[str]) -> pd.DataFrame:
     if not rows:
         raise PayloadError("CSV body has no rows; send one row of feature values per line")
     header: list[str] | None = None
-    if _looks_like_header(rows[0]):
+    if _looks_like_header(rows[0], features):
         header = [cell.strip() for cell in rows[0]]
         _check_names(header, features, "CSV header")
         rows = rows[1:]
