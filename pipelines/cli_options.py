@@ -34,7 +34,9 @@ LEGACY_SWITCHES = (
     LegacySwitch("--hpo", "HPO", "always on: every algorithm is tuned by a TuningStep", True),
     LegacySwitch("--time-cv", "TIME_CV", "always on: purged, embargoed walk-forward folds", True),
     LegacySwitch("--include-sentiment", "INCLUDE_SENTIMENT", "sets the IncludeSentiment parameter's default", True),
-    LegacySwitch("--twitter-sentiment", "TWITTER_SENTIMENT", "adds the FinBERT scoring step (sentiment issue)", False),
+    LegacySwitch(
+        "--twitter-sentiment", "TWITTER_SENTIMENT", "adds ScoreSentimentFinBERT (and the UseFinGPT option)", True
+    ),
     LegacySwitch(
         "--feature-analysis", "FEATURE_ANALYSIS", "adds the SHAP FeatureStability step (leak/stability issue)", False
     ),
@@ -89,6 +91,8 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
         resolved.notes.append(f"{source}: {switch.meaning}")
         if switch.env == "INCLUDE_SENTIMENT":
             resolved.overrides.setdefault("features", {})["include_sentiment"] = True
+        if switch.env == "TWITTER_SENTIMENT":
+            resolved.overrides.setdefault("sentiment", {})["enabled"] = True
 
     algorithms = args.algorithms or environ.get("ALGORITHMS") or environ.get("ALGORITHM")
     if algorithms:

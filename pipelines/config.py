@@ -117,6 +117,45 @@ class Retries(_Strict):
     backoff_rate: float = Field(ge=1.0)
 
 
+class FinBert(_Strict):
+    """ScoreSentimentFinBERT: an exported folder (python -m steps.sentiment.export) and where it runs."""
+
+    model_url: str = Field(default="s3://conviction-ml-artifacts/models/finbert-onnx/", pattern=r"^(s3|file)://")
+    image: str | None = None  # None: images.processing (the CPU image carries onnxruntime)
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    max_length: int = Field(default=128, ge=8, le=512)
+
+
+class FinGpt(_Strict):
+    """ScoreSentimentFinGPT: a training job on managed spot, resumable from its checkpoint folder."""
+
+    use_by_default: bool = False  # the UseFinGPT parameter's default
+    base_model_url: str = Field(default="s3://conviction-ml-artifacts/models/fingpt/base/", pattern=r"^(s3|file)://")
+    adapter_url: str | None = Field(default=None, pattern=r"^(s3|file)://")
+    image: str = "000000000000.dkr.ecr.us-east-1.amazonaws.com/conviction-gpu:0.1.0"
+    instance_type: str = Field(default="ml.g4dn.xlarge", pattern=r"^ml\.")
+    spot: bool = True
+    max_run_seconds: int = Field(default=4 * 3600, ge=60, le=2419200)
+    max_wait_seconds: int = Field(default=8 * 3600, ge=60, le=2419200)
+    shard_size: int = Field(default=256, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _wait_covers_run(self) -> FinGpt:
+        if self.spot and self.max_wait_seconds < self.max_run_seconds:
+            raise ValueError("max_wait_seconds must be >= max_run_seconds for spot training")
+        return self
+
+
+class Sentiment(_Strict):
+    """Tweet scoring before BuildFeatures (`--twitter-sentiment`); off: TweetsDataUrl holds scored tweets."""
+
+    enabled: bool = False
+    combine: Literal["finbert", "fingpt", "mean"] = "mean"
+    finbert: FinBert = FinBert()
+    fingpt: FinGpt = FinGpt()
+
+
 class SampleData(_Strict):
     days: int = Field(default=60, ge=5)
     seed: int = 7
@@ -215,6 +254,7 @@ class PipelineConfig(_Strict):
     registry: Registry
     caching: Caching
     retries: Retries
+    sentiment: Sentiment = Sentiment()
     sample_data: SampleData = SampleData()
     deploy: Deploy = Deploy()
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)

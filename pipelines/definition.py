@@ -10,6 +10,7 @@ code: code is addressed by content hash and no job name carries a timestamp.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_definition_config import PipelineDefinitionConfig
@@ -24,6 +25,7 @@ from pipelines.stages.context import StageContext
 from pipelines.stages.evaluation import build_evaluation_step, build_model_gate
 from pipelines.stages.features import build_features_step
 from pipelines.stages.registry import build_register_step
+from pipelines.stages.sentiment import build_sentiment_stage, scored_tweets_uri
 from pipelines.stages.tuning import build_tuning_step
 
 
@@ -39,8 +41,15 @@ def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipelin
         session.record_upload(upload)
     ctx = StageContext(config=config, session=session, params=build_parameters(config), code=code)
 
-    features = build_features_step(ctx)
-    leaks, leak_report = build_leak_step(ctx, features)
+    # --twitter-sentiment: score raw tweets first; BuildFeatures and LeakTests read the scored tweets.
+    sentiment_steps, tweets_ctx = [], ctx
+    if config.sentiment.enabled:
+        sentiment_steps, finbert = build_sentiment_stage(ctx)
+        scored = replace(ctx.params, tweets_data_url=scored_tweets_uri(finbert))
+        tweets_ctx = replace(ctx, params=scored)
+
+    features = build_features_step(tweets_ctx)
+    leaks, leak_report = build_leak_step(tweets_ctx, features)
 
     # One algorithm in this issue; the model-zoo issue adds the others and the ensemble behind them.
     algorithm = config.algorithms[0]
@@ -53,7 +62,7 @@ def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipelin
     return Pipeline(
         name=config.pipeline.name,
         parameters=ctx.params.as_list(),
-        steps=[features, leaks, leak_gate],
+        steps=[*sentiment_steps, features, leaks, leak_gate],
         sagemaker_session=session,
         pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
     )

@@ -27,9 +27,12 @@ class PipelineParameters:
     max_parallel_jobs: ParameterInteger
     processing_instance_type: ParameterString
     training_instance_type: ParameterString
+    # Only with sentiment scoring on (`--twitter-sentiment`): the default definition stays as it was.
+    use_fingpt: ParameterBoolean | None = None
 
     def as_list(self) -> list:
-        return [getattr(self, name) for name in self.__dataclass_fields__]
+        values = [getattr(self, name) for name in self.__dataclass_fields__]
+        return [value for value in values if value is not None]
 
 
 def build_parameters(config: PipelineConfig) -> PipelineParameters:
@@ -48,4 +51,9 @@ def build_parameters(config: PipelineConfig) -> PipelineParameters:
         max_parallel_jobs=ParameterInteger("MaxParallelJobs", default_value=config.tuning.max_parallel_jobs),
         processing_instance_type=ParameterString("ProcessingInstanceType", default_value=config.instances.processing),
         training_instance_type=ParameterString("TrainingInstanceType", default_value=config.instances.training),
+        use_fingpt=(
+            ParameterBoolean("UseFinGPT", default_value=config.sentiment.fingpt.use_by_default)
+            if config.sentiment.enabled
+            else None
+        ),
     )
