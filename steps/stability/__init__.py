@@ -1,0 +1,1 @@
+"""SHAP stability feature selection across walk-forward folds (`python -m steps.stability`)."""

@@ -1,0 +1,75 @@
+"""Fit, explain, select; write the report, the plot and a narrowed features folder for the tuning jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from steps.common.errors import StepInputError
+from steps.common.feature_table import load_feature_table
+from steps.common.io import write_json, write_metrics, write_text
+from steps.common.logging import StepTimer, log_input_size
+from steps.stability.plot import stability_svg
+from steps.stability.select import SCALE, StabilitySettings, fold_importance, select_features, settings_json
+
+SELECTED_FILE = "selected_features.json"
+
+
+def run_stability(features_dir: str | Path, output: str | Path, features_output: str | Path | None,
+                  settings: StabilitySettings, logger: logging.Logger) -> dict[str, Any]:
+    """`features_output`: a copy of the features folder whose manifest lists only the selected columns.
+
+    steps.train takes its columns from manifest.json's `feature_columns`, so pointing a tuning job's `train`
+    channel at this folder is all it takes for every algorithm to train on the selected list.
+    """
+    timer = StepTimer(logger)
+    with timer.block("read_features"):
+        table = load_feature_table(features_dir)
+    log_input_size(logger, "features", table.frame, table.folder)
+    columns = list(table.feature_columns)
+    if len(table.folds.folds) < 2:
+        raise StepInputError(f"{len(table.folds.folds)} fold(s): stability across folds needs at least 2",
+                             file=table.folder / "folds.json", column="folds",
+                             fix="build the features with --n-folds 2 or more")
+    with timer.block("shap_per_fold"):
+        folds = fold_importance(table, columns, settings)
+    selected, summary = select_features(columns, folds, settings)
+    dropped = {c: summary[c]["dropped_because"] for c in columns if c not in selected}
+    selection = {"selected": selected, "dropped": dropped, "features_before": len(columns),
+                 "features_after": len(selected), "floor": settings.floor, "scale": SCALE}
+    report = {**selection, "settings": settings_json(settings), "features": summary,
+              "folds": [{"fold": f.fold, "best_iteration": f.best_iteration, "rows": f.rows} for f in folds],
+              "plot": "stability.svg"}
+    out = Path(output)
+    write_json(selection, out / SELECTED_FILE)
+    write_json(report, out / "stability_report.json")
+    write_text(stability_svg(summary, settings.floor, f"SHAP stability over {len(folds)} folds: "
+                                                      f"{len(selected)} of {len(columns)} features kept"),
+               out / "stability.svg")
+    if features_output is not None:
+        with timer.block("write_features"):
+            _narrowed_copy(table.folder, Path(features_output), table.manifest, selected, selection)
+    write_metrics(out, {"timings_s": timer.as_metrics(), "features_before": len(columns),
+                        "features_after": len(selected), "dropped": sorted(dropped)})
+    logger.info("kept %d of %d features; dropped: %s", len(selected), len(columns),
+                "; ".join(f"{c} ({', '.join(r)})" for c, r in dropped.items()) or "none")
+    return report
+
+
+def _narrowed_copy(source: Path, target: Path, manifest: dict[str, Any], selected: list[str],
+                   selection: dict[str, Any]) -> None:
+    """File by file, each written under a temporary name and renamed (the target may be a container mount)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in sorted(source.iterdir()):
+        if item.is_file() and item.name not in ("manifest.json", "metrics.json"):
+            partial = target / f".tmp-{item.name}"
+            shutil.copy2(item, partial)
+            os.replace(partial, target / item.name)
+    narrowed = {**manifest, "feature_columns": selected,
+                "feature_selection": {"step": "steps.stability", "file": SELECTED_FILE,
+                                      "all_feature_columns": manifest.get("feature_columns")}}
+    write_json(selection, target / SELECTED_FILE)
+    write_json(narrowed, target / "manifest.json")

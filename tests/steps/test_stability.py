@@ -1,0 +1,93 @@
+"""steps.stability: on a table with known informative and noise features, the noise goes and the signal stays."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from steps.common.feature_table import load_feature_table
+from steps.common.folds import build_folds
+from steps.stability.run import run_stability
+from steps.stability.select import StabilitySettings
+
+ROOT = Path(__file__).resolve().parents[2]
+INFORMATIVE = {"signal_up": 1.2, "signal_down": -1.0, "signal_weak": 0.6}
+NOISE = ["noise_1", "noise_2", "noise_3", "noise_4", "noise_5"]
+
+
+@pytest.fixture(scope="module")
+def known_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 tickers x 60 sessions x 26 decision rows; label drawn from a logistic model of the informative columns."""
+    rng = np.random.default_rng(11)
+    days = pd.bdate_range("2025-01-02", periods=60)
+    times = [day + pd.Timedelta(hours=14, minutes=30 + 15 * i) for day in days for i in range(26)]
+    ts = pd.DatetimeIndex(times).tz_localize("UTC")
+    tickers = [f"T{i}" for i in range(8)]
+    frame = pd.DataFrame({"ticker": np.repeat(tickers, len(ts)), "ts": np.tile(ts, len(tickers))})
+    logit = np.zeros(len(frame))
+    for name, weight in INFORMATIVE.items():
+        frame[name] = rng.standard_normal(len(frame))
+        logit += weight * frame[name].to_numpy()
+    for name in NOISE:
+        frame[name] = rng.standard_normal(len(frame))
+    frame["label"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-logit))).astype("int64")
+    frame["forward_return"] = np.where(frame["label"] == 1, 0.001, -0.001)
+    frame["label_end"] = frame["ts"] + pd.Timedelta(minutes=31)
+    frame = frame.sort_values(["ts", "ticker"]).reset_index(drop=True)
+    folds = build_folds(frame["ts"], n_folds=3, train_days=20, validation_days=6, holdout_days=6, embargo_bars=30)
+    out = tmp_path_factory.mktemp("known")
+    frame.to_parquet(out / "features.parquet", index=False)
+    (out / "folds.json").write_text(json.dumps(folds.to_json()))
+    columns = [*INFORMATIVE, *NOISE]
+    (out / "manifest.json").write_text(json.dumps({"feature_columns": columns, "settings": {}}))
+    return out
+
+
+def test_noise_is_dropped_and_signal_kept(known_features: Path, tmp_path: Path) -> None:
+    report = run_stability(known_features, tmp_path / "report", tmp_path / "features", StabilitySettings(),
+                           logging.getLogger("test"))
+    assert report["selected"] == list(INFORMATIVE)
+    assert set(report["dropped"]) == set(NOISE)
+    assert all(report["features"][c]["mean_share"] > 0.1 for c in INFORMATIVE)
+    assert report["scale"].startswith("share of the total mean |SHAP|")
+    # the signs SHAP finds are the signs the data were drawn with
+    assert set(report["features"]["signal_down"]["signs"]) == {-1}
+    assert set(report["features"]["signal_up"]["signs"]) == {1}
+    for name in ("selected_features.json", "stability_report.json", "stability.svg"):
+        assert (tmp_path / "report" / name).is_file()
+    assert (tmp_path / "report" / "stability.svg").read_text().startswith("<svg")
+    # the narrowed features folder: what the tuning jobs' train channel reads
+    narrowed = load_feature_table(tmp_path / "features")
+    assert narrowed.feature_columns == list(INFORMATIVE)
+    assert json.loads((tmp_path / "features" / "selected_features.json").read_text())["selected"] == list(INFORMATIVE)
+    assert len(narrowed.frame) == len(pd.read_parquet(known_features / "features.parquet"))
+
+
+def test_training_on_the_narrowed_folder_uses_only_the_selected_columns(known_features: Path, tmp_path: Path) -> None:
+    from steps.train.algorithms import get_algorithm
+    from steps.train.run import run_training
+
+    run_stability(known_features, tmp_path / "report", tmp_path / "features", StabilitySettings(),
+                  logging.getLogger("test"))
+    algorithm = get_algorithm("xgboost")
+    params = {**algorithm.defaults(), "num_round": 20, "early_stopping_rounds": 5, "nthread": 1}
+    run_training(tmp_path / "features", tmp_path / "model", tmp_path / "output", algorithm, params,
+                 logging.getLogger("test"))
+    meta = json.loads((tmp_path / "model" / "model_meta.json").read_text())
+    assert meta["features"] == list(INFORMATIVE)
+
+
+def test_floor_keeps_a_minimum_and_bad_input_exits_2(known_features: Path, tmp_path: Path) -> None:
+    report = run_stability(known_features, tmp_path / "r", None, StabilitySettings(floor=0.9, min_features=2),
+                           logging.getLogger("test"))
+    assert len(report["selected"]) == 2 and set(report["selected"]) <= set(INFORMATIVE)
+    result = subprocess.run([sys.executable, "-m", "steps.stability", "--features", str(tmp_path / "nowhere"),
+                             "--output", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
