@@ -40,8 +40,8 @@ LEGACY_SWITCHES = (
     LegacySwitch(
         "--feature-analysis", "FEATURE_ANALYSIS", "adds the SHAP FeatureStability step (leak/stability issue)", False
     ),
-    LegacySwitch("--per-stock", "PER_STOCK", "per-stock models (model-zoo issue)", False),
-    LegacySwitch("--per-sector", "PER_SECTOR", "per-sector models (model-zoo issue)", False),
+    LegacySwitch("--per-stock", "PER_STOCK", "one model per stock plus a global fallback (training.grouping)", True),
+    LegacySwitch("--per-sector", "PER_SECTOR", "one model per sector plus a global fallback (training.grouping)", True),
     LegacySwitch(
         "--deploy", "DEPLOY", "deploys after approval: use `python -m pipelines.deploy` (deploy issue)", False
     ),
@@ -59,6 +59,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="Name=Value",
         help="a pipeline parameter for this execution (repeatable)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override, e.g. images.training=<ECR URI> or sample_data.tickers=4 (repeatable)",
     )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     legacy = parser.add_argument_group("the old scripts' words (also as environment variables, e.g. HPO=1)")
@@ -91,6 +98,11 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
         resolved.notes.append(f"{source}: {switch.meaning}")
         if switch.env == "INCLUDE_SENTIMENT":
             resolved.overrides.setdefault("features", {})["include_sentiment"] = True
+        if switch.env in {"PER_STOCK", "PER_SECTOR"}:
+            grouping = "stock" if switch.env == "PER_STOCK" else "sector"
+            previous = resolved.overrides.setdefault("training", {}).setdefault("grouping", grouping)
+            if previous != grouping:
+                raise UsageError("--per-stock and --per-sector: choose one (training.grouping is stock or sector)")
         if switch.env == "TWITTER_SENTIMENT":
             resolved.overrides.setdefault("sentiment", {})["enabled"] = True
 
@@ -105,6 +117,23 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
     if input_data:
         resolved.overrides.setdefault("data", {})["input_data_url"] = input_data
     return resolved
+
+
+def config_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set sample_data.tickers=4` -> {"sample_data": {"tickers": 4}} (values read as YAML scalars)."""
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        dotted, sep, text = pair.partition("=")
+        if not sep or not dotted:
+            raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set tuning.max_jobs=8")
+        target = overrides
+        *parents, leaf = dotted.strip().split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = yaml.safe_load(text) if text != "" else ""
+    return overrides
 
 
 def parse_parameter_values(pairs: list[str], definition: dict[str, Any]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
 KNOWN_ALGORITHMS = ("xgboost", "catboost", "lightgbm", "gru")
-IMPLEMENTED_ALGORITHMS = ("xgboost",)
+IMPLEMENTED_ALGORITHMS = KNOWN_ALGORITHMS
 
 
 class ConfigError(ValueError):
@@ -48,6 +48,7 @@ class Images(_Strict):
 class Instances(_Strict):
     processing: str = Field(pattern=r"^ml\.")
     training: str = Field(pattern=r"^ml\.")
+    gru: str = Field(default="ml.g4dn.xlarge", pattern=r"^ml\.")  # GruInstanceType's default: GPU-capable
     inference: list[str]
     transform: list[str]
     volume_size_gb: int = Field(ge=1, le=16384)
@@ -99,6 +100,39 @@ class Gates(_Strict):
     min_model_auc: float = Field(ge=0.5, le=1.0)
     min_ensemble_auc: float = Field(ge=0.5, le=1.0)
     max_tuning_attempts: int = Field(ge=1, le=3)
+    ensemble_margin: float = Field(default=0.0, ge=0.0, le=0.1)  # ensemble AUC >= best single AUC - margin
+
+
+class Training(_Strict):
+    """How each training job splits the universe: one global model, or one per stock / sector plus a global
+    fallback for groups with fewer than `min_group_rows` development rows."""
+
+    grouping: Literal["global", "stock", "sector"] = "global"
+    min_group_rows: int = Field(default=500, ge=1)
+
+
+class Leaks(_Strict):
+    """steps.leaks' settings and the target-leakage screen's thresholds (docs/leaks.md)."""
+
+    cutoffs: int = Field(default=5, ge=1, le=50)
+    truncation_tickers: int = Field(default=8, ge=0)  # 0: every ticker
+    seed: int = 0
+    max_single_feature_auc: float = Field(default=0.75, gt=0.5, le=1.0)
+    min_future_correlation: float = Field(default=0.3, gt=0.0, le=1.0)
+    max_future_to_past_correlation: float = Field(default=3.0, ge=1.0)
+    suspicious_holdout_auc: float = Field(default=0.70, gt=0.5, le=1.0)  # steps.evaluate's suspicion flag
+
+
+class Stability(_Strict):
+    """The optional FeatureStability step (steps.stability); `floor` is a share of total mean |SHAP|."""
+
+    enabled: bool = False
+    floor: float = Field(default=0.01, ge=0.0, lt=1.0)
+    max_rank_spread: float = Field(default=0.5, gt=0.0, le=1.0)
+    min_sign_correlation: float = Field(default=0.1, ge=0.0, lt=1.0)
+    min_validation_z: float = 2.0
+    min_features: int = Field(default=3, ge=1)
+    max_rows_per_fold: int = Field(default=20000, ge=100)
 
 
 class Registry(_Strict):
@@ -109,6 +143,24 @@ class Registry(_Strict):
 class Caching(_Strict):
     enabled: bool
     expire_after: str = Field(pattern=r"^P")
+    # Job steps whose output may differ between runs on the same input (e.g. a live ingest): never cached.
+    nondeterministic_steps: list[str] = Field(default_factory=list)
+
+
+class Security(_Strict):
+    """Encryption and network settings every job step must carry when they are set (checked by pipelines.lint)."""
+
+    kms_key_id: str | None = None
+    subnets: list[str] = Field(default_factory=list)
+    security_group_ids: list[str] = Field(default_factory=list)
+    network_isolation: bool = False
+    allowed_instance_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _vpc_pairs(self) -> Security:
+        if bool(self.subnets) != bool(self.security_group_ids):
+            raise ValueError("set both subnets and security_group_ids for a VPC, or neither")
+        return self
 
 
 class Retries(_Strict):
@@ -250,10 +302,14 @@ class PipelineConfig(_Strict):
     folds: Folds
     algorithms: list[str] = Field(min_length=1)
     tuning: Tuning
+    training: Training = Training()
     gates: Gates
     registry: Registry
     caching: Caching
+    leaks: Leaks = Leaks()
+    stability: Stability = Stability()
     retries: Retries
+    security: Security = Security()
     sentiment: Sentiment = Sentiment()
     sample_data: SampleData = SampleData()
     deploy: Deploy = Deploy()

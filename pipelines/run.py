@@ -15,11 +15,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from pipelines.cli_options import UsageError, add_config_arguments, resolve_legacy_options
+from pipelines.cli_options import UsageError, add_config_arguments, config_overrides, resolve_legacy_options
 from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.local.errors import LocalRunError
 from pipelines.local.executor import RunOptions, default_cores
@@ -38,24 +35,9 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def config_overrides(settings: dict[str, str]) -> dict[str, Any]:
-    """`--set sample_data.tickers=4` -> {"sample_data": {"tickers": 4}} (values read as YAML scalars)."""
-    overrides: dict[str, Any] = {}
-    for dotted, text in settings.items():
-        target = overrides
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = yaml.safe_load(text) if text != "" else ""
-    return overrides
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__.splitlines()[0])
     add_config_arguments(parser)
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override, e.g. sample_data.tickers=4"
-    )
     parser.add_argument("--no-cache", action="store_true", help="run every step, reuse nothing")
     parser.add_argument("--max-trials", type=int, default=None, help="cap each tuning step's trials")
     parser.add_argument(
@@ -78,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = get_logger("run", args.log_format)
         for note in legacy.notes:
             log.info(note)
-        overrides = deep_merge(legacy.overrides, config_overrides(_pairs(args.set, "--set")))
+        overrides = deep_merge(legacy.overrides, config_overrides(args.set))
         config = load_config(Path(args.config or DEFAULT_CONFIG), args.profile, overrides or None)
         options = RunOptions(
             run_dir=Path(args.run_dir).resolve(),

@@ -18,9 +18,16 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.cli_options import UsageError, add_config_arguments, parse_parameter_values, resolve_legacy_options
-from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
+from pipelines.cli_options import (
+    UsageError,
+    add_config_arguments,
+    config_overrides,
+    parse_parameter_values,
+    resolve_legacy_options,
+)
+from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.definition import definition_json, get_pipeline
+from pipelines.lint import lint_definition
 from pipelines.publish import (
     AwsTarget,
     PublishError,
@@ -63,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         options = resolve_legacy_options(args)
         for note in options.notes:
             log.info(note)
-        config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile, overrides=options.overrides)
+        overrides = deep_merge(options.overrides, config_overrides(args.set))
+        config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile, overrides=overrides or None)
         target = AwsTarget(region=config.pipeline.region, endpoint_url=args.endpoint_url)
         if not args.dry_run:
             target.session()  # fail on missing credentials before any work is done
@@ -81,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             len(session.pending_uploads),
             time.perf_counter() - started,
         )
+        violations = lint_definition(parsed, config)
+        for violation in violations:
+            log.error("lint: %s", violation)
+        if violations and not args.dry_run:
+            print(f"upsert: {len(violations)} lint violation(s); nothing published", file=sys.stderr)
+            return 1
         if args.dry_run:
             if args.output:
                 _write_atomically(args.output, definition)

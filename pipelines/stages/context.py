@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sagemaker.network import NetworkConfig
 from sagemaker.processing import ProcessingInput, Processor
 from sagemaker.workflow.execution_variables import ExecutionVariables
 from sagemaker.workflow.functions import Join
@@ -89,7 +90,32 @@ class StageContext:
             sagemaker_session=self.session,
             env={"PYTHONPATH": PROCESSING_CODE_DIR, "PYTHONUNBUFFERED": "1"},
             tags=[{"Key": k, "Value": v} for k, v in sorted(self.config.pipeline.tags.items())],
+            volume_kms_key=self.config.security.kms_key_id,
+            output_kms_key=self.config.security.kms_key_id,
+            network_config=self.network_config(),
         )
+
+    def network_config(self) -> NetworkConfig | None:
+        security = self.config.security
+        if not (security.subnets or security.network_isolation):
+            return None
+        return NetworkConfig(
+            enable_network_isolation=security.network_isolation,
+            subnets=security.subnets or None,
+            security_group_ids=security.security_group_ids or None,
+            encrypt_inter_container_traffic=True if security.subnets else None,
+        )
+
+    def estimator_security(self) -> dict:
+        """The same settings for training and tuning jobs, as Estimator keyword arguments."""
+        security = self.config.security
+        kwargs: dict = {"enable_network_isolation": security.network_isolation}
+        if security.kms_key_id:
+            kwargs.update(volume_kms_key=security.kms_key_id, output_kms_key=security.kms_key_id)
+        if security.subnets:
+            kwargs.update(subnets=security.subnets, security_group_ids=security.security_group_ids)
+            kwargs["encrypt_inter_container_traffic"] = True
+        return kwargs
 
     def code_input(self) -> ProcessingInput:
         return ProcessingInput(source=self.code.s3_uri, destination=PROCESSING_CODE_DIR, input_name="code")

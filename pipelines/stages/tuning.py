@@ -1,11 +1,19 @@
-"""Tune-<algorithm>: a Bayesian TuningStep over the ranges in configs/hpo/<algorithm>.yaml."""
+"""Tune-<algorithm>[-<round>]: a Bayesian TuningStep over the ranges in configs/hpo/<algorithm>.yaml.
+
+Round 1 tunes from scratch. Round r > 1 is warm-started (IdenticalDataAndAlgorithm) from the same
+algorithm's round r-1 tuning job, so its search starts from everything already tried; its model is the
+OverallBestTrainingJob, the best by the cross-validated objective across the parent and child jobs (never
+by holdout AUC). Every round writes under the same output path, so a model's S3 URI depends only on its
+training job's name, whichever tuning job ran it.
+"""
 
 from __future__ import annotations
 
 from sagemaker.estimator import Estimator
 from sagemaker.inputs import TrainingInput
 from sagemaker.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
-from sagemaker.tuner import HyperparameterTuner
+from sagemaker.tuner import HyperparameterTuner, WarmStartConfig, WarmStartTypes
+from sagemaker.workflow.functions import Join
 from sagemaker.workflow.steps import ProcessingStep, TuningStep
 
 from pipelines import sdk  # noqa: F401
@@ -32,14 +40,23 @@ def _hyperparameter_text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def round_suffix(round_number: int) -> str:
+    """Step-name suffix of a tuning round: "" for the first, "-2", "-3" for the re-tunes."""
+    return "" if round_number == 1 else f"-{round_number}"
+
+
 def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
     hpo = ctx.config.hpo[algorithm]
+    training = ctx.config.training
     static = {"algorithm": algorithm, **{k: _hyperparameter_text(v) for k, v in hpo.static.items()}}
+    if training.grouping != "global":
+        static.update(grouping=training.grouping, min_group_rows=str(training.min_group_rows))
+    instance_type = ctx.params.gru_instance_type if algorithm == "gru" else ctx.params.training_instance_type
     return Estimator(
         image_uri=ctx.config.images.training,
         role=ctx.config.pipeline.role_arn,
         instance_count=1,
-        instance_type=ctx.params.training_instance_type,
+        instance_type=instance_type,
         volume_size=ctx.config.instances.volume_size_gb,
         max_run=ctx.config.instances.max_runtime_seconds,
         output_path=ctx.s3("models", algorithm),
@@ -49,11 +66,24 @@ def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
         environment={"PYTHONPATH": TRAINING_CODE_DIR, "PYTHONUNBUFFERED": "1"},
         sagemaker_session=ctx.session,
         tags=[{"Key": k, "Value": v} for k, v in sorted(ctx.config.pipeline.tags.items())],
+        **ctx.estimator_security(),
     )
 
 
-def build_tuning_step(ctx: StageContext, algorithm: str, features_step: ProcessingStep) -> TuningStep:
+def build_tuning_step(
+    ctx: StageContext,
+    algorithm: str,
+    features_step: ProcessingStep,
+    round_number: int = 1,
+    parent: TuningStep | None = None,
+) -> TuningStep:
+    """Tune-<algorithm>; with `parent` (the previous round's step) a warm-started re-tune."""
     tuning = ctx.config.tuning
+    warm_start = None
+    if parent is not None:
+        warm_start = WarmStartConfig(
+            WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM, parents={parent.properties.HyperParameterTuningJobName}
+        )
     tuner = HyperparameterTuner(
         estimator=build_estimator(ctx, algorithm),
         objective_metric_name=tuning.objective_metric,
@@ -66,6 +96,7 @@ def build_tuning_step(ctx: StageContext, algorithm: str, features_step: Processi
         early_stopping_type=tuning.early_stopping,
         random_seed=tuning.random_seed,
         base_tuning_job_name=f"tune-{algorithm}",
+        warm_start_config=warm_start,
     )
     features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = tuner.fit(
@@ -75,15 +106,28 @@ def build_tuning_step(ctx: StageContext, algorithm: str, features_step: Processi
         }
     )
     return TuningStep(
-        name=f"Tune-{algorithm}",
+        name=f"Tune-{algorithm}{round_suffix(round_number)}",
         step_args=step_args,
         cache_config=ctx.cache,
         retry_policies=ctx.retry_policies,
     )
 
 
-def best_model_uri(ctx: StageContext, algorithm: str, tuning_step: TuningStep):
-    """The best training job's model.tar.gz, at the path SageMaker writes it under the estimator's output."""
+def best_model_uri(ctx: StageContext, algorithm: str, tuning_step: TuningStep, warm_started: bool = False):
+    """The best training job's model.tar.gz, at the path SageMaker writes it under the estimator's output.
+
+    A warm-started job's own summaries hold only its own trials; its OverallBestTrainingJob is the best
+    across it and its parents, by the objective (the cross-validated AUC).
+    """
+    if warm_started:
+        return Join(
+            on="/",
+            values=[
+                ctx.s3("models", algorithm),
+                tuning_step.properties.OverallBestTrainingJob.TrainingJobName,
+                "output/model.tar.gz",
+            ],
+        )
     return tuning_step.get_top_model_s3_uri(
         top_k=0,
         s3_bucket=ctx.config.pipeline.bucket,

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build the job images and push them to ECR, tagged <package version>-<git revision>.
+#   containers/build_and_push.sh [cpu|gpu|all] [--no-push]
+# Prints the image URIs; publish with them:
+#   python -m pipelines.upsert --set images.processing=URI --set images.training=URI --set images.serving=URI
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+which_images="${1:-all}"
+push=1
+[ "${2:-}" = "--no-push" ] && push=0
+
+command -v docker >/dev/null || { echo "build_and_push: docker is not installed" >&2; exit 2; }
+version=$(sed -n 's/^version *= *//p' setup.cfg)
+revision=$(git rev-parse --short=12 HEAD)
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then revision="${revision}-dirty"; fi
+tag="${version}-${revision}"
+
+region="${AWS_REGION:-$(python3 -c 'import yaml;print(yaml.safe_load(open("configs/pipeline.yaml"))["pipeline"]["region"])')}"
+if [ "$push" = 1 ]; then
+  account=$(aws sts get-caller-identity --query Account --output text)
+  registry="${account}.dkr.ecr.${region}.amazonaws.com"
+  aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$registry" >/dev/null
+else
+  registry="local"
+fi
+
+build() {
+  local kind="$1" repository="conviction-$1"
+  local uri="${registry}/${repository}:${tag}"
+  docker build -f "containers/${kind}/Dockerfile" -t "$uri" .
+  if [ "$push" = 1 ]; then
+    aws ecr describe-repositories --repository-names "$repository" --region "$region" >/dev/null 2>&1 \
+      || aws ecr create-repository --repository-name "$repository" --region "$region" \
+           --image-scanning-configuration scanOnPush=true >/dev/null
+    docker push "$uri"
+  fi
+  echo "${kind}: ${uri}"
+}
+
+case "$which_images" in
+  cpu) build cpu ;;
+  gpu) build gpu ;;
+  all) build cpu; build gpu ;;
+  *) echo "usage: containers/build_and_push.sh [cpu|gpu|all] [--no-push]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,192 @@
+"""`python -m pipelines.lint`: policy checks on the definition JSON, before anything is published.
+
+    python -m pipelines.lint [--config …] [--profile …] [--definition FILE]
+
+Rules (each violation is one line: `<step>: <rule>: <what is wrong>`):
+- kms:        with `security.kms_key_id` set, every job step encrypts its volume and its output with it
+- vpc:        with subnets set, every job step runs in that VPC; with `network_isolation`, every job is isolated
+- spot:       managed spot training only with a checkpoint S3 URI and a MaxWaitTimeInSeconds
+- instances:  every instance type (literal or parameter default) is in `security.allowed_instance_types`
+- secrets:    no plain-text secret in container arguments, environment or hyperparameters
+- caching:    every deterministic job step caches (steps in `caching.nondeterministic_steps` are exempt)
+
+`upsert` runs the same checks before publishing. Exit 0 clean, 1 violations, 2 usage/config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+
+JOB_TYPES = ("Processing", "Training", "Tuning")
+
+# Values that look like credentials: AWS access keys, bearer tokens, private keys, long opaque tokens
+# under a secret-sounding name. Names alone (e.g. a secret's ARN or id) are fine: that is how jobs
+# should find secrets at run time.
+_SECRET_VALUE_PATTERNS = (
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/%]{20,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\bAAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{20,}"),  # X/Twitter app bearer tokens
+)
+_SECRET_NAME = re.compile(r"(?i)(secret|password|passwd|token|api[_-]?key|credential)")
+_SECRET_REFERENCE = re.compile(r"^(arn:aws[a-z\-]*:secretsmanager:|[A-Za-z0-9/_+=.@\-]{1,64}$)")
+
+
+@dataclass(frozen=True)
+class Violation:
+    step: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.rule}: {self.message}"
+
+
+def iter_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for step in steps:
+        yield step
+        if step["Type"] == "Condition":
+            yield from iter_steps(step["Arguments"].get("IfSteps", []))
+            yield from iter_steps(step["Arguments"].get("ElseSteps", []))
+
+
+def _job_view(step: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a job request the rules read, whatever the step type calls them."""
+    args = step["Arguments"]
+    if step["Type"] == "Processing":
+        cluster = args.get("ProcessingResources", {}).get("ClusterConfig", {})
+        network = args.get("NetworkConfig", {})
+        return {
+            "instance_type": cluster.get("InstanceType"),
+            "volume_kms": cluster.get("VolumeKmsKeyId"),
+            "output_kms": args.get("ProcessingOutputConfig", {}).get("KmsKeyId"),
+            "vpc": network.get("VpcConfig"),
+            "isolated": network.get("EnableNetworkIsolation", False),
+            "spot": False,
+            "arguments": args.get("AppSpecification", {}).get("ContainerArguments", []),
+            "environment": args.get("Environment", {}),
+            "hyperparameters": {},
+        }
+    job = args.get("TrainingJobDefinition", args) if step["Type"] == "Tuning" else args
+    resources = job.get("ResourceConfig") or job.get("HyperParameterTuningResourceConfig") or {}
+    return {
+        "instance_type": resources.get("InstanceType"),
+        "volume_kms": resources.get("VolumeKmsKeyId"),
+        "output_kms": job.get("OutputDataConfig", {}).get("KmsKeyId"),
+        "vpc": job.get("VpcConfig"),
+        "isolated": job.get("EnableNetworkIsolation", False),
+        "spot": job.get("EnableManagedSpotTraining", False),
+        "checkpoint": job.get("CheckpointConfig", {}).get("S3Uri"),
+        "max_wait": job.get("StoppingCondition", {}).get("MaxWaitTimeInSeconds"),
+        "arguments": job.get("AlgorithmSpecification", {}).get("ContainerArguments", []),
+        "environment": job.get("Environment", {}),
+        "hyperparameters": {**job.get("StaticHyperParameters", {}), **job.get("HyperParameters", {})},
+    }
+
+
+def _literal(value: Any, defaults: dict[str, Any]) -> Any:
+    """A parameter reference becomes its default; other expressions stay as they are."""
+    if isinstance(value, dict) and set(value) == {"Get"} and str(value["Get"]).startswith("Parameters."):
+        return defaults.get(value["Get"].removeprefix("Parameters."))
+    return value
+
+
+def _secret_findings(name: str, value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return []
+    if any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS):
+        return [f"{name} holds what looks like a credential (pass a Secrets Manager secret id instead)"]
+    if _SECRET_NAME.search(name) and len(value) >= 16 and not _SECRET_REFERENCE.match(value):
+        return [f"{name} looks like a plain-text secret (pass a Secrets Manager secret id instead)"]
+    return []
+
+
+def lint_definition(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
+    security, caching = config.security, config.caching
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    violations: list[Violation] = []
+    for step in iter_steps(definition.get("Steps", [])):
+        if step["Type"] not in JOB_TYPES:
+            continue
+        name, job = step["Name"], _job_view(step)
+
+        def flag(rule: str, message: str, step_name: str = name) -> None:
+            violations.append(Violation(step_name, rule, message))
+
+        if security.kms_key_id:
+            if job["volume_kms"] != security.kms_key_id:
+                flag("kms", f"volume not encrypted with {security.kms_key_id}")
+            if job["output_kms"] != security.kms_key_id:
+                flag("kms", f"output not encrypted with {security.kms_key_id}")
+        if security.subnets:
+            vpc = job["vpc"] or {}
+            if sorted(vpc.get("Subnets", [])) != sorted(security.subnets):
+                flag("vpc", f"not in the configured subnets {', '.join(security.subnets)}")
+            if sorted(vpc.get("SecurityGroupIds", [])) != sorted(security.security_group_ids):
+                flag("vpc", "not in the configured security groups")
+        if security.network_isolation and not job["isolated"]:
+            flag("vpc", "network isolation is configured but not enabled")
+        if job["spot"]:
+            if not job.get("checkpoint"):
+                flag("spot", "managed spot training without a CheckpointConfig S3Uri (work is lost on interruption)")
+            if not job.get("max_wait"):
+                flag("spot", "managed spot training without StoppingCondition.MaxWaitTimeInSeconds")
+        instance_type = _literal(job["instance_type"], defaults)
+        if security.allowed_instance_types and instance_type not in security.allowed_instance_types:
+            flag("instances", f"instance type {instance_type!r} is not in security.allowed_instance_types")
+        for index, argument in enumerate(job["arguments"]):
+            previous = job["arguments"][index - 1] if index else ""
+            label = f"argument {previous} " if isinstance(previous, str) and previous.startswith("--") else "argument "
+            for finding in _secret_findings(f"{label}#{index}".replace("--", ""), argument):
+                flag("secrets", finding)
+        for key, value in {**job["environment"], **job["hyperparameters"]}.items():
+            for finding in _secret_findings(key, value):
+                flag("secrets", finding)
+        enabled = step.get("CacheConfig", {}).get("Enabled", False)
+        if not enabled and name not in caching.nondeterministic_steps:
+            flag("caching", "caching is off for a deterministic step (else list it in caching.nondeterministic_steps)")
+    return violations
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipelines.cli_options import UsageError, add_config_arguments, config_overrides, resolve_legacy_options
+    from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.lint", description=__doc__.splitlines()[0])
+    add_config_arguments(parser)
+    parser.add_argument("--definition", type=Path, default=None, help="lint this JSON instead of building one")
+    args = parser.parse_args(argv)
+    try:
+        options = resolve_legacy_options(args)
+        overrides = deep_merge(options.overrides, config_overrides(args.set))
+        config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile, overrides=overrides or None)
+        if args.definition:
+            definition = json.loads(args.definition.read_text())
+        else:
+            from pipelines.definition import definition_json, get_pipeline
+
+            definition = json.loads(definition_json(get_pipeline(config)))
+    except (ConfigError, UsageError, OSError, json.JSONDecodeError) as exc:
+        print(f"lint: {exc}", file=sys.stderr)
+        return 2
+    violations = lint_definition(definition, config)
+    for violation in violations:
+        print(violation)
+    if violations:
+        print(f"lint: {len(violations)} violation(s)", file=sys.stderr)
+        return 1
+    print(f"lint: {config.pipeline.name}: no violations")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
