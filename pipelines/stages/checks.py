@@ -18,6 +18,19 @@ FEATURES_IN = f"{PROCESSING_ROOT}/input/features"
 LEAKS_DIR = f"{PROCESSING_ROOT}/output/leaks"
 
 
+def leak_arguments(ctx: StageContext) -> list[str]:
+    """The `leaks:` config section as steps.leaks arguments (thresholds of the target-leakage screen included)."""
+    leaks = ctx.config.leaks
+    return [
+        "--cutoffs", str(leaks.cutoffs),
+        "--truncation-tickers", str(leaks.truncation_tickers),
+        "--seed", str(leaks.seed),
+        "--max-single-feature-auc", str(leaks.max_single_feature_auc),
+        "--min-future-correlation", str(leaks.min_future_correlation),
+        "--max-future-to-past-correlation", str(leaks.max_future_to_past_correlation),
+    ]
+
+
 def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[ProcessingStep, PropertyFile]:
     report = PropertyFile(name="LeakReport", output_name="leaks", path="leak_report.json")
     processor = ctx.processor("steps.leaks", "leak-tests")
@@ -41,6 +54,7 @@ def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[P
             TWEETS_DIR,
             "--output",
             LEAKS_DIR,
+            *leak_arguments(ctx),
         ],
     )
     step = ProcessingStep(

@@ -1,0 +1,52 @@
+"""FeatureStability (optional): SHAP stability selection after LeakGate passes and before tuning.
+
+Its `features` output is the BuildFeatures folder with manifest.json's `feature_columns` narrowed to the
+selected list (plus selected_features.json), so a tuning job whose `train` channel reads it trains every
+algorithm on the selected features with no change to steps.train; `stability` holds the report and plot.
+"""
+
+from __future__ import annotations
+
+from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.workflow.steps import ProcessingStep
+
+from pipelines import sdk  # noqa: F401
+from pipelines.stages.checks import FEATURES_IN
+from pipelines.stages.context import PROCESSING_ROOT, StageContext
+
+SELECTED_FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
+STABILITY_DIR = f"{PROCESSING_ROOT}/output/stability"
+
+
+def stability_arguments(ctx: StageContext) -> list[str]:
+    s = ctx.config.stability
+    return [
+        "--floor", str(s.floor),
+        "--max-rank-spread", str(s.max_rank_spread),
+        "--min-sign-correlation", str(s.min_sign_correlation),
+        "--min-validation-z", str(s.min_validation_z),
+        "--min-features", str(s.min_features),
+        "--max-rows-per-fold", str(s.max_rows_per_fold),
+    ]
+
+
+def build_stability_step(ctx: StageContext, features_step: ProcessingStep) -> ProcessingStep:
+    """Outputs `features` (same name as BuildFeatures', so it can stand in for it as a training source)."""
+    processor = ctx.processor("steps.stability", "feature-stability")
+    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
+    step_args = processor.run(
+        inputs=[
+            ctx.code_input(),
+            ProcessingInput(source=features_uri, destination=FEATURES_IN, input_name="features"),
+        ],
+        outputs=[
+            ProcessingOutput(output_name="features", source=SELECTED_FEATURES_DIR,
+                             destination=ctx.output_uri("FeatureStability", "features")),
+            ProcessingOutput(output_name="stability", source=STABILITY_DIR,
+                             destination=ctx.output_uri("FeatureStability", "stability")),
+        ],
+        arguments=["--features", FEATURES_IN, "--output", STABILITY_DIR, "--output-features", SELECTED_FEATURES_DIR,
+                   *stability_arguments(ctx)],
+    )
+    return ProcessingStep(name="FeatureStability", step_args=step_args, cache_config=ctx.cache,
+                          retry_policies=ctx.retry_policies)
