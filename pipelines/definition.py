@@ -1,7 +1,11 @@
 """The pipeline, composed from one builder per stage. Offline and deterministic.
 
-    BuildFeatures -> LeakTests -> LeakGate ─ true ─> Tune-<alg> -> Evaluate-<alg> -> Gate-<alg> ─ true ─> Register
-                                           └ false ─> Fail-leaks                               └ false ─> Fail-<alg>
+    BuildFeatures -> LeakTests -> LeakGate ─ false ─> Fail-leaks
+                                     └ true ─> Tune-<alg> + Evaluate-<alg> (every algorithm) -> Gate-models
+    Gate-models ─ true ─> BuildEnsemble -> Gate-ensemble ─ true ─> CheckArtifact -> Gate-artifact ─ true ─> Register
+                │                                      └ false ─> Fail-ensemble                 └ false ─> Fail-artifact
+                └ false ─> Tune-<alg>-2 (warm start) + Evaluate-<alg>-2 -> Gate-models-2 ─ ... (suffix -2)
+                           ... up to gates.max_tuning_attempts rounds; the last false branch is Fail-models
 
 Building makes no AWS call (OfflinePipelineSession) and the JSON depends only on the config and the
 code: code is addressed by content hash and no job name carries a timestamp.
@@ -22,11 +26,11 @@ from pipelines.parameters import build_parameters
 from pipelines.session import OfflinePipelineSession, default_boto_session
 from pipelines.stages.checks import build_leak_gate, build_leak_step
 from pipelines.stages.context import StageContext
-from pipelines.stages.evaluation import build_evaluation_step, build_model_gate
+from pipelines.stages.ensemble import build_ensemble_chain
 from pipelines.stages.features import build_features_step
-from pipelines.stages.registry import build_register_step
+from pipelines.stages.models import build_model_rounds
+from pipelines.stages.registry import Report, build_register_step
 from pipelines.stages.sentiment import build_sentiment_stage, scored_tweets_uri
-from pipelines.stages.tuning import build_tuning_step
 
 
 def get_pipeline(config: PipelineConfig, session: OfflinePipelineSession | None = None) -> Pipeline:
@@ -51,13 +55,16 @@ def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipelin
     features = build_features_step(tweets_ctx)
     leaks, leak_report = build_leak_step(tweets_ctx, features)
 
-    # One algorithm in this issue; the model-zoo issue adds the others and the ensemble behind them.
-    algorithm = config.algorithms[0]
-    tune = build_tuning_step(ctx, algorithm, features)
-    evaluate, evaluation = build_evaluation_step(ctx, algorithm, tune, features)
-    register = build_register_step(ctx, algorithm, tune, evaluate)
-    model_gate = build_model_gate(ctx, algorithm, evaluate, evaluation, if_steps=[register])
-    leak_gate = build_leak_gate(leaks, leak_report, if_steps=[tune, evaluate, model_gate], ctx=ctx)
+    leak_file = Report(leaks, "leaks", "leak_report.json")
+    stability_file = None  # the FeatureStability step's report, when the pipeline has one
+
+    def register(round_, ensemble):
+        return build_register_step(ctx, round_, ensemble, features, leak_file, stability_file)
+
+    models = build_model_rounds(
+        ctx, features, on_pass=lambda round_: build_ensemble_chain(ctx, round_, features, register)
+    )
+    leak_gate = build_leak_gate(leaks, leak_report, if_steps=models, ctx=ctx)
 
     return Pipeline(
         name=config.pipeline.name,

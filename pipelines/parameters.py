@@ -27,6 +27,7 @@ class PipelineParameters:
     max_parallel_jobs: ParameterInteger
     processing_instance_type: ParameterString
     training_instance_type: ParameterString
+    gru_instance_type: ParameterString
     # Only with sentiment scoring on (`--twitter-sentiment`): the default definition stays as it was.
     use_fingpt: ParameterBoolean | None = None
 
@@ -51,6 +52,7 @@ def build_parameters(config: PipelineConfig) -> PipelineParameters:
         max_parallel_jobs=ParameterInteger("MaxParallelJobs", default_value=config.tuning.max_parallel_jobs),
         processing_instance_type=ParameterString("ProcessingInstanceType", default_value=config.instances.processing),
         training_instance_type=ParameterString("TrainingInstanceType", default_value=config.instances.training),
+        gru_instance_type=ParameterString("GruInstanceType", default_value=config.instances.gru),
         use_fingpt=(
             ParameterBoolean("UseFinGPT", default_value=config.sentiment.fingpt.use_by_default)
             if config.sentiment.enabled

@@ -469,6 +469,7 @@ class PipelineExecution:
                 max_trials=self.options.max_trials,
                 on_trial=on_trial,
                 cores=self.options.cores,
+                parents=self._tuning_jobs(),
             )
             best = step.properties["BestTrainingJob"]
             step.outputs = {
@@ -480,6 +481,11 @@ class PipelineExecution:
                 "objective_metric": objective,
                 "trials": step.properties["trials"],
             }
+            overall = step.properties.get("OverallBestTrainingJob")
+            if overall:
+                step.outputs["overall_best_training_job"] = overall["TrainingJobName"]
+                step.metrics["overall_best_objective"] = overall["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+                step.metrics["warm_start_trials"] = step.properties["warm_start_trials"]
         elif node.type == "RegisterModel":
             step.properties = registry.register_model_package(node.name, arguments, self.sagemaker_client())
             step.outputs = {"ModelPackageArn": step.properties["ModelPackageArn"]}
@@ -501,6 +507,14 @@ class PipelineExecution:
                     "metrics": step.metrics,
                 },
             )
+
+    def _tuning_jobs(self) -> dict[str, dict[str, Any]]:
+        """Describe-responses of the tuning jobs this run has (cache hits included), by tuning job name."""
+        return {
+            str(step.properties["HyperParameterTuningJobName"]): step.properties
+            for step in self.record.steps.values()
+            if step.type == "Tuning" and step.status == "Succeeded" and "HyperParameterTuningJobName" in step.properties
+        }
 
     def _outputs_present(self, step_type: str, properties: dict[str, Any]) -> bool:
         if step_type == "Processing":

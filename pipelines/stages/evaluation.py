@@ -1,19 +1,16 @@
-"""Evaluate-<algorithm> and Gate-<algorithm>: out-of-time holdout AUC, compared with MinModelAUC."""
+"""Evaluate-<algorithm>[-<round>]: out-of-time holdout AUC (and breakdowns) of one tuning round's best model."""
 
 from __future__ import annotations
 
 from sagemaker.processing import ProcessingInput, ProcessingOutput
-from sagemaker.workflow.condition_step import ConditionStep
-from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
-from sagemaker.workflow.fail_step import FailStep
-from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.functions import JsonGet
 from sagemaker.workflow.properties import PropertyFile
-from sagemaker.workflow.steps import ProcessingStep, TuningStep
+from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
-from pipelines.stages.tuning import best_model_uri
+from pipelines.stages.tuning import round_suffix
 
 MODEL_IN = f"{PROCESSING_ROOT}/input/model"
 EVALUATION_DIR = f"{PROCESSING_ROOT}/output/evaluation"
@@ -21,24 +18,23 @@ AUC_JSON_PATH = "binary_classification_metrics.auc.value"
 
 
 def build_evaluation_step(
-    ctx: StageContext, algorithm: str, tuning_step: TuningStep, features_step: ProcessingStep
+    ctx: StageContext, algorithm: str, model_uri, features_step: ProcessingStep, round_number: int = 1
 ) -> tuple[ProcessingStep, PropertyFile]:
-    evaluation = PropertyFile(name=f"Evaluation-{algorithm}", output_name="evaluation", path="evaluation.json")
+    name = f"Evaluate-{algorithm}{round_suffix(round_number)}"
+    evaluation = PropertyFile(
+        name=f"Evaluation-{algorithm}{round_suffix(round_number)}", output_name="evaluation", path="evaluation.json"
+    )
     processor = ctx.processor("steps.evaluate", f"evaluate-{algorithm}")
     features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = processor.run(
         inputs=[
             ctx.code_input(),
-            ProcessingInput(
-                source=best_model_uri(ctx, algorithm, tuning_step), destination=MODEL_IN, input_name="model"
-            ),
+            ProcessingInput(source=model_uri, destination=MODEL_IN, input_name="model"),
             ProcessingInput(source=features_uri, destination=FEATURES_IN, input_name="features"),
         ],
         outputs=[
             ProcessingOutput(
-                output_name="evaluation",
-                source=EVALUATION_DIR,
-                destination=ctx.output_uri(f"Evaluate-{algorithm}", "evaluation"),
+                output_name="evaluation", source=EVALUATION_DIR, destination=ctx.output_uri(name, "evaluation")
             )
         ],
         arguments=[
@@ -53,7 +49,7 @@ def build_evaluation_step(
         ],
     )
     step = ProcessingStep(
-        name=f"Evaluate-{algorithm}",
+        name=name,
         step_args=step_args,
         property_files=[evaluation],
         cache_config=ctx.cache,
@@ -64,32 +60,3 @@ def build_evaluation_step(
 
 def holdout_auc(evaluation_step: ProcessingStep, evaluation: PropertyFile) -> JsonGet:
     return JsonGet(step_name=evaluation_step.name, property_file=evaluation, json_path=AUC_JSON_PATH)
-
-
-def build_model_gate(
-    ctx: StageContext,
-    algorithm: str,
-    evaluation_step: ProcessingStep,
-    evaluation: PropertyFile,
-    if_steps: list,
-) -> ConditionStep:
-    """AUC >= MinModelAUC releases the true branch; otherwise a FailStep says which model and by how much."""
-    auc = holdout_auc(evaluation_step, evaluation)
-    fail = FailStep(
-        name=f"Fail-{algorithm}",
-        error_message=Join(
-            on=" ",
-            values=[
-                f"Gate-{algorithm} failed: {algorithm} holdout AUC",
-                auc,
-                "is below MinModelAUC",
-                ctx.params.min_model_auc,
-            ],
-        ),
-    )
-    return ConditionStep(
-        name=f"Gate-{algorithm}",
-        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=ctx.params.min_model_auc)],
-        if_steps=if_steps,
-        else_steps=[fail],
-    )

@@ -1,31 +1,64 @@
-"""Register: a model package in the group, with its metrics, awaiting approval (or the status given)."""
+"""Register[-r]: the ensemble artifact as a model package in the group, awaiting approval (or the status given).
+
+ModelMetrics: the ensemble's evaluation.json (model statistics), the leak report (data statistics of the
+features it was trained on) and, when the pipeline has a FeatureStability step, its SHAP stability report
+(explainability). Customer metadata: the code digest, the data range and the features manifest.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
-from sagemaker.workflow.functions import Join
+from sagemaker.workflow.functions import Join, JsonGet
 from sagemaker.workflow.step_collections import RegisterModel
-from sagemaker.workflow.steps import ProcessingStep, TuningStep
+from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import StageContext
-from pipelines.stages.tuning import best_model_uri, build_estimator
+from pipelines.stages.ensemble import Ensemble
+from pipelines.stages.models import ModelRound
+from pipelines.stages.tuning import build_estimator
+
+
+@dataclass(frozen=True)
+class Report:
+    """A JSON report one step writes: the step, its output name and the file in that output."""
+
+    step: ProcessingStep
+    output_name: str
+    file_name: str
+
+    @property
+    def uri(self) -> Join:
+        output = self.step.properties.ProcessingOutputConfig.Outputs[self.output_name].S3Output.S3Uri
+        return Join(on="/", values=[output, self.file_name])
+
+
+def _json_source(uri: Join) -> MetricsSource:
+    return MetricsSource(s3_uri=uri, content_type="application/json")
 
 
 def build_register_step(
-    ctx: StageContext, algorithm: str, tuning_step: TuningStep, evaluation_step: ProcessingStep
+    ctx: StageContext,
+    round_: ModelRound,
+    ensemble: Ensemble,
+    features_step: ProcessingStep,
+    leak_report: Report,
+    stability_report: Report | None = None,
 ) -> RegisterModel:
-    evaluation_uri = evaluation_step.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
     metrics = ModelMetrics(
-        model_statistics=MetricsSource(
-            s3_uri=Join(on="/", values=[evaluation_uri, "evaluation.json"]), content_type="application/json"
-        )
+        model_statistics=_json_source(Join(on="/", values=[ensemble.output_uri, "evaluation.json"])),
+        model_data_statistics=_json_source(leak_report.uri),
+        explainability=_json_source(stability_report.uri) if stability_report else None,
     )
+    manifest = Report(features_step, "features", "manifest.json")
+    algorithms = ",".join(round_.algorithms)
     return RegisterModel(
-        name="Register",
-        estimator=build_estimator(ctx, algorithm),
+        name=f"Register{round_.suffix}",
+        estimator=build_estimator(ctx, round_.algorithms[0]),
         image_uri=ctx.config.images.serving,
-        model_data=best_model_uri(ctx, algorithm, tuning_step),
+        model_data=ensemble.artifact_uri,
         content_types=["text/csv", "application/json"],
         response_types=["application/json"],
         inference_instances=ctx.config.instances.inference,
@@ -33,10 +66,16 @@ def build_register_step(
         model_package_group_name=ctx.config.registry.model_package_group,
         approval_status=ctx.params.model_approval_status,
         model_metrics=metrics,
-        description=f"{algorithm} stock-direction model from pipeline {ctx.config.pipeline.name}",
+        description=f"stacking ensemble of {algorithms} from pipeline {ctx.config.pipeline.name}",
         customer_metadata_properties={
-            "algorithm": algorithm,
+            "algorithms": algorithms,
+            "tuning_round": str(round_.number),
+            "grouping": ctx.config.training.grouping,
             "code_digest": ctx.code.digest,
             "pipeline": ctx.config.pipeline.name,
+            "data_start": JsonGet(s3_uri=manifest.uri, json_path="data_range.rows_start"),
+            "data_end": JsonGet(s3_uri=manifest.uri, json_path="data_range.rows_end"),
+            # The feature list is in the manifest (`feature_columns`); a metadata value holds 256 characters.
+            "features_manifest": manifest.uri,
         },
     )

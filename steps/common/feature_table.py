@@ -33,7 +33,7 @@ def find_features_folder(path: str | Path) -> Path:
     down rather than failing on that.
     """
     root = Path(path)
-    if (root / FEATURES_FILE).is_file():
+    if (root / FEATURES_FILE).is_file() or _is_sharded(root):
         return root
     found = sorted(root.rglob(FEATURES_FILE)) if root.is_dir() else []
     if len(found) == 1:
@@ -44,12 +44,22 @@ def find_features_folder(path: str | Path) -> Path:
     )
 
 
+def _is_sharded(folder: Path) -> bool:
+    """Several feature instances wrote `shards/<host>/` (steps/features/run.py); merged on read."""
+    return not (folder / FEATURES_FILE).is_file() and any((folder / "shards").glob(f"*/{FEATURES_FILE}"))
+
+
 def load_feature_table(path: str | Path) -> FeatureTable:
     folder = find_features_folder(path)
     source = folder / FEATURES_FILE
-    frame = read_table(source, name="features")
-    manifest = read_json(folder / "manifest.json", name="manifest")
-    folds = load_folds(folder / "folds.json")
+    if _is_sharded(folder):
+        from steps.features.shards import merge_shards  # the merge needs the feature code; imported only here
+
+        frame, folds, manifest = merge_shards(folder)
+    else:
+        frame = read_table(source, name="features")
+        manifest = read_json(folder / "manifest.json", name="manifest")
+        folds = load_folds(folder / "folds.json")
     for column in ("ticker", "ts", "label", "label_end"):
         if column not in frame.columns:
             raise StepInputError("missing column", file=source, column=column,

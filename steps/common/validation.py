@@ -6,10 +6,12 @@ duplicated or naive-time input would be silently wrong, which is worse than stop
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from steps.common.errors import StepInputError
 
@@ -76,55 +78,149 @@ def _numeric_column(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     return values.astype("float64")
 
 
-def validate_bars(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
-    """Check the bars contract and return the bars with canonical dtypes, sorted by (ticker, ts)."""
+_TZ_SUFFIX = r"(Z|[+-]\d\d:?\d\d)$"
+
+
+def _unknown_tickers(tickers: pl.Series, known: Collection[str] | None, source: str, what: str) -> None:
+    if known is None:
+        return
+    unknown = sorted(set(tickers.unique().to_list()) - set(known))
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise StepInputError(
+            f"has {len(unknown)} ticker(s) not in the universe ({shown})", file=source, column="ticker",
+            fix=f"add them to the universe CSV (ticker,sector) or drop their {what}",
+        )
+
+
+def _pandas_to_polars(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> pl.DataFrame:
+    """The contract columns of a pandas frame as polars, with the time-zone checks pandas can make better."""
+    if "ts" in frame.columns and pd.api.types.is_object_dtype(frame["ts"].dtype):
+        zones = {str(getattr(value, "tzinfo", None)) for value in frame["ts"].dropna().head(100_000)}
+        if len(zones) > 1:
+            raise StepInputError(
+                f"mixes time zones ({', '.join(sorted(zones))})", file=source, column="ts",
+                fix="convert every timestamp to UTC (pd.to_datetime(..., utc=True)) before writing",
+            )
+    try:
+        return pl.from_pandas(frame[list(columns)])
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise StepInputError(f"cannot be read as the bars contract ({str(exc).splitlines()[0]})", file=source,
+                             fix="write ticker as text, ts as UTC timestamps and prices/volume as numbers") from exc
+
+
+def _polars_utc(frame: pl.DataFrame, column: str, source: str) -> pl.Series:
+    values = frame[column]
+    dtype = values.dtype
+    if dtype == pl.String:
+        has_zone = values.str.contains(_TZ_SUFFIX)
+        zoned = int(has_zone.sum())
+        if zoned == 0:
+            raise StepInputError("holds naive timestamps (no time zone), which are ambiguous", file=source,
+                                 column=column, fix="write them with an offset or Z (e.g. 2025-01-02T14:31:00Z)")
+        if zoned < len(values):
+            raise StepInputError(f"mixes time zones: {len(values) - zoned} of {len(values)} timestamps have no "
+                                 "offset", file=source, column=column, fix="write every timestamp with an offset or Z")
+        try:
+            parsed = pl.from_pandas(pd.to_datetime(values.to_pandas(), utc=True, format="ISO8601"))
+        except (ValueError, TypeError) as exc:
+            raise StepInputError(f"has timestamps that cannot be parsed ({str(exc).splitlines()[0]})",
+                                 file=source, column=column, fix="write ISO-8601 timestamps with an offset") from exc
+        values = parsed.alias(column)
+    elif not isinstance(dtype, pl.Datetime):
+        raise StepInputError(f"has dtype {dtype}, expected a UTC timestamp", file=source, column=column,
+                             fix="store it as timestamp[ns, UTC] (pandas: pd.to_datetime(..., utc=True))")
+    elif dtype.time_zone is None:
+        raise StepInputError("holds naive timestamps (no time zone), which are ambiguous", file=source, column=column,
+                             fix="localise them (e.g. tz_localize('America/New_York')) and convert to UTC")
+    if values.null_count():
+        raise StepInputError(f"has {values.null_count()} missing timestamps", file=source, column=column,
+                             fix="drop or fill those rows")
+    return values.dt.convert_time_zone("UTC").dt.cast_time_unit("ns")
+
+
+def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
+                  known_tickers: Collection[str] | None = None, as_polars: bool = False) -> pd.DataFrame | pl.DataFrame:
+    """Check the bars contract; return the bars with canonical dtypes, sorted by (ticker, ts).
+
+    Checked in polars (a year of minute bars for 56 tickers in well under a second); pandas in, pandas out
+    unless `as_polars`. `known_tickers`: the universe; a ticker outside it is an error."""
     source = str(source)
-    if frame.empty:
+    if len(frame) == 0:
         raise StepInputError("no bars (the input is empty)", file=source, fix="pass a folder with bar files")
     _require_columns(frame, BAR_COLUMNS, source, "bars")
-    bars = pd.DataFrame({"ticker": _string_column(frame, "ticker", source),
-                         "ts": _utc_timestamps(frame, "ts", source)})
+    if isinstance(frame, pl.DataFrame):
+        data = frame.select(BAR_COLUMNS)
+    else:
+        data = _pandas_to_polars(frame, BAR_COLUMNS, source)
+    ticker = data["ticker"]
+    if isinstance(ticker.dtype, pl.Categorical | pl.Enum):
+        ticker = ticker.cast(pl.String)
+    if ticker.dtype != pl.String:
+        raise StepInputError(f"has dtype {ticker.dtype}, expected strings", file=source, column="ticker",
+                             fix="store it as a string column")
+    if ticker.null_count() or (ticker.str.len_chars() == 0).any():
+        raise StepInputError(f"has {ticker.null_count() + int((ticker.str.len_chars() == 0).sum())} bars without a "
+                             "ticker", file=source, column="ticker", fix="drop those rows or fill in the ticker")
+    _unknown_tickers(ticker, known_tickers, source, "bars")
+    columns = {"ticker": ticker, "ts": _polars_utc(data, "ts", source)}
     for column in (*BAR_PRICE_COLUMNS, "volume"):
-        values = _numeric_column(frame, column, source)
-        if not np.isfinite(values.to_numpy()).all():
+        values = data[column]
+        if not values.dtype.is_numeric() or values.dtype == pl.Boolean:
+            raise StepInputError(f"has dtype {values.dtype}, expected numbers", file=source, column=column,
+                                 fix="cast it to float64")
+        values = values.cast(pl.Float64)
+        finite = values.is_finite().fill_null(False)
+        if not finite.all():
             raise StepInputError(
-                f"has {int((~np.isfinite(values.to_numpy())).sum())} missing or infinite values",
-                file=source, column=column, fix="drop those bars or fill them from the previous close",
+                f"has {int((~finite).sum())} missing or infinite values", file=source, column=column,
+                fix="drop those bars or fill them from the previous close",
             )
         bad = values < 0 if column == "volume" else values <= 0
         if bad.any():
-            first = frame.loc[bad[bad].index[0]]
+            first = int(bad.arg_true()[0])
             rule = ">= 0" if column == "volume" else "> 0"
             raise StepInputError(
                 f"has {int(bad.sum())} values that break {column} {rule} "
-                f"(first: ticker {first['ticker']} at {first['ts']})",
+                f"(first: ticker {ticker[first]} at {columns['ts'][first]})",
                 file=source, column=column, fix="correct or drop those bars",
             )
-        bars[column] = values.to_numpy()
-    keys = bars[["ticker", "ts"]]
-    duplicated = keys.duplicated()
-    if duplicated.any():
-        row = keys[duplicated].iloc[0]
-        raise StepInputError(
-            f"has {int(duplicated.sum())} duplicate (ticker, ts) bars (first: {row['ticker']} at {row['ts']})",
-            file=source, column="ts", fix="keep one bar per ticker and timestamp",
-        )
+        columns[column] = values
+    bars = pl.DataFrame(columns)
     # Sorted within each ticker: a shuffled file usually means a broken export, so say so.
-    same_ticker = bars["ticker"].to_numpy()[1:] == bars["ticker"].to_numpy()[:-1]
-    ts_values = bars["ts"].to_numpy()
-    backwards = same_ticker & (ts_values[1:] < ts_values[:-1])
+    ts_ns = bars["ts"].to_physical().to_numpy()
+    codes = bars["ticker"].cast(pl.Categorical).to_physical().to_numpy()
+    same_ticker = codes[1:] == codes[:-1]
+    backwards = same_ticker & (ts_ns[1:] < ts_ns[:-1])
     if backwards.any():
         position = int(np.flatnonzero(backwards)[0]) + 1
         raise StepInputError(
-            f"is not sorted by time within ticker (first: {bars['ticker'].iat[position]} at "
-            f"{bars['ts'].iat[position]})",
+            f"is not sorted by time within ticker (first: {bars['ticker'][position]} at {bars['ts'][position]})",
             file=source, column="ts", fix="sort the bars by (ticker, ts) before writing them",
         )
-    return bars.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True)
+    bars = bars.sort(["ticker", "ts"], maintain_order=True)
+    ts_ns = bars["ts"].to_physical().to_numpy()
+    ticker_sorted = bars["ticker"]
+    runs = ticker_sorted.rle_id().to_numpy()
+    repeated = (ts_ns[1:] == ts_ns[:-1]) & (runs[1:] == runs[:-1])
+    if repeated.any():
+        first = int(np.flatnonzero(repeated)[0])
+        raise StepInputError(
+            f"has {int(repeated.sum())} duplicate (ticker, ts) bars (first: {ticker_sorted[first]} at "
+            f"{bars['ts'][first]})", file=source, column="ts", fix="keep one bar per ticker and timestamp",
+        )
+    if as_polars:
+        return bars
+    out = bars.to_pandas()
+    out["ts"] = out["ts"].astype("datetime64[ns, UTC]")
+    return out
 
 
-def validate_tweets(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
-    """Check the scored-tweets contract; an empty input gives an empty, correctly typed frame."""
+def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
+                    known_tickers: Collection[str] | None = None) -> pd.DataFrame:
+    """Check the scored-tweets contract; an empty input gives an empty, correctly typed frame.
+
+    `known_tickers`: the universe; a tweet about a ticker outside it is an error."""
     source = str(source)
     columns = ["tweet_id", "created_at", "ticker", *TWEET_COUNT_COLUMNS, *TWEET_PROB_COLUMNS, "score", "model"]
     if frame.empty:
@@ -143,10 +239,27 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
             "missing sentiment: neither 'score' nor all of p_pos/p_neg/p_neu", file=source, column="score",
             fix="score the tweets first (steps.sentiment) or add a 'score' column in [-1, 1]",
         )
+    ticker = frame["ticker"]
+    missing = ticker.isna() | (ticker.astype(str).str.strip() == "")
+    if missing.any():
+        raise StepInputError(f"has {int(missing.sum())} tweets without a ticker", file=source, column="ticker",
+                             fix="drop them or tag them with the ticker they mention (steps.ingest does this)")
+    tickers = _string_column(frame, "ticker", source)
+    _unknown_tickers(pl.Series(tickers.to_numpy(dtype=str)), known_tickers, source, "tweets")
+    created = frame["created_at"]
+    if pd.api.types.is_string_dtype(created.dtype) or pd.api.types.is_object_dtype(created.dtype):
+        zones = ({str(getattr(v, "tzinfo", None)) for v in created.head(100_000)}
+                 if not pd.api.types.is_string_dtype(created.dtype) else set())
+        if len(zones) > 1:
+            raise StepInputError(f"mixes time zones ({', '.join(sorted(zones))})", file=source, column="created_at",
+                                 fix="convert every timestamp to UTC before writing")
+        if pd.api.types.is_string_dtype(created.dtype):
+            parsed = _polars_utc(pl.DataFrame({"created_at": created.to_numpy(dtype=str)}), "created_at", source)
+            frame = frame.assign(created_at=pd.DatetimeIndex(parsed.to_pandas()).tz_convert("UTC"))
     tweets = pd.DataFrame({
         "tweet_id": frame["tweet_id"].astype(str),
         "created_at": _utc_timestamps(frame, "created_at", source),
-        "ticker": _string_column(frame, "ticker", source),
+        "ticker": tickers,
     })
     for column in TWEET_COUNT_COLUMNS:
         values = _numeric_column(frame, column, source)

@@ -29,6 +29,10 @@ def parse_args(argv: Sequence[str] | None):
     parser.add_argument("--validation-days", type=int, default=21)
     parser.add_argument("--embargo-bars", type=int, default=30)
     parser.add_argument("--holdout-days", type=int, default=21)
+    parser.add_argument("--daily-window", type=int, default=10,
+                        help="sessions in the window of the *_daily indicators (1-minute bars)")
+    parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json",
+                        help="SageMaker's host list; with several hosts this instance writes its shard")
     parser.add_log_format()
     return parser.parse_args(argv)
 
@@ -41,9 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         label_horizon_bars=args.label_horizon_bars, label_dead_zone=args.label_dead_zone,
         ingest_lag_seconds=args.ingest_lag_seconds, include_sentiment=args.include_sentiment,
         n_folds=args.n_folds, train_days=args.train_days, validation_days=args.validation_days,
-        embargo_bars=args.embargo_bars, holdout_days=args.holdout_days,
+        embargo_bars=args.embargo_bars, holdout_days=args.holdout_days, daily_window=args.daily_window,
     )
-    run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger)
+    run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,
+                 resource_config=args.resource_config)
     return 0
 
 

@@ -1,31 +1,45 @@
 """`build_features(bars, tweets, settings)`: the decision-row table with features and labels.
 
 Order of work, and why:
-1. technical features per ticker on every bar (windows need the bars between decision rows);
-2. decision rows: one every `sample_every_bars` bars by the clock (minute of the New York day for
+1. technical features per ticker on every bar (windows need the bars between decision rows), as one
+   polars lazy plan over the ticker key (bar_features.py);
+2. labels on every bar: `forward_return = close[t+1+H] / close[t+1] - 1` within the ticker (entry one
+   bar after the decision, Qlib-style), `label_end = ts[t+1+H]`;
+3. decision rows: one every `sample_every_bars` bars by the clock (minute of the New York day for
    1-minute bars, session number for daily bars), so every ticker is sampled at the same instants and a
    truncated input keeps the same rows;
-3. market-relative returns across the tickers at each decision instant (before any row is dropped for
-   want of a label, so that a row's value never depends on whether a later bar exists);
-4. sentiment at the decision rows;
-5. labels: `forward_return = close[t+1+H] / close[t+1] - 1` within the ticker (entry one bar after the
-   decision, Qlib-style), `label = forward_return > dead_zone`, `label_end = ts[t+1+H]`; rows without a
-   full label window are dropped (kept with empty labels when `keep_unlabelled`, which steps.leaks uses
-   to compare features up to the very last bar), and with a dead zone > 0 rows with
-   |forward_return| <= dead_zone are dropped.
+4. market- and sector-relative returns across the tickers at each decision instant (before any row is
+   dropped for want of a label, so that a row's value never depends on whether a later bar exists);
+5. sentiment at the decision rows (sentiment.py);
+6. `label = forward_return > dead_zone`; rows without a full label window are dropped (kept with empty
+   labels when `keep_unlabelled`, which steps.leaks uses to compare features up to the very last bar),
+   and with a dead zone > 0 rows with |forward_return| <= dead_zone are dropped.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
-from steps.common.folds import MARKET_TZ
-from steps.features.bar_features import add_market_relative, bar_feature_names, ticker_bar_features
+from steps.features.bar_features import (
+    TickerLayout,
+    add_relative_returns,
+    bar_feature_names,
+    indicators,
+    session_columns,
+    session_features,
+)
 from steps.features.sentiment import sentiment_feature_names, sentiment_features
 from steps.features.settings import FeatureSettings
+
+UNKNOWN_SECTOR = "Unknown"
+FEATURE_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
 def feature_columns(settings: FeatureSettings) -> list[str]:
@@ -35,25 +49,112 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
     return names
 
 
-def _session_numbers(ts: pd.Series) -> np.ndarray:
-    local = pd.DatetimeIndex(ts).tz_convert(MARKET_TZ)
-    return (local.year * 10000 + local.month * 100 + local.day).to_numpy()
+def as_polars_bars(bars: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
+    """The bar columns as a polars frame with ts as Datetime(ns, UTC), sorted by (ticker, ts)."""
+    columns = ["ticker", "ts", "open", "high", "low", "close", "volume"]
+    frame = bars.select(columns) if isinstance(bars, pl.DataFrame) else pl.from_pandas(bars[columns])
+    ts = pl.col("ts").dt.cast_time_unit("ns")
+    zone = frame.schema["ts"].time_zone  # type: ignore[union-attr]
+    frame = frame.with_columns(ts.dt.replace_time_zone("UTC") if zone is None else ts.dt.convert_time_zone("UTC"),
+                               pl.col("ticker").cast(pl.String))
+    if not _sorted_by_ticker_ts(frame):
+        frame = frame.sort(["ticker", "ts"], maintain_order=True)
+    return frame
 
 
-def _decision_mask(bars: pd.DataFrame, sessions: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+def _sorted_by_ticker_ts(frame: pl.DataFrame) -> bool:
+    ticker = frame["ticker"]
+    if not ticker.is_sorted():
+        return False
+    ts = frame["ts"].to_physical().to_numpy()
+    same = ticker.rle_id().to_numpy()
+    return bool(np.all((ts[1:] > ts[:-1]) | (same[1:] != same[:-1])))
+
+
+def _slice_features(arrays: dict[str, np.ndarray], session: np.ndarray, ticker_id: np.ndarray, at: np.ndarray,
+                    settings: FeatureSettings) -> dict[str, np.ndarray]:
+    """Every bar feature and the label at rows `at` of a slice of whole tickers (sorted by ticker, ts)."""
+    layout = TickerLayout(ticker_id)
+    pos = layout.pos[at]
+    log_close = np.log(arrays["close"])
+    columns: dict[str, np.ndarray] = {}
+    for w in settings.windows:
+        columns[f"ret_{w}"] = np.where(pos >= w, log_close[at] - log_close[np.maximum(at - w, 0)], np.nan)
+    windows = [(str(w), w) for w in settings.windows]
+    rsi_windows = windows + ([] if settings.rsi_period in settings.windows
+                             else [(str(settings.rsi_period), settings.rsi_period)])
+    columns.update(indicators(arrays, layout, at, windows, rsi_windows))
+    columns.update(session_features(layout, session, arrays, at, settings))
+    # Label: entry one bar after t, exit H bars after the entry, within the ticker.
+    horizon = settings.label_horizon_bars
+    ticker_stop = np.repeat(layout.stops, layout.stops - layout.starts)[at]
+    has_label = at + 1 + horizon < ticker_stop
+    last = len(arrays["close"]) - 1
+    entry, exit_ = np.minimum(at + 1, last), np.minimum(at + 1 + horizon, last)
+    close = arrays["close"]
+    columns["forward_return"] = np.where(has_label, close[exit_] / close[entry] - 1.0, np.nan)
+    columns["label_end"] = np.where(has_label, arrays["ts"][exit_], np.int64(-1))
+    return columns
+
+
+def _chunks(ticker_id: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges of whole tickers, about equal in rows."""
+    starts = np.flatnonzero(np.r_[True, ticker_id[1:] != ticker_id[:-1]]) if len(ticker_id) else np.zeros(0, int)
+    if len(starts) == 0:
+        return []
+    targets = np.linspace(0, len(ticker_id), parts + 1)[1:-1]
+    cuts = sorted({int(starts[np.argmin(np.abs(starts - t))]) for t in targets} - {0})
+    bounds = [0, *cuts, len(ticker_id)]
+    return list(itertools.pairwise(bounds))
+
+
+def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
+                  sectors: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Bar features, forward return and label_end at the decision rows (sorted by ticker, ts).
+
+    Tickers are independent, so contiguous groups of whole tickers run on threads (numpy and polars
+    release the GIL); the result does not depend on the grouping.
+    """
+    frame = as_polars_bars(bars)
+    arrays = {column: frame[column].to_numpy() for column in ("open", "high", "low", "close", "volume")}
+    arrays["ts"] = frame["ts"].to_physical().to_numpy()
+    ticker_id = frame["ticker"].rle_id().to_numpy()
+    session, minute_of_day = session_columns(arrays["ts"])
     every = settings.sample_every_bars
     if settings.frequency == "1min":
-        local = pd.DatetimeIndex(bars["ts"]).tz_convert(MARKET_TZ)
-        minute_of_day = (local.hour * 60 + local.minute).to_numpy()
-        return (minute_of_day % every) == 0
-    if every == 1:
-        return np.ones(len(bars), dtype=bool)
-    _, session_index = np.unique(sessions, return_inverse=True)
-    return (session_index % every) == 0
+        decision = (minute_of_day % every) == 0
+    else:
+        _, session_index = np.unique(session, return_inverse=True)
+        decision = (session_index % every) == 0
+    at = np.flatnonzero(decision)
+
+    def run(bounds: tuple[int, int]) -> dict[str, np.ndarray]:
+        a, b = bounds
+        local = at[(at >= a) & (at < b)] - a
+        return _slice_features({k: v[a:b] for k, v in arrays.items()}, session[a:b], ticker_id[a:b], local, settings)
+
+    with ThreadPoolExecutor(max_workers=FEATURE_THREADS) as pool:
+        pieces = list(pool.map(run, _chunks(ticker_id, FEATURE_THREADS)))
+    names = ["ticker", "ts", *bar_feature_names(settings), "forward_return", "label_end"]
+    if not pieces:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in names})
+    columns = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+    label_end = pl.Series("label_end", columns.pop("label_end")).cast(pl.Datetime("ns", "UTC"))
+    rows = pl.DataFrame({"ticker": frame["ticker"].gather(at), "ts": frame["ts"].gather(at), **columns})
+    rows = rows.with_columns(pl.when(pl.col("forward_return").is_nan()).then(None).otherwise(label_end)
+                             .alias("label_end"))
+    sector_map = dict(sectors) if sectors is not None else {}
+    rows = rows.with_columns(pl.col("ticker").replace_strict(sector_map, default=UNKNOWN_SECTOR,
+                                                             return_dtype=pl.String).alias("_sector"),
+                             *(pl.col(f"ret_{w}").fill_nan(None) for w in settings.windows))
+    out = add_relative_returns(rows, settings).select(names).to_pandas()
+    for column in ("ts", "label_end"):
+        out[column] = out[column].astype("datetime64[ns, UTC]")
+    return out
 
 
 def build_features(
-    bars: pd.DataFrame,
+    bars: pd.DataFrame | pl.DataFrame,
     tweets: pd.DataFrame | None,
     settings: FeatureSettings,
     *,
@@ -61,40 +162,13 @@ def build_features(
     keep_unlabelled: bool = False,
 ) -> pd.DataFrame:
     """Features and labels at the decision rows, sorted by (ts, ticker). Inputs must be validated."""
-    bars = bars.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True)
-    sessions = _session_numbers(bars["ts"])
-    decision = _decision_mask(bars, sessions, settings)
-    horizon = settings.label_horizon_bars
-    pieces = []
-    for _ticker, index in bars.groupby("ticker", sort=False).indices.items():
-        start, stop = int(index[0]), int(index[-1]) + 1
-        chunk = bars.iloc[start:stop]
-        features = ticker_bar_features(chunk, sessions[start:stop], settings)
-        keep = np.flatnonzero(decision[start:stop])
-        piece = pd.DataFrame({name: values[keep] for name, values in features.items()})
-        close = chunk["close"].to_numpy()
-        ts = chunk["ts"].to_numpy("datetime64[ns]")
-        entry, exit_ = keep + 1, keep + 1 + horizon
-        has_label = exit_ < len(chunk)
-        forward = np.full(len(keep), np.nan)
-        label_end = np.full(len(keep), np.datetime64("NaT"), dtype="datetime64[ns]")
-        forward[has_label] = close[exit_[has_label]] / close[entry[has_label]] - 1.0
-        label_end[has_label] = ts[exit_[has_label]]
-        piece.insert(0, "ts", ts[keep])
-        piece.insert(0, "ticker", chunk["ticker"].to_numpy()[keep])
-        piece["forward_return"] = forward
-        piece["label_end"] = label_end
-        pieces.append(piece)
-    frame = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
-    frame["ts"] = pd.DatetimeIndex(frame["ts"]).tz_localize("UTC") if frame["ts"].dt.tz is None else frame["ts"]
-    frame["label_end"] = pd.DatetimeIndex(frame["label_end"]).tz_localize("UTC")
-    frame = add_market_relative(frame, settings)
+    frame = decision_rows(bars, settings, sectors)
     if settings.include_sentiment:
         sentiment = sentiment_features(frame[["ticker", "ts"]], tweets if tweets is not None else pd.DataFrame(),
                                        settings)
         frame = pd.concat([frame, sentiment], axis=1)
 
-    forward = frame["forward_return"].to_numpy()
+    forward = frame["forward_return"].to_numpy(dtype="float64", na_value=np.nan)
     labelled = ~np.isnan(forward)
     dead_zone = settings.label_dead_zone
     label = np.where(forward > dead_zone, 1.0, 0.0)
@@ -108,7 +182,7 @@ def build_features(
 
     columns = ["ticker", "ts"]
     if sectors is not None:
-        frame["sector"] = frame["ticker"].map(dict(sectors)).fillna("Unknown").astype(str)
+        frame["sector"] = frame["ticker"].map(dict(sectors)).fillna(UNKNOWN_SECTOR).astype(str)
         columns.append("sector")
     columns += [*feature_columns(settings), "label", "forward_return", "label_end"]
     frame = frame[columns].sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)

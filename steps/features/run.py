@@ -1,28 +1,44 @@
-"""Load inputs, build features and folds, write the output folder (what `__main__` calls)."""
+"""Load inputs, build features and folds, write the output folder (what `__main__` calls).
+
+Scale-out: with several processing instances (SageMaker writes /opt/ml/config/resourceconfig.json with
+`current_host` and `hosts`), each instance gets a shard of the bar files (`ShardedByS3Key` over the
+`ticker=` partitions) and all the tweets. Per-ticker work (every bar and sentiment feature, labels) is
+done on the shard; the whole-table work (cross-sectional returns, folds) cannot be, so each instance writes
+`shards/<host>/` (rows including the unlabelled ones, their settings, and its sessions' first/last bar
+times) and `steps.common.feature_table.load_feature_table` merges the shards on read (shards.py): the
+merged table equals the one a single instance writes (tested). One instance writes the table directly.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
 from steps.common.folds import build_folds, fold_masks, holdout_mask
-from steps.common.io import read_table, write_json, write_metrics, write_parquet
+from steps.common.io import _data_files, atomic_dir, read_table, write_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features, feature_columns
 from steps.features.settings import FeatureSettings
+from steps.features.shards import SHARDS_DIR, session_bounds
 
 MANIFEST_VERSION = 1
+RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
 
 
 @dataclass
 class Inputs:
-    bars: pd.DataFrame
+    bars: pl.DataFrame
     tweets: pd.DataFrame
     sectors: dict[str, str] | None
 
@@ -40,31 +56,84 @@ def load_sectors(universe: str | Path | None, logger: logging.Logger | None = No
     for column in ("ticker", "sector"):
         if column not in frame.columns:
             raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
+    if frame.empty:
+        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
+                             fix="list one ticker,sector per line")
     return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str), strict=True))
+
+
+def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
+    """Parquet bars straight into polars (a year of minute bars in ~1 s); CSV through read_table."""
+    source = Path(path)
+    if source.is_dir():
+        parquet, csv = _data_files(source)
+        if parquet and not csv:
+            try:
+                dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
+                                     partition_base_dir=str(source))
+                return pl.from_arrow(dataset.to_table())  # type: ignore[return-value]
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+                raise StepInputError(f"cannot read bars: {str(exc).splitlines()[0]}", file=source,
+                                     fix="rewrite the file(s)") from exc
+    return read_table(source, name="bars")
 
 
 def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
                 sectors: dict[str, str] | None, logger: logging.Logger) -> Inputs:
-    bars = validate_bars(read_table(bars_dir, name="bars"), bars_dir)
+    known = set(sectors) if sectors is not None else None
+    bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
     log_input_size(logger, "bars", bars, bars_dir)
     if include_sentiment and tweets_dir is not None:
         raw = read_table(tweets_dir, name="tweets", allow_empty=True)
-        tweets = validate_tweets(raw, tweets_dir)
+        tweets = validate_tweets(raw, tweets_dir, known_tickers=known)
+        if tweets.empty:
+            logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
     else:
         tweets = validate_tweets(pd.DataFrame(), tweets_dir or "tweets")
     log_input_size(logger, "tweets", tweets, tweets_dir)
-    return Inputs(bars, tweets, sectors)
+    return Inputs(bars, tweets, sectors)  # type: ignore[arg-type]
+
+
+def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple[str, int] | None:
+    """(this host, number of hosts) when the job runs on several instances, else None."""
+    path = Path(resource_config) if resource_config else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text())
+        hosts = list(config["hosts"])
+        host = str(config["current_host"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StepInputError(f"malformed resource config ({exc})", file=path, fix="check the job's instances") from exc
+    return (host, len(hosts)) if len(hosts) > 1 else None
+
+
+def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "settings": settings.to_json(),
+        "feature_columns": feature_columns(settings),
+        "key_columns": ["ticker", "ts"],
+        "group_columns": ["ticker", "sector"] if sectors is not None else ["ticker"],
+        "target_columns": ["label", "forward_return", "label_end"],
+        "sectors": sectors,
+        "label": {"definition": "close[t+1+H] / close[t+1] - 1 > dead_zone, within ticker",
+                  "horizon_bars": settings.label_horizon_bars, "dead_zone": settings.label_dead_zone},
+    }
 
 
 def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: str | Path,
                  settings: FeatureSettings, *, universe: str | Path | None,
-                 logger: logging.Logger) -> dict[str, Any]:
+                 logger: logging.Logger, resource_config: str | Path | None = RESOURCE_CONFIG) -> dict[str, Any]:
     """The whole step. Everything is computed before the first file is written."""
     timer = StepTimer(logger)
     sectors = load_sectors(universe, logger)
+    shard = current_shard(resource_config)
     with timer.block("read_inputs"):
         inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
                              sectors=sectors, logger=logger)
+    if shard is not None:
+        return _write_shard(inputs, Path(output), settings, shard, timer, logger, bars_dir, tweets_dir)
     with timer.block("build_features"):
         frame = build_features(inputs.bars, inputs.tweets, settings, sectors=sectors)
     if frame.empty:
@@ -73,46 +142,62 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
             file=bars_dir, column="ts", fix="supply more bars or lower --label-horizon-bars",
         )
     with timer.block("build_folds"):
-        folds = build_folds(inputs.bars["ts"], n_folds=settings.n_folds, train_days=settings.train_days,
+        bounds = session_bounds(inputs.bars)
+        folds = build_folds(pd.Series(bounds), n_folds=settings.n_folds, train_days=settings.train_days,
                             validation_days=settings.validation_days, holdout_days=settings.holdout_days,
                             embargo_bars=settings.embargo_bars, frequency=settings.frequency,
                             source=str(bars_dir))
-        masks = fold_masks(frame, folds)
-        holdout = holdout_mask(frame, folds)
-    fold_rows = [{"fold": k, "train": int(train.sum()), "validation": int(val.sum())}
-                 for k, (train, val) in enumerate(masks)]
-    empty = [row["fold"] for row in fold_rows if row["train"] == 0 or row["validation"] == 0]
-    if empty:
-        raise StepInputError(f"folds {empty} have no train or validation rows after purging", file=bars_dir,
-                             column="ts", fix="lengthen --train-days/--validation-days or shorten --embargo-bars")
-    columns = feature_columns(settings)
-    manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "settings": settings.to_json(),
-        "feature_columns": columns,
-        "key_columns": ["ticker", "ts"],
-        "group_columns": ["sector"] if sectors is not None else [],
-        "target_columns": ["label", "forward_return", "label_end"],
-        "sectors": sectors,
-        "label": {"definition": "close[t+1+H] / close[t+1] - 1 > dead_zone, within ticker",
-                  "horizon_bars": settings.label_horizon_bars, "dead_zone": settings.label_dead_zone},
-        "rows": {"total": len(frame), "holdout": int(holdout.sum()), "folds": fold_rows,
-                 "positive_rate": float(frame["label"].mean())},
-        "tickers": int(frame["ticker"].nunique()),
-        "data_range": {"bars_start": inputs.bars["ts"].min().isoformat(),
-                       "bars_end": inputs.bars["ts"].max().isoformat(),
-                       "rows_start": frame["ts"].min().isoformat(), "rows_end": frame["ts"].max().isoformat()},
-        "inputs": {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
-                   "bar_rows": len(inputs.bars), "tweet_rows": len(inputs.tweets)},
-    }
+        manifest = finish_manifest(_settings_manifest(settings, sectors), frame, folds, bars_dir)
+    manifest["inputs"] = {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
+                          "bar_rows": inputs.bars.height, "tweet_rows": len(inputs.tweets)}
+    manifest["data_range"].update({"bars_start": inputs.bars["ts"].min().isoformat(),
+                                   "bars_end": inputs.bars["ts"].max().isoformat()})
     out = Path(output)
     with timer.block("write"):
         write_parquet(frame, out / "features.parquet")
         write_json(folds.to_json(), out / "folds.json")
         write_json(manifest, out / "manifest.json")
-    metrics = {"timings_s": timer.as_metrics(), "rows": manifest["rows"], "features": len(columns),
-               "bars": len(inputs.bars), "tweets": len(inputs.tweets), "tickers": manifest["tickers"]}
+    metrics = {"timings_s": timer.as_metrics(), "rows": manifest["rows"], "features": len(manifest["feature_columns"]),
+               "bars": inputs.bars.height, "tweets": len(inputs.tweets), "tickers": manifest["tickers"]}
     write_metrics(out, metrics)
-    logger.info("wrote %d rows x %d features (%d holdout rows) to %s", len(frame), len(columns),
-                int(holdout.sum()), out)
+    logger.info("wrote %d rows x %d features (%d holdout rows) to %s", len(frame), len(manifest["feature_columns"]),
+                manifest["rows"]["holdout"], out)
+    return manifest
+
+
+def finish_manifest(manifest: dict[str, Any], frame: pd.DataFrame, folds, source: str | Path) -> dict[str, Any]:
+    """Row counts per fold; an error when a fold has no train or validation rows after purging."""
+    masks = fold_masks(frame, folds)
+    holdout = holdout_mask(frame, folds)
+    fold_rows = [{"fold": k, "train": int(train.sum()), "validation": int(val.sum())}
+                 for k, (train, val) in enumerate(masks)]
+    empty = [row["fold"] for row in fold_rows if row["train"] == 0 or row["validation"] == 0]
+    if empty:
+        raise StepInputError(f"folds {empty} have no train or validation rows after purging", file=source,
+                             column="ts", fix="lengthen --train-days/--validation-days or shorten --embargo-bars")
+    manifest["rows"] = {"total": len(frame), "holdout": int(holdout.sum()), "folds": fold_rows,
+                        "positive_rate": float(frame["label"].mean())}
+    manifest["tickers"] = int(frame["ticker"].nunique())
+    manifest["data_range"] = {"rows_start": frame["ts"].min().isoformat(), "rows_end": frame["ts"].max().isoformat()}
+    return manifest
+
+
+def _write_shard(inputs: Inputs, output: Path, settings: FeatureSettings, shard: tuple[str, int], timer: StepTimer,
+                 logger: logging.Logger, bars_dir: str | Path, tweets_dir: str | Path | None) -> dict[str, Any]:
+    host, hosts = shard
+    with timer.block("build_features"):
+        frame = build_features(inputs.bars, inputs.tweets, settings, sectors=inputs.sectors, keep_unlabelled=True)
+    manifest = _settings_manifest(settings, inputs.sectors)
+    manifest.update({"shard": {"host": host, "hosts": hosts, "tickers": sorted(frame["ticker"].unique().tolist()),
+                               "pid": os.getpid()},
+                     "inputs": {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
+                                "bar_rows": inputs.bars.height, "tweet_rows": len(inputs.tweets)}})
+    with timer.block("write"), atomic_dir(output / SHARDS_DIR / host) as folder:
+        write_parquet(frame, folder / "features.parquet")
+        write_parquet(pd.DataFrame({"ts": session_bounds(inputs.bars)}), folder / "sessions.parquet")
+        write_json(manifest, folder / "manifest.json")
+    write_metrics(output / SHARDS_DIR / host, {"timings_s": timer.as_metrics(), "rows": len(frame),
+                                               "bars": inputs.bars.height, "tweets": len(inputs.tweets)})
+    logger.info("shard %s of %d hosts: wrote %d rows for %d tickers to %s", host, hosts, len(frame),
+                len(manifest["shard"]["tickers"]), output / SHARDS_DIR / host)
     return manifest

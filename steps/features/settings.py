@@ -24,6 +24,7 @@ class FeatureSettings:
     ingest_lag_seconds: float = 60.0
     include_sentiment: bool = True
     rsi_period: int = 14
+    daily_window: int = 10
     n_folds: int = 4
     train_days: int = 126
     validation_days: int = 21
@@ -40,7 +41,7 @@ class FeatureSettings:
             raise StepInputError(f"windows {self.windows} must be integers >= 2", column="windows",
                                  fix="pass e.g. --windows 5,10,60")
         object.__setattr__(self, "windows", windows)
-        for name in ("sample_every_bars", "label_horizon_bars", "rsi_period"):
+        for name in ("sample_every_bars", "label_horizon_bars", "rsi_period", "daily_window"):
             if int(getattr(self, name)) < 1:
                 flag = "--" + name.replace("_", "-")
                 raise StepInputError(f"{name} must be >= 1", column=name, fix=f"pass {flag} 1 or more")

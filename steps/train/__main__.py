@@ -1,4 +1,5 @@
-"""`python -m steps.train --algorithm xgboost [--name value ...]`: a SageMaker training job.
+"""`python -m steps.train --algorithm {xgboost,catboost,lightgbm,gru} [--grouping global|stock|sector]
+[--min-group-rows N] [--name value ...]`: a SageMaker training job.
 
 Paths come from SM_CHANNEL_TRAIN, SM_MODEL_DIR and SM_OUTPUT_DATA_DIR (defaults under /opt/ml).
 Prints `validation:auc=<float>` and `train:auc=<float>` on stdout for the definition's metric regexes.
@@ -14,7 +15,7 @@ from steps.common.cli import run_main
 from steps.common.logging import get_logger
 from steps.train.algorithms import get_algorithm
 from steps.train.hyperparameters import hyperparameters_json_path, read_hyperparameters_json, resolve, split_argv
-from steps.train.run import run_training
+from steps.train.run import Grouping, run_training
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,13 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     merged = {**from_file, **given}
     algorithm_cls = get_algorithm(merged.pop("algorithm", "xgboost"))
     source = "command line" if given else str(json_path)
+    grouping = Grouping(mode=merged.pop("grouping", "global"),
+                        min_group_rows=int(float(merged.pop("min_group_rows", Grouping.min_group_rows))))
     params = resolve(algorithm_cls, merged, source)
     logger = get_logger("train", log_format)
     train_dir = os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")
     model_dir = os.environ.get("SM_MODEL_DIR", "/opt/ml/model")
     output_dir = os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")
-    logger.info("algorithm=%s hyperparameters=%s", algorithm_cls.name, params)
-    result = run_training(train_dir, model_dir, output_dir, algorithm_cls, params, logger)
+    logger.info("algorithm=%s grouping=%s hyperparameters=%s", algorithm_cls.name, grouping.mode, params)
+    result = run_training(train_dir, model_dir, output_dir, algorithm_cls, params, logger, grouping)
     print(f"train:auc={result.train_auc:.6f}", flush=True)
     print(f"validation:auc={result.validation_auc:.6f}", flush=True)
     return 0

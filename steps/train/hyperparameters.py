@@ -17,7 +17,7 @@ from steps.common.cli import parse_bool
 from steps.common.errors import StepConfigError
 from steps.train.algorithms.base import Algorithm
 
-RESERVED = {"algorithm"}
+RESERVED = {"algorithm", "grouping", "min_group_rows"}  # job options, not model hyperparameters
 
 
 def _is_platform_key(name: str) -> bool:

@@ -51,16 +51,15 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
     assert second.returncode == 1, second.stdout + second.stderr
     record = _record(run_dir)
     steps = {s["name"]: s for s in record["steps"]}
-    assert {n for n, s in steps.items() if s["cache_hit"]} == {
-        "BuildFeatures",
-        "LeakTests",
-        "Tune-xgboost",
-        "Evaluate-xgboost",
+    # round 1 from the cache; rounds 2 and 3 are warm-started re-tunes that still miss the gate
+    assert {"BuildFeatures", "LeakTests", "Tune-xgboost", "Evaluate-xgboost"} <= {
+        n for n, s in steps.items() if s["cache_hit"]
     }
-    assert steps["Fail-xgboost"]["status"] == "Failed"
-    assert "is below MinModelAUC 0.99" in steps["Fail-xgboost"]["failure_reason"]
+    assert steps["Tune-xgboost-3"]["status"] == "Succeeded"
+    assert steps["Fail-models"]["status"] == "Failed"
+    assert "every model must reach MinModelAUC 0.99" in steps["Fail-models"]["failure_reason"]
     assert steps["Register-RegisterModel"]["status"] == "Skipped"
-    assert "is below MinModelAUC 0.99" in second.stdout
+    assert "every model must reach MinModelAUC 0.99" in second.stdout
     with Emulator(run_dir / ".emulator") as emulator:
         listed = emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="conviction-direction")
     assert len(listed["ModelPackageSummaryList"]) == 1

@@ -43,13 +43,17 @@ def test_runs_exactly_the_definitions_steps_in_dag_order(run_fake, quick_definit
         "LeakGate",
         "Tune-xgboost",
         "Evaluate-xgboost",
-        "Gate-xgboost",
+        "Gate-models",
+        "BuildEnsemble",
+        "Gate-ensemble",
+        "CheckArtifact",
+        "Gate-artifact",
         "Register-RegisterModel",
     ]
     position = {name: i for i, name in enumerate(run.record.steps)}
     for name, step in run.record.steps.items():
         assert all(position[dependency] < position[name] for dependency in step.depends_on)
-    assert {run.status("Fail-leaks"), run.status("Fail-xgboost")} == {"Skipped"}
+    assert {run.status("Fail-leaks"), run.status("Fail-models"), run.status("Tune-xgboost-2")} == {"Skipped"}
     # And the package is in the registry, visible to a later command through the emulator's journal
     packages = _registered(tmp_path / "runs")
     assert [p["ModelPackageArn"] for p in packages] == [run.record.model_package_arn]
@@ -64,13 +68,14 @@ def test_gate_above_the_auc_ends_in_the_fail_step_and_registers_nothing(run_fake
     run = run_fake(parameters={"MinModelAUC": "0.99"})
 
     assert run.result.exit_code == 1
-    assert run.status("Gate-xgboost") == "Succeeded"
-    assert run.record.steps["Gate-xgboost"].properties == {"Outcome": False}
-    assert run.status("Fail-xgboost") == "Failed"
-    message = run.record.steps["Fail-xgboost"].failure_reason
-    assert message.startswith("Gate-xgboost failed: xgboost holdout AUC 0.8")
-    assert message.endswith("is below MinModelAUC 0.99")
-    assert run.record.failure_reason == f"Fail-xgboost: {message}"
+    for gate in ("Gate-models", "Gate-models-2", "Gate-models-3"):
+        assert run.status(gate) == "Succeeded"
+        assert run.record.steps[gate].properties == {"Outcome": False}
+    assert run.status("Fail-models") == "Failed"
+    message = run.record.steps["Fail-models"].failure_reason
+    assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.99")
+    assert " xgboost 0.8" in message
+    assert run.record.failure_reason == f"Fail-models: {message}"
     assert run.status("Register-RegisterModel") == "Skipped"
     assert run.record.model_package_arn is None
     assert not (tmp_path / "runs" / ".emulator").exists()
@@ -83,7 +88,7 @@ def test_planted_leak_ends_the_run_at_the_leak_gate(run_fake):
     assert run.record.steps["LeakGate"].properties == {"Outcome": False}
     assert run.status("Fail-leaks") == "Failed"
     assert run.record.steps["Fail-leaks"].failure_reason.startswith("Leak tests failed: 1 leak: feature")
-    for later in ("Tune-xgboost", "Evaluate-xgboost", "Gate-xgboost", "Register-RegisterModel"):
+    for later in ("Tune-xgboost", "Evaluate-xgboost", "Gate-models", "Register-RegisterModel"):
         assert run.status(later) == "Skipped"
 
 
@@ -120,7 +125,14 @@ def test_second_run_reuses_cached_steps(run_fake, tmp_path):
 
     assert first.result.exit_code == second.result.exit_code == 0
     cached = {name for name, step in second.record.steps.items() if step.cache_hit}
-    assert cached == {"BuildFeatures", "LeakTests", "Tune-xgboost", "Evaluate-xgboost"}
+    assert cached == {
+        "BuildFeatures",
+        "LeakTests",
+        "Tune-xgboost",
+        "Evaluate-xgboost",
+        "BuildEnsemble",
+        "CheckArtifact",
+    }
     assert not any(step.cache_hit for step in first.record.steps.values())
     assert not any(step.cache_hit for step in third.record.steps.values())
     # a cache hit returns the earlier execution's outputs, and downstream steps read those

@@ -43,6 +43,27 @@ def _names(steps: list[dict]) -> list[str]:
     return [s["Name"] for s in steps]
 
 
+ZOO = ["xgboost", "catboost", "lightgbm", "gru"]
+
+
+@pytest.fixture(scope="module")
+def zoo_config():
+    return load_config(overrides={"algorithms": ZOO})
+
+
+@pytest.fixture(scope="module")
+def zoo(zoo_config) -> dict:
+    return json.loads(definition_json(get_pipeline(zoo_config)))
+
+
+def _round_names(suffix: str, algorithms: list[str]) -> list[str]:
+    return [
+        *(f"Tune-{a}{suffix}" for a in algorithms),
+        *(f"Evaluate-{a}{suffix}" for a in algorithms),
+        f"Gate-models{suffix}",
+    ]
+
+
 def test_top_level_chain_and_branches(definition):
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
         ("BuildFeatures", "Processing"),
@@ -50,27 +71,151 @@ def test_top_level_chain_and_branches(definition):
         ("LeakGate", "Condition"),
     ]
     leak_gate = definition["Steps"][2]["Arguments"]
-    assert _names(leak_gate["IfSteps"]) == ["Tune-xgboost", "Evaluate-xgboost", "Gate-xgboost"]
+    assert _names(leak_gate["IfSteps"]) == ["Tune-xgboost", "Evaluate-xgboost", "Gate-models"]
     assert _names(leak_gate["ElseSteps"]) == ["Fail-leaks"]
-    model_gate = leak_gate["IfSteps"][2]["Arguments"]
-    assert [(s["Name"], s["Type"]) for s in model_gate["IfSteps"]] == [("Register-RegisterModel", "RegisterModel")]
-    assert [(s["Name"], s["Type"]) for s in model_gate["ElseSteps"]] == [("Fail-xgboost", "Fail")]
 
 
-def test_typed_parameters_with_config_defaults(definition):
-    params = {p["Name"]: (p["Type"], p.get("DefaultValue")) for p in definition["Parameters"]}
-    assert params == {
-        "InputDataUrl": ("String", "s3://conviction-ml-artifacts/data/bars/"),
-        "TweetsDataUrl": ("String", "s3://conviction-ml-artifacts/data/tweets/"),
-        "IncludeSentiment": ("Boolean", True),
-        "MinModelAUC": ("Float", 0.6),
-        "MinEnsembleAUC": ("Float", 0.62),
-        "ModelApprovalStatus": ("String", "PendingManualApproval"),
-        "MaxTuningJobs": ("Integer", 20),
-        "MaxParallelJobs": ("Integer", 2),
-        "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
-        "TrainingInstanceType": ("String", "ml.m5.xlarge"),
-    }
+def test_each_round_gates_every_model_then_builds_checks_and_registers_the_ensemble(zoo, zoo_config):
+    # Given all four algorithms and three tuning attempts
+    assert zoo_config.gates.max_tuning_attempts == 3
+    steps = _steps_by_name(zoo["Steps"])
+    leak_gate = steps["LeakGate"]["Arguments"]
+    assert _names(leak_gate["IfSteps"]) == _round_names("", ZOO)
+    for suffix, next_suffix in (("", "-2"), ("-2", "-3"), ("-3", None)):
+        gate = steps[f"Gate-models{suffix}"]["Arguments"]
+        # passed: the round's ensemble chain
+        assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [
+            (f"BuildEnsemble{suffix}", "Processing"),
+            (f"Gate-ensemble{suffix}", "Condition"),
+        ]
+        ensemble_gate = steps[f"Gate-ensemble{suffix}"]["Arguments"]
+        assert [(s["Name"], s["Type"]) for s in ensemble_gate["IfSteps"]] == [
+            (f"CheckArtifact{suffix}", "Processing"),
+            (f"Gate-artifact{suffix}", "Condition"),
+        ]
+        assert _names(ensemble_gate["ElseSteps"]) == [f"Fail-ensemble{suffix}"]
+        artifact_gate = steps[f"Gate-artifact{suffix}"]["Arguments"]
+        assert [(s["Name"], s["Type"]) for s in artifact_gate["IfSteps"]] == [
+            (f"Register{suffix}-RegisterModel", "RegisterModel")
+        ]
+        assert _names(artifact_gate["ElseSteps"]) == [f"Fail-artifact{suffix}"]
+        # failed: the next round (every algorithm re-tuned), or after the last round Fail-models
+        expected = _round_names(next_suffix, ZOO) if next_suffix else ["Fail-models"]
+        assert _names(gate["ElseSteps"]) == expected
+    assert not any(name.endswith("-4") for name in steps)
+
+
+def test_gate_models_is_an_and_over_every_algorithms_holdout_auc(zoo):
+    steps = _steps_by_name(zoo["Steps"])
+    for suffix in ("", "-2", "-3"):
+        conditions = steps[f"Gate-models{suffix}"]["Arguments"]["Conditions"]
+        assert conditions == [
+            {
+                "Type": "GreaterThanOrEqualTo",
+                "LeftValue": {
+                    "Std:JsonGet": {
+                        "Path": "binary_classification_metrics.auc.value",
+                        "PropertyFile": {"Get": f"Steps.Evaluate-{a}{suffix}.PropertyFiles.Evaluation-{a}{suffix}"},
+                    }
+                },
+                "RightValue": {"Get": "Parameters.MinModelAUC"},
+            }
+            for a in ZOO
+        ]
+
+
+def test_fail_models_names_every_algorithm_with_its_auc_and_the_threshold(zoo):
+    message = _steps_by_name(zoo["Steps"])["Fail-models"]["Arguments"]["ErrorMessage"]["Std:Join"]
+    values = message["Values"]
+    assert {"Get": "Parameters.MinModelAUC"} in values
+    for algorithm in ZOO:
+        auc = {
+            "Std:JsonGet": {
+                "Path": "binary_classification_metrics.auc.value",
+                "PropertyFile": {"Get": f"Steps.Evaluate-{algorithm}-3.PropertyFiles.Evaluation-{algorithm}-3"},
+            }
+        }
+        assert values[values.index(auc) - 1] == f" {algorithm} "
+    # one flat Join: no function nested inside another's values
+    assert not any(isinstance(v, dict) and "Std:Join" in v for v in values)
+
+
+def test_retuning_is_warm_started_from_the_previous_round_and_evaluates_the_overall_best(zoo):
+    steps = _steps_by_name(zoo["Steps"])
+    for algorithm in ZOO:
+        assert "WarmStartConfig" not in steps[f"Tune-{algorithm}"]["Arguments"]
+        for parent, child in (
+            (f"Tune-{algorithm}", f"Tune-{algorithm}-2"),
+            (f"Tune-{algorithm}-2", f"Tune-{algorithm}-3"),
+        ):
+            assert steps[child]["Arguments"]["WarmStartConfig"] == {
+                "WarmStartType": "IdenticalDataAndAlgorithm",
+                "ParentHyperParameterTuningJobs": [
+                    {"HyperParameterTuningJobName": {"Get": f"Steps.{parent}.HyperParameterTuningJobName"}}
+                ],
+            }
+            # same job definition as the parent: identical data and algorithm
+            assert (
+                steps[child]["Arguments"]["TrainingJobDefinition"]
+                == steps[parent]["Arguments"]["TrainingJobDefinition"]
+            )
+            model = next(
+                i
+                for i in steps[child.replace("Tune", "Evaluate")]["Arguments"]["ProcessingInputs"]
+                if i["InputName"] == "model"
+            )
+            assert model["S3Input"]["S3Uri"] == {
+                "Std:Join": {
+                    "On": "/",
+                    "Values": [
+                        f"s3://conviction-ml-artifacts/conviction-pipelines/models/{algorithm}",
+                        {"Get": f"Steps.{child}.OverallBestTrainingJob.TrainingJobName"},
+                        "output/model.tar.gz",
+                    ],
+                }
+            }
+
+
+def test_gru_trains_on_its_own_instance_type_parameter(zoo):
+    steps = _steps_by_name(zoo["Steps"])
+    for algorithm in ZOO:
+        job = steps[f"Tune-{algorithm}"]["Arguments"]["TrainingJobDefinition"]
+        resources = job["HyperParameterTuningResourceConfig"]
+        expected = "GruInstanceType" if algorithm == "gru" else "TrainingInstanceType"
+        assert resources["InstanceType"] == {"Get": f"Parameters.{expected}"}, algorithm
+    params = {p["Name"]: p.get("DefaultValue") for p in zoo["Parameters"]}
+    assert params["GruInstanceType"] == "ml.g4dn.xlarge"
+
+
+def test_ensemble_gate_requires_the_threshold_and_beating_the_best_single_model(zoo):
+    steps = _steps_by_name(zoo["Steps"])
+    ensemble = steps["BuildEnsemble"]["Arguments"]
+    assert ensemble["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "steps.ensemble"]
+    inputs = {i["InputName"]: i["S3Input"]["LocalPath"] for i in ensemble["ProcessingInputs"]}
+    for algorithm in ZOO:
+        assert inputs[f"model-{algorithm}"] == f"/opt/ml/processing/input/models/{algorithm}"
+        assert inputs[f"evaluation-{algorithm}"] == f"/opt/ml/processing/input/evaluations/{algorithm}"
+    evaluation = {"Get": "Steps.BuildEnsemble.PropertyFiles.EnsembleEvaluation"}
+    assert steps["Gate-ensemble"]["Arguments"]["Conditions"] == [
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": {
+                "Std:JsonGet": {"Path": "binary_classification_metrics.auc.value", "PropertyFile": evaluation}
+            },
+            "RightValue": {"Get": "Parameters.MinEnsembleAUC"},
+        },
+        {
+            "Type": "Equals",
+            "LeftValue": {"Std:JsonGet": {"Path": "ensemble.beats_best_single", "PropertyFile": evaluation}},
+            "RightValue": True,
+        },
+    ]
+    message = steps["Fail-ensemble"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert {"Get": "Parameters.MinEnsembleAUC"} in message
+    assert {"Std:JsonGet": {"Path": "ensemble.best_single_auc", "PropertyFile": evaluation}} in message
+    check = steps["CheckArtifact"]["Arguments"]
+    assert check["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "steps.check_artifact"]
+    assert steps["Gate-artifact"]["Arguments"]["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "passed"
 
 
 def test_leak_gate_reads_passed_from_the_leak_report(definition):
@@ -87,22 +232,6 @@ def test_leak_gate_reads_passed_from_the_leak_report(definition):
             "RightValue": True,
         }
     ]
-
-
-def test_model_gate_compares_holdout_auc_with_the_parameter_and_fail_message_carries_both(definition):
-    steps = _steps_by_name(definition["Steps"])
-    auc = {
-        "Std:JsonGet": {
-            "Path": "binary_classification_metrics.auc.value",
-            "PropertyFile": {"Get": "Steps.Evaluate-xgboost.PropertyFiles.Evaluation-xgboost"},
-        }
-    }
-    assert steps["Gate-xgboost"]["Arguments"]["Conditions"] == [
-        {"Type": "GreaterThanOrEqualTo", "LeftValue": auc, "RightValue": {"Get": "Parameters.MinModelAUC"}}
-    ]
-    message = steps["Fail-xgboost"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-    assert auc in message and {"Get": "Parameters.MinModelAUC"} in message
-    assert any("xgboost" in part for part in message if isinstance(part, str))
 
 
 def test_tuning_step_is_bayesian_on_validation_auc_with_the_yaml_ranges(definition, config):
@@ -134,7 +263,8 @@ def test_tuning_step_is_bayesian_on_validation_auc_with_the_yaml_ranges(definiti
 
 def test_every_job_step_caches_and_retries_throttling_and_capacity(definition):
     jobs = [s for s in _steps_by_name(definition["Steps"]).values() if s["Type"] in {"Processing", "Tuning"}]
-    assert len(jobs) == 4
+    # features, leaks, and per round: tune, evaluate, ensemble, artifact check
+    assert len(jobs) == 2 + 3 * 4
     for step in jobs:
         assert step["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}, step["Name"]
         retried = {e for policy in step["RetryPolicies"] for e in policy["ExceptionType"]}
@@ -168,16 +298,26 @@ def test_every_step_module_the_definition_names_exists(definition):
             assert importlib.util.find_spec(module) is not None, module
 
 
-def test_register_uses_best_tuning_job_and_evaluation_metrics(definition):
-    register = _steps_by_name(definition["Steps"])["Register-RegisterModel"]["Arguments"]
-    container = register["InferenceSpecification"]["Containers"][0]
-    assert {"Get": "Steps.Tune-xgboost.TrainingJobSummaries[0].TrainingJobName"} in container["ModelDataUrl"][
-        "Std:Join"
-    ]["Values"]
-    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
-    assert register["ModelPackageGroupName"] == "conviction-direction"
-    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
-    assert statistics["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
+def test_register_registers_the_ensemble_artifact_with_its_metrics_and_metadata(definition):
+    steps = _steps_by_name(definition["Steps"])
+    for suffix in ("", "-2", "-3"):
+        register = steps[f"Register{suffix}-RegisterModel"]["Arguments"]
+        ensemble_output = {
+            "Get": f"Steps.BuildEnsemble{suffix}.ProcessingOutputConfig.Outputs['ensemble'].S3Output.S3Uri"
+        }
+        container = register["InferenceSpecification"]["Containers"][0]
+        assert container["ModelDataUrl"] == {"Std:Join": {"On": "/", "Values": [ensemble_output, "model.tar.gz"]}}
+        assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+        assert register["ModelPackageGroupName"] == "conviction-direction"
+        metrics = register["ModelMetrics"]
+        assert metrics["ModelQuality"]["Statistics"]["S3Uri"] == {
+            "Std:Join": {"On": "/", "Values": [ensemble_output, "evaluation.json"]}
+        }
+        assert metrics["ModelDataQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"][-1] == "leak_report.json"
+        metadata = register["CustomerMetadataProperties"]
+        assert {"code_digest", "data_start", "data_end", "features_manifest", "algorithms"} <= set(metadata)
+        assert metadata["data_start"]["Std:JsonGet"]["Path"] == "data_range.rows_start"
+        assert metadata["tuning_round"] == str(1 if not suffix else int(suffix[1:]))
 
 
 def test_building_makes_no_aws_call_and_opens_no_socket(config, monkeypatch):
@@ -239,3 +379,21 @@ def test_code_change_moves_the_code_uri(tmp_path):
     (tmp_path / "steps" / "a.py").write_text("x = 2\n")
     after = build_code_bundle("s3://b/p", tmp_path)
     assert after.s3_uri != before.s3_uri and after.s3_uri.startswith("s3://b/p/code/")
+
+
+@pytest.mark.parametrize("switch, grouping", [("--per-stock", "stock"), ("--per-sector", "sector")])
+def test_per_stock_and_per_sector_switches_set_the_training_jobs_grouping(switch, grouping):
+    import argparse
+
+    from pipelines.cli_options import add_config_arguments, resolve_legacy_options
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    resolved = resolve_legacy_options(parser.parse_args([switch]), environ={})
+    config = load_config(overrides=resolved.overrides)
+    assert config.training.grouping == grouping
+    definition = json.loads(definition_json(get_pipeline(config)))
+    static = _steps_by_name(definition["Steps"])["Tune-xgboost"]["Arguments"]["TrainingJobDefinition"][
+        "StaticHyperParameters"
+    ]
+    assert static["grouping"] == grouping and static["min_group_rows"] == str(config.training.min_group_rows)

@@ -92,9 +92,9 @@ def test_bad_param_and_unimplemented_legacy_switch_exit_2(no_aws_credentials, ca
     assert "expected a float" in capsys.readouterr().err
     assert upsert.main(["--dry-run", "--param", "ModelApprovalStatus=Maybe"]) == 2
     assert "allowed values are PendingManualApproval" in capsys.readouterr().err
-    monkeypatch.setenv("PER_SECTOR", "1")
+    monkeypatch.setenv("DEPLOY", "1")
     assert upsert.main(["--dry-run"]) == 2
-    assert "PER_SECTOR=1: not implemented yet" in capsys.readouterr().err
+    assert "DEPLOY=1: not implemented yet" in capsys.readouterr().err
 
 
 def test_legacy_words_map_to_config(no_aws_credentials, capsys, monkeypatch):

@@ -47,7 +47,7 @@ def test_train_subprocess_prints_parseable_metrics_and_writes_model(features_dir
     assert len(meta["folds"]) == 3 and all(f["best_iteration"] >= 1 for f in meta["folds"])
     assert not {"ticker", "ts", "sector", "label", "forward_return", "label_end"} & set(meta["features"])
     oof = pd.read_parquet(model / "oof_predictions.parquet")
-    assert list(oof.columns) == ["ticker", "ts", "fold", "label", "prediction"]
+    assert list(oof.columns) == ["ticker", "ts", "fold", "label", "prediction", "model"]
     holdout_start = load_folds(features_dir / "folds.json").holdout_start
     assert (oof["ts"] < holdout_start).all()
     assert (tmp_path / "output" / "metrics.json").exists()

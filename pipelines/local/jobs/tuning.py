@@ -4,6 +4,11 @@ Bayesian maps to Optuna's TPE sampler and Random to its random sampler, seeded w
 RandomSeed. Scaling: Logarithmic samples in log space; ReverseLogarithmic is mirrored log space (dense
 near the maximum, as SageMaker's); Auto and Linear are uniform. Early stopping is not emulated: every
 trial runs to its end.
+
+Warm start (WarmStartConfig, IdenticalDataAndAlgorithm or TransferLearning): the parents' completed trials
+are added to the study before the first new trial, so the sampler starts from what they found; the
+response carries OverallBestTrainingJob, the best by the objective across the parents and this job, as
+SageMaker's does. `BestTrainingJob` and `TrainingJobSummaries` stay this job's own.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pipelines.local.jobs.training import run_training_job
 from pipelines.local.store import LocalStore
 
 SUPPORTED_STRATEGIES = ("Bayesian", "Random")
+SUPPORTED_WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
 _SUPPORTED_CONFIG_KEYS = {
     "HyperParameterTuningJobObjective",
     "ParameterRanges",
@@ -64,6 +70,59 @@ def suggest(trial: optuna.Trial, ranges: dict[str, list[dict[str, Any]]]) -> dic
     return values
 
 
+def distributions(ranges: dict[str, list[dict[str, Any]]]) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The Optuna distribution `suggest` draws each range from, by the same names."""
+    found: dict[str, optuna.distributions.BaseDistribution] = {}
+    for spec in ranges.get("IntegerParameterRanges", []):
+        found[spec["Name"]] = optuna.distributions.IntDistribution(
+            int(float(spec["MinValue"])), int(float(spec["MaxValue"])), log=spec.get("ScalingType") == "Logarithmic"
+        )
+    for spec in ranges.get("ContinuousParameterRanges", []):
+        low, high, scaling = float(spec["MinValue"]), float(spec["MaxValue"]), spec.get("ScalingType", "Auto")
+        name = f"{spec['Name']}__mirrored" if scaling == "ReverseLogarithmic" else spec["Name"]
+        log = scaling in {"Logarithmic", "ReverseLogarithmic"}
+        found[name] = optuna.distributions.FloatDistribution(low, high, log=log)
+    for spec in ranges.get("CategoricalParameterRanges", []):
+        found[spec["Name"]] = optuna.distributions.CategoricalDistribution(list(spec["Values"]))
+    return found
+
+
+def _as_trial(summary: dict[str, Any], ranges: dict[str, list[dict[str, Any]]]) -> optuna.trial.FrozenTrial | None:
+    """A parent's completed training job as an Optuna trial of this study (None if outside these ranges)."""
+    dists = distributions(ranges)
+    reverse = {
+        spec["Name"]: (float(spec["MinValue"]), float(spec["MaxValue"]))
+        for spec in ranges.get("ContinuousParameterRanges", [])
+        if spec.get("ScalingType") == "ReverseLogarithmic"
+    }
+    params: dict[str, Any] = {}
+    for name, text in summary.get("TunedHyperParameters", {}).items():
+        key = f"{name}__mirrored" if name in reverse else name
+        distribution = dists.get(key)
+        if distribution is None:
+            return None
+        if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+            value: Any = text
+        elif isinstance(distribution, optuna.distributions.IntDistribution):
+            value = int(float(text))
+        else:
+            value = float(text)
+            if name in reverse:
+                value = sum(reverse[name]) - value
+        if not distribution._contains(distribution.to_internal_repr(value)):
+            return None
+        params[key] = value
+    if set(params) != set(dists):
+        return None
+    value = summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    return optuna.trial.create_trial(params=params, distributions=dists, value=float(value))
+
+
+def _overall_best(described: dict[str, Any]) -> dict[str, Any] | None:
+    """The best job of a tuning job counting its own warm-start parents (its OverallBestTrainingJob if any)."""
+    return described.get("OverallBestTrainingJob") or described.get("BestTrainingJob")
+
+
 def _sampler(strategy: str, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
     if strategy == "Bayesian":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(10, n_trials // 2)))
@@ -81,12 +140,24 @@ def run_tuning_job(
     max_trials: int | None = None,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     cores: int | None = None,
+    parents: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Runs the tuning job from resolved CreateHyperParameterTuningJob arguments; returns its describe-response."""
+    """Runs the tuning job from resolved CreateHyperParameterTuningJob arguments; returns its describe-response.
+
+    `parents`: describe-responses of earlier tuning jobs by name, for a WarmStartConfig to name.
+    """
     if "TrainingJobDefinitions" in arguments:
         raise UnsupportedConstruct(f"{step_name}: TrainingJobDefinitions (several estimators in one tuning job)")
-    if "WarmStartConfig" in arguments:
-        raise UnsupportedConstruct(f"{step_name}: WarmStartConfig")
+    warm_parents: list[dict[str, Any]] = []
+    warm_start = arguments.get("WarmStartConfig")
+    if warm_start:
+        if warm_start.get("WarmStartType") not in SUPPORTED_WARM_START_TYPES:
+            raise UnsupportedConstruct(f"{step_name}: WarmStartType {warm_start.get('WarmStartType')!r}")
+        for parent in warm_start.get("ParentHyperParameterTuningJobs", []):
+            name = to_text(parent["HyperParameterTuningJobName"])
+            if name not in (parents or {}):
+                raise StepFailed(step_name, f"warm-start parent tuning job {name!r} is not known to this run")
+            warm_parents.append(parents[name])
     config = arguments["HyperParameterTuningJobConfig"]
     unknown = set(config) - _SUPPORTED_CONFIG_KEYS
     if unknown:
@@ -108,6 +179,15 @@ def run_tuning_job(
         direction="maximize" if maximize else "minimize",
         sampler=_sampler(config.get("Strategy", "Bayesian"), config.get("RandomSeed"), n_trials),
     )
+    seeded = 0
+    for parent in warm_parents:
+        for summary in parent.get("TrainingJobSummaries", []):
+            if summary.get("ObjectiveStatus") != "Succeeded":
+                continue
+            trial = _as_trial(summary, ranges)
+            if trial is not None:
+                study.add_trial(trial)
+                seeded += 1
     summaries: list[dict[str, Any]] = []
     lock = threading.Lock()
 
@@ -160,6 +240,14 @@ def run_tuning_job(
         return -value if maximize else value
 
     ordered = sorted(succeeded, key=rank) + [s for s in summaries if s["ObjectiveStatus"] != "Succeeded"]
+    warm: dict[str, Any] = {}
+    if warm_start:
+        candidates = [ordered[0], *(b for b in (_overall_best(p) for p in warm_parents) if b)]
+        warm = {
+            "WarmStartConfig": warm_start,
+            "OverallBestTrainingJob": sorted(candidates, key=rank)[0],
+            "warm_start_trials": seeded,
+        }
     return {
         "HyperParameterTuningJobName": tuning_job_name,
         "HyperParameterTuningJobStatus": "Completed",
@@ -177,4 +265,5 @@ def run_tuning_job(
         },
         "trials": len(summaries),
         "parallelism": parallel,
+        **warm,
     }

@@ -1,18 +1,23 @@
-"""The interface every model family implements, so catboost/lightgbm/gru slot in beside xgboost.
+"""The interface every model family implements: xgboost, catboost, lightgbm and gru behind one loop.
 
 A family declares its hyperparameters (name -> type and default) and knows how to fit with early stopping
 on a validation window, refit for a fixed number of rounds, predict probabilities, and save/load itself
-in a model folder. Cross-validation, metrics and file layout live in steps.train.run, once for all.
+in a model folder. Cross-validation, grouping, metrics and file layout live in steps.train.run, once for
+all. A family that reads more than the current row (the GRU reads the last K rows of the same ticker)
+overrides `design_matrix`, which turns the whole feature table into the model's input rows once; the loop
+then only ever indexes that array by row masks, so fold boundaries are the same for every family.
 """
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,21 @@ class FitResult:
     """Number of boosting rounds / epochs that scored best on the validation window (>= 1)."""
 
 
+def default_threads(requested: int = 0) -> int:
+    """`requested`, else what the job was given (OMP_NUM_THREADS / SM_NUM_CPUS, set by the runner), else all."""
+    if requested and requested > 0:
+        return int(requested)
+    for variable in ("OMP_NUM_THREADS", "SM_NUM_CPUS"):
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
 class Algorithm(ABC):
     name: ClassVar[str]
     hyperparameters: ClassVar[tuple[HyperParameter, ...]]
+    files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -39,6 +56,11 @@ class Algorithm(ABC):
     @classmethod
     def defaults(cls) -> dict[str, Any]:
         return {hp.name: hp.default for hp in cls.hyperparameters}
+
+    @classmethod
+    def design_matrix(cls, frame: pd.DataFrame, columns: list[str], params: dict[str, Any]) -> np.ndarray:
+        """The model's input for every row of `frame` (row i of the result belongs to row i of the frame)."""
+        return frame[columns].to_numpy(dtype="float64", na_value=np.nan)
 
     @abstractmethod
     def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
@@ -60,4 +82,4 @@ class Algorithm(ABC):
     @classmethod
     @abstractmethod
     def load(cls, model_dir: Path, meta: dict[str, Any]) -> Algorithm:
-        """Load a model saved by `save` (meta is model_meta.json)."""
+        """Load a model saved by `save` (meta is model_meta.json, or a group's part of it)."""

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
-from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter
+from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
 
 MODEL_FILE = "model.json"
 
 
 class XGBoostAlgorithm(Algorithm):
     name = "xgboost"
+    files = (MODEL_FILE,)
     hyperparameters = (
         HyperParameter("max_depth", int, 4),
         HyperParameter("min_child_weight", float, 10.0),
@@ -56,7 +56,7 @@ class XGBoostAlgorithm(Algorithm):
             "max_bin": p["max_bin"],
             "scale_pos_weight": p["scale_pos_weight"],
             "seed": p["seed"],
-            "nthread": p["nthread"] or os.cpu_count() or 1,
+            "nthread": default_threads(p["nthread"]),
             "verbosity": 0,
         }
 

@@ -1,0 +1,90 @@
+"""CatBoost behind the Algorithm interface (Logloss, symmetric trees, AUC for early stopping)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from catboost import CatBoostClassifier, Pool
+
+from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+
+MODEL_FILE = "model.cbm"
+
+
+class CatBoostAlgorithm(Algorithm):
+    name = "catboost"
+    files = (MODEL_FILE,)
+    hyperparameters = (
+        HyperParameter("iterations", int, 1000),
+        HyperParameter("learning_rate", float, 0.05),
+        HyperParameter("depth", int, 6),
+        HyperParameter("l2_leaf_reg", float, 3.0),
+        HyperParameter("random_strength", float, 1.0),
+        HyperParameter("bagging_temperature", float, 1.0),
+        HyperParameter("border_count", int, 128),
+        HyperParameter("min_data_in_leaf", int, 20, "used by Depthwise/Lossguide growing only"),
+        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC"),
+        HyperParameter("eval_metric", str, "AUC"),
+        HyperParameter("seed", int, 0),
+        HyperParameter("nthread", int, 0, "0 = the job's cores"),
+    )
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.model: CatBoostClassifier | None = None
+
+    def _classifier(self, iterations: int) -> CatBoostClassifier:
+        p = self.params
+        return CatBoostClassifier(
+            iterations=int(iterations),
+            learning_rate=p["learning_rate"],
+            depth=p["depth"],
+            l2_leaf_reg=p["l2_leaf_reg"],
+            random_strength=p["random_strength"],
+            bagging_temperature=p["bagging_temperature"],
+            border_count=p["border_count"],
+            loss_function="Logloss",
+            eval_metric=p["eval_metric"],
+            random_seed=p["seed"],
+            thread_count=default_threads(p["nthread"]),
+            allow_writing_files=False,
+            verbose=False,
+        )
+
+    def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
+        self.model = self._classifier(self.params["iterations"])
+        self.model.fit(
+            Pool(x_train, y_train, feature_names=feature_names),
+            eval_set=Pool(x_valid, y_valid, feature_names=feature_names),
+            early_stopping_rounds=int(self.params["early_stopping_rounds"]),
+            use_best_model=True,
+        )
+        return FitResult(best_iteration=int(self.model.get_best_iteration()) + 1)
+
+    def refit(self, x, y, iterations, feature_names):
+        self.model = self._classifier(iterations)
+        self.model.fit(Pool(x, y, feature_names=feature_names))
+
+    def predict(self, x):
+        if self.model is None:
+            raise RuntimeError("model is not fitted")
+        return self.model.predict_proba(x)[:, 1]
+
+    def save(self, model_dir: Path) -> list[str]:
+        if self.model is None:
+            raise RuntimeError("model is not fitted")
+        from steps.common.io import atomic_path
+
+        with atomic_path(model_dir / MODEL_FILE) as temporary:
+            self.model.save_model(str(temporary), format="cbm")
+        return [MODEL_FILE]
+
+    @classmethod
+    def load(cls, model_dir: Path, meta: dict[str, Any]) -> CatBoostAlgorithm:
+        model = cls({**cls.defaults(), **meta.get("hyperparameters", {})})
+        model.model = CatBoostClassifier()
+        model.model.load_model(str(model_dir / MODEL_FILE), format="cbm")
+        return model
+
+

@@ -1,0 +1,221 @@
+"""A GRU over each ticker's last K feature rows (PyTorch), behind the Algorithm interface.
+
+Input: for every row, the feature vectors of the last `sequence_length` rows of the same ticker up to and
+including it, oldest first (`design_matrix`). Every one of those rows is stamped at or before the row's
+own time, so the sequence uses nothing the row's features could not; labels never enter the input.
+Missing history (a ticker's first rows) is zero after standardisation, the same as a missing value.
+Standardisation statistics come from the rows a model is fitted on and are saved with it.
+
+Training: Adam on binary cross-entropy, one pass over the training rows per epoch in a seeded shuffled
+order; early stopping on the validation AUC with `patience` epochs; the best epoch's weights are kept.
+Deterministic on CPU (seeded generator, deterministic algorithms); uses CUDA when present unless
+`device` says otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+
+MODEL_FILE = "gru.pt"
+
+
+def sequence_indices(frame: pd.DataFrame, length: int) -> np.ndarray:
+    """(rows, length) positions into `frame`: each row's ticker history, oldest first; -1 where none."""
+    order = np.lexsort((frame["ts"].to_numpy(), frame["ticker"].to_numpy()))
+    tickers = frame["ticker"].to_numpy()[order]
+    starts = np.r_[0, np.flatnonzero(tickers[1:] != tickers[:-1]) + 1]
+    position_in_ticker = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    indices = np.full((len(frame), length), -1, dtype=np.int64)
+    for lag in range(length):
+        has = position_in_ticker >= lag
+        rows = order[has]
+        indices[rows, length - 1 - lag] = order[np.flatnonzero(has) - lag]
+    return indices
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+class GRUAlgorithm(Algorithm):
+    name = "gru"
+    files = (MODEL_FILE,)
+    hyperparameters = (
+        HyperParameter("sequence_length", int, 8, "K: rows of the same ticker in each input sequence"),
+        HyperParameter("hidden_size", int, 32),
+        HyperParameter("num_layers", int, 1),
+        HyperParameter("dropout", float, 0.1),
+        HyperParameter("learning_rate", float, 0.002),
+        HyperParameter("weight_decay", float, 1e-5),
+        HyperParameter("batch_size", int, 512),
+        HyperParameter("max_epochs", int, 30),
+        HyperParameter("patience", int, 4, "epochs without a better validation AUC before stopping"),
+        HyperParameter("seed", int, 0),
+        HyperParameter("device", str, "auto", "auto | cpu | cuda"),
+        HyperParameter("nthread", int, 0, "0 = the job's cores"),
+    )
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.network = None
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.n_features: int | None = None
+
+    # -- input ----------------------------------------------------------------------------------------
+    @classmethod
+    def design_matrix(cls, frame, columns, params):
+        flat = frame[columns].to_numpy(dtype="float32", na_value=np.nan)
+        padded = np.vstack([flat, np.full((1, flat.shape[1]), np.nan, dtype="float32")])
+        length = int(params["sequence_length"])
+        if "ticker" in frame.columns and "ts" in frame.columns:
+            indices = sequence_indices(frame, length)
+        else:  # rows without ticker and time (a bare serving request): each row is its own, short, history
+            indices = np.full((len(frame), length), -1, dtype=np.int64)
+            indices[:, -1] = np.arange(len(frame))
+        return padded[indices]  # -1 picks the NaN row
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        scaled = (x - self.mean) / self.scale
+        return np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0).astype("float32")
+
+    def _fit_scaler(self, x: np.ndarray) -> None:
+        last = x[:, -1, :].astype("float64")
+        mean = np.nanmean(np.where(np.isfinite(last), last, np.nan), axis=0)
+        scale = np.nanstd(np.where(np.isfinite(last), last, np.nan), axis=0)
+        self.mean = np.nan_to_num(mean, nan=0.0).astype("float32")
+        self.scale = np.where(np.nan_to_num(scale, nan=0.0) > 1e-12, scale, 1.0).astype("float32")
+
+    # -- torch ----------------------------------------------------------------------------------------
+    def _device(self):
+        torch = _torch()
+        wanted = str(self.params["device"]).lower()
+        if wanted == "auto":
+            wanted = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device(wanted)
+
+    def _build(self, n_features: int):
+        torch = _torch()
+        nn = torch.nn
+        p = self.params
+
+        class Net(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                layers = int(p["num_layers"])
+                self.gru = nn.GRU(n_features, int(p["hidden_size"]), num_layers=layers, batch_first=True,
+                                  dropout=float(p["dropout"]) if layers > 1 else 0.0)
+                self.dropout = nn.Dropout(float(p["dropout"]))
+                self.head = nn.Linear(int(p["hidden_size"]), 1)
+
+            def forward(self, x):
+                output, _ = self.gru(x)
+                return self.head(self.dropout(output[:, -1, :])).squeeze(-1)
+
+        self.n_features = n_features
+        return Net()
+
+    def _setup(self) -> None:
+        torch = _torch()
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.manual_seed(int(self.params["seed"]))
+        torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(default_threads(int(self.params["nthread"])))
+
+    def _epochs(self, x: np.ndarray, y: np.ndarray, epochs: int, x_valid: np.ndarray | None = None,
+                y_valid: np.ndarray | None = None) -> int:
+        """Train up to `epochs`; with validation data, stop after `patience` epochs without improvement."""
+        from sklearn.metrics import roc_auc_score
+
+        torch = _torch()
+        self._setup()
+        device = self._device()
+        self.network = self._build(x.shape[2]).to(device)
+        optimiser = torch.optim.Adam(self.network.parameters(), lr=float(self.params["learning_rate"]),
+                                     weight_decay=float(self.params["weight_decay"]))
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        inputs = torch.from_numpy(self._standardise(x)).to(device)
+        targets = torch.from_numpy(y.astype("float32")).to(device)
+        generator = torch.Generator().manual_seed(int(self.params["seed"]))
+        batch = int(self.params["batch_size"])
+        best_auc, best_epoch, best_state, waited = -np.inf, 0, None, 0
+        for epoch in range(1, int(epochs) + 1):
+            self.network.train()
+            for rows in torch.randperm(len(inputs), generator=generator).split(batch):
+                rows = rows.to(device)
+                optimiser.zero_grad()
+                loss_fn(self.network(inputs[rows]), targets[rows]).backward()
+                optimiser.step()
+            if x_valid is None:
+                continue
+            scores = self.predict(x_valid)
+            auc = roc_auc_score(y_valid, scores) if len(np.unique(y_valid)) == 2 else 0.5
+            if auc > best_auc:
+                best_auc, best_epoch, waited = auc, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= int(self.params["patience"]):
+                    break
+        if best_state is not None:
+            self.network.load_state_dict(best_state)
+            return best_epoch
+        return int(epochs)
+
+    # -- the interface --------------------------------------------------------------------------------
+    def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
+        self._fit_scaler(x_train)
+        best = self._epochs(x_train, y_train, int(self.params["max_epochs"]), x_valid, y_valid)
+        return FitResult(best_iteration=max(1, best))
+
+    def refit(self, x, y, iterations, feature_names):
+        self._fit_scaler(x)
+        self._epochs(x, y, max(1, int(iterations)))
+
+    def predict(self, x):
+        if self.network is None:
+            raise RuntimeError("model is not fitted")
+        torch = _torch()
+        device = next(self.network.parameters()).device
+        self.network.eval()
+        out = []
+        with torch.no_grad():
+            inputs = torch.from_numpy(self._standardise(x))
+            for chunk in inputs.split(8192):
+                out.append(torch.sigmoid(self.network(chunk.to(device))).cpu().numpy())
+        return np.concatenate(out).astype("float64") if out else np.zeros(0)
+
+    def save(self, model_dir: Path) -> list[str]:
+        if self.network is None:
+            raise RuntimeError("model is not fitted")
+        torch = _torch()
+        from steps.common.io import atomic_path
+
+        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        buffer = io.BytesIO()
+        torch.save({"state_dict": state, "mean": self.mean, "scale": self.scale, "n_features": self.n_features},
+                   buffer)
+        with atomic_path(model_dir / MODEL_FILE) as temporary:
+            temporary.write_bytes(buffer.getvalue())
+        return [MODEL_FILE]
+
+    @classmethod
+    def load(cls, model_dir: Path, meta: dict[str, Any]) -> GRUAlgorithm:
+        torch = _torch()
+        model = cls({**cls.defaults(), **meta.get("hyperparameters", {}), "device": "cpu"})
+        saved = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=False)
+        model.mean, model.scale = np.asarray(saved["mean"]), np.asarray(saved["scale"])
+        model.network = model._build(int(saved["n_features"]))
+        model.network.load_state_dict(saved["state_dict"])
+        model.network.eval()
+        return model

@@ -1,0 +1,99 @@
+"""LightGBM behind the Algorithm interface (binary objective, leaf-wise trees, AUC early stopping)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+
+from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+
+MODEL_FILE = "model.txt"
+
+
+class LightGBMAlgorithm(Algorithm):
+    name = "lightgbm"
+    files = (MODEL_FILE,)
+    hyperparameters = (
+        HyperParameter("num_round", int, 1000),
+        HyperParameter("learning_rate", float, 0.05),
+        HyperParameter("num_leaves", int, 31),
+        HyperParameter("max_depth", int, -1, "-1 = no limit"),
+        HyperParameter("min_data_in_leaf", int, 50),
+        HyperParameter("feature_fraction", float, 0.8),
+        HyperParameter("bagging_fraction", float, 0.8),
+        HyperParameter("bagging_freq", int, 1),
+        HyperParameter("lambda_l1", float, 0.0),
+        HyperParameter("lambda_l2", float, 1.0),
+        HyperParameter("min_gain_to_split", float, 0.0),
+        HyperParameter("max_bin", int, 255),
+        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC"),
+        HyperParameter("seed", int, 0),
+        HyperParameter("nthread", int, 0, "0 = the job's cores"),
+    )
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.booster: lgb.Booster | None = None
+        self.best_iteration: int | None = None
+
+    def _booster_params(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "objective": "binary",
+            "metric": "auc",
+            "learning_rate": p["learning_rate"],
+            "num_leaves": p["num_leaves"],
+            "max_depth": p["max_depth"],
+            "min_data_in_leaf": p["min_data_in_leaf"],
+            "feature_fraction": p["feature_fraction"],
+            "bagging_fraction": p["bagging_fraction"],
+            "bagging_freq": p["bagging_freq"],
+            "lambda_l1": p["lambda_l1"],
+            "lambda_l2": p["lambda_l2"],
+            "min_gain_to_split": p["min_gain_to_split"],
+            "max_bin": p["max_bin"],
+            "seed": p["seed"],
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": default_threads(p["nthread"]),
+            "verbosity": -1,
+        }
+
+    def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
+        train = lgb.Dataset(x_train, label=y_train, feature_name=feature_names, free_raw_data=False)
+        valid = lgb.Dataset(x_valid, label=y_valid, reference=train, free_raw_data=False)
+        self.booster = lgb.train(
+            self._booster_params(), train, num_boost_round=int(self.params["num_round"]), valid_sets=[valid],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(int(self.params["early_stopping_rounds"]), verbose=False)],
+        )
+        self.best_iteration = max(1, int(self.booster.best_iteration or self.booster.current_iteration()))
+        return FitResult(best_iteration=self.best_iteration)
+
+    def refit(self, x, y, iterations, feature_names):
+        data = lgb.Dataset(x, label=y, feature_name=feature_names)
+        self.booster = lgb.train(self._booster_params(), data, num_boost_round=int(iterations))
+        self.best_iteration = int(iterations)
+
+    def predict(self, x):
+        if self.booster is None:
+            raise RuntimeError("model is not fitted")
+        return self.booster.predict(x, num_iteration=self.best_iteration or self.booster.current_iteration())
+
+    def save(self, model_dir: Path) -> list[str]:
+        if self.booster is None:
+            raise RuntimeError("model is not fitted")
+        from steps.common.io import atomic_path
+
+        with atomic_path(model_dir / MODEL_FILE) as temporary:
+            self.booster.save_model(str(temporary), num_iteration=self.best_iteration)
+        return [MODEL_FILE]
+
+    @classmethod
+    def load(cls, model_dir: Path, meta: dict[str, Any]) -> LightGBMAlgorithm:
+        model = cls({**cls.defaults(), **meta.get("hyperparameters", {})})
+        model.booster = lgb.Booster(model_file=str(model_dir / MODEL_FILE))
+        model.best_iteration = model.booster.current_iteration()
+        return model

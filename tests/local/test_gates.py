@@ -1,0 +1,133 @@
+"""Gates and re-tuning rounds, with two algorithms and the fake step programs: every branch, asserted.
+
+Thresholds set to pass -> registered in round 1; a model failing once -> warm-started round 2, registered;
+a model failing always -> three rounds, then Fail-models naming it. Plus the ensemble and artifact gates.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.local.runner import build_definition
+
+ALGORITHMS = ["xgboost", "lightgbm"]
+
+
+@pytest.fixture(scope="module")
+def zoo_definition():
+    definition, _ = build_definition(load_config(profile="quick", overrides={"algorithms": ALGORITHMS}))
+    return definition
+
+
+@pytest.fixture
+def run_zoo(run_fake, zoo_definition, tmp_path):
+    def run(control: dict | None = None, **kwargs):
+        control = {"state_dir": str(tmp_path), **(control or {})}
+        return run_fake(definition=zoo_definition, control=control, max_trials=2, **kwargs)
+
+    return run
+
+
+def _ran(run) -> set[str]:
+    return {name for name, step in run.record.steps.items() if step.status in {"Succeeded", "Failed"}}
+
+
+def test_thresholds_that_pass_register_the_ensemble_in_round_one(run_zoo):
+    run = run_zoo()
+
+    assert run.result.exit_code == 0, run.lines
+    assert run.record.steps["Gate-models"].properties == {"Outcome": True}
+    assert {"Tune-xgboost", "Tune-lightgbm", "Evaluate-xgboost", "Evaluate-lightgbm"} <= _ran(run)
+    assert run.status("Register-RegisterModel") == "Succeeded"
+    assert not any(name.endswith(("-2", "-3")) for name in _ran(run))
+    # The registered package is the ensemble's artifact, with its evaluation and the leak report
+    register = run.record.steps["Register-RegisterModel"].arguments
+    ensemble_uri = run.record.steps["BuildEnsemble"].outputs["ensemble"]
+    assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == f"{ensemble_uri}/model.tar.gz"
+    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == f"{ensemble_uri}/evaluation.json"
+    assert register["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"].endswith("/leak_report.json")
+    metadata = register["CustomerMetadataProperties"]
+    assert metadata["algorithms"] == "xgboost,lightgbm" and metadata["tuning_round"] == "1"
+    assert metadata["features_manifest"].endswith("/manifest.json")
+
+
+def test_a_model_failing_once_is_retuned_warm_started_then_registered(run_zoo):
+    run = run_zoo(control={"holdout_auc": {"lightgbm": [0.55, 0.71]}})
+
+    assert run.result.exit_code == 0, run.lines
+    assert run.record.steps["Gate-models"].properties == {"Outcome": False}
+    assert run.record.steps["Gate-models-2"].properties == {"Outcome": True}
+    assert run.status("Register-RegisterModel") == "Skipped"
+    assert run.status("Register-2-RegisterModel") == "Succeeded"
+    assert run.record.model_package_arn == run.record.steps["Register-2-RegisterModel"].outputs["ModelPackageArn"]
+    assert run.status("Tune-xgboost-3") == "Skipped" and run.status("Fail-models") == "Skipped"
+    for algorithm in ALGORITHMS:
+        parent, child = run.record.steps[f"Tune-{algorithm}"], run.record.steps[f"Tune-{algorithm}-2"]
+        # Warm start: the child names its parent and starts from the parent's trials
+        warm = child.arguments["WarmStartConfig"]
+        assert warm["WarmStartType"] == "IdenticalDataAndAlgorithm"
+        assert warm["ParentHyperParameterTuningJobs"] == [
+            {"HyperParameterTuningJobName": parent.properties["HyperParameterTuningJobName"]}
+        ]
+        assert child.metrics["warm_start_trials"] == 2
+        # The round's model is the best by the CV objective across parent and child, never by holdout
+        candidates = parent.properties["TrainingJobSummaries"] + child.properties["TrainingJobSummaries"]
+        best = max(candidates, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+        assert child.properties["OverallBestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+        model_input = next(
+            i
+            for i in run.record.steps[f"Evaluate-{algorithm}-2"].arguments["ProcessingInputs"]
+            if i["InputName"] == "model"
+        )
+        assert model_input["S3Input"]["S3Uri"].endswith(f"/{best['TrainingJobName']}/output/model.tar.gz")
+    ensemble_inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"] for i in run.record.steps["BuildEnsemble-2"].arguments["ProcessingInputs"]
+    }
+    assert ensemble_inputs["evaluation-lightgbm"] == run.record.steps["Evaluate-lightgbm-2"].outputs["evaluation"]
+
+
+def test_a_model_failing_every_round_ends_in_fail_models_naming_it(run_zoo):
+    run = run_zoo(control={"holdout_auc": {"lightgbm": [0.55]}}, parameters={"MinModelAUC": "0.6"})
+
+    assert run.result.exit_code == 1
+    for gate in ("Gate-models", "Gate-models-2", "Gate-models-3"):
+        assert run.record.steps[gate].properties == {"Outcome": False}
+    assert {"Tune-xgboost-3", "Tune-lightgbm-3"} <= _ran(run)
+    assert not any(name.startswith(("BuildEnsemble", "Register")) for name in _ran(run))
+    message = run.record.steps["Fail-models"].failure_reason
+    assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.6 ")
+    assert " lightgbm 0.55;" in message
+    assert " xgboost 0.8" in message
+    assert run.record.model_package_arn is None
+
+
+def test_an_ensemble_below_its_gate_fails_with_the_numbers(run_zoo):
+    run = run_zoo(control={"ensemble": {"auc": 0.605}})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-models"].properties == {"Outcome": True}
+    assert run.record.steps["Gate-ensemble"].properties == {"Outcome": False}
+    message = run.record.steps["Fail-ensemble"].failure_reason
+    assert message.startswith("Gate-ensemble failed: ensemble holdout AUC 0.605 (needs >= MinEnsembleAUC 0.62)")
+    assert "vs best single model" in message
+    assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
+
+
+def test_an_ensemble_below_the_best_single_model_is_not_registered(run_zoo):
+    # above MinEnsembleAUC (0.62) but below the best single model (fake AUCs are >= 0.75)
+    run = run_zoo(control={"ensemble": {"auc": 0.70}})
+
+    assert run.result.exit_code == 1
+    conditions = run.record.steps["Gate-ensemble"].arguments
+    assert [c["value"] for c in conditions] == [True, False]
+    assert run.status("Fail-ensemble") == "Failed"
+
+
+def test_an_artifact_that_does_not_reproduce_its_predictions_is_not_registered(run_zoo):
+    run = run_zoo(control={"artifact_mismatch": True})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-artifact"].properties == {"Outcome": False}
+    assert "2 of 10 holdout rows differ" in run.record.steps["Fail-artifact"].failure_reason
+    assert run.status("Register-RegisterModel") == "Skipped"
