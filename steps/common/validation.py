@@ -247,15 +247,15 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
     tickers = _string_column(frame, "ticker", source)
     _unknown_tickers(pl.Series(tickers.to_numpy(dtype=str)), known_tickers, source, "tweets")
     created = frame["created_at"]
-    if pd.api.types.is_string_dtype(created.dtype) or pd.api.types.is_object_dtype(created.dtype):
-        zones = ({str(getattr(v, "tzinfo", None)) for v in created.head(100_000)}
-                 if not pd.api.types.is_string_dtype(created.dtype) else set())
-        if len(zones) > 1:
-            raise StepInputError(f"mixes time zones ({', '.join(sorted(zones))})", file=source, column="created_at",
-                                 fix="convert every timestamp to UTC before writing")
-        if pd.api.types.is_string_dtype(created.dtype):
-            parsed = _polars_utc(pl.DataFrame({"created_at": created.to_numpy(dtype=str)}), "created_at", source)
+    if not pd.api.types.is_datetime64_any_dtype(created.dtype) and len(created):
+        if isinstance(created.iloc[0], str):
+            parsed = _polars_utc(pl.DataFrame({"created_at": created.astype(str).to_numpy()}), "created_at", source)
             frame = frame.assign(created_at=pd.DatetimeIndex(parsed.to_pandas()).tz_convert("UTC"))
+        else:
+            zones = {str(getattr(value, "tzinfo", None)) for value in created.head(100_000)}
+            if len(zones) > 1:
+                raise StepInputError(f"mixes time zones ({', '.join(sorted(zones))})", file=source,
+                                     column="created_at", fix="convert every timestamp to UTC before writing")
     tweets = pd.DataFrame({
         "tweet_id": frame["tweet_id"].astype(str),
         "created_at": _utc_timestamps(frame, "created_at", source),

@@ -134,11 +134,17 @@ def _rolling_extreme(values: np.ndarray, windows: list[int], at: np.ndarray, ufu
     return out
 
 
-def _rolling_std(columns: dict[str, np.ndarray], windows: list[int]) -> dict[tuple[str, int], np.ndarray]:
-    """Population std over the last w rows, for every row (polars' rolling_std: accurate, no cancellation)."""
-    frame = pl.DataFrame(columns).select(
-        pl.col(name).rolling_std(w, min_samples=w, ddof=0).alias(f"{name}_{w}") for name in columns for w in windows)
-    return {(name, w): frame[f"{name}_{w}"].to_numpy() for name in columns for w in windows}
+def _rolling_std(columns: dict[str, np.ndarray], windows: list[int],
+                 layout: TickerLayout) -> dict[tuple[str, int], np.ndarray]:
+    """Population std over the last w rows of the ticker, for every row: polars' rolling_std (accurate where
+    a prefix-sum variance cancels), run on each ticker's slice so that no rounding state crosses tickers."""
+    frame = pl.DataFrame(columns)
+    exprs = [pl.col(name).rolling_std(w, min_samples=w, ddof=0).alias(f"{name}_{w}")
+             for name in columns for w in windows]
+    parts = [frame.slice(int(a), int(b - a)).lazy().select(exprs)
+             for a, b in zip(layout.starts, layout.stops, strict=True)]
+    result = pl.concat(parts).collect() if parts else frame.select(exprs)
+    return {(name, w): result[f"{name}_{w}"].to_numpy() for name in columns for w in windows}
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray, when_zero: float, zero: np.ndarray | float = 0.0
@@ -166,7 +172,7 @@ def indicators(arrays: dict[str, np.ndarray], layout: TickerLayout, at: np.ndarr
     close_sum = layout.prefix(close)
     highs = _rolling_extreme(high, sizes, at, np.maximum)
     lows = _rolling_extreme(low, sizes, at, np.minimum)
-    stds = std({"volume": volume, "close": close}, sizes)
+    stds = std({"volume": volume, "close": close}, sizes, layout)
     for suffix, w in windows:
         full = pos >= w - 1
         vol = layout.window_sum(squared, at, w)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -10,6 +15,8 @@ from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
 from steps.sample_data.generator import to_daily
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bars(market) -> pd.DataFrame:
@@ -72,3 +79,136 @@ def test_daily_bars_use_day_windows(market) -> None:
     assert {"sent_2d", "sent_5d", "sent_daily", "tweet_count_5d", "ret_2", "rsi_14"} <= set(frame.columns)
     assert (frame["label_end"] > frame["ts"]).all()
     assert frame.groupby("ticker").size().max() == 30 - 3
+
+
+def _mixed_zones(frame):
+    frame = frame.astype({"ts": object})
+    frame.loc[3, "ts"] = frame.loc[3, "ts"].tz_convert("America/New_York")
+    return frame
+
+
+def _one_line(error: pytest.ExceptionInfo, source: str, column: str | None, *words: str) -> None:
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(source) and "fix:" in message
+    assert all(word in message for word in words), message
+    if column:
+        assert f"column '{column}'" in message
+
+
+def test_bars_mixed_time_zones(market) -> None:
+    with pytest.raises(StepInputError) as error:
+        validate_bars(_mixed_zones(_bars(market)), "in/bars")
+    _one_line(error, "in/bars", "ts", "mixes time zones")
+
+
+def test_bars_unknown_tickers(market) -> None:
+    with pytest.raises(StepInputError) as error:
+        validate_bars(_bars(market), "in/bars", known_tickers={"MSFT"})
+    _one_line(error, "in/bars", "ticker", "not in the universe", "AAPL")
+
+
+def test_bars_without_ticker_and_infinite_prices(market) -> None:
+    bars = _bars(market)
+    bars.loc[4, "ticker"] = ""
+    with pytest.raises(StepInputError) as error:
+        validate_bars(bars, "in/bars")
+    _one_line(error, "in/bars", "ticker", "without a ticker")
+    with pytest.raises(StepInputError) as error:
+        validate_bars(_bars(market).assign(volume=-1.0), "in/bars")
+    _one_line(error, "in/bars", "volume", "volume >= 0")
+
+
+def test_csv_timestamps_naive_mixed_and_good(tmp_path, market) -> None:
+    bars = _bars(market)
+    text = bars.assign(ts=bars["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    good = validate_bars(pd.read_csv(io.StringIO(text.to_csv(index=False))), "in/a.csv")
+    pd.testing.assert_series_equal(good["ts"], validate_bars(bars, "x")["ts"])
+    naive = text.assign(ts=bars["ts"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    with pytest.raises(StepInputError) as error:
+        validate_bars(pd.read_csv(io.StringIO(naive.to_csv(index=False))), "in/a.csv")
+    _one_line(error, "in/a.csv", "ts", "naive")
+    mixed = text.copy()
+    mixed.loc[2, "ts"] = "2025-01-02 09:33:00"
+    with pytest.raises(StepInputError) as error:
+        validate_bars(pd.read_csv(io.StringIO(mixed.to_csv(index=False))), "in/a.csv")
+    _one_line(error, "in/a.csv", "ts", "mixes time zones")
+
+
+def test_tweets_without_ticker_unknown_ticker_and_mixed_zones(market) -> None:
+    tweets = market.tweets.head(50).copy()
+    with pytest.raises(StepInputError) as error:
+        validate_tweets(tweets.assign(ticker=[None] + ["AAPL"] * 49), "in/tweets")
+    _one_line(error, "in/tweets", "ticker", "without a ticker")
+    with pytest.raises(StepInputError) as error:
+        validate_tweets(tweets.assign(ticker=["ZZZZ"] + ["AAPL"] * 49), "in/tweets", known_tickers={"AAPL"})
+    _one_line(error, "in/tweets", "ticker", "ZZZZ")
+    zoned = tweets.astype({"created_at": object})
+    zoned.loc[zoned.index[1], "created_at"] = zoned["created_at"].iloc[1].tz_convert("Europe/London")
+    with pytest.raises(StepInputError) as error:
+        validate_tweets(zoned, "in/tweets")
+    _one_line(error, "in/tweets", "created_at", "mixes time zones")
+    with pytest.raises(StepInputError) as error:
+        validate_tweets(tweets.assign(created_at=tweets["created_at"].dt.tz_localize(None)), "in/tweets")
+    _one_line(error, "in/tweets", "created_at", "naive")
+
+
+def _cli(tmp_path: Path, bars_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "steps.features", "--bars", str(bars_dir), "--output",
+                           str(tmp_path / "out"), "--include-sentiment", "false", *extra],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize(("case", "column", "words"), [
+    ("empty_folder", None, "no parquet or CSV"),
+    ("empty_file", None, "empty"),
+    ("unknown_ticker", "ticker", "not in the universe"),
+    ("negative_price", "close", "close > 0"),
+    ("naive", "ts", "naive"),
+])
+def test_cli_bad_input_exit_2_one_line_no_output(tmp_path: Path, market, universe_csv, case, column, words) -> None:
+    bars_dir = tmp_path / "bars"
+    bars_dir.mkdir()
+    bars = market.bars.head(2000).copy()
+    if case == "empty_file":
+        bars.head(0).to_parquet(bars_dir / "part.parquet")
+    elif case == "unknown_ticker":
+        bars.assign(ticker="ZZZZ").to_parquet(bars_dir / "part.parquet")
+    elif case == "negative_price":
+        bars.loc[5, "close"] = -3.0
+        bars.to_parquet(bars_dir / "part.parquet")
+    elif case == "naive":
+        _naive(bars).to_parquet(bars_dir / "part.parquet")
+    result = _cli(tmp_path, bars_dir, "--universe", str(universe_csv))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert str(bars_dir) in last and words in last and "fix:" in last
+    if column:
+        assert f"column '{column}'" in last
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_cli_empty_universe_is_an_error(tmp_path: Path, sample_dir: Path) -> None:
+    universe = tmp_path / "universe.csv"
+    universe.write_text("ticker,sector\n")
+    result = _cli(tmp_path, sample_dir / "bars", "--universe", str(universe))
+    assert result.returncode == 2 and "universe is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_csv_and_hive_parquet_inputs_give_the_same_table(tmp_path: Path, market, universe_csv) -> None:
+    bars = market.bars[market.bars["ticker"].isin(["AAPL", "JPM"])]
+    (tmp_path / "csv").mkdir()
+    for ticker, group in bars.groupby("ticker"):  # one CSV per ticker, ISO-8601 UTC timestamps
+        group.assign(ts=group["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")).to_csv(
+            tmp_path / "csv" / f"{ticker}.csv", index=False)
+    bars.to_parquet(tmp_path / "hive", partition_cols=["ticker"])
+    settings = ["--n-folds", "2", "--train-days", "10", "--validation-days", "4", "--holdout-days", "5",
+                "--universe", str(universe_csv), "--include-sentiment", "false"]
+    tables = []
+    for name in ("csv", "hive"):
+        result = subprocess.run([sys.executable, "-m", "steps.features", "--bars", str(tmp_path / name),
+                                 "--output", str(tmp_path / f"out-{name}"), *settings],
+                                capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        tables.append(pd.read_parquet(tmp_path / f"out-{name}" / "features.parquet"))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
