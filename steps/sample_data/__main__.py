@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.io import write_metrics
 from steps.common.logging import StepTimer, get_logger
-from steps.sample_data.generator import generate_market
+from steps.sample_data.generator import MarketParams, generate_market
 from steps.sample_data.writer import load_universe, write_market
 
 
@@ -15,11 +15,27 @@ def _tickers(value: str) -> int | str:
     return "all" if value == "all" else int(value)
 
 
+# Named sizes: tiny for unit tests, quick for `--profile quick`, full for benchmarks/bench_features.py
+# (56 tickers x 252 days of minute bars = ~5.5 M bars; the tweet rate raised to give ~1 M tweets).
+SIZES: dict[str, dict[str, object]] = {
+    "tiny": {"days": 10, "tickers": 4},
+    "small": {"days": 30, "tickers": 8},
+    "quick": {"days": 40, "tickers": "all"},
+    "full": {"days": 252, "tickers": "all", "tweet_rate": 0.2},
+}
+
+
 def parse_args(argv: Sequence[str] | None) -> object:
     parser = StepArgumentParser(prog="python -m steps.sample_data", description=__doc__)
     parser.add_argument("--output", required=True)
-    parser.add_argument("--days", type=int, default=40)
-    parser.add_argument("--tickers", type=_tickers, default="all", help="first N tickers of the universe, or all")
+    parser.add_argument("--size", choices=sorted(SIZES), default=None,
+                        help="a named size (days, tickers, tweet rate); explicit --days/--tickers win")
+    parser.add_argument("--days", type=int, default=None, help="trading days (default 40)")
+    parser.add_argument("--tickers", type=_tickers, default=None,
+                        help="first N tickers of the universe, or all (default all)")
+    parser.add_argument("--tweet-rate", type=float, default=None,
+                        help=f"tweets per ticker-minute before the |return| boost (default "
+                             f"{MarketParams().tweet_rate_per_minute})")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--frequency", choices=["1min", "1d"], default="1min")
     parser.add_argument("--universe", default="configs/universe.csv")
@@ -31,12 +47,17 @@ def parse_args(argv: Sequence[str] | None) -> object:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    size = SIZES.get(args.size or "", {})
+    args.days = args.days if args.days is not None else int(size.get("days", 40))  # type: ignore[arg-type]
+    args.tickers = args.tickers if args.tickers is not None else size.get("tickers", "all")
+    tweet_rate = args.tweet_rate if args.tweet_rate is not None else size.get("tweet_rate")
+    params = MarketParams(tweet_rate_per_minute=float(tweet_rate)) if tweet_rate is not None else None  # type: ignore[arg-type]
     logger = get_logger("sample_data", args.log_format)
     timer = StepTimer(logger)
     universe = load_universe(args.universe, args.tickers)
     with timer.block("generate"):
         market = generate_market(universe, days=args.days, seed=args.seed, start=args.start,
-                                 frequency=args.frequency)
+                                 frequency=args.frequency, params=params)
     with timer.block("write"):
         counts = write_market(market, args.output)
     logger.info("wrote %d bars and %d tweets for %d tickers to %s", counts["bars"], counts["tweets"],

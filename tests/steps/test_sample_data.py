@@ -48,3 +48,17 @@ def test_cli_daily_mode(tmp_path: Path, universe_csv: Path) -> None:
     bars = read_table(tmp_path / "bars")
     assert len(bars) == 10 and sorted(bars["ticker"].unique()) == ["AAPL", "MSFT"]
     assert (tmp_path / "metrics.json").exists()
+
+
+def test_named_sizes(tmp_path: Path, universe_csv: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "steps.sample_data", "--output", str(tmp_path), "--size", "tiny",
+                             "--universe", str(universe_csv), "--tweet-rate", "0.05"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    bars, tweets = read_table(tmp_path / "bars"), read_table(tmp_path / "tweets")
+    assert bars["ticker"].nunique() == 4
+    assert bars["ts"].dt.tz_convert("America/New_York").dt.date.nunique() == 10
+    assert 0.02 * len(bars) < len(tweets) < 0.12 * len(bars)  # ~0.05 x (0.4 + 0.6 E|r|/sigma) per bar
+    from steps.sample_data.__main__ import SIZES
+
+    assert SIZES["full"]["days"] == 252 and SIZES["full"]["tickers"] == "all"
