@@ -1,0 +1,108 @@
+"""`python -m pipelines.report`: the run report for a local execution or a SageMaker one.
+
+    python -m pipelines.report --execution runs/<execution-id>/execution.json   # a local run
+    python -m pipelines.report --execution-arn arn:aws:sagemaker:…:pipeline/…/execution/…
+
+The local runner writes `report.html` beside every `execution.json` by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines.report.collect import collect
+from pipelines.report.local import write_report
+from pipelines.report.render import render
+from pipelines.report.sources import S3Source
+
+
+def record_from_sagemaker(client, execution_arn: str) -> dict:
+    """A SageMaker execution in the shape of the local runner's record (steps, statuses, outputs)."""
+    described = client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    steps, token = [], None
+    for _ in range(100):  # bounded: 100 pages of steps is far beyond any definition here
+        page = client.list_pipeline_execution_steps(
+            PipelineExecutionArn=execution_arn, **({"NextToken": token} if token else {})
+        )
+        steps.extend(page["PipelineExecutionSteps"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    return record_from_steps(described, steps, client)
+
+
+def record_from_steps(described: dict, steps: list[dict], client=None) -> dict:
+    record_steps = []
+    for step in reversed(steps):  # the API lists the newest first
+        metadata = step.get("Metadata", {})
+        outputs: dict[str, str] = {}
+        kind = next(iter(metadata), "")
+        if kind == "ProcessingJob" and client is not None:
+            job = client.describe_processing_job(ProcessingJobName=metadata[kind]["Arn"].rsplit("/", 1)[-1])
+            outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in job["ProcessingOutputConfig"]["Outputs"]}
+        properties = {}
+        if kind == "Condition":
+            properties["Outcome"] = metadata[kind].get("Outcome") == "True"
+        started, ended = step.get("StartTime"), step.get("EndTime")
+        record_steps.append(
+            {
+                "name": step["StepName"],
+                "type": {"ProcessingJob": "Processing", "TuningJob": "Tuning", "RegisterModel": "RegisterModel"}.get(
+                    kind, kind or "Step"
+                ),
+                "status": {"Succeeded": "Succeeded", "Failed": "Failed", "Executing": "Executing"}.get(
+                    step.get("StepStatus"), step.get("StepStatus")
+                ),
+                "seconds": (ended - started).total_seconds() if started and ended else None,
+                "failure_reason": step.get("FailureReason"),
+                "outputs": outputs,
+                "properties": properties,
+                "depends_on": [],
+            }
+        )
+    return {
+        "pipeline_name": described.get("PipelineArn", "").rsplit("/", 1)[-1],
+        "execution_id": described.get("PipelineExecutionArn", "").rsplit("/", 1)[-1],
+        "status": described.get("PipelineExecutionStatus"),
+        "failure_reason": described.get("FailureReason"),
+        "started_at": str(described.get("CreationTime")),
+        "ended_at": str(described.get("LastModifiedTime")),
+        "parameters": {},
+        "steps": record_steps,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__.splitlines()[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--execution", type=Path, help="a local run's execution.json")
+    which.add_argument("--execution-arn", help="a SageMaker pipeline execution ARN (reads artifacts from S3)")
+    parser.add_argument("--output", type=Path, default=None, help="where to write the HTML (SageMaker mode)")
+    parser.add_argument("--region", default=None)
+    args = parser.parse_args(argv)
+    if args.execution:
+        if not args.execution.is_file():
+            print(f"report: {args.execution}: no such execution record; run `python -m pipelines.run` first",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        print(write_report(args.execution))
+        return 0
+    import boto3
+
+    session = boto3.Session(region_name=args.region)
+    if session.get_credentials() is None:
+        print("report: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    record = record_from_sagemaker(session.client("sagemaker"), args.execution_arn)
+    html = render(collect(record, S3Source(session.client("s3"))))
+    target = args.output or Path(f"report-{record['execution_id']}.html")
+    target.write_text(html)
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

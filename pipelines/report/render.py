@@ -1,0 +1,212 @@
+"""The report page: a self-contained HTML file (inline CSS and SVG, no scripts) that opens from disk."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from pipelines.report.collect import ReportData
+from pipelines.report.svg import STATUS_COLOURS, roc_chart, step_graph
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#212121;max-width:1200px}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #e0e0e0}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{padding:4px 10px;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top}th{background:#fafafa}.num{text-align:right;font-variant-numeric:tabular-nums}
+.status{font-weight:600}.bar{display:inline-block;height:9px;background:#90caf9;margin-left:6px}
+.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}.muted{color:#757575}
+.banner{padding:10px 14px;border-radius:6px;margin:12px 0}.ok{background:#e8f5e9}.bad{background:#ffebee}
+code{background:#f5f5f5;padding:1px 4px;border-radius:3px}.graph,.roc{margin:8px 0}
+"""
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return escape(str(value))
+
+
+def _short(value: Any) -> str:
+    """Tuned values as a person reads them: 4 significant digits."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.4g}"
+
+
+def _status(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#757575")
+    return f'<span class="status" style="color:{colour}">{escape(status)}</span>'
+
+
+def _steps_table(steps: list[dict[str, Any]]) -> str:
+    longest = max((s.get("seconds") or 0 for s in steps), default=0) or 1
+    rows = []
+    for step in steps:
+        seconds = step.get("seconds")
+        bar = f'<span class="bar" style="width:{int(160 * (seconds or 0) / longest)}px"></span>' if seconds else ""
+        note = "cache hit" if step.get("cache_hit") else ""
+        if step.get("status") == "Skipped":
+            note = (step.get("properties") or {}).get("reason", "")
+        if step.get("failure_reason"):
+            note = step["failure_reason"]
+        rows.append(
+            f'<tr data-step="{escape(step["name"])}"><td>{escape(step["name"])}</td><td>{escape(step["type"])}</td>'
+            f"<td>{_status(step.get('status', ''))}</td><td class=num>{_fmt(seconds, 1)}{bar}</td>"
+            f"<td class=muted>{escape(str(note))}</td></tr>"
+        )
+    return (
+        "<table><tr><th>step</th><th>type</th><th>status</th><th>seconds</th><th>note</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _condition_text(condition: dict[str, Any]) -> str:
+    kind = condition.get("Type")
+    if kind == "Not":
+        return f"not ({_condition_text(condition['Expression'])})"
+    if kind == "Or":
+        return " or ".join(f"({_condition_text(c)})" for c in condition["Conditions"])
+    if kind == "In":
+        return f"{condition.get('QueryValue')!r} in {condition.get('Values')!r}"
+    return f"{condition.get('LeftValue')!r} {kind} {condition.get('RightValue')!r}"
+
+
+def _gates_table(steps: list[dict[str, Any]]) -> str:
+    rows = []
+    for step in steps:
+        if step.get("type") != "Condition" or step.get("status") != "Succeeded":
+            continue
+        outcome = bool((step.get("properties") or {}).get("Outcome"))
+        checks = "<br>".join(
+            escape(f"{_condition_text(item['condition'])} → {item['value']}") for item in step.get("arguments") or []
+        )
+        verdict = '<span class="pass">passed</span>' if outcome else '<span class="fail">failed</span>'
+        rows.append(f'<tr data-gate="{escape(step["name"])}"><td>{escape(step["name"])}</td><td>{verdict}</td>'
+                    f"<td><code>{checks}</code></td></tr>")  # fmt: skip
+    if not rows:
+        return '<p class="muted">No gate was evaluated.</p>'
+    return "<table><tr><th>gate</th><th>outcome</th><th>conditions (resolved)</th></tr>" + "".join(rows) + "</table>"
+
+
+def _models_section(data: ReportData) -> str:
+    if not data.models:
+        return '<p class="muted">No model was evaluated in this run.</p>'
+    rows = []
+    for model in data.models:
+        ci = model.ci95
+        ci_text = f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "–"
+        folds = ", ".join(f"{a:.4f}" for a in model.fold_aucs) or "–"
+        others = ", ".join(f"{k} {_fmt(v)}" for k, v in model.metrics.items() if isinstance(v, int | float))
+        flag = ""
+        if model.suspicion and model.suspicion.get("flag"):
+            flag = f' <span class="fail">suspiciously high: {escape(str(model.suspicion.get("reason", "")))}</span>'
+        rows.append(
+            f'<tr data-model="{escape(model.name)}"><td>{escape(model.name)}</td><td>{escape(model.step)}</td>'
+            f"<td class=num>{_fmt(model.auc)}{flag}</td><td class=num>{ci_text}</td><td class=num>{folds}</td>"
+            f"<td class=muted>{others}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>model</th><th>step</th><th>holdout AUC</th><th>95% CI (bootstrap)</th>"
+        "<th>fold AUCs (validation)</th><th>other holdout metrics</th></tr>" + "".join(rows) + "</table>"
+    )
+    curves = [(f"{m.name} ({m.step})", *m.roc) for m in data.models if m.roc]
+    return table + (roc_chart(curves) if curves else "")
+
+
+def _tuning_section(data: ReportData) -> str:
+    parts = []
+    for tuning in data.tunings:
+        trials = sorted(tuning.trials, key=lambda t: -(t["objective"] or -1))
+        rows = "".join(
+            f"<tr><td>{escape(str(t['job']))}</td><td>{escape(str(t['status']))}</td>"
+            f"<td class=num>{_fmt(t['objective'])}</td><td class=muted>"
+            f"{escape(', '.join(f'{k}={_short(v)}' for k, v in t['hyperparameters'].items()))}</td></tr>"
+            for t in trials
+        )
+        parts.append(
+            f"<h3>{escape(tuning.step)}</h3><p>best job <code>{escape(str(tuning.best_job))}</code>, "
+            f"{escape(tuning.objective)} = {_fmt(tuning.best_value)}; {len(tuning.trials)} trials</p>"
+            "<table><tr><th>training job</th><th>status</th><th>objective</th><th>hyperparameters</th></tr>"
+            f"{rows}</table>"
+        )
+    return "".join(parts) or '<p class="muted">No tuning step ran.</p>'
+
+
+def _leaks_section(data: ReportData) -> str:
+    parts = []
+    for step, report in data.leak_reports:
+        verdict = '<span class="pass">passed</span>' if report.get("passed") else '<span class="fail">LEAK</span>'
+        rows = "".join(
+            f"<tr><td>{escape(c.get('name', ''))}</td>"
+            f"<td>{'<span class=pass>pass</span>' if c.get('passed') else '<span class=fail>fail</span>'}</td>"
+            f"<td class=muted>{escape(str(c.get('details', '')))}</td>"
+            f"<td>{escape(', '.join(c.get('columns') or []))}</td></tr>"
+            for c in report.get("checks", [])
+        )
+        parts.append(
+            f"<p>{escape(step)}: {verdict} — {escape(str(report.get('summary', '')))}</p>"
+            f"<table><tr><th>check</th><th>result</th><th>details</th><th>columns</th></tr>{rows}</table>"
+        )
+    return "".join(parts) or '<p class="muted">No leak report in this run.</p>'
+
+
+def _stability_section(data: ReportData) -> str:
+    parts = []
+    for step, report, svg in data.stability:
+        features = report.get("features") or {}
+        ranked = sorted(features.items(), key=lambda item: -(item[1].get("mean_share") or 0))
+        rows = "".join(
+            f"<tr><td>{escape(name)}</td><td class=num>{_fmt(info.get('mean_share'))}</td>"
+            f"<td>{'kept' if info.get('selected') else '<span class=fail>dropped</span>'}</td>"
+            f"<td class=muted>{escape(', '.join(info.get('dropped_because') or []))}</td></tr>"
+            for name, info in ranked
+        )
+        parts.append(
+            f"<p>{escape(step)}: kept {report.get('features_after')} of {report.get('features_before')} features "
+            f"(floor {report.get('floor')} on {escape(str(report.get('scale', '')))})</p>"
+            + (svg or "")
+            + "<table><tr><th>feature</th><th>mean |SHAP| share</th><th>verdict</th><th>why</th></tr>"
+            + rows
+            + "</table>"
+        )
+    return "".join(parts) or '<p class="muted">Feature stability analysis was not part of this run.</p>'
+
+
+def render(data: ReportData) -> str:
+    record = data.record
+    steps = record.get("steps", [])
+    ok = record.get("status") == "Succeeded"
+    banner_text = f"Pipeline {record.get('status')}"
+    if record.get("failure_reason"):
+        banner_text += f": {record['failure_reason']}"
+    package = record.get("model_package_arn")
+    verdicts = {True: "<span class=pass>passed</span>", False: "<span class=fail>failed</span>"}
+    checks = "".join(
+        f"<p>{escape(step)}: {verdicts[bool(c.get('passed'))]} — {escape(str(c.get('summary', '')))}</p>"
+        for step, c in data.checks
+    )
+    parameters = json.dumps(record.get("parameters", {}), indent=1, sort_keys=True, default=str)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(str(record.get("pipeline_name")))} run report</title>
+<style>{CSS}</style></head><body>
+<h1>{escape(str(record.get("pipeline_name")))} — execution {escape(str(record.get("execution_id")))}</h1>
+<p class="muted">started {escape(str(record.get("started_at")))}, ended {escape(str(record.get("ended_at")))}</p>
+<div class="banner {"ok" if ok else "bad"}" id="status">{escape(banner_text)}</div>
+<h2>Steps</h2>{step_graph(steps)}{_steps_table(steps)}
+<h2>Gates</h2>{_gates_table(steps)}
+<h2>Models (out-of-time holdout)</h2>{_models_section(data)}
+<h2>Tuning</h2>{_tuning_section(data)}
+<h2>Leak tests</h2>{_leaks_section(data)}
+<h2>Feature stability (SHAP)</h2>{_stability_section(data)}
+<h2>Artifact check</h2>{checks or '<p class="muted">No artifact check in this run.</p>'}
+<h2>Registered model package</h2>
+<p id="package">{escape(package) if package else '<span class="muted">none registered</span>'}</p>
+<h2>Parameters</h2><pre>{escape(parameters)}</pre>
+</body></html>
+"""
