@@ -69,6 +69,8 @@ class Features(_Strict):
     label_dead_zone: float = Field(ge=0.0, lt=0.1)
     ingest_lag_seconds: int = Field(ge=0)
     include_sentiment: bool
+    daily_window: int = Field(default=10, ge=2)  # sessions in the *_daily indicators (1-minute bars)
+    instance_count: int = Field(default=1, ge=1, le=100)  # FeatureInstanceCount's default: shards of tickers
 
     @field_validator("windows")
     @classmethod

@@ -51,15 +51,22 @@ def features_arguments(ctx: StageContext) -> list:
         str(folds.embargo_bars),
         "--holdout-days",
         str(folds.holdout_days),
+        "--daily-window",
+        str(features.daily_window),
     ]
 
 
 def build_features_step(ctx: StageContext) -> ProcessingStep:
     processor = ctx.processor("steps.features", "build-features")
+    # Scale-out: FeatureInstanceCount instances, each given a shard of the bar objects (ShardedByS3Key over
+    # the ticker= partitions) and every tweet; each writes shards/<host>/ and the readers of the features
+    # merge the shards (steps/features/run.py, shards.py). One instance writes the table as before.
+    processor.instance_count = ctx.params.feature_instance_count
     step_args = processor.run(
         inputs=[
             ctx.code_input(),
-            ProcessingInput(source=ctx.params.input_data_url, destination=BARS_DIR, input_name="bars"),
+            ProcessingInput(source=ctx.params.input_data_url, destination=BARS_DIR, input_name="bars",
+                            s3_data_distribution_type="ShardedByS3Key"),
             ProcessingInput(source=ctx.params.tweets_data_url, destination=TWEETS_DIR, input_name="tweets"),
         ],
         outputs=[

@@ -397,3 +397,14 @@ def test_per_stock_and_per_sector_switches_set_the_training_jobs_grouping(switch
         "StaticHyperParameters"
     ]
     assert static["grouping"] == grouping and static["min_group_rows"] == str(config.training.min_group_rows)
+
+
+def test_build_features_scales_out_over_ticker_shards(definition, config):
+    """FeatureInstanceCount instances, each given a ShardedByS3Key share of the bar objects (ticker= partitions)
+    and every tweet; the shards are merged by the readers of the features (steps/features/shards.py)."""
+    params = {p["Name"]: (p["Type"], p.get("DefaultValue")) for p in definition["Parameters"]}
+    assert params["FeatureInstanceCount"] == ("Integer", config.features.instance_count)
+    job = _steps_by_name(definition["Steps"])["BuildFeatures"]["Arguments"]
+    assert job["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {"Get": "Parameters.FeatureInstanceCount"}
+    distribution = {i["InputName"]: i["S3Input"]["S3DataDistributionType"] for i in job["ProcessingInputs"]}
+    assert distribution == {"code": "FullyReplicated", "bars": "ShardedByS3Key", "tweets": "FullyReplicated"}
