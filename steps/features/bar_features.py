@@ -95,8 +95,15 @@ class TickerLayout:
             np.cumsum(values[a:b], out=out[a:b])
         return out
 
-    def window_sum(self, prefix: np.ndarray, at: np.ndarray, w: int) -> np.ndarray:
-        """Sum of the last w values ending at rows `at` (NaN where the ticker has fewer than w rows)."""
+    def window_sum(self, prefix: np.ndarray, at: np.ndarray | None, w: int) -> np.ndarray:
+        """Sum of the last w values ending at rows `at` (None: every row); NaN where the ticker has fewer
+        than w rows."""
+        if at is None:  # every row: shifted slices instead of gathers
+            before = np.zeros(len(prefix))
+            before[w:] = prefix[:-w] if w < len(prefix) else before[w:]
+            out = prefix - np.where(self.pos >= w, before, 0.0)
+            out[self.pos < w - 1] = np.nan
+            return out
         pos = self.pos[at]
         before = np.where(pos >= w, prefix[np.maximum(at - w, 0)], 0.0)
         return np.where(pos >= w - 1, prefix[at] - before, np.nan)

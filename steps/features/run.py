@@ -28,12 +28,14 @@ from steps.common.folds import build_folds, fold_masks, holdout_mask
 from steps.common.io import _data_files, atomic_dir, read_table, write_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
+from steps.features.bar_features import session_columns
 from steps.features.build import build_features, feature_columns
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARDS_DIR, session_bounds
 
 MANIFEST_VERSION = 1
 RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+BARS_UNIVERSE = "_universe.csv"  # ticker,sector beside the bar files; overrides --universe
 
 
 @dataclass
@@ -78,10 +80,24 @@ def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
     return read_table(source, name="bars")
 
 
+def _check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> None:
+    """Daily settings on intraday bars (or the reverse) would silently compute the wrong windows."""
+    session, _ = session_columns(bars["ts"].to_physical().to_numpy())
+    per_session = pl.DataFrame({"ticker": bars["ticker"], "session": session}).group_by("ticker", "session").len()
+    most = int(per_session["len"].max())
+    if frequency == "1d" and most > 1:
+        raise StepInputError(f"holds up to {most} bars per ticker and session, but the frequency is 1d",
+                             file=source, column="ts", fix="pass --frequency 1min, or aggregate to daily bars")
+    if frequency == "1min" and most == 1 and per_session.height > 20:
+        raise StepInputError("holds one bar per ticker and session (daily bars), but the frequency is 1min",
+                             file=source, column="ts", fix="pass --frequency 1d (the daily profile)")
+
+
 def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
-                sectors: dict[str, str] | None, logger: logging.Logger) -> Inputs:
+                sectors: dict[str, str] | None, logger: logging.Logger, frequency: str = "1min") -> Inputs:
     known = set(sectors) if sectors is not None else None
     bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
+    _check_frequency(bars, frequency, bars_dir)
     log_input_size(logger, "bars", bars, bars_dir)
     if include_sentiment and tweets_dir is not None:
         raw = read_table(tweets_dir, name="tweets", allow_empty=True)
@@ -127,11 +143,15 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
                  logger: logging.Logger, resource_config: str | Path | None = RESOURCE_CONFIG) -> dict[str, Any]:
     """The whole step. Everything is computed before the first file is written."""
     timer = StepTimer(logger)
+    carried = Path(bars_dir) / BARS_UNIVERSE
+    if carried.is_file():  # imported real data carries its own universe (steps.import_prices)
+        logger.info("using the universe %s that travels with the bars (instead of %s)", carried, universe)
+        universe = carried
     sectors = load_sectors(universe, logger)
     shard = current_shard(resource_config)
     with timer.block("read_inputs"):
         inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
-                             sectors=sectors, logger=logger)
+                             sectors=sectors, logger=logger, frequency=settings.frequency)
     if shard is not None:
         return _write_shard(inputs, Path(output), settings, shard, timer, logger, bars_dir, tweets_dir)
     with timer.block("build_features"):
