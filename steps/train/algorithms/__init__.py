@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
+
 from steps.common.errors import StepConfigError
 from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter
-from steps.train.algorithms.catboost_model import CatBoostAlgorithm
-from steps.train.algorithms.gru_model import GRUAlgorithm
-from steps.train.algorithms.lightgbm_model import LightGBMAlgorithm
 from steps.train.algorithms.loader import LoadedModel, find_model_folder, load_model_dir
-from steps.train.algorithms.xgboost_model import XGBoostAlgorithm
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (XGBoostAlgorithm, CatBoostAlgorithm, LightGBMAlgorithm, GRUAlgorithm)
+# name -> (module, class). Imported on first use: a job imports only its own library (catboost and torch
+# each take a second or more to import, paid by every tuning trial).
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "xgboost": ("steps.train.algorithms.xgboost_model", "XGBoostAlgorithm"),
+    "catboost": ("steps.train.algorithms.catboost_model", "CatBoostAlgorithm"),
+    "lightgbm": ("steps.train.algorithms.lightgbm_model", "LightGBMAlgorithm"),
+    "gru": ("steps.train.algorithms.gru_model", "GRUAlgorithm"),
 }
 
 
 def get_algorithm(name: str) -> type[Algorithm]:
-    try:
-        return ALGORITHMS[name]
-    except KeyError:
+    if name not in ALGORITHMS:
         raise StepConfigError(
             f"unknown algorithm {name!r}", column="algorithm",
             fix=f"use one of: {', '.join(sorted(ALGORITHMS))}",
-        ) from None
+        )
+    module, cls = ALGORITHMS[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "FitResult", "HyperParameter", "LoadedModel", "find_model_folder",
