@@ -198,8 +198,9 @@ def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
             f"is not sorted by time within ticker (first: {bars['ticker'][position]} at {bars['ts'][position]})",
             file=source, column="ts", fix="sort the bars by (ticker, ts) before writing them",
         )
-    bars = bars.sort(["ticker", "ts"], maintain_order=True)
-    ts_ns = bars["ts"].to_physical().to_numpy()
+    if not bars["ticker"].is_sorted():  # (within a ticker the rows are in time order: checked above)
+        bars = bars.sort(["ticker", "ts"], maintain_order=True)
+        ts_ns = bars["ts"].to_physical().to_numpy()
     ticker_sorted = bars["ticker"]
     runs = ticker_sorted.rle_id().to_numpy()
     repeated = (ts_ns[1:] == ts_ns[:-1]) & (runs[1:] == runs[:-1])
