@@ -6,8 +6,8 @@ lengths are minutes for 1-minute bars and days for daily bars; `sent_daily` is a
 
 - sent_W: engagement-weighted mean score, weight = 1 + log1p(likes + retweets + replies)
 - sent_mean_W (shortest window): plain mean score;  sent_sum_W (second window): sum of scores
-- sent_pos_ratio_W, tweet_count_W (longest window): share of tweets whose p_pos is the largest
-  probability (score > 0 when only a score is given) and the number of tweets
+- sent_pos_ratio_W (longest window): share of tweets whose p_pos is the largest probability (score > 0
+  when only a score is given);  tweet_count_W (every window, and tweet_count_daily): the number of tweets
 No tweets in a window gives 0 for every feature (and count 0).
 
 Computed with prefix sums and binary search per ticker: exact window membership, O(n log n), and the
@@ -32,7 +32,8 @@ def _window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelt
     second = windows[1] if len(windows) > 1 else windows[0]
     specs.append(("sum", f"sent_sum_{second}{unit}", length * second))
     specs.append(("pos_ratio", f"sent_pos_ratio_{windows[-1]}{unit}", length * windows[-1]))
-    specs.append(("count", f"tweet_count_{windows[-1]}{unit}", length * windows[-1]))
+    specs += [("count", f"tweet_count_{w}{unit}", length * w) for w in windows]
+    specs.append(("count", "tweet_count_daily", pd.Timedelta(days=1)))
     return specs
 
 

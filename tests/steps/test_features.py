@@ -55,7 +55,9 @@ def _slow_row(bars: pd.DataFrame, tweets: pd.DataFrame, ticker: str, ts: pd.Time
     mine = tweets[tweets["ticker"] == ticker]
     for name, minutes, kind in [("sent_5m", 5, "w"), ("sent_10m", 10, "w"), ("sent_60m", 60, "w"),
                                 ("sent_daily", 1440, "w"), ("sent_mean_5m", 5, "mean"), ("sent_sum_10m", 10, "sum"),
-                                ("sent_pos_ratio_60m", 60, "pos"), ("tweet_count_60m", 60, "count")]:
+                                ("sent_pos_ratio_60m", 60, "pos"), ("tweet_count_60m", 60, "count"),
+                                ("tweet_count_5m", 5, "count"), ("tweet_count_10m", 10, "count"),
+                                ("tweet_count_daily", 1440, "count")]:
         rows = [r for r in mine.itertuples()
                 if ts - pd.Timedelta(minutes=minutes) < r.created_at + LAG <= ts]
         if not rows:
