@@ -38,7 +38,7 @@ LEGACY_SWITCHES = (
         "--twitter-sentiment", "TWITTER_SENTIMENT", "adds ScoreSentimentFinBERT (and the UseFinGPT option)", True
     ),
     LegacySwitch(
-        "--feature-analysis", "FEATURE_ANALYSIS", "adds the SHAP FeatureStability step (leak/stability issue)", False
+        "--feature-analysis", "FEATURE_ANALYSIS", "adds the SHAP FeatureStability step (stability.enabled)", True
     ),
     LegacySwitch("--per-stock", "PER_STOCK", "one model per stock plus a global fallback (training.grouping)", True),
     LegacySwitch("--per-sector", "PER_SECTOR", "one model per sector plus a global fallback (training.grouping)", True),
@@ -98,6 +98,8 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
         resolved.notes.append(f"{source}: {switch.meaning}")
         if switch.env == "INCLUDE_SENTIMENT":
             resolved.overrides.setdefault("features", {})["include_sentiment"] = True
+        if switch.env == "FEATURE_ANALYSIS":
+            resolved.overrides.setdefault("stability", {})["enabled"] = True
         if switch.env in {"PER_STOCK", "PER_SECTOR"}:
             grouping = "stock" if switch.env == "PER_STOCK" else "sector"
             previous = resolved.overrides.setdefault("training", {}).setdefault("grouping", grouping)

@@ -214,6 +214,7 @@ class SampleData(_Strict):
     days: int = Field(default=60, ge=5)
     seed: int = 7
     tickers: int | Literal["all"] = "all"
+    universe: str | None = None  # a universe CSV to simulate instead of data.universe_csv (e.g. one ticker)
 
 
 class HpoRange(_Strict):

@@ -31,6 +31,7 @@ def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
         "tickers": sample.tickers,
         "seed": sample.seed,
         "frequency": config.features.bar_frequency,
+        "universe": sample.universe,
     }
 
 

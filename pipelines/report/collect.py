@@ -30,6 +30,7 @@ class ModelResult:
     fold_aucs: list[float] = field(default_factory=list)
     suspicion: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    folder: str | None = None
 
     @property
     def ci95(self) -> tuple[float, float] | None:
@@ -46,6 +47,10 @@ class TuningResult:
     best_value: float | None
     trials: list[dict[str, Any]]
     fold_aucs: list[float]
+
+    @property
+    def best_hyperparameters(self) -> dict[str, Any]:
+        return next((t["hyperparameters"] for t in self.trials if t["job"] == self.best_job), {})
 
 
 @dataclass
@@ -111,6 +116,7 @@ def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], s
         roc=_roc(source, folder),
         suspicion=evaluation.get("suspicion"),
         extra={k: evaluation[k] for k in ("ensemble", "holdout") if k in evaluation},
+        folder=folder,
     )
 
 
