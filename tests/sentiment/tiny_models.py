@@ -69,6 +69,17 @@ def _train(model, tokenizer, seed: int, steps: int = 150, batch: int = 32) -> No
     texts, labels = synthetic_tweets(steps * batch // 2, seed=seed + 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only add sync cost (10x slower on a busy 2-core box)
+    try:
+        _steps(model, tokenizer, optimizer, texts, labels, steps, batch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _steps(model, tokenizer, optimizer, texts, labels, steps: int, batch: int) -> None:
+    import torch
+
     for step in range(steps):
         start = (step * batch) % len(texts)
         enc = tokenizer(texts[start:start + batch], padding=True, truncation=True, max_length=64,
