@@ -1,7 +1,8 @@
 """The pipeline, composed from one builder per stage. Offline and deterministic.
 
     BuildFeatures -> LeakTests -> LeakGate ─ false ─> Fail-leaks
-                                     └ true ─> Tune-<alg> + Evaluate-<alg> (every algorithm) -> Gate-models
+                                     └ true ─> [FeatureStability] -> Tune-<alg> + Evaluate-<alg> (every algorithm)
+                                               -> Gate-models
     Gate-models ─ true ─> BuildEnsemble -> Gate-ensemble ─ true ─> CheckArtifact -> Gate-artifact ─ true ─> Register
                 │                                      └ false ─> Fail-ensemble                 └ false ─> Fail-artifact
                 └ false ─> Tune-<alg>-2 (warm start) + Evaluate-<alg>-2 -> Gate-models-2 ─ ... (suffix -2)
@@ -31,6 +32,7 @@ from pipelines.stages.features import build_features_step
 from pipelines.stages.models import build_model_rounds
 from pipelines.stages.registry import Report, build_register_step
 from pipelines.stages.sentiment import build_sentiment_stage, scored_tweets_uri
+from pipelines.stages.stability import build_stability_step
 
 
 def get_pipeline(config: PipelineConfig, session: OfflinePipelineSession | None = None) -> Pipeline:
@@ -56,15 +58,20 @@ def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipelin
     leaks, leak_report = build_leak_step(tweets_ctx, features)
 
     leak_file = Report(leaks, "leaks", "leak_report.json")
-    stability_file = None  # the FeatureStability step's report, when the pipeline has one
+
+    # --feature-analysis: SHAP stability selection; its `features` output (the same table, manifest narrowed
+    # to the selected columns) replaces BuildFeatures' as what every tuning job and the ensemble read.
+    stability = build_stability_step(ctx, features) if config.stability.enabled else None
+    training_source = stability or features
+    stability_file = Report(stability, "stability", "stability_report.json") if stability else None
 
     def register(round_, ensemble):
         return build_register_step(ctx, round_, ensemble, features, leak_file, stability_file)
 
     models = build_model_rounds(
-        ctx, features, on_pass=lambda round_: build_ensemble_chain(ctx, round_, features, register)
+        ctx, training_source, on_pass=lambda round_: build_ensemble_chain(ctx, round_, training_source, register)
     )
-    leak_gate = build_leak_gate(leaks, leak_report, if_steps=models, ctx=ctx)
+    leak_gate = build_leak_gate(leaks, leak_report, if_steps=[*([stability] if stability else []), *models], ctx=ctx)
 
     return Pipeline(
         name=config.pipeline.name,

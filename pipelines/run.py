@@ -20,7 +20,7 @@ from pipelines.cli_options import UsageError, add_config_arguments, config_overr
 from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.local.errors import LocalRunError
 from pipelines.local.executor import RunOptions, default_cores
-from pipelines.report.local import write_report
+from pipelines.report.local import run_warnings, write_report
 from steps.common.logging import get_logger
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -80,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     print_summary(result)
     try:
-        print(f"report {write_report(Path(result.record.path))}")
+        report_path = write_report(Path(result.record.path))
+        for warning in run_warnings(Path(result.record.path)):
+            print(f"warning: {warning}")
+        print(f"report {report_path}")
     except Exception as exc:  # the report is a view of the run: never let it change the run's outcome
         print(f"warning: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     print(f"wall time {time.monotonic() - started:.1f}s")

@@ -21,3 +21,18 @@ def write_report(execution_json: Path, store_root: Path | None = None) -> Path:
     partial.write_text(html)
     os.replace(partial, target)
     return target
+
+
+def run_warnings(execution_json: Path) -> list[str]:
+    """What the run summary must not bury: suspiciously high holdout AUCs and decay in the latest week."""
+    record = json.loads(execution_json.read_text())
+    data = collect(record, LocalStoreSource(execution_json.parent.parent / "s3"))
+    warnings = []
+    for model in data.models:
+        if model.suspicion and model.suspicion.get("flag"):
+            warnings.append(f"SUSPICIOUS {model.step}: {model.suspicion.get('reason')}")
+        decay = model.extra.get("degradation") or {}
+        if decay.get("below_gate"):
+            warnings.append(f"{model.step}: latest holdout week {decay.get('latest_period')} AUC "
+                            f"{decay.get('auc'):.4f} is below the gate {decay.get('gate')}")  # fmt: skip
+    return warnings

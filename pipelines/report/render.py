@@ -106,6 +106,10 @@ def _models_section(data: ReportData) -> str:
         flag = ""
         if model.suspicion and model.suspicion.get("flag"):
             flag = f' <span class="fail">suspiciously high: {escape(str(model.suspicion.get("reason", "")))}</span>'
+        decay = model.extra.get("degradation") or {}
+        if decay.get("below_gate"):
+            flag += (f' <span class="fail">latest week {escape(str(decay.get("latest_period")))}: '
+                     f'{_fmt(decay.get("auc"))} below the gate {_fmt(decay.get("gate"), 2)}</span>')
         rows.append(
             f'<tr data-model="{escape(model.name)}"><td>{escape(model.name)}</td><td>{escape(model.step)}</td>'
             f"<td class=num>{_fmt(model.auc)}{flag}</td><td class=num>{ci_text}</td><td class=num>{folds}</td>"

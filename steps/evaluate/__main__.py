@@ -17,11 +17,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--algorithm", default=None, help="checked against the model's metadata")
     parser.add_argument("--bootstrap", type=int, default=200, help="day-block bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--suspicious-auc", type=float, default=0.70,
+                        help="flag a holdout AUC above this as a likely leak (default 0.70)")
+    parser.add_argument("--min-auc", type=float, default=None,
+                        help="the model gate: flag the latest holdout week when its AUC falls below it")
     parser.add_log_format()
     args = parser.parse_args(argv)
     logger = get_logger("evaluate", args.log_format)
     run_evaluation(args.model, args.features, args.output, args.algorithm, logger, bootstrap=args.bootstrap,
-                   seed=args.seed)
+                   seed=args.seed, suspicious_auc=args.suspicious_auc, min_auc=args.min_auc)
     return 0
 
 

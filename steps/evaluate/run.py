@@ -31,6 +31,38 @@ def auc_by(frame: pd.DataFrame, keys: pd.Series | np.ndarray, scores: np.ndarray
                        "rows": int((keys == key).sum())} for key in sorted(set(keys))}
 
 
+def volatility_regime(frame: pd.DataFrame) -> pd.Series | None:
+    """Low / mid / high terciles of the longest intraday realised-volatility feature (known at t: no leak)."""
+    candidates = sorted((c for c in frame.columns if c.startswith("vol_") and c[4:].isdigit()),
+                        key=lambda c: int(c[4:]))
+    if not candidates:
+        return None
+    column = candidates[-1]
+    values = frame[column]
+    if values.notna().sum() < 3:
+        return None
+    terciles = pd.qcut(values.rank(method="first"), 3, labels=["low", "mid", "high"]).astype(str)
+    return terciles.where(values.notna(), "unknown").rename(column)
+
+
+def degradation(report: dict[str, Any], min_auc: float | None) -> dict[str, Any] | None:
+    """Is the latest week of the holdout below the gate? Visible decay is a reason to look, not to hide."""
+    periods = [(period, v["auc"]) for period, v in report.get("by_period", {}).get("auc", {}).items()
+               if v["auc"] is not None]
+    if min_auc is None or not periods:
+        return None
+    latest, auc = max(periods)
+    return {"latest_period": latest, "auc": auc, "gate": min_auc, "below_gate": auc < min_auc}
+
+
+def suspicion(auc: float, threshold: float) -> dict[str, Any]:
+    """An out-of-time AUC this high on direction labels is far likelier a leak than an edge."""
+    flagged = auc > threshold
+    reason = (f"holdout AUC {auc:.4f} is above {threshold:.2f}: check features and labels for look-ahead"
+              if flagged else "")
+    return {"flag": flagged, "threshold": threshold, "reason": reason}
+
+
 def breakdowns(frame: pd.DataFrame, scores: np.ndarray, model: LoadedModel) -> dict[str, Any]:
     """Where the model is good and where not: by model group, sector, ticker, week, and a calibration table."""
     report: dict[str, Any] = {"by_ticker": auc_by(frame, frame["ticker"].astype(str), scores)}
@@ -38,8 +70,13 @@ def breakdowns(frame: pd.DataFrame, scores: np.ndarray, model: LoadedModel) -> d
         report["by_sector"] = auc_by(frame, frame["sector"].fillna("unknown").astype(str), scores)
     if model.group_models:
         report["by_group"] = {"mode": model.grouping_mode, "auc": auc_by(frame, model.groups_of(frame), scores)}
-    weeks = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC").tz_localize(None).to_period("W").astype(str)
-    report["by_period"] = {"unit": "week", "auc": auc_by(frame, np.asarray(weeks), scores)}
+    naive_ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC").tz_localize(None)
+    weeks = np.asarray(naive_ts.to_period("W").astype(str))
+    report["by_period"] = {"unit": "week", "auc": auc_by(frame, weeks, scores)}
+    report["by_quarter"] = auc_by(frame, np.asarray(naive_ts.to_period("Q").astype(str)), scores)
+    regime = volatility_regime(frame)
+    if regime is not None:
+        report["by_volatility_regime"] = {"feature": regime.name, "auc": auc_by(frame, regime.to_numpy(), scores)}
     bins = np.clip((scores * 10).astype(int), 0, 9)
     labels = frame["label"].to_numpy(dtype="int64")
     report["calibration"] = [{"bin": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "rows": int((bins == b).sum()),
@@ -51,7 +88,7 @@ def breakdowns(frame: pd.DataFrame, scores: np.ndarray, model: LoadedModel) -> d
 
 def run_evaluation(model_path: str | Path, features_path: str | Path, output: str | Path,
                    algorithm: str | None, logger: logging.Logger, *, bootstrap: int = 200,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, suspicious_auc: float = 0.70, min_auc: float | None = None) -> dict[str, Any]:
     timer = StepTimer(logger)
     with timer.block("load_model"):
         model = load_model_dir(model_path)
@@ -97,13 +134,22 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
                   "best_iterations": [f.get("best_iteration") for f in meta.get("folds", [])],
                   "grouping": model.grouping_mode, "group_models": len(model.group_models)},
         **breakdowns(frame, scores, model),
+        "suspicion": suspicion(point["auc"], suspicious_auc),
     }
+    report["degradation"] = degradation(report, min_auc)
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                 "prediction": scores, "forward_return": frame.get("forward_return")})
     out = Path(output)
     write_parquet(predictions, out / "holdout_predictions.parquet")
     write_json(report, out / "evaluation.json")
-    write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), **point})
+    write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), **point,
+                        "suspicious": report["suspicion"]["flag"]})
+    if report["suspicion"]["flag"]:
+        logger.warning("SUSPICIOUS: %s", report["suspicion"]["reason"])
+    decay = report["degradation"]
+    if decay and decay["below_gate"]:
+        logger.warning("latest holdout week %s: AUC %.4f is below the gate %.2f", decay["latest_period"],
+                       decay["auc"], decay["gate"])
     logger.info("holdout auc=%.4f (sd %.4f) accuracy=%.4f log_loss=%.4f brier=%.4f on %d rows", point["auc"],
                 spread["auc"], point["accuracy"], point["log_loss"], point["brier"], len(frame))
     return report

@@ -107,5 +107,35 @@ def test_planted_leak_in_the_features_table_ends_at_the_leak_gate(tmp_path):
     assert result.exit_code == 1, lines
     assert steps["LeakGate"].properties == {"Outcome": False}
     assert steps["Fail-leaks"].status == "Failed"
+    # The FailStep's message names the check that caught it and the planted column.
+    message = result.record.failure_reason
+    assert "Leak tests failed" in message and "ret_5" in message, message
+    assert "table_matches_code" in message or "target_leakage" in message, message
     assert steps["Tune-xgboost"].status == "Skipped" and steps["Register-RegisterModel"].status == "Skipped"
     assert result.record.model_package_arn is None
+
+
+@pytest.mark.slow
+def test_feature_analysis_selects_features_that_every_tuning_job_then_uses(tmp_path):
+    """--feature-analysis: FeatureStability runs after the leak gate and the tuned model sees only its selection."""
+    import io
+    import tarfile
+
+    from pipelines.config import load_config
+    from pipelines.local.executor import RunOptions
+    from pipelines.local.runner import run_config
+
+    config = load_config(profile="quick", overrides={"sample_data": {"tickers": 4}, "stability": {"enabled": True}})
+    lines: list[str] = []
+    result = run_config(config, RunOptions(run_dir=tmp_path / "runs", max_trials=1, cores=2, echo=lines.append))
+    steps = result.steps
+    assert steps["FeatureStability"].status == "Succeeded", lines[-20:]
+    store = result.record.path.parent.parent / "s3"
+    stability_uri = steps["FeatureStability"].outputs["stability"]
+    selected = json.loads((store / stability_uri.removeprefix("s3://") / "selected_features.json").read_text())
+    model_uri = steps["Tune-xgboost"].outputs["best_model"]
+    with tarfile.open(store / model_uri.removeprefix("s3://"), "r:gz") as archive:
+        meta = json.load(io.BytesIO(archive.extractfile("model_meta.json").read()))
+    assert meta["features"] == selected["selected"]
+    assert 0 < len(selected["selected"]) < selected["features_before"] or not selected["dropped"]
+    assert (store / stability_uri.removeprefix("s3://") / "stability_report.json").is_file()

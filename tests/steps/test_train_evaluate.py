@@ -105,3 +105,26 @@ def test_evaluate_rejects_wrong_algorithm(model_dir: Path, features_dir: Path, t
     with pytest.raises(Exception, match="algorithm"):
         run_evaluation(model_dir, features_dir, tmp_path / "out", "catboost", logging.getLogger("test"))
     assert not (tmp_path / "out").exists()
+
+
+def test_suspicion_flag_and_latest_period_against_the_gate(model_dir: Path, features_dir: Path, tmp_path: Path) -> None:
+    """A plausible AUC is not flagged; a threshold below it is (and logged); a gate above every week flags decay."""
+    from steps.evaluate.run import run_evaluation
+
+    logger = logging.getLogger("test-evaluate")
+    calm = run_evaluation(model_dir, features_dir, tmp_path / "calm", "xgboost", logger, bootstrap=20,
+                          suspicious_auc=0.70, min_auc=0.0)
+    auc = calm["binary_classification_metrics"]["auc"]["value"]
+    assert auc < 0.70 and calm["suspicion"] == {"flag": False, "threshold": 0.70, "reason": ""}
+    assert calm["degradation"]["below_gate"] is False
+    weeks = calm["by_period"]["auc"]
+    assert calm["degradation"]["latest_period"] == max(w for w, v in weeks.items() if v["auc"] is not None)
+    assert set(calm["by_volatility_regime"]["auc"]) <= {"low", "mid", "high", "unknown"}
+    assert sum(v["rows"] for v in calm["by_quarter"].values()) == calm["holdout"]["rows"]
+
+    alarmed = run_evaluation(model_dir, features_dir, tmp_path / "alarmed", "xgboost", logger, bootstrap=20,
+                             suspicious_auc=auc - 0.01, min_auc=1.0)
+    assert alarmed["suspicion"]["flag"] is True and f"{auc:.4f}" in alarmed["suspicion"]["reason"]
+    assert alarmed["degradation"]["below_gate"] is True
+    written = json.loads((tmp_path / "alarmed" / "evaluation.json").read_text())
+    assert written["suspicion"]["flag"] is True
