@@ -53,6 +53,9 @@ def features_arguments(ctx: StageContext) -> list:
         str(folds.holdout_days),
         "--daily-window",
         str(features.daily_window),
+        # Named explicitly so that the local runner maps it into the job folder (one host there).
+        "--resource-config",
+        "/opt/ml/config/resourceconfig.json",
     ]
 
 
