@@ -113,7 +113,7 @@ def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
     """Bar features, forward return and label_end at the decision rows (sorted by ticker, ts).
 
     Tickers are independent, so contiguous groups of whole tickers run on threads (numpy and polars
-    release the GIL); the result does not depend on the grouping.
+    release the GIL), four groups a thread to bound the temporaries; the result does not depend on the grouping.
     """
     frame = as_polars_bars(bars)
     arrays = {column: frame[column].to_numpy() for column in ("open", "high", "low", "close", "volume")}
@@ -134,7 +134,7 @@ def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
         return _slice_features({k: v[a:b] for k, v in arrays.items()}, session[a:b], ticker_id[a:b], local, settings)
 
     with ThreadPoolExecutor(max_workers=FEATURE_THREADS) as pool:
-        pieces = list(pool.map(run, _chunks(ticker_id, FEATURE_THREADS)))
+        pieces = list(pool.map(run, _chunks(ticker_id, 4 * FEATURE_THREADS)))
     names = ["ticker", "ts", *bar_feature_names(settings), "forward_return", "label_end"]
     if not pieces:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in names})
