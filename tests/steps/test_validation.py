@@ -202,13 +202,16 @@ def test_csv_and_hive_parquet_inputs_give_the_same_table(tmp_path: Path, market,
         group.assign(ts=group["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")).to_csv(
             tmp_path / "csv" / f"{ticker}.csv", index=False)
     bars.to_parquet(tmp_path / "hive", partition_cols=["ticker"])
+    by_date = bars.assign(date=bars["ts"].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d"))
+    by_date.to_parquet(tmp_path / "hive_date", partition_cols=["date", "ticker"])  # date=/ticker=/ folders
     settings = ["--n-folds", "2", "--train-days", "10", "--validation-days", "4", "--holdout-days", "5",
                 "--universe", str(universe_csv), "--include-sentiment", "false"]
     tables = []
-    for name in ("csv", "hive"):
+    for name in ("csv", "hive", "hive_date"):
         result = subprocess.run([sys.executable, "-m", "steps.features", "--bars", str(tmp_path / name),
                                  "--output", str(tmp_path / f"out-{name}"), *settings],
                                 capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 0, result.stderr
         tables.append(pd.read_parquet(tmp_path / f"out-{name}" / "features.parquet"))
     pd.testing.assert_frame_equal(tables[0], tables[1])
+    pd.testing.assert_frame_equal(tables[0], tables[2])
