@@ -104,3 +104,9 @@ def test_upsert_dry_run_with_the_switch(how, tmp_path):
     assert result.returncode == 0, result.stderr
     steps = json.loads((tmp_path / "p.json").read_text())["Steps"]
     assert steps[1]["Name"] == "ScoreSentimentFinBERT"
+
+
+def test_definition_with_sentiment_passes_the_lint():
+    result = subprocess.run([sys.executable, "-m", "pipelines.lint", "--twitter-sentiment"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
