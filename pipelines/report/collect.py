@@ -142,6 +142,17 @@ def _tuning(step: dict[str, Any], source: ArtifactSource) -> TuningResult:
                         _fold_aucs(_model_meta(source, model_uri)))  # fmt: skip
 
 
+def latest_week_below_gate(model: ModelResult, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's latest holdout week against the execution's MinModelAUC (None when not below it)."""
+    decay = model.extra.get("degradation") or {}
+    gate = decay.get("gate")
+    if gate is None:
+        gate = (record.get("parameters") or {}).get("MinModelAUC")
+    if decay.get("auc") is None or gate is None or decay["auc"] >= float(gate):
+        return None
+    return {**decay, "gate": float(gate), "below_gate": True}
+
+
 def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
     data = ReportData(record=record)
     for step in record.get("steps", []):

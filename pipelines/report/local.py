@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from pipelines.report.collect import collect
+from pipelines.report.collect import collect, latest_week_below_gate
 from pipelines.report.render import render
 from pipelines.report.sources import LocalStoreSource
 
@@ -31,8 +31,8 @@ def run_warnings(execution_json: Path) -> list[str]:
     for model in data.models:
         if model.suspicion and model.suspicion.get("flag"):
             warnings.append(f"SUSPICIOUS {model.step}: {model.suspicion.get('reason')}")
-        decay = model.extra.get("degradation") or {}
-        if decay.get("below_gate"):
-            warnings.append(f"{model.step}: latest holdout week {decay.get('latest_period')} AUC "
-                            f"{decay.get('auc'):.4f} is below the gate {decay.get('gate')}")  # fmt: skip
+        decay = latest_week_below_gate(model, record)
+        if decay:
+            warnings.append(f"{model.step}: latest holdout week {decay['latest_period']} AUC "
+                            f"{decay['auc']:.4f} is below the gate {decay['gate']}")  # fmt: skip
     return warnings

@@ -6,7 +6,7 @@ import json
 from html import escape
 from typing import Any
 
-from pipelines.report.collect import ReportData
+from pipelines.report.collect import ReportData, latest_week_below_gate
 from pipelines.report.svg import STATUS_COLOURS, roc_chart, step_graph
 
 CSS = """
@@ -106,8 +106,8 @@ def _models_section(data: ReportData) -> str:
         flag = ""
         if model.suspicion and model.suspicion.get("flag"):
             flag = f' <span class="fail">suspiciously high: {escape(str(model.suspicion.get("reason", "")))}</span>'
-        decay = model.extra.get("degradation") or {}
-        if decay.get("below_gate"):
+        decay = latest_week_below_gate(model, data.record) or {}
+        if decay:
             flag += (f' <span class="fail">latest week {escape(str(decay.get("latest_period")))}: '
                      f'{_fmt(decay.get("auc"))} below the gate {_fmt(decay.get("gate"), 2)}</span>')
         rows.append(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sagemaker.processing import ProcessingInput, ProcessingOutput
-from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.functions import JsonGet
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
@@ -48,8 +48,6 @@ def build_evaluation_step(
             algorithm,
             "--suspicious-auc",
             str(ctx.config.leaks.suspicious_holdout_auc),
-            "--min-auc",
-            Join(on="", values=[ctx.params.min_model_auc]),
         ],
     )
     step = ProcessingStep(

@@ -46,13 +46,19 @@ def volatility_regime(frame: pd.DataFrame) -> pd.Series | None:
 
 
 def degradation(report: dict[str, Any], min_auc: float | None) -> dict[str, Any] | None:
-    """Is the latest week of the holdout below the gate? Visible decay is a reason to look, not to hide."""
+    """The latest holdout week's AUC, and whether it is below the gate when one is given.
+
+    The pipeline passes no gate here, so a changed MinModelAUC does not invalidate the cached evaluation;
+    the run summary and the report compare the latest week with the execution's MinModelAUC instead.
+    Visible decay is a reason to look, not to hide.
+    """
     periods = [(period, v["auc"]) for period, v in report.get("by_period", {}).get("auc", {}).items()
                if v["auc"] is not None]
-    if min_auc is None or not periods:
+    if not periods:
         return None
     latest, auc = max(periods)
-    return {"latest_period": latest, "auc": auc, "gate": min_auc, "below_gate": auc < min_auc}
+    return {"latest_period": latest, "auc": auc, "gate": min_auc,
+            "below_gate": None if min_auc is None else auc < min_auc}
 
 
 def suspicion(auc: float, threshold: float) -> dict[str, Any]:

@@ -35,7 +35,9 @@ def _record(run_dir: Path) -> dict:
 @pytest.mark.slow
 def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tmp_path):
     run_dir = tmp_path / "runs"
-    first = _run(run_dir)
+    # Three tickers give a holdout AUC of about 0.61-0.65: the gates are set below that noise so this test
+    # is about the runner (registration, cache, the failing gate), not about the sample market's edge.
+    first = _run(run_dir, "--param", "MinModelAUC=0.55", "--param", "MinEnsembleAUC=0.55")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "GENERATED SAMPLE DATA" in first.stdout
     record = _record(run_dir)
