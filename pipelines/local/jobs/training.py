@@ -48,6 +48,18 @@ def _tar_folder(folder: Path, archive: Path) -> None:
             tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
 
 
+def _restore_checkpoint(config: dict[str, Any] | None, job_root: Path, store: LocalStore) -> tuple[Path, str] | None:
+    """CheckpointConfig: the S3 checkpoint (if any) is copied to LocalPath before the job starts."""
+    if not config:
+        return None
+    local = host_path(config.get("LocalPath", "/opt/ml/checkpoints"), job_root)
+    uri = to_text(config["S3Uri"]).rstrip("/")
+    local.mkdir(parents=True, exist_ok=True)
+    if store.exists(uri):
+        store.download(uri, local)
+    return local, uri
+
+
 def run_training_job(
     job_name: str,
     definition: dict[str, Any],
@@ -105,11 +117,21 @@ def run_training_job(
             env.setdefault(variable, str(threads))
 
     command = host_command(list(entrypoint))
+    command += [map_container_paths(to_text(a), job_root) for a in algorithm.get("ContainerArguments", [])]
     for name, value in hyperparameters.items():
         command += [f"--{name}", value]
+    checkpoint = _restore_checkpoint(definition.get("CheckpointConfig"), job_root, store)
     started = datetime.now(UTC)
     timeout = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
-    result = run_program(command, env, job_root, job_root / "job.log", timeout)
+    try:
+        result = run_program(command, env, job_root, job_root / "job.log", timeout)
+    finally:
+        # SageMaker syncs the checkpoint folder to S3 while the job runs and after it ends, failed or not:
+        # that is what lets a spot-interrupted job resume.
+        if checkpoint is not None:
+            local, uri = checkpoint
+            if any(local.rglob("*")):
+                store.upload_dir(local, uri)
     metrics = parse_metrics(result.output, algorithm.get("MetricDefinitions", []))
     described = {
         "TrainingJobName": job_name,
