@@ -56,3 +56,15 @@ def evaluate(condition: dict[str, Any], context: EvaluationContext) -> bool:
 
 def evaluate_all(conditions: list[dict[str, Any]], context: EvaluationContext) -> bool:
     return all(evaluate(condition, context) for condition in conditions)
+
+
+def condition_text(condition: dict[str, Any]) -> str:
+    """A resolved condition as one readable line, for the run summary and the report."""
+    kind = condition["Type"]
+    if kind == "Not":
+        return f"not ({condition_text(condition['Expression'])})"
+    if kind == "Or":
+        return " or ".join(f"({condition_text(c)})" for c in condition["Conditions"])
+    if kind == "In":
+        return f"{condition['QueryValue']!r} in {condition['Values']!r}"
+    return f"{condition['LeftValue']!r} {kind} {condition['RightValue']!r}"

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.definition import definition_json, get_pipeline
+from pipelines.local.conditions import condition_text
 from pipelines.local.executor import PipelineExecution, RunOptions, RunResult, Upload
 from pipelines.local.sample_data import ensure_sample_data
 from pipelines.session import OfflinePipelineSession
@@ -76,7 +77,7 @@ def print_summary(result: RunResult, echo=print) -> None:
         echo("gates:")
         for gate in gates:
             for item in gate.arguments or []:
-                echo(f"  {gate.name}: {_condition_text(item['condition'])} -> {item['value']}")
+                echo(f"  {gate.name}: {condition_text(item['condition'])} -> {item['value']}")
             echo(f"  {gate.name}: {'passed (IfSteps)' if gate.properties.get('Outcome') else 'failed (ElseSteps)'}")
     echo("")
     echo(f"pipeline {record.status}; record {record.path}")
@@ -84,17 +85,6 @@ def print_summary(result: RunResult, echo=print) -> None:
         echo(f"failure: {record.failure_reason}")
     if record.model_package_arn:
         echo(f"model package: {record.model_package_arn}")
-
-
-def _condition_text(condition: dict[str, Any]) -> str:
-    kind = condition["Type"]
-    if kind == "Not":
-        return f"not ({_condition_text(condition['Expression'])})"
-    if kind == "Or":
-        return " or ".join(f"({_condition_text(c)})" for c in condition["Conditions"])
-    if kind == "In":
-        return f"{condition['QueryValue']!r} in {condition['Values']!r}"
-    return f"{condition['LeftValue']!r} {kind} {condition['RightValue']!r}"
 
 
 def run_dir_default() -> Path:

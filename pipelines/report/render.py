@@ -6,6 +6,7 @@ import json
 from html import escape
 from typing import Any
 
+from pipelines.local.conditions import condition_text
 from pipelines.report.collect import ReportData, latest_week_below_gate
 from pipelines.report.svg import STATUS_COLOURS, roc_chart, step_graph
 
@@ -66,17 +67,6 @@ def _steps_table(steps: list[dict[str, Any]]) -> str:
     )
 
 
-def _condition_text(condition: dict[str, Any]) -> str:
-    kind = condition.get("Type")
-    if kind == "Not":
-        return f"not ({_condition_text(condition['Expression'])})"
-    if kind == "Or":
-        return " or ".join(f"({_condition_text(c)})" for c in condition["Conditions"])
-    if kind == "In":
-        return f"{condition.get('QueryValue')!r} in {condition.get('Values')!r}"
-    return f"{condition.get('LeftValue')!r} {kind} {condition.get('RightValue')!r}"
-
-
 def _gates_table(steps: list[dict[str, Any]]) -> str:
     rows = []
     for step in steps:
@@ -84,7 +74,7 @@ def _gates_table(steps: list[dict[str, Any]]) -> str:
             continue
         outcome = bool((step.get("properties") or {}).get("Outcome"))
         checks = "<br>".join(
-            escape(f"{_condition_text(item['condition'])} → {item['value']}") for item in step.get("arguments") or []
+            escape(f"{condition_text(item['condition'])} → {item['value']}") for item in step.get("arguments") or []
         )
         verdict = '<span class="pass">passed</span>' if outcome else '<span class="fail">failed</span>'
         rows.append(f'<tr data-gate="{escape(step["name"])}"><td>{escape(step["name"])}</td><td>{verdict}</td>'

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.folds import Folds, load_folds
+from steps.common.folds import Folds, holdout_mask, load_folds
 from steps.common.io import read_json, read_table
 
 FEATURES_FILE = "features.parquet"
@@ -96,3 +96,14 @@ def load_feature_table(path: str | Path) -> FeatureTable:
 
 def feature_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return frame[columns].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def holdout_rows(table: FeatureTable) -> tuple[pd.DataFrame, np.ndarray]:
+    """The holdout rows and their labels; an error when there is nothing to score a model on."""
+    frame = table.frame[holdout_mask(table.frame, table.folds)].reset_index(drop=True)
+    labels = frame["label"].to_numpy(dtype="int64")
+    if len(frame) == 0 or len(np.unique(labels)) < 2:
+        raise StepInputError(f"holdout has {len(frame)} rows and {len(np.unique(labels))} classes",
+                             file=table.folder / "features.parquet", column="label",
+                             fix="rebuild the features with a longer --holdout-days")
+    return frame, labels

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import load_feature_table
-from steps.common.folds import holdout_mask, session_dates
+from steps.common.feature_table import holdout_rows, load_feature_table
+from steps.common.folds import session_dates
 from steps.common.io import atomic_path, read_json, read_table, write_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.ensemble import stacking
@@ -133,12 +133,7 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
         with timer.block("build_artifact"):
             build_artifact_folder(artifact, base_folders, learner, meta)
             pack(artifact, scratch / ARCHIVE_NAME)
-        frame = table.frame[holdout_mask(table.frame, table.folds)].reset_index(drop=True)
-        labels = frame["label"].to_numpy(dtype="int64")
-        if len(frame) == 0 or len(np.unique(labels)) < 2:
-            raise StepInputError(f"holdout has {len(frame)} rows and {len(np.unique(labels))} classes",
-                                 file=table.folder / "features.parquet", column="label",
-                                 fix="rebuild the features with a longer --holdout-days")
+        frame, labels = holdout_rows(table)
         with timer.block("score_holdout"), load_artifact(scratch / ARCHIVE_NAME) as model:
             # Scored through the packed artifact and the serving code: exactly what steps.check_artifact
             # and the endpoint will compute.

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import load_feature_table
+from steps.common.feature_table import holdout_rows, load_feature_table
 from steps.common.folds import holdout_mask, session_dates
 from steps.common.io import write_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
@@ -112,12 +112,7 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
         raise StepInputError("the model's feature is missing from the table",
                              file=table.folder / "features.parquet", column=missing[0],
                              fix="evaluate with the features the model was trained on")
-    frame = table.frame[holdout_mask(table.frame, table.folds)].reset_index(drop=True)
-    labels = frame["label"].to_numpy(dtype="int64")
-    if len(frame) == 0 or len(np.unique(labels)) < 2:
-        raise StepInputError(f"holdout has {len(frame)} rows and {len(np.unique(labels))} classes",
-                             file=table.folder / "features.parquet", column="label",
-                             fix="rebuild the features with a longer --holdout-days")
+    frame, labels = holdout_rows(table)
     with timer.block("predict"):
         # The whole table is passed so a sequence model sees each holdout row's history; only holdout
         # rows are scored and reported.
