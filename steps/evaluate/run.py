@@ -45,6 +45,11 @@ def volatility_regime(frame: pd.DataFrame) -> pd.Series | None:
     return terciles.where(values.notna(), "unknown").rename(column)
 
 
+# A week of daily bars for two tickers is ten rows: its AUC says nothing. Decay is judged on the latest
+# week with at least this many rows.
+MIN_PERIOD_ROWS = 100
+
+
 def degradation(report: dict[str, Any], min_auc: float | None) -> dict[str, Any] | None:
     """The latest holdout week's AUC, and whether it is below the gate when one is given.
 
@@ -52,12 +57,12 @@ def degradation(report: dict[str, Any], min_auc: float | None) -> dict[str, Any]
     the run summary and the report compare the latest week with the execution's MinModelAUC instead.
     Visible decay is a reason to look, not to hide.
     """
-    periods = [(period, v["auc"]) for period, v in report.get("by_period", {}).get("auc", {}).items()
-               if v["auc"] is not None]
+    periods = [(period, v["auc"], v["rows"]) for period, v in report.get("by_period", {}).get("auc", {}).items()
+               if v["auc"] is not None and v["rows"] >= MIN_PERIOD_ROWS]
     if not periods:
         return None
-    latest, auc = max(periods)
-    return {"latest_period": latest, "auc": auc, "gate": min_auc,
+    latest, auc, rows = max(periods)
+    return {"latest_period": latest, "auc": auc, "rows": rows, "gate": min_auc,
             "below_gate": None if min_auc is None else auc < min_auc}
 
 
