@@ -395,6 +395,12 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / scale) if scale > 0 else 0.0
 
 
+# The screen looks for features whose AUC alone is beyond 0.75 or whose rank correlation with the future
+# return is beyond 0.3: on 120,000 rows the standard error of an AUC is about 0.002, so a seeded sample
+# of that size finds the same columns as every row, at a third of the sorting.
+TARGET_LEAKAGE_MAX_ROWS = 120_000
+
+
 def target_leakage(table: pd.DataFrame, folds: Folds, columns: list[str], past_return: np.ndarray,
                    thresholds: LeakThresholds = LeakThresholds()) -> CheckResult:
     """Single-feature AUC on the label, and rank correlation with the future vs the past return (development rows).
@@ -403,14 +409,18 @@ def target_leakage(table: pd.DataFrame, folds: Folds, columns: list[str], past_r
     Spearman's (Pearson on ranks, pairwise complete): one sort per column instead of one per statistic.
     """
     development = ~holdout_mask(table, folds)
-    labels = table.loc[development, "label"].to_numpy()
-    future = table.loc[development, "forward_return"].to_numpy(dtype="float64") if "forward_return" in table \
-        else np.full(int(development.sum()), np.nan)
-    future_ranks, past_ranks = _ranks(future), _ranks(past_return[development])
+    rows = np.flatnonzero(np.asarray(development))
+    if len(rows) > TARGET_LEAKAGE_MAX_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(rows, TARGET_LEAKAGE_MAX_ROWS, replace=False))
+    sample = table.iloc[rows]
+    labels = sample["label"].to_numpy()
+    future = sample["forward_return"].to_numpy(dtype="float64") if "forward_return" in table \
+        else np.full(len(rows), np.nan)
+    future_ranks, past_ranks = _ranks(future), _ranks(np.asarray(past_return)[rows])
     limit = thresholds.max_single_feature_auc
     aucs, future_corr, past_corr, reasons = {}, {}, {}, {}
     for column in columns:
-        values = table.loc[development, column].to_numpy(dtype="float64", na_value=np.nan)
+        values = sample[column].to_numpy(dtype="float64", na_value=np.nan)
         ranks = _ranks(values)
         ok = ~np.isnan(ranks)
         positives = labels[ok] == 1
