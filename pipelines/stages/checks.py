@@ -57,14 +57,7 @@ def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[P
             *leak_arguments(ctx),
         ],
     )
-    step = ProcessingStep(
-        name="LeakTests",
-        step_args=step_args,
-        property_files=[report],
-        cache_config=ctx.cache,
-        retry_policies=ctx.retry_policies,
-    )
-    return step, report
+    return ctx.processing_step("LeakTests", step_args, [report]), report
 
 
 def build_leak_gate(

@@ -14,7 +14,7 @@ from sagemaker.workflow.retry import (
     StepExceptionTypeEnum,
     StepRetryPolicy,
 )
-from sagemaker.workflow.steps import CacheConfig
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import PROCESSING_CODE_DIR, CodeBundle
@@ -116,6 +116,17 @@ class StageContext:
             kwargs.update(subnets=security.subnets, security_group_ids=security.security_group_ids)
             kwargs["encrypt_inter_container_traffic"] = True
         return kwargs
+
+    def processing_step(self, name: str, step_args, property_files: list | None = None, **extra) -> ProcessingStep:
+        """A job step with the project's cache and retry settings (every processing stage uses this)."""
+        return ProcessingStep(
+            name=name,
+            step_args=step_args,
+            property_files=property_files,
+            cache_config=self.cache,
+            retry_policies=self.retry_policies,
+            **extra,
+        )
 
     def code_input(self) -> ProcessingInput:
         return ProcessingInput(source=self.code.s3_uri, destination=PROCESSING_CODE_DIR, input_name="code")

@@ -97,14 +97,7 @@ def build_ensemble_step(ctx: StageContext, round_: ModelRound, features_step: Pr
             repr(ctx.config.gates.ensemble_margin),
         ],
     )
-    step = ProcessingStep(
-        name=name,
-        step_args=step_args,
-        property_files=[evaluation],
-        cache_config=ctx.cache,
-        retry_policies=ctx.retry_policies,
-    )
-    return Ensemble(step, evaluation)
+    return Ensemble(ctx.processing_step(name, step_args, [evaluation]), evaluation)
 
 
 def build_check_step(
@@ -135,14 +128,7 @@ def build_check_step(
             "false",
         ],
     )
-    step = ProcessingStep(
-        name=name,
-        step_args=step_args,
-        property_files=[report],
-        cache_config=ctx.cache,
-        retry_policies=ctx.retry_policies,
-    )
-    return step, report
+    return ctx.processing_step(name, step_args, [report]), report
 
 
 def build_ensemble_chain(

@@ -50,14 +50,7 @@ def build_evaluation_step(
             str(ctx.config.leaks.suspicious_holdout_auc),
         ],
     )
-    step = ProcessingStep(
-        name=name,
-        step_args=step_args,
-        property_files=[evaluation],
-        cache_config=ctx.cache,
-        retry_policies=ctx.retry_policies,
-    )
-    return step, evaluation
+    return ctx.processing_step(name, step_args, [evaluation]), evaluation
 
 
 def holdout_auc(evaluation_step: ProcessingStep, evaluation: PropertyFile) -> JsonGet:

@@ -81,6 +81,4 @@ def build_features_step(ctx: StageContext) -> ProcessingStep:
         ],
         arguments=features_arguments(ctx),
     )
-    return ProcessingStep(
-        name="BuildFeatures", step_args=step_args, cache_config=ctx.cache, retry_policies=ctx.retry_policies
-    )
+    return ctx.processing_step("BuildFeatures", step_args)

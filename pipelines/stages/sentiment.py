@@ -119,8 +119,7 @@ def build_finbert_step(ctx: StageContext, after: ConditionStep) -> ProcessingSte
             "--batch-size", str(sentiment.finbert.batch_size), "--max-length", str(sentiment.finbert.max_length),
         ],
     )
-    return ProcessingStep(name="ScoreSentimentFinBERT", step_args=step_args, depends_on=[after],
-                          cache_config=ctx.cache, retry_policies=ctx.retry_policies)
+    return ctx.processing_step("ScoreSentimentFinBERT", step_args, depends_on=[after])
 
 
 def build_sentiment_stage(ctx: StageContext) -> tuple[list, ProcessingStep]:

@@ -48,5 +48,4 @@ def build_stability_step(ctx: StageContext, features_step: ProcessingStep) -> Pr
         arguments=["--features", FEATURES_IN, "--output", STABILITY_DIR, "--output-features", SELECTED_FEATURES_DIR,
                    *stability_arguments(ctx)],
     )
-    return ProcessingStep(name="FeatureStability", step_args=step_args, cache_config=ctx.cache,
-                          retry_policies=ctx.retry_policies)
+    return ctx.processing_step("FeatureStability", step_args)
