@@ -31,8 +31,10 @@ class SmokeResult:
 
 
 def csv_body(rows: pd.DataFrame, features: list[str]) -> bytes:
+    """Held-out rows as the endpoint takes them; with their ticker, which per-stock/sector models route by."""
+    columns = [*(["ticker"] if "ticker" in rows.columns else []), *features]
     buffer = io.StringIO()
-    rows[features].to_csv(buffer, index=False)
+    rows[columns].to_csv(buffer, index=False)
     return buffer.getvalue().encode()
 
 

@@ -105,6 +105,8 @@ class ServingModel:
         for model in base.values():
             features.extend(f for f in model.features if f not in features)
         self.features = features
+        # Per-stock / per-sector models route each row by its ticker, so requests must carry it.
+        self.keys: tuple[str, ...] = ("ticker",) if any(m.group_models for m in base.values()) else ()
 
     @property
     def kind(self) -> str:

@@ -4,6 +4,8 @@ Accepted (docs/steps.md, steps.serve):
 - `text/csv`: rows of numbers, either with a header row of feature names (any order, every feature
   exactly once) or with exactly the model's feature count per row in the model's order;
 - `application/json`: `{"instances": [{feature: value, ...}, ...]}` with every feature in every instance.
+A `ticker` column (text) is always accepted, named in the CSV header or in JSON instances; models trained
+per stock or per sector route rows by it, so for them it is required.
 An empty field (CSV) or `null` (JSON) is a missing value, which the models handle; anything else that
 is not a finite number is refused.
 """
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 MAX_ROWS = 100_000
+ROUTING_KEYS = ("ticker",)
 CSV_TYPES = {"text/csv", "application/csv"}
 JSON_TYPES = {"application/json"}
 _MISSING_TEXT = {"", "nan", "na", "null"}
@@ -52,6 +55,7 @@ def _number(text: str, where: str) -> float:
 
 
 def _check_names(given: list[str], features: list[str], where: str) -> None:
+    """`features` here is every column the model takes: its features and any text key (ticker)."""
     duplicated = sorted({n for n in given if given.count(n) > 1})
     if duplicated:
         raise PayloadError(f"{where}: duplicate columns: {_names(duplicated)}")
@@ -82,21 +86,27 @@ def _looks_like_header(row: list[str], features: list[str]) -> bool:
     return True
 
 
-def parse_csv(text: str, features: list[str]) -> pd.DataFrame:
+def parse_csv(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd.DataFrame:
     rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
     if not rows:
         raise PayloadError("CSV body has no rows; send one row of feature values per line")
     header: list[str] | None = None
-    if _looks_like_header(rows[0], features):
+    if _looks_like_header(rows[0], [*features, *ROUTING_KEYS]):
         header = [cell.strip() for cell in rows[0]]
-        _check_names(header, features, "CSV header")
+        sent_keys = tuple(k for k in ROUTING_KEYS if k in header and k not in keys)
+        keys = (*keys, *sent_keys)
+        _check_names(header, [*features, *keys], "CSV header")
         rows = rows[1:]
         if not rows:
             raise PayloadError("CSV body has a header row but no data rows")
+    elif keys:
+        raise PayloadError(f"this model routes rows by {', '.join(keys)}: send a header row naming "
+                           f"{', '.join(keys)} and the {len(features)} features")
     columns = header or features
     if len(rows) > MAX_ROWS:
         raise PayloadError(f"{len(rows)} rows in one request; send at most {MAX_ROWS}")
     values = np.empty((len(rows), len(columns)), dtype="float64")
+    texts: dict[str, list[str]] = {key: [] for key in keys}
     first_line = 2 if header else 1
     for i, row in enumerate(rows):
         if len(row) != len(columns):
@@ -104,8 +114,20 @@ def parse_csv(text: str, features: list[str]) -> pd.DataFrame:
             hint = "" if header else " (send exactly that many values per row, or a header row of feature names)"
             raise PayloadError(f"CSV row {i + first_line} has {len(row)} values; {how} {len(columns)}{hint}")
         for j, cell in enumerate(row):
-            values[i, j] = _number(cell, f"CSV row {i + first_line}, column '{columns[j]}'")
-    return pd.DataFrame(values, columns=columns)[features]
+            if columns[j] in texts:
+                texts[columns[j]].append(_key(cell, f"CSV row {i + first_line}, column '{columns[j]}'"))
+                values[i, j] = math.nan
+            else:
+                values[i, j] = _number(cell, f"CSV row {i + first_line}, column '{columns[j]}'")
+    frame = pd.DataFrame(values, columns=columns)[features]
+    return frame.assign(**texts) if texts else frame
+
+
+def _key(value: Any, where: str) -> str:
+    """A routing key (ticker): non-empty text."""
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError(f"{where}: expected a ticker symbol, got {json.dumps(value)[:40]}")
+    return value.strip()
 
 
 def _json_value(value: Any, where: str) -> float:
@@ -118,7 +140,7 @@ def _json_value(value: Any, where: str) -> float:
     return float(value)
 
 
-def parse_json(text: str, features: list[str]) -> pd.DataFrame:
+def parse_json(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd.DataFrame:
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -132,18 +154,29 @@ def parse_json(text: str, features: list[str]) -> pd.DataFrame:
     if len(instances) > MAX_ROWS:
         raise PayloadError(f"{len(instances)} instances in one request; send at most {MAX_ROWS}")
     values = np.empty((len(instances), len(features)), dtype="float64")
+    texts: dict[str, list[str]] = {key: [] for key in keys}
     for i, instance in enumerate(instances):
         where = f"instance {i}"
         if not isinstance(instance, dict):
             raise PayloadError(f"{where}: expected an object of feature: value, got {type(instance).__name__}")
-        _check_names(list(instance), features, where)
+        present = (*keys, *(k for k in ROUTING_KEYS if k in instance and k not in keys))
+        if i == 0:
+            texts.update({k: [] for k in present if k not in texts})
+        elif set(present) != set(texts):
+            named = ", ".join(texts) or "no ticker"
+            raise PayloadError(f"{where}: every instance must name the same columns ({named})")
+        _check_names(list(instance), [*features, *present], where)
         for j, name in enumerate(features):
             values[i, j] = _json_value(instance[name], f"{where}, feature '{name}'")
-    return pd.DataFrame(values, columns=features)
+        for key in texts:
+            texts[key].append(_key(instance[key], f"{where}, '{key}'"))
+    frame = pd.DataFrame(values, columns=features)
+    return frame.assign(**texts) if texts else frame
 
 
-def parse_payload(body: bytes, content_type: str | None, features: list[str]) -> pd.DataFrame:
-    """A frame with exactly `features` as columns, or a PayloadError."""
+def parse_payload(body: bytes, content_type: str | None, features: list[str],
+                  keys: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A frame with exactly `features` (and the text `keys` a grouped model routes by) as columns."""
     kind = media_type(content_type)
     if kind not in CSV_TYPES | JSON_TYPES:
         shown = kind or "none"
@@ -154,7 +187,7 @@ def parse_payload(body: bytes, content_type: str | None, features: list[str]) ->
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8 text") from None
-    return parse_csv(text, features) if kind in CSV_TYPES else parse_json(text, features)
+    return parse_csv(text, features, keys) if kind in CSV_TYPES else parse_json(text, features, keys)
 
 
 def predictions_body(probabilities: np.ndarray, threshold: float) -> bytes:

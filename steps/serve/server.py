@@ -92,7 +92,8 @@ class InvocationHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         started = time.perf_counter()
         try:
-            frame = parse_payload(body, self.headers.get("Content-Type"), self.state.model.features)
+            frame = parse_payload(body, self.headers.get("Content-Type"), self.state.model.features,
+                                  self.state.model.keys)
             with self.state.lock:
                 probabilities = self.state.model.predict(frame)
             response = predictions_body(probabilities, self.state.model.threshold)
