@@ -9,17 +9,13 @@ import math
 import pytest
 
 from pipelines.emulator import Emulator
+from pipelines.lint import iter_steps
 from pipelines.local.errors import UnsupportedConstruct
 from pipelines.local.executor import PipelineExecution, RunOptions, execution_order, flatten_steps
 
 
 def _all_step_names(steps: list[dict]) -> list[str]:
-    names = []
-    for step in steps:
-        names.append(step["Name"])
-        if step["Type"] == "Condition":
-            names += _all_step_names(step["Arguments"]["IfSteps"]) + _all_step_names(step["Arguments"]["ElseSteps"])
-    return names
+    return [step["Name"] for step in iter_steps(steps)]
 
 
 def _registered(run_dir) -> list[dict]:

@@ -14,6 +14,7 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
+from pipelines.lint import iter_steps
 from pipelines.session import OfflinePipelineSession
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,13 +31,8 @@ def definition(config) -> dict:
 
 
 def _steps_by_name(steps: list[dict]) -> dict[str, dict]:
-    found: dict[str, dict] = {}
-    for step in steps:
-        found[step["Name"]] = step
-        if step["Type"] == "Condition":
-            found.update(_steps_by_name(step["Arguments"]["IfSteps"]))
-            found.update(_steps_by_name(step["Arguments"]["ElseSteps"]))
-    return found
+    """Every step by name, the branches of condition steps included."""
+    return {step["Name"]: step for step in iter_steps(steps)}
 
 
 def _names(steps: list[dict]) -> list[str]:

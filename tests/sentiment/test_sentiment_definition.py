@@ -11,6 +11,7 @@ from conftest import REPO
 
 from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
+from pipelines.lint import iter_steps
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +21,8 @@ def definition() -> dict:
 
 
 def _by_name(steps: list[dict]) -> dict[str, dict]:
-    found = {}
-    for step in steps:
-        found[step["Name"]] = step
-        if step["Type"] == "Condition":
-            found.update(_by_name(step["Arguments"]["IfSteps"]))
-            found.update(_by_name(step["Arguments"]["ElseSteps"]))
-    return found
+    """Every step by name, the branches of condition steps included."""
+    return {step["Name"]: step for step in iter_steps(steps)}
 
 
 def _execution_join(*tail: str) -> dict:
