@@ -6,14 +6,12 @@ not depend on other tickers, so a shard of tickers gives the values the whole un
 is computed only from bars at or before t, so truncating the input after t changes nothing at or before t
 (steps.leaks checks this).
 
-Why numpy prefix sums and not a TA library or pandas/polars rolling windows: every windowed *sum* here
-(squared returns, volume, price x volume, gains, losses, closes) is read from one per-ticker prefix sum
-for every window at once, and only at the decision rows (one bar in `sample_every_bars`); rolling max/min
-use a doubling table (exact); EMAs are one `scipy.signal.lfilter` per ticker; rolling standard deviations
-use polars' `rolling_std`, which stays accurate (~1e-13 relative) where a prefix-sum variance would lose
-digits to cancellation. Measured against pandas/polars windows per ticker and against `ta` and TA-Lib in
-docs/performance.md ("Features"); matches the slow reference loops in tests/steps/test_features*.py to
-~1e-11 relative (the prefix sums of non-negative terms lose at most ~n/w ulps).
+Why compiled sweeps and not a TA library or pandas/polars rolling windows: every indicator family of a
+window is computed in one pass over each ticker's bars by a numba kernel (kernels.py) that keeps its running
+sums and EMAs in registers and writes only the decision rows; rolling sums slide and are recomputed every
+few windows, variances use shifted sums, so the values match the slow reference loops in
+tests/steps/test_features*.py to ~1e-12 relative. Measured against the numpy/polars version it replaced and
+against `ta` and TA-Lib in docs/performance.md ("Features").
 
 Windows (`settings.windows`, in bars: minutes for 1-minute bars, sessions for daily bars), for window w:
 - ret_w: log(close[t] / close[t-w]);  ret_daily: log(close[t] / previous session's last close)
@@ -38,18 +36,14 @@ Cross-sectional (build.py, at the decision rows): mkt_rel_ret_w and sec_rel_ret_
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 import polars as pl
-from scipy.signal import lfilter
 
+from steps.features.kernels import window_features
 from steps.features.settings import FeatureSettings
 
 MARKET_TZ = "America/New_York"
-BOLLINGER_K = 2.0
-ZERO_STD = 1e-12
 MINUTE_NS = 60_000_000_000
 DAY_NS = 86_400_000_000_000
 FAMILIES = ("vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")
@@ -88,122 +82,24 @@ class TickerLayout:
         self.stops = np.r_[self.starts[1:], n].astype("int64")
         self.pos = np.arange(n) - np.repeat(self.starts, self.stops - self.starts)
 
-    def prefix(self, values: np.ndarray) -> np.ndarray:
-        """Per-ticker running sum, restarted at each ticker: P[i] = sum of values[start..i]."""
-        out = np.empty(len(values), dtype="float64")
-        for a, b in zip(self.starts, self.stops, strict=True):
-            np.cumsum(values[a:b], out=out[a:b])
-        return out
-
-    def window_sum(self, prefix: np.ndarray, at: np.ndarray | None, w: int) -> np.ndarray:
-        """Sum of the last w values ending at rows `at` (None: every row); NaN where the ticker has fewer
-        than w rows."""
-        if at is None:  # every row: shifted slices instead of gathers
-            before = np.zeros(len(prefix))
-            before[w:] = prefix[:-w] if w < len(prefix) else before[w:]
-            out = prefix - np.where(self.pos >= w, before, 0.0)
-            out[self.pos < w - 1] = np.nan
-            return out
-        pos = self.pos[at]
-        before = np.where(pos >= w, prefix[np.maximum(at - w, 0)], 0.0)
-        return np.where(pos >= w - 1, prefix[at] - before, np.nan)
-
-    def ema(self, values: np.ndarray, span: int) -> np.ndarray:
-        """EMA (adjust=False) per ticker, started at the ticker's first value."""
-        alpha = 2.0 / (span + 1.0)
-        out = np.empty(len(values), dtype="float64")
-        for a, b in zip(self.starts, self.stops, strict=True):
-            out[a] = values[a]
-            if b - a > 1:
-                out[a + 1:b], _ = lfilter([alpha], [1.0, alpha - 1.0], values[a + 1:b], zi=[(1.0 - alpha) * values[a]])
-        return out
-
-
-def _rolling_extreme(values: np.ndarray, windows: list[int], at: np.ndarray, ufunc: np.ufunc) -> dict[int, np.ndarray]:
-    """max/min over the last w rows ending at `at`, from a doubling table (level k covers 2**k rows).
-
-    Rows of an earlier ticker may enter the first w - 1 rows of a ticker; those rows are masked by the
-    caller (pos >= w - 1), so the windows that are kept never cross tickers."""
-    needed = {w: int(np.log2(w)) for w in windows}
-    out: dict[int, np.ndarray] = {}
-    level, span = values, 1
-    for k in range(max(needed.values(), default=-1) + 1):
-        if k > 0:
-            half = span // 2
-            doubled = np.empty_like(level)
-            doubled[:half] = level[:half]
-            ufunc(level[half:], level[:-half], out=doubled[half:])
-            level = doubled
-        for w, kk in needed.items():
-            if kk == k:
-                out[w] = ufunc(level[at], level[np.maximum(at - (w - span), 0)])
-        span *= 2
-    return out
-
-
-def _rolling_std(columns: dict[str, np.ndarray], windows: list[int],
-                 layout: TickerLayout) -> dict[tuple[str, int], np.ndarray]:
-    """Population std over the last w rows of the ticker, for every row: polars' rolling_std (accurate where
-    a prefix-sum variance cancels), run on each ticker's slice so that no rounding state crosses tickers."""
-    frame = pl.DataFrame(columns)
-    exprs = [pl.col(name).rolling_std(w, min_samples=w, ddof=0).alias(f"{name}_{w}")
-             for name in columns for w in windows]
-    parts = [frame.slice(int(a), int(b - a)).lazy().select(exprs)
-             for a, b in zip(layout.starts, layout.stops, strict=True)]
-    result = pl.concat(parts).collect() if parts else frame.select(exprs)
-    return {(name, w): result[f"{name}_{w}"].to_numpy() for name in columns for w in windows}
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray, when_zero: float, zero: np.ndarray | float = 0.0
-           ) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = numerator / denominator
-    return np.where(np.isnan(denominator), np.nan, np.where(denominator > zero, value, when_zero))
-
 
 def indicators(arrays: dict[str, np.ndarray], layout: TickerLayout, at: np.ndarray,
-               windows: list[tuple[str, int]], rsi_windows: list[tuple[str, int]],
-               std: Callable[..., dict[tuple[str, int], np.ndarray]] = _rolling_std) -> dict[str, np.ndarray]:
+               windows: list[tuple[str, int]], rsi_windows: list[tuple[str, int]], threads: int = 1
+               ) -> dict[str, np.ndarray]:
     """The eight indicator families at rows `at` for the (suffix, w) windows, plus RSI at `rsi_windows`."""
-    close, high, low, volume = arrays["close"], arrays["high"], arrays["low"], arrays["volume"]
-    pos = layout.pos[at]
-    first = layout.pos == 0
-    log_close = np.log(close)
-    one_bar = np.where(first, 0.0, log_close - np.r_[log_close[:1], log_close[:-1]])
-    change = np.where(first, 0.0, close - np.r_[close[:1], close[:-1]])
-    sizes = [w for _, w in windows]
+    close = arrays["close"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_close = np.log(close)
+    common = (close, log_close, arrays["high"], arrays["low"], arrays["volume"], layout.starts, layout.stops, at)
     out: dict[str, np.ndarray] = {}
-    squared = layout.prefix(one_bar * one_bar)
-    volume_sum = layout.prefix(volume)
-    typical_volume = layout.prefix((high + low + close) / 3.0 * volume)
-    close_sum = layout.prefix(close)
-    highs = _rolling_extreme(high, sizes, at, np.maximum)
-    lows = _rolling_extreme(low, sizes, at, np.minimum)
-    stds = std({"volume": volume, "close": close}, sizes, layout)
+    rsi_suffixes = {suffix for suffix, _ in rsi_windows}
     for suffix, w in windows:
-        full = pos >= w - 1
-        vol = layout.window_sum(squared, at, w)
-        out[f"vol_{suffix}"] = np.where(pos >= w, np.sqrt(np.clip(vol, 0.0, None)), np.nan)
-        out[f"range_{suffix}"] = np.where(full, np.log(highs[w] / lows[w]), np.nan)
-        v_sum = layout.window_sum(volume_sum, at, w)
-        v_mean, v_std = v_sum / w, np.where(full, stds["volume", w][at], np.nan)
-        out[f"volume_z_{suffix}"] = _ratio(volume[at] - v_mean, v_std, 0.0, ZERO_STD * v_mean)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            vwap_dev = np.log(close[at] * v_sum / layout.window_sum(typical_volume, at, w))
-        out[f"vwap_dev_{suffix}"] = np.where(v_sum > 0, vwap_dev, np.nan)
-        fast, slow, signal = macd_spans(w)
-        line = layout.ema(close, fast) - layout.ema(close, slow)
-        out[f"macd_{suffix}"] = line[at] / close[at]
-        out[f"macd_hist_{suffix}"] = (line[at] - layout.ema(line, signal)[at]) / close[at]
-        c_mean = layout.window_sum(close_sum, at, w) / w
-        c_std = np.where(full, stds["close", w][at], np.nan)
-        lower = c_mean - BOLLINGER_K * c_std
-        out[f"bb_pctb_{suffix}"] = _ratio(close[at] - lower, 2 * BOLLINGER_K * c_std, 0.5, ZERO_STD * c_mean)
-    gains, losses = layout.prefix(np.clip(change, 0.0, None)), layout.prefix(np.clip(-change, 0.0, None))
+        families = [f for f in FAMILIES if f != "rsi" or suffix in rsi_suffixes]
+        values = window_features(*common, w, families, macd_spans(w), threads=threads)
+        out.update({f"{family}_{suffix}": values[family] for family in families})
     for suffix, w in rsi_windows:
-        up = np.where(pos >= w, layout.window_sum(gains, at, w), np.nan)
-        down = np.where(pos >= w, layout.window_sum(losses, at, w), np.nan)
-        out[f"rsi_{suffix}"] = _ratio(100.0 * up, up + down, 50.0)
+        if f"rsi_{suffix}" not in out:
+            out[f"rsi_{suffix}"] = window_features(*common, w, ["rsi"], threads=threads)["rsi"]
     return out
 
 
