@@ -109,7 +109,7 @@ def _chunks(ticker_id: np.ndarray, parts: int) -> list[tuple[int, int]]:
 
 
 def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
-                  sectors: Mapping[str, str] | None = None) -> pd.DataFrame:
+                  sectors: Mapping[str, str] | None = None, threads: int | None = None) -> pd.DataFrame:
     """Bar features, forward return and label_end at the decision rows (sorted by ticker, ts).
 
     Tickers are independent, so contiguous groups of whole tickers run on threads (numpy and polars
@@ -133,8 +133,9 @@ def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
         local = at[(at >= a) & (at < b)] - a
         return _slice_features({k: v[a:b] for k, v in arrays.items()}, session[a:b], ticker_id[a:b], local, settings)
 
-    with ThreadPoolExecutor(max_workers=FEATURE_THREADS) as pool:
-        pieces = list(pool.map(run, _chunks(ticker_id, 4 * FEATURE_THREADS)))
+    threads = threads or FEATURE_THREADS
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pieces = list(pool.map(run, _chunks(ticker_id, 4 * threads)))
     names = ["ticker", "ts", *bar_feature_names(settings), "forward_return", "label_end"]
     if not pieces:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in names})
@@ -160,9 +161,13 @@ def build_features(
     *,
     sectors: Mapping[str, str] | None = None,
     keep_unlabelled: bool = False,
+    threads: int | None = None,
 ) -> pd.DataFrame:
-    """Features and labels at the decision rows, sorted by (ts, ticker). Inputs must be validated."""
-    frame = decision_rows(bars, settings, sectors)
+    """Features and labels at the decision rows, sorted by (ts, ticker). Inputs must be validated.
+
+    `threads`: ticker groups computed concurrently (default: the machine's cores, up to 8); the values do
+    not depend on it. steps.leaks builds its truncated copies on one thread beside its full recomputation."""
+    frame = decision_rows(bars, settings, sectors, threads)
     if settings.include_sentiment:
         sentiment = sentiment_features(frame[["ticker", "ts"]], tweets if tweets is not None else pd.DataFrame(),
                                        settings)

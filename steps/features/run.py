@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,19 +94,27 @@ def _check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> 
                              file=source, column="ts", fix="pass --frequency 1d (the daily profile)")
 
 
+def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None = None) -> pd.DataFrame:
+    """Validated scored tweets (an empty, typed frame when there is no folder)."""
+    if tweets_dir is None:
+        return validate_tweets(pd.DataFrame(), "tweets")
+    return validate_tweets(read_table(tweets_dir, name="tweets", allow_empty=True), tweets_dir,
+                           known_tickers=known_tickers)
+
+
 def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
                 sectors: dict[str, str] | None, logger: logging.Logger, frequency: str = "1min") -> Inputs:
+    """Bars (polars, multi-threaded) and tweets (pandas validation, one core) are read side by side; the bars'
+    errors are reported first, as when they were read one after the other."""
     known = set(sectors) if sectors is not None else None
-    bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
-    _check_frequency(bars, frequency, bars_dir)
-    log_input_size(logger, "bars", bars, bars_dir)
-    if include_sentiment and tweets_dir is not None:
-        raw = read_table(tweets_dir, name="tweets", allow_empty=True)
-        tweets = validate_tweets(raw, tweets_dir, known_tickers=known)
-        if tweets.empty:
-            logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
-    else:
-        tweets = validate_tweets(pd.DataFrame(), tweets_dir or "tweets")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known)
+        bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
+        _check_frequency(bars, frequency, bars_dir)
+        log_input_size(logger, "bars", bars, bars_dir)
+        tweets = pending.result()
+    if include_sentiment and tweets_dir is not None and tweets.empty:
+        logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
     log_input_size(logger, "tweets", tweets, tweets_dir)
     return Inputs(bars, tweets, sectors)  # type: ignore[arg-type]
 

@@ -30,23 +30,24 @@ def compare_frames(expected: pd.DataFrame, actual: pd.DataFrame, columns: list[s
                    keys: tuple[str, ...] = ("ticker", "ts")) -> dict[str, dict[str, object]]:
     """For each column, how many rows differ between `expected` and `actual` joined on `keys`, and one example."""
     if _same_keys(expected, actual, keys):
-        # Fast path: the usual case (same rows in the same order) needs no join.
-        joined = pd.concat([expected[list(keys)].reset_index(drop=True),
-                            expected[columns].add_suffix("_expected").reset_index(drop=True),
-                            actual[columns].add_suffix("_actual").reset_index(drop=True)], axis=1)
+        # Fast path: the usual case (same rows in the same order) compares the columns in place, no join.
+        left, right = expected.reset_index(drop=True), actual.reset_index(drop=True)
+        pairs = {column: (left[column], right[column]) for column in columns}
+        where = left
     else:
         joined = expected[[*keys, *columns]].merge(actual[[*keys, *columns]], on=list(keys), how="inner",
                                                    suffixes=("_expected", "_actual"))
+        pairs = {column: (joined[f"{column}_expected"], joined[f"{column}_actual"]) for column in columns}
+        where = joined
     problems: dict[str, dict[str, object]] = {}
-    for column in columns:
-        bad = mismatched_rows(joined[f"{column}_expected"], joined[f"{column}_actual"])
+    for column, (want, got) in pairs.items():
+        bad = mismatched_rows(want, got)
         if bad.any():
-            first = joined[bad].iloc[0]
+            first = int(np.flatnonzero(bad)[0])
             problems[column] = {
                 "rows": int(bad.sum()),
-                "example": {"ticker": str(first[keys[0]]), "ts": str(first[keys[1]]),
-                            "expected": _plain(first[f"{column}_expected"]),
-                            "actual": _plain(first[f"{column}_actual"])},
+                "example": {"ticker": str(where[keys[0]].iloc[first]), "ts": str(where[keys[1]].iloc[first]),
+                            "expected": _plain(want.iloc[first]), "actual": _plain(got.iloc[first])},
             }
     return problems
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -15,12 +13,14 @@ import pandas as pd
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable, load_feature_table
 from steps.common.folds import load_folds
-from steps.common.io import read_table, write_json, write_metrics, write_text
+from steps.common.io import write_json, write_metrics, write_text
 from steps.common.logging import StepTimer, log_input_size
-from steps.common.validation import validate_bars, validate_tweets
+from steps.common.validation import validate_bars
 from steps.features.build import build_features, feature_columns
+from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
 from steps.leaks.checks import (
+    Bars,
     BuildFn,
     CheckResult,
     LeakThresholds,
@@ -45,15 +45,15 @@ def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
     return FeatureSettings.from_json(payload)
 
 
-def _timed(function: Callable[..., CheckResult], *args: Any) -> tuple[CheckResult, float]:
-    start = time.perf_counter()
-    return function(*args), time.perf_counter() - start
-
-
-def run_checks(table: FeatureTable, bars: pd.DataFrame, tweets: pd.DataFrame, *, cutoffs: int, seed: int,
+def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs: int, seed: int,
                truncation_tickers: int = 0, build: BuildFn = build_features, timer: StepTimer | None = None,
                thresholds: LeakThresholds = LeakThresholds()) -> list[CheckResult]:
-    """All checks on a loaded table and validated inputs. `build` is injectable so tests can plant leaky code."""
+    """All checks on a loaded table and validated inputs. `build` is injectable so tests can plant leaky code.
+
+    Three independent lines of work share the cores (the builds and most checks are numpy/polars/numba
+    work that releases the GIL): the full recomputation and the table comparison here, the truncated
+    rebuilds in one thread, and the checks that need only the table, bars and tweets in another.
+    """
     timer = timer or StepTimer(logging.getLogger("leaks"))
     settings = settings_from_manifest(table)
     sectors = table.manifest.get("sectors") if "sector" in table.frame.columns else None
@@ -61,33 +61,35 @@ def run_checks(table: FeatureTable, bars: pd.DataFrame, tweets: pd.DataFrame, *,
     columns = [c for c in table.feature_columns if c in frame.columns]
     chosen = choose_cutoffs(frame, cutoffs, seed)
     tickers = choose_tickers(bars, truncation_tickers, seed)
-    results = []
-    # The truncation check builds its own full computation on the sampled tickers, so it runs in a thread beside
-    # the full recomputation (pandas and numpy release the GIL for most of a build).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        truncation = pool.submit(_timed, truncation_invariance, None, bars, tweets, settings, sectors, chosen, build,
-                                 tickers)
-        with timer.block("recompute_full"):
-            full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
-            recomputed = full[full["label"].notna()].copy()
-            recomputed["label"] = recomputed["label"].astype("int64")
-        with timer.block("table_matches_code"):
-            matches = table_matches_code(frame, recomputed.reset_index(drop=True))
+
+    def truncation() -> CheckResult:
+        with timer.block("truncation_invariance"):
+            return truncation_invariance(None, bars, tweets, settings, sectors, chosen, build, tickers)
+
+    def table_only() -> list[CheckResult]:
+        """The checks that read the table against the bars and tweets, never the feature code."""
         with timer.block("locate_rows"):
             positions = locate_rows(frame, bars, settings.label_horizon_bars)
-        with timer.block("truncation_invariance_wait"):
-            truncation_result, truncation_seconds = truncation.result()
-    timer.timings["truncation_invariance"] = round(truncation_seconds, 4)
-    timer.logger.info("truncation_invariance took %.3fs (in a thread)", truncation_seconds)
-    results += [truncation_result, matches]
-    with timer.block("alignment"):
-        results.append(label_alignment(frame, settings))
-        results.append(timestamp_alignment(frame, positions, tweets, settings))
-    with timer.block("folds_duplicates"):
-        results.append(folds_are_clean(frame, table.folds, settings, positions.label_end))
-        results.append(duplicates(frame, table.folds, columns or feature_columns(settings)))
-    with timer.block("target_leakage"):
-        results.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
+        with timer.block("alignment"):
+            found = [label_alignment(frame, settings), timestamp_alignment(frame, positions, tweets, settings)]
+        with timer.block("folds_duplicates"):
+            found.append(folds_are_clean(frame, table.folds, settings, positions.label_end))
+            found.append(duplicates(frame, table.folds, columns or feature_columns(settings)))
+        with timer.block("target_leakage"):
+            found.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
+        return found
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        truncated = pool.submit(truncation)
+        independent = pool.submit(table_only)
+        with timer.block("recompute_full"):
+            full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
+            recomputed = full[full["label"].notna()]
+            recomputed = recomputed.assign(label=recomputed["label"].astype("int64")).reset_index(drop=True)
+        with timer.block("table_matches_code"):
+            matches = table_matches_code(frame, recomputed)
+        with timer.block("wait_for_threads"):
+            results = [truncated.result(), matches, *independent.result()]
     return results
 
 
@@ -120,9 +122,10 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
         table = load_feature_table(features_dir)
         if folds_file is not None:
             table.folds = load_folds(folds_file)
-        bars = validate_bars(read_table(bars_dir, name="bars"), bars_dir)
-        raw_tweets = read_table(tweets_dir, name="tweets", allow_empty=True) if tweets_dir else pd.DataFrame()
-        tweets = validate_tweets(raw_tweets, tweets_dir or "tweets")
+        with ThreadPoolExecutor(max_workers=1) as pool:  # tweets (pandas, one core) beside the bars (polars)
+            pending = pool.submit(read_tweets, tweets_dir)
+            bars = validate_bars(read_bars(bars_dir), bars_dir, as_polars=True)
+            tweets = pending.result()
     log_input_size(logger, "features", table.frame, table.folder)
     log_input_size(logger, "bars", bars, bars_dir)
     log_input_size(logger, "tweets", tweets, tweets_dir)

@@ -1,0 +1,98 @@
+"""The LeakTests step against the BuildFeatures step on the full benchmark market, in the same run.
+
+    python benchmarks/bench_leaks.py [--data DIR] [--cores 2] [--rounds 3] [--truncation-tickers 8]
+
+The issue's target: the leak step takes no longer than the feature build it checks. Both steps run as
+child processes pinned to `--cores` CPUs (as bench_features.py does), alternating feature step, leak step,
+feature step, ... for `--rounds` rounds, so that whatever else the machine is doing falls on both alike;
+the leak step reads the table the first feature run wrote. Prints each run's wall time and peak RSS, the
+medians, their ratio and the leak step's own timings (metrics.json); asserts nothing.
+
+Data: `--data DIR` holding bars/ and tweets/ (default: generated once with `python -m steps.sample_data
+--size full` into /tmp/conviction-bench-full, shared with bench_features.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_features import DEFAULT_DATA, _env, _pin, ensure_data  # noqa: E402
+
+
+def timed_child(command: list[str], cores: int) -> tuple[float, float]:
+    """(wall seconds, peak RSS in GB) of one pinned child process; exits on failure with its stderr."""
+    with tempfile.TemporaryFile("w+") as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, cwd=ROOT, env=_env(cores), stdout=subprocess.DEVNULL, stderr=errors,
+                                 preexec_fn=lambda: _pin(cores))
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (ru_maxrss in KB on Linux)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command[:3])} failed:\n{errors.read()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024 / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--truncation-tickers", type=int, default=8,
+                        help="as configs/pipeline.yaml leaks.truncation_tickers (0: every ticker)")
+    args = parser.parse_args()
+    cores = _pin(args.cores)
+    data = ensure_data(args.data, args.cores)
+    load = os.getloadavg()
+    print(f"cores {cores} (of {os.cpu_count()}), load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-leaks-") as scratch:
+        table = Path(scratch) / "features"
+
+        def features_command(output: Path) -> list[str]:
+            return [sys.executable, "-m", "steps.features", "--bars", str(data / "bars"), "--tweets",
+                    str(data / "tweets"), "--output", str(output)]
+
+        def leaks_command(output: Path) -> list[str]:
+            return [sys.executable, "-m", "steps.leaks", "--features", str(table), "--bars", str(data / "bars"),
+                    "--tweets", str(data / "tweets"), "--output", str(output), "--truncation-tickers",
+                    str(args.truncation_tickers)]
+
+        # A first feature run writes the table the leak step checks (and warms the compiled kernels' cache).
+        timed_child(features_command(table), args.cores)
+        walls: dict[str, list[float]] = {"features": [], "leaks": []}
+        for round_ in range(1, args.rounds + 1):
+            for name, command in (("features", features_command(Path(scratch) / f"f{round_}")),
+                                  ("leaks", leaks_command(Path(scratch) / f"l{round_}"))):
+                wall, peak = timed_child(command, args.cores)
+                walls[name].append(wall)
+                print(f"round {round_}: {name:8s} wall {wall:6.2f} s   peak RSS {peak:.2f} GB", flush=True)
+        metrics = json.loads((Path(scratch) / f"l{args.rounds}" / "metrics.json").read_text())
+        features_metrics = json.loads((Path(scratch) / f"f{args.rounds}" / "metrics.json").read_text())
+
+    median = {name: statistics.median(values) for name, values in walls.items()}
+    print(f"\nmedian of {args.rounds}: feature step {median['features']:.2f} s, leak step {median['leaks']:.2f} s"
+          f"  ->  leaks / features = {median['leaks'] / median['features']:.2f}  (target <= 1.00)")
+    print("feature step, last run: " + ", ".join(f"{k} {v:.2f} s" for k, v in features_metrics["timings_s"].items()))
+    print("leak step, last run:    " + ", ".join(f"{k} {v:.2f} s" for k, v in metrics["timings_s"].items()))
+    print("  (truncation_invariance and the table-only checks run in threads beside recompute_full; their times "
+          "overlap)")
+    print(f"leak report passed: {metrics['passed']}  ({metrics['rows']:,} rows, {metrics['bars']:,} bars, "
+          f"{metrics['tweets']:,} tweets)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
