@@ -85,16 +85,33 @@ def bars_where(bars: Bars, *, tickers: list[str] | None = None, until: pd.Timest
         instant = pl.lit(pd.Timestamp(until).tz_convert("UTC").value).cast(pl.Datetime("ns", "UTC"))
         return bars.filter(pl.col("ts").dt.convert_time_zone("UTC") <= instant)
     if tickers is not None:
-        bars = bars_where(bars, tickers=tickers)
+        bars = bars[bars["ticker"].isin(tickers)]
     return bars if until is None else bars[bars["ts"] <= until]
 
 
-def choose_tickers(bars: Bars, count: int, seed: int) -> list[str] | None:
-    """`count` tickers drawn at random (None: all of them, when count is 0 or covers the universe)."""
+def choose_tickers(bars: Bars, count: int, seed: int, sectors: Mapping[str, str] | None = None) -> list[str] | None:
+    """`count` tickers drawn at random (None: all of them, when count is 0 or covers the universe).
+
+    With sectors, as many as possible come in pairs from one sector: a sector-relative feature of a ticker
+    alone in its sector of the sample is 0 whatever the code does, so a look-ahead in the sector mean could
+    only show on a sample that holds two tickers of a sector."""
     tickers = np.sort(np.asarray(bars["ticker"].unique(), dtype=object))
     if count <= 0 or count >= len(tickers):
         return None
-    return sorted(np.random.default_rng(seed).choice(tickers, size=count, replace=False).tolist())
+    rng = np.random.default_rng(seed)
+    chosen: list[str] = []
+    if sectors:
+        members: dict[str, list[str]] = {}
+        for ticker in tickers:
+            members.setdefault(sectors.get(ticker, "Unknown"), []).append(str(ticker))
+        shared = [sector for sector in sorted(members) if len(members[sector]) >= 2]
+        for position in rng.permutation(len(shared)):
+            if len(chosen) + 2 > count:
+                break
+            chosen += rng.choice(members[shared[position]], size=2, replace=False).tolist()
+    rest = [str(t) for t in tickers if t not in chosen]
+    chosen += rng.choice(rest, size=count - len(chosen), replace=False).tolist()
+    return sorted(chosen)
 
 
 def truncation_invariance(full: pd.DataFrame | None, bars: Bars, tweets: pd.DataFrame,

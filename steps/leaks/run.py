@@ -60,7 +60,7 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
     frame = table.frame
     columns = [c for c in table.feature_columns if c in frame.columns]
     chosen = choose_cutoffs(frame, cutoffs, seed)
-    tickers = choose_tickers(bars, truncation_tickers, seed)
+    tickers = choose_tickers(bars, truncation_tickers, seed, sectors)
 
     def truncation() -> CheckResult:
         with timer.block("truncation_invariance"):

@@ -17,6 +17,7 @@ from steps.common.feature_table import load_feature_table
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
+from steps.leaks.checks import choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.run import run_checks, run_leaks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,42 @@ def test_leaky_code_fails_truncation_invariance(features_dir: Path, market) -> N
     results = {r.name: r for r in run_checks(table, bars, tweets, cutoffs=3, seed=0, build=leaky_build)}
     assert not results["truncation_invariance"].passed
     assert results["truncation_invariance"].columns == ["ret_60"]
+
+
+def _peer_look_ahead_build(bars, tweets, settings, **kwargs):
+    """A cross-ticker leak: sec_rel_ret at t subtracts the *other* tickers of the sector at their next decision
+    row (a misaligned sector join). A ticker alone in its sector of a sample has no peer to leak from."""
+    frame = build_features(bars, tweets, settings, **kwargs)
+    w = settings.windows[0]
+    ret = frame[f"ret_{w}"]
+    ahead = ret.groupby(frame["ticker"]).shift(-1)
+    keys = [frame["sector"], frame["ts"]]
+    total, count = ahead.groupby(keys).transform("sum"), ahead.groupby(keys).transform("count")
+    peers = (total - ahead.fillna(0.0)) / (count - ahead.notna())
+    frame[f"sec_rel_ret_{w}"] = ret - peers.fillna(0.0)
+    return frame
+
+
+def test_sampled_tickers_come_in_sector_pairs_so_a_peer_look_ahead_is_caught(features_dir: Path, market) -> None:
+    table = load_feature_table(features_dir)
+    bars, tweets = validate_bars(market.bars, "bars"), validate_tweets(market.tweets, "tweets")
+    sectors = table.manifest["sectors"]
+    # The only sector with two tickers is Information Technology: every 2-ticker sample is that pair.
+    assert {tuple(choose_tickers(bars, 2, seed, sectors)) for seed in range(10)} == {("AAPL", "MSFT")}
+    assert len(set(choose_tickers(bars, 3, 0, sectors)) & {"AAPL", "MSFT"}) == 2
+    # Why it matters: on a sample of singletons the leak is invisible ...
+    settings = FeatureSettings.from_json(table.manifest["settings"])
+    cutoffs = choose_cutoffs(table.frame, 3, 0)
+    alone = truncation_invariance(None, bars, tweets, settings, sectors, cutoffs, _peer_look_ahead_build,
+                                  ["JPM", "XOM"])
+    assert alone.passed
+    # ... and on the pair the step samples it is caught, whatever the seed.
+    for seed in range(3):
+        results = {r.name: r for r in run_checks(table, bars, tweets, cutoffs=3, seed=seed, truncation_tickers=2,
+                                                 build=_peer_look_ahead_build)}
+        check = results["truncation_invariance"]
+        assert not check.passed and check.columns == [f"sec_rel_ret_{settings.windows[0]}"], check.details
+        assert check.data["tickers"] == ["AAPL", "MSFT"]
 
 
 def test_purge_violation_is_caught(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
