@@ -1,6 +1,6 @@
 """Benchmark the BuildFeatures step at full scale and a shared indicator subset against `ta` and TA-Lib.
 
-    python benchmarks/bench_features.py [--data DIR] [--cores 2] [--repeat 3]
+    python benchmarks/bench_features.py [--data DIR] [--cores 2] [--repeat 5]
 
 1. The whole step (`python -m steps.features`, default settings: TA + sentiment + labels + folds, reading
    and writing included) as a child process pinned to `--cores` CPUs: wall time, bars/s, peak RSS.
@@ -11,7 +11,8 @@
      tickers in one call per window, on 1 thread and on `--cores` threads (tickers split, as in the step);
    - `ta` (0.11) per ticker on pandas Series (with pandas for what `ta` lacks: std, log returns, z-score);
    - TA-Lib per ticker on numpy arrays (STDDEV, RSI, MACD, BBANDS, SUM, SMA).
-   Best of `--repeat` runs each. Definitions differ where the libraries differ (our RSI is Cutler's, a
+   Best of `--repeat` rounds each, the six contenders taking turns within a round (rotating order) so that
+   load from elsewhere falls on all alike. Definitions differ where the libraries differ (our RSI is Cutler's, a
    simple-average RSI; TA-Lib's and `ta`'s are Wilder's; TA-Lib seeds EMAs with an SMA): the agreement
    printed at the end compares what is defined the same way, after a 1000-bar warm-up.
 
@@ -174,20 +175,26 @@ def ta_end_to_end(frame) -> dict:
     return _assemble(subset_ta(per_ticker))
 
 
-def best_of(repeat: int, fn, *args):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn(*args)
-        times.append(time.perf_counter() - start)
-    return min(times), result
+def interleaved_best(repeat: int, contenders: dict[str, tuple]) -> tuple[dict[str, float], dict[str, dict]]:
+    """Best time of each contender over `repeat` rounds, the contenders taking turns within each round (in a
+    rotating order), so a burst of load from elsewhere on a shared machine falls on all of them alike."""
+    best = {name: float("inf") for name in contenders}
+    results: dict[str, dict] = {}
+    names = list(contenders)
+    for round_ in range(repeat):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            fn, *args = contenders[name]
+            start = time.perf_counter()
+            results[name] = fn(*args)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best, results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     os.environ.update({k: v for k, v in _env(args.cores).items() if k.endswith("THREADS")})
     cores = _pin(args.cores)
@@ -213,15 +220,17 @@ def main() -> int:
 
     per_ticker_pd = [{k: pd.Series(v) for k, v in chunk.items()} for chunk in per_ticker_np]
     subset_ours(arrays, ticker_id)  # compile (or load the cached machine code) outside the timing
-    ours_s, ours = best_of(args.repeat, subset_ours, arrays, ticker_id)
-    ours_mt_s, _ = best_of(args.repeat, subset_ours, arrays, ticker_id, args.cores)
-    talib_s, talib_out = best_of(args.repeat, subset_talib, per_ticker_np)
-    ta_s, _ = best_of(args.repeat, subset_ta, per_ticker_pd)
     frame_pd = bars.select(["ticker", "high", "low", "close", "volume"]).to_pandas()
-    talib_e2e_s, _ = best_of(args.repeat, talib_end_to_end, arrays, bounds)
-    ta_e2e_s, _ = best_of(args.repeat, ta_end_to_end, frame_pd)
+    best, results = interleaved_best(args.repeat, {
+        "ours": (subset_ours, arrays, ticker_id), "ours_mt": (subset_ours, arrays, ticker_id, args.cores),
+        "talib_e2e": (talib_end_to_end, arrays, bounds), "ta_e2e": (ta_end_to_end, frame_pd),
+        "talib": (subset_talib, per_ticker_np), "ta": (subset_ta, per_ticker_pd)})
+    ours, talib_out = results["ours"], results["talib"]
+    ours_s, ours_mt_s, talib_s, ta_s = best["ours"], best["ours_mt"], best["talib"], best["ta"]
+    talib_e2e_s, ta_e2e_s = best["talib_e2e"], best["ta_e2e"]
     n = len(ticker_id)
-    print(f"\nindicator subset on every bar ({n:,} bars, {len(per_ticker_np)} tickers; best of {args.repeat}):")
+    print(f"\nindicator subset on every bar ({n:,} bars, {len(per_ticker_np)} tickers; "
+          f"best of {args.repeat} interleaved rounds):")
     print("  from the long table to one aligned table (what the feature step has to do):")
     for name, seconds in (("ours, 1 thread (compiled sweeps)", ours_s),
                           (f"ours, {args.cores} threads", ours_mt_s),

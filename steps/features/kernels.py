@@ -218,7 +218,10 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
     if window < 1:
         raise ValueError(f"indicator window must be >= 1 bar, got {window}")
     starts, stops, at = (np.asarray(x, dtype=np.int64) for x in (starts, stops, at))
-    outputs = {name: np.empty(len(at)) if name in families else None for name in FAMILIES}
+    # With threads, the outputs' pages are faulted in here, by one thread: two threads faulting fresh pages
+    # of the same arrays contend in the kernel and took longer than one thread doing all the work.
+    allocate = np.empty if threads <= 1 else (lambda size: np.full(size, np.nan))
+    outputs = {name: allocate(len(at)) if name in families else None for name in FAMILIES}
 
     def sweep(first: int, last: int) -> None:
         """Tickers first..last-1, and the decision rows inside them."""
