@@ -8,7 +8,15 @@ from typing import Any
 
 from pipelines.local.errors import StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import to_text
-from pipelines.local.jobs.host import base_environment, host_command, host_path, map_container_paths, run_program
+from pipelines.local.jobs.host import (
+    base_environment,
+    host_command,
+    host_path,
+    map_container_paths,
+    python_path,
+    run_program,
+    stage_input,
+)
 from pipelines.local.store import LocalStore
 
 
@@ -26,9 +34,7 @@ def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path
         s3_input = item["S3Input"]
         if s3_input.get("S3InputMode", "File") != "File":
             raise UnsupportedConstruct(f"{step_name}: S3InputMode {s3_input['S3InputMode']!r}")
-        destination = host_path(s3_input["LocalPath"], job_root)
-        destination.mkdir(parents=True, exist_ok=True)
-        store.download(to_text(s3_input["S3Uri"]), destination)
+        stage_input(store, to_text(s3_input["S3Uri"]), host_path(s3_input["LocalPath"], job_root))
 
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
@@ -36,6 +42,8 @@ def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path
 
     env = base_environment()
     env.update({k: map_container_paths(to_text(v), job_root) for k, v in arguments.get("Environment", {}).items()})
+    if "PYTHONPATH" in env:
+        env["PYTHONPATH"] = python_path(env["PYTHONPATH"])
     command = host_command([map_container_paths(to_text(a), job_root) for a in app["ContainerEntrypoint"]])
     command += [map_container_paths(to_text(a), job_root) for a in app.get("ContainerArguments", [])]
     timeout = arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)

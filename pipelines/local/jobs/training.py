@@ -19,7 +19,15 @@ from typing import Any
 
 from pipelines.local.errors import StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import to_text
-from pipelines.local.jobs.host import base_environment, host_command, host_path, map_container_paths, run_program
+from pipelines.local.jobs.host import (
+    base_environment,
+    host_command,
+    host_path,
+    map_container_paths,
+    python_path,
+    run_program,
+    stage_input,
+)
 from pipelines.local.store import LocalStore
 
 TRAINING_ENTRYPOINT = ("python3", "-m", "steps.train")
@@ -83,7 +91,7 @@ def run_training_job(
                 f"{job_name}: channel {channel['ChannelName']!r} InputMode {channel['InputMode']!r}"
             )
         name = channel["ChannelName"]
-        store.download(to_text(source["S3Uri"]), host_path(f"{INPUT_DATA_DIR}/{name}", job_root))
+        stage_input(store, to_text(source["S3Uri"]), host_path(f"{INPUT_DATA_DIR}/{name}", job_root))
         channels.append(name)
 
     model_dir = host_path(MODEL_DIR, job_root)
@@ -96,6 +104,8 @@ def run_training_job(
 
     env = base_environment()
     env.update({k: map_container_paths(to_text(v), job_root) for k, v in definition.get("Environment", {}).items()})
+    if "PYTHONPATH" in env:
+        env["PYTHONPATH"] = python_path(env["PYTHONPATH"])
     env.update(
         {
             "SM_MODEL_DIR": str(model_dir),
