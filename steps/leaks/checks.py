@@ -92,9 +92,9 @@ def bars_where(bars: Bars, *, tickers: list[str] | None = None, until: pd.Timest
 def choose_tickers(bars: Bars, count: int, seed: int, sectors: Mapping[str, str] | None = None) -> list[str] | None:
     """`count` tickers drawn at random (None: all of them, when count is 0 or covers the universe).
 
-    With sectors, as many as possible come in pairs from one sector: a sector-relative feature of a ticker
-    alone in its sector of the sample is 0 whatever the code does, so a look-ahead in the sector mean could
-    only show on a sample that holds two tickers of a sector."""
+    With sectors, as many as possible come in pairs from one sector: a ticker alone in its sector of the
+    sample has no peer whose later bars a sector feature could read, so a look-ahead across a sector's
+    tickers only shows on a sample that holds two of them (tests/steps/test_leaks.py plants one)."""
     tickers = np.sort(np.asarray(bars["ticker"].unique(), dtype=object))
     if count <= 0 or count >= len(tickers):
         return None
