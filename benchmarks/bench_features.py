@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "conviction-bench-full"
 
 
-def _pin(cores: int) -> list[int]:
+def pin_cores(cores: int) -> list[int]:
     chosen = sorted(os.sched_getaffinity(0))[:cores]
     os.sched_setaffinity(0, chosen)
     return chosen
 
 
-def _env(cores: int) -> dict[str, str]:
+def child_env(cores: int) -> dict[str, str]:
     return {**os.environ, "POLARS_MAX_THREADS": str(cores), "OMP_NUM_THREADS": str(cores),
             "OPENBLAS_NUM_THREADS": str(cores), "PYTHONPATH": str(ROOT)}
 
@@ -51,7 +51,7 @@ def ensure_data(folder: Path, cores: int) -> Path:
     if not (folder / "bars").is_dir():
         print(f"generating the full-size market into {folder} (steps.sample_data --size full) ...", flush=True)
         subprocess.run([sys.executable, "-m", "steps.sample_data", "--output", str(folder), "--size", "full"],
-                       check=True, cwd=ROOT, env=_env(cores))
+                       check=True, cwd=ROOT, env=child_env(cores))
     return folder
 
 
@@ -60,8 +60,8 @@ def whole_step(data: Path, cores: int) -> dict[str, float]:
         command = [sys.executable, "-m", "steps.features", "--bars", str(data / "bars"), "--tweets",
                    str(data / "tweets"), "--output", str(Path(scratch) / "features")]
         start = time.perf_counter()
-        result = subprocess.run(command, cwd=ROOT, env=_env(cores), capture_output=True, text=True,
-                                preexec_fn=lambda: _pin(cores))
+        result = subprocess.run(command, cwd=ROOT, env=child_env(cores), capture_output=True, text=True,
+                                preexec_fn=lambda: pin_cores(cores))
         wall = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(f"steps.features failed:\n{result.stderr}")
@@ -196,8 +196,8 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    os.environ.update({k: v for k, v in _env(args.cores).items() if k.endswith("THREADS")})
-    cores = _pin(args.cores)
+    os.environ.update({k: v for k, v in child_env(args.cores).items() if k.endswith("THREADS")})
+    cores = pin_cores(args.cores)
     data = ensure_data(args.data, args.cores)
     load = os.getloadavg()
     print(f"cores {cores} (of {os.cpu_count()}), load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")

@@ -27,15 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_features import DEFAULT_DATA, _env, _pin, ensure_data  # noqa: E402
+from bench_features import DEFAULT_DATA, child_env, ensure_data, pin_cores  # noqa: E402
 
 
 def timed_child(command: list[str], cores: int) -> tuple[float, float]:
     """(wall seconds, peak RSS in GB) of one pinned child process; exits on failure with its stderr."""
     with tempfile.TemporaryFile("w+") as errors:
         start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, env=_env(cores), stdout=subprocess.DEVNULL, stderr=errors,
-                                 preexec_fn=lambda: _pin(cores))
+        child = subprocess.Popen(command, cwd=ROOT, env=child_env(cores), stdout=subprocess.DEVNULL, stderr=errors,
+                                 preexec_fn=lambda: pin_cores(cores))
         _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (ru_maxrss in KB on Linux)
         wall = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--truncation-tickers", type=int, default=8,
                         help="as configs/pipeline.yaml leaks.truncation_tickers (0: every ticker)")
     args = parser.parse_args()
-    cores = _pin(args.cores)
+    cores = pin_cores(args.cores)
     data = ensure_data(args.data, args.cores)
     load = os.getloadavg()
     print(f"cores {cores} (of {os.cpu_count()}), load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")

@@ -18,7 +18,6 @@ Order of work, and why:
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from steps.features.bar_features import (
     session_columns,
     session_features,
 )
+from steps.features.kernels import ticker_groups
 from steps.features.sentiment import sentiment_feature_names, sentiment_features
 from steps.features.settings import FeatureSettings
 
@@ -98,14 +98,10 @@ def _slice_features(arrays: dict[str, np.ndarray], session: np.ndarray, ticker_i
 
 
 def _chunks(ticker_id: np.ndarray, parts: int) -> list[tuple[int, int]]:
-    """Contiguous row ranges of whole tickers, about equal in rows."""
-    starts = np.flatnonzero(np.r_[True, ticker_id[1:] != ticker_id[:-1]]) if len(ticker_id) else np.zeros(0, int)
-    if len(starts) == 0:
-        return []
-    targets = np.linspace(0, len(ticker_id), parts + 1)[1:-1]
-    cuts = sorted({int(starts[np.argmin(np.abs(starts - t))]) for t in targets} - {0})
-    bounds = [0, *cuts, len(ticker_id)]
-    return list(itertools.pairwise(bounds))
+    """Contiguous row ranges of whole tickers, about equal in rows (the kernels' own grouping, in rows)."""
+    layout = TickerLayout(ticker_id)
+    return [(int(layout.starts[first]), int(layout.stops[last - 1]))
+            for first, last in ticker_groups(layout.starts, layout.stops, parts)]
 
 
 def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
