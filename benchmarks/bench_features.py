@@ -1,6 +1,6 @@
 """Benchmark the BuildFeatures step at full scale and a shared indicator subset against `ta` and TA-Lib.
 
-    python benchmarks/bench_features.py [--data DIR] [--cores 2] [--repeat 5]
+    python benchmarks/bench_features.py [--data DIR] [--cores 2] [--repeat 7]
 
 1. The whole step (`python -m steps.features`, default settings: TA + sentiment + labels + folds, reading
    and writing included) as a child process pinned to `--cores` CPUs: wall time, bars/s, peak RSS.
@@ -175,26 +175,36 @@ def ta_end_to_end(frame) -> dict:
     return _assemble(subset_ta(per_ticker))
 
 
-def interleaved_best(repeat: int, contenders: dict[str, tuple]) -> tuple[dict[str, float], dict[str, dict]]:
-    """Best time of each contender over `repeat` rounds, the contenders taking turns within each round (in a
-    rotating order), so a burst of load from elsewhere on a shared machine falls on all of them alike."""
-    best = {name: float("inf") for name in contenders}
+def interleaved_times(repeat: int, contenders: dict[str, tuple], keep: tuple[str, ...] = ()
+                      ) -> tuple[dict[str, list[float]], dict[str, dict]]:
+    """Each contender's time in each of `repeat` rounds, the contenders taking turns within a round (in a
+    rotating order), so a burst of load from elsewhere on a shared machine falls on all of them alike.
+
+    Only the first-round results of `keep` are kept (for the agreement check); every other result (~0.5 GB
+    each) is dropped as soon as it is timed, as a caller's loop would, so no contender runs short of memory
+    because of another's leftovers. On the benchmark VM a round can still land on memory the guest has
+    handed back to its host (free page reporting) and pay ~0.3 s to fault it in again, whoever runs it:
+    hence the medians beside the best times (docs/performance.md, "Features")."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     results: dict[str, dict] = {}
     names = list(contenders)
     for round_ in range(repeat):
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             fn, *args = contenders[name]
             start = time.perf_counter()
-            results[name] = fn(*args)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best, results
+            result = fn(*args)
+            times[name].append(time.perf_counter() - start)
+            if name in keep and name not in results:
+                results[name] = result
+            del result
+    return times, results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     os.environ.update({k: v for k, v in child_env(args.cores).items() if k.endswith("THREADS")})
     cores = pin_cores(args.cores)
@@ -221,29 +231,37 @@ def main() -> int:
     per_ticker_pd = [{k: pd.Series(v) for k, v in chunk.items()} for chunk in per_ticker_np]
     subset_ours(arrays, ticker_id)  # compile (or load the cached machine code) outside the timing
     frame_pd = bars.select(["ticker", "high", "low", "close", "volume"]).to_pandas()
-    best, results = interleaved_best(args.repeat, {
+    times, results = interleaved_times(args.repeat, {
         "ours": (subset_ours, arrays, ticker_id), "ours_mt": (subset_ours, arrays, ticker_id, args.cores),
         "talib_e2e": (talib_end_to_end, arrays, bounds), "ta_e2e": (ta_end_to_end, frame_pd),
-        "talib": (subset_talib, per_ticker_np), "ta": (subset_ta, per_ticker_pd)})
+        "talib": (subset_talib, per_ticker_np), "ta": (subset_ta, per_ticker_pd)}, keep=("ours", "talib"))
+    best = {name: min(values) for name, values in times.items()}
+    median = {name: float(np.median(values)) for name, values in times.items()}
     ours, talib_out = results["ours"], results["talib"]
-    ours_s, ours_mt_s, talib_s, ta_s = best["ours"], best["ours_mt"], best["talib"], best["ta"]
-    talib_e2e_s, ta_e2e_s = best["talib_e2e"], best["ta_e2e"]
     n = len(ticker_id)
     print(f"\nindicator subset on every bar ({n:,} bars, {len(per_ticker_np)} tickers; "
-          f"best of {args.repeat} interleaved rounds):")
+          f"{args.repeat} interleaved rounds, best and median):")
+
+    def row(label: str, name: str) -> None:
+        print(f"    {label:42s} {best[name]:7.3f} s  median {median[name]:7.3f} s  ({n / best[name]:,.0f} bars/s)")
+
+    def ratios(label: str, ours_name: str, peer: str, slow_peer: str) -> None:
+        print(f"    {label}: ours / TA-Lib = {best[ours_name] / best[peer]:.2f} (medians "
+              f"{median[ours_name] / median[peer]:.2f})   ta / ours = {best[slow_peer] / best[ours_name]:.1f}x "
+              f"(medians {median[slow_peer] / median[ours_name]:.1f}x)")
+
     print("  from the long table to one aligned table (what the feature step has to do):")
-    for name, seconds in (("ours, 1 thread (compiled sweeps)", ours_s),
-                          (f"ours, {args.cores} threads", ours_mt_s),
-                          ("TA-Lib: split, per ticker, concatenate", talib_e2e_s),
-                          ("ta: groupby, per ticker, concatenate", ta_e2e_s)):
-        print(f"    {name:42s} {seconds:7.3f} s  ({n / seconds:,.0f} bars/s)")
-    print(f"    1 thread:  ours / TA-Lib = {ours_s / talib_e2e_s:.2f}   ta / ours = {ta_e2e_s / ours_s:.1f}x")
-    print(f"    {args.cores} threads: ours / TA-Lib = {ours_mt_s / talib_e2e_s:.2f}   "
-          f"ta / ours = {ta_e2e_s / ours_mt_s:.1f}x   (the peers run on one thread, as their users run them)")
+    row("ours, 1 thread (compiled sweeps)", "ours")
+    row(f"ours, {args.cores} threads", "ours_mt")
+    row("TA-Lib: split, per ticker, concatenate", "talib_e2e")
+    row("ta: groupby, per ticker, concatenate", "ta_e2e")
+    ratios("1 thread ", "ours", "talib_e2e", "ta_e2e")
+    ratios(f"{args.cores} threads", "ours_mt", "talib_e2e", "ta_e2e")
+    print("    (the peers run on one thread, as their users run them; the feature step runs on every core)")
     print("  peers' kernels alone (per-ticker arrays prepared outside the timing, results left per ticker):")
-    for name, seconds in (("TA-Lib per ticker", talib_s), ("ta per ticker", ta_s)):
-        print(f"    {name:42s} {seconds:7.3f} s  ({n / seconds:,.0f} bars/s)")
-    print(f"    ours (1 thread) / TA-Lib kernels = {ours_s / talib_s:.2f}   ta kernels / ours = {ta_s / ours_s:.1f}x")
+    row("TA-Lib per ticker", "talib")
+    row("ta per ticker", "ta")
+    ratios("1 thread ", "ours", "talib", "ta")
 
     print("\nagreement with TA-Lib (same definitions; rows after a 1000-bar warm-up per ticker), max |diff|:")
     close = arrays["close"]

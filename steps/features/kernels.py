@@ -7,8 +7,9 @@ three EMAs and two monotonic deques in registers and writes only the requested c
 rows. Measured against the numpy version and against TA-Lib in docs/performance.md ("Features").
 
 Numerics, and why they stay exact enough for the leak tests:
-- Windowed sums slide (add the new row, remove the row that leaves) and are recomputed from scratch
-  every `w` rows, so rounding never accumulates over more than one window.
+- Windowed sums slide (each takes one net update per row: the entering row's term minus the leaving
+  row's, one add on the loop-carried chain instead of two) and are recomputed from scratch every
+  max(4 w, RECOMPUTE_ROWS) rows, so rounding never accumulates over more than a few windows.
 - Variances use sums of deviations from a shift (the value at the last recompute, a member of a recent
   window), so they do not cancel the way sum(x^2) - sum(x)^2 / w does on prices around 100.
 - Exact zeros stay exact: a window of equal values has std 0 (a run-length counter, not a rounding
@@ -46,7 +47,9 @@ def _std(s1: float, s2: float, inv_w: float) -> float:
     return np.sqrt(var) if var > 0.0 else 0.0
 
 
-@numba.njit(nogil=True, cache=True)
+# error_model="numpy": a division by zero gives inf/nan as in numpy instead of a Python exception, so the
+# loop carries no zero checks (every division here is guarded or by a positive price anyway).
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast, slow, signal,
                  ret, vol, range_, volume_z, vwap_dev, rsi, macd, macd_signal, macd_hist, bb_pctb, ret_std):
     """The families of one window at rows `at` (sorted) of bars sorted by (ticker, ts), one sweep per ticker.
@@ -76,7 +79,7 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
         s_c = s_c2 = s_v = s_vd = s_vd2 = s_tv3 = s_r = s_r2 = s_g = s_l = 0.0
         n_g = n_l = 0
         run_c = run_v = run_r = 0
-        r_prev = 0.0
+        r_prev = r = 0.0
         countdown = 0
         for t in range(a, b):
             pos = t - a
@@ -99,57 +102,59 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
                 c_shift, v_shift = c, v
                 s_c = s_c2 = s_v = s_vd = s_vd2 = s_tv3 = s_r = s_r2 = s_g = s_l = 0.0
                 n_g = n_l = 0
-                lo = max(a, t - w + 1)
-            else:
-                lo = t
+                for j in range(max(a, t - w + 1), t + 1):
+                    if want_close:
+                        x = close[j] - c_shift
+                        s_c += x
+                        s_c2 += x * x
+                    if want_volume:
+                        vd = volume[j] - v_shift
+                        s_v += volume[j]
+                        s_vd += vd
+                        s_vd2 += vd * vd
+                        if want_vwap:
+                            s_tv3 += (high[j] + low[j] + close[j]) * volume[j]
+                    if j > a:  # a ticker's first bar has no previous close: no return, no change
+                        if want_returns:
+                            rj = log_close[j] - log_close[j - 1]
+                            s_r += rj
+                            s_r2 += rj * rj
+                        if want_rsi:
+                            change = close[j] - close[j - 1]
+                            s_g += max(change, 0.0)
+                            s_l += max(-change, 0.0)
+                            n_g += change > 0.0
+                            n_l += change < 0.0
+            else:  # slide: row t in, row t - w out (once the window is full); each sum takes one net update
+                o = t - w
+                out_ok = pos >= w
+                out_moved = pos > w
+                if want_close:
+                    x = c - c_shift
+                    xo = close[o] - c_shift if out_ok else 0.0
+                    s_c += x - xo
+                    s_c2 += x * x - xo * xo
+                if want_volume:
+                    vd = v - v_shift
+                    vo = volume[o] if out_ok else 0.0
+                    vdo = vo - v_shift if out_ok else 0.0
+                    s_v += v - vo
+                    s_vd += vd - vdo
+                    s_vd2 += vd * vd - vdo * vdo
+                    if want_vwap:
+                        s_tv3 += (high[t] + low[t] + c) * v - ((high[o] + low[o] + close[o]) * vo if out_ok else 0.0)
+                if want_returns:
+                    ro = log_close[o] - log_close[o - 1] if out_moved else 0.0
+                    s_r += r - ro
+                    s_r2 += r * r - ro * ro
+                if want_rsi:
+                    change = c - close[t - 1]
+                    change_o = close[o] - close[o - 1] if out_moved else 0.0
+                    s_g += max(change, 0.0) - max(change_o, 0.0)
+                    s_l += max(-change, 0.0) - max(-change_o, 0.0)
+                    n_g += (change > 0.0) - (change_o > 0.0)
+                    n_l += (change < 0.0) - (change_o < 0.0)
             countdown -= 1
-            for j in range(lo, t + 1):  # rows in: the window when recomputing, row t when sliding
-                if want_close:
-                    x = close[j] - c_shift
-                    s_c += x
-                    s_c2 += x * x
-                if want_volume:
-                    vd = volume[j] - v_shift
-                    s_v += volume[j]
-                    s_vd += vd
-                    s_vd2 += vd * vd
-                    if want_vwap:
-                        s_tv3 += (high[j] + low[j] + close[j]) * volume[j]
-                if j > a:  # a ticker's first bar has no previous close: no return, no change
-                    if want_returns:
-                        rj = log_close[j] - log_close[j - 1]
-                        s_r += rj
-                        s_r2 += rj * rj
-                    if want_rsi:  # branch-free: the sign of a price change is a coin flip
-                        change = close[j] - close[j - 1]
-                        s_g += max(change, 0.0)
-                        s_l += max(-change, 0.0)
-                        n_g += change > 0.0
-                        n_l += change < 0.0
-            if lo == t and pos >= w:  # sliding past a full window: the row that left, out (same terms)
-                j = t - w
-                if want_close:
-                    x = close[j] - c_shift
-                    s_c -= x
-                    s_c2 -= x * x
-                if want_volume:
-                    vd = volume[j] - v_shift
-                    s_v -= volume[j]
-                    s_vd -= vd
-                    s_vd2 -= vd * vd
-                    if want_vwap:
-                        s_tv3 -= (high[j] + low[j] + close[j]) * volume[j]
-                if j > a:
-                    if want_returns:
-                        rj = log_close[j] - log_close[j - 1]
-                        s_r -= rj
-                        s_r2 -= rj * rj
-                    if want_rsi:
-                        change = close[j] - close[j - 1]
-                        s_g -= max(change, 0.0)
-                        s_l -= max(-change, 0.0)
-                        n_g -= change > 0.0
-                        n_l -= change < 0.0
             if k >= n_at or at[k] != t:
                 continue
             full = pos >= w - 1  # w bars of the ticker end at t
@@ -218,10 +223,9 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
     if window < 1:
         raise ValueError(f"indicator window must be >= 1 bar, got {window}")
     starts, stops, at = (np.asarray(x, dtype=np.int64) for x in (starts, stops, at))
-    # With threads, the outputs' pages are faulted in here, by one thread: two threads faulting fresh pages
-    # of the same arrays contend in the kernel and took longer than one thread doing all the work.
-    allocate = np.empty if threads <= 1 else (lambda size: np.full(size, np.nan))
-    outputs = {name: allocate(len(at)) if name in families else None for name in FAMILIES}
+    # Left unwritten (np.empty): each sweep thread faults in the pages of its own rows, which on this kernel
+    # (per-VMA locks) scales; faulting them all here first on one thread cost 15% of the 2-thread subset.
+    outputs = {name: np.empty(len(at)) if name in families else None for name in FAMILIES}
 
     def sweep(first: int, last: int) -> None:
         """Tickers first..last-1, and the decision rows inside them."""
@@ -230,6 +234,9 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
         window_sweep(close, log_close, high, low, volume, starts[first:last], stops[first:last], at[lo:hi],
                      int(window), *(float(s) for s in spans),
                      *(None if values is None else values[lo:hi] for values in outputs.values()))
+        for name in ("range", "vwap_dev"):  # the kernel leaves ratios: a vectorised log (GIL released) beats
+            if outputs[name] is not None:  # a libm call per row inside the loop
+                np.log(outputs[name][lo:hi], out=outputs[name][lo:hi])
 
     groups = ticker_groups(starts, stops, threads)
     if len(groups) <= 1:
@@ -238,9 +245,6 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
             for future in [pool.submit(sweep, first, last) for first, last in groups]:
                 future.result()
-    for name in ("range", "vwap_dev"):  # the kernel leaves ratios: one vectorised log beats a libm call per row
-        if outputs[name] is not None:
-            np.log(outputs[name], out=outputs[name])
     return {name: values for name, values in outputs.items() if values is not None}
 
 
