@@ -223,9 +223,8 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
     if window < 1:
         raise ValueError(f"indicator window must be >= 1 bar, got {window}")
     starts, stops, at = (np.asarray(x, dtype=np.int64) for x in (starts, stops, at))
-    # Left unwritten (np.empty): each sweep thread faults in the pages of its own rows, which on this kernel
-    # (per-VMA locks) scales; faulting them all here first on one thread cost 15% of the 2-thread subset.
-    outputs = {name: np.empty(len(at)) if name in families else None for name in FAMILIES}
+    allocate = np.empty if threads <= 1 else _faulted_in
+    outputs = {name: allocate(len(at)) if name in families else None for name in FAMILIES}
 
     def sweep(first: int, last: int) -> None:
         """Tickers first..last-1, and the decision rows inside them."""
@@ -246,6 +245,18 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
             for future in [pool.submit(sweep, first, last) for first, last in groups]:
                 future.result()
     return {name: values for name, values in outputs.items() if values is not None}
+
+
+def _faulted_in(size: int) -> np.ndarray:
+    """An output array whose pages are faulted in here, on one thread, before the sweep threads write it.
+
+    Why: on a VM, fresh pages may have to be faulted in by the host as well (memory the guest has handed
+    back); two threads doing that at once stalled each other, and the 2-thread subset then took 0.3-0.4 s
+    against 0.12-0.15 s, in runs that were otherwise alike (docs/performance.md, "Features"). One store per
+    4 KiB page is all it takes; the values are written by the sweep."""
+    values = np.empty(size)
+    values[::512] = np.nan
+    return values
 
 
 def ticker_groups(starts: np.ndarray, stops: np.ndarray, parts: int) -> list[tuple[int, int]]:
