@@ -186,9 +186,9 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
                 vwap_dev[k] = 3.0 * c * s_v / s_tv3 if full and s_v > 0.0 else np.nan  # log: by the caller
             if rsi is not None:
                 if moved:
-                    up = s_g if n_g > 0 else 0.0
-                    down = s_l if n_l > 0 else 0.0
-                    rsi[k] = 100.0 * up / (up + down) if up + down > 0.0 else 50.0
+                    up = max(s_g, 0.0) if n_g > 0 else 0.0  # a slid sum can keep a residue of either sign
+                    down = max(s_l, 0.0) if n_l > 0 else 0.0  # (changes of very different scales): RSI in [0, 100]
+                    rsi[k] = 100.0 * (up / (up + down)) if up + down > 0.0 else 50.0  # ratio first: <= 1, so <= 100
                 else:
                     rsi[k] = np.nan
             if macd is not None:

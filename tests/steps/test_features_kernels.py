@@ -101,6 +101,36 @@ def test_windows_that_turn_flat_give_the_flat_values_exactly() -> None:
     assert got["bb_pctb"][freeze + w - 3] != 0.5
 
 
+
+@pytest.mark.parametrize("direction", [-1.0, 1.0])
+@pytest.mark.parametrize("seed", [1, 5])
+def test_one_sided_windows_give_rsi_of_exactly_0_or_100(direction: float, seed: int) -> None:
+    """A run of strictly falling (rising) closes longer than the window: no gain (loss) is left in it, so
+    RSI is exactly 0 (100). Sums of price changes at one price level are exact in float64 (the changes are
+    multiples of one ulp), so the run is preceded by a crash to a 1e5 times lower level and a few moves
+    there: the sliding sum then holds changes of both scales, and taking them off again leaves a residue
+    of ~1e-17 instead of 0. The counts of up and down moves in the window make the answer exact anyway
+    (with seed 1 the test fails if the leaving move is not taken off the count), and the ratio is taken
+    before the factor 100, which keeps RSI <= 100 (with seed 5, 100 * up / (up + down) gave 100 + 1 ulp)."""
+    m = _market([700], seed=seed)
+    w = 14
+    period = max(4 * w, RECOMPUTE_ROWS)
+    start = 4 * period + 3  # just after a recompute: the sum then slides over both scales
+    rng = np.random.default_rng(11)
+    low_level = m["close"][start - 6] * 1e-5
+    m["close"][start - 5:start] = low_level * (1 + rng.uniform(-0.3, 0.3, 5))  # moves both ways down there
+    steps = rng.uniform(0.01, 0.7, 700 - start) * low_level * 1e-3  # never 0: strictly one-sided
+    m["close"][start:] = m["close"][start - 1] + direction * np.cumsum(steps)
+    assert m["close"].min() > 0
+    at = np.arange(700)
+    got = _run(m, w, at, ["rsi"])["rsi"]
+    one_sided = at >= start + w  # the window's w changes are all after the run began
+    assert np.all(got[one_sided] == (100.0 if direction > 0 else 0.0))
+    assert 0.0 < got[start - 7] < 100.0  # an ordinary value before the crash
+    defined = ~np.isnan(got)  # and never outside [0, 100], though a sum can slide to a residue below 0
+    assert np.all((got[defined] >= 0.0) & (got[defined] <= 100.0))
+
+
 def test_values_do_not_depend_on_truncation_or_thread_split() -> None:
     """Bit-identical: the schedule counts from each ticker's first bar, never from the array's."""
     m = _market([1_000, 1, 2_500, 61, 1_800], seed=11)
