@@ -1,0 +1,574 @@
+"""SageMaker's request rules, read from botocore's own SageMaker service model.
+
+SageMaker validates every request against its service model before it does anything; the local runner and
+`lint` must refuse what SageMaker would refuse (ARCHITECTURE.md, principle 6). `validate_request` checks a
+request the way the service does: required members, unknown members, types, `min`/`max` (string length,
+list and map item counts, numeric values), `enum` and `pattern` (map keys included), recursively.
+
+The model's patterns are Java regular expressions, matched the way Java's `String.matches` does: the whole
+string must match. `_java_to_python` translates the Java-only syntax (surrogate pairs, `\\x{...}`, POSIX
+classes, Java's ASCII `\\d \\s \\w`, Java's `.` that stops at every line terminator, quantified anchors) and
+the `regex` package compiles the result (it understands `\\p{L}`, `\\p{Z}`, ...).
+
+`UNKNOWN` stands for a value not known until run time (a pipeline expression, in static lint): it passes
+every type and value check wherever it appears, but a required member is still required.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import functools
+import reprlib
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.loaders
+import regex
+from botocore.utils import parse_timestamp
+
+__all__ = [
+    "STEP_OPERATIONS",
+    "UNKNOWN",
+    "PatternTranslationError",
+    "RuleViolation",
+    "Unknown",
+    "compiled_pattern",
+    "service_model",
+    "step_request",
+    "validate_request",
+    "validate_step",
+]
+
+
+class Unknown:
+    """The type of `UNKNOWN`: a value not known until run time."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class RuleViolation:
+    """One rule of the service model that a request breaks."""
+
+    operation: str  # "CreateModelPackage"
+    field: str  # "CustomerMetadataProperties['algorithms']", "ProcessingInputs[3].S3Input.S3Uri"
+    value: str  # the offending value, shortened; "" where there is none (a missing member)
+    rule: str  # "must match pattern ...", "at most 256 characters", "required member missing", ...
+
+    def __str__(self) -> str:
+        if not self.value:
+            return f"{self.field}: {self.rule}"
+        return f"{self.field}: {self.rule} (value {self.value})"
+
+
+# --- the service model --------------------------------------------------------------------------------------
+
+
+@functools.cache
+def service_model() -> dict[str, Any]:
+    """botocore's SageMaker service model (service-2), as the raw dict botocore builds its shapes from."""
+    return botocore.loaders.create_loader().load_service_model("sagemaker", "service-2")
+
+
+@functools.cache
+def _shapes() -> dict[str, dict[str, Any]]:
+    return service_model()["shapes"]
+
+
+# --- Java patterns ------------------------------------------------------------------------------------------
+
+
+class PatternTranslationError(ValueError):
+    """A Java regular-expression construct this module cannot translate faithfully."""
+
+
+_MAX_CP = 0x10FFFF
+# Java's line terminators: what `.` does not match (without DOTALL / UNIX_LINES).
+_JAVA_DOT = "[^\\n\\r\\x85\\u2028\\u2029]"
+
+# Java's predefined classes are ASCII (without UNICODE_CHARACTER_CLASS); Python's are Unicode. As ranges.
+_DIGIT = [(0x30, 0x39)]
+_SPACE = [(0x09, 0x0D), (0x20, 0x20)]  # [ \t\n\x0B\f\r]
+_WORD = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
+_HSPACE = [
+    (0x09, 0x09),
+    (0x20, 0x20),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x180E, 0x180E),
+    (0x2000, 0x200A),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+]
+_VSPACE = [(0x0A, 0x0D), (0x85, 0x85), (0x2028, 0x2029)]
+_SHORTHAND = {"d": _DIGIT, "s": _SPACE, "w": _WORD, "h": _HSPACE, "v": _VSPACE}
+# Java's POSIX classes (\p{Alnum} ...), US-ASCII only.
+_POSIX = {
+    "Lower": [(0x61, 0x7A)],
+    "Upper": [(0x41, 0x5A)],
+    "ASCII": [(0x00, 0x7F)],
+    "Alpha": [(0x41, 0x5A), (0x61, 0x7A)],
+    "Digit": _DIGIT,
+    "Alnum": [(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
+    "Punct": [(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
+    "Graph": [(0x21, 0x7E)],
+    "Print": [(0x20, 0x7E)],
+    "Blank": [(0x09, 0x09), (0x20, 0x20)],
+    "Cntrl": [(0x00, 0x1F), (0x7F, 0x7F)],
+    "XDigit": [(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
+    "Space": _SPACE,
+}
+_ANCHOR_ESCAPES = {
+    "b": "\\b",
+    "B": "\\B",
+    "A": "\\A",
+    "G": "\\G",
+    "z": "\\Z",
+    "Z": "(?=(?:\\r\\n|[\\n\\r\\x85\\u2028\\u2029])?\\Z)",
+}
+_UNSUPPORTED_FLAGS = set("smdxuUc")  # DOTALL, MULTILINE, UNIX_LINES, COMMENTS, UNICODE_*, CANON_EQ
+_HEX = set("0123456789abcdefABCDEF")
+
+
+def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for lo, hi in sorted(ranges):
+        if lo > start:
+            out.append((start, lo - 1))
+        start = max(start, hi + 1)
+    if start <= _MAX_CP:
+        out.append((start, _MAX_CP))
+    return out
+
+
+def _codepoint(cp: int) -> str:
+    return f"\\U{cp:08X}"
+
+
+def _class_body(ranges: list[tuple[int, int]]) -> str:
+    """The inside of a character class: the ranges as escapes."""
+    return "".join(_codepoint(lo) if lo == hi else f"{_codepoint(lo)}-{_codepoint(hi)}" for lo, hi in ranges)
+
+
+def _read_hex(pattern: str, start: int, count: int) -> int:
+    digits = pattern[start : start + count]
+    if len(digits) != count or not set(digits) <= _HEX:
+        raise PatternTranslationError(f"bad hex escape at {start} in {pattern!r}")
+    return int(digits, 16)
+
+
+def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int, str]:
+    """Translate the escape at pattern[i] == '\\'. Returns (text, next index, kind): kind is 'anchor',
+    'set' (a character set, expanded to ranges) or 'atom'."""
+    if i + 1 >= len(pattern):
+        raise PatternTranslationError(f"trailing backslash in {pattern!r}")
+    e = pattern[i + 1]
+    if e == "Q":  # \Q...\E: a literal
+        end = pattern.find("\\E", i + 2)
+        literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
+        text = "".join(_codepoint(ord(ch)) for ch in literal) if in_class else regex.escape(literal)
+        return text, len(pattern) if end < 0 else end + 2, "atom"
+    if e == "u":  # \uXXXX, a surrogate pair \uD8xx\uDCxx is one code point in Java
+        cp = _read_hex(pattern, i + 2, 4)
+        j = i + 6
+        if 0xD800 <= cp <= 0xDBFF and pattern[j : j + 2] == "\\u":
+            low = _read_hex(pattern, j + 2, 4)
+            if 0xDC00 <= low <= 0xDFFF:
+                return _codepoint(0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)), j + 6, "atom"
+        return _codepoint(cp), j, "atom"
+    if e == "x":  # \xhh or \x{h...h}
+        if pattern[i + 2 : i + 3] == "{":
+            end = pattern.find("}", i + 3)
+            digits = pattern[i + 3 : end] if end > 0 else ""
+            if not digits or not set(digits) <= _HEX or int(digits, 16) > _MAX_CP:
+                raise PatternTranslationError(f"bad \\x{{...}} escape at {i} in {pattern!r}")
+            return _codepoint(int(digits, 16)), end + 1, "atom"
+        return _codepoint(_read_hex(pattern, i + 2, 2)), i + 4, "atom"
+    if e == "0":  # Java octal: \0n, \0nn, \0mnn (m <= 3)
+        j = i + 2
+        while j < len(pattern) and j < i + 5 and pattern[j] in "01234567":
+            if j == i + 4 and pattern[i + 2] > "3":
+                break
+            j += 1
+        if j == i + 2:
+            raise PatternTranslationError(f"bad octal escape at {i} in {pattern!r}")
+        return _codepoint(int(pattern[i + 2 : j], 8)), j, "atom"
+    if e == "e":
+        return _codepoint(0x1B), i + 2, "atom"
+    if e == "c":
+        if i + 2 >= len(pattern):
+            raise PatternTranslationError(f"bad \\c escape in {pattern!r}")
+        return _codepoint(ord(pattern[i + 2]) ^ 64), i + 3, "atom"
+    if e.lower() in _SHORTHAND:
+        ranges = _SHORTHAND[e.lower()]
+        ranges = _complement(ranges) if e.isupper() else ranges
+        return _class_body(ranges) if in_class else f"[{_class_body(ranges)}]", i + 2, "set"
+    if e in "pP":
+        if pattern[i + 2 : i + 3] == "{":
+            end = pattern.find("}", i + 3)
+            if end < 0:
+                raise PatternTranslationError(f"unclosed \\{e}{{ in {pattern!r}")
+            name, j = pattern[i + 3 : end], end + 1
+        else:
+            name, j = pattern[i + 2 : i + 3], i + 3
+        posix = _POSIX.get(name)
+        if posix is None:
+            return pattern[i:j], j, "set"  # a Unicode property (\p{L}, \pN ...): the same in `regex`
+        ranges = _complement(posix) if e == "P" else posix
+        return _class_body(ranges) if in_class else f"[{_class_body(ranges)}]", j, "set"
+    if e == "R":
+        if in_class:
+            raise PatternTranslationError(f"\\R inside a character class in {pattern!r}")
+        return "(?:\\r\\n|[\\n\\x0B\\f\\r\\x85\\u2028\\u2029])", i + 2, "atom"
+    if e in _ANCHOR_ESCAPES:
+        if in_class:
+            if e == "b":
+                raise PatternTranslationError(f"\\b inside a character class in {pattern!r}")
+            return pattern[i : i + 2], i + 2, "atom"
+        return _ANCHOR_ESCAPES[e], i + 2, "anchor"
+    if e == "k":  # \k<name>
+        end = pattern.find(">", i)
+        if pattern[i + 2 : i + 3] != "<" or end < 0:
+            raise PatternTranslationError(f"bad \\k<name> back reference in {pattern!r}")
+        return pattern[i : end + 1], end + 1, "atom"
+    if e.isalpha() and e not in "tnrfa":
+        raise PatternTranslationError(f"unknown escape \\{e} in {pattern!r}")
+    return pattern[i : i + 2], i + 2, "atom"
+
+
+def _quantifier(pattern: str, i: int) -> tuple[int, int] | None:
+    """The quantifier at pattern[i] as (its minimum, the index after it), or None."""
+    if i >= len(pattern):
+        return None
+    c = pattern[i]
+    if c in "?*+":
+        minimum, j = (1 if c == "+" else 0), i + 1
+    elif c == "{":
+        match = regex.match(r"\{(\d+)(,\d*)?\}", pattern[i:])
+        if not match:
+            return None
+        minimum, j = int(match.group(1)), i + match.end()
+    else:
+        return None
+    if j < len(pattern) and pattern[j] in "?+":  # lazy or possessive
+        j += 1
+    return minimum, j
+
+
+def _java_to_python(pattern: str) -> str:
+    """A `regex` pattern that matches what the Java pattern matches (with `String.matches`, i.e. fullmatch)."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if in_class:
+            if c == "\\":
+                text, i, kind = _escape(pattern, i, in_class=True)
+                out.append(text)
+                if kind == "set" and pattern[i : i + 1] == "-":  # [\w-x]: Java reads '-' literally
+                    out.append("\\-")
+                    i += 1
+            elif c == "[":
+                raise PatternTranslationError(f"nested character class (a Java union) in {pattern!r}")
+            elif c == "&" and pattern[i : i + 2] == "&&":
+                raise PatternTranslationError(f"character class intersection (&&) in {pattern!r}")
+            elif c == "]":
+                out.append(c)
+                in_class = False
+                i += 1
+            else:
+                out.append(c)
+                i += 1
+            continue
+        if c == "\\":
+            text, i, kind = _escape(pattern, i, in_class=False)
+        elif c == "[":
+            j = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            if pattern[j : j + 1] == "]":
+                raise PatternTranslationError(f"']' first in a character class in {pattern!r}")
+            text, i, kind, in_class = pattern[i:j], j, "atom", True
+        elif c == ".":
+            text, i, kind = _JAVA_DOT, i + 1, "atom"
+        elif c in "^$":
+            text, i, kind = c, i + 1, "anchor"
+        elif c == "(" and pattern[i + 1 : i + 2] == "?":
+            flags = regex.match(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?[:)]", pattern[i:])
+            if flags and set((flags.group(1) or "") + (flags.group(2) or "")) & _UNSUPPORTED_FLAGS:
+                raise PatternTranslationError(f"inline flags {flags.group(0)!r} in {pattern!r}")
+            text, i, kind = c, i + 1, "atom"
+        else:
+            text, i, kind = c, i + 1, "atom"
+        if kind == "anchor":
+            # Java quantifies anything, anchors too ("(...)${1,128}" is in the model): a zero-width assertion
+            # repeated at least once is the assertion; one that may repeat zero times asserts nothing.
+            quantified = _quantifier(pattern, i)
+            if quantified:
+                minimum, i = quantified
+                if minimum == 0:
+                    continue
+        out.append(text)
+    if in_class:
+        raise PatternTranslationError(f"unclosed character class in {pattern!r}")
+    return "".join(out)
+
+
+@functools.cache
+def compiled_pattern(java_pattern: str) -> regex.Pattern:
+    """The compiled translation of a Java pattern from the service model (cached); use `.fullmatch`."""
+    return regex.compile(_java_to_python(java_pattern))
+
+
+# --- validation ---------------------------------------------------------------------------------------------
+
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlevel, _SHOW.maxdict, _SHOW.maxlist = 90, 90, 2, 4, 4
+_SHOW_LIMIT = 80
+
+
+def _show(value: Any) -> str:
+    """The value in one line, at most about 80 characters."""
+    text = repr(value[: _SHOW_LIMIT + 10]) if isinstance(value, str) else _SHOW.repr(value)
+    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"
+
+
+def _type_name(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+_EXPECTED = {
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "long": "an integer",
+    "float": "a number",
+    "double": "a number",
+    "timestamp": "a timestamp",
+    "blob": "bytes",
+    "structure": "a structure (dict)",
+    "list": "a list",
+    "map": "a map (dict)",
+}
+_ENUM_SHOWN = 12
+
+
+def _plural(count: Any, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class _Checker:
+    """One request's walk through its shapes, collecting violations."""
+
+    def __init__(self, operation: str):
+        self.operation = operation
+        self.shapes = _shapes()
+        self.violations: list[RuleViolation] = []
+
+    def add(self, field: str, value: str, rule: str) -> None:
+        self.violations.append(RuleViolation(self.operation, field or "(request)", value, rule))
+
+    def check(self, shape_name: str, value: Any, path: str, key: bool = False) -> None:
+        if value is UNKNOWN:
+            return
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        method = getattr(self, f"_{kind}", None)
+        if method is None:  # a `document`, or a type this module does not know: no rules to check
+            return
+        method(shape_name, shape, value, path, key)
+
+    def _type_error(self, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        prefix = "key: " if key else ""
+        self.add(path, _show(value), f"{prefix}expected {_EXPECTED[shape['type']]}, got {_type_name(value)}")
+
+    def _structure(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, dict):
+            self._type_error(shape, value, path, key)
+            return
+        members = shape.get("members", {})
+        for member in shape.get("required", ()):
+            if member not in value and not members.get(member, {}).get("idempotencyToken"):
+                self.add(f"{path}.{member}" if path else member, "", "required member missing")
+        for member, item in value.items():
+            field = f"{path}.{member}" if path else str(member)
+            ref = members.get(member)
+            if ref is None:
+                if not isinstance(member, Unknown):
+                    self.add(field, _show(item), "unknown member")
+                continue
+            if ref.get("jsonvalue"):  # any JSON value; botocore serialises it
+                continue
+            self.check(ref["shape"], item, field)
+        if shape.get("union"):
+            present = [m for m, item in value.items() if m in members and item is not None]
+            if len(present) != 1:
+                self.add(path, ", ".join(present), "exactly one member must be set (a union)")
+
+    def _count(self, shape: dict[str, Any], value: Any, path: str) -> None:
+        count = len(value)
+        if "min" in shape and count < shape["min"]:
+            self.add(path, _plural(count, "item"), f"at least {_plural(shape['min'], 'item')}")
+        if "max" in shape and count > shape["max"]:
+            self.add(path, _plural(count, "item"), f"at most {_plural(shape['max'], 'item')}")
+
+    def _list(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, (list, tuple)):
+            self._type_error(shape, value, path, key)
+            return
+        self._count(shape, value, path)
+        member = shape["member"]["shape"]
+        for index, item in enumerate(value):
+            self.check(member, item, f"{path}[{index}]")
+
+    def _map(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, dict):
+            self._type_error(shape, value, path, key)
+            return
+        self._count(shape, value, path)
+        key_shape, value_shape = shape["key"]["shape"], shape["value"]["shape"]
+        for map_key, item in value.items():
+            field = f"{path}[{map_key!r}]"
+            if not isinstance(map_key, Unknown):
+                self.check(key_shape, map_key, field, key=True)
+            self.check(value_shape, item, field)
+
+    def _string(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, str):
+            self._type_error(shape, value, path, key)
+            return
+        prefix = "key " if key else ""
+        shown = "'***' (sensitive)" if shape.get("sensitive") else _show(value)
+        length = len(value)  # Smithy's `length` counts code points, as len() does
+        if "min" in shape and length < shape["min"]:
+            self.add(path, shown, f"{prefix}at least {_plural(shape['min'], 'character')}")
+        if "max" in shape and length > shape["max"]:
+            self.add(path, f"{shown} ({length} characters)", f"{prefix}at most {_plural(shape['max'], 'character')}")
+        enum = shape.get("enum")
+        if enum is not None and value not in enum:
+            if len(enum) <= _ENUM_SHOWN:
+                allowed = "|".join(enum)
+            else:
+                allowed = f"{len(enum)} values of {name}: {'|'.join(enum[: _ENUM_SHOWN // 2])}|…"
+            self.add(path, shown, f"{prefix}one of {allowed}")
+        pattern = shape.get("pattern")
+        if pattern is not None and not compiled_pattern(pattern).fullmatch(value):
+            self.add(path, shown, f"{prefix}must match pattern {pattern}")
+
+    def _range(self, shape: dict[str, Any], value: Any, path: str) -> None:
+        if "min" in shape and value < shape["min"]:
+            self.add(path, _show(value), f"at least {shape['min']}")
+        if "max" in shape and value > shape["max"]:
+            self.add(path, _show(value), f"at most {shape['max']}")
+
+    def _integer(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self._type_error(shape, value, path, key)
+            return
+        self._range(shape, value, path)
+
+    _long = _integer
+
+    def _float(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, (int, float, decimal.Decimal)) or isinstance(value, bool):
+            self._type_error(shape, value, path, key)
+            return
+        self._range(shape, value, path)
+
+    _double = _float
+
+    def _boolean(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, bool):
+            self._type_error(shape, value, path, key)
+
+    def _timestamp(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if isinstance(value, (datetime.datetime, datetime.date)):
+            return
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        if isinstance(value, str):
+            try:
+                parse_timestamp(value)
+                return
+            except (ValueError, TypeError):
+                pass
+        self._type_error(shape, value, path, key)
+
+    def _blob(self, name: str, shape: dict[str, Any], value: Any, path: str, key: bool) -> None:
+        if not isinstance(value, (bytes, bytearray, str)) and not hasattr(value, "read"):
+            self._type_error(shape, value, path, key)
+
+
+def validate_request(operation: str, request: dict) -> list[RuleViolation]:
+    """Every rule of the SageMaker service model that `request` (the API call's keyword arguments) breaks."""
+    spec = service_model()["operations"].get(operation)
+    if spec is None:
+        raise ValueError(f"{operation!r} is not a SageMaker operation")
+    checker = _Checker(operation)
+    if "input" in spec:
+        checker.check(spec["input"]["shape"], request, "")
+    elif request:
+        checker.add("(request)", _show(request), "the operation takes no parameters")
+    return checker.violations
+
+
+# --- pipeline steps -----------------------------------------------------------------------------------------
+
+# step type -> (operation, the request member the job's name goes in; None: the Arguments are the request)
+STEP_OPERATIONS: dict[str, tuple[str, str | None]] = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
+    "RegisterModel": ("CreateModelPackage", None),
+    "Model": ("CreateModel", "ModelName"),
+}
+
+
+def _without_empty(value: Any) -> Any:
+    """What the runner sends (pipelines/local/registry.py): the SDK writes `"Bias": {}` for absent metric
+    sources; the API takes them absent, not empty."""
+    if isinstance(value, dict):
+        return {k: _without_empty(v) for k, v in value.items() if not (isinstance(v, dict) and not v)}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
+
+
+def step_request(step_type: str, arguments: dict, job_name: str | None) -> tuple[str, dict]:
+    """The SageMaker operation a definition step calls and its request, from the step's resolved Arguments.
+
+    `job_name` None: the name is not known yet (static lint); it is `UNKNOWN` in the request. RegisterModel
+    takes no name. Raises ValueError for a step type that calls no SageMaker operation (Condition, Fail...).
+    """
+    if step_type not in STEP_OPERATIONS:
+        raise ValueError(f"a {step_type} step calls no SageMaker Create* operation this module knows")
+    operation, name_member = STEP_OPERATIONS[step_type]
+    if step_type in ("RegisterModel", "Model"):
+        arguments = _without_empty(arguments)
+    if name_member is None:
+        return operation, dict(arguments)
+    return operation, {name_member: UNKNOWN if job_name is None else job_name, **arguments}
+
+
+def validate_step(step_name: str, step_type: str, arguments: dict, job_name: str | None) -> list[str]:
+    """One line per violation: `ValidationException: step <name>: <Operation> <field>: <rule> (value <v>)`.
+    A step type that calls no SageMaker operation (Condition, Fail) has nothing to validate: []."""
+    if step_type not in STEP_OPERATIONS:
+        return []
+    operation, request = step_request(step_type, arguments, job_name)
+    return [f"ValidationException: step {step_name}: {operation} {v}" for v in validate_request(operation, request)]
