@@ -4,6 +4,7 @@ The script-based system took `train_models_and_prepare_56.sh --enhanced --hpo �
 `orchestrate_hpo_pipeline.py --algorithm … --input-data-s3 …`, and the same switches as environment
 variables (`HPO=1 …`). Each is accepted here and mapped to config or a pipeline parameter; one that
 this version cannot honour yet stops the command with a message saying so, never silently ignored.
+`--fingpt` / `FINGPT=1` (new here) is handled the same way.
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ LEGACY_SWITCHES = (
     LegacySwitch("--hpo", "HPO", "always on: every algorithm is tuned by a TuningStep", True),
     LegacySwitch("--time-cv", "TIME_CV", "always on: purged, embargoed walk-forward folds", True),
     LegacySwitch("--include-sentiment", "INCLUDE_SENTIMENT", "sets the IncludeSentiment parameter's default", True),
+    LegacySwitch("--twitter-sentiment", "TWITTER_SENTIMENT", "adds ScoreSentimentFinBERT (sentiment.enabled)", True),
     LegacySwitch(
-        "--twitter-sentiment", "TWITTER_SENTIMENT", "adds ScoreSentimentFinBERT (and the UseFinGPT option)", True
+        "--fingpt",
+        "FINGPT",
+        "adds the FinGPT GPU spot job (ScoreSentimentFinGPT) before ScoreSentimentFinBERT, which reads its scores; "
+        "implies --twitter-sentiment (sentiment.fingpt.enabled; chosen when the definition is built)",
+        True,
     ),
     LegacySwitch(
         "--feature-analysis", "FEATURE_ANALYSIS", "adds the SHAP FeatureStability step (stability.enabled)", True
@@ -105,8 +111,10 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
             previous = resolved.overrides.setdefault("training", {}).setdefault("grouping", grouping)
             if previous != grouping:
                 raise UsageError("--per-stock and --per-sector: choose one (training.grouping is stock or sector)")
-        if switch.env == "TWITTER_SENTIMENT":
+        if switch.env in {"TWITTER_SENTIMENT", "FINGPT"}:
             resolved.overrides.setdefault("sentiment", {})["enabled"] = True
+        if switch.env == "FINGPT":
+            resolved.overrides["sentiment"].setdefault("fingpt", {})["enabled"] = True
 
     algorithms = args.algorithms or environ.get("ALGORITHMS") or environ.get("ALGORITHM")
     if algorithms:

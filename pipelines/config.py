@@ -181,9 +181,15 @@ class FinBert(_Strict):
 
 
 class FinGpt(_Strict):
-    """ScoreSentimentFinGPT: a training job on managed spot, resumable from its checkpoint folder."""
+    """ScoreSentimentFinGPT: a training job on managed spot, resumable from its checkpoint folder.
 
-    use_by_default: bool = False  # the UseFinGPT parameter's default
+    `enabled` is a definition-time choice (`--fingpt` / FINGPT=1), not a run-time parameter: with it, the
+    definition holds ScoreSentimentFinGPT and FinBERT reads its checkpoint prefix through a property of that
+    step, so SageMaker orders the two by data dependency. Switching it means publishing the definition again.
+    It matters only with `sentiment.enabled` (FinGPT feeds ScoreSentimentFinBERT).
+    """
+
+    enabled: bool = False
     base_model_url: str = Field(default="s3://conviction-ml-artifacts/models/fingpt/base/", pattern=r"^(s3|file)://")
     adapter_url: str | None = Field(default=None, pattern=r"^(s3|file)://")
     image: str = "000000000000.dkr.ecr.us-east-1.amazonaws.com/conviction-gpu:0.1.0"

@@ -29,8 +29,6 @@ class PipelineParameters:
     training_instance_type: ParameterString
     gru_instance_type: ParameterString
     feature_instance_count: ParameterInteger
-    # Only with sentiment scoring on (`--twitter-sentiment`): the default definition stays as it was.
-    use_fingpt: ParameterBoolean | None = None
 
     def as_list(self) -> list:
         values = [getattr(self, name) for name in self.__dataclass_fields__]
@@ -55,9 +53,4 @@ def build_parameters(config: PipelineConfig) -> PipelineParameters:
         training_instance_type=ParameterString("TrainingInstanceType", default_value=config.instances.training),
         gru_instance_type=ParameterString("GruInstanceType", default_value=config.instances.gru),
         feature_instance_count=ParameterInteger("FeatureInstanceCount", default_value=config.features.instance_count),
-        use_fingpt=(
-            ParameterBoolean("UseFinGPT", default_value=config.sentiment.fingpt.use_by_default)
-            if config.sentiment.enabled
-            else None
-        ),
     )

@@ -2,7 +2,8 @@
 
 ModelMetrics: the ensemble's evaluation.json (model statistics), the leak report (data statistics of the
 features it was trained on) and, when the pipeline has a FeatureStability step, its SHAP stability report
-(explainability). Customer metadata: the code digest, the data range and the features manifest.
+(explainability). Customer metadata: the algorithms ("+"-joined: pipelines/model_metadata.py), the code digest,
+the data range and the features manifest.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sagemaker.workflow.step_collections import RegisterModel
 from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
+from pipelines.model_metadata import encode_list
 from pipelines.stages.context import StageContext
 from pipelines.stages.ensemble import Ensemble
 from pipelines.stages.models import ModelRound
@@ -53,7 +55,6 @@ def build_register_step(
         explainability=_json_source(stability_report.uri) if stability_report else None,
     )
     manifest = Report(features_step, "features", "manifest.json")
-    algorithms = ",".join(round_.algorithms)
     return RegisterModel(
         name=f"Register{round_.suffix}",
         estimator=build_estimator(ctx, round_.algorithms[0]),
@@ -66,9 +67,10 @@ def build_register_step(
         model_package_group_name=ctx.config.registry.model_package_group,
         approval_status=ctx.params.model_approval_status,
         model_metrics=metrics,
-        description=f"stacking ensemble of {algorithms} from pipeline {ctx.config.pipeline.name}",
+        description=f"stacking ensemble of {', '.join(round_.algorithms)} from pipeline {ctx.config.pipeline.name}",
+        # Metadata values allow letters, numbers, spaces and _.:/=+-@ only: a list is "+"-joined, never ",".
         customer_metadata_properties={
-            "algorithms": algorithms,
+            "algorithms": encode_list(round_.algorithms),
             "tuning_round": str(round_.number),
             "grouping": ctx.config.training.grouping,
             "code_digest": ctx.code.digest,

@@ -1,13 +1,15 @@
-"""Tweet scoring before BuildFeatures (`--twitter-sentiment`): FinGPT gate, then ScoreSentimentFinBERT.
+"""Tweet scoring before BuildFeatures (`--twitter-sentiment`): [ScoreSentimentFinGPT ->] ScoreSentimentFinBERT.
 
-    FinGPTGate (UseFinGPT == true) ─ true ─> ScoreSentimentFinGPT  (training job, GPU, managed spot)
-                                   └ false ─> SkipFinGPT           (writes the `_SKIPPED` marker)
+    ScoreSentimentFinGPT (training job, GPU, managed spot)      only with `sentiment.fingpt.enabled` (`--fingpt`)
     -> ScoreSentimentFinBERT (ONNX Runtime int8, CPU; combines FinGPT's scores by `sentiment.combine`)
     -> its `tweets` output is BuildFeatures' and LeakTests' tweets input
 
-Why FinGPT runs first and writes to a fixed per-execution prefix: a step outside a condition cannot
-depend on a step inside one branch, so FinBERT reads `.../ScoreSentimentFinGPT/checkpoints/scores/`, a
-prefix that either branch fills (the FinGPT job through its checkpoint sync, or SkipFinGPT's marker).
+FinBERT must start only after FinGPT has ended. SageMaker has no way to rejoin after a ConditionStep: a step
+that depends on the ConditionStep is ready once the condition is evaluated (beside the branch, not after
+it), and a step depending on steps of both branches waits for all of them (aws/sagemaker-python-sdk#3565).
+So FinGPT is chosen when the definition is built, not by a run-time parameter, and FinBERT's `fingpt` input
+is a property of the FinGPT step (its CheckpointConfig.S3Uri + "/scores"): SageMaker orders the two by that
+data dependency. Without FinGPT, FinBERT has no `fingpt` input and scores alone.
 Managed spot exists for training jobs only, hence a TrainingStep for a batch-inference job.
 """
 
@@ -16,8 +18,6 @@ from __future__ import annotations
 from sagemaker.estimator import Estimator
 from sagemaker.inputs import TrainingInput
 from sagemaker.processing import ProcessingInput, ProcessingOutput
-from sagemaker.workflow.condition_step import ConditionStep
-from sagemaker.workflow.conditions import ConditionEquals
 from sagemaker.workflow.execution_variables import ExecutionVariables
 from sagemaker.workflow.functions import Join
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep
@@ -30,7 +30,6 @@ RAW_TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
 MODEL_DIR = f"{PROCESSING_ROOT}/input/model"
 FINGPT_DIR = f"{PROCESSING_ROOT}/input/fingpt"
 SCORED_DIR = f"{PROCESSING_ROOT}/output/tweets"
-SKIPPED_DIR = f"{PROCESSING_ROOT}/output/scores"
 CHECKPOINT_DIR = "/opt/ml/checkpoints"
 FINGPT_ENTRYPOINT = ["python3", "-m", "steps.sentiment.fingpt"]
 
@@ -41,8 +40,9 @@ def fingpt_checkpoint_uri(ctx: StageContext) -> Join:
                                 "ScoreSentimentFinGPT", "checkpoints"])
 
 
-def fingpt_scores_uri(ctx: StageContext) -> Join:
-    return Join(on="/", values=[fingpt_checkpoint_uri(ctx), "scores"])
+def fingpt_scores_uri(fingpt_step: TrainingStep) -> Join:
+    """FinBERT's `fingpt` input: a property of the FinGPT step, so SageMaker starts FinBERT after it ends."""
+    return Join(on="/", values=[fingpt_step.properties.CheckpointConfig.S3Uri, "scores"])
 
 
 def build_fingpt_step(ctx: StageContext) -> TrainingStep:
@@ -80,53 +80,39 @@ def build_fingpt_step(ctx: StageContext) -> TrainingStep:
                         retry_policies=ctx.retry_policies)
 
 
-def build_skip_fingpt_step(ctx: StageContext) -> ProcessingStep:
-    processor = ctx.processor("steps.sentiment.skipped", "skip-fingpt")
-    step_args = processor.run(
-        inputs=[ctx.code_input()],
-        outputs=[ProcessingOutput(output_name="scores", source=SKIPPED_DIR, destination=fingpt_scores_uri(ctx))],
-        arguments=["--output", SKIPPED_DIR],
-    )
-    return ProcessingStep(name="SkipFinGPT", step_args=step_args, retry_policies=ctx.retry_policies)
-
-
-def build_fingpt_gate(ctx: StageContext) -> ConditionStep:
-    return ConditionStep(
-        name="FinGPTGate",
-        conditions=[ConditionEquals(left=ctx.params.use_fingpt, right=True)],
-        if_steps=[build_fingpt_step(ctx)],
-        else_steps=[build_skip_fingpt_step(ctx)],
-    )
-
-
-def build_finbert_step(ctx: StageContext, after: ConditionStep) -> ProcessingStep:
+def build_finbert_step(ctx: StageContext, fingpt_step: TrainingStep | None) -> ProcessingStep:
     sentiment = ctx.config.sentiment
     processor = ctx.processor("steps.sentiment.finbert", "score-finbert")
     if sentiment.finbert.image:
         processor.image_uri = sentiment.finbert.image
+    inputs = [
+        ctx.code_input(),
+        ProcessingInput(source=ctx.params.tweets_data_url, destination=RAW_TWEETS_DIR, input_name="tweets"),
+        ProcessingInput(source=sentiment.finbert.model_url, destination=MODEL_DIR, input_name="model"),
+    ]
+    fingpt_arguments: list[str] = []
+    if fingpt_step is not None:
+        inputs.append(ProcessingInput(source=fingpt_scores_uri(fingpt_step), destination=FINGPT_DIR,
+                                      input_name="fingpt"))
+        fingpt_arguments = ["--fingpt", FINGPT_DIR]
     step_args = processor.run(
-        inputs=[
-            ctx.code_input(),
-            ProcessingInput(source=ctx.params.tweets_data_url, destination=RAW_TWEETS_DIR, input_name="tweets"),
-            ProcessingInput(source=sentiment.finbert.model_url, destination=MODEL_DIR, input_name="model"),
-            ProcessingInput(source=fingpt_scores_uri(ctx), destination=FINGPT_DIR, input_name="fingpt"),
-        ],
+        inputs=inputs,
         outputs=[ProcessingOutput(output_name="tweets", source=SCORED_DIR,
                                   destination=ctx.output_uri("ScoreSentimentFinBERT", "tweets"))],
         arguments=[
             "--tweets", RAW_TWEETS_DIR, "--model", MODEL_DIR, "--output", SCORED_DIR,
-            "--fingpt", FINGPT_DIR, "--combine", sentiment.combine,
+            *fingpt_arguments, "--combine", sentiment.combine,
             "--batch-size", str(sentiment.finbert.batch_size), "--max-length", str(sentiment.finbert.max_length),
         ],
     )
-    return ctx.processing_step("ScoreSentimentFinBERT", step_args, depends_on=[after])
+    return ctx.processing_step("ScoreSentimentFinBERT", step_args)
 
 
 def build_sentiment_stage(ctx: StageContext) -> tuple[list, ProcessingStep]:
     """The steps to put before BuildFeatures, and the step whose `tweets` output BuildFeatures reads."""
-    gate = build_fingpt_gate(ctx)
-    finbert = build_finbert_step(ctx, after=gate)
-    return [gate, finbert], finbert
+    fingpt = build_fingpt_step(ctx) if ctx.config.sentiment.fingpt.enabled else None
+    finbert = build_finbert_step(ctx, fingpt)
+    return [*([fingpt] if fingpt else []), finbert], finbert
 
 
 def scored_tweets_uri(finbert: ProcessingStep):

@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.local.runner import build_definition
+from pipelines.model_metadata import decode_list
 
 ALGORITHMS = ["xgboost", "lightgbm"]
 
@@ -48,7 +49,8 @@ def test_thresholds_that_pass_register_the_ensemble_in_round_one(run_zoo):
     assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == f"{ensemble_uri}/evaluation.json"
     assert register["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"].endswith("/leak_report.json")
     metadata = register["CustomerMetadataProperties"]
-    assert metadata["algorithms"] == "xgboost,lightgbm" and metadata["tuning_round"] == "1"
+    assert metadata["algorithms"] == "xgboost+lightgbm" and metadata["tuning_round"] == "1"
+    assert decode_list(metadata["algorithms"]) == ALGORITHMS
     assert metadata["features_manifest"].endswith("/manifest.json")
 
 
