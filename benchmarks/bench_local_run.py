@@ -1,9 +1,13 @@
-"""Wall time of a local quick run, per step and in total (prints figures; asserts nothing).
+"""Wall time of local runs, one step at a time against concurrent steps, in one script (prints; asserts nothing).
 
-    .venv/bin/python benchmarks/bench_local_run.py [--run-dir DIR] [--cached] [pipelines.run options ...]
+    .venv/bin/python benchmarks/bench_local_run.py [--rounds 1] [--max-trials N] [--only quick|four]
 
-By default every step runs (a fresh run folder, no cache); `--cached` runs twice in one folder and
-reports the second, cached run as well.
+Two definitions: the quick profile (xgboost) and the four-algorithm run (xgboost, catboost, lightgbm, gru),
+both on the bundled sample data with no cache. Each runs with `--max-parallel 1` (SageMaker's order, one
+job at a time: what the runner did before it ran ready steps concurrently) and with the default (the
+cores), alternating which goes first from round to round. Per run: wall time, the most jobs that were in
+flight at once, the gate outcome and each tuning step's best objective (which must agree: the two orders
+run the same trials). Then the ratio concurrent / sequential, with the load average before and after.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -21,37 +27,96 @@ from pipelines.config import load_config
 from pipelines.local.executor import RunOptions, default_cores
 from pipelines.local.runner import run_config
 
+DEFINITIONS = {
+    "quick": {},
+    "four": {"algorithms": ["xgboost", "catboost", "lightgbm", "gru"]},
+}
 
-def one_run(run_dir: Path, profile: str, max_trials: int | None, use_cache: bool) -> None:
-    config = load_config(profile=profile)
+
+def jobs_at_once(record) -> int:
+    """The most jobs in flight together, from each job's start and end (steps' and tuning trials')."""
+    events = []
+    for step in record.steps.values():
+        if step.type == "Tuning":
+            for trial in step.properties.get("TrainingJobSummaries", []):
+                events += [(_iso(trial["TrainingStartTime"]), 1), (_iso(trial["TrainingEndTime"]), -1)]
+        elif step.type == "Processing" and step.started_at and step.ended_at and not step.cache_hit:
+            events += [(_iso(step.started_at), 1), (_iso(step.ended_at), -1)]
+    most = current = 0
+    for _, change in sorted(events):
+        current += change
+        most = max(most, current)
+    return most
+
+
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def one_run(name: str, max_parallel: int | None, max_trials: int | None) -> dict[str, Any]:
+    config = load_config(profile="quick", overrides=DEFINITIONS[name] or None)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-local-{name}-"))
     started = time.monotonic()
     result = run_config(
         config,
         RunOptions(
-            run_dir=run_dir, use_cache=use_cache, max_trials=max_trials, cores=default_cores(), echo=lambda _: None
+            run_dir=run_dir,
+            use_cache=False,
+            max_trials=max_trials,
+            cores=default_cores(),
+            max_parallel=max_parallel,
+            echo=lambda _: None,
         ),
     )
-    total = time.monotonic() - started
-    print(f"{'step':<26}{'type':<15}{'status':<11}{'seconds':>9}  cache")
-    for step in result.steps.values():
-        seconds = f"{step.seconds:.2f}" if step.seconds is not None else "-"
-        print(f"{step.name:<26}{step.type:<15}{step.status:<11}{seconds:>9}  {'hit' if step.cache_hit else ''}")
-    print(f"total wall time {total:.2f}s (pipeline {result.record.status}; {default_cores()} cores; profile {profile})")
+    wall = time.monotonic() - started
+    best = {
+        step.name: round(step.metrics["best_objective"], 6)
+        for step in result.steps.values()
+        if step.type == "Tuning" and step.status == "Succeeded"
+    }
+    return {
+        "wall": wall,
+        "status": result.record.status,
+        "at_once": jobs_at_once(result.record),
+        "best": best,
+        "steps": sum(step.status == "Succeeded" for step in result.steps.values()),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--run-dir", default=None)
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--max-trials", type=int, default=None)
-    parser.add_argument("--cached", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--max-trials", type=int, default=None, help="cap each tuning step's trials")
+    parser.add_argument("--only", choices=sorted(DEFINITIONS), default=None)
     args = parser.parse_args()
-    run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="bench-local-run-"))
-    print(f"run folder {run_dir} (pid {os.getpid()})")
-    one_run(run_dir, args.profile, args.max_trials, use_cache=args.cached)
-    if args.cached:
-        print("\nsecond run, same folder:")
-        one_run(run_dir, args.profile, args.max_trials, use_cache=True)
+    names = [args.only] if args.only else list(DEFINITIONS)
+    print(f"{default_cores()} cores; load average before {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(f"{'definition':<11}{'round':>6}  {'mode':<14}{'wall s':>8}{'jobs at once':>14}  status     best objectives")
+    walls: dict[tuple[str, str], list[float]] = {}
+    bests: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for name in names:
+        for round_number in range(1, args.rounds + 1):
+            modes = [("sequential", 1), ("concurrent", None)]
+            if round_number % 2 == 0:
+                modes.reverse()
+            for label, max_parallel in modes:
+                figures = one_run(name, max_parallel, args.max_trials)
+                walls.setdefault((name, label), []).append(figures["wall"])
+                bests.setdefault((name, label), []).append(figures["best"])
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in figures["best"].items())
+                print(
+                    f"{name:<11}{round_number:>6}  {label:<14}{figures['wall']:>8.1f}{figures['at_once']:>14}  "
+                    f"{figures['status']:<10} {shown}"
+                )
+    print()
+    for name in names:
+        sequential, concurrent = walls[(name, "sequential")], walls[(name, "concurrent")]
+        same = bests[(name, "sequential")] == bests[(name, "concurrent")]
+        print(
+            f"{name}: concurrent / sequential wall = {min(concurrent) / min(sequential):.2f} (best of "
+            f"{len(sequential)}: {min(concurrent):.1f}s / {min(sequential):.1f}s); same best objectives: {same}"
+        )
+    print(f"load average after {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,13 @@ Rules (each violation is one line: `<step>: <rule>: <what is wrong>`):
 - secrets:    no plain-text secret in container arguments, environment or hyperparameters
 - caching:    every deterministic job step caches (steps in `caching.nondeterministic_steps` are exempt)
 
+And SageMaker's own rules, as the local runner applies them (README "What the runner enforces"):
+- request:    every request a step makes (CreateProcessingJob, CreateTrainingJob, the tuning job and the
+              training jobs it starts, CreateModelPackage, CreateModel) and CreatePipeline itself, against
+              botocore's SageMaker model: required members, types, lengths, ranges, list sizes, enums,
+              patterns. Parameters take their defaults; values only a run knows are not judged.
+- names, graph, property, branch, race: the definition-wide rules of `pipelines.definition_rules`
+
 `upsert` runs the same checks before publishing. Exit 0 clean, 1 violations, 2 usage/config error.
 """
 
@@ -19,12 +26,12 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
+from pipelines.definition_graph import iter_branch_steps as iter_steps
+from pipelines.definition_rules import Violation, check_definition
 
 JOB_TYPES = ("Processing", "Training", "Tuning")
 
@@ -39,24 +46,6 @@ _SECRET_VALUE_PATTERNS = (
 )
 _SECRET_NAME = re.compile(r"(?i)(secret|password|passwd|token|api[_-]?key|credential)")
 _SECRET_REFERENCE = re.compile(r"^(arn:aws[a-z\-]*:secretsmanager:|[A-Za-z0-9/_+=.@\-]{1,64}$)")
-
-
-@dataclass(frozen=True)
-class Violation:
-    step: str
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.step}: {self.rule}: {self.message}"
-
-
-def iter_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for step in steps:
-        yield step
-        if step["Type"] == "Condition":
-            yield from iter_steps(step["Arguments"].get("IfSteps", []))
-            yield from iter_steps(step["Arguments"].get("ElseSteps", []))
 
 
 def _job_view(step: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +100,57 @@ def _secret_findings(name: str, value: Any) -> list[str]:
 
 
 def lint_definition(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
+    """Policy rules and SageMaker's rules; empty when the definition may be published."""
+    return policy_violations(definition, config) + service_violations(definition, config)
+
+
+def service_violations(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
+    """What SageMaker would refuse: the definition-wide rules, then each request with what lint can know."""
+    from pipelines.definition_graph import flatten_steps
+    from pipelines.local.executor import job_name
+    from pipelines.local.handlers import HANDLERS
+    from pipelines.local.service_checks import SAMPLE_EXECUTION, static_arguments, trial_request
+    from pipelines.publish import pipeline_request
+    from pipelines.service_rules import UNKNOWN, validate_request
+
+    violations = check_definition(definition)
+    if any(v.rule == "graph" for v in violations):
+        return violations
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    for node in flatten_steps(definition).values():
+        handler = HANDLERS.get(node.type)
+        if handler is None or handler.resolves_own_arguments:
+            continue
+        arguments = static_arguments(node.data_arguments, defaults)
+        name = job_name(node.name, SAMPLE_EXECUTION["PipelineExecutionId"], handler.job_name_limit)
+        requests = [handler.request(arguments, name)]
+        if node.type == "Tuning" and isinstance(arguments.get("TrainingJobDefinition"), dict):
+            training = arguments["TrainingJobDefinition"]
+            ranges = training.get("HyperParameterRanges") or arguments.get("HyperParameterTuningJobConfig", {}).get(
+                "ParameterRanges", {}
+            )
+            tuned = {spec["Name"]: UNKNOWN for specs in ranges.values() for spec in specs if "Name" in spec}
+            requests.append(trial_request(training, {**training.get("StaticHyperParameters", {}), **tuned}, name))
+        for operation, request in filter(None, requests):
+            found = validate_request(operation, request)
+            violations += [Violation(node.name, "request", f"{operation} {v}") for v in found]
+    text = json.dumps(definition, separators=(",", ":"))
+    body = pipeline_request(
+        name=config.pipeline.name,
+        definition=text,
+        role_arn=config.pipeline.role_arn,
+        description=config.pipeline.description,
+        definition_uri=f"{config.s3_root}/definitions/{config.pipeline.name}.json",
+    )
+    body["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(config.pipeline.tags.items())]
+    body["ClientRequestToken"] = UNKNOWN  # boto3 fills it in
+    found = validate_request("CreatePipeline", body)
+    violations += [Violation("(pipeline)", "request", f"CreatePipeline {v}") for v in found]
+    return violations
+
+
+def policy_violations(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
+    """The firm's own rules (kms, vpc, spot, instances, secrets, caching)."""
     security, caching = config.security, config.caching
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
     violations: list[Violation] = []

@@ -89,6 +89,19 @@ def definition_diff(old: dict[str, Any] | None, new: dict[str, Any], name: str) 
     return "\n".join(difflib.unified_diff(old_text, new_text, label, f"{name} (this build)", lineterm=""))
 
 
+def pipeline_request(
+    *, name: str, definition: str, role_arn: str, description: str, definition_uri: str
+) -> dict[str, Any]:
+    """The CreatePipeline / UpdatePipeline body: the definition inline up to 100 KB, else from S3."""
+    body: dict[str, Any] = {"PipelineName": name, "RoleArn": role_arn, "PipelineDescription": description}
+    if len(definition.encode()) > INLINE_DEFINITION_LIMIT:
+        bucket, key = _split_s3(definition_uri)
+        body["PipelineDefinitionS3Location"] = {"Bucket": bucket, "ObjectKey": key}
+    else:
+        body["PipelineDefinition"] = definition
+    return body
+
+
 def upsert_pipeline(
     sagemaker_client,
     s3_client,
@@ -101,13 +114,12 @@ def upsert_pipeline(
     definition_uri: str,
 ) -> tuple[str, bool]:
     """Create the pipeline or update it in place (never a duplicate); returns (ARN, created)."""
-    body: dict[str, Any] = {"PipelineName": name, "RoleArn": role_arn, "PipelineDescription": description}
-    if len(definition.encode()) > INLINE_DEFINITION_LIMIT:
-        bucket, key = _split_s3(definition_uri)
-        s3_client.put_object(Bucket=bucket, Key=key, Body=definition.encode())
-        body["PipelineDefinitionS3Location"] = {"Bucket": bucket, "ObjectKey": key}
-    else:
-        body["PipelineDefinition"] = definition
+    body = pipeline_request(
+        name=name, definition=definition, role_arn=role_arn, description=description, definition_uri=definition_uri
+    )
+    location = body.get("PipelineDefinitionS3Location")
+    if location:
+        s3_client.put_object(Bucket=location["Bucket"], Key=location["ObjectKey"], Body=definition.encode())
     tag_list = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     if published_definition(sagemaker_client, name) is None:
         arn = sagemaker_client.create_pipeline(**body, Tags=tag_list)["PipelineArn"]
@@ -132,6 +144,7 @@ __all__ = [
     "NoRegionError",
     "PublishError",
     "definition_diff",
+    "pipeline_request",
     "published_definition",
     "start_execution",
     "upload_pending",

@@ -2,7 +2,11 @@
 
     python -m pipelines.run [--config configs/pipeline.yaml] [--profile quick] [--param Name=Value ...]
                             [--set section.key=value ...] [--no-cache] [--max-trials N] [--run-dir runs]
-                            [--aws-endpoint URL]
+                            [--aws-endpoint URL] [--max-parallel N]
+
+Steps run as SageMaker runs them: each as soon as every step it depends on has succeeded, concurrently, with
+at most N jobs and tuning trials at once (default: the cores). Before anything runs, the definition is held
+to SageMaker's rules (lint's), and each step's request to botocore's SageMaker model.
 
 Exit codes: 0 the pipeline succeeded; 1 it failed (a FailStep's message or a step's error is printed);
 2 a usage or configuration error (one line).
@@ -46,6 +50,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--aws-endpoint", default=None, help="an AWS API endpoint instead of the embedded emulator")
     parser.add_argument("--cores", type=int, default=None, help="cores for tuning trials (default: all)")
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        help="jobs and tuning trials running at once (default: the cores); 1 runs one step at a time",
+    )
     return parser.parse_args(argv)
 
 
@@ -57,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.max_trials is not None and args.max_trials < 1:
             raise UsageError("--max-trials must be at least 1")
+        if args.max_parallel is not None and args.max_parallel < 1:
+            raise UsageError("--max-parallel must be at least 1")
         legacy = resolve_legacy_options(args)
         log = get_logger("run", args.log_format)
         for note in legacy.notes:
@@ -70,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_trials=args.max_trials,
             aws_endpoint=args.aws_endpoint,
             cores=args.cores or default_cores(),
+            max_parallel=args.max_parallel,
         )
         result = run_config(config, options)
     except (ConfigError, UsageError) as exc:

@@ -28,16 +28,13 @@ import regex
 from botocore.utils import parse_timestamp
 
 __all__ = [
-    "STEP_OPERATIONS",
     "UNKNOWN",
     "PatternTranslationError",
     "RuleViolation",
     "Unknown",
     "compiled_pattern",
     "service_model",
-    "step_request",
     "validate_request",
-    "validate_step",
 ]
 
 
@@ -525,50 +522,3 @@ def validate_request(operation: str, request: dict) -> list[RuleViolation]:
     elif request:
         checker.add("(request)", _show(request), "the operation takes no parameters")
     return checker.violations
-
-
-# --- pipeline steps -----------------------------------------------------------------------------------------
-
-# step type -> (operation, the request member the job's name goes in; None: the Arguments are the request)
-STEP_OPERATIONS: dict[str, tuple[str, str | None]] = {
-    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
-    "Training": ("CreateTrainingJob", "TrainingJobName"),
-    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
-    "RegisterModel": ("CreateModelPackage", None),
-    "Model": ("CreateModel", "ModelName"),
-}
-
-
-def _without_empty(value: Any) -> Any:
-    """What the runner sends (pipelines/local/registry.py): the SDK writes `"Bias": {}` for absent metric
-    sources; the API takes them absent, not empty."""
-    if isinstance(value, dict):
-        return {k: _without_empty(v) for k, v in value.items() if not (isinstance(v, dict) and not v)}
-    if isinstance(value, list):
-        return [_without_empty(v) for v in value]
-    return value
-
-
-def step_request(step_type: str, arguments: dict, job_name: str | None) -> tuple[str, dict]:
-    """The SageMaker operation a definition step calls and its request, from the step's resolved Arguments.
-
-    `job_name` None: the name is not known yet (static lint); it is `UNKNOWN` in the request. RegisterModel
-    takes no name. Raises ValueError for a step type that calls no SageMaker operation (Condition, Fail...).
-    """
-    if step_type not in STEP_OPERATIONS:
-        raise ValueError(f"a {step_type} step calls no SageMaker Create* operation this module knows")
-    operation, name_member = STEP_OPERATIONS[step_type]
-    if step_type in ("RegisterModel", "Model"):
-        arguments = _without_empty(arguments)
-    if name_member is None:
-        return operation, dict(arguments)
-    return operation, {name_member: UNKNOWN if job_name is None else job_name, **arguments}
-
-
-def validate_step(step_name: str, step_type: str, arguments: dict, job_name: str | None) -> list[str]:
-    """One line per violation: `ValidationException: step <name>: <Operation> <field>: <rule> (value <v>)`.
-    A step type that calls no SageMaker operation (Condition, Fail) has nothing to validate: []."""
-    if step_type not in STEP_OPERATIONS:
-        return []
-    operation, request = step_request(step_type, arguments, job_name)
-    return [f"ValidationException: step {step_name}: {operation} {v}" for v in validate_request(operation, request)]

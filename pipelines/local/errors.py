@@ -18,3 +18,12 @@ class StepFailed(LocalRunError):
         super().__init__(f"{step_name}: {reason}")
         self.step_name = step_name
         self.reason = reason
+
+
+class DefinitionRefused(LocalRunError):
+    """The definition breaks a rule SageMaker enforces when it creates or starts the pipeline."""
+
+    def __init__(self, violations: list):
+        self.violations = list(violations)
+        lines = "\n".join(f"  {violation}" for violation in self.violations)
+        super().__init__(f"the definition breaks {len(self.violations)} SageMaker rule(s); nothing ran:\n{lines}")

@@ -9,12 +9,12 @@ from botocore.exceptions import ClientError
 from pipelines.local.errors import StepFailed
 
 
-def _without_empty(value: Any) -> Any:
+def without_empty(value: Any) -> Any:
     """The SDK writes `"Bias": {}` for absent metric sources; the API's shapes take them absent, not empty."""
     if isinstance(value, dict):
-        return {k: _without_empty(v) for k, v in value.items() if v != {}}
+        return {k: without_empty(v) for k, v in value.items() if v != {}}
     if isinstance(value, list):
-        return [_without_empty(v) for v in value]
+        return [without_empty(v) for v in value]
     return value
 
 
@@ -28,7 +28,7 @@ def ensure_model_package_group(client, group: str, description: str = "") -> Non
 
 
 def register_model_package(step_name: str, arguments: dict[str, Any], client) -> dict[str, Any]:
-    request = _without_empty(arguments)
+    request = without_empty(arguments)
     group = request.get("ModelPackageGroupName")
     try:
         if group:
@@ -43,7 +43,7 @@ def register_model_package(step_name: str, arguments: dict[str, Any], client) ->
 
 
 def create_model(step_name: str, model_name: str, arguments: dict[str, Any], client) -> dict[str, Any]:
-    request = {"ModelName": model_name, **_without_empty(arguments)}
+    request = {"ModelName": model_name, **without_empty(arguments)}
     try:
         response = client.create_model(**request)
     except ClientError as exc:

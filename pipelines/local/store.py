@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from pipelines.local.errors import LocalRunError
 
@@ -20,8 +20,8 @@ class LocalStore:
 
     def path(self, uri: str) -> Path:
         parsed = urlparse(uri)
-        if parsed.scheme == "file":
-            return Path(parsed.path)
+        if parsed.scheme == "file":  # Path.as_uri() quotes: "my bars" is my%20bars
+            return Path(unquote(parsed.path))
         if parsed.scheme != "s3" or not parsed.netloc:
             raise LocalRunError(f"not an s3:// or file:// URI: {uri!r}")
         key = parsed.path.lstrip("/")

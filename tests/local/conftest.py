@@ -69,6 +69,7 @@ def fake_run(
     parameters: dict[str, str] | None = None,
     use_cache: bool = True,
     max_trials: int | None = 3,
+    max_parallel: int | None = None,
 ) -> FakeRun:
     lines: list[str] = []
     options = RunOptions(
@@ -77,6 +78,7 @@ def fake_run(
         use_cache=use_cache,
         max_trials=max_trials,
         cores=2,
+        max_parallel=max_parallel,
         echo=lines.append,
         region=config.pipeline.region,
     )
@@ -91,3 +93,9 @@ def fake_run(
 
     result = execution.run(before_steps=plant_inputs)
     return FakeRun(result, lines)
+
+
+@pytest.fixture
+def run_definition():
+    """`run_definition(config, definition, run_dir, **kwargs)`: any definition with the fake steps."""
+    return fake_run

@@ -8,10 +8,11 @@ import math
 
 import pytest
 
+from pipelines.definition_graph import execution_order, flatten_steps
 from pipelines.emulator import Emulator
 from pipelines.lint import iter_steps
 from pipelines.local.errors import UnsupportedConstruct
-from pipelines.local.executor import PipelineExecution, RunOptions, execution_order, flatten_steps
+from pipelines.local.executor import PipelineExecution, RunOptions
 
 
 def _all_step_names(steps: list[dict]) -> list[str]:
@@ -167,7 +168,7 @@ def test_unsupported_step_type_and_condition_are_errors_naming_them(quick_defini
     changed = copy.deepcopy(quick_definition)
     changed["Steps"].append({"Name": "Notify", "Type": "Lambda", "Arguments": {}})
     with pytest.raises(UnsupportedConstruct, match="'Lambda'"):
-        flatten_steps(changed)
+        PipelineExecution(changed, RunOptions(run_dir=tmp_path))
 
     changed = copy.deepcopy(quick_definition)
     changed["Steps"][2]["Arguments"]["Conditions"][0]["Type"] = "And"

@@ -5,6 +5,12 @@ RandomSeed. Scaling: Logarithmic samples in log space; ReverseLogarithmic is mir
 near the maximum, as SageMaker's); Auto and Linear are uniform. Early stopping is not emulated: every
 trial runs to its end.
 
+Trials run in waves of MaxParallelTrainingJobs, as SageMaker keeps that many in flight: every trial of a
+wave is drawn before any of its results is told to the sampler, and results are told in trial order. So the
+trials drawn depend on the definition alone, never on how many of them this machine runs at once (each
+trial holds one of the run's `--max-parallel` slots while it runs): a run with `--max-parallel 1` and one
+with eight draw the same trials and pick the same best job.
+
 Warm start (WarmStartConfig, IdenticalDataAndAlgorithm or TransferLearning): the parents' completed trials
 are added to the study before the first new trial, so the sampler starts from what they found; the
 response carries OverallBestTrainingJob, the best by the objective across the parents and this job, as
@@ -15,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +148,14 @@ def run_tuning_job(
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     cores: int | None = None,
     parents: dict[str, dict[str, Any]] | None = None,
+    job_slot: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    validate_trial: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Runs the tuning job from resolved CreateHyperParameterTuningJob arguments; returns its describe-response.
 
     `parents`: describe-responses of earlier tuning jobs by name, for a WarmStartConfig to name.
+    `job_slot`: held while each trial runs (the run's budget of concurrent jobs).
+    `validate_trial(job_name, hyperparameters)`: raises if the CreateTrainingJob a trial makes would be refused.
     """
     if "TrainingJobDefinitions" in arguments:
         raise UnsupportedConstruct(f"{step_name}: TrainingJobDefinitions (several estimators in one tuning job)")
@@ -169,8 +180,9 @@ def run_tuning_job(
     n_trials = int(limits["MaxNumberOfTrainingJobs"])
     if max_trials is not None:
         n_trials = min(n_trials, max_trials) if max_trials > 0 else n_trials
-    parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs", 1)), cores or os.cpu_count() or 1, n_trials))
-    threads = max(1, (cores or os.cpu_count() or 1) // parallel)
+    parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs", 1)), n_trials))
+    machine = cores or os.cpu_count() or 1
+    threads = max(1, machine // min(parallel, machine))  # from the definition and the machine, not the budget
     static = {k: to_text(v) for k, v in definition.get("StaticHyperParameters", {}).items()}
     ranges = config["ParameterRanges"]
 
@@ -188,16 +200,17 @@ def run_tuning_job(
             if trial is not None:
                 study.add_trial(trial)
                 seeded += 1
-    summaries: list[dict[str, Any]] = []
-    lock = threading.Lock()
 
-    def objective_fn(trial: optuna.Trial) -> float:
-        tuned = suggest(trial, ranges)
+    def run_trial(number: int, tuned: dict[str, str]) -> dict[str, Any]:
         digest = hashlib.sha256(repr(sorted(tuned.items())).encode()).hexdigest()[:8]
-        job_name = f"{tuning_job_name}-{trial.number + 1:03d}-{digest}"
-        described = run_training_job(
-            job_name, definition, {**static, **tuned}, jobs_root / job_name, store, threads=threads
-        )
+        job_name = f"{tuning_job_name}-{number + 1:03d}-{digest}"
+        hyperparameters = {**static, **tuned}
+        if validate_trial is not None:
+            validate_trial(job_name, hyperparameters)
+        with job_slot():
+            described = run_training_job(
+                job_name, definition, hyperparameters, jobs_root / job_name, store, threads=threads
+            )
         metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
         value = metrics.get(metric_name)
         summary = {
@@ -221,15 +234,22 @@ def run_tuning_job(
             summary["FailureReason"] = described["FailureReason"]
         elif value is None:
             summary["FailureReason"] = f"the job printed no line matching the objective metric {metric_name!r}"
-        with lock:
-            summaries.append(summary)
-            if on_trial:
-                on_trial(summary)
-        if summary["ObjectiveStatus"] != "Succeeded":
-            raise optuna.TrialPruned(summary["FailureReason"])
-        return float(value)
+        if on_trial:
+            on_trial(summary)
+        return summary
 
-    study.optimize(objective_fn, n_trials=n_trials, n_jobs=parallel, catch=())
+    summaries: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"{step_name}-trial") as pool:
+        while len(summaries) < n_trials:
+            wave = [study.ask() for _ in range(min(parallel, n_trials - len(summaries)))]
+            drawn = [suggest(trial, ranges) for trial in wave]
+            results = list(pool.map(run_trial, [trial.number for trial in wave], drawn))
+            for trial, summary in zip(wave, results, strict=True):
+                if summary["ObjectiveStatus"] == "Succeeded":
+                    study.tell(trial, float(summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]))
+                else:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            summaries += results
     succeeded = [s for s in summaries if s["ObjectiveStatus"] == "Succeeded"]
     if not succeeded:
         reason = summaries[0].get("FailureReason", "no trial ran") if summaries else "no trial ran"

@@ -1,0 +1,149 @@
+"""The step graph of a definition JSON as SageMaker reads it: every step, its branch, and what it waits for.
+
+One reading of the graph serves the static rules (`pipelines.definition_rules`, run by lint and by the
+local runner before anything starts) and the local runner's scheduler, so what lint calls a dependency is
+what the runner waits for.
+
+SageMaker starts a step when every step it depends on has succeeded: the steps in its `DependsOn`, every
+step its arguments reference (`Get Steps.X…`, property files included) and, for a step inside a
+ConditionStep's branch, that condition having chosen the branch. A ConditionStep's own dependencies are
+those of its `Conditions`; its branches' references belong to the branch steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.local.errors import LocalRunError, UnsupportedConstruct
+from pipelines.local.expressions import step_references
+
+STEP_KEYS = {
+    "Name",
+    "Type",
+    "Arguments",
+    "DependsOn",
+    "CacheConfig",
+    "RetryPolicies",
+    "PropertyFiles",
+    "Description",
+    "DisplayName",
+}
+CONDITION_TYPES = {"Equals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo", "In", "Not", "Or"}
+
+Branch = tuple[str, bool]  # (condition step, True for its IfSteps)
+
+
+@dataclass
+class StepNode:
+    name: str
+    type: str
+    spec: dict[str, Any]
+    order: int
+    depends_on: set[str] = field(default_factory=set)  # everything it waits for (explicit, data, its branch)
+    explicit: set[str] = field(default_factory=set)  # DependsOn as written
+    references: set[str] = field(default_factory=set)  # steps its arguments read
+    branches: tuple[Branch, ...] = ()  # enclosing condition branches, outermost first
+
+    @property
+    def branch(self) -> Branch | None:
+        """The innermost branch the step is in (None at the top level)."""
+        return self.branches[-1] if self.branches else None
+
+    @property
+    def data_arguments(self) -> Any:
+        """The part of the arguments the step itself evaluates (a condition's branches are not its own)."""
+        arguments = self.spec.get("Arguments", {})
+        return arguments.get("Conditions", []) if self.type == "Condition" else arguments
+
+
+def flatten_steps(definition: dict[str, Any], supported_types: Collection[str] | None = None) -> dict[str, StepNode]:
+    """Every step, nested condition branches included, in definition order, with what it waits for.
+
+    `supported_types`: the step types the caller can run (the local runner's handlers); others are refused.
+    """
+    nodes: dict[str, StepNode] = {}
+
+    def visit(steps: list[dict[str, Any]], branches: tuple[Branch, ...]) -> None:
+        for spec in steps:
+            name, kind = spec.get("Name"), spec.get("Type")
+            if not isinstance(name, str):
+                raise LocalRunError(f"a step without a Name: {str(spec)[:80]}")
+            if supported_types is not None and kind not in supported_types:
+                raise UnsupportedConstruct(
+                    f"step {name!r}: step type {kind!r} (supported: {', '.join(supported_types)})"
+                )
+            if name in nodes:
+                raise LocalRunError(f"step name {name!r} appears twice in the definition")
+            node = StepNode(name, kind, spec, len(nodes), branches=branches)
+            node.explicit = set(spec.get("DependsOn", []))
+            node.references = set(step_references(node.data_arguments))
+            node.depends_on = node.explicit | node.references
+            if branches:
+                node.depends_on.add(branches[-1][0])
+            nodes[name] = node
+            if kind == "Condition":
+                arguments = spec.get("Arguments", {})
+                for condition in arguments.get("Conditions", []):
+                    _check_condition(condition, name)
+                visit(arguments.get("IfSteps", []), (*branches, (name, True)))
+                visit(arguments.get("ElseSteps", []), (*branches, (name, False)))
+
+    visit(definition.get("Steps", []), ())
+    for node in nodes.values():
+        node.depends_on.discard(node.name)
+        missing = node.depends_on - set(nodes)
+        if missing:
+            raise LocalRunError(f"step {node.name!r} depends on steps not in the definition: {sorted(missing)}")
+        unknown = set(node.spec) - STEP_KEYS
+        if unknown:
+            raise UnsupportedConstruct(f"step {node.name!r}: keys {sorted(unknown)}")
+    return nodes
+
+
+def _check_condition(condition: dict[str, Any], step_name: str) -> None:
+    kind = condition.get("Type")
+    if kind not in CONDITION_TYPES:
+        raise UnsupportedConstruct(f"step {step_name!r}: condition type {kind!r}")
+    for child in condition.get("Conditions", []):
+        _check_condition(child, step_name)
+    if kind == "Not":
+        _check_condition(condition["Expression"], step_name)
+
+
+def execution_order(nodes: dict[str, StepNode]) -> list[str]:
+    """A topological order of the DAG; ties keep the definition's order. Raises on a cycle."""
+    remaining = dict(nodes)
+    done: set[str] = set()
+    order: list[str] = []
+    while remaining:
+        ready = sorted((n for n in remaining.values() if n.depends_on <= done), key=lambda n: n.order)
+        if not ready:
+            raise LocalRunError(f"the steps {sorted(remaining)} depend on each other in a cycle")
+        order.append(ready[0].name)
+        done.add(ready[0].name)
+        del remaining[ready[0].name]
+    return order
+
+
+def ancestors(nodes: dict[str, StepNode], name: str) -> set[str]:
+    """Every step that must have succeeded before `name` can start."""
+    seen: set[str] = set()
+    stack = list(nodes[name].depends_on)
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        stack.extend(nodes[current].depends_on)
+    return seen
+
+
+def iter_branch_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every step spec, depth first through condition branches."""
+    for step in steps:
+        yield step
+        if step.get("Type") == "Condition":
+            yield from iter_branch_steps(step.get("Arguments", {}).get("IfSteps", []))
+            yield from iter_branch_steps(step.get("Arguments", {}).get("ElseSteps", []))

@@ -1,0 +1,256 @@
+"""The service's rules for a definition as a whole, beyond what any one request shape says.
+
+SageMaker checks these when it creates the pipeline or starts an execution; the emulator checks none of
+them, so `pipelines.lint` (and so `upsert`) and the local runner apply them before anything runs:
+
+- names:       step names match the definition schema's StepName (`^[A-Za-z0-9\\-_]{1,64}$`, botocore's
+               `StepName` shape: at most 64); parameter names its ParameterName; display names and
+               descriptions botocore's `StepDisplayName` / `StepDescription` lengths
+- graph:       every DependsOn and `Get Steps.X` names a step of the definition, once; no cycle; every
+               `Get Parameters.X` a declared parameter
+- property:    `Get Steps.X.<path>` follows a property X's step type has: the describe-response shape of
+               its job in botocore's model (DescribeProcessingJobResponse, DescribeTrainingJobResponse,
+               DescribeHyperParameterTuningJobResponse + ListTrainingJobsForHyperParameterTuningJobResponse,
+               DescribeModelPackageOutput, DescribeModelOutput), `Outcome` for a condition, a declared
+               property file for `PropertyFiles.<name>`
+- branch:      a step that references (DependsOn or data) a step inside a ConditionStep branch must be in
+               that branch too: outside it, the referenced step may never run, and SageMaker has no
+               "whichever branch ran" join (a step waits for every step it depends on)
+- race:        a step that reads another step's execution-scoped output (a `Std:Join` over
+               `Execution.PipelineExecutionId` naming that step) must depend on it, directly or through
+               other steps; otherwise SageMaker starts both at once and the reader sees an empty prefix
+
+Each violation is a `Violation(step, rule, message)`, the same type lint prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.definition_graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
+from pipelines.local.errors import LocalRunError
+from pipelines.local.expressions import parse_path
+
+STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # definition schema StepName; botocore StepName max 64
+PARAMETER_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,256}$")  # botocore PipelineParameterName
+MAX_DISPLAY_NAME, MAX_DESCRIPTION = 256, 3072  # botocore StepDisplayName / StepDescription
+
+# The botocore output shapes a step type's properties come from (the SDK's Properties shape_names).
+PROPERTY_SHAPES = {
+    "Processing": ("DescribeProcessingJobResponse",),
+    "Training": ("DescribeTrainingJobResponse",),
+    "Tuning": ("DescribeHyperParameterTuningJobResponse", "ListTrainingJobsForHyperParameterTuningJobResponse"),
+    "RegisterModel": ("DescribeModelPackageOutput",),
+    "Model": ("DescribeModelOutput",),
+}
+# Where a step's own request names what it writes: an execution-scoped URI there is an output, not a read.
+_WRITE_LOCATIONS = ("ProcessingOutputConfig", "OutputDataConfig", "CheckpointConfig")
+_EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    step: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.rule}: {self.message}"
+
+
+def check_definition(definition: dict[str, Any]) -> list[Violation]:
+    """Every service rule a definition breaks, as a list (empty when SageMaker would take it)."""
+    violations = list(_name_violations(definition))
+    try:
+        nodes = flatten_steps(definition)
+        execution_order(nodes)
+    except LocalRunError as exc:
+        return [*violations, Violation("(definition)", "graph", str(exc))]
+    violations += _parameter_violations(definition, nodes)
+    for node in nodes.values():
+        violations += _property_violations(node, nodes)
+        violations += _branch_violations(node, nodes)
+        violations += _race_violations(node, nodes)
+    return violations
+
+
+# -- names ------------------------------------------------------------------------------------------------
+def _name_violations(definition: dict[str, Any]) -> Iterator[Violation]:
+    for spec in iter_branch_steps(definition.get("Steps", [])):
+        name = str(spec.get("Name"))
+        if not STEP_NAME.match(name):
+            yield Violation(
+                name[:80], "names", "step Name must match ^[A-Za-z0-9\\-_]{1,64}$ (letters, digits, - and _)"
+            )
+        if len(str(spec.get("DisplayName", ""))) > MAX_DISPLAY_NAME:
+            yield Violation(name, "names", f"DisplayName longer than {MAX_DISPLAY_NAME} characters")
+        if len(str(spec.get("Description", ""))) > MAX_DESCRIPTION:
+            yield Violation(name, "names", f"Description longer than {MAX_DESCRIPTION} characters")
+    for parameter in definition.get("Parameters", []):
+        if not PARAMETER_NAME.match(str(parameter.get("Name"))):
+            yield Violation(
+                "(parameters)",
+                "names",
+                f"parameter Name {str(parameter.get('Name'))[:80]!r} must match ^[A-Za-z0-9\\-_]{{1,256}}$",
+            )
+
+
+def _gets(value: Any) -> Iterator[str]:
+    """Every `Get` reference inside a value."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("Get"), str):
+            yield value["Get"]
+            return
+        for item in value.values():
+            yield from _gets(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _gets(item)
+
+
+def _parameter_violations(definition: dict[str, Any], nodes: dict[str, StepNode]) -> Iterator[Violation]:
+    declared = {p.get("Name") for p in definition.get("Parameters", [])}
+    for node in nodes.values():
+        for reference in _gets(node.data_arguments):
+            if reference.startswith("Parameters.") and reference.removeprefix("Parameters.") not in declared:
+                yield Violation(node.name, "graph", f"Get {reference!r}: the definition declares no such parameter")
+
+
+# -- property references ----------------------------------------------------------------------------------
+@functools.cache
+def _service_model():
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def property_error(step_type: str, tokens: list[str | int]) -> str | None:
+    """Why `tokens` is not a property of a step of `step_type` (None when it is)."""
+    if step_type == "Condition":
+        return None if tokens == ["Outcome"] else "a ConditionStep has one property, Outcome"
+    shapes = PROPERTY_SHAPES.get(step_type)
+    if shapes is None:
+        return f"a {step_type} step has no properties"
+    model = _service_model()
+    errors = []
+    for shape_name in shapes:
+        error = _walk_shape(model.shape_for(shape_name), tokens)
+        if error is None:
+            return None
+        errors.append(error)
+    return errors[0]
+
+
+def _walk_shape(shape, tokens: list[str | int]) -> str | None:
+    walked: list[str] = []
+    for token in tokens:
+        kind = shape.type_name
+        if kind == "structure":
+            if not isinstance(token, str) or token not in shape.members:
+                return f"{'.'.join(walked) or shape.name} has no member {token!r}"
+            shape = shape.members[token]
+        elif kind == "list":
+            shape = shape.member  # [index] or ['name']: the SDK's PropertiesList takes both
+        elif kind == "map":
+            if not isinstance(token, str):
+                return f"{'.'.join(walked)} is a map: index it with ['key']"
+            shape = shape.value
+        else:
+            return f"{'.'.join(walked)} is a {kind}; it has no {token!r}"
+        walked.append(str(token))
+    return None
+
+
+def _property_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
+    for reference in _gets(node.data_arguments):
+        if not reference.startswith("Steps."):
+            continue
+        step_name, _, path = reference.removeprefix("Steps.").partition(".")
+        target = nodes.get(step_name)
+        if target is None or not path:
+            continue  # an unknown step is a graph error; flatten_steps reports it
+        try:
+            tokens = parse_path(path)
+        except LocalRunError as exc:
+            yield Violation(node.name, "property", f"Get {reference!r}: {exc}")
+            continue
+        if tokens[0] == "PropertyFiles":
+            declared = {p.get("PropertyFileName") for p in target.spec.get("PropertyFiles", [])}
+            if len(tokens) != 2 or tokens[1] not in declared:
+                yield Violation(node.name, "property", f"Get {reference!r}: {step_name} declares no such property file")
+            continue
+        error = property_error(target.type, tokens)
+        if error:
+            yield Violation(
+                node.name, "property", f"Get {reference!r}: not a property of {target.type} step {step_name} ({error})"
+            )
+
+
+# -- condition branches -----------------------------------------------------------------------------------
+def _branch_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
+    for other_name in sorted(node.explicit | node.references):
+        other = nodes[other_name]
+        if other.branches and node.branches[: len(other.branches)] != other.branches:
+            condition, side = other.branches[-1]
+            yield Violation(
+                node.name,
+                "branch",
+                f"references {other_name}, which runs only in {condition}'s {'IfSteps' if side else 'ElseSteps'}; "
+                f"{node.name} is outside that branch, so it would wait for a step that may never run "
+                "(SageMaker has no join after a ConditionStep: put both in the branch, or depend on a step outside it)",
+            )
+
+
+# -- races ------------------------------------------------------------------------------------------------
+def _execution_scoped_reads(value: Any, path: str = "") -> Iterator[tuple[str, list[str]]]:
+    """(where, literal segments) of each Std:Join over the execution id that the step reads from."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "Std:Join" in value:
+            segments = list(_join_segments(value))
+            if _EXECUTION_ID in _flat_values(value):
+                yield path, segments
+            return
+        for key, item in value.items():
+            if key in _WRITE_LOCATIONS:
+                continue
+            yield from _execution_scoped_reads(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _execution_scoped_reads(item, f"{path}[{index}]")
+
+
+def _flat_values(join: dict[str, Any]) -> list[Any]:
+    values = []
+    for item in join["Std:Join"].get("Values", []):
+        if isinstance(item, dict) and "Std:Join" in item:
+            values += _flat_values(item)
+        else:
+            values.append(item)
+    return values
+
+
+def _join_segments(join: dict[str, Any]) -> Iterator[str]:
+    for item in _flat_values(join):
+        if isinstance(item, str):
+            yield from (part for part in re.split(r"[/:]", item) if part)
+
+
+def _race_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
+    reads = list(_execution_scoped_reads(node.data_arguments))
+    if not reads:
+        return
+    before = ancestors(nodes, node.name)
+    for where, segments in reads:
+        for writer in sorted(set(segments) & set(nodes)):
+            if writer != node.name and writer not in before:
+                yield Violation(
+                    node.name,
+                    "race",
+                    f"{where} reads {writer}'s output of this execution but does not depend on {writer}: "
+                    f"SageMaker may start {node.name} before {writer} has written it "
+                    f"(reference {writer}'s properties, or add it to DependsOn)",
+                )

@@ -1,0 +1,43 @@
+"""ConditionStep: every condition evaluated (their list is an And); the outcome chooses the branch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.local.conditions import evaluate
+from pipelines.local.expressions import EvaluationContext, resolve
+from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
+
+
+class ConditionHandler(StepHandler):
+    step_type = "Condition"
+    resolves_own_arguments = True
+
+    def execute(self, run: StepRun) -> StepResult:
+        context = run.execution.context()
+        evaluated = [
+            {"condition": describe_condition(condition, context), "value": evaluate(condition, context)}
+            for condition in run.node.spec.get("Arguments", {}).get("Conditions", [])
+        ]
+        run.step.arguments = evaluated
+        return StepResult({"Outcome": all(item["value"] for item in evaluated)})
+
+
+def describe_condition(condition: dict[str, Any], context: EvaluationContext) -> dict[str, Any]:
+    """The condition with its operands resolved, for the record and the gate table."""
+    kind = condition.get("Type")
+    if kind == "Not":
+        return {"Type": kind, "Expression": describe_condition(condition["Expression"], context)}
+    if kind == "Or":
+        return {"Type": kind, "Conditions": [describe_condition(c, context) for c in condition["Conditions"]]}
+    if kind == "In":
+        return {
+            "Type": kind,
+            "QueryValue": resolve(condition["QueryValue"], context),
+            "Values": resolve(condition["Values"], context),
+        }
+    return {
+        "Type": kind,
+        "LeftValue": resolve(condition["LeftValue"], context),
+        "RightValue": resolve(condition["RightValue"], context),
+    }

@@ -1,0 +1,26 @@
+"""TrainingStep: one CreateTrainingJob, run on the host under the training contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
+from pipelines.local.jobs.training import training_step_properties
+from pipelines.local.store import LocalStore
+
+
+class TrainingHandler(StepHandler):
+    step_type = "Training"
+    cacheable = True
+
+    def request(self, arguments: dict[str, Any], job_name: str) -> tuple[str, dict[str, Any]]:
+        return "CreateTrainingJob", {"TrainingJobName": job_name, **arguments}
+
+    def execute(self, run: StepRun) -> StepResult:
+        with run.job_slot():
+            properties = training_step_properties(run.name, run.arguments, run.job_root, run.execution.store)
+        metrics = {m["MetricName"]: m["Value"] for m in properties["FinalMetricDataList"]}
+        return StepResult(properties, {"model": properties["ModelArtifacts"]["S3ModelArtifacts"]}, metrics)
+
+    def outputs_present(self, properties: dict[str, Any], store: LocalStore) -> bool:
+        return store.exists(properties["ModelArtifacts"]["S3ModelArtifacts"])

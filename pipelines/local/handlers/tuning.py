@@ -1,0 +1,87 @@
+"""TuningStep: CreateHyperParameterTuningJob, its trials drawn by Optuna, each a training job on the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
+from pipelines.local.jobs.tuning import run_tuning_job
+from pipelines.local.service_checks import refuse_invalid, trial_request
+from pipelines.local.store import LocalStore
+
+
+class TuningHandler(StepHandler):
+    step_type = "Tuning"
+    cacheable = True
+    job_name_limit = 32  # HyperParameterTuningJobName
+
+    def request(self, arguments: dict[str, Any], job_name: str) -> tuple[str, dict[str, Any]]:
+        return "CreateHyperParameterTuningJob", {"HyperParameterTuningJobName": job_name, **arguments}
+
+    def execute(self, run: StepRun) -> StepResult:
+        execution, options = run.execution, run.execution.options
+        config = run.arguments["HyperParameterTuningJobConfig"]
+        total = int(config["ResourceLimits"]["MaxNumberOfTrainingJobs"])
+        if options.max_trials:
+            total = min(total, options.max_trials)
+        objective = config["HyperParameterTuningJobObjective"]["MetricName"]
+        finished = {"n": 0}
+        trial_definition = run.arguments.get("TrainingJobDefinition", {})
+
+        def validate_trial(job_name: str, hyperparameters: dict[str, str]) -> None:
+            refuse_invalid(run.name, *trial_request(trial_definition, hyperparameters, job_name))
+
+        def on_trial(summary: dict[str, Any]) -> None:
+            finished["n"] += 1
+            value = summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
+            shown = (
+                f"{objective}={value:.4f}"
+                if value is not None
+                else f"FAILED ({summary.get('FailureReason', '').splitlines()[0]})"
+            )
+            tuned = ", ".join(f"{k}={_short(v)}" for k, v in summary["TunedHyperParameters"].items())
+            run.echo(
+                f"         {run.name} trial {finished['n']}/{total} {summary['TrainingJobName']}: {shown} "
+                f"[{summary['seconds']:.1f}s] {tuned}"
+            )
+
+        properties = run_tuning_job(
+            run.name,
+            run.job_name,
+            run.arguments,
+            run.job_root,
+            execution.store,
+            max_trials=options.max_trials,
+            on_trial=on_trial,
+            cores=options.cores,
+            parents=execution.tuning_jobs(),
+            job_slot=run.job_slot,
+            validate_trial=validate_trial,
+        )
+        best = properties["BestTrainingJob"]
+        outputs = {
+            "best_model": best["ModelArtifacts"]["S3ModelArtifacts"],
+            "best_training_job": best["TrainingJobName"],
+        }
+        metrics = {
+            "best_objective": best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+            "objective_metric": objective,
+            "trials": properties["trials"],
+        }
+        overall = properties.get("OverallBestTrainingJob")
+        if overall:
+            outputs["overall_best_training_job"] = overall["TrainingJobName"]
+            metrics["overall_best_objective"] = overall["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+            metrics["warm_start_trials"] = properties["warm_start_trials"]
+        return StepResult(properties, outputs, metrics)
+
+    def outputs_present(self, properties: dict[str, Any], store: LocalStore) -> bool:
+        return store.exists(properties["BestTrainingJob"]["ModelArtifacts"]["S3ModelArtifacts"])
+
+
+def _short(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if number.is_integer() and "." not in value else f"{number:.4g}"
