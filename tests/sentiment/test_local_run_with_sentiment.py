@@ -17,8 +17,8 @@ from pipelines.local.runner import run_config
 from steps.sentiment.export import export_classifier
 
 
-@pytest.mark.slow
-def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
+def _market_with_raw_tweets(tmp_path):
+    """A small generated market whose tweets are raw text (no scores), as ingestion writes them."""
     market = tmp_path / "market"
     generate = [sys.executable, "-m", "steps.sample_data", "--output", str(market), "--days", "40", "--tickers", "3"]
     subprocess.run(generate, cwd=REPO, check=True, capture_output=True, timeout=300)
@@ -29,7 +29,12 @@ def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
     )
     (tmp_path / "raw").mkdir()
     raw.to_parquet(tmp_path / "raw" / "tweets.parquet", index=False)
+    return market
 
+
+@pytest.mark.slow
+def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
+    market = _market_with_raw_tweets(tmp_path)
     config = load_config(profile="quick", overrides={"sentiment": {"enabled": True}})
     run_dir = tmp_path / "runs"
     model_dir = run_dir / "s3" / config.sentiment.finbert.model_url.removeprefix("s3://")
@@ -61,3 +66,59 @@ def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
         assert column in table.columns, column
         assert table[column].abs().sum() > 0, column  # scored, not the zero fill of "no tweets"
     assert result.exit_code == 0, result.record.failure_reason
+
+
+@pytest.mark.slow
+def test_the_fullest_configuration_passes_lint_and_runs_to_the_end_locally(tmp_path):
+    # Given every optional stage: four algorithms, tweet scoring, SHAP feature analysis
+    market = _market_with_raw_tweets(tmp_path)
+    config = load_config(
+        profile="quick",
+        overrides={
+            "algorithms": ["xgboost", "catboost", "lightgbm", "gru"],
+            "sentiment": {"enabled": True},
+            "stability": {"enabled": True},
+        },
+    )
+    from pipelines.lint import lint_definition
+    from pipelines.local.runner import build_definition
+
+    definition, _ = build_definition(config)
+    assert lint_definition(definition, config) == []
+    run_dir = tmp_path / "runs"
+    model_dir = run_dir / "s3" / config.sentiment.finbert.model_url.removeprefix("s3://")
+    export_classifier(build_bert_classifier(tmp_path / "hf", train=True), model_dir, quantize="int8")
+
+    # When it runs on this machine (gates lowered: a 40-day sample proves the plumbing, not the models)
+    lines: list[str] = []
+    result = run_config(
+        config,
+        RunOptions(
+            run_dir=run_dir,
+            parameters={
+                "InputDataUrl": (market / "bars").as_uri() + "/",
+                "TweetsDataUrl": (tmp_path / "raw").as_uri() + "/",
+                "MinModelAUC": "0.0",
+                "MinEnsembleAUC": "0.0",
+            },
+            max_trials=1,
+            cores=2,
+            echo=lines.append,
+        ),
+    )
+
+    # Then every request passed the service model and every job ran; the run ends at the registry or at the
+    # ensemble gate (on a 40-day random sample the ensemble may be no better than its best model: an honest
+    # failure, reported by the FailStep, not an error)
+    failed = {name: step.failure_reason for name, step in result.steps.items() if step.status == "Failed"}
+    assert not [reason for reason in failed.values() if "ValidationException" in (reason or "")], failed
+    assert set(failed) <= {"Fail-ensemble"}, failed
+    for name in ("ScoreSentimentFinBERT", "BuildFeatures", "LeakTests", "FeatureStability", "BuildEnsemble"):
+        assert result.steps[name].status == "Succeeded", name
+    for algorithm in ("xgboost", "catboost", "lightgbm", "gru"):
+        assert result.steps[f"Tune-{algorithm}"].status == "Succeeded", algorithm
+        assert result.steps[f"Evaluate-{algorithm}"].status == "Succeeded", algorithm
+    if failed:
+        assert result.exit_code == 1 and "vs best single model" in failed["Fail-ensemble"], failed
+    else:
+        assert result.exit_code == 0 and result.record.model_package_arn, lines[-20:]
