@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -379,6 +380,12 @@ class PipelineExecution:
             reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
             if isinstance(exc, UnsupportedConstruct):
                 reason = f"unsupported: {exc}"
+        except Exception as exc:  # a runner bug or a fault (disk full): fail this step, let the others end
+            status = "Failed"
+            log = self.exec_dir / f"runner-error-{node.name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+            reason = f"the local runner failed: {type(exc).__name__}: {exc} (traceback in {log})"
         with self._record_lock:
             if result is not None:
                 step.properties, step.outputs, step.metrics = result.properties, result.outputs, result.metrics

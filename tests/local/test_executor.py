@@ -209,3 +209,20 @@ def test_log_scaling_is_sampled_in_log_space():
     share_below = sum(v < geometric_middle for v in values) / len(values)
     assert 0.4 < share_below < 0.6
     assert all(0.01 <= v <= 0.3 for v in values)
+
+
+def test_a_fault_inside_the_runner_fails_that_step_with_its_reason_not_a_traceback(run_fake, monkeypatch):
+    from pipelines.local.handlers import processing
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(processing, "run_processing_job", disk_full)
+    run = run_fake()
+
+    assert run.result.exit_code == 1
+    step = run.record.steps["BuildFeatures"]
+    assert step.status == "Failed"
+    assert step.failure_reason.startswith("the local runner failed: OSError: [Errno 28] No space left on device")
+    assert "Traceback" in next(run.record.path.parent.glob("runner-error-BuildFeatures.log")).read_text()
+    assert json.loads(run.record.path.read_text())["status"] == "Failed"
