@@ -5,7 +5,7 @@
 Two definitions: the quick profile (xgboost) and the four-algorithm run (xgboost, catboost, lightgbm, gru),
 both on the bundled sample data with no cache. Each runs with `--max-parallel 1` (SageMaker's order, one
 job at a time: what the runner did before it ran ready steps concurrently) and with the default (the
-cores), alternating which goes first from round to round. Per run: wall time, the most jobs that were in
+cores), alternating which goes first from round to round. Per run: wall time, the most tuning trials in
 flight at once, the gate outcome and each tuning step's best objective (which must agree: the two orders
 run the same trials). Then the ratio concurrent / sequential, with the load average before and after.
 """
@@ -33,15 +33,15 @@ DEFINITIONS = {
 }
 
 
-def jobs_at_once(record) -> int:
-    """The most jobs in flight together, from each job's start and end (steps' and tuning trials')."""
+def trials_at_once(record) -> int:
+    """The most tuning trials (training jobs) in flight together, from their start and end times.
+
+    Steps' own times would overstate it: a step is Executing while it waits for a job slot."""
     events = []
     for step in record.steps.values():
         if step.type == "Tuning":
             for trial in step.properties.get("TrainingJobSummaries", []):
                 events += [(_iso(trial["TrainingStartTime"]), 1), (_iso(trial["TrainingEndTime"]), -1)]
-        elif step.type == "Processing" and step.started_at and step.ended_at and not step.cache_hit:
-            events += [(_iso(step.started_at), 1), (_iso(step.ended_at), -1)]
     most = current = 0
     for _, change in sorted(events):
         current += change
@@ -77,7 +77,7 @@ def one_run(name: str, max_parallel: int | None, max_trials: int | None) -> dict
     return {
         "wall": wall,
         "status": result.record.status,
-        "at_once": jobs_at_once(result.record),
+        "at_once": trials_at_once(result.record),
         "best": best,
         "steps": sum(step.status == "Succeeded" for step in result.steps.values()),
     }
@@ -91,7 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     names = [args.only] if args.only else list(DEFINITIONS)
     print(f"{default_cores()} cores; load average before {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
-    print(f"{'definition':<11}{'round':>6}  {'mode':<14}{'wall s':>8}{'jobs at once':>14}  status     best objectives")
+    header = f"{'definition':<11}{'round':>6}  {'mode':<14}{'wall s':>8}{'trials at once':>16}"
+    print(f"{header}  status     best objectives")
     walls: dict[tuple[str, str], list[float]] = {}
     bests: dict[tuple[str, str], list[dict[str, float]]] = {}
     for name in names:
@@ -105,7 +106,7 @@ def main() -> None:
                 bests.setdefault((name, label), []).append(figures["best"])
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in figures["best"].items())
                 print(
-                    f"{name:<11}{round_number:>6}  {label:<14}{figures['wall']:>8.1f}{figures['at_once']:>14}  "
+                    f"{name:<11}{round_number:>6}  {label:<14}{figures['wall']:>8.1f}{figures['at_once']:>16}  "
                     f"{figures['status']:<10} {shown}"
                 )
     print()
