@@ -58,6 +58,9 @@ class RunOptions:
     max_parallel: int | None = None  # jobs and tuning trials at once (default: the cores)
     echo: Callable[[str], None] = print
     emulator_dir: Path | None = None
+    # Called with the record each time it is written (a step started or ended): a seam for mirrors of the
+    # run, e.g. the emulator's pipeline execution. A failing observer is reported once, never fatal.
+    on_record: Callable[[ExecutionRecord], None] | None = None
 
 
 @dataclass
@@ -169,6 +172,7 @@ class PipelineExecution:
         self._slots = threading.BoundedSemaphore(self.max_parallel)
         self._record_lock = threading.RLock()
         self._client_lock = threading.Lock()
+        self._observer_failed = False
         self._emulator = None
         self._sagemaker = None
         self.code_digest = ""
@@ -237,6 +241,12 @@ class PipelineExecution:
     def write_record(self) -> None:
         with self._record_lock:
             self.record.write()
+            if self.options.on_record is not None and not self._observer_failed:
+                try:
+                    self.options.on_record(self.record)
+                except Exception as exc:  # a mirror of the run must never change the run
+                    self._observer_failed = True
+                    self.options.echo(f"warning: the run's observer failed and is off: {type(exc).__name__}: {exc}")
 
     def tuning_jobs(self) -> dict[str, dict[str, Any]]:
         """Describe-responses of the tuning jobs this run has (cache hits included), by tuning job name."""
