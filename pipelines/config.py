@@ -266,13 +266,20 @@ class UniverseMember(_Strict):
 
 
 class DeployAlarms(_Strict):
-    """CloudWatch alarms on the endpoint (AWS/SageMaker metrics), each wired to the SNS topic."""
+    """CloudWatch alarms on the endpoint (AWS/SageMaker metrics), each wired to the SNS topic.
+
+    Each alarms on what means trouble when requests come: errors and latency. None alarms on the absence of
+    traffic (an endpoint is idle outside market hours, and missing data is not breaching), so an idle
+    endpoint raises nothing.
+    """
 
     period_seconds: int = Field(default=300, ge=60)
     evaluation_periods: int = Field(default=3, ge=1)
     max_5xx_errors: float = Field(default=1.0, ge=0.0)  # Invocation5XXErrors (sum per period) above this
     max_model_latency_ms: float = Field(default=500.0, gt=0.0)  # ModelLatency p99 above this
-    min_invocations: float = Field(default=1.0, ge=0.0)  # Invocations (sum per period) below this: a drop
+    # Invocation4XXErrors (sum per period) above this: requests the model refuses (a client sending features
+    # in another shape, a schema change not deployed on both sides)
+    max_4xx_errors: float = Field(default=5.0, ge=0.0)
 
 
 class TweetMetric(_Strict):

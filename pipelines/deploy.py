@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.deploy", description=__doc__.splitlines()[0])
     add_target_arguments(parser)
     parser.add_argument("--dry-run", action="store_true",
-                        help="print every call it would make; only create the SNS topic and publish a test alert")
+                        help="print every call it would make and make none, except two: create the SNS topic "
+                             "(deploy.sns_topic, if absent) and publish one test alert to it")
     parser.add_argument("--version", type=int, default=None, help="deploy Approved version N (default: the newest)")
     parser.add_argument("--retire-previous", action="store_true",
                         help="after a passed smoke test, delete the older endpoints of this family")

@@ -18,6 +18,7 @@ def family_name(deploy: Deploy) -> str:
 
 
 def alarm_requests(deploy: Deploy, endpoint_name: str, topic_arn: str) -> list[dict[str, Any]]:
+    """Errors and latency, each treating missing data as not breaching: an idle endpoint raises nothing."""
     a = deploy.alarms
     family = family_name(deploy)
     dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
@@ -33,10 +34,11 @@ def alarm_requests(deploy: Deploy, endpoint_name: str, topic_arn: str) -> list[d
          "ComparisonOperator": "GreaterThanThreshold", "Threshold": a.max_model_latency_ms * 1000.0,
          "TreatMissingData": "notBreaching",
          "AlarmDescription": f"{endpoint_name}: p99 model latency above {a.max_model_latency_ms:g} ms"},
-        {**common, "AlarmName": f"{family}-invocation-drop", "MetricName": "Invocations", "Statistic": "Sum",
-         "ComparisonOperator": "LessThanThreshold", "Threshold": a.min_invocations, "TreatMissingData": "breaching",
-         "AlarmDescription": f"{endpoint_name}: fewer than {a.min_invocations:g} invocations per "
-                             f"{a.period_seconds}s (no data counts as a drop)"},
+        {**common, "AlarmName": f"{family}-4xx-errors", "MetricName": "Invocation4XXErrors", "Statistic": "Sum",
+         "ComparisonOperator": "GreaterThanThreshold", "Threshold": a.max_4xx_errors,
+         "TreatMissingData": "notBreaching",
+         "AlarmDescription": f"{endpoint_name}: more than {a.max_4xx_errors:g} refused requests (4xx) per "
+                             f"{a.period_seconds}s"},
     ]
 
 

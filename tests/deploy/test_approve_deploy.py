@@ -63,7 +63,7 @@ def test_register_approve_deploy_smoke_alarms_dashboard_and_dry_run_alert(
     cloudwatch = emulator_client("cloudwatch", aws_endpoint)
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     topic_arn = emulator_client("sns", aws_endpoint).create_topic(Name=config.deploy.sns_topic)["TopicArn"]
-    assert {a["MetricName"] for a in alarms.values()} == {"Invocation5XXErrors", "ModelLatency", "Invocations"}
+    assert {a["MetricName"] for a in alarms.values()} == {"Invocation5XXErrors", "ModelLatency", "Invocation4XXErrors"}
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [topic_arn]
         assert {"Name": "EndpointName", "Value": name} in alarm["Dimensions"]
