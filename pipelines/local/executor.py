@@ -306,7 +306,8 @@ class PipelineExecution:
             digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
             uri = f"{LOCAL_INPUTS_BUCKET}/{name.lower()}-{digest}" + ("/" if value.endswith("/") else "")
             link = self.store.path(uri.rstrip("/"))
-            folder.mkdir(parents=True, exist_ok=True)  # a run may generate its sample data there
+            if not folder.is_dir():
+                raise LocalRunError(f"--param {name}={value}: no such folder ({folder})")
             if link.is_symlink() and link.resolve() != folder.resolve():
                 link.unlink()
             if not link.is_symlink():

@@ -23,12 +23,24 @@ def build_definition(config: PipelineConfig) -> tuple[dict[str, Any], list[Uploa
     return definition, uploads
 
 
+def folds_days_needed(config: PipelineConfig) -> int:
+    """Trading days the walk-forward folds need (steps/common/folds.py: train + folds x validation + holdout)."""
+    folds = config.folds
+    return folds.train_days + folds.n_folds * folds.validation_days + folds.holdout_days
+
+
+# Sessions generated beyond what the folds need: the first session's rows have no previous close.
+SAMPLE_MARGIN_DAYS = 2
+
+
 def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
+    """What `steps.sample_data` generates when the inputs are empty: at least as many sessions as the
+    profile's own folds need, so any profile runs without data (the default one on ~a year of sessions)."""
     sample = config.sample_data
     if sample is None:
         return None
     return {
-        "days": sample.days,
+        "days": max(sample.days, folds_days_needed(config) + SAMPLE_MARGIN_DAYS),
         "tickers": sample.tickers,
         "seed": sample.seed,
         "frequency": config.features.bar_frequency,
@@ -43,6 +55,12 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
     settings = sample_data_settings(config)
 
     def prepare(run: PipelineExecution) -> None:
+        if settings and config.sample_data and settings["days"] > config.sample_data.days:
+            options.echo(
+                f"sample data, if generated: {settings['days']} sessions, not sample_data.days "
+                f"{config.sample_data.days}: this profile's folds need {folds_days_needed(config)} "
+                "(--profile quick is the 30-second run)"
+            )
         description = ensure_sample_data(
             run.store,
             str(run.parameters.get("InputDataUrl", config.data.input_data_url)),

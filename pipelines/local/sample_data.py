@@ -31,8 +31,10 @@ def ensure_sample_data(
     """Generate sample bars and tweets if the bars prefix is empty; returns a description, or None."""
     if store.exists(bars_uri):
         return None
-    if not bars_uri.startswith("s3://"):
-        raise LocalRunError(f"InputDataUrl {bars_uri} has no data and is not in the local store")
+    if not bars_uri.startswith("s3://") or bars_uri.startswith("s3://local-inputs/"):
+        # a folder of the user's (file://, linked into the store): never fill it with generated data
+        raise LocalRunError(f"InputDataUrl {bars_uri} has no bars: put the bars there or leave InputDataUrl at its "
+                            "default for generated sample data")
     if settings is None:
         raise LocalRunError(
             f"InputDataUrl {bars_uri} is empty in the local store ({store.path(bars_uri)}) and the config has no "

@@ -141,3 +141,17 @@ def test_feature_analysis_selects_features_that_every_tuning_job_then_uses(tmp_p
     assert meta["features"] == selected["selected"]
     assert 0 < len(selected["selected"]) < selected["features_before"] or not selected["dropped"]
     assert (store / stability_uri.removeprefix("s3://") / "stability_report.json").is_file()
+
+
+def test_without_data_every_profile_generates_as_many_sessions_as_its_folds_need():
+    from pipelines.config import load_config
+    from pipelines.local.runner import folds_days_needed, sample_data_settings
+
+    for profile in (None, *load_config().profiles):
+        config = load_config(profile=profile)
+        settings = sample_data_settings(config)
+        if settings is not None:
+            assert settings["days"] >= folds_days_needed(config) + 1, profile
+    default = load_config()
+    assert folds_days_needed(default) == 126 + 4 * 21 + 21
+    assert sample_data_settings(default)["days"] >= 231

@@ -334,6 +334,7 @@ def test_a_local_folder_parameter_is_read_through_an_s3_uri_the_request_can_carr
 ):
     # Given the bars in a local folder, named by a file:// URI (S3Input.S3Uri takes s3:// or https:// only)
     folder = tmp_path / "my bars"
+    folder.mkdir()
     run = run_definition(
         quick_config, quick_definition, tmp_path / "runs", parameters={"InputDataUrl": folder.as_uri() + "/"}
     )
@@ -346,3 +347,15 @@ def test_a_local_folder_parameter_is_read_through_an_s3_uri_the_request_can_carr
     inputs = run.record.steps["BuildFeatures"].arguments["ProcessingInputs"]
     assert all(item["S3Input"]["S3Uri"].startswith("s3://") for item in inputs)
     assert any(line.startswith(f"InputDataUrl {folder.as_uri()}/ is read as {uri}") for line in run.lines)
+
+
+def test_a_local_folder_that_does_not_exist_is_a_one_line_error(quick_config, quick_definition, tmp_path):
+    from pipelines.local.errors import LocalRunError
+
+    missing = (tmp_path / "nowhere").as_uri() + "/"
+    execution = PipelineExecution(
+        copy.deepcopy(quick_definition), RunOptions(run_dir=tmp_path / "runs", parameters={"InputDataUrl": missing})
+    )
+    with pytest.raises(LocalRunError, match=f"--param InputDataUrl={missing}: no such folder"):
+        execution.run()
+    assert not (tmp_path / "nowhere").exists()  # nothing was created in the user's name
