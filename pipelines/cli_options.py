@@ -90,8 +90,14 @@ class ResolvedOptions:
 
 def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ResolvedOptions:
     """Turn the old words (flags or env vars) into config overrides, or a UsageError naming what is missing."""
+    from pipelines.identities import IdentityError, user_overrides
+
     environ = dict(os.environ if environ is None else environ)
-    resolved = ResolvedOptions()
+    try:  # the per-user settings (identities: role, bucket, images) first: every flag below overrides them
+        overrides, notes = user_overrides(environ)
+    except IdentityError as exc:
+        raise UsageError(str(exc)) from None
+    resolved = ResolvedOptions(overrides=overrides, notes=notes)
     for switch in LEGACY_SWITCHES:
         attribute = switch.flag.removeprefix("--").replace("-", "_")
         from_flag = bool(getattr(args, attribute, False))

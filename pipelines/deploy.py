@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = get_logger("deploy", args.log_format)
 
     def body() -> int:
-        config, group = load(args)
+        config, group = load(args, program="deploy", needs=("pipeline.role_arn",))
         with environment(args, config) as env:
             result = deploy(env, config, DeployOptions(group=group, version=args.version, dry_run=args.dry_run,
                                                        retire_previous=args.retire_previous,

@@ -49,6 +49,34 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def ensure_bucket(s3, bucket: str, region: str, *, create: bool, log=None) -> None:
+    """The artifact bucket must exist before code, definitions and job outputs go there: say which and how
+    to create it, or create it when asked (as the SDK's default bucket is)."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            raise PublishError(
+                f"bucket {bucket} exists but this identity may not use it (403); set pipeline.bucket to one it "
+                "owns (--set pipeline.bucket=…, CONVICTION_PIPELINE__BUCKET, or the per-user config)"
+            ) from None
+        if code not in {"404", "NoSuchBucket", "NotFound"}:
+            raise
+    if not create:
+        raise PublishError(
+            f"bucket {bucket} does not exist in {region}; it holds the code, the definition and every job's "
+            f"output. Create it (aws s3 mb s3://{bucket} --region {region}) or rerun with --create-bucket"
+        )
+    request: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        request["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**request)
+    if log is not None:
+        log.info("created bucket %s in %s", bucket, region)
+
+
 def upload_pending(s3, uploads: list[PendingUpload]) -> int:
     """Upload what the build recorded; content-addressed keys that already exist are skipped."""
     uploaded = 0
@@ -144,6 +172,7 @@ __all__ = [
     "NoRegionError",
     "PublishError",
     "definition_diff",
+    "ensure_bucket",
     "pipeline_request",
     "published_definition",
     "start_execution",

@@ -27,11 +27,13 @@ from pipelines.cli_options import (
 )
 from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.definition import definition_json, get_pipeline
+from pipelines.identities import is_local_endpoint, placeholder_errors
 from pipelines.lint import lint_definition
 from pipelines.publish import (
     AwsTarget,
     PublishError,
     definition_diff,
+    ensure_bucket,
     published_definition,
     start_execution,
     upload_pending,
@@ -48,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=None, help="write the definition JSON here (with --dry-run)")
     parser.add_argument("--diff", action="store_true", help="print a unified diff against the published definition")
     parser.add_argument("--start", action="store_true", help="start an execution after publishing (--param …)")
+    parser.add_argument(
+        "--create-bucket",
+        action="store_true",
+        help="create pipeline.bucket if it does not exist (as the SageMaker SDK's default bucket is created)",
+    )
     parser.add_argument(
         "--endpoint-url",
         default=os.environ.get("CONVICTION_AWS_ENDPOINT"),
@@ -75,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         target = AwsTarget(region=config.pipeline.region, endpoint_url=args.endpoint_url)
         if not args.dry_run:
             target.session()  # fail on missing credentials before any work is done
+            if not is_local_endpoint(args.endpoint_url):
+                refused = placeholder_errors(config, "upsert")
+                if refused:  # a pipeline whose every job would fail: say how to set each, publish nothing
+                    print("\n".join(refused), file=sys.stderr)
+                    return 2
         started = time.perf_counter()
         session = OfflinePipelineSession(config)
         pipeline = get_pipeline(config, session)
@@ -110,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             sys.stdout.write((diff or "no changes") + "\n")
             return 0
+        ensure_bucket(s3_client, config.pipeline.bucket, config.pipeline.region, create=args.create_bucket, log=log)
         uploaded = upload_pending(s3_client, session.pending_uploads)
         log.info("uploaded %d new files (%d already present)", uploaded, len(session.pending_uploads) - uploaded)
         arn, created = upsert_pipeline(

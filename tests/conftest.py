@@ -8,6 +8,17 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 
+@pytest.fixture(autouse=True)
+def no_per_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """Tests see the repository's config only: no per-user file, no CONVICTION_<SECTION>__<KEY> variables."""
+    import os
+
+    monkeypatch.setenv("CONVICTION_USER_CONFIG", str(tmp_path_factory.getbasetemp() / "no-user-config.yaml"))
+    for name in list(os.environ):
+        if name.startswith("CONVICTION_") and "__" in name:
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """One moto server for the test session, on a free loopback port; its URL is the AWS endpoint."""

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 from pipelines.deployment.environment import DeployError, Environment, open_environment
+from pipelines.identities import IdentityError, is_local_endpoint, placeholder_errors, user_overrides
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +34,20 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
 
 
-def load(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
-    config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile)
+def load(args: argparse.Namespace, program: str = "approve", needs: tuple[str, ...] = ()) -> tuple[PipelineConfig, str]:
+    """The config with the per-user settings (pipelines/identities.py). `needs`: the identities the command
+    sends to AWS (deploy: the role its model runs as); a placeholder among them is refused unless the
+    command stays on this machine (--local, an endpoint on 127.0.0.1) or only prints (--dry-run)."""
+    try:
+        overrides, _ = user_overrides()
+    except IdentityError as exc:
+        raise ConfigError(str(exc)) from None
+    config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile, overrides=overrides or None)
+    on_aws = not args.local and not is_local_endpoint(args.endpoint_url) and not getattr(args, "dry_run", False)
+    if on_aws:
+        refused = [line for line in placeholder_errors(config, program) if line.split()[1] in needs]
+        if refused:
+            raise ConfigError("\n".join(line.removeprefix(f"{program}: ") for line in refused))
     return config, args.group or config.registry.model_package_group
 
 
