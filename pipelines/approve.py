@@ -16,7 +16,6 @@ import json
 import sys
 from collections.abc import Sequence
 
-from pipelines.deployment import registry
 from pipelines.deployment.cli import add_target_arguments, environment, load, run_cli
 from steps.common.logging import get_logger
 
@@ -42,6 +41,8 @@ def _format(value, digits: int = 4) -> str:
 
 
 def list_packages(env, group: str, include_all: bool, as_json: bool) -> int:
+    from pipelines.deployment import registry  # boto3 and the SDK: not for `--help`
+
     sm = env.client("sagemaker")
     packages = registry.list_packages(sm, group, None if include_all else registry.PENDING)
     rows = []
@@ -72,6 +73,8 @@ def list_packages(env, group: str, include_all: bool, as_json: bool) -> int:
 
 
 def change_approval(env, group: str, args: argparse.Namespace, log) -> int:
+    from pipelines.deployment import registry  # boto3 and the SDK: not for `--help`
+
     sm = env.client("sagemaker")
     if args.version is None and not args.latest:
         raise registry.DeployError("say which package: --latest (newest awaiting approval) or --version N")

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.deployment.cli import add_target_arguments, environment, load, run_cli
-from pipelines.deployment.deployer import DeployOptions, deploy
 from steps.common.logging import get_logger
 
 
@@ -40,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = get_logger("deploy", args.log_format)
+    from pipelines.deployment.deployer import DeployOptions, deploy  # boto3 and the SDK: not for `--help`
 
     def body() -> int:
         config, group = load(args, program="deploy", needs=("pipeline.role_arn",))

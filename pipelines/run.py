@@ -23,8 +23,6 @@ from pathlib import Path
 from pipelines.cli_options import UsageError, add_config_arguments, config_overrides, resolve_legacy_options
 from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.local.errors import LocalRunError
-from pipelines.local.executor import RunOptions, default_cores
-from pipelines.report.local import run_warnings, write_report
 from steps.common.logging import get_logger
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,7 +59,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # imported once the arguments are read: `--help` answers without loading the runner, optuna or pandas
+    from pipelines.local.executor import RunOptions, default_cores
     from pipelines.local.runner import print_summary, run_config
+    from pipelines.report.local import run_warnings, write_report
 
     started = time.monotonic()
     try:

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from pipelines.cli_options import (
     UsageError,
     add_config_arguments,
@@ -26,20 +24,6 @@ from pipelines.cli_options import (
     resolve_legacy_options,
 )
 from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
-from pipelines.definition import definition_json, get_pipeline
-from pipelines.identities import is_local_endpoint, placeholder_errors
-from pipelines.lint import lint_definition
-from pipelines.publish import (
-    AwsTarget,
-    PublishError,
-    definition_diff,
-    ensure_bucket,
-    published_definition,
-    start_execution,
-    upload_pending,
-    upsert_pipeline,
-)
-from pipelines.session import OfflinePipelineSession
 from steps.common.logging import get_logger
 
 
@@ -72,6 +56,23 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # imported once the arguments are read: `--help` answers without loading the SDK, boto3 or pandas
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.definition import definition_json, get_pipeline
+    from pipelines.identities import is_local_endpoint, placeholder_errors
+    from pipelines.lint import lint_definition
+    from pipelines.publish import (
+        AwsTarget,
+        PublishError,
+        definition_diff,
+        ensure_bucket,
+        published_definition,
+        start_execution,
+        upload_pending,
+        upsert_pipeline,
+    )
+    from pipelines.session import OfflinePipelineSession
     log = get_logger("upsert", args.log_format)
     try:
         options = resolve_legacy_options(args)

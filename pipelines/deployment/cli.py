@@ -11,12 +11,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING
 
 from pipelines.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
-from pipelines.deployment.environment import DeployError, Environment, open_environment
 from pipelines.identities import IdentityError, is_local_endpoint, placeholder_errors, user_overrides
+
+if TYPE_CHECKING:
+    from pipelines.deployment.environment import Environment
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,11 +53,18 @@ def load(args: argparse.Namespace, program: str = "approve", needs: tuple[str, .
 
 
 def environment(args: argparse.Namespace, config: PipelineConfig) -> Environment:
+    from pipelines.deployment.environment import open_environment
+
     return open_environment(local=args.local, run_dir=args.run_dir, region=config.pipeline.region,
                             endpoint_url=args.endpoint_url)
 
 
 def run_cli(program: str, body: Callable[[], int]) -> int:
+    # imported when the command runs, not for `--help` (boto3 and the SDK take seconds to import)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.deployment.environment import DeployError
+
     try:
         return body()
     except (ConfigError, DeployError) as exc:

@@ -21,16 +21,16 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pipelines.config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, load_config
-from pipelines.local.executor import RunOptions, default_cores
-from pipelines.local.runner import run_config
-from pipelines.report.collect import ModelResult, ReportData, TuningResult, collect
-from pipelines.report.sources import LocalStoreSource
-from steps.common.bootstrap import PairedDifference, paired_auc_difference
+
+if TYPE_CHECKING:  # the runner, pandas and the report load when an experiment runs, not for `--help`
+    import pandas as pd
+
+    from pipelines.report.collect import ModelResult, ReportData, TuningResult
+    from pipelines.report.sources import LocalStoreSource
+    from steps.common.bootstrap import PairedDifference
 
 REQUIRED_UPLIFT = 0.02
 DOC = REPO_ROOT / "docs" / "optimal_hyperparameters.md"
@@ -99,6 +99,8 @@ def _arm(data: ReportData, include_sentiment: bool) -> Arm:
 
 
 def _holdout(source: LocalStoreSource, model: ModelResult) -> pd.DataFrame:
+    import pandas as pd
+
     blob = source.read_bytes(f"{model.folder}/holdout_predictions.parquet")
     if blob is None:
         raise RuntimeError(f"{model.folder}/holdout_predictions.parquet is missing")
@@ -107,6 +109,14 @@ def _holdout(source: LocalStoreSource, model: ModelResult) -> pd.DataFrame:
 
 def run_experiment(ticker: str, algorithm: str, days: int, trials: int, run_dir: Path,
                    config_path: Path = DEFAULT_CONFIG, echo=print) -> UpliftResult:  # fmt: skip
+    import pandas as pd
+
+    from pipelines.local.executor import RunOptions, default_cores
+    from pipelines.local.runner import run_config
+    from pipelines.report.collect import collect
+    from pipelines.report.sources import LocalStoreSource
+    from steps.common.bootstrap import paired_auc_difference
+
     config = experiment_config(ticker, algorithm, days, trials, run_dir, config_path)
     source = LocalStoreSource(run_dir / "s3")
     arms = []
