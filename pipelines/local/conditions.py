@@ -67,4 +67,16 @@ def condition_text(condition: dict[str, Any]) -> str:
         return " or ".join(f"({condition_text(c)})" for c in condition["Conditions"])
     if kind == "In":
         return f"{condition['QueryValue']!r} in {condition['Values']!r}"
-    return f"{condition['LeftValue']!r} {kind} {condition['RightValue']!r}"
+    return f"{_operand(condition, 'Left')} {kind} {_operand(condition, 'Right')}"
+
+
+def _operand(condition: dict[str, Any], side: str) -> str:
+    """Numbers at 4 decimals, with the 95% interval where the gate's report gives one."""
+    value = condition[f"{side}Value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return repr(value)
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    interval = condition.get(f"{side}Interval")
+    if interval:
+        text += f" (95% interval {interval[0]:.4f}-{interval[1]:.4f})"
+    return text

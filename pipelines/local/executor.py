@@ -173,6 +173,7 @@ class PipelineExecution:
         self._record_lock = threading.RLock()
         self._client_lock = threading.Lock()
         self._observer_failed = False
+        self._reported_branches: set[tuple[str, bool]] = set()
         self._emulator = None
         self._sagemaker = None
         self.code_digest = ""
@@ -367,11 +368,24 @@ class PipelineExecution:
         return "wait" if waiting else "ready"
 
     def _skip(self, node: StepNode, reason: str) -> None:
+        """Record a step that will never run; say so once per branch not taken, not once per step in it."""
         with self._record_lock:
             step = self.record.steps[node.name]
             step.status, step.failure_reason = "Skipped", None
             step.properties = {"reason": reason}
-        self.options.echo(f"[ skip ] {node.name:<24} {node.type:<13} not executed: {reason}")
+        branch = node.branch
+        parent = self.record.steps[branch[0]] if branch else None
+        if parent is not None and parent.status == "Skipped":
+            pass  # inside a branch already reported as not taken
+        elif parent is not None and parent.properties.get("Outcome") != branch[1]:
+            if branch not in self._reported_branches:
+                self._reported_branches.add(branch)
+                inside = [n.name for n in self.nodes.values() if branch in n.branches]
+                label = f"{branch[0]}.{'IfSteps' if branch[1] else 'ElseSteps'}"
+                what = f"{len(inside)} steps" if len(inside) > 1 else inside[0]
+                self.options.echo(f"[ skip ] {label:<24} {what:<13} not executed: {reason}")
+        else:
+            self.options.echo(f"[ skip ] {node.name:<24} {node.type:<13} not executed: {reason}")
         self.write_record()
 
     def _run_step(self, node: StepNode) -> bool:

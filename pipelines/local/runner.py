@@ -75,20 +75,26 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
 
 
 def print_summary(result: RunResult, echo=print) -> None:
-    """The final table: every step with its status and time, then the gates' outcomes."""
+    """The final table: every step that ran (or was to run), the branches not taken in one line each, then
+    the gates' outcomes."""
     record = result.record
     echo("")
     echo(f"{'step':<26}{'type':<15}{'status':<11}{'seconds':>8}  note")
     for step in record.steps.values():
+        if step.status == "Skipped":
+            continue
         seconds = f"{step.seconds:.1f}" if step.seconds is not None else "-"
         note = "cache hit" if step.cache_hit else ""
-        if step.status == "Skipped":
-            note = step.properties.get("reason", "")
         if step.type == "Tuning" and step.metrics:
             note = (
                 note + " " if note else ""
             ) + f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
         echo(f"{step.name:<26}{step.type:<15}{step.status:<11}{seconds:>8}  {note}")
+    not_taken = skipped_groups(record)
+    if not_taken:
+        shown = "; ".join(f"{group} ({len(names)} step{'s' if len(names) > 1 else ''})" if len(names) > 1
+                          else f"{group}: {names[0]}" for group, names in not_taken.items())  # fmt: skip
+        echo(f"not executed: {shown}")
     gates = [s for s in record.steps.values() if s.type == "Condition" and s.status == "Succeeded"]
     if gates:
         echo("")
@@ -103,6 +109,24 @@ def print_summary(result: RunResult, echo=print) -> None:
         echo(f"failure: {record.failure_reason}")
     if record.model_package_arn:
         echo(f"model package: {record.model_package_arn}")
+
+
+def skipped_groups(record) -> dict[str, list[str]]:
+    """Skipped steps by the outermost branch not taken that holds them ('Gate-models.ElseSteps'), or by their
+    own name when a dependency did not run; in record order."""
+    groups: dict[str, list[str]] = {}
+    for step in record.steps.values():
+        if step.status != "Skipped":
+            continue
+        group, current = step.name, step
+        while current.branch:
+            condition = record.steps.get(current.branch.rsplit(".", 1)[0])
+            group = current.branch
+            if condition is None or condition.status != "Skipped":
+                break
+            current = condition
+        groups.setdefault(group, []).append(step.name)
+    return groups
 
 
 def run_dir_default() -> Path:

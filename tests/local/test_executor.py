@@ -226,3 +226,37 @@ def test_a_fault_inside_the_runner_fails_that_step_with_its_reason_not_a_traceba
     assert step.failure_reason.startswith("the local runner failed: OSError: [Errno 28] No space left on device")
     assert "Traceback" in next(run.record.path.parent.glob("runner-error-BuildFeatures.log")).read_text()
     assert json.loads(run.record.path.read_text())["status"] == "Failed"
+
+
+def test_the_summary_prints_gate_values_at_four_decimals_with_their_interval(run_fake):
+    from pipelines.local.runner import print_summary
+
+    run = run_fake(control={"holdout_auc": 0.8123456789})
+    condition = run.record.steps["Gate-models"].arguments[0]["condition"]
+    assert condition["LeftValue"] == pytest.approx(0.8123456789)
+    assert condition["LeftInterval"] == pytest.approx([0.8123456789 - 1.96 * 0.01, 0.8123456789 + 1.96 * 0.01])
+
+    lines: list[str] = []
+    print_summary(run.result, echo=lines.append)
+    gate = next(line for line in lines if line.strip().startswith("Gate-models: 0."))
+    assert gate.strip() == "Gate-models: 0.8123 (95% interval 0.7927-0.8319) GreaterThanOrEqualTo 0.6000 -> True"
+    assert "0.8123456789" not in "\n".join(lines)
+
+
+def test_branches_not_taken_are_said_once_each_during_the_run_and_in_the_summary(run_fake):
+    from pipelines.local.runner import print_summary
+
+    run = run_fake()
+    skips = [line for line in run.lines if line.startswith("[ skip ]")]
+    assert len(skips) == len(set(skips))
+    assert any(line.startswith("[ skip ] Gate-models.ElseSteps") and "steps" in line for line in skips)
+    assert not any("Tune-xgboost-2" in line for line in skips)  # inside Gate-models.ElseSteps: said once there
+
+    lines: list[str] = []
+    print_summary(run.result, echo=lines.append)
+    table = "\n".join(lines)
+    assert "Tune-xgboost-3" not in table and "Skipped" not in table
+    skipped = [name for name, step in run.record.steps.items() if step.status == "Skipped"]
+    summary = next(line for line in lines if line.startswith("not executed: "))
+    counted = sum(int(part.split("(")[1].split()[0]) if "(" in part else 1 for part in summary[14:].split("; "))
+    assert counted == len(skipped)

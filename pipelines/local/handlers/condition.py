@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.local.conditions import evaluate
+from pipelines.local.errors import LocalRunError
 from pipelines.local.expressions import EvaluationContext, resolve
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
 
@@ -36,8 +37,28 @@ def describe_condition(condition: dict[str, Any], context: EvaluationContext) ->
             "QueryValue": resolve(condition["QueryValue"], context),
             "Values": resolve(condition["Values"], context),
         }
-    return {
+    described = {
         "Type": kind,
         "LeftValue": resolve(condition["LeftValue"], context),
         "RightValue": resolve(condition["RightValue"], context),
     }
+    for side in ("Left", "Right"):
+        interval = _interval(condition[f"{side}Value"], described[f"{side}Value"], context)
+        if interval:
+            described[f"{side}Interval"] = interval
+    return described
+
+
+def _interval(operand: Any, value: Any, context: EvaluationContext) -> list[float] | None:
+    """A 95% interval for a metric read from a report (`….value` beside `….standard_deviation`, as the
+    evaluation reports write them): the gate compares the point value, the reader should see how sure it is."""
+    spec = operand.get("Std:JsonGet") if isinstance(operand, dict) else None
+    path = str(spec.get("Path", "")) if isinstance(spec, dict) else ""
+    if not path.endswith(".value") or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    sibling = {"Std:JsonGet": {**spec, "Path": path.removesuffix(".value") + ".standard_deviation"}}
+    try:
+        deviation = float(resolve(sibling, context))
+    except (LocalRunError, TypeError, ValueError):
+        return None
+    return [value - 1.96 * deviation, value + 1.96 * deviation]

@@ -19,6 +19,21 @@ from pipelines.local.jobs.host import (
 )
 from pipelines.local.store import LocalStore
 
+# What belongs in an input, for the message when a local run finds it empty.
+_INPUT_HINTS = {
+    "model": "an exported classifier: python -m steps.sentiment.export --model <huggingface folder> --output {path}",
+}
+
+
+def _empty_input_message(name: str, uri: str, store: LocalStore) -> str:
+    """SageMaker fails a processing job whose S3 input has no objects; here the message says where to put them."""
+    path = store.path(uri)
+    hint = _INPUT_HINTS.get(name, "put the files there, or point the step at another URL")
+    return (
+        f"ClientError: no S3 objects found under {uri} (processing input {name!r}); locally that is {path}: "
+        + hint.format(path=path)
+    )
+
 
 def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path, store: LocalStore) -> dict[str, Any]:
     """Runs the job described by resolved CreateProcessingJob arguments; returns its describe-response."""
@@ -34,7 +49,10 @@ def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path
         s3_input = item["S3Input"]
         if s3_input.get("S3InputMode", "File") != "File":
             raise UnsupportedConstruct(f"{step_name}: S3InputMode {s3_input['S3InputMode']!r}")
-        stage_input(store, to_text(s3_input["S3Uri"]), host_path(s3_input["LocalPath"], job_root))
+        uri = to_text(s3_input["S3Uri"])
+        if not store.exists(uri):
+            raise StepFailed(step_name, _empty_input_message(item.get("InputName", ""), uri, store))
+        stage_input(store, uri, host_path(s3_input["LocalPath"], job_root))
 
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
