@@ -2,7 +2,8 @@
 # Build the job images and push them to ECR, tagged <package version>-<git revision>.
 #   containers/build_and_push.sh [cpu|gpu|all] [--no-push]
 # Prints the image URIs; publish with them:
-#   python -m pipelines.upsert --set images.processing=URI --set images.training=URI --set images.serving=URI
+#   python -m pipelines.upsert --set images.processing=CPU_URI --set images.training=CPU_URI \
+#       --set images.serving=CPU_URI --set images.gpu=GPU_URI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

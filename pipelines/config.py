@@ -40,9 +40,13 @@ class PipelineSection(_Strict):
 
 
 class Images(_Strict):
+    """Job image URIs (containers/cpu, containers/gpu). `gpu` is the image of every step on a GPU instance type
+    (ml.g*, ml.p*): Tune-gru (GruInstanceType) and ScoreSentimentFinGPT (`sentiment.fingpt.image` defaults to it)."""
+
     processing: str
     training: str
     serving: str
+    gpu: str
 
 
 class Instances(_Strict):
@@ -192,7 +196,7 @@ class FinGpt(_Strict):
     enabled: bool = False
     base_model_url: str = Field(default="s3://conviction-ml-artifacts/models/fingpt/base/", pattern=r"^(s3|file)://")
     adapter_url: str | None = Field(default=None, pattern=r"^(s3|file)://")
-    image: str = "000000000000.dkr.ecr.us-east-1.amazonaws.com/conviction-gpu:0.1.0"
+    image: str | None = None  # None: images.gpu (one declaration of the GPU image)
     instance_type: str = Field(default="ml.g4dn.xlarge", pattern=r"^ml\.")
     spot: bool = True
     max_run_seconds: int = Field(default=4 * 3600, ge=60, le=2419200)

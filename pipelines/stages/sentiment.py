@@ -51,7 +51,7 @@ def build_fingpt_step(ctx: StageContext) -> TrainingStep:
                  "--batch-size", str(fingpt.batch_size)]
     spot = {"use_spot_instances": True, "max_wait": fingpt.max_wait_seconds} if fingpt.spot else {}
     estimator = Estimator(
-        image_uri=fingpt.image,
+        image_uri=fingpt.image or ctx.config.images.gpu,
         role=ctx.config.pipeline.role_arn,
         instance_count=1,
         instance_type=fingpt.instance_type,

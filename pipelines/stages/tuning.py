@@ -51,9 +51,12 @@ def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
     static = {"algorithm": algorithm, **{k: _hyperparameter_text(v) for k, v in hpo.static.items()}}
     if training.grouping != "global":
         static.update(grouping=training.grouping, min_group_rows=str(training.min_group_rows))
-    instance_type = ctx.params.gru_instance_type if algorithm == "gru" else ctx.params.training_instance_type
+    # The GRU runs on GruInstanceType (a GPU type by default), so it gets the GPU image; the image is fixed when
+    # the definition is built, and the GPU image also runs on a CPU type if the parameter is set to one.
+    gru = algorithm == "gru"
+    instance_type = ctx.params.gru_instance_type if gru else ctx.params.training_instance_type
     return Estimator(
-        image_uri=ctx.config.images.training,
+        image_uri=ctx.config.images.gpu if gru else ctx.config.images.training,
         role=ctx.config.pipeline.role_arn,
         instance_count=1,
         instance_type=instance_type,

@@ -1,9 +1,9 @@
-"""The job images, checked statically (no Docker engine here): they install this package and its extras,
-run as a non-root user, and every entrypoint the definition or the image names is a module that exists."""
+"""The job images, checked statically (no Docker engine here): they install their hash-checked lock and then
+this package without dependencies, run as root as SageMaker expects, and every entrypoint the definition or the
+image names is a module that exists."""
 
 from __future__ import annotations
 
-import configparser
 import importlib.util
 import json
 import re
@@ -16,10 +16,88 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((REPO / "containers").glob("*/Dockerfile"))
 
 
-def _extras() -> set[str]:
-    parser = configparser.ConfigParser()
-    parser.read(REPO / "setup.cfg")
-    return set(parser["options.extras_require"])
+def instructions(text: str) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions, (KEYWORD, arguments), continuation lines joined and comments dropped."""
+    result: list[tuple[str, str]] = []
+    current = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        line = current + stripped
+        current = ""
+        keyword, _, arguments = line.partition(" ")
+        result.append((keyword.upper(), " ".join(arguments.split())))
+    assert not current, "a continuation runs off the end of the Dockerfile"
+    return result
+
+
+def commands(text: str) -> list[str]:
+    """Each shell command of the RUN instructions (split at &&, ; and ||)."""
+    return [
+        command.strip()
+        for keyword, arguments in instructions(text)
+        if keyword == "RUN"
+        for command in re.split(r"&&|\|\||;", arguments)
+        if command.strip()
+    ]
+
+
+ROOT = {"root", "0", "root:root", "0:0"}
+LOCK_INSTALL = re.compile(r"^(?:python3 -m )?pip install --require-hashes --no-deps -r (\S+)$")
+PACKAGE_INSTALL = re.compile(r"^(?:python3 -m )?pip install --no-deps --no-build-isolation \.$")
+
+
+def install_problems(text: str, image: str) -> list[str]:
+    """Every pip install is the image's lock with hashes, or this package without dependencies after it."""
+    copies = {
+        parts[-1].removeprefix("./"): parts[0]
+        for keyword, arguments in instructions(text)
+        if keyword == "COPY" and len(parts := arguments.split()) == 2
+    }
+    problems, locked = [], False
+    for command in commands(text):
+        if "pip install" not in command:
+            continue
+        if match := LOCK_INSTALL.match(command):
+            source, expected = copies.get(match.group(1).removeprefix("./")), f"containers/{image}/requirements.lock"
+            if source != expected:
+                problems.append(f"{command!r} installs {source or match.group(1)}, not {expected}")
+            locked = True
+        elif PACKAGE_INSTALL.match(command):
+            if not locked:
+                problems.append("the package is installed before the lock")
+        else:
+            problems.append(f"{command!r} is neither the hash-checked lock nor the package with --no-deps")
+    if not locked:
+        problems.append("no pip install --require-hashes --no-deps -r <lock>")
+    if not any(PACKAGE_INSTALL.match(c) for c in commands(text)):
+        problems.append("the package itself (.) is not installed")
+    return problems
+
+
+def user_problems(text: str, entrypoint: str = "") -> list[str]:
+    """Root, as SageMaker runs containers: every USER is root and the last is explicit; nothing hands /opt/ml
+    to another user or drops to one."""
+    problems = []
+    users = [arguments for keyword, arguments in instructions(text) if keyword == "USER"]
+    if not users:
+        problems.append("no USER: the base image's user would apply; say USER root")
+    problems += [f"USER {user}: SageMaker runs containers as root" for user in users if user not in ROOT]
+    for command in commands(text):
+        words = command.split()
+        if words and words[0] == "chown":
+            operands = [w for w in words[1:] if not w.startswith("-")]
+            owner, paths = (operands[0], operands[1:]) if operands else ("", [])
+            if owner not in ROOT and any(p.startswith("/opt/ml") for p in paths):
+                problems.append(f"{command!r}: /opt/ml is mounted by SageMaker at run time; leave it to root")
+    for source in (text, entrypoint):
+        if re.search(r"\b(gosu|su-exec|runuser|setpriv|setuidgid|chroot --userspec)\b|\bsu\s+-|\bsudo -u\b", source):
+            problems.append("drops to another user at run time")
+    return problems
 
 
 def test_there_is_a_cpu_and_a_gpu_image():
@@ -27,21 +105,53 @@ def test_there_is_a_cpu_and_a_gpu_image():
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_image_installs_this_package_pinned_with_existing_extras(dockerfile):
+def test_image_installs_its_lock_with_hashes_then_the_package_without_dependencies(dockerfile):
     text = dockerfile.read_text()
-    installs = re.findall(r'pip install -c constraints\.txt "?\.(\[[a-z,]+\])?"?', text)
-    assert installs, "the image must pip install this package (.) with the constraints file"
-    named = {e for group in installs for e in group.strip("[]").split(",") if e}
-    assert named <= _extras(), f"extras not in setup.cfg: {named - _extras()}"
-    assert "COPY steps ./steps" in text and "containers/constraints.txt" in text
+    assert install_problems(text, dockerfile.parent.name) == []
+    assert "COPY steps ./steps" in text
+
+
+@pytest.mark.parametrize(
+    "install, problem",
+    [
+        ("RUN pip install -c constraints.txt \".[sentiment]\"", "neither"),
+        ("RUN pip install --no-deps -r requirements.lock", "neither"),
+        ("RUN pip install --require-hashes -r requirements.lock", "neither"),
+        ("RUN pip install \"torch==2.5.1\" && pip install --no-deps --no-build-isolation .", "neither"),
+        ("RUN pip install --require-hashes --no-deps -r other.lock", "not containers/cpu/requirements.lock"),
+    ],
+)
+def test_install_problems_names_an_unlocked_install(install, problem):
+    good = (REPO / "containers" / "cpu" / "Dockerfile").read_text()
+    mutated = good.replace("RUN pip install --require-hashes --no-deps -r requirements.lock", install)
+    assert mutated != good
+    assert any(problem in p for p in install_problems(mutated, "cpu")), install_problems(mutated, "cpu")
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_image_runs_as_a_non_root_user_with_the_entrypoint(dockerfile):
+def test_image_runs_as_root_as_sagemaker_expects_with_the_entrypoint(dockerfile):
     text = dockerfile.read_text()
-    users = re.findall(r"^USER (\S+)", text, flags=re.MULTILINE)
-    assert users and users[-1] not in {"root", "0"}
+    entrypoint = (REPO / "containers" / "entrypoint.sh").read_text()
+    assert user_problems(text, entrypoint) == []
     assert 'ENTRYPOINT ["/usr/local/bin/conviction-entrypoint"]' in text
+
+
+@pytest.mark.parametrize(
+    "lines, problem",
+    [
+        ("USER conviction", "USER conviction"),
+        ("USER 1000:1000", "USER 1000:1000"),
+        ("RUN useradd --uid 1000 conviction \\\n    && chown -R conviction:conviction /opt/ml\nUSER root", "/opt/ml"),
+        ("RUN chown 1000 /opt/ml/model\nUSER root", "/opt/ml"),
+        ("", "no USER"),
+    ],
+)
+def test_user_problems_names_a_non_root_user(lines, problem):
+    good = (REPO / "containers" / "cpu" / "Dockerfile").read_text()
+    mutated = good.replace("USER root", lines)
+    assert mutated != good
+    assert any(problem in p for p in user_problems(mutated)), user_problems(mutated)
+    assert any("drops" in p for p in user_problems(good, 'exec gosu conviction "$@"'))
 
 
 def test_entrypoint_modules_exist():
@@ -68,15 +178,6 @@ def test_every_module_the_definition_runs_exists_in_the_package():
     assert "steps.features" in modules
     for module in modules:
         assert importlib.util.find_spec(module) is not None, module
-
-
-def test_constraints_pin_every_line():
-    lines = [
-        line
-        for line in (REPO / "containers" / "constraints.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][A-Za-z0-9.+\-]*", line) for line in lines)
 
 
 def test_build_script_tags_with_version_and_revision():
