@@ -9,10 +9,15 @@ The local runner writes `report.html` beside every `execution.json` by itself.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
+from pipelines.definition_graph import execution_order, flatten_steps
+from pipelines.local.errors import LocalRunError
 from pipelines.report.collect import collect
+from pipelines.report.graph import branch_text
 from pipelines.report.local import write_report
 from pipelines.report.render import render
 from pipelines.report.sources import S3Source
@@ -30,10 +35,56 @@ def record_from_sagemaker(client, execution_arn: str) -> dict:
         token = page.get("NextToken")
         if not token:
             break
-    return record_from_steps(described, steps, client)
+    return record_from_steps(described, steps, client, definition_of_execution(client, execution_arn))
 
 
-def record_from_steps(described: dict, steps: list[dict], client=None) -> dict:
+def definition_of_execution(client, execution_arn: str) -> dict | None:
+    """The definition the execution ran (its step graph); None when it cannot be read (then no edges)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        described = client.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
+        return json.loads(described["PipelineDefinition"])
+    except (BotoCoreError, ClientError, KeyError, ValueError) as exc:
+        print(f"report: the execution's definition could not be read ({exc}); the step graph has no edges",
+              file=sys.stderr)  # fmt: skip
+        return None
+
+
+def with_definition(record_steps: list[dict], definition: dict[str, Any], finished: bool) -> list[dict]:
+    """The execution's steps in definition order, each with what it waits for and its branch (the graph the
+    local runner records, `pipelines.definition_graph`), and the steps SageMaker never listed: Skipped where a
+    condition chose the other branch or a step it waits for was skipped, else NotStarted."""
+    try:
+        nodes = flatten_steps(definition)
+        order = execution_order(nodes)
+    except LocalRunError as exc:
+        print(f"report: the execution's definition cannot be read as a graph ({exc})", file=sys.stderr)
+        return record_steps
+    listed = {step["name"]: step for step in record_steps}
+    merged: dict[str, dict] = {}
+    for name in order:
+        node = nodes[name]
+        step = listed.get(name) or {"name": name, "status": "NotStarted", "outputs": {}, "properties": {}}
+        step.update(type=node.type, depends_on=sorted(node.depends_on), branch=branch_text(node.branch))
+        if name not in listed and finished:
+            reason = None
+            if node.branch:
+                condition = merged[node.branch[0]]
+                if condition["status"] == "Skipped":
+                    reason = f"condition {node.branch[0]} did not run"
+                elif condition["status"] == "Succeeded" and condition["properties"].get("Outcome") != node.branch[1]:
+                    reason = f"{node.branch[0]} evaluated {condition['properties'].get('Outcome')}"
+            skipped = next((d for d in sorted(node.depends_on) if merged[d]["status"] == "Skipped"), None)
+            if reason is None and skipped:
+                reason = f"depends on {skipped}, which did not run"
+            if reason:
+                step.update(status="Skipped", properties={"reason": reason})
+        merged[name] = step
+    return [*merged.values(), *(step for name, step in listed.items() if name not in merged)]
+
+
+def record_from_steps(described: dict, steps: list[dict], client=None, definition: dict | None = None) -> dict:
     record_steps = []
     for step in reversed(steps):  # the API lists the newest first
         metadata = step.get("Metadata", {})
@@ -62,6 +113,9 @@ def record_from_steps(described: dict, steps: list[dict], client=None) -> dict:
                 "depends_on": [],
             }
         )
+    if definition is not None:
+        finished = described.get("PipelineExecutionStatus") in {"Succeeded", "Failed", "Stopped"}
+        record_steps = with_definition(record_steps, definition, finished)
     return {
         "pipeline_name": described.get("PipelineArn", "").rsplit("/", 1)[-1],
         "execution_id": described.get("PipelineExecutionArn", "").rsplit("/", 1)[-1],

@@ -8,7 +8,7 @@ from typing import Any
 
 from pipelines.local.conditions import condition_text
 from pipelines.report.collect import ReportData, latest_week_below_gate
-from pipelines.report.svg import STATUS_COLOURS, roc_chart, step_graph
+from pipelines.report.svg import STATUS_COLOURS, collapsed_step_graph, roc_chart, step_graph
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#212121;max-width:1200px}
@@ -19,6 +19,10 @@ text-align:left;vertical-align:top}th{background:#fafafa}.num{text-align:right;f
 .pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}.muted{color:#757575}
 .banner{padding:10px 14px;border-radius:6px;margin:12px 0}.ok{background:#e8f5e9}.bad{background:#ffebee}
 code{background:#f5f5f5;padding:1px 4px;border-radius:3px}.graph,.roc{margin:8px 0}
+.graph-box{width:fit-content;max-width:100%;overflow-x:auto;border:1px solid #eceff1;border-radius:6px;padding:4px}
+.legend{font-size:12px;margin:6px 0}.legend span{margin-right:12px}.swatch{display:inline-block;width:11px;height:11px;
+border-radius:3px;margin-right:4px;vertical-align:-1px}label.fold{font-size:13px}input.fold{margin:4px 6px 8px 0}
+#fold-unrun:checked~.graph-full,.graph-folded{display:none}#fold-unrun:checked~.graph-folded{display:block}
 """
 
 
@@ -42,6 +46,30 @@ def _short(value: Any) -> str:
 def _status(status: str) -> str:
     colour = STATUS_COLOURS.get(status, "#757575")
     return f'<span class="status" style="color:{colour}">{escape(status)}</span>'
+
+
+def _graph_section(steps: list[dict[str, Any]]) -> str:
+    """The step graph; when branches were not taken, a checkbox (CSS, no script) folds each into one box."""
+    shown = {str(s.get("status") or "NotStarted") for s in steps}
+    legend = "".join(
+        f'<span><span class="swatch" style="background:{colour}"></span>{escape(status)}</span>'
+        for status, colour in STATUS_COLOURS.items()
+        if status in shown
+    )
+    legend = (
+        f'<div class="legend">{legend}<span class="muted">an arrow points from a step to one that waits for it; '
+        "true / false: the branch a condition chooses</span></div>"
+    )
+    full = f'<div class="graph-box graph-full">{step_graph(steps)}</div>'
+    folded = collapsed_step_graph(steps)
+    if folded is None:
+        return legend + full
+    svg, hidden = folded
+    return (
+        f'{legend}<input type="checkbox" id="fold-unrun" class="fold">'
+        f'<label for="fold-unrun" class="fold">fold the {hidden} steps of branches not taken</label>'
+        f'{full}<div class="graph-box graph-folded">{svg}</div>'
+    )
 
 
 def _steps_table(steps: list[dict[str, Any]]) -> str:
@@ -192,7 +220,7 @@ def render(data: ReportData) -> str:
 <h1>{escape(str(record.get("pipeline_name")))} — execution {escape(str(record.get("execution_id")))}</h1>
 <p class="muted">started {escape(str(record.get("started_at")))}, ended {escape(str(record.get("ended_at")))}</p>
 <div class="banner {"ok" if ok else "bad"}" id="status">{escape(banner_text)}</div>
-<h2>Steps</h2>{step_graph(steps)}{_steps_table(steps)}
+<h2>Steps</h2>{_graph_section(steps)}{_steps_table(steps)}
 <h2>Gates</h2>{_gates_table(steps)}
 <h2>Models (out-of-time holdout)</h2>{_models_section(data)}
 <h2>Tuning</h2>{_tuning_section(data)}

@@ -3,8 +3,10 @@ the emulator has no ListPipelineExecutionSteps, so the AWS calls themselves are 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+from pipelines.definition_graph import execution_order, flatten_steps
 from pipelines.report.__main__ import record_from_steps
 from pipelines.report.collect import collect
 from pipelines.report.render import render
@@ -43,3 +45,44 @@ def test_execution_steps_map_to_a_record_the_report_renders():
     assert "Pipeline Failed: Step failure: Gate-models-3" in html
     for name in ("BuildFeatures", "Gate-models", "Fail-models"):
         assert f'data-step="{name}"' in html
+
+
+def test_with_the_definition_the_execution_draws_its_dag_and_the_steps_it_never_listed(quick_definition):
+    described = {
+        "PipelineArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/conviction-direction",
+        "PipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/conviction-direction/execution/d",
+        "PipelineExecutionStatus": "Failed",
+        "CreationTime": T0,
+        "LastModifiedTime": T0 + timedelta(minutes=40),
+    }
+    listed = [
+        ("BuildFeatures", "Succeeded", {"ProcessingJob": {"Arn": "arn:…/processing-job/a"}}),
+        ("LeakTests", "Succeeded", {"ProcessingJob": {"Arn": "arn:…/processing-job/b"}}),
+        ("LeakGate", "Succeeded", {"Condition": {"Outcome": "True"}}),
+        ("Tune-xgboost", "Succeeded", {"TuningJob": {"Arn": "arn:…/hyper-parameter-tuning-job/c"}}),
+        ("Evaluate-xgboost", "Succeeded", {"ProcessingJob": {"Arn": "arn:…/processing-job/d"}}),
+        ("Gate-models", "Succeeded", {"Condition": {"Outcome": "False"}}),
+        ("Tune-xgboost-2", "Failed", {"TuningJob": {"Arn": "arn:…/hyper-parameter-tuning-job/e"}}),
+    ]
+    steps = [
+        {"StepName": name, "StepStatus": status, "StartTime": T0 + timedelta(minutes=i),
+         "EndTime": T0 + timedelta(minutes=i + 1), "Metadata": metadata}
+        for i, (name, status, metadata) in reversed(list(enumerate(listed)))
+    ]  # fmt: skip
+    record = record_from_steps(described, steps, definition=quick_definition)
+    nodes = flatten_steps(quick_definition)
+    by_name = {step["name"]: step for step in record["steps"]}
+    assert list(by_name) == execution_order(nodes)
+    for name, node in nodes.items():
+        assert by_name[name]["depends_on"] == sorted(node.depends_on)
+        assert by_name[name]["type"] == node.type
+    assert by_name["Gate-models"]["branch"] == "LeakGate.IfSteps"
+    assert by_name["Tune-xgboost-2"]["status"] == "Failed"
+    assert by_name["Fail-leaks"]["status"] == "Skipped"  # LeakGate chose its other branch
+    assert by_name["Fail-leaks"]["properties"]["reason"] == "LeakGate evaluated True"
+    assert by_name["BuildEnsemble"]["status"] == "Skipped"  # so did Gate-models
+    assert by_name["Register-RegisterModel"]["status"] == "Skipped"
+    assert by_name["Evaluate-xgboost-2"]["status"] == "NotStarted"  # the pipeline failed before it
+    html = render(collect(record, _NoArtifacts()))
+    edges = re.findall(r'<g class="edge[^"]*" data-from="([^"]+)" data-to="([^"]+)"', html.split("graph collapsed")[0])
+    assert sorted(edges) == sorted((d, name) for name, node in nodes.items() for d in node.depends_on)
