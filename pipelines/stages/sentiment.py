@@ -66,6 +66,7 @@ def build_fingpt_step(ctx: StageContext) -> TrainingStep:
         environment={"PYTHONPATH": TRAINING_CODE_DIR, "PYTHONUNBUFFERED": "1"},
         sagemaker_session=ctx.session,
         tags=[{"Key": k, "Value": v} for k, v in sorted(ctx.config.pipeline.tags.items())],
+        **ctx.estimator_security(),  # KMS, VPC and network isolation as every other job
         **spot,
     )
     inputs = {

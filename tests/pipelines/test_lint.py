@@ -115,3 +115,11 @@ def test_upsert_refuses_to_publish_a_violating_definition(aws_endpoint, capsys):
     code = upsert.main(["--endpoint-url", aws_endpoint, "--set", "instances.processing=ml.p4d.24xlarge"])
     assert code == 1
     assert "lint violation(s); nothing published" in capsys.readouterr().err
+
+
+def test_the_fingpt_job_is_encrypted_and_isolated_as_every_other_job():
+    overrides = {"sentiment": {"enabled": True, "fingpt": {"enabled": True}},
+                 "security": {"kms_key_id": KMS, **VPC, "network_isolation": True}}  # fmt: skip
+    config, definition = _build(overrides)
+    assert "ScoreSentimentFinGPT" in {s["Name"] for s in _job_steps(definition)}
+    assert lint.lint_definition(definition, config) == []
