@@ -49,7 +49,11 @@ LEGACY_SWITCHES = (
     LegacySwitch("--per-stock", "PER_STOCK", "one model per stock plus a global fallback (training.grouping)", True),
     LegacySwitch("--per-sector", "PER_SECTOR", "one model per sector plus a global fallback (training.grouping)", True),
     LegacySwitch(
-        "--deploy", "DEPLOY", "deploys after approval: use `python -m pipelines.deploy` (deploy issue)", False
+        "--deploy",
+        "DEPLOY",
+        "a model is deployed after it is approved, not when the pipeline is published: "
+        "`python -m pipelines.approve --latest --approve`, then `python -m pipelines.deploy`",
+        False,
     ),
 )
 
@@ -78,7 +82,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     legacy.add_argument("--algorithm", "--algorithms", dest="algorithms", default=None, help="xgboost[,catboost,…]")
     legacy.add_argument("--input-data-s3", default=None, help="sets the InputDataUrl parameter's default")
     for switch in LEGACY_SWITCHES:
-        suffix = "" if switch.implemented else " [not implemented yet: stops with a message]"
+        suffix = "" if switch.implemented else " [stops with a message saying what to run instead]"
         legacy.add_argument(switch.flag, action="store_true", help=f"{switch.meaning}{suffix}")
 
 
@@ -106,7 +110,7 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
             continue
         source = switch.flag if from_flag else f"{switch.env}=1"
         if not switch.implemented:
-            raise UsageError(f"{source}: not implemented yet — {switch.meaning}; remove it to continue")
+            raise UsageError(f"{source}: {switch.meaning}; remove {source} to continue")
         resolved.notes.append(f"{source}: {switch.meaning}")
         if switch.env == "INCLUDE_SENTIMENT":
             resolved.overrides.setdefault("features", {})["include_sentiment"] = True

@@ -452,7 +452,7 @@ def load_config(
     not_ready = [a for a in config.algorithms if a not in IMPLEMENTED_ALGORITHMS]
     if not_ready:
         raise ConfigError(
-            f"{path}: key 'algorithms': {not_ready[0]!r} is not implemented yet (model-zoo issue); "
+            f"{path}: key 'algorithms': {not_ready[0]!r} is not implemented; "
             f"implemented: {', '.join(IMPLEMENTED_ALGORITHMS)}"
         )
     config_dir = path.resolve().parent

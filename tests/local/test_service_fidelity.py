@@ -359,3 +359,20 @@ def test_a_local_folder_that_does_not_exist_is_a_one_line_error(quick_config, qu
     with pytest.raises(LocalRunError, match=f"--param InputDataUrl={missing}: no such folder"):
         execution.run()
     assert not (tmp_path / "nowhere").exists()  # nothing was created in the user's name
+
+
+def test_an_empty_input_fails_the_step_as_sagemaker_does_saying_where_the_files_go(run_definition, tmp_path):
+    # --twitter-sentiment with no exported FinBERT where sentiment.finbert.model_url points
+    config = load_config(profile="quick", overrides={"sentiment": {"enabled": True}})
+    definition, _ = build_definition(config)
+    run = run_definition(config, definition, tmp_path / "runs")
+
+    step = run.record.steps["ScoreSentimentFinBERT"]
+    assert run.result.exit_code == 1 and step.status == "Failed"
+    local = tmp_path / "runs" / "s3" / config.sentiment.finbert.model_url.removeprefix("s3://").rstrip("/")
+    assert step.failure_reason.startswith(
+        f"ClientError: no S3 objects found under {config.sentiment.finbert.model_url} (processing input 'model')"
+    )
+    assert str(local) in step.failure_reason
+    assert f"python -m steps.sentiment.export --model <huggingface folder> --output {local}" in step.failure_reason
+    assert run.record.steps["BuildFeatures"].status == "NotStarted"

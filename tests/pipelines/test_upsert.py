@@ -97,7 +97,10 @@ def test_bad_param_and_unimplemented_legacy_switch_exit_2(no_aws_credentials, ca
     assert "allowed values are PendingManualApproval" in capsys.readouterr().err
     monkeypatch.setenv("DEPLOY", "1")
     assert upsert.main(["--dry-run"]) == 2
-    assert "DEPLOY=1: not implemented yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "DEPLOY=1: a model is deployed after it is approved" in err
+    assert "python -m pipelines.approve --latest --approve" in err and "python -m pipelines.deploy" in err
+    assert "issue" not in err  # user output names commands, never internal work items
 
 
 def test_legacy_words_map_to_config(no_aws_credentials, capsys, monkeypatch):
