@@ -33,7 +33,7 @@ from typing import Any
 
 from pipelines.definition_graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
 from pipelines.local.errors import LocalRunError
-from pipelines.local.expressions import parse_path
+from pipelines.local.expressions import gets, parse_path
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # definition schema StepName; botocore StepName max 64
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,256}$")  # botocore PipelineParameterName
@@ -99,23 +99,10 @@ def _name_violations(definition: dict[str, Any]) -> Iterator[Violation]:
             )
 
 
-def _gets(value: Any) -> Iterator[str]:
-    """Every `Get` reference inside a value."""
-    if isinstance(value, dict):
-        if len(value) == 1 and isinstance(value.get("Get"), str):
-            yield value["Get"]
-            return
-        for item in value.values():
-            yield from _gets(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _gets(item)
-
-
 def _parameter_violations(definition: dict[str, Any], nodes: dict[str, StepNode]) -> Iterator[Violation]:
     declared = {p.get("Name") for p in definition.get("Parameters", [])}
     for node in nodes.values():
-        for reference in _gets(node.data_arguments):
+        for reference in gets(node.data_arguments):
             if reference.startswith("Parameters.") and reference.removeprefix("Parameters.") not in declared:
                 yield Violation(node.name, "graph", f"Get {reference!r}: the definition declares no such parameter")
 
@@ -166,7 +153,7 @@ def _walk_shape(shape, tokens: list[str | int]) -> str | None:
 
 
 def _property_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
-    for reference in _gets(node.data_arguments):
+    for reference in gets(node.data_arguments):
         if not reference.startswith("Steps."):
             continue
         step_name, _, path = reference.removeprefix("Steps.").partition(".")

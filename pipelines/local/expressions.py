@@ -201,20 +201,25 @@ def property_file_uri(reference: PropertyFileRef, context: EvaluationContext) ->
     return f"{outputs['S3Output']['S3Uri'].rstrip('/')}/{spec['FilePath']}"
 
 
-def step_references(value: Any) -> Iterator[str]:
-    """Names of the steps a value reads from (`Get Steps.<name>...`, property files included)."""
+def gets(value: Any) -> Iterator[str]:
+    """Every `Get` reference inside a value ("Parameters.X", "Execution.Y", "Steps.Z.path")."""
     if isinstance(value, dict):
-        reference = value.get("Get") if len(value) == 1 else None
-        if isinstance(reference, str):
-            match = _STEP_REFERENCE.match(reference)
-            if match:
-                yield match.group(1)
+        if len(value) == 1 and isinstance(value.get("Get"), str):
+            yield value["Get"]
             return
         for item in value.values():
-            yield from step_references(item)
+            yield from gets(item)
     elif isinstance(value, list):
         for item in value:
-            yield from step_references(item)
+            yield from gets(item)
+
+
+def step_references(value: Any) -> Iterator[str]:
+    """Names of the steps a value reads from (`Get Steps.<name>...`, property files included)."""
+    for reference in gets(value):
+        match = _STEP_REFERENCE.match(reference)
+        if match:
+            yield match.group(1)
 
 
 def check_supported(value: Any, where: str) -> None:

@@ -32,14 +32,12 @@ def _market_with_raw_tweets(tmp_path):
     return market
 
 
-@pytest.mark.slow
-def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
+def _run_with_tiny_finbert(tmp_path, config, min_auc: str):
+    """Run `config` locally on the small market, with a tiny BERT exported where model_url points."""
     market = _market_with_raw_tweets(tmp_path)
-    config = load_config(profile="quick", overrides={"sentiment": {"enabled": True}})
     run_dir = tmp_path / "runs"
     model_dir = run_dir / "s3" / config.sentiment.finbert.model_url.removeprefix("s3://")
     export_classifier(build_bert_classifier(tmp_path / "hf", train=True), model_dir, quantize="int8")
-
     lines: list[str] = []
     result = run_config(
         config,
@@ -48,14 +46,21 @@ def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
             parameters={
                 "InputDataUrl": (market / "bars").as_uri() + "/",
                 "TweetsDataUrl": (tmp_path / "raw").as_uri() + "/",
-                "MinModelAUC": "0.5",
-                "MinEnsembleAUC": "0.5",
+                "MinModelAUC": min_auc,
+                "MinEnsembleAUC": min_auc,
             },
             max_trials=1,
             cores=2,
             echo=lines.append,
         ),
     )
+    return result, lines, run_dir
+
+
+@pytest.mark.slow
+def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
+    config = load_config(profile="quick", overrides={"sentiment": {"enabled": True}})
+    result, lines, run_dir = _run_with_tiny_finbert(tmp_path, config, min_auc="0.5")
     steps = result.steps
     assert steps["ScoreSentimentFinBERT"].status == "Succeeded", lines[-30:]
     assert steps["BuildFeatures"].status == "Succeeded", lines[-30:]
@@ -69,9 +74,9 @@ def test_local_run_scores_raw_tweets_and_the_features_carry_sentiment(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_fullest_configuration_passes_lint_and_runs_to_the_end_locally(tmp_path):
+def test_the_fullest_configuration_runs_every_job_locally(tmp_path):
+    # (that it passes lint is tests/local/test_service_fidelity.py's, a fast test)
     # Given every optional stage: four algorithms, tweet scoring, SHAP feature analysis
-    market = _market_with_raw_tweets(tmp_path)
     config = load_config(
         profile="quick",
         overrides={
@@ -80,32 +85,8 @@ def test_the_fullest_configuration_passes_lint_and_runs_to_the_end_locally(tmp_p
             "stability": {"enabled": True},
         },
     )
-    from pipelines.lint import lint_definition
-    from pipelines.local.runner import build_definition
-
-    definition, _ = build_definition(config)
-    assert lint_definition(definition, config) == []
-    run_dir = tmp_path / "runs"
-    model_dir = run_dir / "s3" / config.sentiment.finbert.model_url.removeprefix("s3://")
-    export_classifier(build_bert_classifier(tmp_path / "hf", train=True), model_dir, quantize="int8")
-
     # When it runs on this machine (gates lowered: a 40-day sample proves the plumbing, not the models)
-    lines: list[str] = []
-    result = run_config(
-        config,
-        RunOptions(
-            run_dir=run_dir,
-            parameters={
-                "InputDataUrl": (market / "bars").as_uri() + "/",
-                "TweetsDataUrl": (tmp_path / "raw").as_uri() + "/",
-                "MinModelAUC": "0.0",
-                "MinEnsembleAUC": "0.0",
-            },
-            max_trials=1,
-            cores=2,
-            echo=lines.append,
-        ),
-    )
+    result, lines, _ = _run_with_tiny_finbert(tmp_path, config, min_auc="0.0")
 
     # Then every request passed the service model and every job ran; the run ends at the registry or at the
     # ensemble gate (on a 40-day random sample the ensemble may be no better than its best model: an honest
