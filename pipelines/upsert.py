@@ -48,11 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=None, help="write the definition JSON here (with --dry-run)")
     parser.add_argument("--diff", action="store_true", help="print a unified diff against the published definition")
     parser.add_argument("--start", action="store_true", help="start an execution after publishing (--param …)")
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("CONVICTION_AWS_ENDPOINT"),
-        help="talk to this AWS API endpoint (e.g. the local emulator) instead of AWS",
-    )
     return parser
 
 

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipelines.cli_options import add_endpoint_argument
 from pipelines.report.collect import collect
 from pipelines.report.local import write_report
 from pipelines.report.render import render
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--execution-arn", help="a SageMaker pipeline execution ARN (reads artifacts from S3)")
     parser.add_argument("--output", type=Path, default=None, help="where to write the HTML (SageMaker mode)")
     parser.add_argument("--region", default=None)
+    add_endpoint_argument(parser, "read the execution from this AWS API endpoint instead of AWS")
     args = parser.parse_args(argv)
     if args.execution:
         if not args.execution.is_file():
@@ -96,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         print("report: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
               file=sys.stderr)  # fmt: skip
         return 2
-    record = record_from_sagemaker(session.client("sagemaker"), args.execution_arn)
-    html = render(collect(record, S3Source(session.client("s3"))))
+    record = record_from_sagemaker(session.client("sagemaker", endpoint_url=args.endpoint_url), args.execution_arn)
+    html = render(collect(record, S3Source(session.client("s3", endpoint_url=args.endpoint_url))))
     target = args.output or Path(f"report-{record['execution_id']}.html")
     target.write_text(html)
     print(target)
