@@ -1,5 +1,7 @@
 """Command-line words shared by `pipelines.upsert` and `pipelines.run`, including the old scripts' words.
 
+`add_endpoint_argument` is every command's `--endpoint-url` (run, upsert, approve, deploy, report, experiments).
+
 The script-based system took `train_models_and_prepare_56.sh --enhanced --hpo …` and
 `orchestrate_hpo_pipeline.py --algorithm … --input-data-s3 …`, and the same switches as environment
 variables (`HPO=1 …`). Each is accepted here and mapped to config or a pipeline parameter; one that
@@ -58,6 +60,19 @@ LEGACY_SWITCHES = (
 )
 
 _TRUE = {"1", "true", "yes", "on"}
+ENDPOINT_ENV = "CONVICTION_AWS_ENDPOINT"
+ENDPOINT_HELP = (
+    "talk to this AWS API endpoint instead of AWS (pipelines.run: instead of its embedded emulator), "
+    "e.g. a running `python -m pipelines.emulator`"
+)
+
+
+def add_endpoint_argument(parser: argparse.ArgumentParser, help_text: str = ENDPOINT_HELP) -> None:
+    """`--endpoint-url URL`, every command's one name for the AWS API endpoint (default: env
+    CONVICTION_AWS_ENDPOINT); `--aws-endpoint`, `pipelines.run`'s old name, is still accepted, not shown."""
+    default = os.environ.get(ENDPOINT_ENV) or None
+    parser.add_argument("--endpoint-url", default=default, metavar="URL", help=f"{help_text} (env {ENDPOINT_ENV})")
+    parser.add_argument("--aws-endpoint", dest="endpoint_url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +93,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="a config override, e.g. images.training=<ECR URI> or sample_data.tickers=4 (repeatable)",
     )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    add_endpoint_argument(parser)
     legacy = parser.add_argument_group("the old scripts' words (also as environment variables, e.g. HPO=1)")
     legacy.add_argument("--algorithm", "--algorithms", dest="algorithms", default=None, help="xgboost[,catboost,…]")
     legacy.add_argument("--input-data-s3", default=None, help="sets the InputDataUrl parameter's default")

@@ -1,32 +1,49 @@
 """The AWS API emulator for runs without an AWS account: moto in server mode on 127.0.0.1.
 
-Everything that would call AWS (the model registry now; endpoints, alarms and secrets later) talks to
-it through the same boto3 code as production, given `endpoint_url`. Its state lives in the workspace:
-moto's own recorder journals every request that changes state to `<state-dir>/recording.jsonl`, and
-the next emulator started on the same folder replays that journal before it answers, so
-`pipelines.approve` and `pipelines.deploy` see the packages `pipelines.run` registered.
+Everything that would call AWS (the model registry, endpoints, alarms, secrets, and the pipeline
+executions local runs mirror themselves into) talks to it through the same boto3 code as production,
+given `endpoint_url`. Its state lives in the workspace: moto's own recorder journals every request that
+changes state to `<state-dir>/recording.jsonl`, and the next emulator started on the same folder replays
+that journal before it answers, so `pipelines.approve` and `pipelines.deploy` see the packages
+`pipelines.run` registered, and a run's execution and steps are there after a restart.
+
+    python -m pipelines.emulator [--state-dir runs/.emulator] [--port 0]   # serve until Ctrl-C / SIGTERM
 
     with Emulator(Path("runs/.emulator")) as emulator:
         sm = emulator.client("sagemaker")
+
+One emulator serves a state folder at a time (a lock in the folder); another command that would start one
+on the same folder uses the running one's endpoint instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import boto3
-import requests
+from pipelines.emulator_executions import local_put_key
 
 DEFAULT_STATE_DIR = Path("runs") / ".emulator"
 DEFAULT_REGION = "us-east-1"
 JOURNAL_NAME = "recording.jsonl"
+LOCK_NAME = "emulator.lock"
 # Emulated credentials: moto accepts any; they are never valid against AWS.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# botocore model extras: the emulator's one action that is not SageMaker's (pipelines.emulator_executions)
+MODEL_EXTRAS = Path(__file__).with_name("emulator_model")
 _READ_ACTION_PREFIXES = ("Describe", "List", "Get", "Search", "BatchGet", "BatchDescribe", "Query")
+
+
+class EmulatorError(RuntimeError):
+    """The emulator cannot start (one line)."""
 
 
 def _action_of(entry: dict[str, Any]) -> str | None:
@@ -50,27 +67,39 @@ def is_read_only(entry: dict[str, Any]) -> bool:
 
 
 def compact_journal(path: Path) -> int:
-    """Drop read-only requests from the journal; returns how many state-changing ones remain."""
+    """Drop read-only requests, and every put of a local run's execution but its last (each carries the
+    whole execution), from the journal; returns how many requests remain."""
     if not path.is_file():
         return 0
-    kept = []
+    kept: list[tuple[str, tuple[str, str] | None]] = []
     for line in path.read_text().splitlines():
-        if line.strip() and not is_read_only(json.loads(line)):
-            kept.append(line)
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if not is_read_only(entry):
+            kept.append((line, local_put_key(entry, _action_of(entry))))
+    last = {key: i for i, (_, key) in enumerate(kept) if key is not None}
+    lines = [line for i, (line, key) in enumerate(kept) if key is None or last[key] == i]
     partial = path.with_suffix(".partial")
-    partial.write_text("".join(f"{line}\n" for line in kept))
+    partial.write_text("".join(f"{line}\n" for line in lines))
     partial.replace(path)
-    return len(kept)
+    return len(lines)
 
 
 class Emulator:
-    """moto server on a free port of 127.0.0.1, its state restored from and journalled to `state_dir`."""
+    """moto server on 127.0.0.1 (`port` 0: a free one), its state restored from and journalled to `state_dir`.
 
-    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, region: str = DEFAULT_REGION):
+    When another emulator already serves `state_dir`, `start()` returns that one's endpoint and `stop()`
+    leaves it running (`attached`)."""
+
+    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, region: str = DEFAULT_REGION, port: int = 0):
         self.state_dir = Path(state_dir)
         self.region = region
+        self.port = port
         self.endpoint: str | None = None
+        self.attached = False
         self._server = None
+        self._lock = None
         self.replayed = 0
 
     @property
@@ -78,12 +107,27 @@ class Emulator:
         return self.state_dir / JOURNAL_NAME
 
     def start(self) -> str:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        running = self._claim()
+        if running is not None:
+            self.endpoint, self.attached = running, True
+            return running
+        try:
+            return self._serve()
+        except BaseException:
+            self._release()
+            raise
+
+    def _serve(self) -> str:
+        import requests
         from moto.moto_api import recorder
         from moto.server import ThreadedMotoServer
 
+        from pipelines.emulator_executions import install
+
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        install()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -96,7 +140,46 @@ class Emulator:
             self.replayed = compact_journal(self.journal)
             recorder.replay_recording(target_host=self.endpoint)
         recorder.start_recording()
+        if self._lock is not None:  # tell later commands where this folder is served
+            self._lock.seek(0)
+            self._lock.truncate()
+            self._lock.write(json.dumps({"endpoint": self.endpoint, "pid": os.getpid()}))
+            self._lock.flush()
         return self.endpoint
+
+    def _claim(self) -> str | None:
+        """Hold the state folder's lock; if another emulator holds it, return that one's endpoint."""
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks here: one emulator per folder is up to the user
+            return None
+        handle = open(self.state_dir / LOCK_NAME, "a+")  # noqa: SIM115 (held until stop)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            self._lock = handle
+            return None
+        try:
+            deadline = time.monotonic() + 10  # the holder writes its endpoint once it serves
+            while True:
+                handle.seek(0)
+                text = handle.read()
+                if text.strip():
+                    return str(json.loads(text)["endpoint"])
+                if time.monotonic() > deadline:
+                    raise EmulatorError(f"{self.state_dir} is locked by another emulator that gives no endpoint")
+                time.sleep(0.1)
+        finally:
+            handle.close()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.seek(0)
+            self._lock.truncate()
+            self._lock.close()  # closing releases the lock
+            self._lock = None
 
     def stop(self) -> None:
         if self._server is None:
@@ -107,6 +190,7 @@ class Emulator:
         self._server.stop()
         self._server = None
         compact_journal(self.journal)
+        self._release()
 
     def client(self, service: str):
         if self.endpoint is None:
@@ -122,6 +206,77 @@ class Emulator:
 
 
 def emulator_client(service: str, endpoint: str, region: str = DEFAULT_REGION):
-    """A boto3 client for an emulator (or any endpoint given with --aws-endpoint)."""
-    session = boto3.Session(region_name=region, **EMULATOR_CREDENTIALS)
+    """A boto3 client for an emulator (or any endpoint given with --endpoint-url), with the emulator's
+    credentials and, for SageMaker, the emulator's own action (`put_local_pipeline_execution`)."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.get_component("data_loader").search_paths.append(str(MODEL_EXTRAS))
+    session = boto3.Session(botocore_session=core, region_name=region, **EMULATOR_CREDENTIALS)
     return session.client(service, endpoint_url=endpoint)
+
+
+def exports(endpoint: str, region: str) -> list[str]:
+    """The shell lines that point boto3, the AWS CLI, the SageMaker SDK and this project's commands at it."""
+    return [
+        f"export AWS_ENDPOINT_URL={endpoint}",
+        f"export AWS_ACCESS_KEY_ID={EMULATOR_CREDENTIALS['aws_access_key_id']}",
+        f"export AWS_SECRET_ACCESS_KEY={EMULATOR_CREDENTIALS['aws_secret_access_key']}",
+        f"export AWS_DEFAULT_REGION={region}",
+        f"export CONVICTION_AWS_ENDPOINT={endpoint}",
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.emulator",
+        description="Serve the AWS API emulator (moto) on 127.0.0.1 with the local runs' state, until Ctrl-C.",
+    )
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help=f"the emulator's state: its request journal (default {DEFAULT_STATE_DIR}, "
+                             "where `pipelines.run --run-dir runs` keeps it)")  # fmt: skip
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free one)")
+    parser.add_argument("--region", default=DEFAULT_REGION, help=f"region for the printed settings ({DEFAULT_REGION})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        print(f"emulator: --port {args.port}: expected 0-65535", file=sys.stderr)
+        return 2
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    emulator = Emulator(args.state_dir, args.region, args.port)
+    try:
+        endpoint = emulator.start()
+    except (OSError, EmulatorError) as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 2
+    if emulator.attached:
+        print(f"emulator: {args.state_dir} is already served by the emulator on {endpoint}", file=sys.stderr)
+        print("\n".join(exports(endpoint, args.region)), flush=True)
+        return 2
+    lines = [
+        f"# AWS API emulator (moto) on {endpoint}; state {emulator.state_dir} "
+        f"({emulator.replayed} requests replayed). Point boto3, the AWS CLI and the SageMaker SDK at it:",
+        *exports(endpoint, args.region),
+        "# Ctrl-C (or SIGTERM) stops it; the state stays in the folder for the next start.",
+    ]
+    print("\n".join(lines), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+    print(f"# stopped; {compact_journal(emulator.journal)} requests kept in {emulator.journal}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
     python -m pipelines.run [--config configs/pipeline.yaml] [--profile quick] [--param Name=Value ...]
                             [--set section.key=value ...] [--no-cache] [--max-trials N] [--run-dir runs]
-                            [--aws-endpoint URL] [--max-parallel N]
+                            [--endpoint-url URL] [--max-parallel N]
 
 Steps run as SageMaker runs them: each as soon as every step it depends on has succeeded, concurrently, with
 at most N jobs and tuning trials at once (default: the cores). Before anything runs, the definition is held
@@ -46,7 +46,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--run-dir", default="runs", help="the run folder: local S3 store, cache, records (default runs/)"
     )
-    parser.add_argument("--aws-endpoint", default=None, help="an AWS API endpoint instead of the embedded emulator")
     parser.add_argument("--cores", type=int, default=None, help="cores for tuning trials (default: all)")
     parser.add_argument(
         "--max-parallel",
@@ -81,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parameters=_pairs(args.param, "--param"),
             use_cache=not args.no_cache,
             max_trials=args.max_trials,
-            aws_endpoint=args.aws_endpoint,
+            aws_endpoint=args.endpoint_url,
             cores=args.cores or default_cores(),
             max_parallel=args.max_parallel,
         )

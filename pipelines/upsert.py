@@ -39,11 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="create pipeline.bucket if it does not exist (as the SageMaker SDK's default bucket is created)",
     )
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("CONVICTION_AWS_ENDPOINT"),
-        help="talk to this AWS API endpoint (e.g. the local emulator) instead of AWS",
-    )
     return parser
 
 

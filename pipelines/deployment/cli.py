@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.cli_options import add_endpoint_argument
 from pipelines.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 from pipelines.identities import IdentityError, is_local_endpoint, placeholder_errors, user_overrides
 
@@ -30,8 +31,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
                              "(env CONVICTION_LOCAL=1)")
     parser.add_argument("--run-dir", type=Path, default=Path("runs"),
                         help="the local runner's run folder (with --local)")
-    parser.add_argument("--endpoint-url", default=os.environ.get("CONVICTION_AWS_ENDPOINT"),
-                        help="another AWS API endpoint, e.g. a running emulator (env CONVICTION_AWS_ENDPOINT)")
+    add_endpoint_argument(parser, "another AWS API endpoint, e.g. a running `python -m pipelines.emulator`")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
 
 

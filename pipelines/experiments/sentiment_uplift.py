@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.cli_options import add_endpoint_argument
 from pipelines.config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, load_config
 
 if TYPE_CHECKING:  # the runner, pandas and the report load when an experiment runs, not for `--help`
@@ -108,7 +109,8 @@ def _holdout(source: LocalStoreSource, model: ModelResult) -> pd.DataFrame:
 
 
 def run_experiment(ticker: str, algorithm: str, days: int, trials: int, run_dir: Path,
-                   config_path: Path = DEFAULT_CONFIG, echo=print) -> UpliftResult:  # fmt: skip
+                   config_path: Path = DEFAULT_CONFIG, echo=print,
+                   endpoint_url: str | None = None) -> UpliftResult:  # fmt: skip
     import pandas as pd
 
     from pipelines.local.executor import RunOptions, default_cores
@@ -127,6 +129,7 @@ def run_experiment(ticker: str, algorithm: str, days: int, trials: int, run_dir:
             parameters={"IncludeSentiment": str(include).lower(), "MinModelAUC": "0.5", "MinEnsembleAUC": "0.5"},
             cores=default_cores(),
             echo=echo,
+            aws_endpoint=endpoint_url,
         )
         result = run_config(config, options)
         record = json.loads(Path(result.record.path).read_text())
@@ -226,10 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--run-dir", type=Path, default=Path("runs") / "experiments")
     parser.add_argument("--no-doc", action="store_true", help="print the result only; leave the docs page alone")
+    add_endpoint_argument(parser, "the AWS API endpoint of the runs' registry (default: their embedded emulator)")
     args = parser.parse_args(argv)
     try:
         result = run_experiment(args.ticker, args.algorithm, args.days, args.trials, args.run_dir.resolve(),
-                                args.config)  # fmt: skip
+                                args.config, endpoint_url=args.endpoint_url)  # fmt: skip
     except ConfigError as exc:
         print(f"sentiment_uplift: {exc}", file=sys.stderr)
         return 2

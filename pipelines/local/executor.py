@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,14 +287,26 @@ class PipelineExecution:
             if before_steps:
                 before_steps(self)
             self._schedule(after_step)
+        except BaseException as exc:  # the run ends here: say so in the record (and its mirrors), then raise
+            stopped = isinstance(exc, KeyboardInterrupt)
+            reason = "interrupted" if stopped else f"{type(exc).__name__}: {exc}"
+            with suppress(Exception):
+                self._end("Stopped" if stopped else "Failed", reason)
+            raise
+        else:
+            self._end("Succeeded")
         finally:
-            self.close()
+            self.close()  # after the last record is written: an observer may still use the emulator
+        return RunResult(self.record, 0 if self.record.status == "Succeeded" else 1)
+
+    def _end(self, status: str, reason: str | None = None) -> None:
+        """The execution's end: `status` unless a step already failed it."""
         with self._record_lock:
             if self.record.status == "Executing":
-                self.record.status = "Succeeded"
+                self.record.status = status
+                self.record.failure_reason = reason
             self.record.ended_at = now()
         self.write_record()
-        return RunResult(self.record, 0 if self.record.status == "Succeeded" else 1)
 
     def _link_local_folders(self) -> None:
         """A `file://` parameter value becomes the S3 URI a job request can carry (SageMaker reads s3:// and

@@ -37,7 +37,7 @@ class ExecutionRecord:
     execution_id: str
     pipeline_name: str
     path: Path
-    status: str = "Executing"
+    status: str = "Executing"  # Executing | Succeeded | Failed | Stopped (interrupted)
     started_at: str = field(default_factory=now)
     ended_at: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)

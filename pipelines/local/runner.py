@@ -10,6 +10,7 @@ from pipelines.config import PipelineConfig
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.local.conditions import condition_text
 from pipelines.local.executor import PipelineExecution, RunOptions, RunResult, Upload
+from pipelines.local.mirror import mirror_execution
 from pipelines.local.sample_data import ensure_sample_data
 from pipelines.session import OfflinePipelineSession
 
@@ -52,6 +53,7 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
     definition, uploads = build_definition(config)
     options.region = config.pipeline.region
     execution = PipelineExecution(definition, options, uploads, pipeline_name=config.pipeline.name)
+    mirror_execution(execution, config.pipeline.role_arn, config.pipeline.description)  # visible as in Studio
     settings = sample_data_settings(config)
 
     def prepare(run: PipelineExecution) -> None:

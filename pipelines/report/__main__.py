@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.cli_options import add_endpoint_argument
 from pipelines.definition_graph import execution_order, flatten_steps
 from pipelines.local.errors import LocalRunError
 from pipelines.report.collect import collect
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--execution-arn", help="a SageMaker pipeline execution ARN (reads artifacts from S3)")
     parser.add_argument("--output", type=Path, default=None, help="where to write the HTML (SageMaker mode)")
     parser.add_argument("--region", default=None)
+    add_endpoint_argument(parser, "read the execution from this AWS API endpoint instead of AWS")
     args = parser.parse_args(argv)
     if args.execution:
         if not args.execution.is_file():
@@ -150,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print("report: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
               file=sys.stderr)  # fmt: skip
         return 2
-    record = record_from_sagemaker(session.client("sagemaker"), args.execution_arn)
-    html = render(collect(record, S3Source(session.client("s3"))))
+    record = record_from_sagemaker(session.client("sagemaker", endpoint_url=args.endpoint_url), args.execution_arn)
+    html = render(collect(record, S3Source(session.client("s3", endpoint_url=args.endpoint_url))))
     target = args.output or Path(f"report-{record['execution_id']}.html")
     target.write_text(html)
     print(target)

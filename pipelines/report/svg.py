@@ -14,6 +14,7 @@ STATUS_COLOURS = {
     "Skipped": "#9e9e9e",
     "NotStarted": "#bdbdbd",
     "Executing": "#f9a825",
+    "Stopped": "#6d4c41",  # the run was interrupted (Ctrl-C) while the step ran
 }
 SERIES_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f", "#4e342e")
 

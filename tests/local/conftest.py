@@ -12,6 +12,7 @@ import pytest
 from pipelines.code_bundle import build_code_bundle
 from pipelines.config import load_config
 from pipelines.local.executor import PipelineExecution, RunOptions, RunResult, Upload
+from pipelines.local.mirror import mirror_execution
 from pipelines.local.runner import build_definition
 
 FAKE_CODE = Path(__file__).parent / "fixtures" / "fake_code"
@@ -70,6 +71,8 @@ def fake_run(
     use_cache: bool = True,
     max_trials: int | None = 3,
     max_parallel: int | None = None,
+    aws_endpoint: str | None = None,
+    mirror: bool = False,
 ) -> FakeRun:
     lines: list[str] = []
     options = RunOptions(
@@ -81,10 +84,13 @@ def fake_run(
         max_parallel=max_parallel,
         echo=lines.append,
         region=config.pipeline.region,
+        aws_endpoint=aws_endpoint,
     )
     execution = PipelineExecution(
         json.loads(json.dumps(definition)), options, fake_uploads(config), config.pipeline.name
     )
+    if mirror:  # as `run_config` does: the run is an execution in the emulator
+        mirror_execution(execution, config.pipeline.role_arn, config.pipeline.description)
 
     def plant_inputs(run: PipelineExecution) -> None:
         bars = str(run.parameters["InputDataUrl"]).rstrip("/")

@@ -44,9 +44,14 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
     assert record["status"] == "Succeeded"
     arn = record["model_package_arn"]
     assert f"model package: {arn}" in first.stdout
+    assert f"pipeline execution arn:aws:sagemaker:us-east-1:123456789012:pipeline/conviction-direction/execution/" \
+        f"{record['execution_id']} in the emulator" in first.stdout
+    assert "observer failed" not in first.stdout + first.stderr
     with Emulator(run_dir / ".emulator") as emulator:
         listed = emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="conviction-direction")
+        executions = emulator.client("sagemaker").list_pipeline_executions(PipelineName="conviction-direction")
     assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [arn]
+    assert [e["PipelineExecutionStatus"] for e in executions["PipelineExecutionSummaries"]] == ["Succeeded"]
 
     # the same run again: the jobs come from the cache; a gate above the model's AUC fails, registers nothing
     second = _run(run_dir, "--param", "MinModelAUC=0.99")

@@ -1,0 +1,212 @@
+"""A local run as a pipeline execution in the emulator, as SageMaker Studio would show it.
+
+`mirror_execution(execution, role_arn)` makes the run's record observer (`RunOptions.on_record`) keep the
+emulator up to date through the run's own SageMaker client (`PipelineExecution.sagemaker_client()`: the
+embedded emulator, or `--endpoint-url`):
+
+- once, CreatePipeline / UpdatePipeline with the run's definition (nothing when it is already published
+  there unchanged);
+- each time the record is written (a step started or ended, the run ended), the emulator's
+  `PutLocalPipelineExecution` with the whole execution: id and ARN from the run's execution id
+  (`runs/<execution-id>/`), status, failure reason, times, parameters and the steps in the
+  `ListPipelineExecutionSteps` item shape (`execution_request`).
+
+Then `list_pipeline_executions`, `describe_pipeline_execution`, `list_pipeline_execution_steps` and the
+SageMaker SDK's `_PipelineExecution` (describe, list_steps, wait) answer for the run, live and after the
+emulator restarts. Only an emulator on this machine (a loopback endpoint) is written to: a run pointed at
+any other endpoint publishes nothing there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from pipelines.local.record import ExecutionRecord, StepRecord
+
+# A step is listed once it has started, as SageMaker lists them; NotStarted and Skipped (a branch not taken)
+# steps are absent. The runner's statuses are SageMaker's (Starting|Executing|Stopping|Stopped|Failed|Succeeded).
+LISTED_STEP_STATUSES = ("Executing", "Succeeded", "Failed")
+TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+# step type -> Metadata key, the describe-response's ARN and name properties, the ARN's resource type
+JOB_METADATA = {
+    "Processing": ("ProcessingJob", "ProcessingJobArn", "ProcessingJobName", "processing-job"),
+    "Training": ("TrainingJob", "TrainingJobArn", "TrainingJobName", "training-job"),
+    "Tuning": ("TuningJob", "HyperParameterTuningJobArn", "HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
+}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# botocore's length limits on the fields a reason goes into
+STEP_REASON_MAX, EXECUTION_REASON_MAX, FAIL_MESSAGE_MAX = 1024, 1300, 3072
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _parameter_text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _job_name(step: StepRecord, execution_id: str) -> str | None:
+    """The job a step creates, as the runner names it (before its describe-response exists)."""
+    from pipelines.local.executor import job_name
+    from pipelines.local.handlers import HANDLERS
+
+    handler = HANDLERS.get(step.type)
+    return job_name(step.name, execution_id, handler.job_name_limit) if handler else None
+
+
+def step_metadata(step: StepRecord, execution_id: str, arn_prefix: str) -> dict[str, Any]:
+    """`Metadata` of a listed step, per step type as SageMaker returns it."""
+    properties = step.properties or {}
+    if step.type in JOB_METADATA:
+        key, arn_property, name_property, resource = JOB_METADATA[step.type]
+        arn = properties.get(arn_property)
+        name = properties.get(name_property) or _job_name(step, execution_id)
+        if not arn and name:
+            arn = f"{arn_prefix}:{resource}/{str(name).lower()}"
+        return {key: {"Arn": arn}} if arn else {}
+    if step.type == "Condition" and "Outcome" in properties:
+        return {"Condition": {"Outcome": "True" if properties["Outcome"] else "False"}}
+    if step.type == "Fail" and step.status == "Failed":
+        message = (step.arguments or {}).get("ErrorMessage") if isinstance(step.arguments, dict) else None
+        return {"Fail": {"ErrorMessage": _clip(str(message or step.failure_reason or ""), FAIL_MESSAGE_MAX)}}
+    if step.type == "RegisterModel" and properties.get("ModelPackageArn"):
+        return {"RegisterModel": {"Arn": properties["ModelPackageArn"]}}
+    if step.type == "Model" and properties.get("ModelArn"):
+        return {"Model": {"Arn": properties["ModelArn"]}}
+    return {}
+
+
+def execution_request(
+    record: ExecutionRecord, pipeline_arn: str, specs: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The `PutLocalPipelineExecution` request for a record (`specs`: the definition's steps by name)."""
+    specs = specs or {}
+    arn_prefix = pipeline_arn.split(":pipeline/", 1)[0]
+    steps = []
+    for step in record.steps.values():
+        if step.status not in LISTED_STEP_STATUSES or not step.started_at:
+            continue
+        spec = specs.get(step.name, {})
+        item: dict[str, Any] = {"StepName": step.name, "StepStatus": step.status, "StartTime": _time(step.started_at)}
+        if spec.get("DisplayName"):
+            item["StepDisplayName"] = spec["DisplayName"]
+        if spec.get("Description"):
+            item["StepDescription"] = spec["Description"]
+        if step.ended_at:
+            item["EndTime"] = _time(step.ended_at)
+        if step.status == "Failed" and step.failure_reason:
+            item["FailureReason"] = _clip(step.failure_reason, STEP_REASON_MAX)
+        if step.cache_hit and (step.properties or {}).get("CachedFromExecution"):
+            item["CacheHitResult"] = {
+                "SourcePipelineExecutionArn": f"{pipeline_arn}/execution/{step.properties['CachedFromExecution']}"
+            }
+        metadata = step_metadata(step, record.execution_id, arn_prefix)
+        if metadata:
+            item["Metadata"] = metadata
+        steps.append(item)
+    # the execution's status is terminal only once the run has ended (steps still running after a failure
+    # keep it Executing, as in SageMaker)
+    ended = record.ended_at is not None and record.status in TERMINAL_STATUSES
+    times = [_time(t) for s in record.steps.values() for t in (s.started_at, s.ended_at) if t]
+    times += [_time(t) for t in (record.started_at, record.ended_at) if t]
+    request: dict[str, Any] = {
+        "PipelineName": record.pipeline_name,
+        "PipelineExecutionId": record.execution_id,
+        "PipelineExecutionDisplayName": record.execution_id,
+        "PipelineExecutionDescription": _clip(f"local run, record {record.path}", 3072),
+        "PipelineExecutionStatus": record.status if ended else "Executing",
+        "StartTime": _time(record.started_at),
+        "LastModifiedTime": max(times),
+        "PipelineParameters": [{"Name": k, "Value": _parameter_text(v)} for k, v in record.parameters.items()],
+        "PipelineExecutionSteps": steps,
+    }
+    if ended and record.failure_reason:
+        request["FailureReason"] = _clip(record.failure_reason, EXECUTION_REASON_MAX)
+    return request
+
+
+class ExecutionMirror:
+    """The observer: publishes the definition once, then puts the execution at each record write."""
+
+    def __init__(self, execution, role_arn: str, description: str | None = None):
+        self.execution = execution
+        self.role_arn = role_arn
+        self.description = description
+        self.pipeline_arn: str | None = None
+        self.execution_arn: str | None = None
+        self.off = False
+        self.specs = {name: node.spec for name, node in execution.nodes.items()}
+
+    def __call__(self, record: ExecutionRecord) -> None:
+        if self.off:
+            return
+        client = self.execution.sagemaker_client()
+        if self.pipeline_arn is None:
+            endpoint = client.meta.endpoint_url
+            if urlparse(endpoint).hostname not in LOOPBACK_HOSTS:
+                self.off = True
+                self.execution.options.echo(f"not mirrored as a pipeline execution: {endpoint} is not a local emulator")
+                return
+            self.pipeline_arn = self._publish(client)
+        request = execution_request(record, self.pipeline_arn, self.specs)
+        if self.execution_arn is not None:
+            client.put_local_pipeline_execution(**request)
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            response = client.put_local_pipeline_execution(**request)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            raise RuntimeError(
+                f"{client.meta.endpoint_url} refused {exc.operation_name} ({code}): only this project's emulator "
+                "(`python -m pipelines.emulator`, or the run's embedded one) keeps a run's execution"
+            ) from None
+        self.execution_arn = response["PipelineExecutionArn"]
+        endpoint = client.meta.endpoint_url
+        self.execution.options.echo(f"pipeline execution {self.execution_arn} in the emulator on {endpoint}")
+
+    def _publish(self, client) -> str:
+        """CreatePipeline, or UpdatePipeline when the definition there differs; the pipeline's ARN."""
+        from botocore.exceptions import ClientError
+
+        name = self.execution.pipeline_name
+        text = json.dumps(self.execution.definition)
+        try:
+            described = client.describe_pipeline(PipelineName=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"ResourceNotFound", "ValidationException"}:
+                raise
+            described = None
+        request = {"PipelineName": name, "PipelineDefinition": text, "RoleArn": self.role_arn}
+        if self.description:
+            request["PipelineDescription"] = self.description
+        if described is None:
+            return client.create_pipeline(**request)["PipelineArn"]
+        if described.get("PipelineDefinition") != text:
+            client.update_pipeline(**request)
+        return described["PipelineArn"]
+
+
+def mirror_execution(execution, role_arn: str, description: str | None = None) -> ExecutionMirror:
+    """Make `execution` mirror itself into the emulator (beside any observer its options already have)."""
+    mirror = ExecutionMirror(execution, role_arn, description)
+    previous: Callable[[ExecutionRecord], None] | None = execution.options.on_record
+
+    def observe(record: ExecutionRecord) -> None:
+        if previous is not None:
+            previous(record)
+        mirror(record)
+
+    execution.options = dataclasses.replace(execution.options, on_record=observe if previous else mirror)
+    return mirror
