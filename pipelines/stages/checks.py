@@ -1,4 +1,9 @@
-"""LeakTests: re-derive the features from truncated inputs; any leak ends the run before tuning."""
+"""LeakTests: re-derive the features from truncated inputs; any leak ends the run before tuning.
+
+LeakTests also writes the data-quality baseline of the training rows (Model Monitor's statistics.json and
+constraints.json) to its `baseline` output: it is the first step that reads the whole table (with several
+BuildFeatures instances no instance sees every ticker or the folds; the shards are merged on read).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from pipelines.stages.features import BARS_DIR, TWEETS_DIR
 
 FEATURES_IN = f"{PROCESSING_ROOT}/input/features"
 LEAKS_DIR = f"{PROCESSING_ROOT}/output/leaks"
+BASELINE_DIR = f"{PROCESSING_ROOT}/output/baseline"
+BASELINE_OUTPUT = "baseline"  # the output holding statistics.json and constraints.json (steps/features/baseline.py)
 
 
 def leak_arguments(ctx: StageContext) -> list[str]:
@@ -43,7 +50,9 @@ def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[P
             ProcessingInput(source=ctx.params.tweets_data_url, destination=TWEETS_DIR, input_name="tweets"),
         ],
         outputs=[
-            ProcessingOutput(output_name="leaks", source=LEAKS_DIR, destination=ctx.output_uri("LeakTests", "leaks"))
+            ProcessingOutput(output_name="leaks", source=LEAKS_DIR, destination=ctx.output_uri("LeakTests", "leaks")),
+            ProcessingOutput(output_name=BASELINE_OUTPUT, source=BASELINE_DIR,
+                             destination=ctx.output_uri("LeakTests", BASELINE_OUTPUT)),
         ],
         arguments=[
             "--features",
@@ -54,6 +63,8 @@ def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[P
             TWEETS_DIR,
             "--output",
             LEAKS_DIR,
+            "--baseline-output",
+            BASELINE_DIR,
             *leak_arguments(ctx),
         ],
     )

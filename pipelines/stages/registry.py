@@ -1,8 +1,18 @@
 """Register[-r]: the ensemble artifact as a model package in the group, awaiting approval (or the status given).
 
-ModelMetrics: the ensemble's evaluation.json (model statistics), the leak report (data statistics of the
-features it was trained on) and, when the pipeline has a FeatureStability step, its SHAP stability report
-(explainability). Customer metadata: the algorithms ("+"-joined: pipelines/model_metadata.py), the code digest,
+ModelMetrics, each in the format Studio reads in that place:
+- ModelQuality.Statistics: the ensemble's evaluation.json (Model Monitor's model-quality shape);
+- ModelDataQuality.Statistics / .Constraints: Model Monitor's statistics.json / constraints.json of the
+  training rows (steps/features/baseline.py), written by FeatureStability over the selected columns when
+  the pipeline has that step, else by LeakTests over every feature column: the columns the models take;
+- Explainability.Report: FeatureStability's analysis.json, its SHAP values in Clarify's format (only when
+  the pipeline has that step).
+DriftCheckBaselines.ModelDataQuality names the same two baseline files: the baseline a data-quality
+monitoring schedule for this package's endpoint starts from.
+
+The project's own reports are not metrics in any of those formats; they stay reachable as customer
+metadata URIs: `leak_report` (LeakTests' leak_report.json) and, with FeatureStability, `stability_report`.
+Customer metadata also holds the algorithms ("+"-joined: pipelines/model_metadata.py), the code digest,
 the data range and the features manifest.
 """
 
@@ -10,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sagemaker.drift_check_baselines import DriftCheckBaselines
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.workflow.functions import Join, JsonGet
 from sagemaker.workflow.step_collections import RegisterModel
@@ -17,9 +28,11 @@ from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.model_metadata import encode_list
+from pipelines.stages.checks import BASELINE_OUTPUT
 from pipelines.stages.context import StageContext
 from pipelines.stages.ensemble import Ensemble
 from pipelines.stages.models import ModelRound
+from pipelines.stages.stability import EXPLAINABILITY_FILE
 from pipelines.stages.tuning import build_estimator
 
 
@@ -37,8 +50,18 @@ class Report:
         return Join(on="/", values=[output, self.file_name])
 
 
+STATISTICS_FILE = "statistics.json"  # steps/features/baseline.py, in the `baseline` output
+CONSTRAINTS_FILE = "constraints.json"
+
+
 def _json_source(uri: Join) -> MetricsSource:
     return MetricsSource(s3_uri=uri, content_type="application/json")
+
+
+def baseline_reports(leak_report: Report, stability_report: Report | None) -> tuple[Report, Report]:
+    """(statistics, constraints): FeatureStability's over the selected columns when it runs, else LeakTests'."""
+    step = stability_report.step if stability_report else leak_report.step
+    return Report(step, BASELINE_OUTPUT, STATISTICS_FILE), Report(step, BASELINE_OUTPUT, CONSTRAINTS_FILE)
 
 
 def build_register_step(
@@ -49,12 +72,21 @@ def build_register_step(
     leak_report: Report,
     stability_report: Report | None = None,
 ) -> RegisterModel:
+    statistics, constraints = baseline_reports(leak_report, stability_report)
+    explainability = Report(stability_report.step, "stability", EXPLAINABILITY_FILE) if stability_report else None
     metrics = ModelMetrics(
         model_statistics=_json_source(Join(on="/", values=[ensemble.output_uri, "evaluation.json"])),
-        model_data_statistics=_json_source(leak_report.uri),
-        explainability=_json_source(stability_report.uri) if stability_report else None,
+        model_data_statistics=_json_source(statistics.uri),
+        model_data_constraints=_json_source(constraints.uri),
+        explainability=_json_source(explainability.uri) if explainability else None,
+    )
+    drift_baselines = DriftCheckBaselines(
+        model_data_statistics=_json_source(statistics.uri), model_data_constraints=_json_source(constraints.uri)
     )
     manifest = Report(features_step, "features", "manifest.json")
+    reports = {"leak_report": leak_report.uri}
+    if stability_report:
+        reports["stability_report"] = stability_report.uri
     return RegisterModel(
         name=f"Register{round_.suffix}",
         estimator=build_estimator(ctx, round_.algorithms[0]),
@@ -67,6 +99,7 @@ def build_register_step(
         model_package_group_name=ctx.config.registry.model_package_group,
         approval_status=ctx.params.model_approval_status,
         model_metrics=metrics,
+        drift_check_baselines=drift_baselines,
         description=f"stacking ensemble of {', '.join(round_.algorithms)} from pipeline {ctx.config.pipeline.name}",
         # Metadata values allow letters, numbers, spaces and _.:/=+-@ only: a list is "+"-joined, never ",".
         customer_metadata_properties={
@@ -79,5 +112,7 @@ def build_register_step(
             "data_end": JsonGet(s3_uri=manifest.uri, json_path="data_range.rows_end"),
             # The feature list is in the manifest (`feature_columns`); a metadata value holds 256 characters.
             "features_manifest": manifest.uri,
+            # The project's own reports, not metrics in a format ModelMetrics has a place for (module docstring).
+            **reports,
         },
     )

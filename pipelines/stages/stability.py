@@ -2,7 +2,9 @@
 
 Its `features` output is the BuildFeatures folder with manifest.json's `feature_columns` narrowed to the
 selected list (plus selected_features.json), so a tuning job whose `train` channel reads it trains every
-algorithm on the selected features with no change to steps.train; `stability` holds the report and plot.
+algorithm on the selected features with no change to steps.train; `stability` holds the report, the plot
+and analysis.json (the SHAP values in Clarify's explainability format); `baseline` the data-quality
+baseline of the training rows over the selected columns, the ones every model then takes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
-from pipelines.stages.checks import FEATURES_IN
+from pipelines.stages.checks import BASELINE_DIR, BASELINE_OUTPUT, FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 
 SELECTED_FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
 STABILITY_DIR = f"{PROCESSING_ROOT}/output/stability"
+EXPLAINABILITY_FILE = "analysis.json"  # in the `stability` output (steps/stability/explainability.py)
 
 
 def stability_arguments(ctx: StageContext) -> list[str]:
@@ -44,8 +47,10 @@ def build_stability_step(ctx: StageContext, features_step: ProcessingStep) -> Pr
                              destination=ctx.output_uri("FeatureStability", "features")),
             ProcessingOutput(output_name="stability", source=STABILITY_DIR,
                              destination=ctx.output_uri("FeatureStability", "stability")),
+            ProcessingOutput(output_name=BASELINE_OUTPUT, source=BASELINE_DIR,
+                             destination=ctx.output_uri("FeatureStability", BASELINE_OUTPUT)),
         ],
         arguments=["--features", FEATURES_IN, "--output", STABILITY_DIR, "--output-features", SELECTED_FEATURES_DIR,
-                   *stability_arguments(ctx)],
+                   "--baseline-output", BASELINE_DIR, *stability_arguments(ctx)],
     )
     return ctx.processing_step("FeatureStability", step_args)

@@ -1,7 +1,11 @@
-"""`python -m steps.leaks --features DIR --bars DIR [--tweets DIR] [--folds FILE] --output DIR [--strict]`.
+"""`python -m steps.leaks --features DIR --bars DIR [--tweets DIR] [--folds FILE] --output DIR [--strict]
+[--baseline-output DIR]`.
 
 Options: `--cutoffs 5 --seed 0` (truncation instants), `--max-single-feature-auc 0.75
 --min-future-correlation 0.3 --max-future-to-past-correlation 3.0` (the target-leakage screen).
+
+`--baseline-output DIR`: also write the data-quality baseline of the training rows there (Model Monitor's
+statistics.json and constraints.json, steps/features/baseline.py).
 
 Exit 0 whatever the checks find (the pipeline's ConditionStep reads leak_report.json), 1 on a leak with
 --strict, 2 on bad input.
@@ -24,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tweets", default=None)
     parser.add_argument("--folds", default=None, help="folds.json (default: the one in the features folder)")
     parser.add_argument("--output", required=True)
+    parser.add_argument("--baseline-output", default=None,
+                        help="also write Model Monitor's statistics.json and constraints.json of the training rows")
     parser.add_argument("--cutoffs", type=int, default=5, help="random truncation instants")
     parser.add_argument("--truncation-tickers", type=int, default=8,
                         help="tickers sampled for the truncation check (0: all); the other checks see every row")
@@ -45,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 args.max_future_to_past_correlation)
     report = run_leaks(args.features, args.bars, args.tweets, args.output, cutoffs=args.cutoffs,
                        seed=args.seed, logger=logger, truncation_tickers=args.truncation_tickers,
-                       folds_file=args.folds, thresholds=thresholds)
+                       folds_file=args.folds, thresholds=thresholds, baseline_output=args.baseline_output)
     if not report["passed"]:
         logger.error("leaks found: %s", ", ".join(c["name"] for c in report["checks"] if not c["passed"]))
         return 1 if args.strict else 0

@@ -16,6 +16,7 @@ from steps.common.folds import load_folds
 from steps.common.io import write_json, write_metrics, write_text
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars
+from steps.features.baseline import write_baseline
 from steps.features.build import build_features, feature_columns
 from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
@@ -116,7 +117,12 @@ def failure_summary(results: list[CheckResult]) -> str:
 def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | Path | None,
               output: str | Path, *, cutoffs: int, seed: int, logger: logging.Logger,
               truncation_tickers: int = 0, folds_file: str | Path | None = None,
-              thresholds: LeakThresholds = LeakThresholds()) -> dict[str, Any]:
+              thresholds: LeakThresholds = LeakThresholds(),
+              baseline_output: str | Path | None = None) -> dict[str, Any]:
+    """`baseline_output`: also write the data-quality baseline (Model Monitor's statistics.json and
+    constraints.json) of the table's training rows there (steps/features/baseline.py). This step writes it
+    because it is the first to read the whole table: with several BuildFeatures instances, no instance
+    sees every ticker or the folds (the shards are merged on read)."""
     timer = StepTimer(logger)
     with timer.block("read_inputs"):
         table = load_feature_table(features_dir)
@@ -141,12 +147,17 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
               "cutoffs": cutoffs, "truncation_tickers": truncation_tickers, "seed": seed,
               "thresholds": asdict(thresholds),
               "target_leakage": next(r.data for r in results if r.name == "target_leakage")}
+    baseline = None
+    if baseline_output is not None:
+        with timer.block("baseline"):
+            baseline = write_baseline(table, table.feature_columns, baseline_output)
     out = Path(output)
     write_json(report, out / "leak_report.json")
     write_text(report_text(results), out / "leak_report.txt")
     write_metrics(out, {"timings_s": timer.as_metrics(), "passed": passed,
                         "failed_checks": [r.name for r in results if not r.passed],
-                        "rows": len(table.frame), "bars": len(bars), "tweets": len(tweets)})
+                        "rows": len(table.frame), "bars": len(bars), "tweets": len(tweets),
+                        **({"baseline": baseline} if baseline else {})})
     for r in results:
         (logger.info if r.passed else logger.error)("%s %s: %s", "PASS" if r.passed else "FAIL", r.name, r.details)
     return report

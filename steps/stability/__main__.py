@@ -1,8 +1,11 @@
-"""`python -m steps.stability --features DIR --output DIR [--output-features DIR] [--floor 0.01] ...`.
+"""`python -m steps.stability --features DIR --output DIR [--output-features DIR] [--baseline-output DIR]
+[--floor 0.01] ...`.
 
 SHAP stability selection over the walk-forward folds (see steps/stability/select.py for the scale and the
-rules). Writes selected_features.json, stability_report.json and stability.svg to --output, and with
---output-features a copy of the features folder whose manifest lists only the selected columns.
+rules). Writes selected_features.json, stability_report.json, stability.svg and analysis.json (the SHAP
+values in SageMaker Clarify's explainability format) to --output, with --output-features a copy of the
+features folder whose manifest lists only the selected columns, and with --baseline-output Model
+Monitor's statistics.json and constraints.json of the training rows over the selected columns.
 Exit 0, or 2 on bad input.
 """
 
@@ -22,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--features", required=True, help="the steps.features output folder")
     parser.add_argument("--output", required=True, help="report folder")
     parser.add_argument("--output-features", default=None, help="narrowed copy of the features folder")
+    parser.add_argument("--baseline-output", default=None,
+                        help="Model Monitor statistics.json and constraints.json of the selected columns")
     parser.add_argument("--floor", type=float, default=defaults.floor,
                         help="minimum mean share of total mean |SHAP| (0.01 = 1%%)")
     parser.add_argument("--max-rank-spread", type=float, default=defaults.max_rank_spread,
@@ -39,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  min_sign_correlation=args.min_sign_correlation,
                                  min_validation_z=args.min_validation_z, min_features=args.min_features,
                                  max_rows_per_fold=args.max_rows_per_fold, seed=args.seed)
-    run_stability(args.features, args.output, args.output_features, settings, get_logger("stability", args.log_format))
+    run_stability(args.features, args.output, args.output_features, settings, get_logger("stability", args.log_format),
+                  baseline_output=args.baseline_output)
     return 0
 
 

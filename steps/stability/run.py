@@ -12,6 +12,8 @@ from steps.common.errors import StepInputError
 from steps.common.feature_table import load_feature_table
 from steps.common.io import write_json, write_metrics, write_text
 from steps.common.logging import StepTimer, log_input_size
+from steps.features.baseline import write_baseline
+from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
 from steps.stability.plot import stability_svg
 from steps.stability.select import SCALE, StabilitySettings, fold_importance, select_features, settings_json
 
@@ -19,11 +21,16 @@ SELECTED_FILE = "selected_features.json"
 
 
 def run_stability(features_dir: str | Path, output: str | Path, features_output: str | Path | None,
-                  settings: StabilitySettings, logger: logging.Logger) -> dict[str, Any]:
+                  settings: StabilitySettings, logger: logging.Logger,
+                  baseline_output: str | Path | None = None) -> dict[str, Any]:
     """`features_output`: a copy of the features folder whose manifest lists only the selected columns.
 
     steps.train takes its columns from manifest.json's `feature_columns`, so pointing a tuning job's `train`
     channel at this folder is all it takes for every algorithm to train on the selected list.
+
+    Also writes `analysis.json` (the SHAP values in Clarify's explainability format, steps/stability/
+    explainability.py) beside the report, and with `baseline_output` the data-quality baseline of the
+    training rows over the *selected* columns, the ones every model then takes (steps/features/baseline.py).
     """
     timer = StepTimer(logger)
     with timer.block("read_features"):
@@ -45,6 +52,7 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
               "plot": "stability.svg"}
     out = Path(output)
     write_json(selection, out / SELECTED_FILE)
+    write_json(clarify_analysis(folds, columns), out / ANALYSIS_FILE)
     write_json(report, out / "stability_report.json")
     write_text(stability_svg(summary, settings.floor, f"SHAP stability over {len(folds)} folds: "
                                                       f"{len(selected)} of {len(columns)} features kept"),
@@ -52,8 +60,13 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
     if features_output is not None:
         with timer.block("write_features"):
             _narrowed_copy(table.folder, Path(features_output), table.manifest, selected, selection)
+    baseline = None
+    if baseline_output is not None:
+        with timer.block("baseline"):
+            baseline = write_baseline(table, selected, baseline_output)
     write_metrics(out, {"timings_s": timer.as_metrics(), "features_before": len(columns),
-                        "features_after": len(selected), "dropped": sorted(dropped)})
+                        "features_after": len(selected), "dropped": sorted(dropped),
+                        **({"baseline": baseline} if baseline else {})})
     logger.info("kept %d of %d features; dropped: %s", len(selected), len(columns),
                 "; ".join(f"{c} ({', '.join(r)})" for c, r in dropped.items()) or "none")
     return report

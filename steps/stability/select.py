@@ -64,6 +64,8 @@ class FoldImportance:
     validation_agreement: dict[str, float]
     best_iteration: int
     rows: dict[str, int]
+    mean_abs_shap: dict[str, float]  # log-odds, over the fold's explained validation rows
+    expected_value: float  # the explainer's base value (log-odds)
 
 
 def _sample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,6 +98,7 @@ def fold_importance(table: FeatureTable, columns: list[str], settings: Stability
         best = int(booster.best_iteration)
         explainer = shap.TreeExplainer(booster[: best + 1])
         values = np.asarray(explainer.shap_values(x_valid))
+        expected = float(np.ravel(explainer.expected_value)[0])
         mean_abs = np.abs(values).mean(axis=0)
         total = mean_abs.sum()
         share = mean_abs / total if total > 0 else np.zeros(len(columns))
@@ -110,7 +113,9 @@ def fold_importance(table: FeatureTable, columns: list[str], settings: Stability
             rank=dict(zip(columns, rank.tolist(), strict=True)), sign=dict(zip(columns, sign.tolist(), strict=True)),
             sign_correlation=dict(zip(columns, correlation.round(4).tolist(), strict=True)),
             validation_agreement=dict(zip(columns, agreement.round(4).tolist(), strict=True)), best_iteration=best,
-            rows={"train": len(train_rows), "validation": len(valid_rows)}))
+            rows={"train": len(train_rows), "validation": len(valid_rows)},
+            mean_abs_shap=dict(zip(columns, mean_abs.astype("float64").tolist(), strict=True)),
+            expected_value=expected))
     return results
 
 

@@ -6,10 +6,13 @@ a model failing always -> three rounds, then Fail-models naming it. Plus the ens
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipelines.config import load_config
 from pipelines.local.runner import build_definition
+from pipelines.local.store import LocalStore
 from pipelines.model_metadata import decode_list
 
 ALGORITHMS = ["xgboost", "lightgbm"]
@@ -47,8 +50,18 @@ def test_thresholds_that_pass_register_the_ensemble_in_round_one(run_zoo):
     ensemble_uri = run.record.steps["BuildEnsemble"].outputs["ensemble"]
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == f"{ensemble_uri}/model.tar.gz"
     assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == f"{ensemble_uri}/evaluation.json"
-    assert register["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"].endswith("/leak_report.json")
+    # data quality: Model Monitor's baseline files, which the (fake) LeakTests wrote where Register points
+    baseline_uri = run.record.steps["LeakTests"].outputs["baseline"]
+    data_quality = register["ModelMetrics"]["ModelDataQuality"]
+    assert data_quality["Statistics"]["S3Uri"] == f"{baseline_uri}/statistics.json"
+    assert data_quality["Constraints"]["S3Uri"] == f"{baseline_uri}/constraints.json"
+    assert register["DriftCheckBaselines"]["ModelDataQuality"] == data_quality
+    assert not register["ModelMetrics"].get("Explainability")  # empty: dropped from the request
+    store = LocalStore(run.record.path.parent.parent / "s3")
+    for name in ("statistics.json", "constraints.json"):
+        assert "features" in json.loads(store.read_bytes(f"{baseline_uri}/{name}")), name
     metadata = register["CustomerMetadataProperties"]
+    assert metadata["leak_report"] == f"{run.record.steps['LeakTests'].outputs['leaks']}/leak_report.json"
     assert metadata["algorithms"] == "xgboost+lightgbm" and metadata["tuning_round"] == "1"
     assert decode_list(metadata["algorithms"]) == ALGORITHMS
     assert metadata["features_manifest"].endswith("/manifest.json")

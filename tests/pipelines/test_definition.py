@@ -230,6 +230,15 @@ def test_leak_gate_reads_passed_from_the_leak_report(definition):
     ]
 
 
+def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):
+    """LeakTests is the first step that reads the whole (merged) table: it writes Model Monitor's baseline."""
+    leaks = _steps_by_name(definition["Steps"])["LeakTests"]["Arguments"]
+    outputs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in leaks["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs == {"leaks": "/opt/ml/processing/output/leaks", "baseline": "/opt/ml/processing/output/baseline"}
+    arguments = leaks["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--baseline-output") + 1] == outputs["baseline"]
+
+
 def test_tuning_step_is_bayesian_on_validation_auc_with_the_yaml_ranges(definition, config):
     tuning = _steps_by_name(definition["Steps"])["Tune-xgboost"]["Arguments"]
     job = tuning["HyperParameterTuningJobConfig"]
@@ -309,8 +318,19 @@ def test_register_registers_the_ensemble_artifact_with_its_metrics_and_metadata(
         assert metrics["ModelQuality"]["Statistics"]["S3Uri"] == {
             "Std:Join": {"On": "/", "Values": [ensemble_output, "evaluation.json"]}
         }
-        assert metrics["ModelDataQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"][-1] == "leak_report.json"
+        # Studio-native data quality: Model Monitor's baseline files, written by LeakTests (no FeatureStability)
+        baseline = {"Get": "Steps.LeakTests.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}
+        for part, file in (("Statistics", "statistics.json"), ("Constraints", "constraints.json")):
+            expected = {"ContentType": "application/json",
+                        "S3Uri": {"Std:Join": {"On": "/", "Values": [baseline, file]}}}
+            assert metrics["ModelDataQuality"][part] == expected
+            assert register["DriftCheckBaselines"]["ModelDataQuality"][part] == expected
+        assert not metrics.get("Explainability")  # no FeatureStability step, no explainability report
         metadata = register["CustomerMetadataProperties"]
+        # the leak report is no data-quality statistics: it stays reachable as a metadata URI
+        leaks = {"Get": "Steps.LeakTests.ProcessingOutputConfig.Outputs['leaks'].S3Output.S3Uri"}
+        assert metadata["leak_report"] == {"Std:Join": {"On": "/", "Values": [leaks, "leak_report.json"]}}
+        assert "stability_report" not in metadata
         assert {"code_digest", "data_start", "data_end", "features_manifest", "algorithms"} <= set(metadata)
         assert metadata["data_start"]["Std:JsonGet"]["Path"] == "data_range.rows_start"
         assert metadata["tuning_round"] == str(1 if not suffix else int(suffix[1:]))

@@ -29,7 +29,40 @@ def test_stability_step_sits_first_in_the_leak_gates_true_branch_and_feeds_tunin
         }
         assert channels["train"] == selection, tuning["Name"]
     registers = [s for s in iter_steps(definition["Steps"]) if s["Type"] == "RegisterModel"]
-    assert registers and all("Explainability" in r["Arguments"]["ModelMetrics"] for r in registers)
+    assert registers
+
+
+def test_register_points_at_clarify_shap_values_and_the_baseline_of_the_selected_columns():
+    """With FeatureStability, Explainability.Report is its analysis.json (Clarify's format) and the data-quality
+    baseline is its own, over the columns it selected (the models' inputs); both reports stay reachable."""
+    definition = _definition(True)
+    leak_gate = next(s for s in definition["Steps"] if s["Name"] == "LeakGate")
+    stability = leak_gate["Arguments"]["IfSteps"][0]
+    outputs = {o["OutputName"]: o["S3Output"]["LocalPath"]
+               for o in stability["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["baseline"] == "/opt/ml/processing/output/baseline"
+    arguments = stability["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--baseline-output") + 1] == outputs["baseline"]
+
+    def output(name: str) -> dict:
+        return {"Get": f"Steps.FeatureStability.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
+
+    def json_source(name: str, file: str) -> dict:
+        return {"ContentType": "application/json", "S3Uri": {"Std:Join": {"On": "/", "Values": [output(name), file]}}}
+
+    registers = [s for s in iter_steps(definition["Steps"]) if s["Type"] == "RegisterModel"]
+    assert len(registers) == 3  # one per tuning round
+    for register in registers:
+        arguments = register["Arguments"]
+        metrics = arguments["ModelMetrics"]
+        assert metrics["Explainability"] == {"Report": json_source("stability", "analysis.json")}
+        assert metrics["ModelDataQuality"] == {"Statistics": json_source("baseline", "statistics.json"),
+                                               "Constraints": json_source("baseline", "constraints.json")}
+        assert arguments["DriftCheckBaselines"]["ModelDataQuality"] == metrics["ModelDataQuality"]
+        metadata = arguments["CustomerMetadataProperties"]
+        assert metadata["stability_report"] == {"Std:Join": {"On": "/", "Values": [output("stability"),
+                                                                                   "stability_report.json"]}}
+        assert metadata["leak_report"]["Std:Join"]["Values"][-1] == "leak_report.json"
 
 
 def test_off_by_default_and_the_tuning_reads_build_features():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from steps.common.feature_table import load_feature_table
 from steps.common.validation import validate_bars, validate_tweets
@@ -37,6 +38,36 @@ def test_clean_sample_passes_every_check(features_dir: Path, sample_dir: Path, t
     names = {c["name"] for c in report["checks"]}
     assert {"truncation_invariance", "table_matches_code", "label_alignment", "folds", "duplicates"} <= names
     assert (tmp_path / "leak_report.txt").read_text().startswith("LEAK REPORT: PASSED")
+
+
+def test_baseline_output_holds_model_monitor_statistics_of_the_training_rows(features_dir: Path, sample_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """`--baseline-output`: statistics.json / constraints.json of every feature column over the training rows
+    (counted here from folds.json, never the holdout); format and numbers: tests/steps/test_baseline.py."""
+    result = _leaks_cli(features_dir, sample_dir, tmp_path / "out", "--baseline-output", str(tmp_path / "baseline"),
+                        "--truncation-tickers", "2")
+    assert result.returncode == 0, result.stderr
+    statistics = json.loads((tmp_path / "baseline" / "statistics.json").read_text())
+    constraints = json.loads((tmp_path / "baseline" / "constraints.json").read_text())
+    table = load_feature_table(features_dir)
+    folds = json.loads((features_dir / "folds.json").read_text())
+    holdout = pd.Timestamp(folds["holdout_start"])
+    frame = table.frame
+    train = frame[(frame["ts"] < holdout) & (frame["label_end"] + pd.Timedelta(seconds=folds["embargo_seconds"])
+                                             < holdout)]
+    assert 0 < len(train) < len(frame[frame["ts"] < holdout])  # some rows purged before the holdout
+    assert statistics["dataset"]["item_count"] == len(train)
+    assert [f["name"] for f in statistics["features"]] == table.feature_columns
+    assert [f["name"] for f in constraints["features"]] == table.feature_columns
+    for feature in statistics["features"]:
+        column = train[feature["name"]].replace([np.inf, -np.inf], np.nan)
+        numbers = feature["numerical_statistics"]
+        assert numbers["common"] == {"num_present": int(column.notna().sum()), "num_missing": int(column.isna().sum())}
+        if column.notna().any():
+            assert numbers["mean"] == pytest.approx(column.mean(), rel=1e-9, abs=1e-12), feature["name"]
+            assert (numbers["min"], numbers["max"]) == (column.min(), column.max())
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["baseline"]["rows"] == len(train)
 
 
 def _planted(features_dir: Path, tmp_path: Path, plant) -> Path:

@@ -14,8 +14,9 @@ import pytest
 
 from steps.common.feature_table import load_feature_table
 from steps.common.folds import build_folds
+from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
 from steps.stability.run import run_stability
-from steps.stability.select import StabilitySettings
+from steps.stability.select import FoldImportance, StabilitySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 INFORMATIVE = {"signal_up": 1.2, "signal_down": -1.0, "signal_weak": 0.6}
@@ -60,7 +61,7 @@ def test_noise_is_dropped_and_signal_kept(known_features: Path, tmp_path: Path) 
     # the signs SHAP finds are the signs the data were drawn with
     assert set(report["features"]["signal_down"]["signs"]) == {-1}
     assert set(report["features"]["signal_up"]["signs"]) == {1}
-    for name in ("selected_features.json", "stability_report.json", "stability.svg"):
+    for name in ("selected_features.json", "stability_report.json", "stability.svg", "analysis.json"):
         assert (tmp_path / "report" / name).is_file()
     assert (tmp_path / "report" / "stability.svg").read_text().startswith("<svg")
     # the narrowed features folder: what the tuning jobs' train channel reads
@@ -91,3 +92,63 @@ def test_floor_keeps_a_minimum_and_bad_input_exits_2(known_features: Path, tmp_p
     result = subprocess.run([sys.executable, "-m", "steps.stability", "--features", str(tmp_path / "nowhere"),
                              "--output", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+# --- Studio-native outputs: Clarify's analysis.json and Model Monitor's baseline of the selected columns -----------
+
+def _fold(k: int, mean_abs: dict[str, float], expected: float) -> FoldImportance:
+    return FoldImportance(fold=k, share={}, rank={}, sign={}, sign_correlation={}, validation_agreement={},
+                          best_iteration=0, rows={}, mean_abs_shap=mean_abs, expected_value=expected)
+
+
+def test_clarify_analysis_averages_mean_abs_shap_and_base_values_over_folds() -> None:
+    """Clarify's documented layout (SageMaker developer guide, "Run SageMaker Clarify Processing Jobs", "Get the
+    Analysis Results": `explanations.kernel_shap.label0.global_shap_values` {feature: number} and
+    `expected_value` number); the values are the means over folds, worked out by hand."""
+    folds = [_fold(0, {"a": 0.2, "b": 0.1}, 0.1), _fold(1, {"a": 0.4, "b": 0.3}, 0.3)]
+    analysis = clarify_analysis(folds, ["a", "b"])
+    assert analysis == {"explanations": {"kernel_shap": {"label0": {
+        "global_shap_values": {"a": pytest.approx(0.3), "b": pytest.approx(0.2)},
+        "expected_value": pytest.approx(0.2)}}}}
+
+
+def test_stability_writes_clarify_shap_values_studio_can_read_and_the_selected_columns_baseline(
+        known_features: Path, tmp_path: Path) -> None:
+    """analysis.json is read back with the SageMaker SDK's own parser for a package's Explainability.Report
+    (sagemaker.model_card: EvaluationMetricTypeEnum.CLARIFY_EXPLAINABILITY, ClarifyExplainabilityParser); the
+    baseline covers the selected columns over the training rows, counted here from folds.json."""
+    from sagemaker.model_card import EvaluationJob, EvaluationMetricTypeEnum
+
+    report = run_stability(known_features, tmp_path / "report", None, StabilitySettings(), logging.getLogger("test"),
+                           baseline_output=tmp_path / "baseline")
+    analysis_file = tmp_path / "report" / ANALYSIS_FILE
+    job = EvaluationJob(name="Explainability report")
+    job.add_metric_group_from_json(str(analysis_file), metric_type=EvaluationMetricTypeEnum.CLARIFY_EXPLAINABILITY)
+    (group,) = job.metric_groups
+    assert group.name == "explanations - global_shap_values, label=label0"
+    values = {m.name: m.value for m in group.metric_data}
+    assert list(values) == [*INFORMATIVE, *NOISE]  # every explained feature, in table order
+    assert min(values[c] for c in INFORMATIVE) > 3 * max(values[c] for c in NOISE)
+    # the strongest drawn weight has the largest mean |SHAP|; shares are these values normalised per fold
+    assert max(values, key=values.get) == "signal_up"
+    shares = {c: report["features"][c]["mean_share"] for c in values}
+    assert max(shares, key=shares.get) == "signal_up"
+    # labels drawn with no intercept: the base value (log-odds) is near logit(0.5) = 0
+    expected = json.loads(analysis_file.read_text())["explanations"]["kernel_shap"]["label0"]["expected_value"]
+    assert abs(expected) < 0.3
+
+    statistics = json.loads((tmp_path / "baseline" / "statistics.json").read_text())
+    frame = pd.read_parquet(known_features / "features.parquet")
+    folds = json.loads((known_features / "folds.json").read_text())
+    holdout = pd.Timestamp(folds["holdout_start"])
+    embargo = pd.Timedelta(seconds=folds["embargo_seconds"])
+    train = frame[(frame["ts"] < holdout) & (frame["label_end"] + embargo < holdout)]
+    assert statistics["dataset"]["item_count"] == len(train)
+    assert [f["name"] for f in statistics["features"]] == report["selected"]
+    for feature in statistics["features"]:
+        column = train[feature["name"]]
+        numbers = feature["numerical_statistics"]
+        assert numbers["mean"] == pytest.approx(column.mean())
+        assert numbers["std_dev"] == pytest.approx(column.std(ddof=0))
+        assert (numbers["min"], numbers["max"]) == (column.min(), column.max())
+    assert (tmp_path / "baseline" / "constraints.json").is_file()
