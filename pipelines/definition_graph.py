@@ -64,12 +64,17 @@ def flatten_steps(definition: dict[str, Any], supported_types: Collection[str] |
     `supported_types`: the step types the caller can run (the local runner's handlers); others are refused.
     """
     nodes: dict[str, StepNode] = {}
+    if not isinstance(definition, dict):
+        raise LocalRunError(f"the definition must be a JSON object, not {type(definition).__name__}")
+    _check_list(definition, "Steps", "the definition", required=True)
+    for index, parameter in enumerate(_check_list(definition, "Parameters", "the definition")):
+        if not isinstance(parameter, dict) or not isinstance(parameter.get("Name"), str):
+            raise LocalRunError(f"Parameters[{index}] must be an object with a Name")
 
     def visit(steps: list[dict[str, Any]], branches: tuple[Branch, ...]) -> None:
         for spec in steps:
+            _check_step_shape(spec)
             name, kind = spec.get("Name"), spec.get("Type")
-            if not isinstance(name, str):
-                raise LocalRunError(f"a step without a Name: {str(spec)[:80]}")
             if supported_types is not None and kind not in supported_types:
                 raise UnsupportedConstruct(
                     f"step {name!r}: step type {kind!r} (supported: {', '.join(supported_types)})"
@@ -100,6 +105,40 @@ def flatten_steps(definition: dict[str, Any], supported_types: Collection[str] |
         if unknown:
             raise UnsupportedConstruct(f"step {node.name!r}: keys {sorted(unknown)}")
     return nodes
+
+
+def _check_list(container: dict[str, Any], key: str, where: str, required: bool = False) -> list[Any]:
+    value = container.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise LocalRunError(f"{where}: {key} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _check_step_shape(spec: Any) -> None:
+    """The definition schema's shape of a step, so a malformed definition is one line, not a traceback."""
+    if not isinstance(spec, dict):
+        raise LocalRunError(f"a step must be a JSON object, not {type(spec).__name__}: {str(spec)[:80]}")
+    name = spec.get("Name")
+    if not isinstance(name, str):
+        raise LocalRunError(f"a step without a Name: {str(spec)[:80]}")
+    if not isinstance(spec.get("Type"), str):
+        raise LocalRunError(f"step {name!r}: Type must be a string")
+    arguments = spec.get("Arguments", {})
+    if not isinstance(arguments, dict):
+        raise LocalRunError(f"step {name!r}: Arguments must be an object, not {type(arguments).__name__}")
+    depends_on = _check_list(spec, "DependsOn", f"step {name!r}")
+    if not all(isinstance(item, str) for item in depends_on):
+        raise LocalRunError(f"step {name!r}: DependsOn must list step names")
+    for item in _check_list(spec, "PropertyFiles", f"step {name!r}"):
+        if not isinstance(item, dict) or not isinstance(item.get("PropertyFileName"), str):
+            raise LocalRunError(f"step {name!r}: each PropertyFiles entry needs a PropertyFileName")
+    if spec.get("Type") == "Condition":
+        for key in ("Conditions", "IfSteps", "ElseSteps"):
+            _check_list(arguments, key, f"step {name!r}")
+        if not all(isinstance(c, dict) for c in arguments.get("Conditions", [])):
+            raise LocalRunError(f"step {name!r}: each condition must be an object")
 
 
 def _check_condition(condition: dict[str, Any], step_name: str) -> None:

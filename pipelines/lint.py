@@ -48,37 +48,47 @@ _SECRET_NAME = re.compile(r"(?i)(secret|password|passwd|token|api[_-]?key|creden
 _SECRET_REFERENCE = re.compile(r"^(arn:aws[a-z\-]*:secretsmanager:|[A-Za-z0-9/_+=.@\-]{1,64}$)")
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A member the rules read, as a mapping even where the definition has something else (request
+    validation reports the wrong type; the policy rules must not crash on it)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _job_view(step: dict[str, Any]) -> dict[str, Any]:
     """The parts of a job request the rules read, whatever the step type calls them."""
-    args = step["Arguments"]
+    args = _mapping(step.get("Arguments"))
     if step["Type"] == "Processing":
-        cluster = args.get("ProcessingResources", {}).get("ClusterConfig", {})
-        network = args.get("NetworkConfig", {})
+        cluster = _mapping(_mapping(args.get("ProcessingResources")).get("ClusterConfig"))
+        network = _mapping(args.get("NetworkConfig"))
         return {
             "instance_type": cluster.get("InstanceType"),
             "volume_kms": cluster.get("VolumeKmsKeyId"),
-            "output_kms": args.get("ProcessingOutputConfig", {}).get("KmsKeyId"),
+            "output_kms": _mapping(args.get("ProcessingOutputConfig")).get("KmsKeyId"),
             "vpc": network.get("VpcConfig"),
             "isolated": network.get("EnableNetworkIsolation", False),
             "spot": False,
-            "arguments": args.get("AppSpecification", {}).get("ContainerArguments", []),
-            "environment": args.get("Environment", {}),
+            "arguments": _sequence(_mapping(args.get("AppSpecification")).get("ContainerArguments")),
+            "environment": _mapping(args.get("Environment")),
             "hyperparameters": {},
         }
-    job = args.get("TrainingJobDefinition", args) if step["Type"] == "Tuning" else args
-    resources = job.get("ResourceConfig") or job.get("HyperParameterTuningResourceConfig") or {}
+    job = _mapping(args.get("TrainingJobDefinition", args)) if step["Type"] == "Tuning" else args
+    resources = _mapping(job.get("ResourceConfig") or job.get("HyperParameterTuningResourceConfig"))
     return {
         "instance_type": resources.get("InstanceType"),
         "volume_kms": resources.get("VolumeKmsKeyId"),
-        "output_kms": job.get("OutputDataConfig", {}).get("KmsKeyId"),
-        "vpc": job.get("VpcConfig"),
+        "output_kms": _mapping(job.get("OutputDataConfig")).get("KmsKeyId"),
+        "vpc": _mapping(job.get("VpcConfig")),
         "isolated": job.get("EnableNetworkIsolation", False),
         "spot": job.get("EnableManagedSpotTraining", False),
-        "checkpoint": job.get("CheckpointConfig", {}).get("S3Uri"),
-        "max_wait": job.get("StoppingCondition", {}).get("MaxWaitTimeInSeconds"),
-        "arguments": job.get("AlgorithmSpecification", {}).get("ContainerArguments", []),
-        "environment": job.get("Environment", {}),
-        "hyperparameters": {**job.get("StaticHyperParameters", {}), **job.get("HyperParameters", {})},
+        "checkpoint": _mapping(job.get("CheckpointConfig")).get("S3Uri"),
+        "max_wait": _mapping(job.get("StoppingCondition")).get("MaxWaitTimeInSeconds"),
+        "arguments": _sequence(_mapping(job.get("AlgorithmSpecification")).get("ContainerArguments")),
+        "environment": _mapping(job.get("Environment")),
+        "hyperparameters": {**_mapping(job.get("StaticHyperParameters")), **_mapping(job.get("HyperParameters"))},
     }
 
 
@@ -101,6 +111,13 @@ def _secret_findings(name: str, value: Any) -> list[str]:
 
 def lint_definition(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
     """Policy rules and SageMaker's rules; empty when the definition may be published."""
+    from pipelines.definition_graph import flatten_steps
+    from pipelines.local.errors import LocalRunError
+
+    try:
+        flatten_steps(definition)
+    except LocalRunError as exc:  # a malformed definition: the rules below cannot read it
+        return [Violation("(definition)", "shape", str(exc))]
     return policy_violations(definition, config) + service_violations(definition, config)
 
 

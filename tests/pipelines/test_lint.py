@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 
@@ -123,3 +124,34 @@ def test_the_fingpt_job_is_encrypted_and_isolated_as_every_other_job():
     config, definition = _build(overrides)
     assert "ScoreSentimentFinGPT" in {s["Name"] for s in _job_steps(definition)}
     assert lint.lint_definition(definition, config) == []
+
+
+@pytest.mark.parametrize(
+    ("definition", "says"),
+    [
+        ([], "must be a JSON object"),
+        ({"Steps": {}}, "Steps must be a list"),
+        ({"Steps": [1]}, "a step must be a JSON object"),
+        ({"Steps": [{"Name": "A", "Type": "Processing", "Arguments": []}]}, "Arguments must be an object"),
+        ({"Steps": [{"Name": "A", "Type": "Fail"}], "Parameters": [3]}, "Parameters[0] must be an object"),
+        ({"Steps": [{"Name": "A", "Type": "Condition", "Arguments": {"IfSteps": {}}}]}, "IfSteps must be a list"),
+    ],
+)
+def test_a_malformed_definition_is_one_violation_not_a_traceback(default, definition, says, tmp_path):
+    from pipelines.local.errors import LocalRunError
+    from pipelines.local.executor import PipelineExecution, RunOptions
+
+    config, _ = default
+    violations = lint.lint_definition(definition, config)
+    assert [(v.step, v.rule) for v in violations] == [("(definition)", "shape")]
+    assert says in violations[0].message
+    with pytest.raises(LocalRunError, match=re.escape(says)):
+        PipelineExecution(definition, RunOptions(run_dir=tmp_path))
+
+
+def test_a_member_of_the_wrong_type_is_a_request_violation_not_a_traceback(default):
+    config, _ = default
+    definition = {"Steps": [{"Name": "A", "Type": "Processing", "Arguments": {"ProcessingResources": 5}}]}
+    found = [str(v) for v in lint.lint_definition(definition, config)]
+    expected = "A: request: CreateProcessingJob ProcessingResources: expected a structure (dict), got int (value 5)"
+    assert expected in found
