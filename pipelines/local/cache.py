@@ -5,14 +5,21 @@ ExpireAfter, reuses that run's outputs instead of running again.
 Execution variables are left symbolic in the key (`{Execution.PipelineExecutionId}`), so a step's own
 output prefix, which names the execution, does not defeat the cache; a downstream step's inputs name the
 exact outputs it reads, so a chain of hits stays consistent and a rerun upstream changes the keys below it.
+
+A hit must find its outputs exactly as the step wrote them: each entry keeps every output file's size and
+sha256, checked on lookup; a file missing, added or changed makes the entry a miss (the step runs again),
+and an unreadable entry is a miss too, never an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,27 +53,68 @@ def cache_key(step_name: str, step_type: str, arguments: Any, code_digest: str) 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def output_digests(store, uris: list[str]) -> dict[str, dict[str, list]]:
+    """uri -> {relative file path: [size, sha256]} for every file under each output URI."""
+    digests: dict[str, dict[str, list]] = {}
+    for uri in uris:
+        root = store.path(uri)
+        files = {}
+        for path in store.files(uri):
+            relative = path.name if path == root else path.relative_to(root).as_posix()
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            files[relative] = [path.stat().st_size, digest.hexdigest()]
+        digests[uri] = files
+    return digests
+
+
 class StepCache:
-    def __init__(self, root: Path, enabled: bool = True):
+    def __init__(self, root: Path, enabled: bool = True, warn: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.enabled = enabled
+        self.warn = warn or (lambda _: None)
 
     def _path(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
-    def lookup(self, key: str, expire_after: str | None) -> dict[str, Any] | None:
+    def lookup(self, key: str, expire_after: str | None, store=None) -> dict[str, Any] | None:
+        """The entry for `key` if it is fresh and (given the store) its outputs are exactly as written."""
         if not self.enabled or not self._path(key).is_file():
             return None
-        entry = json.loads(self._path(key).read_text())
-        lifetime = parse_duration(expire_after)
-        if lifetime is not None and time.time() - entry["finished_at"] > lifetime.total_seconds():
+        try:
+            entry = json.loads(self._path(key).read_text())
+            finished_at = float(entry["finished_at"])
+            entry["properties"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.warn(f"cache entry {self._path(key)} is unreadable ({type(exc).__name__}); running the step")
             return None
+        lifetime = parse_duration(expire_after)
+        if lifetime is not None and time.time() - finished_at > lifetime.total_seconds():
+            return None
+        if store is not None:
+            recorded = entry.get("output_digests")
+            if not isinstance(recorded, dict):
+                self.warn(f"cache entry for {entry.get('step', key)} has no output digests; running the step")
+                return None
+            current = output_digests(store, list(recorded))
+            for uri, files in recorded.items():
+                if current.get(uri) != files:
+                    changed = sorted(set(files) ^ set(current.get(uri, {}))) or sorted(
+                        name for name in files if current.get(uri, {}).get(name) != files[name]
+                    )
+                    self.warn(
+                        f"cache entry for {entry.get('step', key)} not used: {uri} changed since it was written "
+                        f"({', '.join(changed[:3])}{'…' if len(changed) > 3 else ''}); running the step"
+                    )
+                    return None
         return entry
 
     def save(self, key: str, entry: dict[str, Any]) -> None:
         if not self.enabled:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        partial = self._path(key).with_suffix(".partial")
+        partial = self._path(key).with_suffix(f".{os.getpid()}.{threading.get_ident()}.partial")
         partial.write_text(json.dumps({**entry, "finished_at": time.time()}, indent=2, sort_keys=True, default=str))
         partial.replace(self._path(key))

@@ -28,7 +28,7 @@ from typing import Any
 
 from pipelines.definition_graph import StepNode, execution_order, flatten_steps
 from pipelines.definition_rules import check_definition
-from pipelines.local.cache import StepCache, cache_key
+from pipelines.local.cache import StepCache, cache_key, output_digests
 from pipelines.local.errors import DefinitionRefused, LocalRunError, StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import EXECUTION_VARIABLES, EvaluationContext, check_supported, resolve
 from pipelines.local.handlers import HANDLERS, StepResult, StepRun
@@ -156,7 +156,7 @@ class PipelineExecution:
             raise DefinitionRefused(refused)
         self.run_dir = Path(options.run_dir).resolve()  # jobs run in their own folders: no relative paths
         self.store = LocalStore(self.run_dir / "s3")
-        self.cache = StepCache(self.run_dir / ".cache", enabled=options.use_cache)
+        self.cache = StepCache(self.run_dir / ".cache", enabled=options.use_cache, warn=self._warn)
         self.uploads = uploads or []
         self.parameters = resolve_parameters(definition, options.parameters)
         self.execution_id = new_execution_id()
@@ -238,6 +238,9 @@ class PipelineExecution:
         """Hold one of the `max_parallel` slots while a job (or one tuning trial) runs."""
         with self._slots:
             yield
+
+    def _warn(self, message: str) -> None:
+        self.options.echo(f"warning: {message}")
 
     def write_record(self) -> None:
         with self._record_lock:
@@ -464,8 +467,8 @@ class PipelineExecution:
             symbolic = resolve(arguments_spec, self.context(symbolic=True))
             key = cache_key(node.name, node.type, symbolic, self.code_digest)
             step.cache_key = key
-            entry = self.cache.lookup(key, cache_spec.get("ExpireAfter"))
-            if entry and handler.outputs_present(entry["properties"], self.store):
+            entry = self.cache.lookup(key, cache_spec.get("ExpireAfter"), store=self.store)
+            if entry:
                 properties = {**entry["properties"], "CachedFromExecution": entry.get("execution_id")}
                 return StepResult(properties, entry.get("outputs", {}), entry.get("metrics", {})), True
         result = handler.execute(run)
@@ -478,6 +481,7 @@ class PipelineExecution:
                     "properties": result.properties,
                     "outputs": result.outputs,
                     "metrics": result.metrics,
+                    "output_digests": output_digests(self.store, handler.output_uris(result.properties)),
                 },
             )
         return result, False

@@ -260,3 +260,44 @@ def test_branches_not_taken_are_said_once_each_during_the_run_and_in_the_summary
     summary = next(line for line in lines if line.startswith("not executed: "))
     counted = sum(int(part.split("(")[1].split()[0]) if "(" in part else 1 for part in summary[14:].split("; "))
     assert counted == len(skipped)
+
+
+def _store_file(run, step: str, output: str):
+    uri = run.record.steps[step].outputs[output]
+    folder = run.record.path.parent.parent / "s3" / uri.removeprefix("s3://")
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    assert files, uri
+    return files
+
+
+def test_a_cache_entry_whose_outputs_changed_or_went_missing_is_not_a_hit(run_fake):
+    first = run_fake()
+    # Given one output file deleted and another changed in place (same size), after the run that wrote them
+    deleted = _store_file(first, "BuildFeatures", "features")[0]
+    deleted.unlink()
+    changed = _store_file(first, "LeakTests", "leaks")[0]
+    body = bytearray(changed.read_bytes())
+    body[0] ^= 1
+    changed.write_bytes(bytes(body))
+
+    second = run_fake()
+
+    # Then both steps run again (and everything that reads them), the run still registers, and it says why
+    assert second.result.exit_code == 0, second.lines
+    assert not second.record.steps["BuildFeatures"].cache_hit
+    assert not second.record.steps["LeakTests"].cache_hit
+    warnings = [line for line in second.lines if line.startswith("warning: cache entry for")]
+    assert any("BuildFeatures" in line and deleted.name in line for line in warnings), warnings
+    assert second.record.model_package_arn
+
+
+def test_an_unreadable_cache_entry_is_a_miss_with_a_warning(run_fake, tmp_path):
+    first = run_fake()
+    key = first.record.steps["BuildFeatures"].cache_key
+    (tmp_path / "runs" / ".cache" / f"{key}.json").write_text('{"truncated": ')
+
+    second = run_fake()
+
+    assert second.result.exit_code == 0
+    assert not second.record.steps["BuildFeatures"].cache_hit
+    assert any("is unreadable (JSONDecodeError)" in line for line in second.lines)

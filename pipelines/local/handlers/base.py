@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from pipelines.definition_graph import StepNode
     from pipelines.local.executor import PipelineExecution
     from pipelines.local.record import StepRecord
-    from pipelines.local.store import LocalStore
 
 
 @dataclass
@@ -65,6 +64,6 @@ class StepHandler:
     def execute(self, run: StepRun) -> StepResult:
         raise NotImplementedError
 
-    def outputs_present(self, properties: dict[str, Any], store: LocalStore) -> bool:
-        """Whether a cached result's outputs are still in the store (a cache hit needs them)."""
-        return True
+    def output_uris(self, properties: dict[str, Any]) -> list[str]:
+        """The S3 URIs the step wrote, from its describe-response: a cache hit needs them exactly as written."""
+        return []

@@ -23,9 +23,8 @@ class ProcessingHandler(StepHandler):
         outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in properties["ProcessingOutputConfig"]["Outputs"]}
         return StepResult(properties, outputs, _output_metrics(outputs, run.execution.store))
 
-    def outputs_present(self, properties: dict[str, Any], store: LocalStore) -> bool:
-        outputs = properties.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        return all(store.exists(o["S3Output"]["S3Uri"]) for o in outputs)
+    def output_uris(self, properties: dict[str, Any]) -> list[str]:
+        return [o["S3Output"]["S3Uri"] for o in properties.get("ProcessingOutputConfig", {}).get("Outputs", [])]
 
 
 def _output_metrics(outputs: dict[str, str], store: LocalStore) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from typing import Any
 
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
 from pipelines.local.jobs.training import training_step_properties
-from pipelines.local.store import LocalStore
 
 
 class TrainingHandler(StepHandler):
@@ -22,5 +21,5 @@ class TrainingHandler(StepHandler):
         metrics = {m["MetricName"]: m["Value"] for m in properties["FinalMetricDataList"]}
         return StepResult(properties, {"model": properties["ModelArtifacts"]["S3ModelArtifacts"]}, metrics)
 
-    def outputs_present(self, properties: dict[str, Any], store: LocalStore) -> bool:
-        return store.exists(properties["ModelArtifacts"]["S3ModelArtifacts"])
+    def output_uris(self, properties: dict[str, Any]) -> list[str]:
+        return [properties["ModelArtifacts"]["S3ModelArtifacts"]]

@@ -7,7 +7,6 @@ from typing import Any
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
 from pipelines.local.jobs.tuning import run_tuning_job
 from pipelines.local.service_checks import refuse_invalid, trial_request
-from pipelines.local.store import LocalStore
 
 
 class TuningHandler(StepHandler):
@@ -75,8 +74,11 @@ class TuningHandler(StepHandler):
             metrics["warm_start_trials"] = properties["warm_start_trials"]
         return StepResult(properties, outputs, metrics)
 
-    def outputs_present(self, properties: dict[str, Any], store: LocalStore) -> bool:
-        return store.exists(properties["BestTrainingJob"]["ModelArtifacts"]["S3ModelArtifacts"])
+    def output_uris(self, properties: dict[str, Any]) -> list[str]:
+        """Every trial's model: the best one is read downstream, and a warm start reads the others' results."""
+        summaries = properties.get("TrainingJobSummaries", [])
+        uris = [s["ModelArtifacts"]["S3ModelArtifacts"] for s in summaries if s.get("ModelArtifacts")]
+        return uris or [properties["BestTrainingJob"]["ModelArtifacts"]["S3ModelArtifacts"]]
 
 
 def _short(value: str) -> str:
