@@ -9,7 +9,8 @@ at most N jobs and tuning trials at once (default: the cores). Before anything r
 to SageMaker's rules (lint's), and each step's request to botocore's SageMaker model.
 
 Exit codes: 0 the pipeline succeeded; 1 it failed (a FailStep's message or a step's error is printed);
-2 a usage or configuration error (one line).
+2 a usage or configuration error (one line); 130 interrupted (Ctrl-C: running jobs are ended, the record
+says Stopped).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_confi
 from pipelines.local.errors import LocalRunError
 from steps.common.logging import get_logger
 
-EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -91,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # the runner stopped its jobs and wrote the record as Stopped
+        print("interrupted: the execution is Stopped (its record says which steps ran)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print_summary(result)
     try:
         report_path = write_report(Path(result.record.path))

@@ -32,6 +32,7 @@ from pipelines.local.cache import StepCache, cache_key, output_digests
 from pipelines.local.errors import DefinitionRefused, LocalRunError, StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import EXECUTION_VARIABLES, EvaluationContext, check_supported, resolve
 from pipelines.local.handlers import HANDLERS, StepResult, StepRun
+from pipelines.local.jobs.host import stop_all_jobs
 from pipelines.local.record import ExecutionRecord, StepRecord, now
 from pipelines.local.service_checks import refuse_invalid
 from pipelines.local.store import LocalStore
@@ -173,6 +174,7 @@ class PipelineExecution:
         self._record_lock = threading.RLock()
         self._client_lock = threading.Lock()
         self._observer_failed = False
+        self._stopping = False
         self._reported_branches: set[tuple[str, bool]] = set()
         self._emulator = None
         self._sagemaker = None
@@ -337,31 +339,42 @@ class PipelineExecution:
         """Start each step as soon as SageMaker would; after a failure start nothing new, let running ones end."""
         pending = list(self.order)
         running: dict[Future[bool], str] = {}
-        failed = False
         with ThreadPoolExecutor(max_workers=max(1, len(self.order)), thread_name_prefix="step") as pool:
-            while True:
-                progressed = True
-                while progressed and not failed:
-                    progressed = False
-                    for name in list(pending):
-                        verdict = self._readiness(self.nodes[name])
-                        if verdict == "wait":
-                            continue
-                        pending.remove(name)
-                        progressed = True
-                        if verdict == "ready":
-                            running[pool.submit(self._run_step, self.nodes[name])] = name
-                        else:
-                            self._skip(self.nodes[name], verdict)
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: self.nodes[running[f]].order):
-                    name = running.pop(future)
-                    if not future.result():
-                        failed = True
-                    elif after_step:
-                        after_step(self, name)
+            try:
+                self._schedule_loop(pool, pending, running, after_step)
+            except BaseException:  # Ctrl-C or a fault: end the jobs so the pool's threads can finish
+                self._stopping = True
+                stopped = stop_all_jobs()
+                if stopped:
+                    self.options.echo(f"stopped {stopped} running job(s)")
+                raise
+
+    def _schedule_loop(self, pool, pending: list[str], running: dict, after_step) -> None:
+        """Submit each step when it is ready, skip the ones that never will, until nothing runs."""
+        failed = False
+        while True:
+            progressed = True
+            while progressed and not failed:
+                progressed = False
+                for name in list(pending):
+                    verdict = self._readiness(self.nodes[name])
+                    if verdict == "wait":
+                        continue
+                    pending.remove(name)
+                    progressed = True
+                    if verdict == "ready":
+                        running[pool.submit(self._run_step, self.nodes[name])] = name
+                    else:
+                        self._skip(self.nodes[name], verdict)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: self.nodes[running[f]].order):
+                name = running.pop(future)
+                if not future.result():
+                    failed = True
+                elif after_step:
+                    after_step(self, name)
 
     def _readiness(self, node: StepNode) -> str:
         """'ready', 'wait', or why the step will never run (then it is recorded as skipped)."""
@@ -426,6 +439,8 @@ class PipelineExecution:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc())
             reason = f"the local runner failed: {type(exc).__name__}: {exc} (traceback in {log})"
+        if status == "Failed" and self._stopping:
+            status, reason = "Stopped", "the run was interrupted while this step ran"
         with self._record_lock:
             if result is not None:
                 step.properties, step.outputs, step.metrics = result.properties, result.outputs, result.metrics
@@ -433,7 +448,7 @@ class PipelineExecution:
             step.status, step.failure_reason = status, reason
             step.ended_at = now()
             step.seconds = round(time.monotonic() - started, 2)
-            if status == "Failed" and self.record.status != "Failed":
+            if status == "Failed" and self.record.status != "Failed" and not self._stopping:
                 self.record.status = "Failed"
                 self.record.failure_reason = f"{node.name}: {reason}"
             if node.type == "RegisterModel" and result is not None:

@@ -301,3 +301,55 @@ def test_an_unreadable_cache_entry_is_a_miss_with_a_warning(run_fake, tmp_path):
     assert second.result.exit_code == 0
     assert not second.record.steps["BuildFeatures"].cache_hit
     assert any("is unreadable (JSONDecodeError)" in line for line in second.lines)
+
+
+def test_an_interrupted_run_ends_its_jobs_and_records_stopped(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    # Given a run (its own process) whose BuildFeatures job waits for a file that never comes (up to 120 s)
+    run_dir = tmp_path / "runs"
+    script = (
+        "import sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from conftest import fake_run\n"
+        "from pipelines.config import load_config\n"
+        "from pipelines.local.runner import build_definition\n"
+        "config = load_config(profile='quick')\n"
+        "definition, _ = build_definition(config)\n"
+        f"fake_run(config, definition, Path({str(run_dir)!r}), control={{'hold_until': '/never/there'}})\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        executing = False
+        while time.monotonic() < deadline and not executing:
+            time.sleep(0.2)
+            records = list(run_dir.glob("*/execution.json"))
+            if records:
+                steps = {s["name"]: s["status"] for s in json.loads(records[0].read_text())["steps"]}
+                executing = steps.get("BuildFeatures") == "Executing" and any(run_dir.glob("*/jobs/buildfeatures*"))
+        assert executing, "the run never reached BuildFeatures"
+        time.sleep(1.0)  # the job program has started
+
+        # When the runner alone is interrupted (not its job: the signal goes to the runner's process only)
+        os.kill(child.pid, signal.SIGINT)
+        child.wait(timeout=60)  # hang guard: without ending its job it would wait out the job's 120 s
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    # Then the record ends Stopped, the step too, and no step is left Executing
+    document = json.loads(next(run_dir.glob("*/execution.json")).read_text())
+    statuses = {s["name"]: s["status"] for s in document["steps"]}
+    assert document["status"] == "Stopped"
+    assert statuses["BuildFeatures"] == "Stopped"
+    assert "Executing" not in statuses.values()
+    step = next(s for s in document["steps"] if s["name"] == "BuildFeatures")
+    assert step["failure_reason"] == "the run was interrupted while this step ran"

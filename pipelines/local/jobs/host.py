@@ -7,7 +7,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +95,31 @@ class ProgramResult:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
 
 
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+STOP_GRACE_SECONDS = 5.0
+
+
+def stop_all_jobs() -> int:
+    """End every job program still running (SIGTERM, then SIGKILL after a grace period); how many there were.
+
+    Why: an interrupted run waits for its job threads, and a job that did not get the terminal's SIGINT
+    (a signal sent to the runner alone) would otherwise run on to its end."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for process in live:
+        with suppress(ProcessLookupError):
+            process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in live:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                process.kill()
+    return len(live)
+
+
 def run_program(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout: float) -> ProgramResult:
     """Run one job's program, stdout and stderr together into its log; bounded by `timeout` seconds."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,14 +129,21 @@ def run_program(command: list[str], env: dict[str, str], cwd: Path, log_path: Pa
         log.write("$ " + " ".join(command) + "\n")
         log.flush()
         try:
-            completed = subprocess.run(
-                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
-            )
-            code = completed.returncode
-        except subprocess.TimeoutExpired:
-            log.write(f"\nlocal runner: stopped after the job's MaxRuntimeInSeconds ({timeout:.0f} s)\n")
-            code = 124
+            process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         except OSError as exc:
             log.write(f"\nlocal runner: cannot start {command[0]!r}: {exc}\n")
             code = 127
+        else:
+            with _LIVE_LOCK:
+                _LIVE.add(process)
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                log.write(f"\nlocal runner: stopped after the job's MaxRuntimeInSeconds ({timeout:.0f} s)\n")
+                code = 124
+            finally:
+                with _LIVE_LOCK:
+                    _LIVE.discard(process)
     return ProgramResult(code, log_path.read_text(errors="replace"), time.monotonic() - started, log_path)
