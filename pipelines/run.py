@@ -16,6 +16,7 @@ says Stopped).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -37,6 +38,21 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
             raise UsageError(f"{option} {item!r}: expected Name=Value")
         pairs[name.strip()] = value
     return pairs
+
+
+def writable_run_dir(path: Path) -> Path:
+    """The run folder, created if need be; a file in its place or a folder it cannot write is a usage error."""
+    resolved = path.resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise UsageError(f"--run-dir {path}: not a folder (a file is there)")
+    try:
+        resolved.mkdir(parents=True, exist_ok=True)
+        probe = resolved / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--run-dir {path}: cannot write there ({exc.strerror or exc})") from None
+    return resolved
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -76,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info(note)
         overrides = deep_merge(legacy.overrides, config_overrides(args.set))
         config = load_config(Path(args.config or DEFAULT_CONFIG), args.profile, overrides or None)
+        run_dir = writable_run_dir(Path(args.run_dir))
         options = RunOptions(
-            run_dir=Path(args.run_dir).resolve(),
+            run_dir=run_dir,
             parameters=_pairs(args.param, "--param"),
             use_cache=not args.no_cache,
             max_trials=args.max_trials,
@@ -92,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # disk full, read-only folder: one line naming the file, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:  # the runner stopped its jobs and wrote the record as Stopped
         print("interrupted: the execution is Stopped (its record says which steps ran)", file=sys.stderr)
         return EXIT_INTERRUPTED

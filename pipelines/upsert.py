@@ -105,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.dry_run:
             if args.output:
-                _write_atomically(args.output, definition)
+                try:
+                    _write_atomically(args.output, definition)
+                except OSError as exc:
+                    folder = args.output.parent
+                    why = f"{folder} is a file" if folder.exists() and not folder.is_dir() else exc.strerror or exc
+                    raise UsageError(f"--output {args.output}: cannot write there ({why})") from None
                 log.info("definition written to %s", args.output)
             else:
                 sys.stdout.write(definition)
