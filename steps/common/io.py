@@ -59,6 +59,13 @@ def read_table(path: str | Path, *, name: str = "table", allow_empty: bool = Fal
         parquet, csv = ([source], []) if source.name.lower().endswith(_PARQUET_SUFFIXES) else ([], [source])
     else:
         parquet, csv = _data_files(source)
+    if parquet and csv:  # reading one format would silently drop the other's rows (tickers)
+        raise StepInputError(
+            f"the {name} folder holds both parquet ({len(parquet)}) and CSV ({len(csv)}) files, e.g. "
+            f"{csv[0].name}",
+            file=source,
+            fix="keep one format per folder (convert the CSV files, or move them to their own folder)",
+        )
     if not parquet and not csv:
         if allow_empty:
             return pd.DataFrame()

@@ -119,3 +119,13 @@ def test_folds_need_enough_days() -> None:
 def test_logger_does_not_propagate() -> None:
     assert get_logger("x").propagate is False
     assert logging.getLogger("steps.x").handlers
+
+
+def test_a_folder_with_both_parquet_and_csv_is_refused_not_half_read(tmp_path) -> None:
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    pd.DataFrame({"ticker": ["AAA"], "x": [1]}).to_parquet(folder / "AAA.parquet")
+    pd.DataFrame({"ticker": ["BBB"], "x": [2]}).to_csv(folder / "BBB.csv", index=False)
+    with pytest.raises(StepInputError, match=r"both parquet \(1\) and CSV \(1\) files, e\.g\. BBB\.csv") as caught:
+        read_table(folder, name="bars")
+    assert caught.value.file == str(folder)
