@@ -91,6 +91,12 @@ def load_feature_table(path: str | Path) -> FeatureTable:
     if not columns:
         raise StepInputError("no numeric feature columns", file=source, column="feature_columns",
                              fix="rebuild the features")
+    for column in columns:  # an infinity reaches the model libraries as a C++ abort, not an error
+        values = frame[column].to_numpy(dtype="float64", na_value=np.nan)
+        infinite = int(np.isinf(values).sum())
+        if infinite:
+            raise StepInputError(f"holds {infinite} infinite value(s)", file=source, column=column,
+                                 fix="rebuild the features (a ratio over a zero?) or drop the column")
     return FeatureTable(frame=frame, folds=folds, manifest=manifest, feature_columns=columns, folder=folder)
 
 

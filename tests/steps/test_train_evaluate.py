@@ -130,3 +130,24 @@ def test_suspicion_flag_and_latest_period_against_the_gate(model_dir: Path, feat
     assert alarmed["degradation"]["below_gate"] is True
     written = json.loads((tmp_path / "alarmed" / "evaluation.json").read_text())
     assert written["suspicion"]["flag"] is True
+
+
+def test_an_infinite_feature_value_is_one_line_naming_the_column_not_a_crash(features_dir: Path, tmp_path: Path):
+    import shutil
+
+    import numpy as np
+
+    poisoned = tmp_path / "features"
+    shutil.copytree(features_dir, poisoned)
+    table = pd.read_parquet(poisoned / "features.parquet")
+    column = json.loads((poisoned / "manifest.json").read_text())["feature_columns"][0]
+    table.loc[table.index[3], column] = np.inf
+    table.to_parquet(poisoned / "features.parquet")
+
+    done = _train(poisoned, tmp_path, "--algorithm", "xgboost")
+
+    assert done.returncode == 2, done.stderr[-500:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert f"column '{column}'" in last and "holds 1 infinite value(s)" in last
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "model").exists() or not any((tmp_path / "model").iterdir())
