@@ -167,10 +167,11 @@ def run_fingpt(tweets_dir: str | Path, model_dir: str | Path, checkpoint_dir: st
     # A job killed mid-write (spot reclaim) leaves its temporary shard behind; only one job owns a
     # checkpoint folder, so whatever temporary file is here now belongs to a dead writer.
     stale = sorted(shards_dir.glob(".tmp-*")) if shards_dir.is_dir() else []
+    stale += sorted(checkpoint.glob(".tmp-*"))  # a progress.json caught mid-write lands beside the shards
     for leftover in stale:
         leftover.unlink(missing_ok=True)
     if stale:
-        logger.info("removed %d partial shard file(s) left by an interrupted run", len(stale))
+        logger.info("removed %d partial file(s) left by an interrupted run", len(stale))
     n_shards = (len(tweets) + shard_size - 1) // shard_size
     done = {k for k in range(n_shards) if (shards_dir / f"shard-{k:05d}.parquet").is_file()}
     logger.info("%d tweets in %d shards; %d already done (resuming: %s)", len(tweets), n_shards, len(done),
