@@ -6,6 +6,11 @@ own time, so the sequence uses nothing the row's features could not; labels neve
 Missing history (a ticker's first rows) is zero after standardisation, the same as a missing value.
 Standardisation statistics come from the rows a model is fitted on and are saved with it.
 
+Saved as two files that cannot carry code: `gru.pt`, the network's state_dict (tensors only, read back
+with `torch.load(weights_only=True)`), and `gru.json`, the architecture sizes and the scaler as JSON
+numbers. A `gru.pt` holding anything else (an artifact from before this format, which pickled numpy
+arrays, or a crafted one) is refused with a one-line error, never unpickled.
+
 Training: Adam on binary cross-entropy, one pass over the training rows per epoch in a seeded shuffled
 order; early stopping on the validation AUC with `patience` epochs; the best epoch's weights are kept.
 Deterministic on CPU (seeded generator, deterministic algorithms); uses CUDA when present unless
@@ -15,6 +20,7 @@ Deterministic on CPU (seeded generator, deterministic algorithms); uses CUDA whe
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -22,9 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steps.common.errors import StepInputError
 from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
 
 MODEL_FILE = "gru.pt"
+META_FILE = "gru.json"
+RETRAIN = "retrain the GRU with this version of steps.train (the saved format is a tensors-only gru.pt plus gru.json)"
 
 
 def sequence_indices(frame: pd.DataFrame, length: int) -> np.ndarray:
@@ -49,7 +58,7 @@ def _torch():
 
 class GRUAlgorithm(Algorithm):
     name = "gru"
-    files = (MODEL_FILE,)
+    files = (MODEL_FILE, META_FILE)
     hyperparameters = (
         HyperParameter("sequence_length", int, 8, "K: rows of the same ticker in each input sequence"),
         HyperParameter("hidden_size", int, 32),
@@ -201,21 +210,85 @@ class GRUAlgorithm(Algorithm):
         torch = _torch()
         from steps.common.io import atomic_path
 
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
         buffer = io.BytesIO()
-        torch.save({"state_dict": state, "mean": self.mean, "scale": self.scale, "n_features": self.n_features},
-                   buffer)
+        torch.save(state, buffer)  # a plain dict of tensors: readable with weights_only=True
+        meta = {
+            "format": 2,
+            "n_features": int(self.n_features),
+            "hidden_size": int(self.params["hidden_size"]),
+            "num_layers": int(self.params["num_layers"]),
+            "dropout": float(self.params["dropout"]),
+            "mean": [float(v) for v in np.asarray(self.mean, dtype="float64")],
+            "scale": [float(v) for v in np.asarray(self.scale, dtype="float64")],
+        }
         with atomic_path(model_dir / MODEL_FILE) as temporary:
             temporary.write_bytes(buffer.getvalue())
-        return [MODEL_FILE]
+        with atomic_path(model_dir / META_FILE) as temporary:
+            temporary.write_text(json.dumps(meta, indent=1) + "\n")
+        return [MODEL_FILE, META_FILE]
+
+    @staticmethod
+    def _read_state(path: Path) -> dict[str, Any]:
+        """The state_dict in `path`, read without running code: tensors only, anything else refused."""
+        torch = _torch()
+        if not path.is_file():
+            raise StepInputError("the GRU weights file is missing", file=path, fix=RETRAIN)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # any refusal (a pickled object, not tensors) or corruption: the same one line
+            raise StepInputError("holds objects other than tensors (an old whole-object GRU artifact, or crafted)"
+                                 " or is not a torch file; refused, nothing in it was run", file=path,
+                                 fix=RETRAIN) from None
+        if not isinstance(state, dict) or not state or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            raise StepInputError("not a GRU state_dict (a mapping of names to tensors)", file=path, fix=RETRAIN)
+        return state
+
+    @staticmethod
+    def _read_meta(path: Path) -> dict[str, Any]:
+        """gru.json: the architecture sizes and the scaler, checked for type and length."""
+        if not path.is_file():
+            raise StepInputError("the GRU metadata file is missing (an artifact from before gru.json)", file=path,
+                                 fix=RETRAIN)
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise StepInputError(f"not valid JSON ({exc})", file=path, fix=RETRAIN) from None
+
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        if not isinstance(meta, dict):
+            raise StepInputError("not a JSON object", file=path, fix=RETRAIN)
+        for key in ("n_features", "hidden_size", "num_layers"):
+            if not isinstance(meta.get(key), int) or isinstance(meta.get(key), bool) or meta[key] < 1:
+                raise StepInputError("needs a positive integer", file=path, column=key, fix=RETRAIN)
+        if not number(meta.get("dropout", 0.0)):
+            raise StepInputError("needs a number", file=path, column="dropout", fix=RETRAIN)
+        for key in ("mean", "scale"):
+            values = meta.get(key)
+            if not isinstance(values, list) or len(values) != meta["n_features"] or not all(map(number, values)):
+                raise StepInputError(f"needs a list of {meta['n_features']} numbers", file=path, column=key,
+                                     fix=RETRAIN)
+        return meta
 
     @classmethod
     def load(cls, model_dir: Path, meta: dict[str, Any]) -> GRUAlgorithm:
-        torch = _torch()
-        model = cls({**cls.defaults(), **meta.get("hyperparameters", {}), "device": "cpu"})
-        saved = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=False)
-        model.mean, model.scale = np.asarray(saved["mean"]), np.asarray(saved["scale"])
+        model_dir = Path(model_dir)
+        state = cls._read_state(model_dir / MODEL_FILE)
+        saved = cls._read_meta(model_dir / META_FILE)
+        sizes = {k: saved[k] for k in ("hidden_size", "num_layers")}
+        model = cls({**cls.defaults(), **meta.get("hyperparameters", {}), **sizes,
+                     "dropout": float(saved.get("dropout", 0.0)), "device": "cpu"})
+        model.mean = np.asarray(saved["mean"], dtype="float32")
+        model.scale = np.asarray(saved["scale"], dtype="float32")
         model.network = model._build(int(saved["n_features"]))
-        model.network.load_state_dict(saved["state_dict"])
+        try:
+            model.network.load_state_dict(state)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0][:160]
+            raise StepInputError(f"the weights do not fit the architecture in {META_FILE} ({reason})",
+                                 file=model_dir / MODEL_FILE, fix=RETRAIN) from None
         model.network.eval()
         return model
