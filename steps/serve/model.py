@@ -20,6 +20,7 @@ import json
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ def extract_archive(archive: Path, destination: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(destination, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated gzip: EOFError
         raise StepInputError(f"cannot extract ({exc})", file=archive, fix="pass a model.tar.gz") from None
     return destination
 

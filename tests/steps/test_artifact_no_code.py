@@ -216,3 +216,20 @@ def test_no_loader_in_steps_can_unpickle() -> None:
     hits = [f"{path.relative_to(root)}:{n}" for path in sorted(root.rglob("*.py"))
             for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert hits == []
+
+
+def test_a_truncated_model_archive_is_one_line_not_an_eof_traceback(gru_folder, tmp_path: Path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(Path(gru_folder[0]).iterdir()):
+            tar.add(path, arcname=path.name)
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+
+    def through_serving() -> None:
+        with load_artifact(archive):
+            pass
+
+    for load in (through_serving, lambda: load_model_dir(archive)):
+        with pytest.raises(StepInputError, match="cannot extract") as caught:
+            load()
+        assert str(archive) in str(caught.value) and "\n" not in str(caught.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def find_model_folder(path: str | Path, scratch: str | Path) -> Path:
         try:
             with tarfile.open(archive) as tar:
                 tar.extractall(scratch, filter="data")
-        except (tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated gzip: EOFError
             raise StepInputError(f"cannot extract ({exc})", file=archive, fix="pass the training job's output") from exc
         path = Path(scratch)
     if (path / META_FILE).is_file():
