@@ -7,6 +7,7 @@ duplicated or naive-time input would be silently wrong, which is worse than stop
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,10 @@ def _pandas_to_polars(frame: pd.DataFrame, columns: tuple[str, ...], source: str
                              fix="write ticker as text, ts as UTC timestamps and prices/volume as numbers") from exc
 
 
+_NS_MIN = datetime(1677, 9, 22, tzinfo=UTC)
+_NS_MAX = datetime(2262, 4, 11, tzinfo=UTC)
+
+
 def _polars_utc(frame: pl.DataFrame, column: str, source: str) -> pl.Series:
     values = frame[column]
     dtype = values.dtype
@@ -136,7 +141,12 @@ def _polars_utc(frame: pl.DataFrame, column: str, source: str) -> pl.Series:
     if values.null_count():
         raise StepInputError(f"has {values.null_count()} missing timestamps", file=source, column=column,
                              fix="drop or fill those rows")
-    return values.dt.convert_time_zone("UTC").dt.cast_time_unit("ns")
+    values = values.dt.convert_time_zone("UTC")
+    outside = values.filter((values < _NS_MIN) | (values > _NS_MAX))
+    if len(outside):  # nanosecond timestamps span 1677-2262: beyond, the cast below fails inside polars
+        raise StepInputError(f"has {len(outside)} timestamp(s) outside 1677-09-22..2262-04-11, e.g. {outside[0]}",
+                             file=source, column=column, fix="correct those rows (a typo in the year?) or drop them")
+    return values.dt.cast_time_unit("ns")
 
 
 def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,

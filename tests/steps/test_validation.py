@@ -215,3 +215,13 @@ def test_csv_and_hive_parquet_inputs_give_the_same_table(tmp_path: Path, market,
         tables.append(pd.read_parquet(tmp_path / f"out-{name}" / "features.parquet"))
     pd.testing.assert_frame_equal(tables[0], tables[1])
     pd.testing.assert_frame_equal(tables[0], tables[2])
+
+
+def test_bars_with_a_timestamp_beyond_2262_are_one_line_not_a_polars_error(market) -> None:
+    import polars as pl
+
+    bars = _bars(market)
+    bars["ts"] = bars["ts"].astype("datetime64[us, UTC]")  # what parquet writers store; it holds year 2324
+    bars.loc[bars.index[5], "ts"] = pd.Timestamp("2324-01-01", tz="UTC").as_unit("us")
+    with pytest.raises(StepInputError, match=r"column 'ts': has 1 timestamp\(s\) outside 1677-09-22\.\.2262-04-11"):
+        validate_bars(pl.from_pandas(bars), "bars/x.parquet")
