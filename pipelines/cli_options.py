@@ -172,8 +172,14 @@ def config_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def parse_parameter_values(pairs: list[str], definition: dict[str, Any]) -> dict[str, str]:
-    """`Name=Value` pairs checked against the definition's parameters (name, type, enum values)."""
+def parse_parameter_values(pairs: list[str], definition: dict[str, Any], policy: Any = None) -> dict[str, str]:
+    """`Name=Value` pairs checked against the definition's parameters (name, type, enum values), then against
+    each parameter's allowed range and the start-time policy (`pipelines.parameters`: config bounds, instance
+    allowlist, approval; `policy` a ParameterPolicy, default: the definition's own)."""
+    from pipelines.parameters import ParameterPolicy, parameter_value_error
+
+    if policy is None:
+        policy = ParameterPolicy.from_definition(definition)
     declared = {p["Name"]: p for p in definition.get("Parameters", [])}
     values: dict[str, str] = {}
     for pair in pairs:
@@ -195,5 +201,8 @@ def parse_parameter_values(pairs: list[str], definition: dict[str, Any]) -> dict
         allowed = declared[name].get("EnumValues")
         if allowed and value not in allowed:
             raise UsageError(f"--param {name}={value!r}: allowed values are {', '.join(allowed)}")
+        refused = parameter_value_error(name, value, policy)
+        if refused:
+            raise UsageError(refused)
         values[name] = value
     return values
