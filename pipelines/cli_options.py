@@ -198,11 +198,11 @@ def parse_parameter_values(pairs: list[str], definition: dict[str, Any], policy:
                 raise ValueError
         except ValueError:
             raise UsageError(f"--param {name}={value!r}: expected a {kind.lower()}") from None
+        refused = parameter_value_error(name, value, policy)  # first: it says which policy refuses the value
+        if refused:
+            raise UsageError(refused)
         allowed = declared[name].get("EnumValues")
         if allowed and value not in allowed:
             raise UsageError(f"--param {name}={value!r}: allowed values are {', '.join(allowed)}")
-        refused = parameter_value_error(name, value, policy)
-        if refused:
-            raise UsageError(refused)
         values[name] = value
     return values

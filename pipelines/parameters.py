@@ -38,6 +38,19 @@ class PipelineParameters:
 
 
 def build_parameters(config: PipelineConfig) -> PipelineParameters:
+    """The parameters, with SageMaker's own guard where it has one: string parameters carry EnumValues, so
+    SageMaker refuses a start (Studio, API, schedule) with a value outside them: ModelApprovalStatus without
+    Approved unless the config approves every run (registry.approval_status: Approved), and each instance type
+    parameter limited to security.allowed_instance_types when that is set. Numeric ranges have no such field
+    in the definition: `PARAMETER_RANGES` below is checked by the CLIs and the local runner."""
+    policy = ParameterPolicy.from_config(config)
+    approval_values = [v for v in PARAMETER_RANGES[APPROVAL_PARAMETER].values
+                       if v != APPROVED or policy.approved_at_start]  # fmt: skip
+    instance_values = list(policy.allowed_instance_types) or None
+
+    def instance_type(name: str, default: str) -> ParameterString:
+        return ParameterString(name, default_value=default, enum_values=instance_values)
+
     return PipelineParameters(
         input_data_url=ParameterString("InputDataUrl", default_value=config.data.input_data_url),
         tweets_data_url=ParameterString("TweetsDataUrl", default_value=config.data.tweets_data_url),
@@ -45,15 +58,13 @@ def build_parameters(config: PipelineConfig) -> PipelineParameters:
         min_model_auc=ParameterFloat("MinModelAUC", default_value=config.gates.min_model_auc),
         min_ensemble_auc=ParameterFloat("MinEnsembleAUC", default_value=config.gates.min_ensemble_auc),
         model_approval_status=ParameterString(
-            "ModelApprovalStatus",
-            default_value=config.registry.approval_status,
-            enum_values=["PendingManualApproval", "Approved", "Rejected"],
+            APPROVAL_PARAMETER, default_value=config.registry.approval_status, enum_values=approval_values
         ),
         max_tuning_jobs=ParameterInteger("MaxTuningJobs", default_value=config.tuning.max_jobs),
         max_parallel_jobs=ParameterInteger("MaxParallelJobs", default_value=config.tuning.max_parallel_jobs),
-        processing_instance_type=ParameterString("ProcessingInstanceType", default_value=config.instances.processing),
-        training_instance_type=ParameterString("TrainingInstanceType", default_value=config.instances.training),
-        gru_instance_type=ParameterString("GruInstanceType", default_value=config.instances.gru),
+        processing_instance_type=instance_type("ProcessingInstanceType", config.instances.processing),
+        training_instance_type=instance_type("TrainingInstanceType", config.instances.training),
+        gru_instance_type=instance_type("GruInstanceType", config.instances.gru),
         feature_instance_count=ParameterInteger("FeatureInstanceCount", default_value=config.features.instance_count),
     )
 

@@ -54,13 +54,22 @@ def test_allowed_values_pass_and_nan_and_fractions_do_not():
     assert parameter_value_error("ModelApprovalStatus", "Approved", ParameterPolicy(approved_at_start=True)) is None
 
 
+def _unguarded(definition: dict) -> dict:
+    """The definition without its EnumValues (as one built before they were added): the table still holds."""
+    return {**definition, "Parameters": [{k: v for k, v in p.items() if k != "EnumValues"}
+                                          for p in definition["Parameters"]]}
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["definition", "definition-without-enum-values"])
 @pytest.mark.parametrize(("name", "value", "allowed"), REFUSED)
-def test_the_local_runner_refuses_before_anything_runs(config, definition, tmp_path, name, value, allowed):
+def test_the_local_runner_refuses_before_anything_runs(config, definition, tmp_path, name, value, allowed, guarded):
     options = RunOptions(run_dir=tmp_path / "runs", parameters={name: value},
                          parameter_policy=ParameterPolicy.from_config(config))
     with pytest.raises(LocalRunError) as refused:
-        PipelineExecution(definition, options)
+        PipelineExecution(definition if guarded else _unguarded(definition), options)
     message = str(refused.value)
+    if guarded and name == "ProcessingInstanceType":  # the definition's EnumValues speak first: the allowlist
+        allowed = ", ".join(config.security.allowed_instance_types)
     assert message.count("\n") == 0 and f"{name}={value}" in message and allowed in message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
@@ -68,7 +77,19 @@ def test_the_local_runner_refuses_before_anything_runs(config, definition, tmp_p
 def test_without_a_config_the_runner_still_checks_ranges_and_approval(definition, tmp_path):
     for name, value, allowed in REFUSED[:4]:  # the allowlist is the config's: not known without one
         with pytest.raises(LocalRunError, match=allowed):
-            PipelineExecution(definition, RunOptions(run_dir=tmp_path / "runs", parameters={name: value}))
+            PipelineExecution(_unguarded(definition), RunOptions(run_dir=tmp_path / "runs", parameters={name: value}))
+
+
+def test_the_definition_carries_sagemakers_own_guard_for_string_parameters(config, definition):
+    enums = {p["Name"]: p.get("EnumValues") for p in definition["Parameters"]}
+    assert enums["ModelApprovalStatus"] == ["PendingManualApproval", "Rejected"]
+    for name in ("ProcessingInstanceType", "TrainingInstanceType", "GruInstanceType"):
+        assert enums[name] == config.security.allowed_instance_types
+    approving = load_config(profile="quick", overrides={"registry": {"approval_status": "Approved"},
+                                                        "security": {"allowed_instance_types": []}})
+    built = {p.name: p for p in build_parameters(approving).as_list()}
+    assert built["ModelApprovalStatus"].enum_values == ["PendingManualApproval", "Approved", "Rejected"]
+    assert built["ProcessingInstanceType"].enum_values is None  # no allowlist: no guard to carry
 
 
 def test_pipelines_run_cli_refuses_with_one_line(tmp_path, capsys):
