@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from pipelines.config import ConfigError
+
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 MAX_ATTEMPTS = 3
@@ -25,8 +27,8 @@ _TIMEOUT_RANGE = (0.1, 600.0)
 _ATTEMPTS_RANGE = (1, 10)
 
 
-class TimeoutSettingError(ValueError):
-    """An override that is not a number in range (one line)."""
+class TimeoutSettingError(ConfigError):
+    """An override that is not a number in range (one line; the CLIs print ConfigError lines and exit 2)."""
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, low: float, high: float, kind=float):

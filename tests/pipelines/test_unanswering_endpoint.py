@@ -119,3 +119,12 @@ def test_a_bad_override_is_a_one_line_upsert_error(fake_credentials, monkeypatch
     assert upsert.main(["--endpoint-url", "http://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and READ_TIMEOUT_ENV in err and "forever" in err
+
+
+def test_a_bad_override_is_a_one_line_error_for_the_emulator_clients_too(monkeypatch, tmp_path, capsys):
+    from pipelines.approve import main as approve
+
+    monkeypatch.setenv(MAX_ATTEMPTS_ENV, "0")
+    assert approve(["--local", "--run-dir", str(tmp_path), "--list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines()[-1].startswith("approve: ") and MAX_ATTEMPTS_ENV in err.splitlines()[-1]
