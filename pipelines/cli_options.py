@@ -172,8 +172,14 @@ def config_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def parse_parameter_values(pairs: list[str], definition: dict[str, Any]) -> dict[str, str]:
-    """`Name=Value` pairs checked against the definition's parameters (name, type, enum values)."""
+def parse_parameter_values(pairs: list[str], definition: dict[str, Any], policy: Any = None) -> dict[str, str]:
+    """`Name=Value` pairs checked against the definition's parameters (name, type, enum values), then against
+    each parameter's allowed range and the start-time policy (`pipelines.parameters`: config bounds, instance
+    allowlist, approval; `policy` a ParameterPolicy, default: the definition's own)."""
+    from pipelines.parameters import ParameterPolicy, parameter_value_error
+
+    if policy is None:
+        policy = ParameterPolicy.from_definition(definition)
     declared = {p["Name"]: p for p in definition.get("Parameters", [])}
     values: dict[str, str] = {}
     for pair in pairs:
@@ -192,6 +198,9 @@ def parse_parameter_values(pairs: list[str], definition: dict[str, Any]) -> dict
                 raise ValueError
         except ValueError:
             raise UsageError(f"--param {name}={value!r}: expected a {kind.lower()}") from None
+        refused = parameter_value_error(name, value, policy)  # first: it says which policy refuses the value
+        if refused:
+            raise UsageError(refused)
         allowed = declared[name].get("EnumValues")
         if allowed and value not in allowed:
             raise UsageError(f"--param {name}={value!r}: allowed values are {', '.join(allowed)}")

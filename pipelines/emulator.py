@@ -207,14 +207,17 @@ class Emulator:
 
 def emulator_client(service: str, endpoint: str, region: str = DEFAULT_REGION):
     """A boto3 client for an emulator (or any endpoint given with --endpoint-url), with the emulator's
-    credentials and, for SageMaker, the emulator's own action (`put_local_pipeline_execution`)."""
+    credentials and, for SageMaker, the emulator's own action (`put_local_pipeline_execution`); bounded
+    timeouts and retries as every client (pipelines.aws_timeouts)."""
     import boto3
     import botocore.session
+
+    from pipelines.aws_timeouts import client_config
 
     core = botocore.session.Session()
     core.get_component("data_loader").search_paths.append(str(MODEL_EXTRAS))
     session = boto3.Session(botocore_session=core, region_name=region, **EMULATOR_CREDENTIALS)
-    return session.client(service, endpoint_url=endpoint)
+    return session.client(service, endpoint_url=endpoint, config=client_config())
 
 
 def exports(endpoint: str, region: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
+from pipelines.aws_timeouts import TimeoutSettingError, client_config, timeouts
 from pipelines.session import PendingUpload
 
 # CreatePipeline takes at most 100 KB inline; larger definitions go through S3.
@@ -38,10 +39,19 @@ class AwsTarget:
         session = boto3.Session(region_name=self.region)
         if session.get_credentials() is None:
             raise PublishError(CREDENTIALS_HELP)
+        try:
+            timeouts()  # a bad CONVICTION_AWS_* override stops the command before any work is done
+        except TimeoutSettingError as exc:
+            raise PublishError(str(exc)) from None
         return session
 
     def client(self, service: str):
-        return self.session().client(service, endpoint_url=self.endpoint_url)
+        """A client with bounded connect/read timeouts and retries (pipelines.aws_timeouts)."""
+        try:
+            config = client_config()
+        except TimeoutSettingError as exc:
+            raise PublishError(str(exc)) from None
+        return self.session().client(service, endpoint_url=self.endpoint_url, config=config)
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

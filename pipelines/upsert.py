@@ -4,7 +4,8 @@
     python -m pipelines.upsert --diff                       # what would change in the published pipeline
     python -m pipelines.upsert --start --param MinModelAUC=0.62
 
-Exit codes: 0 done, 1 AWS refused something, 2 usage, config or credentials problem.
+Exit codes: 0 done, 1 AWS refused something or the endpoint did not answer (bounded waits:
+pipelines/aws_timeouts.py), 2 usage, config, credentials or parameter-policy problem.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     # imported once the arguments are read: `--help` answers without loading the SDK, boto3 or pandas
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipelines.aws_timeouts import describe_unreachable, unreachable_errors
     from pipelines.definition import definition_json, get_pipeline
     from pipelines.identities import is_local_endpoint, placeholder_errors
     from pipelines.lint import lint_definition
+    from pipelines.parameters import ParameterPolicy
     from pipelines.publish import (
         AwsTarget,
         PublishError,
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pipelines.session import OfflinePipelineSession
     log = get_logger("upsert", args.log_format)
+    aws_started = time.monotonic()
     try:
         options = resolve_legacy_options(args)
         for note in options.notes:
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = get_pipeline(config, session)
         definition = definition_json(pipeline)
         parsed = json.loads(definition)
-        parameters = parse_parameter_values(args.param, parsed)
+        parameters = parse_parameter_values(args.param, parsed, ParameterPolicy.from_config(config))
         log.info(
             "built %s: %d top-level steps, %d bytes, %d files to upload, in %.2fs",
             config.pipeline.name,
@@ -116,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(definition)
             return 0
 
+        aws_started = time.monotonic()
         sagemaker_client, s3_client = target.client("sagemaker"), target.client("s3")
         if args.diff:
             diff = definition_diff(
@@ -149,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         print(f"upsert: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    except unreachable_errors() as exc:
+        waited = time.monotonic() - aws_started
+        print(f"upsert: {describe_unreachable(exc, waited, args.endpoint_url)}", file=sys.stderr)
         return 1
     except BotoCoreError as exc:
         print(f"upsert: {type(exc).__name__}: {exc}", file=sys.stderr)

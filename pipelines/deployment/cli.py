@@ -61,10 +61,14 @@ def environment(args: argparse.Namespace, config: PipelineConfig) -> Environment
 
 def run_cli(program: str, body: Callable[[], int]) -> int:
     # imported when the command runs, not for `--help` (boto3 and the SDK take seconds to import)
+    import time
+
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipelines.aws_timeouts import describe_unreachable, unreachable_errors
     from pipelines.deployment.environment import DeployError
 
+    started = time.monotonic()
     try:
         return body()
     except (ConfigError, DeployError) as exc:
@@ -74,6 +78,9 @@ def run_cli(program: str, body: Callable[[], int]) -> int:
         error = exc.response.get("Error", {})
         print(f"{program}: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
               file=sys.stderr)
+        return 1
+    except unreachable_errors() as exc:  # bounded waits (pipelines.aws_timeouts): say which endpoint, how long
+        print(f"{program}: {describe_unreachable(exc, time.monotonic() - started)}", file=sys.stderr)
         return 1
     except BotoCoreError as exc:
         print(f"{program}: {type(exc).__name__}: {exc}", file=sys.stderr)

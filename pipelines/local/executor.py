@@ -58,6 +58,9 @@ class RunOptions:
     cores: int | None = None
     max_parallel: int | None = None  # jobs and tuning trials at once (default: the cores)
     echo: Callable[[str], None] = print
+    # the start-time policy --param values are held to (pipelines.parameters.ParameterPolicy; run_config sets
+    # the config's); None: the definition's own (ranges, and Approved only where it is the default)
+    parameter_policy: Any = None
     emulator_dir: Path | None = None
     # Called with the record each time it is written (a step started or ended): a seam for mirrors of the
     # run, e.g. the emulator's pipeline execution. A failing observer is reported once, never fatal.
@@ -74,7 +77,7 @@ class RunResult:
         return self.record.steps
 
 
-def resolve_parameters(definition: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
+def resolve_parameters(definition: dict[str, Any], given: dict[str, str], policy: Any = None) -> dict[str, Any]:
     declared = {p["Name"]: p for p in definition.get("Parameters", [])}
     unknown = sorted(set(given) - set(declared))
     if unknown:
@@ -89,6 +92,12 @@ def resolve_parameters(definition: dict[str, Any], given: dict[str, str]) -> dic
             raise LocalRunError(f"parameter {name} has no default; pass --param {name}=VALUE")
         if spec.get("EnumValues") and values[name] not in spec["EnumValues"]:
             raise LocalRunError(f"--param {name}={values[name]}: allowed values are {', '.join(spec['EnumValues'])}")
+    from pipelines.parameters import ParameterPolicy, parameter_value_errors  # here: it loads the SDK
+
+    policy = policy or ParameterPolicy.from_definition(definition)
+    refused = parameter_value_errors({n: values[n] for n in given}, policy)
+    if refused:  # each parameter's allowed range and the start-time policy (pipelines.parameters)
+        raise LocalRunError(refused[0])
     return values
 
 
@@ -155,11 +164,11 @@ class PipelineExecution:
         refused = check_definition(definition)
         if refused:  # before anything is written: a refused definition leaves no trace
             raise DefinitionRefused(refused)
+        self.parameters = resolve_parameters(definition, options.parameters, options.parameter_policy)  # ditto
         self.run_dir = Path(options.run_dir).resolve()  # jobs run in their own folders: no relative paths
         self.store = LocalStore(self.run_dir / "s3")
         self.cache = StepCache(self.run_dir / ".cache", enabled=options.use_cache, warn=self._warn)
         self.uploads = uploads or []
-        self.parameters = resolve_parameters(definition, options.parameters)
         self.execution_id = new_execution_id()
         self.pipeline_name = pipeline_name
         self.exec_dir = self.run_dir / self.execution_id

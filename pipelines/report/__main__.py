@@ -152,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         print("report: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
               file=sys.stderr)  # fmt: skip
         return 2
-    record = record_from_sagemaker(session.client("sagemaker", endpoint_url=args.endpoint_url), args.execution_arn)
-    html = render(collect(record, S3Source(session.client("s3", endpoint_url=args.endpoint_url))))
+    from pipelines.aws_timeouts import client_config
+
+    config = client_config()
+    record = record_from_sagemaker(
+        session.client("sagemaker", endpoint_url=args.endpoint_url, config=config), args.execution_arn
+    )
+    html = render(collect(record, S3Source(session.client("s3", endpoint_url=args.endpoint_url, config=config))))
     target = args.output or Path(f"report-{record['execution_id']}.html")
     target.write_text(html)
     print(target)

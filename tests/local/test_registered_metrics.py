@@ -26,7 +26,7 @@ def test_registered_package_points_at_model_monitor_baseline_and_clarify_shap_va
     lines: list[str] = []
     run_dir = tmp_path / "runs"
     result = run_config(config, RunOptions(run_dir=run_dir, max_trials=1, cores=2, echo=lines.append,
-                                           parameters={"MinModelAUC": "0.0", "MinEnsembleAUC": "0.0"}))
+                                           parameters={"MinModelAUC": "0.5", "MinEnsembleAUC": "0.5"}))
     assert result.exit_code == 0 and result.record.model_package_arn, lines[-20:]
     with Emulator(run_dir / ".emulator") as emulator:
         package = emulator.client("sagemaker").describe_model_package(

@@ -119,7 +119,13 @@ def test_a_run_time_parameter_value_is_validated_where_it_is_used(
     if parameter not in names:
         pytest.skip("the definition has no ProcessingInstanceType parameter")
     assert not [line for line in _lint(quick_definition, quick_config) if ": request:" in line]
-    run = run_definition(quick_config, quick_definition, tmp_path / "runs", parameters={parameter: "ml.z9.huge"})
+    # without the definition's own guard (EnumValues from security.allowed_instance_types, which refuses the
+    # value at start: tests/pipelines/test_parameter_policy.py), the request check is what catches it
+    unguarded = copy.deepcopy(quick_definition)
+    for declared in unguarded["Parameters"]:
+        if declared["Name"] == parameter:
+            declared.pop("EnumValues", None)
+    run = run_definition(quick_config, unguarded, tmp_path / "runs", parameters={parameter: "ml.z9.huge"})
     assert run.record.steps["BuildFeatures"].status == "Failed"
     assert "InstanceType" in run.record.steps["BuildFeatures"].failure_reason
 
