@@ -2,8 +2,9 @@
 
 Stopping: SIGTERM/SIGINT only set an event (asyncio signal handlers run between loop callbacks, so a
 signal that arrives during a flush waits until that flush has written its last file); the loop then
-cancels the stream, flushes what is buffered and exits 0. Every loop here is bounded by `max_seconds`
-and, optionally, `max_tweets`.
+cancels the stream, flushes what is buffered and exits 0. The last flush is `final`: what the primary
+output will not take then goes to the spill folder (see `PartitionedTweetWriter`). Every loop here is
+bounded by `max_seconds` and, optionally, `max_tweets`.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ async def ingest(bearer: Secret, writer: PartitionedTweetWriter, universe: froze
         if settings.max_tweets and new_rows >= settings.max_tweets:
             stop.set()
 
-    def flush() -> None:
-        written = writer.flush()
+    def flush(final: bool = False) -> None:
+        written = writer.flush(final=final)
         if written and cloudwatch is not None:
             publish_counts(cloudwatch, written, logger=logger)
             published.update(written)
@@ -113,7 +114,7 @@ async def ingest(bearer: Secret, writer: PartitionedTweetWriter, universe: froze
         client.disconnect()
         await asyncio.wait({task}, timeout=5)
     finally:
-        flush()
+        flush(final=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     if client.fatal is not None:
@@ -135,6 +136,11 @@ async def ingest(bearer: Secret, writer: PartitionedTweetWriter, universe: froze
         "not_in_universe": not_in_universe,
         "files_written": writer.files_written,
         "flushes": writer.flushes,
+        "write_failures": writer.write_failures,
+        "failed_flushes": writer.failed_flushes,
+        "rows_spilled": writer.rows_spilled,
+        "files_spilled": writer.files_spilled,
+        "rows_not_durable": len(writer.buffer),
         "per_ticker": dict(sorted(writer.per_ticker.items())),
         "metrics_published": sum(published.values()),
         "finished_at": datetime.now(UTC).isoformat(),

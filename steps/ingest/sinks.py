@@ -7,6 +7,7 @@ after a restart).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -21,6 +22,14 @@ class Sink(Protocol):
     def describe(self, key: str) -> str: ...
 
 
+def write_file(path: Path, body: bytes) -> None:
+    """The one place a local sink's bytes reach the disk (and the seam tests use to inject ENOSPC/EROFS)."""
+    with open(path, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 class LocalSink:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -30,14 +39,12 @@ class LocalSink:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.parent / f".tmp-{uuid.uuid4().hex}-{target.name}"
         try:
-            with open(temporary, "wb") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
+            write_file(temporary, body)
             os.replace(temporary, target)
         finally:
-            if temporary.exists():
-                temporary.unlink()
+            with contextlib.suppress(OSError):  # on a read-only disk the temp file may not even exist
+                if temporary.exists():
+                    temporary.unlink()
 
     def list(self, prefix: str) -> list[str]:
         base = self.root / prefix

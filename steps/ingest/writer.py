@@ -58,11 +58,24 @@ class BoundedKeySet:
 
 
 class PartitionedTweetWriter:
+    """Buffer, de-duplicate, flush. A failed write never drops rows: each partition file is retried
+    `write_attempts` times with doubling waits from `write_backoff` seconds (capped at 2 s); rows whose file
+    could not be written stay buffered and are tried again at the next flush. After `spill_after`
+    consecutive failed flushes, or at the final flush, rows the primary will not take go to the `spill`
+    sink instead (same key layout, so moving them back is a plain copy). Each row goes to exactly one
+    place: it leaves the buffer only once its file is in place, primary or spill."""
+
     def __init__(self, sink: Sink, *, flush_every: int = 500, flush_seconds: float = 60.0,
-                 dedupe_capacity: int = 2_000_000, logger: logging.Logger | None = None) -> None:
+                 dedupe_capacity: int = 2_000_000, logger: logging.Logger | None = None,
+                 spill: Sink | None = None, write_attempts: int = 3, write_backoff: float = 0.2,
+                 spill_after: int = 3) -> None:
         self.sink = sink
+        self.spill = spill
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
+        self.write_attempts = max(1, write_attempts)
+        self.write_backoff = max(0.0, write_backoff)
+        self.spill_after = max(1, spill_after)
         self.logger = logger or logging.getLogger(__name__)
         self.run_id = uuid.uuid4().hex[:12]
         self.seen = BoundedKeySet(dedupe_capacity)
@@ -71,7 +84,14 @@ class PartitionedTweetWriter:
         self.rows_written = 0
         self.duplicates = 0
         self.files_written = 0
+        self.rows_spilled = 0
+        self.files_spilled = 0
+        self.write_failures = 0
+        self.failed_flushes = 0
+        self.last_error: str | None = None
         self.per_ticker: Counter[str] = Counter()
+        self._consecutive_failures = 0
+        self._sequence = 0
         self._last_flush = time.monotonic()
 
     def load_existing(self, days: int) -> int:
@@ -105,10 +125,31 @@ class PartitionedTweetWriter:
     def due(self) -> bool:
         if not self.buffer:
             return False
-        return len(self.buffer) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds
+        waited = time.monotonic() - self._last_flush >= self.flush_seconds
+        if self._consecutive_failures:
+            return waited  # the primary is failing: try again on the timer, not on every new tweet
+        return len(self.buffer) >= self.flush_every or waited
 
-    def flush(self) -> dict[str, int]:
-        """Write the buffer, one file per (date, ticker); returns rows per ticker written."""
+    def _write_with_retries(self, key: str, body: bytes) -> bool:
+        delay = self.write_backoff
+        for attempt in range(1, self.write_attempts + 1):
+            try:
+                self.sink.write(key, body)
+                return True
+            except Exception as exc:  # OSError locally (ENOSPC, EROFS), botocore errors on S3
+                self.write_failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.logger.warning("write %s failed (attempt %d of %d): %s", self.sink.describe(key), attempt,
+                                    self.write_attempts, self.last_error)
+                if attempt < self.write_attempts and delay > 0:
+                    time.sleep(delay)
+                    delay = min(2.0, delay * 2)
+        return False
+
+    def flush(self, *, final: bool = False) -> dict[str, int]:
+        """Write the buffer, one file per (date, ticker); returns rows per ticker written to the primary.
+
+        `final`: the last flush before exit; what the primary will not take goes to the spill sink."""
         self._last_flush = time.monotonic()
         if not self.buffer:
             return {}
@@ -116,21 +157,51 @@ class PartitionedTweetWriter:
         frame["date"] = frame["created_at"].dt.strftime("%Y-%m-%d")
         self.logger.info("flush %d: writing %d rows to %d partitions", self.flushes, len(frame),
                          frame.groupby(["date", "ticker"]).ngroups)
+        sequence = self._sequence
+        self._sequence += 1
         written: dict[str, int] = {}
+        done: set[int] = set()
+        primary_ok = True
+        spill_now = final or self._consecutive_failures + 1 >= self.spill_after
         for (date, ticker), part in frame.groupby(["date", "ticker"], sort=True):
             table = pa.Table.from_pandas(part.drop(columns=["date", "ticker"]), schema=SCHEMA, preserve_index=False)
             body = io.BytesIO()
             pq.write_table(table, body)
-            key = f"date={date}/ticker={ticker}/part-{self.run_id}-{self.flushes:06d}.parquet"
-            self.sink.write(key, body.getvalue())
-            self.files_written += 1
-            written[ticker] = written.get(ticker, 0) + len(part)
-        # Only now is the buffer safe to drop: every file of this flush is in place.
-        self.rows_written += len(self.buffer)
+            key = f"date={date}/ticker={ticker}/part-{self.run_id}-{sequence:06d}.parquet"
+            if primary_ok and self._write_with_retries(key, body.getvalue()):
+                self.files_written += 1
+                self.rows_written += len(part)
+                written[ticker] = written.get(ticker, 0) + len(part)
+                done.update(part.index)
+                continue
+            primary_ok = False  # one partition's retries are enough to call the primary down for this flush
+            if spill_now and self.spill is not None and self._spill(key, body.getvalue()):
+                self.rows_spilled += len(part)
+                done.update(part.index)
+        # A row leaves the buffer only once its file is in place (primary or spill).
+        self.buffer = [row for i, row in enumerate(self.buffer) if i not in done]
         self.per_ticker.update(written)
-        self.buffer = []
         self.flushes += 1
+        if primary_ok:
+            self._consecutive_failures = 0
+        else:
+            self.failed_flushes += 1
+            self._consecutive_failures += 1
+            self.logger.warning("flush %d: primary write failing (%d in a row); %d rows kept in memory, "
+                                "%d spilled so far", self.flushes - 1, self._consecutive_failures,
+                                len(self.buffer), self.rows_spilled)
         return written
+
+    def _spill(self, key: str, body: bytes) -> bool:
+        try:
+            self.spill.write(key, body)
+        except Exception as exc:
+            self.last_error = f"spill {type(exc).__name__}: {exc}"
+            self.logger.error("spill write %s failed: %s", self.spill.describe(key), self.last_error)
+            return False
+        self.files_spilled += 1
+        self.logger.warning("spilled %s", self.spill.describe(key))
+        return True
 
 
 def _ticker_of_key(key: str) -> str:
