@@ -11,9 +11,12 @@ import pandas as pd
 
 from steps.common.errors import StepInputError
 from steps.common.folds import Folds, holdout_mask, load_folds
-from steps.common.io import read_json, read_table
+from steps.common.io import MANIFEST_FILES, check_files, read_json, read_table
 
 FEATURES_FILE = "features.parquet"
+MANIFEST_FILE = "manifest.json"
+SHARDS = "shards"  # steps.features.shards.SHARDS_DIR
+REBUILD = "delete the features folder (or its S3 prefix) and rerun steps.features"
 NON_FEATURE_COLUMNS = ("ticker", "ts", "sector", "label", "forward_return", "label_end")
 
 
@@ -26,18 +29,27 @@ class FeatureTable:
     folder: Path
 
 
+def _is_features_folder(folder: Path) -> bool:
+    return (folder / FEATURES_FILE).is_file() or (folder / MANIFEST_FILE).is_file() or (folder / SHARDS).is_dir()
+
+
 def find_features_folder(path: str | Path) -> Path:
-    """The folder holding features.parquet: `path` itself or the one folder below it that has it.
+    """The features folder (features.parquet, manifest.json or shards/): `path` itself or the one below it.
 
     SageMaker copies an S3 prefix into the channel folder, sometimes with a sub-folder; look one level
-    down rather than failing on that.
+    down rather than failing on that. A shard's own features.parquet is not a features folder.
     """
     root = Path(path)
-    if (root / FEATURES_FILE).is_file() or _is_sharded(root):
+    if _is_features_folder(root):
         return root
-    found = sorted(root.rglob(FEATURES_FILE)) if root.is_dir() else []
+    found: set[Path] = set()
+    for table in root.rglob(FEATURES_FILE) if root.is_dir() else []:
+        parts = table.relative_to(root).parts[:-1]
+        if any(part.startswith(".") for part in parts):
+            continue
+        found.add(root.joinpath(*parts[:parts.index(SHARDS)]) if SHARDS in parts else table.parent)
     if len(found) == 1:
-        return found[0].parent
+        return found.pop()
     raise StepInputError(
         f"{FEATURES_FILE} not found" if not found else f"{len(found)} copies of {FEATURES_FILE} found",
         file=root, fix="pass the output folder of steps.features",
@@ -46,10 +58,36 @@ def find_features_folder(path: str | Path) -> Path:
 
 def _is_sharded(folder: Path) -> bool:
     """Several feature instances wrote `shards/<host>/` (steps/features/run.py); merged on read."""
-    return not (folder / FEATURES_FILE).is_file() and any((folder / "shards").glob(f"*/{FEATURES_FILE}"))
+    root = folder / SHARDS
+    return root.is_dir() and any(not p.name.startswith((".", "_")) for p in root.iterdir())
+
+
+def _check_single(folder: Path) -> dict[str, Any]:
+    """The manifest of a single instance's folder, once the files it lists are there as written.
+
+    Manifests from before `files` was written (manifest_version < 2, or hand-made ones) list nothing to check:
+    they are read as before."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise StepInputError(f"not found beside {FEATURES_FILE}: the run that wrote the folder did not finish",
+                             file=path, fix=REBUILD)
+    manifest = read_json(path, name="manifest")
+    listing = manifest.get(MANIFEST_FILES)
+    if listing is None and int(manifest.get("manifest_version") or 0) < 2:
+        return manifest
+    check_files(folder, listing, path, fix=REBUILD)
+    for name in (FEATURES_FILE, "folds.json"):
+        if name not in listing:
+            raise StepInputError(f"lists no {name}", file=path, fix=REBUILD)
+    return manifest
 
 
 def load_feature_table(path: str | Path) -> FeatureTable:
+    """The table, folds and manifest of a features folder, read exactly as its manifest lists them.
+
+    One line (StepInputError) naming the file when the folder is not what one run wrote: no manifest, a file
+    that differs from what the manifest lists, a single-instance table beside shards, a shard too many or
+    too few (steps/features/shards.py)."""
     folder = find_features_folder(path)
     source = folder / FEATURES_FILE
     if _is_sharded(folder):
@@ -57,8 +95,8 @@ def load_feature_table(path: str | Path) -> FeatureTable:
 
         frame, folds, manifest = merge_shards(folder)
     else:
+        manifest = _check_single(folder)
         frame = read_table(source, name="features")
-        manifest = read_json(folder / "manifest.json", name="manifest")
         folds = load_folds(folder / "folds.json")
     for column in ("ticker", "ts", "label", "label_end"):
         if column not in frame.columns:

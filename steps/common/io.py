@@ -7,6 +7,7 @@ nothing, never half a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -194,3 +195,58 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+MANIFEST_FILES = "files"  # the manifest key listing what the step wrote: {name: {"bytes": n, "sha256": hex}}
+
+
+def file_digest(path: str | Path) -> dict[str, Any]:
+    """Size and sha256 of one file (what a manifest lists, and what a reader checks against)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+
+
+def describe_files(folder: str | Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The manifest's `files` entry for `names` (paths relative to `folder`), written last by a step."""
+    return {name: file_digest(Path(folder) / name) for name in names}
+
+
+def check_files(folder: str | Path, listing: Any, manifest: str | Path, *, fix: str) -> None:
+    """Refuse (one line naming the file) a folder whose files disagree with the manifest's `files`."""
+    root = Path(folder)
+    if not isinstance(listing, dict) or not listing:
+        raise StepInputError(f"lists no files (no '{MANIFEST_FILES}' entry)", file=manifest, fix=fix)
+    for name, expected in listing.items():
+        path = root / name
+        if not path.is_file():
+            raise StepInputError(f"is listed in {Path(manifest).name} but missing", file=path, fix=fix)
+        size = path.stat().st_size
+        if not isinstance(expected, dict) or size != expected.get("bytes"):
+            raise StepInputError(f"has {size} bytes, {Path(manifest).name} lists "
+                                 f"{expected.get('bytes') if isinstance(expected, dict) else expected}: "
+                                 "not the file that run wrote", file=path, fix=fix)
+        if file_digest(path)["sha256"] != expected.get("sha256"):
+            raise StepInputError(f"sha256 differs from the one {Path(manifest).name} lists: not the file that run "
+                                 "wrote", file=path, fix=fix)
+
+
+def clear_outputs(folder: str | Path, names: list[str], *, temporaries: bool = True) -> None:
+    """Remove what a previous run left under `names` in `folder` (files or folders), and (`temporaries`) the
+    `.tmp-*`/`.old-*` a crashed write left there."""
+    root = Path(folder)
+    if not root.is_dir():
+        return
+    for name in names:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    for leftover in [*root.glob(".tmp-*"), *root.glob(".old-*")] if temporaries else []:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)

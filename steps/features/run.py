@@ -26,16 +26,32 @@ import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
 from steps.common.folds import build_folds, fold_masks, holdout_mask
-from steps.common.io import _data_files, atomic_dir, read_table, write_json, write_metrics, write_parquet
+from steps.common.io import (
+    MANIFEST_FILES,
+    _data_files,
+    atomic_dir,
+    clear_outputs,
+    describe_files,
+    read_table,
+    write_json,
+    write_metrics,
+    write_parquet,
+)
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import session_columns
 from steps.features.build import build_features, feature_columns
 from steps.features.settings import FeatureSettings
-from steps.features.shards import SHARDS_DIR, session_bounds
+from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
 
-MANIFEST_VERSION = 1
+FEATURES_FILE = "features.parquet"
+FOLDS_FILE = "folds.json"
+MANIFEST_FILE = "manifest.json"
+SINGLE_FILES = [FEATURES_FILE, FOLDS_FILE]  # what a single instance's manifest lists
+
+MANIFEST_VERSION = 2  # 2: `files` lists what the step wrote (sizes, sha256); the manifest comes last
 RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+JOB_CONFIG = "processingjobconfig.json"  # beside the resource config on SageMaker
 BARS_UNIVERSE = "_universe.csv"  # ticker,sector beside the bar files; overrides --universe
 
 
@@ -119,18 +135,30 @@ def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_
     return Inputs(bars, tweets, sectors)  # type: ignore[arg-type]
 
 
-def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple[str, int] | None:
-    """(this host, number of hosts) when the job runs on several instances, else None."""
+def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple[str, list[str], str | None] | None:
+    """(this host, all hosts, the job's name) when the job runs on several instances, else None.
+
+    The job name (`ProcessingJobName` of processingjobconfig.json beside the resource config) is the same on
+    every instance of one job: the reader refuses shards of different jobs (one left from an older run)."""
     path = Path(resource_config) if resource_config else None
     if path is None or not path.is_file():
         return None
     try:
         config = json.loads(path.read_text())
-        hosts = list(config["hosts"])
+        hosts = [str(h) for h in config["hosts"]]
         host = str(config["current_host"])
     except (KeyError, TypeError, ValueError) as exc:
         raise StepInputError(f"malformed resource config ({exc})", file=path, fix="check the job's instances") from exc
-    return (host, len(hosts)) if len(hosts) > 1 else None
+    if len(hosts) <= 1:
+        return None
+    job = path.parent / JOB_CONFIG
+    run = None
+    if job.is_file():
+        try:
+            run = str(json.loads(job.read_text())["ProcessingJobName"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StepInputError(f"malformed job config ({exc})", file=job, fix="check the job's config") from exc
+    return host, hosts, run
 
 
 def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None) -> dict[str, Any]:
@@ -183,12 +211,16 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
                                    "bars_end": inputs.bars["ts"].max().isoformat()})
     out = Path(output)
     with timer.block("write"):
-        write_parquet(frame, out / "features.parquet")
-        write_json(folds.to_json(), out / "folds.json")
-        write_json(manifest, out / "manifest.json")
+        # What a previous run left goes first (its manifest before anything else), so that a crash from here on
+        # leaves data without a manifest (refused), never new data under an old manifest or beside old shards.
+        clear_outputs(out, [MANIFEST_FILE, SHARDS_DIR, FEATURES_FILE, FOLDS_FILE, "metrics.json"])
+        write_parquet(frame, out / FEATURES_FILE)
+        write_json(folds.to_json(), out / FOLDS_FILE)
+        manifest[MANIFEST_FILES] = describe_files(out, SINGLE_FILES)
     metrics = {"timings_s": timer.as_metrics(), "rows": manifest["rows"], "features": len(manifest["feature_columns"]),
                "bars": inputs.bars.height, "tweets": len(inputs.tweets), "tickers": manifest["tickers"]}
     write_metrics(out, metrics)
+    write_json(manifest, out / MANIFEST_FILE)  # last: the folder is complete once it is there
     logger.info("wrote %d rows x %d features (%d holdout rows) to %s", len(frame), len(manifest["feature_columns"]),
                 manifest["rows"]["holdout"], out)
     return manifest
@@ -211,22 +243,31 @@ def finish_manifest(manifest: dict[str, Any], frame: pd.DataFrame, folds, source
     return manifest
 
 
-def _write_shard(inputs: Inputs, output: Path, settings: FeatureSettings, shard: tuple[str, int], timer: StepTimer,
-                 logger: logging.Logger, bars_dir: str | Path, tweets_dir: str | Path | None) -> dict[str, Any]:
-    host, hosts = shard
+def _write_shard(inputs: Inputs, output: Path, settings: FeatureSettings,
+                 shard: tuple[str, list[str], str | None], timer: StepTimer, logger: logging.Logger,
+                 bars_dir: str | Path, tweets_dir: str | Path | None) -> dict[str, Any]:
+    host, hosts, run = shard
     with timer.block("build_features"):
         frame = build_features(inputs.bars, inputs.tweets, settings, sectors=inputs.sectors, keep_unlabelled=True)
     manifest = _settings_manifest(settings, inputs.sectors)
-    manifest.update({"shard": {"host": host, "hosts": hosts, "tickers": sorted(frame["ticker"].unique().tolist()),
-                               "pid": os.getpid()},
+    manifest.update({"shard": {"host": host, "hosts": len(hosts), "host_names": hosts, "run": run,
+                               "tickers": sorted(frame["ticker"].unique().tolist()), "pid": os.getpid()},
                      "inputs": {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
                                 "bar_rows": inputs.bars.height, "tweet_rows": len(inputs.tweets)}})
-    with timer.block("write"), atomic_dir(output / SHARDS_DIR / host) as folder:
-        write_parquet(frame, folder / "features.parquet")
+    # A single instance's table, or shards of hosts this job does not have, are a previous run's: removed (the
+    # other hosts' shards of this job are theirs to replace).
+    clear_outputs(output, [MANIFEST_FILE, FEATURES_FILE, FOLDS_FILE, "metrics.json"])
+    root = output / SHARDS_DIR
+    if root.is_dir():
+        clear_outputs(root, [p.name for p in root.iterdir() if not p.name.startswith((".", "_"))
+                             and p.name not in hosts], temporaries=False)  # the others' writes in progress
+    with timer.block("write"), atomic_dir(root / host) as folder:
+        write_parquet(frame, folder / FEATURES_FILE)
         write_parquet(pd.DataFrame({"ts": session_bounds(inputs.bars)}), folder / "sessions.parquet")
-        write_json(manifest, folder / "manifest.json")
-    write_metrics(output / SHARDS_DIR / host, {"timings_s": timer.as_metrics(), "rows": len(frame),
-                                               "bars": inputs.bars.height, "tweets": len(inputs.tweets)})
-    logger.info("shard %s of %d hosts: wrote %d rows for %d tickers to %s", host, hosts, len(frame),
-                len(manifest["shard"]["tickers"]), output / SHARDS_DIR / host)
+        manifest[MANIFEST_FILES] = describe_files(folder, SHARD_FILES)
+        write_metrics(folder, {"timings_s": timer.as_metrics(), "rows": len(frame),
+                               "bars": inputs.bars.height, "tweets": len(inputs.tweets)})
+        write_json(manifest, folder / MANIFEST_FILE)  # last
+    logger.info("shard %s of %d hosts: wrote %d rows for %d tickers to %s", host, len(hosts), len(frame),
+                len(manifest["shard"]["tickers"]), root / host)
     return manifest

@@ -21,6 +21,10 @@ from steps.features.bar_features import add_relative_returns, session_columns
 from steps.features.settings import FeatureSettings
 
 SHARDS_DIR = "shards"
+SHARD_FILES = ["features.parquet", "sessions.parquet"]  # what a shard's manifest lists
+SINGLE_FILES = ["features.parquet", "folds.json", "manifest.json"]  # a single instance's table (run.py)
+MANIFEST = "manifest.json"
+REBUILD = "delete the features folder (or its S3 prefix) and rerun steps.features"
 
 
 def session_bounds(bars: pl.DataFrame) -> np.ndarray:
@@ -34,17 +38,82 @@ def session_bounds(bars: pl.DataFrame) -> np.ndarray:
 
 
 def shard_folders(folder: Path) -> list[Path]:
+    """Every entry of `shards/` but the temporaries (`.tmp-*`) of a write in progress or crashed."""
     root = folder / SHARDS_DIR
-    return sorted(p for p in root.iterdir() if (p / "features.parquet").is_file()) if root.is_dir() else []
+    return sorted(p for p in root.iterdir() if not p.name.startswith((".", "_"))) if root.is_dir() else []
+
+
+def _run_of(manifest: dict[str, Any]) -> tuple[str | None, tuple[str, ...] | None]:
+    shard = manifest.get("shard") or {}
+    names = shard.get("host_names")
+    return shard.get("run"), tuple(names) if isinstance(names, list) else None
+
+
+def check_shards(folder: Path) -> tuple[list[Path], list[dict[str, Any]]]:
+    """The shards and their manifests, when they are exactly what one job wrote; else one line naming the file.
+
+    Refused: a single-instance table beside the shards, a shard without a manifest (its instance did not
+    finish), a file that differs from what its manifest lists, shards of different jobs, a shard that is not
+    one of the job's hosts (left by an older run) and a host of the job without its shard."""
+    from steps.common.io import MANIFEST_FILES, check_files, read_json
+
+    root = folder / SHARDS_DIR
+    for name in SINGLE_FILES:
+        if (folder / name).exists():
+            raise StepInputError(f"is a single-instance table beside {SHARDS_DIR}/ (a sharded run): the two are "
+                                 "from different runs and which is current is unknown", file=folder / name, fix=REBUILD)
+    shards = shard_folders(folder)
+    if not shards:
+        raise StepInputError("holds no shards", file=root, fix=REBUILD)
+    manifests = []
+    for shard in shards:
+        path = shard / MANIFEST
+        if not shard.is_dir():
+            raise StepInputError("is not a shard folder", file=shard, fix=REBUILD)
+        if not path.is_file():
+            raise StepInputError("not found: the instance that wrote this shard did not finish", file=path, fix=REBUILD)
+        manifest = read_json(path, name="shard manifest")
+        check_files(shard, manifest.get(MANIFEST_FILES), path, fix=REBUILD)
+        manifests.append(manifest)
+    runs = [_run_of(m) for m in manifests]
+    counts = {run: runs.count(run) for run in runs}
+    latest = {run: max((s / MANIFEST).stat().st_mtime for s, r in zip(shards, runs, strict=True) if r == run)
+              for run in counts}
+    reference = max(counts, key=lambda run: (counts[run], latest[run]))
+    first = shards[runs.index(reference)]
+    for shard, run in zip(shards, runs, strict=True):
+        if run != reference:
+            raise StepInputError(f"is from another run (job {run[0]}, hosts {_names(run[1])}) than "
+                                 f"{SHARDS_DIR}/{first.name} (job {reference[0]}, hosts {_names(reference[1])})",
+                                 file=shard / MANIFEST, fix=REBUILD)
+    hosts = reference[1]
+    if hosts is not None:
+        for shard in shards:
+            if shard.name not in hosts:
+                raise StepInputError(f"is not one of the hosts of the run that wrote {SHARDS_DIR}/{first.name} "
+                                     f"({_names(hosts)}): left by an older run", file=shard, fix=REBUILD)
+        present = {s.name for s in shards}
+        for host in hosts:
+            if host not in present:
+                raise StepInputError(f"not found: the run had hosts {_names(hosts)} and this one's shard is missing",
+                                     file=root / host, fix=REBUILD)
+    else:  # shards written before the host names were recorded: the count is what there is
+        expected = (manifests[0].get("shard") or {}).get("hosts")
+        if expected != len(shards):
+            raise StepInputError(f"holds {len(shards)} shards, the run had {expected} hosts", file=root, fix=REBUILD)
+    return shards, manifests
+
+
+def _names(hosts: tuple[str, ...] | None) -> str:
+    return ", ".join(hosts) if hosts else "unknown"
 
 
 def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     """(table, folds, manifest) of a sharded features folder; the same as one instance would have written."""
-    from steps.common.io import read_json, read_table
+    from steps.common.io import read_table
     from steps.features.run import finish_manifest
 
-    shards = shard_folders(folder)
-    manifests = [read_json(s / "manifest.json", name="shard manifest") for s in shards]
+    shards, manifests = check_shards(folder)
     settings_seen = {str(m.get("settings")) for m in manifests}
     if len(settings_seen) != 1:
         raise StepInputError("shards were built with different settings", file=folder / SHARDS_DIR,
@@ -57,7 +126,7 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
                     f"ticker {ticker} is in shards {owners[ticker]} and {shard.name}", file=folder / SHARDS_DIR,
                     column="ticker", fix="partition the bars so that each file holds whole tickers (ticker=X/)")
             owners[ticker] = shard.name
-    manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs")}
+    manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs", "files")}
     settings = FeatureSettings.from_json(manifest["settings"])
     frame = pd.concat([read_table(s / "features.parquet", name="features") for s in shards], ignore_index=True)
     sectors = manifest.get("sectors") or {}

@@ -16,6 +16,7 @@ import pytest
 
 from steps.common.errors import StepInputError
 from steps.common.folds import load_folds
+from steps.common.io import describe_files
 from steps.ensemble.run import run_ensemble
 from steps.ensemble.stacking import beats_best_single
 from steps.evaluate.run import run_evaluation
@@ -41,6 +42,7 @@ def weak_features(tmp_path_factory: pytest.TempPathFactory, features_dir: Path) 
     frame.to_parquet(out / "features.parquet", index=False)
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["feature_columns"] = ["noise"]
+    manifest["files"] = describe_files(out, ["features.parquet", "folds.json"])  # what the reader checks
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 
@@ -147,6 +149,9 @@ def test_meta_learner_never_trains_on_holdout_rows(inputs: Path, weak_features: 
     in_holdout = frame["ts"] >= holdout_start
     frame.loc[in_holdout, "label"] = 1 - frame.loc[in_holdout, "label"]
     frame.to_parquet(flipped / "features.parquet", index=False)
+    manifest = json.loads((flipped / "manifest.json").read_text())
+    manifest["files"] = describe_files(flipped, ["features.parquet", "folds.json"])  # what the reader checks
+    (flipped / "manifest.json").write_text(json.dumps(manifest))
     second = run_ensemble(models, evaluations, flipped, tmp_path / "b", LOG, bootstrap=5)
     assert second["ensemble"]["meta_learner"]["coefficients"] == learner["coefficients"]
     assert second["ensemble"]["meta_learner"]["intercept"] == learner["intercept"]

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from steps.common.feature_table import load_feature_table
+from steps.common.io import describe_files
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
@@ -79,6 +80,7 @@ def _planted(features_dir: Path, tmp_path: Path, plant) -> Path:
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["feature_columns"] = [c for c in frame.columns if c not in
                                    ("ticker", "ts", "sector", "label", "forward_return", "label_end")]
+    manifest["files"] = describe_files(target, ["features.parquet", "folds.json"])  # what the reader checks
     (target / "manifest.json").write_text(json.dumps(manifest))
     return target
 
