@@ -183,6 +183,9 @@ def test_purge_violation_is_caught(features_dir: Path, sample_dir: Path, tmp_pat
     folds = json.loads((target / "folds.json").read_text())
     folds["embargo_seconds"] = 0
     (target / "folds.json").write_text(json.dumps(folds))
+    manifest = json.loads((target / "manifest.json").read_text())  # a writer that got the folds wrong, listed
+    manifest["files"] = describe_files(target, ["features.parquet", "folds.json"])
+    (target / "manifest.json").write_text(json.dumps(manifest))
     report = run_leaks(target, sample_dir / "bars", sample_dir / "tweets", tmp_path / "out", cutoffs=1, seed=0,
                        logger=logging.getLogger("test"))
     check = next(c for c in report["checks"] if c["name"] == "folds")

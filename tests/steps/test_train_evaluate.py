@@ -137,12 +137,17 @@ def test_an_infinite_feature_value_is_one_line_naming_the_column_not_a_crash(fea
 
     import numpy as np
 
+    from steps.common.io import describe_files
+
     poisoned = tmp_path / "features"
     shutil.copytree(features_dir, poisoned)
     table = pd.read_parquet(poisoned / "features.parquet")
     column = json.loads((poisoned / "manifest.json").read_text())["feature_columns"][0]
     table.loc[table.index[3], column] = np.inf
     table.to_parquet(poisoned / "features.parquet")
+    manifest = json.loads((poisoned / "manifest.json").read_text())  # as a features step that wrote inf would
+    manifest["files"] = describe_files(poisoned, ["features.parquet", "folds.json"])
+    (poisoned / "manifest.json").write_text(json.dumps(manifest))
 
     done = _train(poisoned, tmp_path, "--algorithm", "xgboost")
 
