@@ -96,6 +96,7 @@ def test_planted_leak_in_the_features_table_ends_at_the_leak_gate(tmp_path):
     from pipelines.config import load_config
     from pipelines.local.executor import RunOptions
     from pipelines.local.runner import run_config
+    from steps.common.io import describe_files
 
     def plant_leak(run, step_name: str) -> None:
         if step_name != "BuildFeatures" or run.record.steps[step_name].cache_hit:
@@ -104,6 +105,10 @@ def test_planted_leak_in_the_features_table_ends_at_the_leak_gate(tmp_path):
         frame = pd.read_parquet(table)
         frame["ret_5"] = frame["forward_return"]
         frame.to_parquet(table, index=False)
+        manifest_path = table.parent / "manifest.json"  # as a features step that computed ret_5 this way would
+        manifest = json.loads(manifest_path.read_text())
+        manifest["files"] = describe_files(table.parent, sorted(manifest["files"]))
+        manifest_path.write_text(json.dumps(manifest))
 
     config = load_config(profile="quick", overrides={"sample_data": {"tickers": 3}})
     lines: list[str] = []
