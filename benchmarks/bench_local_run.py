@@ -17,7 +17,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.config import load_config
 from pipelines.local.executor import RunOptions, default_cores
+from pipelines.local.record import most_trials_in_flight
 from pipelines.local.runner import run_config
 
 DEFINITIONS = {
     "quick": {},
     "four": {"algorithms": ["xgboost", "catboost", "lightgbm", "gru"]},
 }
-
-
-def trials_at_once(record) -> int:
-    """The most tuning trials (training jobs) in flight together, from their start and end times.
-
-    Steps' own times would overstate it: a step is Executing while it waits for a job slot."""
-    events = []
-    for step in record.steps.values():
-        if step.type == "Tuning":
-            for trial in step.properties.get("TrainingJobSummaries", []):
-                events += [(_iso(trial["TrainingStartTime"]), 1), (_iso(trial["TrainingEndTime"]), -1)]
-    most = current = 0
-    for _, change in sorted(events):
-        current += change
-        most = max(most, current)
-    return most
-
-
-def _iso(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def one_run(name: str, max_parallel: int | None, max_trials: int | None) -> dict[str, Any]:
@@ -77,7 +57,7 @@ def one_run(name: str, max_parallel: int | None, max_trials: int | None) -> dict
     return {
         "wall": wall,
         "status": result.record.status,
-        "at_once": trials_at_once(result.record),
+        "at_once": most_trials_in_flight(result.record),
         "best": best,
         "steps": sum(step.status == "Succeeded" for step in result.steps.values()),
     }

@@ -55,3 +55,20 @@ class ExecutionRecord:
         partial = self.path.with_suffix(".partial")
         partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
         partial.replace(self.path)
+
+
+def most_trials_in_flight(record: ExecutionRecord) -> int:
+    """The most tuning trials (training jobs) running at one moment, from their start and end times.
+
+    Steps' own times would overstate it: a step is Executing while it waits for a job slot."""
+    events = []
+    for step in record.steps.values():
+        if step.type == "Tuning":
+            for trial in step.properties.get("TrainingJobSummaries", []):
+                events += [(datetime.fromisoformat(trial["TrainingStartTime"]), 1),
+                           (datetime.fromisoformat(trial["TrainingEndTime"]), -1)]
+    most = current = 0
+    for _, change in sorted(events):  # at equal times an end (-1) sorts before a start
+        current += change
+        most = max(most, current)
+    return most

@@ -17,6 +17,7 @@ from pipelines.config import load_config
 from pipelines.lint import iter_steps, lint_definition
 from pipelines.local.errors import DefinitionRefused
 from pipelines.local.executor import PipelineExecution, RunOptions
+from pipelines.local.record import most_trials_in_flight
 from pipelines.local.runner import build_definition
 
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
@@ -300,21 +301,8 @@ def test_one_step_at_a_time_and_concurrent_runs_give_identical_outputs_records_a
     assert one[1] == many[1]
     assert one[2] == many[2]
     # and the jobs did overlap in the concurrent run, never in the one-at-a-time run
-    assert _most_jobs_at_once(runs[1][4]) == 1
-    assert _most_jobs_at_once(runs[4][4]) > 1
-
-
-def _most_jobs_at_once(record) -> int:
-    """The most training jobs (tuning trials) in flight at one moment, from their start and end times."""
-    events = []
-    for step in record.steps.values():
-        for trial in step.properties.get("TrainingJobSummaries", []) if step.type == "Tuning" else []:
-            events += [(trial["TrainingStartTime"], 1), (trial["TrainingEndTime"], -1)]
-    most = current = 0
-    for _, change in sorted(events, key=lambda e: (e[0], e[1])):
-        current += change
-        most = max(most, current)
-    return most
+    assert most_trials_in_flight(runs[1][4]) == 1
+    assert most_trials_in_flight(runs[4][4]) > 1
 
 
 def test_after_a_step_fails_the_running_steps_end_and_nothing_new_starts(run_definition, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any
 
 import pytest
@@ -17,7 +16,9 @@ import pytest
 from pipelines import service_rules
 from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
+from pipelines.definition_graph import iter_branch_steps
 from pipelines.local.errors import StepFailed
+from pipelines.local.executor import job_name
 from pipelines.local.handlers import HANDLERS
 from pipelines.local.service_checks import refuse_invalid
 from pipelines.service_rules import (
@@ -520,19 +521,12 @@ def test_a_refused_request_is_the_runners_one_line_validation_exception():
 
 
 def _steps(steps: list[dict]) -> list[dict]:
-    out = []
-    for step in steps:
-        out.append(step)
-        if step["Type"] == "Condition":
-            out += _steps(step["Arguments"].get("IfSteps", [])) + _steps(step["Arguments"].get("ElseSteps", []))
-    return out
+    return list(iter_branch_steps(steps))
 
 
 def _job_name(step_name: str, step_type: str) -> str:
-    """A job name as the runner makes one (pipelines/local/executor.py), within the operation's limit."""
-    base = re.sub(r"[^A-Za-z0-9-]", "-", step_name).lower().strip("-")
-    limit = 32 if step_type == "Tuning" else 63
-    return f"{base[: limit - len(EXECUTION_ID) - 1]}-{EXECUTION_ID}"
+    """The job name the runner gives the step (its own function, within the operation's limit)."""
+    return job_name(step_name, f"20260101t000000-{EXECUTION_ID}", HANDLERS[step_type].job_name_limit)
 
 
 def _resolver(definition: dict, unknown: bool = False):
