@@ -35,7 +35,7 @@ from pipelines.local.handlers import HANDLERS, StepResult, StepRun
 from pipelines.local.jobs.host import stop_all_jobs
 from pipelines.local.record import ExecutionRecord, StepRecord, now
 from pipelines.local.service_checks import refuse_invalid
-from pipelines.local.store import LocalStore
+from pipelines.local.store import LOCAL_INPUTS_BUCKET, LocalStore
 
 
 @dataclass
@@ -140,9 +140,6 @@ def job_name(step_name: str, execution_id: str, limit: int) -> str:
     return f"{base[: limit - len(suffix) - 1]}-{suffix}"
 
 
-
-
-LOCAL_INPUTS_BUCKET = "s3://local-inputs"
 
 
 class PipelineExecution:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipelines.local.errors import LocalRunError
 from pipelines.local.jobs.host import base_environment, run_program
-from pipelines.local.store import LocalStore
+from pipelines.local.store import LOCAL_INPUTS_BUCKET, LocalStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA_SECONDS = 900
@@ -31,7 +31,7 @@ def ensure_sample_data(
     """Generate sample bars and tweets if the bars prefix is empty; returns a description, or None."""
     if store.exists(bars_uri):
         return None
-    if not bars_uri.startswith("s3://") or bars_uri.startswith("s3://local-inputs/"):
+    if not bars_uri.startswith("s3://") or bars_uri.startswith(f"{LOCAL_INPUTS_BUCKET}/"):
         # a folder of the user's (file://, linked into the store): never fill it with generated data
         raise LocalRunError(f"InputDataUrl {bars_uri} has no bars: put the bars there or leave InputDataUrl at its "
                             "default for generated sample data")

@@ -12,6 +12,9 @@ from urllib.parse import unquote, urlparse
 
 from pipelines.local.errors import LocalRunError
 
+# Where the runner links a local folder given as a file:// parameter, so job requests carry an S3 URI.
+LOCAL_INPUTS_BUCKET = "s3://local-inputs"
+
 
 class LocalStore:
     def __init__(self, root: Path):
