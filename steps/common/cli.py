@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -48,14 +50,47 @@ class StepArgumentParser(argparse.ArgumentParser):
         )
 
 
+# sysexits' EX_IOERR: the machine, not the input, is at fault (a full disk, a read-only mount, a file in the way).
+IO_ERROR_EXIT = 74
+
+_IO_FIXES = {
+    errno.ENOSPC: "free space on that filesystem or point the output at another one",
+    errno.EDQUOT: "free space within your quota or point the output at another filesystem",
+    errno.EROFS: "point the output at a writable folder (that mount is read-only)",
+    errno.EACCES: "make the folder writable by this user or point the output elsewhere",
+    errno.EPERM: "make the folder writable by this user or point the output elsewhere",
+    errno.EEXIST: "a file is in the way of a folder: remove it or choose another path",
+    errno.ENOTDIR: "a file is in the way of a folder: remove it or choose another path",
+    errno.EISDIR: "a folder is in the way of a file: remove it or choose another path",
+    errno.ENOENT: "check the path (a parent folder is missing or cannot be created)",
+}
+
+
+def io_error_line(exc: OSError) -> str:
+    """One line for an operating-system error: the path, what the system said, and what to do."""
+    reason = exc.strerror or (errno.errorcode.get(exc.errno, "") if exc.errno else "") or type(exc).__name__
+    fix = _IO_FIXES.get(exc.errno or 0, "check the path, the free space and the permissions")
+    if exc.filename is None:  # e.g. pyarrow's writer: the path is not known here, the reason says what failed
+        return " ".join(f"{reason}; fix: {fix}".split())
+    where = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else str(exc.filename)
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return " ".join(f"{where}: {reason}; fix: {fix}".split())
+
+
 def main_guard(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run a step's main; a StepError becomes exit code 2 with one line on stderr and no traceback."""
+    """Run a step's main; a StepError becomes exit code 2 and an OSError (full disk, read-only mount, a file in the
+    way of the output folder) exit code 74, each with one line on stderr and no traceback. The outputs are
+    written temp-then-rename, so a step stopped here leaves the previous output or none, never half of one."""
     try:
         code = main(argv)
     except StepError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        print(f"error: {io_error_line(exc)}", file=sys.stderr)
+        return IO_ERROR_EXIT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

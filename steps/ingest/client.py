@@ -25,15 +25,6 @@ from typing import Any
 
 import aiohttp
 from tweepy.asynchronous import AsyncStreamingClient
-from tweepy.errors import (
-    BadRequest,
-    Forbidden,
-    HTTPException,
-    NotFound,
-    TooManyRequests,
-    TwitterServerError,
-    Unauthorized,
-)
 
 from steps.common.errors import StepError
 from steps.common.secrets import Secret
@@ -43,6 +34,21 @@ DEFAULT_API_BASE = "https://api.twitter.com"
 
 class StreamRejected(StepError):
     """The API refused the credentials or the request; retrying cannot help."""
+
+
+class StreamUnavailable(StepError):
+    """The API could not be reached or answered with a server error; a later run may succeed."""
+
+
+def _api_reason(body: Any) -> str:
+    """The API's own words (`title`/`detail`, or the first error's `message`), clipped to one short line."""
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(body[key]) for key in ("title", "detail") if isinstance(body.get(key), str | int)]
+    errors = body.get("errors")
+    if not parts and isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        parts.append(str(errors[0].get("message", "")))
+    return " ".join(" - ".join(p for p in parts if p).split())[:200]
 
 
 @dataclass(frozen=True)
@@ -95,26 +101,34 @@ class IngestStreamingClient(AsyncStreamingClient):
 
     # --- seam 1: REST calls (rules) -------------------------------------------------------------
     async def request(self, method, route, params=None, json=None, user_auth=False):
+        """tweepy's REST call, against `api_base`; a refusal or an outage ends the run on one line (tweepy's own
+        exceptions would end it on a traceback), naming the status and the API's reason, never the token."""
         headers = {"User-Agent": self.user_agent, "Authorization": f"Bearer {self.bearer_token}"}
         timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
-            method, self.api_base + route, params=params, json=json, headers=headers
-        ) as response:
-            await response.read()
-            if 200 <= response.status < 300:
-                return response
-            try:
-                body = await response.json(content_type=None)
-            except ValueError:
-                body = None
-        errors = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound}
-        if response.status in errors:
-            raise errors[response.status](response, response_json=body)
-        if response.status == 429:
-            raise TooManyRequests(response, response_json=body)
-        if response.status >= 500:
-            raise TwitterServerError(response, response_json=body)
-        raise HTTPException(response, response_json=body)
+        where = f"{method} {self.api_base}{route}"
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
+                method, self.api_base + route, params=params, json=json, headers=headers
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    return response
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise StreamUnavailable(f"{where}: no answer ({type(exc).__name__}); fix: check --api-base and the "
+                                    "network, then run again") from None
+        status, reason = response.status, _api_reason(body)
+        said = f" ({reason})" if reason else ""
+        if status in (401, 403):
+            raise StreamRejected(f"{where} answered {status}{said}; fix: check the bearer token secret and the "
+                                 "app's access level")
+        if status == 429 or status >= 500:
+            raise StreamUnavailable(f"{where} answered {status}{said}; fix: run again later (the API is rate "
+                                    "limiting or failing)")
+        raise StreamRejected(f"{where} answered {status}{said}; fix: check the stream rules in the config")
 
     # --- seam 2: the stream connection and its reconnect loop -----------------------------------
     async def _connect(self, method, endpoint, params=None, **kwargs):

@@ -16,6 +16,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -101,6 +102,8 @@ class FakeStreamServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
+        # A test may answer GET /rules itself (an outage, an odd status) instead of the scripted server.
+        self.override_rules: Callable[[web.Request], Awaitable[web.Response]] | None = None
 
     def __enter__(self) -> FakeStreamServer:
         self._thread.start()
@@ -130,6 +133,8 @@ class FakeStreamServer:
         return ok
 
     async def _get_rules(self, request: web.Request) -> web.Response:
+        if self.override_rules is not None:
+            return await self.override_rules(request)
         if not self._authorized(request):
             return web.json_response({"title": "Unauthorized"}, status=401)
         self.state.rule_calls += 1
