@@ -174,7 +174,9 @@ def import_prices(sources: list[str], output: str | Path, *, sector: str = "Unkn
         pq.write_to_dataset(pa.Table.from_pandas(bars, preserve_index=False), root_path=str(folder),
                             partition_cols=["ticker"], basename_template="part-{i}.parquet")
         universe.to_csv(folder / "_universe.csv", index=False)
-    (root / "tweets").mkdir(parents=True, exist_ok=True)
+    # An S3 prefix with no object is no ProcessingInput SageMaker (or the local runner) accepts: the tweets
+    # folder holds one note, which readers skip (`_`-prefixed), so that it reads as "no tweets".
+    write_text("No tweets come with price files: run with sentiment off.\n", root / "tweets" / "_NO_TWEETS.md")
     summary = {
         "sources": sources, "bars": len(bars), "dropped_rows": sum(p.dropped_rows for _, p in pieces),
         "tickers": names, "start": bars["ts"].min().isoformat(), "end": bars["ts"].max().isoformat(),

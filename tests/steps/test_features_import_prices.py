@@ -35,7 +35,8 @@ def test_per_ticker_files_become_the_bars_contract(tmp_path: Path) -> None:
     assert aaa["close"].tolist() == pytest.approx(raw["Close"].tolist())
     assert pd.read_csv(tmp_path / "bars" / "_universe.csv").to_dict("list") == {"ticker": ["AAA", "BBB"],
                                                                                "sector": ["Test", "Test"]}
-    assert (tmp_path / "tweets").is_dir() and (tmp_path / "SOURCE.md").exists()
+    assert (tmp_path / "SOURCE.md").exists() and read_table(tmp_path / "tweets", allow_empty=True).empty
+    assert [p.name for p in (tmp_path / "tweets").iterdir()] == ["_NO_TWEETS.md"]  # an S3 input needs an object
 
 
 def test_adjusted_prices_scale_every_price(tmp_path: Path) -> None:
