@@ -82,11 +82,11 @@ def ticker_from_name(path: Path) -> str:
     return re.sub(r"\.csv(\.gz)?$", "", path.name, flags=re.IGNORECASE).strip().upper()
 
 
-def check_ticker(ticker: str, path: Path | str, column: str = "ticker") -> str:
+def check_ticker(ticker: str, path: Path | str, column: str = "ticker",
+                 fix: str = "pass --ticker SYMBOL for this file, or rename the file") -> str:
     if not TICKER_PATTERN.match(ticker):
         raise StepInputError(f"ticker {ticker!r} is not a symbol (letters, digits, . ^ _ -, at most 32)",
-                             file=path, column=column,
-                             fix="pass --ticker SYMBOL for this file, or rename the file or the column")
+                             file=path, column=column, fix=fix)
     return ticker
 
 
@@ -126,7 +126,7 @@ def read_price_file(path: Path, ticker: str | None, *, adjust: bool, ticker_sour
                                  column=str(columns["ticker"]), fix="fill in the ticker or drop those rows")
         tickers = raw.astype(str).str.strip().str.upper()
         for name in tickers.unique():
-            check_ticker(name, path, str(columns["ticker"]))
+            check_ticker(name, path, str(columns["ticker"]), fix="put the ticker symbols in that column")
         source = f"column {columns['ticker']!r}"
     else:
         if ticker is None:
@@ -193,7 +193,8 @@ def _read_wide(path: Path, frame: pd.DataFrame, date_column: str, ticker: str | 
     ts = session_close_times(frame[date_column])
     pieces, dropped = [], 0
     for column in value_columns:
-        name = check_ticker(str(column).strip().upper(), path, str(column))
+        name = check_ticker(str(column).strip().upper(), path, str(column),
+                            fix="name each price column after its ticker symbol")
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
         unreadable = raw.notna() & values.isna()

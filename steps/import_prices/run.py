@@ -44,7 +44,8 @@ def resolve_sources(sources: list[str], tickers: list[str] | None = None) -> lis
                              fix="give one --ticker per --input, in the same order, or none")
     files: list[Source] = []
     for position, source in enumerate(sources):
-        given = check_ticker(tickers[position].strip().upper(), source) if tickers else None
+        given = check_ticker(tickers[position].strip().upper(), source, "ticker", fix="pass a symbol to --ticker") \
+            if tickers else None
         if source.startswith("arch:"):
             name = source.split(":", 1)[1]
             if name not in ARCH_DATASETS:
