@@ -276,12 +276,13 @@ def fold_coverage(folds, frame: pd.DataFrame) -> dict[str, Any]:
     coverage: dict[str, Any] = {"sessions": total, "sessions_in_folds": in_folds, "sessions_before_folds": before,
                                 "rows_before_folds": early, "first_train_start": first_train.isoformat()}
     if before:
-        most = (total - days.get("train", 0) - holdout) // validation
+        train, n_folds = days.get("train", 0), max(1, len(folds.folds))
+        longer = (total - train - holdout) // n_folds
         coverage["note"] = (
             f"the folds and the holdout cover the last {in_folds + holdout} of {total} sessions: the first {before} "
             f"sessions ({early} rows, before {first_train.date()}) are in no fold, so no validation window judges a "
-            f"model on them and only the final refit trains on them; to validate on them too, raise --n-folds to "
-            f"{most} (or --validation-days)")
+            f"model on them and only the final refit trains on them; to use them in validation too, raise "
+            f"--validation-days to {longer} (the same {n_folds} folds) or --train-days to {train + before}")
     return coverage
 
 

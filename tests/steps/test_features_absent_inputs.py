@@ -117,8 +117,11 @@ def test_fold_coverage_counts_the_sessions_no_fold_sees(tmp_path: Path, caplog) 
     assert coverage["rows_before_folds"] == int((table["ts"] < first_train).sum()) > 0
     assert first_train == (pd.bdate_range("2022-01-03", periods=190)[80] + pd.Timedelta(hours=16)).tz_localize(
         "America/New_York")
-    assert "raise --n-folds to 6" in coverage["note"]  # (190 - 40 - 30) // 20
+    assert "--validation-days to 60 (the same 2 folds) or --train-days to 120" in coverage["note"]  # 120 // 2; 40 + 80
     assert any("the first 80 sessions" in r.getMessage() for r in caplog.records)
-    exact = FeatureSettings(**{**DAILY.to_json(), "n_folds": 6, "absent_inputs": ()})
+    exact = FeatureSettings(**{**DAILY.to_json(), "validation_days": 60, "absent_inputs": ()})
     covered = run_features(bars, None, tmp_path / "f2", exact, universe=None, logger=logging.getLogger("test"))
     assert covered["fold_coverage"]["sessions_before_folds"] == 0 and "note" not in covered["fold_coverage"]
+    longer = FeatureSettings(**{**DAILY.to_json(), "train_days": 120, "absent_inputs": ()})
+    assert run_features(bars, None, tmp_path / "f3", longer, universe=None,
+                        logger=logging.getLogger("test"))["fold_coverage"]["sessions_before_folds"] == 0
