@@ -197,8 +197,10 @@ def _read_wide(path: Path, frame: pd.DataFrame, date_column: str, ticker: str | 
                             fix="name each price column after its ticker symbol")
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        unreadable = raw.notna() & values.isna()
-        if unreadable.all() or not values.notna().any():
+        if raw.isna().all():
+            logger.warning("%s: column %r is empty: no bars for %s", path, column, name)
+            continue
+        if not values.notna().any():
             raise StepInputError("is neither a date nor prices (a wide file has one close column per ticker)",
                                  file=path, column=str(column), fix="drop the column or name the close column Close")
         keep = ts.notna() & np.isfinite(values) & (values > 0)
@@ -209,6 +211,9 @@ def _read_wide(path: Path, frame: pd.DataFrame, date_column: str, ticker: str | 
         raise StepInputError("names a ticker twice", file=path, column=str(value_columns[0]),
                              fix="keep one column per ticker")
     logger.info("%s: a wide file: one close column per ticker (%s); no open/high/low/volume", path, ", ".join(names))
+    if not pieces:
+        raise StepInputError("has no prices in any column", file=path, column=str(value_columns[0]),
+                             fix="pass a file with daily closes")
     bars = pd.concat(pieces, ignore_index=True)
     return PriceFile(bars, dropped, "wide", "wide columns", False, False,
                      ["wide file (closes only): the features that need open/high/low/volume are dropped"])

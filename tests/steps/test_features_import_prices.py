@@ -111,7 +111,7 @@ def test_close_only_file_keeps_only_close_and_says_what_is_absent(tmp_path: Path
 
 def test_wide_file_becomes_one_close_series_per_ticker(tmp_path: Path) -> None:
     a, b = _closes(tmp_path, seed=1), _closes(tmp_path, seed=2)
-    wide = pd.DataFrame({"Date": a["Date"], "AAA": a["Close"], "^IDX": b["Close"]})
+    wide = pd.DataFrame({"Date": a["Date"], "AAA": a["Close"], "^IDX": b["Close"], "GONE": np.nan})
     wide.loc[:9, "^IDX"] = np.nan  # listed from the 11th session on: no bars before, not broken rows
     path = tmp_path / "wide.csv"
     path.write_text("# Data source: a test\n" + wide.to_csv(index=False))
