@@ -282,7 +282,8 @@ def fold_coverage(folds, frame: pd.DataFrame) -> dict[str, Any]:
             f"the folds and the holdout cover the last {in_folds + holdout} of {total} sessions: the first {before} "
             f"sessions ({early} rows, before {first_train.date()}) are in no fold, so no validation window judges a "
             f"model on them and only the final refit trains on them; to use them in validation too, raise "
-            f"--validation-days to {longer} (the same {n_folds} folds) or --train-days to {train + before}")
+            + (f"--validation-days to {longer} (the same {n_folds} folds) or " if longer > validation else "")
+            + f"--train-days to {train + before}")
     return coverage
 
 

@@ -122,6 +122,11 @@ def test_fold_coverage_counts_the_sessions_no_fold_sees(tmp_path: Path, caplog) 
     exact = FeatureSettings(**{**DAILY.to_json(), "validation_days": 60, "absent_inputs": ()})
     covered = run_features(bars, None, tmp_path / "f2", exact, universe=None, logger=logging.getLogger("test"))
     assert covered["fold_coverage"]["sessions_before_folds"] == 0 and "note" not in covered["fold_coverage"]
+    # 39 + 2 x 60 + 30 = 189: one session left, and no longer validation window fits
+    nearly = FeatureSettings(**{**DAILY.to_json(), "train_days": 39, "validation_days": 60, "absent_inputs": ()})
+    note = run_features(bars, None, tmp_path / "f4", nearly, universe=None,
+                        logger=logging.getLogger("test"))["fold_coverage"]["note"]
+    assert note.endswith("to use them in validation too, raise --train-days to 40")
     longer = FeatureSettings(**{**DAILY.to_json(), "train_days": 120, "absent_inputs": ()})
     assert run_features(bars, None, tmp_path / "f3", longer, universe=None,
                         logger=logging.getLogger("test"))["fold_coverage"]["sessions_before_folds"] == 0
