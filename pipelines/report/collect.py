@@ -2,8 +2,9 @@
 
 The record is the local runner's `execution.json` (or one built from a SageMaker execution). Artifacts
 are found by what steps write, not by step names: any output folder holding `evaluation.json`,
-`leak_report.json`, `stability_report.json` or `check_report.json` is read, so new stages show up
-without changes here.
+`leak_report.json`, `stability_report.json`, `check_report.json` or a feature table's `manifest.json` is
+read, so new stages show up without changes here. The one name-based link: `Evaluate-<alg>[-r]` evaluated
+the best model of `Tune-<alg>[-r]`, its own round's tuning step (pipelines/stages/models.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class ModelResult:
     suspicion: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     folder: str | None = None
+    training_job: str | None = None     # the tuning job's best the evaluation read (its fold AUCs are shown)
+    training_job_step: str | None = None  # the tuning step that ran it, when another round's (warm start)
 
     @property
     def ci95(self) -> tuple[float, float] | None:
@@ -41,12 +44,18 @@ class ModelResult:
 
 @dataclass
 class TuningResult:
+    """One tuning step. `best_job` is what its Evaluate step reads: the OverallBestTrainingJob when warm-started
+    (it may be a parent round's job), else the BestTrainingJob; `own_best_*` is the best of its own trials."""
+
     step: str
     objective: str
     best_job: str | None
     best_value: float | None
     trials: list[dict[str, Any]]
     fold_aucs: list[float]
+    own_best_job: str | None = None
+    own_best_value: float | None = None
+    model_uris: dict[str, str] = field(default_factory=dict)  # training job -> model.tar.gz
 
     @property
     def best_hyperparameters(self) -> dict[str, Any]:
@@ -61,6 +70,7 @@ class ReportData:
     leak_reports: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     stability: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     checks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    features: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # the feature table's manifest
     problems: list[str] = field(default_factory=list)
 
 
@@ -120,7 +130,7 @@ def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], s
     )
 
 
-def _tuning(step: dict[str, Any], source: ArtifactSource) -> TuningResult:
+def _tuning(step: dict[str, Any]) -> TuningResult:
     properties = step.get("properties") or {}
     summaries = properties.get("TrainingJobSummaries") or []
     trials = [
@@ -132,14 +142,57 @@ def _tuning(step: dict[str, Any], source: ArtifactSource) -> TuningResult:
         }
         for s in summaries
     ]
-    best = properties.get("OverallBestTrainingJob") or properties.get("BestTrainingJob") or {}
-    best_value = (best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
-    model_uri = (step.get("outputs") or {}).get("best_model") or (best.get("ModelArtifacts") or {}).get(
-        "S3ModelArtifacts"
-    )
+    uris = {s["TrainingJobName"]: s["ModelArtifacts"]["S3ModelArtifacts"] for s in summaries
+            if s.get("TrainingJobName") and (s.get("ModelArtifacts") or {}).get("S3ModelArtifacts")}
+    own = properties.get("BestTrainingJob") or {}
+    best = properties.get("OverallBestTrainingJob") or own
+    outputs = step.get("outputs") or {}
+    for job in (own, best):
+        uri = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        if job.get("TrainingJobName") and uri:
+            uris.setdefault(job["TrainingJobName"], uri)
+    if own.get("TrainingJobName") and outputs.get("best_model"):  # the local runner's output: the own best's model
+        uris.setdefault(own["TrainingJobName"], outputs["best_model"])
+
+    def value(job: dict[str, Any]) -> float | None:
+        return (job.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
+
     objective = (step.get("metrics") or {}).get("objective_metric", "objective")
-    return TuningResult(step["name"], objective, best.get("TrainingJobName"), best_value, trials,
-                        _fold_aucs(_model_meta(source, model_uri)))  # fmt: skip
+    return TuningResult(step["name"], objective, best.get("TrainingJobName"), value(best), trials, [],
+                        own.get("TrainingJobName"), value(own), uris)
+
+
+def _attach_fold_aucs(tunings: list[TuningResult], source: ArtifactSource) -> None:
+    """Each tuning's fold AUCs are those of the job its evaluation read, whichever round ran that job."""
+    uris: dict[str, str] = {}
+    for tuning in tunings:
+        for job, uri in tuning.model_uris.items():
+            uris.setdefault(job, uri)
+    for tuning in tunings:
+        if tuning.best_job:
+            tuning.fold_aucs = _fold_aucs(_model_meta(source, uris.get(tuning.best_job)))
+
+
+def tuning_of(model: ModelResult, tunings: list[TuningResult]) -> TuningResult | None:
+    """The tuning step of the model's own round: Evaluate-<alg>[-r] reads Tune-<alg>[-r]'s best model."""
+    by_step = {t.step: t for t in tunings}
+    if model.step.startswith("Evaluate-"):
+        return by_step.get("Tune-" + model.step.removeprefix("Evaluate-"))
+    return None
+
+
+def feature_notes(manifest: dict[str, Any]) -> list[str]:
+    """What the feature table leaves out, in words: absent inputs with the features dropped for them, and the
+    sessions no fold covers. Shown in the report and the run summary."""
+    notes = []
+    dropped = manifest.get("dropped_features") or {}
+    if manifest.get("absent_inputs"):
+        notes.append(f"the bars have no {', '.join(manifest['absent_inputs'])}: {len(dropped)} features that need "
+                     f"them were dropped ({', '.join(dropped)})")
+    coverage = manifest.get("fold_coverage") or {}
+    if coverage.get("note"):
+        notes.append(str(coverage["note"]))
+    return notes
 
 
 def latest_week_below_gate(model: ModelResult, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -159,7 +212,7 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
         if step.get("status") != "Succeeded":
             continue
         if step.get("type") == "Tuning":
-            data.tunings.append(_tuning(step, source))
+            data.tunings.append(_tuning(step))
             continue
         for folder in (step.get("outputs") or {}).values():
             if not isinstance(folder, str) or not folder.startswith(("s3://", "file://")):
@@ -178,9 +231,18 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
             check = _json(source, f"{folder}/check_report.json")
             if check:
                 data.checks.append((step["name"], check))
-    by_algorithm = {t.step.removeprefix("Tune-").split("-")[0]: t for t in data.tunings}
+            manifest = _json(source, f"{folder}/manifest.json")
+            if manifest and "feature_columns" in manifest:
+                data.features.append((step["name"], manifest))
+    _attach_fold_aucs(data.tunings, source)
+    runs = {job: t.step for t in data.tunings for job in (t.own_best_job, *(x["job"] for x in t.trials)) if job}
     for model in data.models:
-        tuning = by_algorithm.get(model.name)
-        if tuning and not model.fold_aucs:
+        tuning = tuning_of(model, data.tunings)
+        if tuning is None:
+            continue
+        model.training_job = tuning.best_job
+        if tuning.best_job and runs.get(tuning.best_job, tuning.step) != tuning.step:
+            model.training_job_step = runs[tuning.best_job]
+        if not model.fold_aucs:
             model.fold_aucs = tuning.fold_aucs
     return data

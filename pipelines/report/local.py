@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from pipelines.report.collect import collect, latest_week_below_gate
+from pipelines.report.collect import collect, feature_notes, latest_week_below_gate
 from pipelines.report.render import render
 from pipelines.report.sources import LocalStoreSource
 
@@ -24,10 +24,11 @@ def write_report(execution_json: Path, store_root: Path | None = None) -> Path:
 
 
 def run_warnings(execution_json: Path) -> list[str]:
-    """What the run summary must not bury: suspiciously high holdout AUCs and decay in the latest week."""
+    """What the run summary must not bury: suspiciously high holdout AUCs, decay in the latest week, and what
+    the feature table left out (absent inputs, sessions in no fold)."""
     record = json.loads(execution_json.read_text())
     data = collect(record, LocalStoreSource(execution_json.parent.parent / "s3"))
-    warnings = []
+    warnings = [f"{step}: {note}" for step, manifest in data.features for note in feature_notes(manifest)]
     for model in data.models:
         if model.suspicion and model.suspicion.get("flag"):
             warnings.append(f"SUSPICIOUS {model.step}: {model.suspicion.get('reason')}")

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from pipelines.local.conditions import condition_text
-from pipelines.report.collect import ReportData, latest_week_below_gate
+from pipelines.report.collect import ReportData, feature_notes, latest_week_below_gate
 from pipelines.report.svg import STATUS_COLOURS, collapsed_step_graph, roc_chart, step_graph
 
 CSS = """
@@ -128,14 +128,19 @@ def _models_section(data: ReportData) -> str:
         if decay:
             flag += (f' <span class="fail">latest week {escape(str(decay.get("latest_period")))}: '
                      f'{_fmt(decay.get("auc"))} below the gate {_fmt(decay.get("gate"), 2)}</span>')
+        job = escape(model.training_job or "–")
+        if model.training_job_step:
+            job += f' <span class="muted">(run by {escape(model.training_job_step)})</span>'
         rows.append(
-            f'<tr data-model="{escape(model.name)}"><td>{escape(model.name)}</td><td>{escape(model.step)}</td>'
+            f'<tr data-model="{escape(model.name)}" data-model-step="{escape(model.step)}">'
+            f"<td>{escape(model.name)}</td><td>{escape(model.step)}</td><td>{job}</td>"
             f"<td class=num>{_fmt(model.auc)}{flag}</td><td class=num>{ci_text}</td><td class=num>{folds}</td>"
             f"<td class=muted>{others}</td></tr>"
         )
     table = (
-        "<table><tr><th>model</th><th>step</th><th>holdout AUC</th><th>95% CI (bootstrap)</th>"
-        "<th>fold AUCs (validation)</th><th>other holdout metrics</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>model</th><th>step</th><th>training job evaluated</th><th>holdout AUC</th>"
+        "<th>95% CI (bootstrap)</th><th>fold AUCs of that job (validation)</th><th>other holdout metrics</th></tr>"
+        + "".join(rows) + "</table>"
     )
     curves = [(f"{m.name} ({m.step})", *m.roc) for m in data.models if m.roc]
     return table + (roc_chart(curves) if curves else "")
@@ -151,9 +156,13 @@ def _tuning_section(data: ReportData) -> str:
             f"{escape(', '.join(f'{k}={_short(v)}' for k, v in t['hyperparameters'].items()))}</td></tr>"
             for t in trials
         )
+        own = ""
+        if tuning.own_best_job and tuning.own_best_job != tuning.best_job:
+            own = (f" (counting the warm-start parents; this round's own best: <code>{escape(tuning.own_best_job)}"
+                   f"</code>, {_fmt(tuning.own_best_value)})")
         parts.append(
             f"<h3>{escape(tuning.step)}</h3><p>best job <code>{escape(str(tuning.best_job))}</code>, "
-            f"{escape(tuning.objective)} = {_fmt(tuning.best_value)}; {len(tuning.trials)} trials</p>"
+            f"{escape(tuning.objective)} = {_fmt(tuning.best_value)}{own}; {len(tuning.trials)} trials</p>"
             "<table><tr><th>training job</th><th>status</th><th>objective</th><th>hyperparameters</th></tr>"
             f"{rows}</table>"
         )
@@ -176,6 +185,19 @@ def _leaks_section(data: ReportData) -> str:
             f"<table><tr><th>check</th><th>result</th><th>details</th><th>columns</th></tr>{rows}</table>"
         )
     return "".join(parts) or '<p class="muted">No leak report in this run.</p>'
+
+
+def _features_section(data: ReportData) -> str:
+    parts = []
+    for step, manifest in data.features:
+        rows = manifest.get("rows") or {}
+        notes = "".join(f'<li class="fail">{escape(note)}</li>' for note in feature_notes(manifest))
+        parts.append(
+            f'<p data-features="{escape(step)}">{escape(step)}: {rows.get("total", "–")} rows x '
+            f'{len(manifest.get("feature_columns") or [])} features, {manifest.get("tickers", "–")} tickers, '
+            f'{rows.get("holdout", "–")} holdout rows</p>' + (f"<ul>{notes}</ul>" if notes else "")
+        )
+    return "".join(parts) or '<p class="muted">No feature table in this run.</p>'
 
 
 def _stability_section(data: ReportData) -> str:
@@ -222,6 +244,7 @@ def render(data: ReportData) -> str:
 <div class="banner {"ok" if ok else "bad"}" id="status">{escape(banner_text)}</div>
 <h2>Steps</h2>{_graph_section(steps)}{_steps_table(steps)}
 <h2>Gates</h2>{_gates_table(steps)}
+<h2>Features</h2>{_features_section(data)}
 <h2>Models (out-of-time holdout)</h2>{_models_section(data)}
 <h2>Tuning</h2>{_tuning_section(data)}
 <h2>Leak tests</h2>{_leaks_section(data)}

@@ -18,6 +18,10 @@ from steps.common.errors import StepInputError
 
 BAR_PRICE_COLUMNS = ("open", "high", "low", "close")
 BAR_COLUMNS = ("ticker", "ts", *BAR_PRICE_COLUMNS, "volume")
+# A price source may lack these (close-only and wide files, index files without volume): the bars are valid
+# without them and steps.features drops the features that need them (FeatureSettings.absent_inputs).
+OPTIONAL_BAR_COLUMNS = ("open", "high", "low", "volume")
+REQUIRED_BAR_COLUMNS = tuple(c for c in BAR_COLUMNS if c not in OPTIONAL_BAR_COLUMNS)
 TWEET_COUNT_COLUMNS = ("like_count", "retweet_count", "reply_count")
 TWEET_PROB_COLUMNS = ("p_pos", "p_neg", "p_neu")
 
@@ -31,6 +35,21 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str,
                 column=column,
                 fix=f"add '{column}' or rename the matching column",
             )
+
+
+def _present_bar_columns(frame: pd.DataFrame | pl.DataFrame, source: str) -> tuple[str, ...]:
+    """The contract columns the bars have. A missing optional column is allowed, except when another column
+    looks like it under a different spelling ('Volume', ' volume'): that is a naming slip, and dropping the
+    features that need it would hide the slip."""
+    _require_columns(frame, REQUIRED_BAR_COLUMNS, source, "bars")
+    for column in OPTIONAL_BAR_COLUMNS:
+        if column in frame.columns:
+            continue
+        lookalike = next((c for c in frame.columns if str(c).strip().lower() == column), None)
+        if lookalike is not None:
+            raise StepInputError(f"missing column, but {str(lookalike)!r} is there", file=source, column=column,
+                                 fix=f"rename {str(lookalike)!r} to '{column}' (the bars contract is lower case)")
+    return tuple(c for c in BAR_COLUMNS if c in frame.columns)
 
 
 def _utc_timestamps(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
@@ -158,11 +177,8 @@ def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
     source = str(source)
     if len(frame) == 0:
         raise StepInputError("no bars (the input is empty)", file=source, fix="pass a folder with bar files")
-    _require_columns(frame, BAR_COLUMNS, source, "bars")
-    if isinstance(frame, pl.DataFrame):
-        data = frame.select(BAR_COLUMNS)
-    else:
-        data = _pandas_to_polars(frame, BAR_COLUMNS, source)
+    present = _present_bar_columns(frame, source)
+    data = frame.select(present) if isinstance(frame, pl.DataFrame) else _pandas_to_polars(frame, present, source)
     ticker = data["ticker"]
     if isinstance(ticker.dtype, pl.Categorical | pl.Enum):
         ticker = ticker.cast(pl.String)
@@ -174,7 +190,7 @@ def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
                              "ticker", file=source, column="ticker", fix="drop those rows or fill in the ticker")
     _unknown_tickers(ticker, known_tickers, source, "bars")
     columns = {"ticker": ticker, "ts": _polars_utc(data, "ts", source)}
-    for column in (*BAR_PRICE_COLUMNS, "volume"):
+    for column in (c for c in (*BAR_PRICE_COLUMNS, "volume") if c in present):
         values = data[column]
         if not values.dtype.is_numeric() or values.dtype == pl.Boolean:
             raise StepInputError(f"has dtype {values.dtype}, expected numbers", file=source, column=column,
@@ -184,7 +200,8 @@ def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
         if not finite.all():
             raise StepInputError(
                 f"has {int((~finite).sum())} missing or infinite values", file=source, column=column,
-                fix="drop those bars or fill them from the previous close",
+                fix="drop those bars or fill them from the previous close" + (
+                    "" if column == "close" else ", or drop the column to build without the features that need it"),
             )
         bad = values < 0 if column == "volume" else values <= 0
         if bad.any():

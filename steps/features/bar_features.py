@@ -32,6 +32,12 @@ Session features (sessions are New York calendar dates):
 - prev_day_return: log(previous session's close / the session before's close)
 - prev_day_range: log(previous session's high / its low)
 Cross-sectional (build.py, at the decision rows): mkt_rel_ret_w and sec_rel_ret_w.
+
+Absent inputs (`settings.absent_inputs`: close-only or wide price files have no open/high/low, many index
+files no volume): the kernels run on stand-ins (close for a missing open/high/low, 1 for a missing volume)
+so that one compiled loop serves every input shape, and every feature that reads an absent input
+(`NEEDS`) is dropped from the table. A stand-in value never reaches a column: a range of a close-only
+series would be 0 everywhere, and a gap computed from close would be a copy of the previous return.
 """
 
 from __future__ import annotations
@@ -47,6 +53,14 @@ MARKET_TZ = "America/New_York"
 MINUTE_NS = 60_000_000_000
 DAY_NS = 86_400_000_000_000
 FAMILIES = ("vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")
+# The bar inputs besides close that a family (a name before its window suffix) or a session feature reads.
+NEEDS = {
+    "range": ("high", "low"),
+    "volume_z": ("volume",),
+    "vwap_dev": ("high", "low", "volume"),  # VWAP of the typical price (h + l + c) / 3
+    "gap_overnight": ("open",),
+    "prev_day_range": ("high", "low"),
+}
 
 
 def macd_spans(window: int) -> tuple[int, int, int]:
@@ -55,6 +69,28 @@ def macd_spans(window: int) -> tuple[int, int, int]:
 
 
 def bar_feature_names(settings: FeatureSettings) -> list[str]:
+    """The bar feature columns, without those that need an input the bars do not have."""
+    absent = set(settings.absent_inputs)
+    return [name for name in all_bar_feature_names(settings) if not absent & set(feature_needs(name))]
+
+
+def feature_needs(name: str) -> tuple[str, ...]:
+    """The optional bar inputs that feature `name` reads (empty: close alone)."""
+    for family, inputs in NEEDS.items():
+        if name == family or name.startswith(f"{family}_"):
+            return inputs
+    return ()
+
+
+def dropped_bar_features(settings: FeatureSettings) -> dict[str, list[str]]:
+    """feature -> the absent inputs it would need: what the table leaves out, for the manifest and the report."""
+    absent = set(settings.absent_inputs)
+    return {name: sorted(absent & set(feature_needs(name))) for name in all_bar_feature_names(settings)
+            if absent & set(feature_needs(name))}
+
+
+def all_bar_feature_names(settings: FeatureSettings) -> list[str]:
+    """Every bar feature the settings define when the bars have open, high, low, close and volume."""
     suffixes = [str(w) for w in settings.windows]
     if settings.frequency == "1min":
         suffixes.append("daily")

@@ -43,6 +43,7 @@ FEATURE_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
 def feature_columns(settings: FeatureSettings) -> list[str]:
+    """The table's feature columns, in order (without those that need an input in `settings.absent_inputs`)."""
     names = bar_feature_names(settings)
     if settings.include_sentiment:
         names += sentiment_feature_names(settings)
@@ -50,8 +51,9 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
 
 
 def as_polars_bars(bars: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
-    """The bar columns as a polars frame with ts as Datetime(ns, UTC), sorted by (ticker, ts)."""
-    columns = ["ticker", "ts", "open", "high", "low", "close", "volume"]
+    """The bar columns as a polars frame with ts as Datetime(ns, UTC), sorted by (ticker, ts); the optional
+    columns the bars lack are left out (settings.with_bars records them as absent)."""
+    columns = [c for c in ("ticker", "ts", "open", "high", "low", "close", "volume") if c in bars.columns]
     frame = bars.select(columns) if isinstance(bars, pl.DataFrame) else pl.from_pandas(bars[columns])
     ts = pl.col("ts").dt.cast_time_unit("ns")
     zone = frame.schema["ts"].time_zone  # type: ignore[union-attr]
@@ -97,6 +99,16 @@ def _slice_features(arrays: dict[str, np.ndarray], session: np.ndarray, ticker_i
     return columns
 
 
+def _input_array(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """A bar column as float64, or its stand-in when the bars lack it: close for open/high/low, 1 for volume.
+    Only features that never read the stand-in are kept (bar_features.NEEDS)."""
+    if column in frame.columns:
+        return frame[column].cast(pl.Float64).to_numpy()
+    if column == "volume":
+        return np.ones(frame.height)
+    return frame["close"].cast(pl.Float64).to_numpy()
+
+
 def _chunks(ticker_id: np.ndarray, parts: int) -> list[tuple[int, int]]:
     """Contiguous row ranges of whole tickers, about equal in rows (the kernels' own grouping, in rows)."""
     layout = TickerLayout(ticker_id)
@@ -112,7 +124,8 @@ def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
     release the GIL), four groups a thread to bound the temporaries; the result does not depend on the grouping.
     """
     frame = as_polars_bars(bars)
-    arrays = {column: frame[column].to_numpy() for column in ("open", "high", "low", "close", "volume")}
+    settings = settings.with_bars(frame.columns)
+    arrays = {column: _input_array(frame, column) for column in ("open", "high", "low", "close", "volume")}
     arrays["ts"] = frame["ts"].to_physical().to_numpy()
     ticker_id = frame["ticker"].rle_id().to_numpy()
     session, minute_of_day = session_columns(arrays["ts"])
@@ -162,7 +175,9 @@ def build_features(
     """Features and labels at the decision rows, sorted by (ts, ticker). Inputs must be validated.
 
     `threads`: ticker groups computed concurrently (default: the machine's cores, up to 8); the values do
-    not depend on it. steps.leaks builds its truncated copies on one thread beside its full recomputation."""
+    not depend on it. steps.leaks builds its truncated copies on one thread beside its full recomputation.
+    Bars without open/high/low/volume give a table without the features that need them (FeatureSettings.with_bars)."""
+    settings = settings.with_bars(bars.columns)
     frame = decision_rows(bars, settings, sectors, threads)
     if settings.include_sentiment:
         sentiment = sentiment_features(frame[["ticker", "ts"]], tweets if tweets is not None else pd.DataFrame(),

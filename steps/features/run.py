@@ -39,7 +39,7 @@ from steps.common.io import (
 )
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.bar_features import session_columns
+from steps.features.bar_features import dropped_bar_features, session_columns
 from steps.features.build import build_features, feature_columns
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
@@ -161,11 +161,26 @@ def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple
     return host, hosts, run
 
 
+def inputs_settings(settings: FeatureSettings, bars: pl.DataFrame, source: str | Path,
+                    logger: logging.Logger) -> FeatureSettings:
+    """The settings for these bars (the optional columns they lack are absent), said once in the log: a table
+    without volume or range features must not look like one that has them."""
+    settings = settings.with_bars(bars.columns)
+    dropped = dropped_bar_features(settings)
+    if dropped:
+        logger.warning("bars %s have no %s column(s): dropped the %d features that need them (%s); the manifest "
+                       "lists them under dropped_features", source, ", ".join(settings.absent_inputs), len(dropped),
+                       ", ".join(dropped))
+    return settings
+
+
 def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "settings": settings.to_json(),
         "feature_columns": feature_columns(settings),
+        "absent_inputs": list(settings.absent_inputs),
+        "dropped_features": dropped_bar_features(settings),
         "key_columns": ["ticker", "ts"],
         "group_columns": ["ticker", "sector"] if sectors is not None else ["ticker"],
         "target_columns": ["label", "forward_return", "label_end"],
@@ -189,6 +204,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
     with timer.block("read_inputs"):
         inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
                              sectors=sectors, logger=logger, frequency=settings.frequency)
+    settings = inputs_settings(settings, inputs.bars, bars_dir, logger)
     if shard is not None:
         return _write_shard(inputs, Path(output), settings, shard, timer, logger, bars_dir, tweets_dir)
     with timer.block("build_features"):
@@ -205,6 +221,9 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
                             embargo_bars=settings.embargo_bars, frequency=settings.frequency,
                             source=str(bars_dir))
         manifest = finish_manifest(_settings_manifest(settings, sectors), frame, folds, bars_dir)
+    unused = manifest["fold_coverage"]
+    if unused["sessions_before_folds"]:
+        logger.warning("%s", unused["note"])
     manifest["inputs"] = {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
                           "bar_rows": inputs.bars.height, "tweet_rows": len(inputs.tweets)}
     manifest["data_range"].update({"bars_start": inputs.bars["ts"].min().isoformat(),
@@ -240,7 +259,32 @@ def finish_manifest(manifest: dict[str, Any], frame: pd.DataFrame, folds, source
                         "positive_rate": float(frame["label"].mean())}
     manifest["tickers"] = int(frame["ticker"].nunique())
     manifest["data_range"] = {"rows_start": frame["ts"].min().isoformat(), "rows_end": frame["ts"].max().isoformat()}
+    manifest["fold_coverage"] = fold_coverage(folds, frame)
     return manifest
+
+
+def fold_coverage(folds, frame: pd.DataFrame) -> dict[str, Any]:
+    """How many sessions lie before the first fold's train window: no fold validates on them (tuning never
+    sees them) and only the final refit trains on them. Long daily histories with the daily profile's 4 x
+    (504 + 126) sessions leave most of the data there, which a user should be told, not find out."""
+    days = {name: int(value) for name, value in (folds.days or {}).items()}
+    total, holdout, validation = days.get("total", 0), days.get("holdout", 0), days.get("validation", 1) or 1
+    in_folds = days.get("train", 0) + len(folds.folds) * validation
+    before = max(0, total - in_folds - holdout)
+    first_train = folds.folds[0].train_start if folds.folds else folds.holdout_start
+    early = int((frame["ts"] < first_train).sum())
+    coverage: dict[str, Any] = {"sessions": total, "sessions_in_folds": in_folds, "sessions_before_folds": before,
+                                "rows_before_folds": early, "first_train_start": first_train.isoformat()}
+    if before:
+        train, n_folds = days.get("train", 0), max(1, len(folds.folds))
+        longer = (total - train - holdout) // n_folds
+        coverage["note"] = (
+            f"the folds and the holdout cover the last {in_folds + holdout} of {total} sessions: the first {before} "
+            f"sessions ({early} rows, before {first_train.date()}) are in no fold, so no validation window judges a "
+            f"model on them and only the final refit trains on them; to use them in validation too, raise "
+            + (f"--validation-days to {longer} (the same {n_folds} folds) or " if longer > validation else "")
+            + f"--train-days to {train + before}")
+    return coverage
 
 
 def _write_shard(inputs: Inputs, output: Path, settings: FeatureSettings,

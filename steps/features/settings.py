@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from steps.common.errors import StepInputError
@@ -12,6 +13,9 @@ KEY_COLUMNS = ("ticker", "ts")
 GROUP_COLUMNS = ("sector",)
 TARGET_COLUMNS = ("label", "forward_return", "label_end")
 NON_FEATURE_COLUMNS = (*KEY_COLUMNS, *GROUP_COLUMNS, *TARGET_COLUMNS)
+# Bar columns a price source may lack (close-only and wide files have no open/high/low, index files often no
+# volume). A feature that needs an absent one is dropped, never computed from a stand-in (bar_features.py).
+OPTIONAL_BAR_INPUTS = ("open", "high", "low", "volume")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,10 @@ class FeatureSettings:
     validation_days: int = 21
     embargo_bars: int = 30
     holdout_days: int = 21
+    # Set by steps.features from the bars it reads (not a configuration value): the optional bar columns the
+    # bars do not have. Kept with the settings so that anything that recomputes the table from them (steps.leaks,
+    # the shard merge) drops the same features.
+    absent_inputs: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -41,6 +49,12 @@ class FeatureSettings:
             raise StepInputError(f"windows {self.windows} must be integers >= 2", column="windows",
                                  fix="pass e.g. --windows 5,10,60")
         object.__setattr__(self, "windows", windows)
+        absent = tuple(sorted({str(name) for name in self.absent_inputs}))
+        unknown = [name for name in absent if name not in OPTIONAL_BAR_INPUTS]
+        if unknown:
+            raise StepInputError(f"absent_inputs {unknown} are not optional bar columns", column="absent_inputs",
+                                 fix=f"name only {', '.join(OPTIONAL_BAR_INPUTS)}")
+        object.__setattr__(self, "absent_inputs", absent)
         for name in ("sample_every_bars", "label_horizon_bars", "rsi_period", "daily_window"):
             if int(getattr(self, name)) < 1:
                 flag = "--" + name.replace("_", "-")
@@ -57,12 +71,23 @@ class FeatureSettings:
     def to_json(self) -> dict[str, Any]:
         payload = asdict(self)
         payload["windows"] = list(self.windows)
+        payload["absent_inputs"] = list(self.absent_inputs)
         return payload
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> FeatureSettings:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in payload.items() if key in known}
-        if "windows" in values:
-            values["windows"] = tuple(values["windows"])
+        for name in ("windows", "absent_inputs"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
+
+    def with_bars(self, columns: Iterable[str]) -> FeatureSettings:
+        """These settings for bars with `columns`: every optional input they lack is absent (added to those
+        already named; a recorded absence is kept, so a recomputation drops what the table dropped)."""
+        present = set(columns)
+        missing = {name for name in OPTIONAL_BAR_INPUTS if name not in present}
+        if missing <= set(self.absent_inputs):
+            return self
+        return replace(self, absent_inputs=tuple(sorted(missing | set(self.absent_inputs))))

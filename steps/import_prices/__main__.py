@@ -13,9 +13,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = StepArgumentParser(prog="python -m steps.import_prices", description=__doc__)
     parser.add_argument("--input", action="append", required=True,
                         help="a CSV file, a folder of CSVs (one per ticker, named TICKER.csv, or long format with "
-                             "a ticker/symbol column), or arch:sp500 / arch:nasdaq (prices shipped by `arch`)")
+                             "a ticker/symbol column; OHLCV, close-only, or wide: Date,<TICKER>,<TICKER>,... closes), "
+                             "or arch:sp500 / arch:nasdaq (prices shipped by `arch`)")
+    parser.add_argument("--ticker", action="append", default=None,
+                        help="the ticker of each --input, in the same order (a file without a ticker column is "
+                             "otherwise named after its file name, with a warning)")
     parser.add_argument("--output", required=True, help="writes OUTPUT/bars/ (+ _universe.csv) and OUTPUT/tweets/")
-    parser.add_argument("--sector", default="Unknown", help="sector written to _universe.csv for every ticker")
+    parser.add_argument("--sectors", default=None, help="a ticker,sector CSV: each ticker's sector")
+    parser.add_argument("--sector", default="Unknown",
+                        help="the sector of every ticker that --sectors does not name (all of them without it)")
     parser.add_argument("--adjust", type=parse_bool, default=True, help="scale OHLC by Adj Close / Close")
     parser.add_argument("--start", default=None, help="first date to keep (YYYY-MM-DD)")
     parser.add_argument("--end", default=None, help="last date to keep (YYYY-MM-DD)")
@@ -23,9 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logger = get_logger("import_prices", args.log_format)
     summary = import_prices(args.input, args.output, sector=args.sector, adjust=args.adjust, start=args.start,
-                            end=args.end, logger=logger)
+                            end=args.end, tickers=args.ticker, sectors_file=args.sectors, logger=logger)
     logger.info("wrote %d daily bars for %s (%s .. %s) to %s", summary["bars"], ", ".join(summary["tickers"]),
                 summary["start"], summary["end"], args.output)
+    if summary["absent_inputs"]:
+        logger.warning("no %s in the prices: steps.features will drop the features that need them",
+                       ", ".join(summary["absent_inputs"]))
     return 0
 
 

@@ -1,20 +1,17 @@
-"""Daily OHLCV CSVs (one file per ticker, or long format with a ticker column) -> the bars contract.
+"""Daily price CSVs (per ticker, long, close-only or wide) -> the bars contract, plus what a user must know.
 
-Column names are matched case-insensitively with the usual spellings (Date/date/timestamp,
-Open, High, Low, Close, Adj Close/adj_close, Volume, Ticker/Symbol). Each daily bar is stamped at the
-session's close, 16:00 New York time, converted to UTC (the contract's `ts` is the bar's close time).
-`adjust=True` scales open/high/low/close by Adj Close / Close (splits and dividends), when present.
-Rows with a missing or non-positive price are dropped and counted; everything else goes through the same
-validation as steps.features (steps.common.validation.validate_bars) before anything is written.
-
-Sources: paths to CSV files or folders of CSVs, or `arch:<name>` for the daily index prices that the
-`arch` package ships (arch.data: sp500, nasdaq; 1999-2018), read from the installed package offline.
+Reading one file is read.py. Here: the sources (paths, folders, `arch:<name>` for the daily index prices the
+`arch` package ships, read offline), tickers named by `--ticker` (one per `--input`, in order), the columns
+every source has (an input one source lacks is left out for all: a feature table has one set of columns),
+volume that is missing or all zero (left out, not filled), sectors from a ticker,sector file, and the
+warnings that prices look unadjusted. Everything goes through the same validation as steps.features
+(steps.common.validation.validate_bars) before anything is written.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -25,24 +22,30 @@ import pyarrow.parquet as pq
 
 from steps.common.errors import StepInputError
 from steps.common.io import atomic_dir, write_json, write_text
-from steps.common.validation import validate_bars
+from steps.common.validation import OPTIONAL_BAR_COLUMNS, validate_bars
+from steps.import_prices.read import PriceFile, check_ticker, read_price_file
+from steps.import_prices.splits import split_like_jumps
 
-MARKET_TZ = "America/New_York"
-CLOSE_TIME = pd.Timedelta(hours=16)
-ALIASES = {
-    "date": ("date", "datetime", "timestamp", "time", "day"),
-    "ticker": ("ticker", "symbol", "name", "code"),
-    "open": ("open",), "high": ("high",), "low": ("low",), "close": ("close",),
-    "adj_close": ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close"),
-    "volume": ("volume", "vol"),
-}
 ARCH_DATASETS = {"sp500": "SP500", "nasdaq": "NASDAQ"}
+CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
-def resolve_sources(sources: list[str]) -> list[tuple[Path, str | None]]:
-    """(file, ticker-from-name or None) for each CSV; `arch:<name>` resolves into the installed package."""
-    files: list[tuple[Path, str | None]] = []
-    for source in sources:
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    ticker: str | None
+    ticker_source: str | None  # "--ticker" or "arch dataset"; None: from the file
+
+
+def resolve_sources(sources: list[str], tickers: list[str] | None = None) -> list[Source]:
+    """The files to read, each with the ticker a user gave it (`tickers[i]` for `sources[i]`)."""
+    if tickers and len(tickers) != len(sources):
+        raise StepInputError(f"{len(tickers)} --ticker for {len(sources)} --input", column="ticker",
+                             fix="give one --ticker per --input, in the same order, or none")
+    files: list[Source] = []
+    for position, source in enumerate(sources):
+        given = check_ticker(tickers[position].strip().upper(), source, "ticker", fix="pass a symbol to --ticker") \
+            if tickers else None
         if source.startswith("arch:"):
             name = source.split(":", 1)[1]
             if name not in ARCH_DATASETS:
@@ -53,102 +56,164 @@ def resolve_sources(sources: list[str]) -> list[tuple[Path, str | None]]:
             except ModuleNotFoundError as exc:
                 raise StepInputError("the arch package is not installed", file=source,
                                      fix="pip install -e '.[realdata]'") from exc
-            files.append((path, ARCH_DATASETS[name]))
+            files.append(Source(path, given or ARCH_DATASETS[name], "--ticker" if given else "arch dataset"))
             continue
         path = Path(source)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if re.search(r"\.csv(\.gz)?$", p.name, re.IGNORECASE))
+            if given:
+                raise StepInputError("is a folder, so one --ticker cannot name its files", file=path,
+                                     fix="name the files TICKER.csv, add a ticker column, or pass the files one by one")
+            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(CSV_SUFFIXES))
             if not found:
                 raise StepInputError("no CSV files in the folder", file=path, fix="pass CSV files or their folder")
-            files.extend((p, None) for p in found)
+            files.extend(Source(p, None, None) for p in found)
         elif path.is_file():
-            files.append((path, None))
+            files.append(Source(path, given, "--ticker" if given else None))
         else:
             raise StepInputError("not found", file=path, fix="pass an existing CSV file or folder")
     return files
 
 
-def _ticker_from_name(path: Path) -> str:
-    return re.sub(r"\.csv(\.gz)?$", "", path.name, flags=re.IGNORECASE).upper()
-
-
-def _columns(frame: pd.DataFrame, path: Path) -> dict[str, str]:
+def load_sectors(path: str | Path) -> dict[str, str]:
+    """ticker -> sector from a `ticker,sector` CSV (the universe's own format)."""
+    source = Path(path)
+    if not source.is_file():
+        raise StepInputError("not found", file=source, fix="pass a ticker,sector CSV")
+    frame = pd.read_csv(source, dtype=str)
     lowered = {str(c).strip().lower(): c for c in frame.columns}
-    found = {}
-    for name, spellings in ALIASES.items():
-        for spelling in spellings:
-            if spelling in lowered:
-                found[name] = lowered[spelling]
-                break
-    for name in ("date", "open", "high", "low", "close"):
-        if name not in found:
-            raise StepInputError(f"missing column (one of {', '.join(ALIASES[name])})", file=path, column=name,
-                                 fix="rename the column or pass a file with daily OHLC prices")
-    return found
+    for column in ("ticker", "sector"):
+        if column not in lowered:
+            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
+    tickers = frame[lowered["ticker"]].fillna("").str.strip().str.upper()
+    sectors = frame[lowered["sector"]].fillna("").str.strip()
+    if (tickers == "").any() or (sectors == "").any():
+        raise StepInputError(f"has {int(((tickers == '') | (sectors == '')).sum())} rows without a ticker or sector",
+                             file=source, column="sector", fix="fill in both on every line")
+    mapping: dict[str, str] = {}
+    for ticker, sector in zip(tickers, sectors, strict=True):
+        if mapping.setdefault(ticker, sector) != sector:
+            raise StepInputError(f"gives {ticker} two sectors ({mapping[ticker]}, {sector})", file=source,
+                                 column="sector", fix="keep one line per ticker")
+    return mapping
 
 
-def read_daily_csv(path: Path, ticker: str | None, *, adjust: bool) -> tuple[pd.DataFrame, int]:
-    """One CSV (a single ticker, or long format) -> bars-contract rows, and the number of rows dropped."""
-    frame = pd.read_csv(path)
-    if frame.empty:
-        raise StepInputError("no rows", file=path, fix="pass a file with daily prices")
-    columns = _columns(frame, path)
-    if "ticker" in columns:
-        tickers = frame[columns["ticker"]].astype(str).str.strip().str.upper()
-    else:
-        tickers = pd.Series(ticker or _ticker_from_name(path), index=frame.index)
-    dates = pd.to_datetime(frame[columns["date"]], errors="coerce")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert(MARKET_TZ).dt.tz_localize(None)
-    ts = (dates.dt.normalize() + CLOSE_TIME).dt.tz_localize(MARKET_TZ, nonexistent="shift_forward",
-                                                             ambiguous="NaT").dt.tz_convert("UTC")
-    prices = {name: pd.to_numeric(frame[columns[name]], errors="coerce") for name in ("open", "high", "low", "close")}
-    if adjust and "adj_close" in columns:
-        factor = pd.to_numeric(frame[columns["adj_close"]], errors="coerce") / prices["close"]
-        prices = {name: values * factor for name, values in prices.items()}
-    volume = (pd.to_numeric(frame[columns["volume"]], errors="coerce") if "volume" in columns
-              else pd.Series(0.0, index=frame.index))
-    bars = pd.DataFrame({"ticker": tickers, "ts": ts, **prices, "volume": volume.astype("float64")})
-    keep = bars["ts"].notna() & np.isfinite(bars[["open", "high", "low", "close"]]).all(axis=1) & \
-        (bars[["open", "high", "low", "close"]] > 0).all(axis=1)
-    bars["volume"] = bars["volume"].where(np.isfinite(bars["volume"]) & (bars["volume"] >= 0), 0.0)
-    # Daily highs/lows from some vendors disagree with open/close by a tick: widen, never narrow.
-    bars["high"] = bars[["open", "high", "low", "close"]].max(axis=1)
-    bars["low"] = bars[["open", "high", "low", "close"]].min(axis=1)
-    return bars[keep].reset_index(drop=True), int((~keep).sum())
+def _common_columns(pieces: list[tuple[Source, PriceFile]], logger: logging.Logger) -> list[str]:
+    """The optional inputs every file has; one missing in some files is left out for all, said once."""
+    kept = []
+    for column in OPTIONAL_BAR_COLUMNS:
+        without = [str(source.path) for source, piece in pieces if column not in piece.bars.columns]
+        if not without:
+            kept.append(column)
+        elif len(without) < len(pieces):
+            logger.warning("%s: no %s column: %s is left out for every ticker (the feature table has one set of "
+                           "columns)", ", ".join(without), column, column)
+    return kept
+
+
+def _volume(bars: pd.DataFrame, source: str, logger: logging.Logger) -> pd.DataFrame:
+    """Volume as it is, or no volume column: all missing or all zero (index files often carry zeros) is no
+    volume, and a few missing values are an error: a 0 in their place would be a false observation."""
+    if "volume" not in bars.columns:
+        return bars
+    volume = bars["volume"]
+    if volume.isna().all() or (volume.fillna(0) == 0).all():
+        logger.warning("%s: the volume column is empty or all zero: left out, and the volume features with it",
+                       source)
+        return bars.drop(columns=["volume"])
+    bad = volume.isna() | ~np.isfinite(volume) | (volume < 0)
+    if bad.any():
+        first = bars.loc[bad.idxmax()]
+        raise StepInputError(f"{int(bad.sum())} rows have no readable non-negative volume (first: {first['ticker']} "
+                             f"on {first['ts'].tz_convert('America/New_York').date()})", file=source, column="volume",
+                             fix="fill or drop those rows, or remove the volume column to import without volume "
+                                 "features")
+    return bars
 
 
 def import_prices(sources: list[str], output: str | Path, *, sector: str = "Unknown", adjust: bool = True,
-                  start: str | None = None, end: str | None = None,
-                  logger: logging.Logger | None = None) -> dict[str, object]:
+                  start: str | None = None, end: str | None = None, tickers: list[str] | None = None,
+                  sectors_file: str | Path | None = None, logger: logging.Logger | None = None) -> dict[str, object]:
     """Read every source, validate, and write `<output>/bars/` (parquet, hive-partitioned by ticker) with a
-    `_universe.csv` (ticker,sector) that steps.features reads, plus an empty `<output>/tweets/`."""
+    `_universe.csv` (ticker,sector) that steps.features reads, plus an empty `<output>/tweets/`,
+    `import.json` (what was read and what is missing) and `SOURCE.md`."""
     logger = logger or logging.getLogger("import_prices")
-    pieces, dropped = [], 0
-    for path, ticker in resolve_sources(sources):
-        bars, lost = read_daily_csv(path, ticker, adjust=adjust)
-        pieces.append(bars)
-        dropped += lost
-        logger.info("read %d daily bars (%d dropped) from %s", len(bars), lost, path)
-    bars = pd.concat(pieces, ignore_index=True)
+    label = ", ".join(sources)
+    mapping = load_sectors(sectors_file) if sectors_file is not None else None
+    pieces: list[tuple[Source, PriceFile]] = []
+    for source in resolve_sources(sources, tickers):
+        piece = read_price_file(source.path, source.ticker, adjust=adjust, ticker_source=source.ticker_source,
+                                logger=logger)
+        pieces.append((source, piece))
+        logger.info("read %d daily bars (%d dropped) from %s", len(piece.bars), piece.dropped_rows, source.path)
+        if not piece.has_adjusted_column and piece.shape != "wide":
+            logger.warning("%s has no adjusted close column: its prices are used as they are (splits and dividends "
+                           "not applied unless the vendor did)", source.path)
+    kept = _common_columns(pieces, logger)
+    columns = ["ticker", "ts", *(c for c in ("open", "high", "low") if c in kept), "close",
+               *(["volume"] if "volume" in kept else [])]
+    bars = pd.concat([piece.bars[columns] for _, piece in pieces], ignore_index=True)
     if start:
         bars = bars[bars["ts"] >= pd.Timestamp(start, tz="UTC")]
     if end:
         bars = bars[bars["ts"] <= pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)]
-    bars = bars.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True)
-    bars = validate_bars(bars, ", ".join(sources))
+    if bars.empty:
+        raise StepInputError(f"no bars between {start or 'the start'} and {end or 'the end'}", file=label,
+                             column="ts", fix="widen --start/--end")
+    bars = _volume(bars.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True), label, logger)
+    bars = validate_bars(bars, label)
+    jumps = split_like_jumps(bars)
+    for ticker, found in jumps.items():
+        shown = ", ".join(f"{j['date']} x{j['ratio']:.3f}" for j in found[:5])
+        logger.warning("%s: %d close-to-close jump(s) the size of a stock split (%s%s): the prices look unadjusted "
+                       "there, so every return across them is wrong; pass an adjusted close (Adj Close)", ticker,
+                       len(found), shown, ", ..." if len(found) > 5 else "")
+    names = sorted(bars["ticker"].unique())
+    universe = pd.DataFrame({"ticker": names, "sector": _sectors(names, mapping, sector, sectors_file, logger)})
+    absent = [c for c in OPTIONAL_BAR_COLUMNS if c not in bars.columns]
     root = Path(output)
-    universe = pd.DataFrame({"ticker": sorted(bars["ticker"].unique()), "sector": sector})
     with atomic_dir(root / "bars") as folder:
         pq.write_to_dataset(pa.Table.from_pandas(bars, preserve_index=False), root_path=str(folder),
                             partition_cols=["ticker"], basename_template="part-{i}.parquet")
         universe.to_csv(folder / "_universe.csv", index=False)
-    (root / "tweets").mkdir(parents=True, exist_ok=True)
-    summary = {"sources": sources, "bars": len(bars), "dropped_rows": dropped, "tickers": universe["ticker"].tolist(),
-               "start": bars["ts"].min().isoformat(), "end": bars["ts"].max().isoformat(), "adjusted": adjust}
+    # An S3 prefix with no object is no ProcessingInput SageMaker (or the local runner) accepts: the tweets
+    # folder holds one note, which readers skip (`_`-prefixed), so that it reads as "no tweets".
+    write_text("No tweets come with price files: run with sentiment off.\n", root / "tweets" / "_NO_TWEETS.md")
+    summary = {
+        "sources": sources, "bars": len(bars), "dropped_rows": sum(p.dropped_rows for _, p in pieces),
+        "tickers": names, "start": bars["ts"].min().isoformat(), "end": bars["ts"].max().isoformat(),
+        "adjusted": adjust, "absent_inputs": absent,
+        "files": [{"path": str(s.path), "shape": p.shape, "tickers": sorted(p.bars["ticker"].unique()),
+                   "ticker_from": p.ticker_source, "adjusted_close_applied": p.adjusted,
+                   "has_adjusted_close": p.has_adjusted_column, "notes": p.notes} for s, p in pieces],
+        "split_like_jumps": jumps,
+    }
     write_json(summary, root / "import.json")
-    write_text("# REAL DAILY PRICES\n\nImported by `python -m steps.import_prices` from: "
-               + ", ".join(sources) + f"\n\n{len(bars)} daily bars, {universe['ticker'].tolist()}, "
-               f"{summary['start']} .. {summary['end']}. No tweets: run with sentiment off.\n",
-               root / "SOURCE.md")
+    write_text(_source_text(summary, universe), root / "SOURCE.md")
     return summary
+
+
+def _sectors(names: list[str], mapping: dict[str, str] | None, default: str, sectors_file: str | Path | None,
+             logger: logging.Logger) -> list[str]:
+    if mapping is None:
+        return [default] * len(names)
+    unmapped = [t for t in names if t not in mapping]
+    if unmapped:
+        logger.warning("%s has no sector for %s: they get the sector %r", sectors_file, ", ".join(unmapped), default)
+    return [mapping.get(t, default) for t in names]
+
+
+def _source_text(summary: dict[str, object], universe: pd.DataFrame) -> str:
+    sources = ", ".join(summary["sources"])  # type: ignore[arg-type]
+    absent: list[str] = summary["absent_inputs"]  # type: ignore[assignment]
+    jumps: dict[str, list] = summary["split_like_jumps"]  # type: ignore[assignment]
+    lines = ["# REAL DAILY PRICES", "", f"Imported by `python -m steps.import_prices` from: {sources}", "",
+             f"{summary['bars']} daily bars, {summary['start']} .. {summary['end']}. No tweets: run with sentiment "
+             "off.", "", "| ticker | sector |", "| --- | --- |"]
+    lines += [f"| {t} | {s} |" for t, s in zip(universe["ticker"], universe["sector"], strict=True)]
+    if absent:
+        lines += ["", f"No {', '.join(absent)} column(s): steps.features drops the features that need them (its "
+                  "manifest lists them under dropped_features)."]
+    if jumps:
+        lines += ["", "Split-sized jumps (the prices look unadjusted there): "
+                  + ", ".join(f"{t} ({len(found)})" for t, found in jumps.items())]
+    return "\n".join(lines) + "\n"

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from steps.common.errors import StepInputError
@@ -42,7 +44,9 @@ def _negative(frame):
 
 
 @pytest.mark.parametrize(("breaker", "column", "words"), [
-    (lambda f: f.drop(columns=["volume"]), "volume", "missing column"),
+    (lambda f: f.drop(columns=["close"]), "close", "missing column"),
+    (lambda f: f.rename(columns={"volume": "Volume"}), "volume", "'Volume' is there"),
+    (lambda f: f.assign(volume=np.where(np.arange(len(f)) == 5, np.nan, f["volume"])), "volume", "drop the column"),
     (_naive, "ts", "naive"),
     (_duplicate, "ts", "duplicate"),
     (_unsorted, "ts", "not sorted"),
@@ -57,6 +61,14 @@ def test_bad_bars(market, breaker, column, words) -> None:
     assert "\n" not in message and message.startswith("in/bars") and words in message and "fix:" in message
     if column:
         assert f"column '{column}'" in message
+
+
+def test_bars_without_open_high_low_or_volume_are_valid_and_keep_only_their_columns(market) -> None:
+    close_only = _bars(market).drop(columns=["open", "high", "low", "volume"])
+    checked = validate_bars(close_only, "in/bars")
+    assert list(checked.columns) == ["ticker", "ts", "close"] and len(checked) == len(close_only)
+    no_volume = validate_bars(pl.from_pandas(_bars(market).drop(columns=["volume"])), "in/bars", as_polars=True)
+    assert no_volume.columns == ["ticker", "ts", "open", "high", "low", "close"]
 
 
 def test_bad_tweets(market) -> None:
