@@ -52,3 +52,28 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def relist_folder(folder) -> None:
+    """Re-list a step's output folder after a test changed a file in it, as the writer that wrote that file would:
+    manifest.json (features, evaluate, ensemble, ...) or model_meta.json (a model folder), whichever it has."""
+    import json
+    from pathlib import Path
+
+    from steps.common.io import describe_files, write_json
+    from steps.train.algorithms.loader import write_model_meta
+
+    folder = Path(folder)
+    if (folder / "model_meta.json").is_file():
+        meta = json.loads((folder / "model_meta.json").read_text())
+        write_model_meta(folder, meta, sorted(meta["files"]))
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["files"] = describe_files(folder, sorted(manifest["files"]))
+        write_json(manifest, folder / "manifest.json")
+
+
+@pytest.fixture
+def relist():
+    """`relist(folder)`: see relist_folder."""
+    return relist_folder

@@ -3,6 +3,10 @@
 This runs in a process that shares nothing with the one that built the artifact: if a file is missing
 from the archive, a path is absolute, or the serving code computes anything differently, the
 predictions differ and the check fails before the model is registered.
+
+The evaluation folder must be complete (its manifest.json lists what steps.ensemble wrote) and the artifact
+must be the very model.tar.gz that manifest lists: a check of one artifact against another's predictions
+proves nothing. The report folder is complete once its own manifest.json is there.
 """
 
 from __future__ import annotations
@@ -17,12 +21,35 @@ import pandas as pd
 from steps.common.errors import StepInputError
 from steps.common.feature_table import load_feature_table
 from steps.common.folds import holdout_mask
-from steps.common.io import read_table, write_json, write_metrics
+from steps.common.io import (
+    OUTPUT_MANIFEST,
+    check_manifest,
+    clear_outputs,
+    file_digest,
+    read_table,
+    write_json,
+    write_manifest,
+    write_metrics,
+)
 from steps.common.logging import StepTimer
 from steps.serve.model import ARCHIVE_NAME, load_artifact
 
 PREDICTIONS_FILE = "holdout_predictions.parquet"
 KEYS = ["ticker", "ts"]
+REPORT_FILE = "check_report.json"
+OUTPUTS = [REPORT_FILE, "metrics.json"]
+REBUILD = "pass the output folder of steps.ensemble as it wrote it (with its manifest.json), and its model.tar.gz"
+
+
+def check_inputs(archive: Path, evaluation: Path) -> Path:
+    """The ensemble's output folder as it was written, and `archive` the model.tar.gz it lists."""
+    folder = evaluation if evaluation.is_dir() else evaluation.parent
+    manifest = check_manifest(folder, what="ensemble output", fix=REBUILD, required=(PREDICTIONS_FILE,))
+    listed = manifest["files"].get(ARCHIVE_NAME)
+    if isinstance(listed, dict) and archive.is_file() and file_digest(archive)["sha256"] != listed.get("sha256"):
+        raise StepInputError(f"is not the artifact whose predictions the ensemble output holds (its sha256 differs "
+                             f"from {ARCHIVE_NAME} in {folder / OUTPUT_MANIFEST})", file=archive, fix=REBUILD)
+    return folder / PREDICTIONS_FILE
 
 
 def compare_predictions(expected: pd.DataFrame, actual: pd.DataFrame, tolerance: float = 0.0) -> dict[str, Any]:
@@ -55,8 +82,8 @@ def run_check(model: str | Path, features: str | Path, evaluation: str | Path, o
     with timer.block("read_inputs"):
         table = load_feature_table(features)
         evaluation_dir = Path(evaluation)
-        expected = read_table(evaluation_dir / PREDICTIONS_FILE if evaluation_dir.is_dir() else evaluation_dir,
-                              name="holdout predictions")
+        predictions = check_inputs(archive, evaluation_dir)
+        expected = read_table(predictions, name="holdout predictions")
     missing = [c for c in (*KEYS, "prediction") if c not in expected.columns]
     if missing:
         raise StepInputError("missing column", file=evaluation_dir / PREDICTIONS_FILE, column=missing[0],
@@ -68,8 +95,10 @@ def run_check(model: str | Path, features: str | Path, evaluation: str | Path, o
     actual = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "prediction": scores})
     report = compare_predictions(expected, actual, tolerance)
     out = Path(output)
-    write_json(report, out / "check_report.json")
+    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])
+    write_json(report, out / REPORT_FILE)
     write_metrics(out, {"timings_s": timer.as_metrics(), "rows": report["rows"], "passed": report["passed"],
                         "max_abs_diff": report["max_abs_diff"]})
+    write_manifest(out, OUTPUTS, step="check_artifact")  # last
     (logger.info if report["passed"] else logger.error)("%s", report["summary"])
     return report

@@ -220,6 +220,8 @@ def check_files(folder: str | Path, listing: Any, manifest: str | Path, *, fix: 
     if not isinstance(listing, dict) or not listing:
         raise StepInputError(f"lists no files (no '{MANIFEST_FILES}' entry)", file=manifest, fix=fix)
     for name, expected in listing.items():
+        if Path(name).is_absolute() or ".." in Path(name).parts:  # a listing names files inside its folder only
+            raise StepInputError(f"lists {name!r}, outside its folder", file=manifest, fix=fix)
         path = root / name
         if not path.is_file():
             raise StepInputError(f"is listed in {Path(manifest).name} but missing", file=path, fix=fix)
@@ -250,3 +252,32 @@ def clear_outputs(folder: str | Path, names: list[str], *, temporaries: bool = T
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
+
+
+OUTPUT_MANIFEST = "manifest.json"  # beside a step's outputs: what it wrote, written last
+
+
+def write_manifest(folder: str | Path, names: list[str], *, step: str, **extra: Any) -> Path:
+    """Write `manifest.json` listing `names` (already written in `folder`) with sizes and sha256, LAST: the
+    folder is complete once it is there, and a reader (check_manifest) takes nothing it does not list."""
+    payload = {"manifest_version": 1, "step": step, **extra, MANIFEST_FILES: describe_files(folder, names)}
+    return write_json(payload, Path(folder) / OUTPUT_MANIFEST)
+
+
+def check_manifest(folder: str | Path, *, what: str, fix: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The manifest of a step's output folder, once every file it lists is there as written.
+
+    One line naming the file otherwise: no manifest (the writer did not finish, or it is not that step's
+    output), a listed file missing or changed, or a `required` file the manifest does not list."""
+    root = Path(folder)
+    path = root / OUTPUT_MANIFEST
+    if not path.is_file():
+        raise StepInputError(f"not found: the {what} folder is incomplete (its writer did not finish) or was not "
+                             "written by that step", file=path, fix=fix)
+    manifest = read_json(path, name=f"{what} manifest")
+    listing = manifest.get(MANIFEST_FILES) if isinstance(manifest, dict) else None
+    check_files(root, listing, path, fix=fix)
+    for name in required:
+        if name not in listing:
+            raise StepInputError(f"lists no {name}", file=path, fix=fix)
+    return manifest

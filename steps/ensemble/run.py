@@ -1,4 +1,12 @@
-"""Read the base models and their evaluations, stack, write the ensemble artifact and its evaluation."""
+"""Read the base models and their evaluations, stack, write the ensemble artifact and its evaluation.
+
+Every input is checked before it is used: each base model folder against its model_meta.json listing
+(`models/<algorithm>/` must hold that algorithm's model), each evaluation folder against its manifest and
+against the model it must have scored (the sha256 of that model's model_meta.json), and each model's
+out-of-fold predictions against the rows the features' folds put in validation windows (a stack fitted on
+part of them would be fitted on a different, unreported sample). The output folder is complete once its
+`manifest.json` is there; inside model.tar.gz, `ensemble_meta.json` (written last) lists every other file.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,23 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import holdout_rows, load_feature_table
-from steps.common.folds import session_dates
-from steps.common.io import atomic_path, read_json, read_table, write_json, write_metrics, write_parquet
+from steps.common.feature_table import FeatureTable, holdout_rows, load_feature_table
+from steps.common.folds import fold_masks, holdout_mask, session_dates
+from steps.common.io import (
+    MANIFEST_FILES,
+    OUTPUT_MANIFEST,
+    atomic_path,
+    check_manifest,
+    clear_outputs,
+    describe_files,
+    file_digest,
+    read_json,
+    read_table,
+    write_json,
+    write_manifest,
+    write_metrics,
+    write_parquet,
+)
 from steps.common.logging import StepTimer, log_input_size
 from steps.ensemble import stacking
 from steps.evaluate.metrics import bootstrap_std, point_metrics
@@ -28,12 +50,38 @@ from steps.serve.model import (
     extract_archive,
     load_artifact,
 )
+from steps.train.algorithms import ALGORITHMS, get_algorithm
+from steps.train.algorithms.loader import check_model_folder, write_model_meta
 
 OOF_FILE = "oof_predictions.parquet"
 EVALUATION_FILE = "evaluation.json"
 SMOKE_ROWS_FILE = "smoke_rows.parquet"
 # Files of a model folder the artifact does not need (the OOF table is training evidence, not a model).
 NOT_SHIPPED = {OOF_FILE}
+OUTPUTS = [ARCHIVE_NAME, "holdout_predictions.parquet", SMOKE_ROWS_FILE, EVALUATION_FILE, "metrics.json"]
+RESTAGE = "stage each algorithm's best training job output (model.tar.gz) under models/<algorithm>/"
+REEVALUATE = "stage steps.evaluate's output for the model in models/<name>/ under evaluations/<name>/"
+
+
+def check_base_model(name: str, folder: Path, entry: Path) -> tuple[dict[str, Any], str]:
+    """A base model folder as steps.train wrote it, holding the algorithm its folder is named after.
+
+    Returns its metadata and its identity (the sha256 of model_meta.json, which lists every file's sha256)."""
+    meta = read_json(folder / MODEL_META_FILE, name=f"{name} model metadata")
+    algorithm = meta.get("algorithm") if isinstance(meta, dict) else None
+    if name in ALGORITHMS and algorithm != name:
+        raise StepInputError(f"holds a {algorithm} model (model_meta.json 'algorithm'), not {name}: the model "
+                             "folders are swapped or mislabelled", file=entry, column="algorithm", fix=RESTAGE)
+    files = get_algorithm(str(algorithm)).files if algorithm in ALGORITHMS else ()
+    check_model_folder(folder, meta, (*files, OOF_FILE))
+    return meta, file_digest(folder / MODEL_META_FILE)["sha256"]
+
+
+def expected_oof_rows(table: FeatureTable) -> dict[int, int]:
+    """Rows per fold that a model trained on this table predicts out of fold (validation rows before the holdout)."""
+    holdout = holdout_mask(table.frame, table.folds)
+    return {int(fold.fold): int((validation & ~holdout).sum())
+            for fold, (_, validation) in zip(table.folds.folds, fold_masks(table.frame, table.folds), strict=True)}
 
 
 def _base_model_folders(models: Path, scratch: Path) -> dict[str, Path]:
@@ -60,13 +108,29 @@ def _base_model_folders(models: Path, scratch: Path) -> dict[str, Path]:
     return found
 
 
-def _best_single(evaluations: Path, names: list[str]) -> dict[str, float]:
+def _best_single(evaluations: Path, names: list[str], models: dict[str, tuple[dict[str, Any], str]],
+                 ) -> dict[str, float]:
+    """Each model's holdout AUC, from an evaluation folder that steps.evaluate completed for that very model."""
     aucs: dict[str, float] = {}
     for name in names:
         candidates = [evaluations / name / EVALUATION_FILE]
         candidates += sorted((evaluations / name).rglob(EVALUATION_FILE)) if (evaluations / name).is_dir() else []
         path = next((p for p in candidates if p.is_file()), candidates[0])
+        if not path.is_file():
+            raise StepInputError(f"{name} evaluation not found", file=path, fix=REEVALUATE)
+        check_manifest(path.parent, what=f"{name} evaluation", fix=REEVALUATE, required=(EVALUATION_FILE,))
         report = read_json(path, name=f"{name} evaluation")
+        meta, identity = models[name]
+        evaluated = report.get("algorithm") if isinstance(report, dict) else None
+        if evaluated != meta.get("algorithm"):
+            raise StepInputError(f"is the evaluation of a {evaluated} model, but models/{name}/ holds a "
+                                 f"{meta.get('algorithm')} model: the evaluation folders are swapped or mislabelled",
+                                 file=path, column="algorithm", fix=REEVALUATE)
+        scored = (report.get("model") or {}).get("meta_sha256")
+        if scored != identity:
+            raise StepInputError(f"evaluates another model (model_meta.json sha256 {str(scored)[:12]}...) than the "
+                                 f"one in models/{name}/ ({identity[:12]}...): an evaluation of another training "
+                                 "job", file=path, column="model.meta_sha256", fix=REEVALUATE)
         try:
             aucs[name] = float(report["binary_classification_metrics"]["auc"]["value"])
         except (KeyError, TypeError, ValueError):
@@ -77,11 +141,19 @@ def _best_single(evaluations: Path, names: list[str]) -> dict[str, float]:
 
 def build_artifact_folder(folder: Path, base_folders: dict[str, Path], learner: stacking.MetaLearner,
                           meta: dict[str, Any]) -> None:
+    """Each base model's listed files (no others, no OOF table) with its model_meta.json re-listing exactly
+    those; then the meta-learner; then ensemble_meta.json, last, listing every other file of the artifact."""
     for name, source in base_folders.items():
         target = folder / BASE_FOLDER / name
-        shutil.copytree(source, target, ignore=lambda _d, files: [f for f in files if f in NOT_SHIPPED])
+        model_meta = read_json(source / MODEL_META_FILE, name=f"{name} model metadata")
+        shipped = [f for f in model_meta[MANIFEST_FILES] if f not in NOT_SHIPPED]
+        for file in shipped:
+            (target / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / file, target / file)
+        write_model_meta(target, model_meta, shipped)
     write_json(learner.to_json(), folder / META_LEARNER_FILE)
-    write_json(meta, folder / ENSEMBLE_META_FILE)
+    listed = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    write_json({**meta, MANIFEST_FILES: describe_files(folder, listed)}, folder / ENSEMBLE_META_FILE)
 
 
 def pack(folder: Path, target: Path) -> None:
@@ -100,8 +172,9 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
         with timer.block("read_inputs"):
             base_folders = _base_model_folders(Path(models), scratch / "models")
             names = list(base_folders)
+            checked = {n: check_base_model(n, base_folders[n], Path(models) / n) for n in names}
             table = load_feature_table(features)
-            best = _best_single(Path(evaluations), names)
+            best = _best_single(Path(evaluations), names, checked)
             oof_by_model = {n: read_table(base_folders[n] / OOF_FILE, name=f"{n} out-of-fold predictions")
                             for n in names}
         log_input_size(logger, "features", table.frame, table.folder)
@@ -109,7 +182,7 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
                     ", ".join(f"{n}={best[n]:.4f}" for n in names))
         holdout_start = table.folds.holdout_start
         with timer.block("fit_meta_learner"):
-            oof = stacking.align_oof(oof_by_model, holdout_start)
+            oof = stacking.align_oof(oof_by_model, holdout_start, expected=expected_oof_rows(table))
             walk_forward = stacking.walk_forward_meta(oof, names, c=c, seed=seed)
             learner = stacking.fit_meta_learner(oof, names, c=c, seed=seed)
         logger.info("meta-learner on %d out-of-fold rows (all before %s): intercept=%.4f %s", len(oof),
@@ -175,6 +248,8 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
         smoke = smoke[["ticker", "ts", *features_used]].assign(
             expected_prediction=scores[smoke.index.to_numpy()])
         with timer.block("write"):
+            # The old manifest first, so a crash from here on leaves a folder that readers refuse.
+            clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])
             out.mkdir(parents=True, exist_ok=True)
             with atomic_path(out / ARCHIVE_NAME) as temporary:
                 shutil.copyfile(scratch / ARCHIVE_NAME, temporary)
@@ -184,6 +259,7 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
     write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), "oof_rows": len(oof),
                         "base_models": len(names), **point, "best_single_auc": best[best_name],
                         "beats_best_single": ensemble["beats_best_single"]})
+    write_manifest(out, OUTPUTS, step="ensemble", base_models={n: checked[n][1] for n in names})  # last
     logger.info("ensemble holdout auc=%.4f (sd %.4f) vs best single %s %.4f (margin %.4f): beats_best_single=%s",
                 point["auc"], spread["auc"], best_name, best[best_name], margin, ensemble["beats_best_single"])
     return report

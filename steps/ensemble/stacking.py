@@ -28,11 +28,31 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
 
 
-def align_oof(oof_by_model: dict[str, pd.DataFrame], holdout_start: pd.Timestamp) -> pd.DataFrame:
-    """One row per (ticker, ts) present in every model's OOF predictions: fold, label, one column per model.
+def check_oof_rows(oof: pd.DataFrame, name: str, expected: dict[int, int]) -> None:
+    """Every out-of-fold row the folds call for, per fold: a table with rows missing (a truncated write, a
+    model trained on part of the table) would fit the stack on a sample nobody chose, and say nothing."""
+    found = oof["fold"].value_counts().to_dict()
+    total_expected, total_found = sum(expected.values()), len(oof)
+    short = [(fold, rows, int(found.get(fold, 0))) for fold, rows in sorted(expected.items())
+             if int(found.get(fold, 0)) != rows]
+    unknown = sorted(set(map(int, found)) - set(expected))
+    if short or unknown or total_found != total_expected:
+        detail = "; ".join(f"fold {f}: {got} of {rows}" for f, rows, got in short[:4])
+        detail += f"; rows of unknown folds {unknown[:4]}" if unknown else ""
+        raise StepInputError(f"holds {total_found} out-of-fold rows, the features' folds call for {total_expected} "
+                             f"({detail.lstrip('; ')}); a stack fitted on them would use a partial sample",
+                             file=f"{name}/oof_predictions.parquet", column="fold",
+                             fix="retrain the model on the same features folder (steps.train writes every "
+                                 "validation row of every fold)")
 
-    Raises if any OOF row lies in the holdout, or if the models disagree on a row's label or fold (they
-    were then trained on different feature tables and cannot be stacked).
+
+def align_oof(oof_by_model: dict[str, pd.DataFrame], holdout_start: pd.Timestamp,
+              expected: dict[int, int] | None = None) -> pd.DataFrame:
+    """One row per (ticker, ts) of every model's OOF predictions: fold, label, one column per model.
+
+    Raises if any OOF row lies in the holdout, if the models disagree on a row's label or fold (they
+    were then trained on different feature tables and cannot be stacked), if `expected` (rows per fold)
+    is given and a model's rows differ from it, or if the models do not predict the same rows.
     """
     aligned: pd.DataFrame | None = None
     for name, oof in oof_by_model.items():
@@ -49,11 +69,18 @@ def align_oof(oof_by_model: dict[str, pd.DataFrame], holdout_start: pd.Timestamp
         if oof.duplicated(KEYS).any():
             raise StepInputError("duplicate (ticker, ts) rows", file=f"{name}/oof_predictions.parquet",
                                  column="ts", fix="retrain the model with steps.train")
+        if expected is not None:
+            check_oof_rows(oof, name, expected)
         frame = oof[[*KEYS, "fold", "label", "prediction"]].rename(columns={"prediction": name})
         if aligned is None:
             aligned = frame
             continue
         merged = aligned.merge(frame, on=KEYS, how="inner", suffixes=("", f"_{name}"))
+        if expected is not None and not len(merged) == len(aligned) == len(frame):
+            raise StepInputError(f"shares {len(merged)} of its {len(frame)} out-of-fold rows with the models before "
+                                 f"it ({len(aligned)} rows): they predicted different rows",
+                                 file=f"{name}/oof_predictions.parquet", column="ts",
+                                 fix="train every model on the same features.parquet/folds.json")
         for column in ("label", "fold"):
             differ = merged[column] != merged[f"{column}_{name}"]
             if differ.any():

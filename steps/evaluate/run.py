@@ -1,4 +1,9 @@
-"""Load a model (model.tar.gz or a model folder), score the holdout, write evaluation.json."""
+"""Load a model (model.tar.gz or a model folder), score the holdout, write evaluation.json.
+
+The output folder is complete once `manifest.json` is there (written last, listing every file with its size
+and sha256). evaluation.json names the model it scored by the sha256 of its model_meta.json (which lists
+every file of the model with theirs), so steps.ensemble can refuse an evaluation of another model.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,14 @@ from sklearn.metrics import roc_auc_score
 from steps.common.errors import StepInputError
 from steps.common.feature_table import holdout_rows, load_feature_table
 from steps.common.folds import holdout_mask, session_dates
-from steps.common.io import write_json, write_metrics, write_parquet
+from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.evaluate.metrics import bootstrap_std, point_metrics
 from steps.train.algorithms import LoadedModel, load_model_dir
+
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "holdout_predictions.parquet"
+OUTPUTS = [EVALUATION_FILE, PREDICTIONS_FILE, "metrics.json"]
 
 
 def _auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -136,7 +145,8 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
                     "end": frame["ts"].max().isoformat(), "positive_rate": float(labels.mean()),
                     "days": len(np.unique(session_dates(frame["ts"])))},
         "bootstrap": {"resamples": bootstrap, "unit": "trading day", "seed": seed},
-        "model": {"validation_auc": meta.get("validation_auc"), "refit_iterations": meta.get("refit_iterations"),
+        "model": {"meta_sha256": model.meta_sha256,
+                  "validation_auc": meta.get("validation_auc"), "refit_iterations": meta.get("refit_iterations"),
                   "best_iterations": [f.get("best_iteration") for f in meta.get("folds", [])],
                   "grouping": model.grouping_mode, "group_models": len(model.group_models)},
         **breakdowns(frame, scores, model),
@@ -146,10 +156,12 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                 "prediction": scores, "forward_return": frame.get("forward_return")})
     out = Path(output)
-    write_parquet(predictions, out / "holdout_predictions.parquet")
-    write_json(report, out / "evaluation.json")
+    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])  # the old manifest first: no new file under an old listing
+    write_parquet(predictions, out / PREDICTIONS_FILE)
+    write_json(report, out / EVALUATION_FILE)
     write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), **point,
                         "suspicious": report["suspicion"]["flag"]})
+    write_manifest(out, OUTPUTS, step="evaluate", algorithm=name, model_meta_sha256=model.meta_sha256)  # last
     if report["suspicion"]["flag"]:
         logger.warning("SUSPICIOUS: %s", report["suspicion"]["reason"])
     decay = report["degradation"]

@@ -44,7 +44,7 @@ import pandas as pd
 
 from steps.common.feature_table import FeatureTable
 from steps.common.folds import Folds, development_mask, holdout_mask
-from steps.common.io import write_text
+from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_manifest, write_text
 from steps.features.kll import KLLSketch
 
 STATISTICS_FILE = "statistics.json"
@@ -147,7 +147,9 @@ def write_baseline(table: FeatureTable, columns: list[str], folder: str | Path) 
     rows = training_rows(table.frame, table.folds)
     statistics, constraints = data_quality_baseline(table.frame.loc[rows, columns], columns)
     out = Path(folder)
+    clear_outputs(out, [OUTPUT_MANIFEST, CONSTRAINTS_FILE, STATISTICS_FILE])
     for payload, name in ((constraints, CONSTRAINTS_FILE), (statistics, STATISTICS_FILE)):
         write_text(json.dumps(payload, allow_nan=False, separators=(",", ":")) + "\n", out / name)
+    write_manifest(out, [STATISTICS_FILE, CONSTRAINTS_FILE], step="baseline")  # last: the pair is complete
     return {"rows": int(rows.sum()), "features": len(columns),
             "files": [STATISTICS_FILE, CONSTRAINTS_FILE]}

@@ -13,7 +13,7 @@ import pandas as pd
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable, load_feature_table
 from steps.common.folds import load_folds
-from steps.common.io import write_json, write_metrics, write_text
+from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_text
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars
 from steps.features.baseline import write_baseline
@@ -36,6 +36,8 @@ from steps.leaks.checks import (
     timestamp_alignment,
     truncation_invariance,
 )
+
+OUTPUTS = ["leak_report.json", "leak_report.txt", "metrics.json"]
 
 
 def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
@@ -152,12 +154,14 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
         with timer.block("baseline"):
             baseline = write_baseline(table, table.feature_columns, baseline_output)
     out = Path(output)
+    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])  # the old manifest first: no new file under an old listing
     write_json(report, out / "leak_report.json")
     write_text(report_text(results), out / "leak_report.txt")
     write_metrics(out, {"timings_s": timer.as_metrics(), "passed": passed,
                         "failed_checks": [r.name for r in results if not r.passed],
                         "rows": len(table.frame), "bars": len(bars), "tweets": len(tweets),
                         **({"baseline": baseline} if baseline else {})})
+    write_manifest(out, OUTPUTS, step="leaks", passed=passed)  # last: the report folder is complete
     for r in results:
         (logger.info if r.passed else logger.error)("%s %s: %s", "PASS" if r.passed else "FAIL", r.name, r.details)
     return report

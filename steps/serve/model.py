@@ -9,6 +9,10 @@ An ensemble artifact (what `steps.ensemble` writes) is a folder, or a `model.tar
 A plain model folder (`model_meta.json`, what a training job writes) is served as a one-model "ensemble"
 with no meta-learner, so the model registered before the ensemble existed deploys the same way.
 
+`ensemble_meta.json` is written last and lists every other file of the artifact with its size and sha256
+(`files`); nothing is loaded from an artifact that differs from that listing (a file missing, changed or
+from another build), and each base model folder is checked against its own model_meta.json the same way.
+
 The meta-learner is stored as numbers in JSON and applied with numpy, not pickled: the artifact stays
 readable, portable across library versions, and bit-for-bit reproducible in a fresh process
 (`steps.check_artifact` depends on that).
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
+from steps.common.io import MANIFEST_FILES, check_files
 from steps.train.algorithms import LoadedModel, load_model_dir
 
 ENSEMBLE_META_FILE = "ensemble_meta.json"
@@ -164,12 +169,20 @@ def load_folder(folder: Path) -> ServingModel:
     root = find_artifact_root(folder)
     if (root / ENSEMBLE_META_FILE).is_file():
         meta = _read_json(root / ENSEMBLE_META_FILE, "ensemble metadata")
+        check_files(root, meta.get(MANIFEST_FILES), root / ENSEMBLE_META_FILE,
+                    fix="rebuild the artifact with steps.ensemble (it is complete only as that step packs it)")
         try:
             folders = dict(meta["base_models"])
             threshold = float(meta.get("threshold", 0.5))
+            listed = [f"{entry['folder']}/{MODEL_META_FILE}" for entry in folders.values()]
+            listed += [META_LEARNER_FILE] if meta.get("meta_learner") else []
         except (KeyError, TypeError, ValueError) as exc:
             raise StepInputError(f"malformed ensemble metadata ({exc})", file=root / ENSEMBLE_META_FILE,
                                  fix="rebuild the artifact with steps.ensemble") from None
+        for name in listed:  # every base model is one the artifact lists (not a folder outside it)
+            if name not in meta[MANIFEST_FILES]:
+                raise StepInputError(f"lists no {name}", file=root / ENSEMBLE_META_FILE,
+                                     fix="rebuild the artifact with steps.ensemble")
         base = {name: load_model_dir(root / str(entry["folder"])) for name, entry in folders.items()}
         learner = None
         if meta.get("meta_learner"):

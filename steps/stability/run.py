@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import load_feature_table
-from steps.common.io import write_json, write_metrics, write_text
+from steps.common.feature_table import FeatureTable, load_feature_table
+from steps.common.io import (
+    MANIFEST_FILES,
+    OUTPUT_MANIFEST,
+    atomic_path,
+    clear_outputs,
+    describe_files,
+    write_json,
+    write_manifest,
+    write_metrics,
+    write_parquet,
+    write_text,
+)
 from steps.common.logging import StepTimer, log_input_size
 from steps.features.baseline import write_baseline
 from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
@@ -18,6 +28,9 @@ from steps.stability.plot import stability_svg
 from steps.stability.select import SCALE, StabilitySettings, fold_importance, select_features, settings_json
 
 SELECTED_FILE = "selected_features.json"
+OUTPUTS = [SELECTED_FILE, ANALYSIS_FILE, "stability_report.json", "stability.svg", "metrics.json"]
+FEATURES_FILE = "features.parquet"
+FOLDS_FILE = "folds.json"
 
 
 def run_stability(features_dir: str | Path, output: str | Path, features_output: str | Path | None,
@@ -51,6 +64,7 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
               "folds": [{"fold": f.fold, "best_iteration": f.best_iteration, "rows": f.rows} for f in folds],
               "plot": "stability.svg"}
     out = Path(output)
+    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])  # the old manifest first: no new file under an old listing
     write_json(selection, out / SELECTED_FILE)
     write_json(clarify_analysis(folds, columns), out / ANALYSIS_FILE)
     write_json(report, out / "stability_report.json")
@@ -59,7 +73,7 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
                out / "stability.svg")
     if features_output is not None:
         with timer.block("write_features"):
-            _narrowed_copy(table.folder, Path(features_output), table.manifest, selected, selection)
+            _narrowed_copy(table, Path(features_output), selected, selection)
     baseline = None
     if baseline_output is not None:
         with timer.block("baseline"):
@@ -67,22 +81,31 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
     write_metrics(out, {"timings_s": timer.as_metrics(), "features_before": len(columns),
                         "features_after": len(selected), "dropped": sorted(dropped),
                         **({"baseline": baseline} if baseline else {})})
+    write_manifest(out, OUTPUTS, step="stability")  # last: the report folder is complete
     logger.info("kept %d of %d features; dropped: %s", len(selected), len(columns),
                 "; ".join(f"{c} ({', '.join(r)})" for c, r in dropped.items()) or "none")
     return report
 
 
-def _narrowed_copy(source: Path, target: Path, manifest: dict[str, Any], selected: list[str],
-                   selection: dict[str, Any]) -> None:
-    """File by file, each written under a temporary name and renamed (the target may be a container mount)."""
+def _narrowed_copy(table: FeatureTable, target: Path, selected: list[str], selection: dict[str, Any]) -> None:
+    """A features folder (features.parquet, folds.json, manifest.json last listing them) whose manifest names
+    only the selected columns. File by file, each under a temporary name and renamed (the target may be a
+    container mount). A single table is copied byte for byte; a sharded one (several BuildFeatures instances)
+    is written merged, as the reader merged it."""
+    source, manifest = table.folder, table.manifest
+    clear_outputs(target, [OUTPUT_MANIFEST, "shards", FEATURES_FILE, FOLDS_FILE, SELECTED_FILE, "metrics.json"])
     target.mkdir(parents=True, exist_ok=True)
-    for item in sorted(source.iterdir()):
-        if item.is_file() and item.name not in ("manifest.json", "metrics.json"):
-            partial = target / f".tmp-{item.name}"
-            shutil.copy2(item, partial)
-            os.replace(partial, target / item.name)
-    narrowed = {**manifest, "feature_columns": selected,
-                "feature_selection": {"step": "steps.stability", "file": SELECTED_FILE,
-                                      "all_feature_columns": manifest.get("feature_columns")}}
+    if isinstance(manifest.get(MANIFEST_FILES), dict) and (source / FEATURES_FILE).is_file():
+        for name in (FEATURES_FILE, FOLDS_FILE):
+            with atomic_path(target / name) as partial:
+                shutil.copy2(source / name, partial)
+    else:
+        write_parquet(table.frame, target / FEATURES_FILE)
+        write_json(table.folds.to_json(), target / FOLDS_FILE)
     write_json(selection, target / SELECTED_FILE)
-    write_json(narrowed, target / "manifest.json")
+    narrowed = {**{k: v for k, v in manifest.items() if k != "shard"}, "feature_columns": selected,
+                "feature_selection": {"step": "steps.stability", "file": SELECTED_FILE,
+                                      "all_feature_columns": manifest.get("feature_columns")},
+                "manifest_version": max(2, int(manifest.get("manifest_version") or 0)),
+                MANIFEST_FILES: describe_files(target, [FEATURES_FILE, FOLDS_FILE, SELECTED_FILE])}
+    write_json(narrowed, target / OUTPUT_MANIFEST)  # last

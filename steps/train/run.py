@@ -25,10 +25,10 @@ from sklearn.metrics import roc_auc_score
 from steps.common.errors import StepConfigError, StepInputError
 from steps.common.feature_table import FeatureTable, load_feature_table
 from steps.common.folds import development_mask, fold_masks, holdout_mask
-from steps.common.io import write_json, write_metrics, write_parquet
+from steps.common.io import MANIFEST_FILES, clear_outputs, read_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.train.algorithms import Algorithm
-from steps.train.algorithms.loader import META_FILE
+from steps.train.algorithms.loader import META_FILE, write_model_meta
 
 OOF_FILE = "oof_predictions.parquet"
 
@@ -213,6 +213,34 @@ def cross_validate_and_refit(table: FeatureTable, algorithm_cls: type[Algorithm]
     return result, base.model, oof_frame, group_models
 
 
+def check_no_empty_feature(table: FeatureTable) -> None:
+    """Refuse a feature with no value at all in the training window (every development row NaN).
+
+    The tree libraries would split on nothing and the GRU would standardise it to zeros: a model would train,
+    score and pass its gates on a column that is a broken input (a join that matched nothing, an upstream
+    outage), and serve it later with values it never saw."""
+    development = development_mask(table.frame, table.folds) & ~holdout_mask(table.frame, table.folds)
+    rows = table.frame.loc[development, table.feature_columns]
+    empty = [c for c in table.feature_columns if rows[c].isna().all()]
+    if empty and len(rows):
+        raise StepInputError(f"is NaN on all {len(rows)} training rows (before the holdout)"
+                             + (f"; so are {len(empty) - 1} more: {', '.join(empty[1:4])}"
+                                f"{', ...' if len(empty) > 4 else ''}" if len(empty) > 1 else ""),
+                             file=table.folder / "features.parquet", column=empty[0],
+                             fix="fix the input that feeds it and rebuild the features, or drop the column from "
+                                 "manifest.json's feature_columns")
+
+
+def _previous_outputs(model_path: Path) -> list[str]:
+    """What an earlier run listed in this model folder (so that its leftovers are removed, not shipped)."""
+    try:
+        listing = read_json(model_path / META_FILE).get(MANIFEST_FILES)
+    except (StepInputError, AttributeError):
+        return []
+    names = list(listing) if isinstance(listing, dict | list) else []
+    return [n for n in names if isinstance(n, str) and not Path(n).is_absolute() and ".." not in Path(n).parts]
+
+
 def run_training(train_dir: str | Path, model_dir: str | Path, output_data_dir: str | Path,
                  algorithm_cls: type[Algorithm], params: dict[str, Any], logger: logging.Logger,
                  grouping: Grouping | None = None) -> TrainResult:
@@ -220,18 +248,24 @@ def run_training(train_dir: str | Path, model_dir: str | Path, output_data_dir: 
     with timer.block("read_inputs"):
         table = load_feature_table(train_dir)
     log_input_size(logger, "features", table.frame, table.folder)
+    check_no_empty_feature(table)
     with timer.block("cross_validate_and_refit"):
         result, model, oof, group_models = cross_validate_and_refit(table, algorithm_cls, params, logger, grouping)
     model_path = Path(model_dir)
-    model_path.mkdir(parents=True, exist_ok=True)
     with timer.block("write"):
+        # model_meta.json (the listing) goes first and comes back last: a crash in between leaves a folder
+        # without one, which every reader refuses, never new files under an old listing or old files beside new.
+        # On SageMaker the folder starts empty and the service tars it into model.tar.gz after the job.
+        clear_outputs(model_path, [META_FILE, *_previous_outputs(model_path), OOF_FILE, "groups",
+                                   *algorithm_cls.files])
+        model_path.mkdir(parents=True, exist_ok=True)
         files = model.save(model_path)
         for name, group_model in group_models.items():
             folder = result.meta["grouping"]["groups"][name]["folder"]
             (model_path / folder).mkdir(parents=True, exist_ok=True)
             files += [f"{folder}/{file}" for file in group_model.save(model_path / folder)]
         write_parquet(oof, model_path / OOF_FILE)
-        write_json({**result.meta, "files": [*files, OOF_FILE]}, model_path / META_FILE)
+        write_model_meta(model_path, result.meta, [*files, OOF_FILE])  # last
     write_metrics(output_data_dir, {"timings_s": timer.as_metrics(), "validation_auc": result.validation_auc,
                                     "grouping": result.meta["grouping"]["mode"],
                                     "group_models": len(group_models),

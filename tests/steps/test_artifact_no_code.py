@@ -25,10 +25,12 @@ torch = pytest.importorskip("torch")
 
 from steps.check_artifact.run import PREDICTIONS_FILE, run_check  # noqa: E402
 from steps.common.errors import StepInputError  # noqa: E402
+from steps.common.io import write_manifest  # noqa: E402
 from steps.evaluate.run import run_evaluation  # noqa: E402
 from steps.serve.model import load_artifact  # noqa: E402
 from steps.train.algorithms import get_algorithm, load_model_dir  # noqa: E402
 from steps.train.algorithms.gru_model import META_FILE, MODEL_FILE, GRUAlgorithm  # noqa: E402
+from steps.train.algorithms.loader import write_model_meta  # noqa: E402
 
 LOG = logging.getLogger("test")
 FEATURES = ["f0", "f1", "f2"]
@@ -64,9 +66,8 @@ def _trained_model_folder(folder: Path) -> tuple[Path, GRUAlgorithm, pd.DataFram
     model.fit(x[:80], y[:80], x[80:], y[80:], FEATURES)
     folder.mkdir(parents=True, exist_ok=True)
     files = model.save(folder)
-    meta = {"algorithm": "gru", "features": FEATURES, "hyperparameters": params, "files": files,
-            "refit_iterations": 1}
-    (folder / "model_meta.json").write_text(json.dumps(meta))
+    meta = {"algorithm": "gru", "features": FEATURES, "hyperparameters": params, "refit_iterations": 1}
+    write_model_meta(folder, meta, files)  # last, listing the files with sizes and sha256, as steps.train does
     return folder, model, frame
 
 
@@ -98,12 +99,13 @@ def gru_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GRUAlgor
 
 
 @pytest.fixture
-def crafted(tmp_path: Path, gru_folder) -> tuple[Path, Path]:
+def crafted(tmp_path: Path, gru_folder, relist) -> tuple[Path, Path]:
     """A copy of the trained folder whose gru.pt is the crafted pickle; and the marker it would write."""
     folder = tmp_path / "crafted"
     shutil.copytree(gru_folder[0], folder)
     marker = tmp_path / "marker.txt"
     _craft(folder / MODEL_FILE, marker)
+    relist(folder)  # whoever crafted it can list it too: the loader must refuse it on its own
     return folder, marker
 
 
@@ -142,20 +144,28 @@ def test_an_old_whole_object_artifact_is_refused_with_retrain(gru_folder, tmp_pa
     shutil.copytree(gru_folder[0], folder)
     (folder / META_FILE).unlink()
     _old_format(folder / MODEL_FILE, gru_folder[1])
+    meta = json.loads((folder / "model_meta.json").read_text())
     with pytest.raises(StepInputError) as exc:
-        load_model_dir(folder)
+        GRUAlgorithm.load(folder, meta)
     _assert_refused(exc, str(folder / MODEL_FILE))
+    with pytest.raises(StepInputError) as exc:  # through the folder's reader: its listing refuses it first
+        load_model_dir(folder)
+    _assert_refused(exc, "model_meta.json")
 
 
-def test_missing_or_malformed_gru_json_is_one_line(gru_folder, tmp_path: Path) -> None:
+def test_missing_or_malformed_gru_json_is_one_line(gru_folder, tmp_path: Path, relist) -> None:
     folder = tmp_path / "nojson"
     shutil.copytree(gru_folder[0], folder)
     (folder / META_FILE).unlink()
+    with pytest.raises(StepInputError) as exc:
+        GRUAlgorithm.load(folder, json.loads((folder / "model_meta.json").read_text()))
+    _assert_refused(exc, META_FILE)
     with pytest.raises(StepInputError) as exc:
         load_model_dir(folder)
     _assert_refused(exc, META_FILE)
     (folder / META_FILE).write_text(json.dumps({"n_features": 3, "hidden_size": 4, "num_layers": 1,
                                                 "mean": ["0", 0, 0], "scale": [1, 1, 1]}))
+    relist(folder)
     with pytest.raises(StepInputError) as exc:
         load_model_dir(folder)
     _assert_refused(exc, META_FILE)
@@ -202,6 +212,7 @@ def test_check_artifact_refuses_a_crafted_artifact(crafted, tmp_path: Path, feat
     evaluation.mkdir()
     pd.DataFrame({"ticker": ["AAA"], "ts": [pd.Timestamp("2024-01-02")], "prediction": [0.5]}).to_parquet(
         evaluation / PREDICTIONS_FILE)
+    write_manifest(evaluation, [PREDICTIONS_FILE], step="ensemble")  # a complete folder: the artifact is what fails
     with pytest.raises(StepInputError) as exc:
         run_check(packed, features_dir, evaluation, tmp_path / "out", LOG)
     _assert_refused(exc, MODEL_FILE)

@@ -117,13 +117,14 @@ def test_one_algorithm_ensemble_writes_the_contract_and_reproduces_in_a_fresh_pr
 
 
 def test_check_artifact_fails_when_the_artifact_does_not_reproduce_the_evaluation(
-        inputs: Path, features_dir: Path, tmp_path: Path) -> None:
+        inputs: Path, features_dir: Path, tmp_path: Path, relist) -> None:
     models, evaluations = _only(inputs, tmp_path, ["xgboost"])
     out = tmp_path / "out"
     run_ensemble(models, evaluations, features_dir, out, LOG, bootstrap=5)
     predictions = pd.read_parquet(out / "holdout_predictions.parquet")
     predictions.loc[3, "prediction"] += 1e-9
     predictions.to_parquet(out / "holdout_predictions.parquet", index=False)
+    relist(out)  # as an ensemble step that computed these predictions would have listed them
     check = subprocess.run([sys.executable, "-m", "steps.check_artifact", "--model", str(out), "--features",
                             str(features_dir), "--evaluation", str(out), "--output", str(tmp_path / "check")],
                            capture_output=True, text=True, cwd=ROOT)
@@ -132,7 +133,8 @@ def test_check_artifact_fails_when_the_artifact_does_not_reproduce_the_evaluatio
     assert json.loads((tmp_path / "check" / "check_report.json").read_text())["passed"] is False
 
 
-def test_meta_learner_never_trains_on_holdout_rows(inputs: Path, weak_features: Path, tmp_path: Path) -> None:
+def test_meta_learner_never_trains_on_holdout_rows(inputs: Path, weak_features: Path, tmp_path: Path,
+                                                   relist) -> None:
     features_dir = weak_features  # every row, label and fold of the tiny table, plus the weak model's feature
     models, evaluations = _only(inputs, tmp_path, ["xgboost", "weak"])
     first = run_ensemble(models, evaluations, features_dir, tmp_path / "a", LOG, bootstrap=5)
@@ -169,9 +171,13 @@ def test_meta_learner_never_trains_on_holdout_rows(inputs: Path, weak_features: 
     oof = pd.read_parquet(extracted / "oof_predictions.parquet")
     oof.loc[0, "ts"] = holdout_start + pd.Timedelta(minutes=1)
     oof.to_parquet(extracted / "oof_predictions.parquet", index=False)
+    relist(extracted)  # as a training job that wrote these rows would have listed them
     shutil.copytree(extracted, leaky / "weak", dirs_exist_ok=True)
+    leaky_evaluations = tmp_path / "leaky_evaluations"  # this very model evaluated, as the pipeline would
+    shutil.copytree(evaluations / "xgboost", leaky_evaluations / "xgboost")
+    _evaluate(leaky / "weak", features_dir, leaky_evaluations / "weak")
     with pytest.raises(StepInputError, match="lie in the holdout"):
-        run_ensemble(leaky, evaluations, features_dir, tmp_path / "c", LOG, bootstrap=5)
+        run_ensemble(leaky, leaky_evaluations, features_dir, tmp_path / "c", LOG, bootstrap=5)
 
 
 def test_with_one_weak_base_model_the_beats_best_single_clause_goes_both_ways(

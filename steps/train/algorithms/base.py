@@ -79,6 +79,13 @@ class Algorithm(ABC):
     def save(self, model_dir: Path) -> list[str]:
         """Write the model into `model_dir`; return the file names written."""
 
+    def trained_features(self) -> list[str] | None:
+        """The feature names, in input order, that the saved model file itself records (None: it records none).
+
+        The loader compares them with model_meta.json's `features`: the model takes columns by position, so
+        a list reordered after training would silently score every row on the wrong inputs."""
+        return None
+
     @classmethod
     @abstractmethod
     def load(cls, model_dir: Path, meta: dict[str, Any]) -> Algorithm:

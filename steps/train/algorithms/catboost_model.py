@@ -71,6 +71,9 @@ class CatBoostAlgorithm(Algorithm):
             raise RuntimeError("model is not fitted")
         return self.model.predict_proba(x)[:, 1]
 
+    def trained_features(self) -> list[str] | None:
+        return list(self.model.feature_names_) if self.model is not None and self.model.feature_names_ else None
+
     def save(self, model_dir: Path) -> list[str]:
         if self.model is None:
             raise RuntimeError("model is not fitted")

@@ -80,6 +80,7 @@ class GRUAlgorithm(Algorithm):
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
         self.n_features: int | None = None
+        self.feature_names: list[str] | None = None
 
     # -- input ----------------------------------------------------------------------------------------
     @classmethod
@@ -183,11 +184,13 @@ class GRUAlgorithm(Algorithm):
 
     # -- the interface --------------------------------------------------------------------------------
     def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
+        self.feature_names = list(feature_names)
         self._fit_scaler(x_train)
         best = self._epochs(x_train, y_train, int(self.params["max_epochs"]), x_valid, y_valid)
         return FitResult(best_iteration=max(1, best))
 
     def refit(self, x, y, iterations, feature_names):
+        self.feature_names = list(feature_names)
         self._fit_scaler(x)
         self._epochs(x, y, max(1, int(iterations)))
 
@@ -203,6 +206,9 @@ class GRUAlgorithm(Algorithm):
             for chunk in inputs.split(8192):
                 out.append(torch.sigmoid(self.network(chunk.to(device))).cpu().numpy())
         return np.concatenate(out).astype("float64") if out else np.zeros(0)
+
+    def trained_features(self) -> list[str] | None:
+        return list(self.feature_names) if self.feature_names else None
 
     def save(self, model_dir: Path) -> list[str]:
         if self.network is None:
@@ -221,6 +227,7 @@ class GRUAlgorithm(Algorithm):
             "dropout": float(self.params["dropout"]),
             "mean": [float(v) for v in np.asarray(self.mean, dtype="float64")],
             "scale": [float(v) for v in np.asarray(self.scale, dtype="float64")],
+            **({"features": list(self.feature_names)} if self.feature_names else {}),
         }
         with atomic_path(model_dir / MODEL_FILE) as temporary:
             temporary.write_bytes(buffer.getvalue())
@@ -271,6 +278,11 @@ class GRUAlgorithm(Algorithm):
             if not isinstance(values, list) or len(values) != meta["n_features"] or not all(map(number, values)):
                 raise StepInputError(f"needs a list of {meta['n_features']} numbers", file=path, column=key,
                                      fix=RETRAIN)
+        names = meta.get("features")
+        if names is not None and (not isinstance(names, list) or len(names) != meta["n_features"]
+                                  or not all(isinstance(n, str) for n in names)):
+            raise StepInputError(f"needs a list of {meta['n_features']} feature names", file=path, column="features",
+                                 fix=RETRAIN)
         return meta
 
     @classmethod
@@ -283,6 +295,7 @@ class GRUAlgorithm(Algorithm):
                      "dropout": float(saved.get("dropout", 0.0)), "device": "cpu"})
         model.mean = np.asarray(saved["mean"], dtype="float32")
         model.scale = np.asarray(saved["scale"], dtype="float32")
+        model.feature_names = list(saved["features"]) if saved.get("features") else None
         model.network = model._build(int(saved["n_features"]))
         try:
             model.network.load_state_dict(state)

@@ -82,6 +82,9 @@ class LightGBMAlgorithm(Algorithm):
             raise RuntimeError("model is not fitted")
         return self.booster.predict(x, num_iteration=self.best_iteration or self.booster.current_iteration())
 
+    def trained_features(self) -> list[str] | None:
+        return list(self.booster.feature_name()) if self.booster is not None else None
+
     def save(self, model_dir: Path) -> list[str]:
         if self.booster is None:
             raise RuntimeError("model is not fitted")

@@ -3,6 +3,12 @@
 The folder holds `model_meta.json` and the family's files; a grouped model (per stock or per sector) also
 holds one sub-folder per group under `groups/`, and `predict` routes each row by its ticker to its group's
 model, or to the global model for a ticker whose group had too few rows (or is unknown).
+
+`model_meta.json` is written last (`write_model_meta`) and lists every other file of the folder with its
+size and sha256 (`files`); the loader reads nothing before the folder matches that listing, so a folder a
+crash left half-written, or one whose model file was swapped, is refused with one line. The model file's own
+record of the features it was trained on (booster feature names, gru.json) must equal `features`, in order:
+a `features` list reordered after training would feed every column to the wrong input.
 """
 
 from __future__ import annotations
@@ -17,9 +23,51 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.io import read_json
+from steps.common.io import MANIFEST_FILES, check_files, describe_files, file_digest, read_json, write_json
 
 META_FILE = "model_meta.json"
+RETRAIN = "retrain the model with steps.train (its model folder is complete only as that step writes it)"
+
+
+def write_model_meta(folder: str | Path, meta: dict[str, Any], files: list[str]) -> Path:
+    """Write `model_meta.json` LAST, listing `files` (already written in `folder`) with sizes and sha256."""
+    listing = describe_files(folder, files)
+    return write_json({**{k: v for k, v in meta.items() if k != MANIFEST_FILES}, MANIFEST_FILES: listing},
+                      Path(folder) / META_FILE)
+
+
+def check_model_folder(folder: Path, meta: dict[str, Any], required: tuple[str, ...]) -> None:
+    """Refuse a model folder whose files are not exactly what model_meta.json lists (or lists none)."""
+    path = folder / META_FILE
+    listing = meta.get(MANIFEST_FILES)
+    if isinstance(listing, list):  # before sizes and digests: nothing to check the files against
+        raise StepInputError("lists file names without sizes and sha256 (written by an older steps.train, or by "
+                             "hand)", file=path, column=MANIFEST_FILES, fix=RETRAIN)
+    check_files(folder, listing, path, fix=RETRAIN)
+    for name in required:
+        if name not in listing:
+            raise StepInputError(f"lists no {name}, the {meta.get('algorithm')} model's file", file=path,
+                                 column=MANIFEST_FILES, fix=RETRAIN)
+
+
+def check_feature_order(meta_features: list[str], trained: list[str] | None, source: Path, model_file: str) -> None:
+    """The model file's features (as trained) must be model_meta.json's `features`, name for name, in order."""
+    if trained is None or list(trained) == list(meta_features):
+        return
+    if sorted(trained) == sorted(meta_features):
+        position = next(i for i, (a, b) in enumerate(zip(trained, meta_features, strict=True)) if a != b)
+        problem = (f"lists the features in another order than {model_file} was trained on (position {position}: "
+                   f"{meta_features[position]!r}, the model's input there is {trained[position]!r}); scoring by "
+                   "this list would feed columns to the wrong inputs")
+        column = meta_features[position]
+    else:
+        extra = [f for f in meta_features if f not in trained]
+        absent = [f for f in trained if f not in meta_features]
+        problem = (f"lists {len(meta_features)} features, {model_file} was trained on {len(trained)} "
+                   f"({len(extra)} listed but not trained on, {len(absent)} trained on but not listed)")
+        column = (extra or absent)[0]
+    raise StepInputError(problem, file=source / META_FILE, column=column,
+                         fix="restore model_meta.json as steps.train wrote it, or retrain")
 
 
 def find_model_folder(path: str | Path, scratch: str | Path) -> Path:
@@ -45,8 +93,10 @@ def find_model_folder(path: str | Path, scratch: str | Path) -> Path:
 class LoadedModel:
     """A trained model with its metadata; `predict(frame)` selects `meta["features"]` by name."""
 
-    def __init__(self, meta: dict[str, Any], algorithm_cls, global_model, group_models: dict[str, Any]):
+    def __init__(self, meta: dict[str, Any], algorithm_cls, global_model, group_models: dict[str, Any],
+                 meta_sha256: str | None = None):
         self.meta = meta
+        self.meta_sha256 = meta_sha256  # the identity of this model (its meta lists every file's sha256)
         self.algorithm = meta["algorithm"]
         self.features: list[str] = list(meta["features"])
         self.algorithm_cls = algorithm_cls
@@ -93,9 +143,24 @@ def load_model_dir(path: str | Path) -> LoadedModel:
             raise StepInputError("needs 'algorithm' and 'features'", file=folder / META_FILE, column="algorithm",
                                  fix="pass a model folder written by steps.train")
         algorithm_cls = get_algorithm(str(meta["algorithm"]))
+        groups = (meta.get("grouping") or {}).get("groups") or {}
+        try:
+            group_files = [f"{group['folder']}/{name}" for group in groups.values() for name in algorithm_cls.files]
+        except (KeyError, TypeError):
+            raise StepInputError("malformed grouping (each group needs a 'folder')", file=folder / META_FILE,
+                                 column="grouping", fix=RETRAIN) from None
+        check_model_folder(folder, meta, (*algorithm_cls.files, *group_files))
+        features = meta["features"]
+        if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+            raise StepInputError("needs a list of feature names", file=folder / META_FILE, column="features",
+                                 fix=RETRAIN)
         global_model = algorithm_cls.load(folder, meta)
+        check_feature_order(features, global_model.trained_features(), folder, algorithm_cls.files[0])
         group_models = {}
-        for name, group in ((meta.get("grouping") or {}).get("groups") or {}).items():
+        for name, group in groups.items():
             group_meta = {**meta, "refit_iterations": group["refit_iterations"]}
             group_models[name] = algorithm_cls.load(folder / group["folder"], group_meta)
-    return LoadedModel(meta, algorithm_cls, global_model, group_models)
+            check_feature_order(features, group_models[name].trained_features(), folder,
+                                f"{group['folder']}/{algorithm_cls.files[0]}")
+        digest = file_digest(folder / META_FILE)["sha256"]
+    return LoadedModel(meta, algorithm_cls, global_model, group_models, digest)

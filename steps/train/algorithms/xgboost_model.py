@@ -83,6 +83,9 @@ class XGBoostAlgorithm(Algorithm):
         rounds = self.best_iteration or self.booster.num_boosted_rounds()
         return self.booster.predict(data, iteration_range=(0, rounds))
 
+    def trained_features(self) -> list[str] | None:
+        return list(self.booster.feature_names) if self.booster is not None and self.booster.feature_names else None
+
     def save(self, model_dir: Path) -> list[str]:
         if self.booster is None:
             raise RuntimeError("model is not fitted")
