@@ -160,7 +160,8 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
               "cutoffs": cutoffs, "truncation_tickers": truncation_tickers, "seed": seed,
               "thresholds": {**asdict(thresholds), **asdict(asymmetry)},
               "contract": contract.to_json() if contract is not None else None,
-              "target_leakage": next(r.data for r in results if r.name == "target_leakage")}
+              "target_leakage": next(r.data for r in results if r.name == "target_leakage"),
+              "past_future_asymmetry": next(r.data for r in results if r.name == "past_future_asymmetry")}
     baseline = None
     if baseline_output is not None:
         with timer.block("baseline"):
