@@ -43,14 +43,13 @@ def overlap_factor(settings: FeatureSettings) -> float:
     return max(1.0, settings.label_horizon_bars / settings.sample_every_bars)
 
 
-def _segment(frame: pd.DataFrame, rows: np.ndarray, columns: list[str], past_return: np.ndarray,
-             overlap: float) -> dict[str, dict[str, float]]:
+def _segment(frame: pd.DataFrame, rows: np.ndarray, columns: list[str], forward_return: np.ndarray,
+             past_return: np.ndarray, overlap: float) -> dict[str, dict[str, float]]:
     if len(rows) > TARGET_LEAKAGE_MAX_ROWS:  # same sample size and reason as target_leakage
         rows = np.sort(np.random.default_rng(0).choice(rows, TARGET_LEAKAGE_MAX_ROWS, replace=False))
     sample = frame.iloc[rows]
-    future = sample["forward_return"].to_numpy(dtype="float64") if "forward_return" in frame \
-        else np.full(len(rows), np.nan)
-    ranked = _ranks({"\0future": future, "\0past": np.asarray(past_return, dtype="float64")[rows],
+    ranked = _ranks({"\0future": np.asarray(forward_return, dtype="float64")[rows],
+                     "\0past": np.asarray(past_return, dtype="float64")[rows],
                      **{c: sample[c].to_numpy(dtype="float64", na_value=np.nan) for c in columns}})
     stats = {}
     for column in columns:
@@ -69,12 +68,16 @@ def _segment(frame: pd.DataFrame, rows: np.ndarray, columns: list[str], past_ret
     return stats
 
 
-def past_future_asymmetry(frame: pd.DataFrame, folds: Folds, columns: list[str], past_return: np.ndarray,
-                          settings: FeatureSettings, thresholds: AsymmetryThresholds) -> CheckResult:
-    """Per feature and per segment (development rows, holdout rows): future vs past rank correlation."""
+def past_future_asymmetry(frame: pd.DataFrame, folds: Folds, columns: list[str], forward_return: np.ndarray,
+                          past_return: np.ndarray, settings: FeatureSettings,
+                          thresholds: AsymmetryThresholds) -> CheckResult:
+    """Per feature and per segment (development rows, holdout rows): future vs past rank correlation.
+
+    Both returns come from the bars (BarPositions), not from the table's own `forward_return`, so a table
+    cannot hide a leak behind a forged or missing return column."""
     holdout = np.asarray(holdout_mask(frame, folds))
     overlap = overlap_factor(settings)
-    segments = {name: _segment(frame, np.flatnonzero(mask), columns, past_return, overlap)
+    segments = {name: _segment(frame, np.flatnonzero(mask), columns, forward_return, past_return, overlap)
                 for name, mask in (("development", ~holdout), ("holdout", holdout))}
     flagged: dict[str, list[str]] = {}
     strongest = ("", "", -np.inf)

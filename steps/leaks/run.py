@@ -88,8 +88,8 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
         with timer.block("target_leakage"):
             found.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
         with timer.block("past_future_asymmetry"):
-            found.append(past_future_asymmetry(frame, table.folds, columns, positions.past_return, settings,
-                                               asymmetry))
+            found.append(past_future_asymmetry(frame, table.folds, columns, positions.forward_return,
+                                               positions.past_return, settings, asymmetry))
         return found
 
     with ThreadPoolExecutor(max_workers=2) as pool:
