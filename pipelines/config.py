@@ -117,16 +117,42 @@ class Training(_Strict):
     min_group_rows: int = Field(default=500, ge=1)
 
 
+class Plausibility(_Strict):
+    """What honest features and models can reach on data of one bar frequency and label horizon (docs/leaks.md).
+
+    Plausibility depends on the data: a single-feature AUC of 0.66 is a leak on next-session index direction and
+    unremarkable on a generated market with a planted signal. So every threshold of the screens lives here, one
+    entry per `<bar_frequency>/<label_horizon_bars>`, and a run whose horizon has no entry is refused.
+    """
+
+    max_holdout_auc: float = Field(gt=0.5, le=1.0)  # above: Fail-implausible before Register (and the flag)
+    max_single_feature_auc: float = Field(gt=0.5, le=1.0)  # target_leakage: AUC alone outside [1 - a, a]
+    min_future_correlation: float = Field(gt=0.0, le=1.0)  # target_leakage and past_future_asymmetry floor
+    max_future_to_past_correlation: float = Field(ge=1.0)  # target_leakage: future corr > this x past corr
+    min_asymmetry_z: float = Field(gt=0.0)  # past_future_asymmetry: (|future| - |past|) in standard errors
+
+
 class Leaks(_Strict):
-    """steps.leaks' settings and the target-leakage screen's thresholds (docs/leaks.md)."""
+    """steps.leaks' settings; the screens' thresholds are per horizon in `plausibility` (docs/leaks.md)."""
 
     cutoffs: int = Field(default=5, ge=1, le=50)
     truncation_tickers: int = Field(default=8, ge=0)  # 0: every ticker
     seed: int = 0
-    max_single_feature_auc: float = Field(default=0.75, gt=0.5, le=1.0)
-    min_future_correlation: float = Field(default=0.3, gt=0.0, le=1.0)
-    max_future_to_past_correlation: float = Field(default=3.0, ge=1.0)
-    suspicious_holdout_auc: float = Field(default=0.70, gt=0.5, le=1.0)  # steps.evaluate's suspicion flag
+    plausibility: dict[str, Plausibility] = Field(default_factory=dict)
+
+    @field_validator("plausibility")
+    @classmethod
+    def _horizon_keys(cls, entries: dict[str, Plausibility]) -> dict[str, Plausibility]:
+        for key in entries:
+            frequency, _, horizon = key.partition("/")
+            if frequency not in ("1min", "1d") or not horizon.isdigit() or int(horizon) < 1:
+                raise ValueError(f"entry {key!r}: keys are '<bar_frequency>/<label_horizon_bars>', e.g. '1d/1'")
+        return entries
+
+
+def horizon_key(features: Features) -> str:
+    """The `leaks.plausibility` entry that applies to a feature configuration, e.g. '1min/30'."""
+    return f"{features.bar_frequency}/{features.label_horizon_bars}"
 
 
 class Stability(_Strict):
@@ -351,6 +377,11 @@ class PipelineConfig(_Strict):
         return algorithms
 
     @property
+    def plausibility(self) -> Plausibility:
+        """The thresholds of this run's bar frequency and label horizon."""
+        return self.leaks.plausibility[horizon_key(self.features)]
+
+    @property
     def s3_root(self) -> str:
         return f"s3://{self.pipeline.bucket}/{self.pipeline.prefix}"
 
@@ -454,6 +485,13 @@ def load_config(
         raise ConfigError(
             f"{path}: key 'algorithms': {not_ready[0]!r} is not implemented; "
             f"implemented: {', '.join(IMPLEMENTED_ALGORITHMS)}"
+        )
+    key = horizon_key(config.features)
+    if key not in config.leaks.plausibility:
+        known = ", ".join(sorted(config.leaks.plausibility)) or "none"
+        raise ConfigError(
+            f"{path}: key 'leaks.plausibility': no entry '{key}' for this features.bar_frequency/label_horizon_bars "
+            f"(entries: {known}); add one with what an honest model reaches at that horizon (docs/leaks.md)"
         )
     config_dir = path.resolve().parent
     hpo = {name: load_hpo(config_dir / "hpo" / f"{name}.yaml") for name in config.algorithms}

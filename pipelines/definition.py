@@ -2,8 +2,10 @@
 
     BuildFeatures -> LeakTests -> LeakGate ─ false ─> Fail-leaks
                                      └ true ─> [FeatureStability] -> Tune-<alg> + Evaluate-<alg> (every algorithm)
-                                               -> Gate-models
-    Gate-models ─ true ─> BuildEnsemble -> Gate-ensemble ─ true ─> CheckArtifact -> Gate-artifact ─ true ─> Register
+                                               -> Gate-plausible ─ false ─> Fail-implausible (AUC above the ceiling)
+                                                        └ true ─> Gate-models
+    Gate-models ─ true ─> BuildEnsemble -> Gate-ensemble ─ true ─> Gate-plausible-ensemble ─ true ─>
+                          CheckArtifact -> Gate-artifact ─ true ─> Register
                 │                                      └ false ─> Fail-ensemble                 └ false ─> Fail-artifact
                 └ false ─> Tune-<alg>-2 (warm start) + Evaluate-<alg>-2 -> Gate-models-2 ─ ... (suffix -2)
                            ... up to gates.max_tuning_attempts rounds; the last false branch is Fail-models

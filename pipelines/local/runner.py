@@ -85,7 +85,8 @@ def print_summary(result: RunResult, echo=print) -> None:
     the gates' outcomes."""
     record = result.record
     echo("")
-    echo(f"{'step':<26}{'type':<15}{'status':<11}{'seconds':>8}  note")
+    width = max(26, *(len(name) + 2 for name in record.steps))  # Fail-implausible-ensemble-2 is 27 long
+    echo(f"{'step':<{width}}{'type':<15}{'status':<11}{'seconds':>8}  note")
     for step in record.steps.values():
         if step.status == "Skipped":
             continue
@@ -95,7 +96,7 @@ def print_summary(result: RunResult, echo=print) -> None:
             note = (
                 note + " " if note else ""
             ) + f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
-        echo(f"{step.name:<26}{step.type:<15}{step.status:<11}{seconds:>8}  {note}")
+        echo(f"{step.name:<{width}}{step.type:<15}{step.status:<11}{seconds:>8}  {note}")
     not_taken = skipped_groups(record)
     if not_taken:
         shown = "; ".join(f"{group} ({len(names)} step{'s' if len(names) > 1 else ''})" if len(names) > 1

@@ -17,7 +17,7 @@ from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
-from pipelines.stages.features import BARS_DIR, TWEETS_DIR
+from pipelines.stages.features import BARS_DIR, TWEETS_DIR, feature_settings_arguments
 
 FEATURES_IN = f"{PROCESSING_ROOT}/input/features"
 LEAKS_DIR = f"{PROCESSING_ROOT}/output/leaks"
@@ -25,16 +25,19 @@ BASELINE_DIR = f"{PROCESSING_ROOT}/output/baseline"
 BASELINE_OUTPUT = "baseline"  # the output holding statistics.json and constraints.json (steps/features/baseline.py)
 
 
-def leak_arguments(ctx: StageContext) -> list[str]:
-    """The `leaks:` config section as steps.leaks arguments (thresholds of the target-leakage screen included)."""
-    leaks = ctx.config.leaks
+def leak_arguments(ctx: StageContext) -> list:
+    """The `leaks:` section as steps.leaks arguments: the screens' thresholds of this run's horizon
+    (`leaks.plausibility`), then the configured feature settings the table is held to (its contract)."""
+    leaks, plausible = ctx.config.leaks, ctx.config.plausibility
     return [
         "--cutoffs", str(leaks.cutoffs),
         "--truncation-tickers", str(leaks.truncation_tickers),
         "--seed", str(leaks.seed),
-        "--max-single-feature-auc", str(leaks.max_single_feature_auc),
-        "--min-future-correlation", str(leaks.min_future_correlation),
-        "--max-future-to-past-correlation", str(leaks.max_future_to_past_correlation),
+        "--max-single-feature-auc", str(plausible.max_single_feature_auc),
+        "--min-future-correlation", str(plausible.min_future_correlation),
+        "--max-future-to-past-correlation", str(plausible.max_future_to_past_correlation),
+        "--min-asymmetry-z", str(plausible.min_asymmetry_z),
+        *feature_settings_arguments(ctx),
     ]
 
 

@@ -2,6 +2,7 @@
 
     BuildEnsemble[-r]   stacking on the round's best models' out-of-fold predictions (steps.ensemble)
     Gate-ensemble[-r]   ensemble AUC >= MinEnsembleAUC and ensemble.beats_best_single, else Fail-ensemble[-r]
+    Gate-plausible-ensemble[-r]  ensemble AUC <= the horizon's plausible ceiling, else Fail-implausible-ensemble[-r]
     CheckArtifact[-r]   the packed artifact, loaded fresh through the serving code, reproduces the holdout
                         predictions (steps.check_artifact)
     Gate-artifact[-r]   check_report passed, else Fail-artifact[-r]
@@ -27,6 +28,7 @@ from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from pipelines.stages.evaluation import AUC_JSON_PATH
 from pipelines.stages.models import ModelRound
+from pipelines.stages.plausibility import build_plausibility_gate
 
 MODELS_IN = f"{PROCESSING_ROOT}/input/models"
 EVALUATIONS_IN = f"{PROCESSING_ROOT}/input/evaluations"
@@ -159,13 +161,17 @@ def build_ensemble_chain(
         ],
     )
     ensemble_auc = ensemble.get(AUC_JSON_PATH)
+    plausible = build_plausibility_gate(
+        ctx, f"Gate-plausible-ensemble{round_.suffix}", f"Fail-implausible-ensemble{round_.suffix}",
+        {"ensemble": ensemble_auc}, if_steps=[check, artifact_gate],
+    )
     ensemble_gate = ConditionStep(
         name=f"Gate-ensemble{round_.suffix}",
         conditions=[
             ConditionGreaterThanOrEqualTo(left=ensemble_auc, right=ctx.params.min_ensemble_auc),
             ConditionEquals(left=ensemble.get("ensemble.beats_best_single"), right=True),
         ],
-        if_steps=[check, artifact_gate],
+        if_steps=[plausible],
         else_steps=[
             FailStep(
                 name=f"Fail-ensemble{round_.suffix}",

@@ -47,7 +47,7 @@ def build_evaluation_step(
             "--algorithm",
             algorithm,
             "--suspicious-auc",
-            str(ctx.config.leaks.suspicious_holdout_auc),
+            str(ctx.config.plausibility.max_holdout_auc),
         ],
     )
     return ctx.processing_step(name, step_args, [evaluation]), evaluation

@@ -15,17 +15,14 @@ TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
 FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
 
 
-def features_arguments(ctx: StageContext) -> list:
+def feature_settings_arguments(ctx: StageContext) -> list:
+    """The feature and fold settings as steps.features / steps.leaks arguments (steps/features/arguments.py).
+
+    BuildFeatures builds with them and LeakTests holds the table to them (its settings_contract check): the
+    contract comes from this configuration, never from the manifest of the table under test.
+    """
     features, folds = ctx.config.features, ctx.config.folds
     return [
-        "--bars",
-        BARS_DIR,
-        "--tweets",
-        TWEETS_DIR,
-        "--output",
-        FEATURES_DIR,
-        "--universe",
-        f"{PROCESSING_CODE_DIR}/configs/universe.csv",
         "--frequency",
         features.bar_frequency,
         "--windows",
@@ -53,6 +50,20 @@ def features_arguments(ctx: StageContext) -> list:
         str(folds.holdout_days),
         "--daily-window",
         str(features.daily_window),
+    ]
+
+
+def features_arguments(ctx: StageContext) -> list:
+    return [
+        "--bars",
+        BARS_DIR,
+        "--tweets",
+        TWEETS_DIR,
+        "--output",
+        FEATURES_DIR,
+        "--universe",
+        f"{PROCESSING_CODE_DIR}/configs/universe.csv",
+        *feature_settings_arguments(ctx),
         # Named explicitly so that the local runner maps it into the job folder (one host there).
         "--resource-config",
         "/opt/ml/config/resourceconfig.json",

@@ -2,7 +2,8 @@
 
 SageMaker cannot express "continue after whichever nested attempt passed", so re-tuning is by rounds:
 
-    round 1: Tune-<alg>, Evaluate-<alg> (every algorithm, in parallel) -> Gate-models
+    round 1: Tune-<alg>, Evaluate-<alg> (every algorithm, in parallel) -> Gate-plausible -> Gate-models
+             Gate-plausible false -> Fail-implausible (an AUC above the horizon's ceiling: plausibility.py)
              Gate-models true  -> the ensemble chain of round 1 (ensemble.py)
              Gate-models false -> round 2
     round r: Tune-<alg>-r warm-started from Tune-<alg>-(r-1), Evaluate-<alg>-r of its OverallBestTrainingJob
@@ -28,6 +29,7 @@ from sagemaker.workflow.steps import ProcessingStep, TuningStep
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import StageContext
 from pipelines.stages.evaluation import build_evaluation_step, holdout_auc
+from pipelines.stages.plausibility import build_plausibility_gate
 from pipelines.stages.tuning import best_model_uri, build_tuning_step, round_suffix
 
 
@@ -108,5 +110,9 @@ def build_model_rounds(
     else_steps: list = [build_fail_models(ctx, rounds[-1])]
     for round_ in reversed(rounds):
         gate = build_model_gate(ctx, round_, if_steps=on_pass(round_), else_steps=else_steps)
-        else_steps = [*round_.steps, gate]
+        plausible = build_plausibility_gate(
+            ctx, f"Gate-plausible{round_.suffix}", f"Fail-implausible{round_.suffix}",
+            {algorithm: round_.auc(algorithm) for algorithm in round_.algorithms}, if_steps=[gate],
+        )
+        else_steps = [*round_.steps, plausible]
     return else_steps

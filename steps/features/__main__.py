@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from steps.common.cli import StepArgumentParser, parse_bool, parse_int_list, run_main
+from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
+from steps.features.arguments import add_settings_arguments, settings_from_args
 from steps.features.run import run_features
-from steps.features.settings import FeatureSettings
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -17,20 +17,7 @@ def parse_args(argv: Sequence[str] | None):
     parser.add_argument("--output", required=True)
     parser.add_argument("--universe", default="configs/universe.csv",
                         help="ticker,sector CSV for the sector column (skipped if the file is absent)")
-    parser.add_argument("--frequency", choices=["1min", "1d"], default="1min")
-    parser.add_argument("--windows", type=parse_int_list, default=[5, 10, 60])
-    parser.add_argument("--sample-every-bars", type=int, default=15)
-    parser.add_argument("--label-horizon-bars", type=int, default=30)
-    parser.add_argument("--label-dead-zone", type=float, default=0.0)
-    parser.add_argument("--ingest-lag-seconds", type=float, default=60.0)
-    parser.add_argument("--include-sentiment", type=parse_bool, default=True)
-    parser.add_argument("--n-folds", type=int, default=4)
-    parser.add_argument("--train-days", type=int, default=126)
-    parser.add_argument("--validation-days", type=int, default=21)
-    parser.add_argument("--embargo-bars", type=int, default=30)
-    parser.add_argument("--holdout-days", type=int, default=21)
-    parser.add_argument("--daily-window", type=int, default=10,
-                        help="sessions in the window of the *_daily indicators (1-minute bars)")
+    add_settings_arguments(parser)
     parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json",
                         help="SageMaker's host list; with several hosts this instance writes its shard")
     parser.add_log_format()
@@ -40,13 +27,7 @@ def parse_args(argv: Sequence[str] | None):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logger = get_logger("features", args.log_format)
-    settings = FeatureSettings(
-        frequency=args.frequency, windows=tuple(args.windows), sample_every_bars=args.sample_every_bars,
-        label_horizon_bars=args.label_horizon_bars, label_dead_zone=args.label_dead_zone,
-        ingest_lag_seconds=args.ingest_lag_seconds, include_sentiment=args.include_sentiment,
-        n_folds=args.n_folds, train_days=args.train_days, validation_days=args.validation_days,
-        embargo_bars=args.embargo_bars, holdout_days=args.holdout_days, daily_window=args.daily_window,
-    )
+    settings = settings_from_args(args)
     run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,
                  resource_config=args.resource_config)
     return 0

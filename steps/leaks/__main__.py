@@ -2,7 +2,14 @@
 [--baseline-output DIR]`.
 
 Options: `--cutoffs 5 --seed 0` (truncation instants), `--max-single-feature-auc 0.75
---min-future-correlation 0.3 --max-future-to-past-correlation 3.0` (the target-leakage screen).
+--min-future-correlation 0.3 --max-future-to-past-correlation 3.0` (the target-leakage screen),
+`--min-asymmetry-z 3.0` (past_future_asymmetry, with the same correlation floor).
+
+The contract: the feature and fold settings as steps.features takes them (`--frequency --windows
+--sample-every-bars --label-horizon-bars --label-dead-zone --ingest-lag-seconds --include-sentiment
+--n-folds --train-days --validation-days --embargo-bars --holdout-days --daily-window`, same defaults). The
+pipeline passes configs/pipeline.yaml's; the checks use them, never the table's manifest, and
+settings_contract fails when the manifest records anything else.
 
 `--baseline-output DIR`: also write the data-quality baseline of the training rows there (Model Monitor's
 statistics.json and constraints.json, steps/features/baseline.py).
@@ -17,6 +24,8 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, parse_bool, run_main
 from steps.common.logging import get_logger
+from steps.features.arguments import add_settings_arguments, settings_from_args
+from steps.leaks.asymmetry import AsymmetryThresholds
 from steps.leaks.checks import LeakThresholds
 from steps.leaks.run import run_leaks
 
@@ -42,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-future-to-past-correlation", type=float,
                         default=defaults.max_future_to_past_correlation,
                         help="... and more than this many times its |rank corr| with the past return")
+    parser.add_argument("--min-asymmetry-z", type=float, default=AsymmetryThresholds().min_asymmetry_z,
+                        help="flag a feature whose future-return correlation (>= --min-future-correlation) exceeds "
+                             "its past-return correlation by this many standard errors")
+    add_settings_arguments(parser)
     parser.add_argument("--strict", nargs="?", const=True, default=False, type=parse_bool,
                         help="exit 1 when a leak is found (also --strict true/false)")
     parser.add_log_format()
@@ -51,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 args.max_future_to_past_correlation)
     report = run_leaks(args.features, args.bars, args.tweets, args.output, cutoffs=args.cutoffs,
                        seed=args.seed, logger=logger, truncation_tickers=args.truncation_tickers,
-                       folds_file=args.folds, thresholds=thresholds, baseline_output=args.baseline_output)
+                       folds_file=args.folds, thresholds=thresholds, baseline_output=args.baseline_output,
+                       contract=settings_from_args(args),
+                       asymmetry=AsymmetryThresholds(args.min_future_correlation, args.min_asymmetry_z))
     if not report["passed"]:
         logger.error("leaks found: %s", ", ".join(c["name"] for c in report["checks"] if not c["passed"]))
         return 1 if args.strict else 0

@@ -20,6 +20,7 @@ from steps.features.baseline import write_baseline
 from steps.features.build import build_features, feature_columns
 from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
+from steps.leaks.asymmetry import AsymmetryThresholds, past_future_asymmetry
 from steps.leaks.checks import (
     Bars,
     BuildFn,
@@ -36,6 +37,7 @@ from steps.leaks.checks import (
     timestamp_alignment,
     truncation_invariance,
 )
+from steps.leaks.contracts import settings_contract
 
 OUTPUTS = ["leak_report.json", "leak_report.txt", "metrics.json"]
 
@@ -50,15 +52,22 @@ def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
 
 def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs: int, seed: int,
                truncation_tickers: int = 0, build: BuildFn = build_features, timer: StepTimer | None = None,
-               thresholds: LeakThresholds = LeakThresholds()) -> list[CheckResult]:
+               thresholds: LeakThresholds = LeakThresholds(), contract: FeatureSettings | None = None,
+               asymmetry: AsymmetryThresholds = AsymmetryThresholds()) -> list[CheckResult]:
     """All checks on a loaded table and validated inputs. `build` is injectable so tests can plant leaky code.
+
+    `contract`: the configured feature settings (the pipeline passes configs/pipeline.yaml's). Every check
+    recomputes, recounts and purges with them, and settings_contract fails on any difference from what the
+    table's manifest records. Without one, the manifest's settings are used and settings_contract fails:
+    a table cannot be its own contract.
 
     Three independent lines of work share the cores (the builds and most checks are numpy/polars/numba
     work that releases the GIL): the full recomputation and the table comparison here, the truncated
     rebuilds in one thread, and the checks that need only the table, bars and tweets in another.
     """
     timer = timer or StepTimer(logging.getLogger("leaks"))
-    settings = settings_from_manifest(table)
+    contract_check = settings_contract(table.manifest.get("settings"), contract, table.folder / "manifest.json")
+    settings = contract if contract is not None else settings_from_manifest(table)
     sectors = table.manifest.get("sectors") if "sector" in table.frame.columns else None
     frame = table.frame
     columns = [c for c in table.feature_columns if c in frame.columns]
@@ -80,6 +89,9 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
             found.append(duplicates(frame, table.folds, columns or feature_columns(settings)))
         with timer.block("target_leakage"):
             found.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
+        with timer.block("past_future_asymmetry"):
+            found.append(past_future_asymmetry(frame, table.folds, columns, positions.forward_return,
+                                               positions.past_return, settings, asymmetry))
         return found
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -92,7 +104,7 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
         with timer.block("table_matches_code"):
             matches = table_matches_code(frame, recomputed)
         with timer.block("wait_for_threads"):
-            results = [truncated.result(), matches, *independent.result()]
+            results = [contract_check, truncated.result(), matches, *independent.result()]
     return results
 
 
@@ -120,7 +132,8 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
               output: str | Path, *, cutoffs: int, seed: int, logger: logging.Logger,
               truncation_tickers: int = 0, folds_file: str | Path | None = None,
               thresholds: LeakThresholds = LeakThresholds(),
-              baseline_output: str | Path | None = None) -> dict[str, Any]:
+              baseline_output: str | Path | None = None, contract: FeatureSettings | None = None,
+              asymmetry: AsymmetryThresholds = AsymmetryThresholds()) -> dict[str, Any]:
     """`baseline_output`: also write the data-quality baseline (Model Monitor's statistics.json and
     constraints.json) of the table's training rows there (steps/features/baseline.py). This step writes it
     because it is the first to read the whole table: with several BuildFeatures instances, no instance
@@ -139,7 +152,7 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     log_input_size(logger, "tweets", tweets, tweets_dir)
     with timer.block("checks"):
         results = run_checks(table, bars, tweets, cutoffs=cutoffs, seed=seed, truncation_tickers=truncation_tickers,
-                             timer=timer, thresholds=thresholds)
+                             timer=timer, thresholds=thresholds, contract=contract, asymmetry=asymmetry)
     passed = all(r.passed for r in results)
     report = {"passed": passed,
               "summary": failure_summary(results),
@@ -147,8 +160,10 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
                          for r in results],
               "features": str(table.folder), "folds": str(folds_file or table.folder / "folds.json"),
               "cutoffs": cutoffs, "truncation_tickers": truncation_tickers, "seed": seed,
-              "thresholds": asdict(thresholds),
-              "target_leakage": next(r.data for r in results if r.name == "target_leakage")}
+              "thresholds": {**asdict(thresholds), **asdict(asymmetry)},
+              "contract": contract.to_json() if contract is not None else None,
+              "target_leakage": next(r.data for r in results if r.name == "target_leakage"),
+              "past_future_asymmetry": next(r.data for r in results if r.name == "past_future_asymmetry")}
     baseline = None
     if baseline_output is not None:
         with timer.block("baseline"):

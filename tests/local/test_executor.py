@@ -40,9 +40,11 @@ def test_runs_exactly_the_definitions_steps_in_dag_order(run_fake, quick_definit
         "LeakGate",
         "Tune-xgboost",
         "Evaluate-xgboost",
+        "Gate-plausible",
         "Gate-models",
         "BuildEnsemble",
         "Gate-ensemble",
+        "Gate-plausible-ensemble",
         "CheckArtifact",
         "Gate-artifact",
         "Register-RegisterModel",
@@ -71,7 +73,7 @@ def test_gate_above_the_auc_ends_in_the_fail_step_and_registers_nothing(run_fake
     assert run.status("Fail-models") == "Failed"
     message = run.record.steps["Fail-models"].failure_reason
     assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.99")
-    assert " xgboost 0.8" in message
+    assert " xgboost 0.6" in message
     assert run.record.failure_reason == f"Fail-models: {message}"
     assert run.status("Register-RegisterModel") == "Skipped"
     assert run.record.model_package_arn is None
@@ -231,16 +233,16 @@ def test_a_fault_inside_the_runner_fails_that_step_with_its_reason_not_a_traceba
 def test_the_summary_prints_gate_values_at_four_decimals_with_their_interval(run_fake):
     from pipelines.local.runner import print_summary
 
-    run = run_fake(control={"holdout_auc": 0.8123456789})
+    run = run_fake(control={"holdout_auc": 0.6523456789})
     condition = run.record.steps["Gate-models"].arguments[0]["condition"]
-    assert condition["LeftValue"] == pytest.approx(0.8123456789)
-    assert condition["LeftInterval"] == pytest.approx([0.8123456789 - 1.96 * 0.01, 0.8123456789 + 1.96 * 0.01])
+    assert condition["LeftValue"] == pytest.approx(0.6523456789)
+    assert condition["LeftInterval"] == pytest.approx([0.6523456789 - 1.96 * 0.01, 0.6523456789 + 1.96 * 0.01])
 
     lines: list[str] = []
     print_summary(run.result, echo=lines.append)
     gate = next(line for line in lines if line.strip().startswith("Gate-models: 0."))
-    assert gate.strip() == "Gate-models: 0.8123 (95% interval 0.7927-0.8319) GreaterThanOrEqualTo 0.6000 -> True"
-    assert "0.8123456789" not in "\n".join(lines)
+    assert gate.strip() == "Gate-models: 0.6523 (95% interval 0.6327-0.6719) GreaterThanOrEqualTo 0.6000 -> True"
+    assert "0.6523456789" not in "\n".join(lines)
 
 
 def test_branches_not_taken_are_said_once_each_during_the_run_and_in_the_summary(run_fake):

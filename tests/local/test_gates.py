@@ -68,7 +68,7 @@ def test_thresholds_that_pass_register_the_ensemble_in_round_one(run_zoo):
 
 
 def test_a_model_failing_once_is_retuned_warm_started_then_registered(run_zoo):
-    run = run_zoo(control={"holdout_auc": {"lightgbm": [0.55, 0.71]}})
+    run = run_zoo(control={"holdout_auc": {"lightgbm": [0.55, 0.68]}})
 
     assert run.result.exit_code == 0, run.lines
     assert run.record.steps["Gate-models"].properties == {"Outcome": False}
@@ -113,7 +113,7 @@ def test_a_model_failing_every_round_ends_in_fail_models_naming_it(run_zoo):
     message = run.record.steps["Fail-models"].failure_reason
     assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.6 ")
     assert " lightgbm 0.55;" in message
-    assert " xgboost 0.8" in message
+    assert " xgboost 0.6" in message
     assert run.record.model_package_arn is None
 
 
@@ -130,8 +130,8 @@ def test_an_ensemble_below_its_gate_fails_with_the_numbers(run_zoo):
 
 
 def test_an_ensemble_below_the_best_single_model_is_not_registered(run_zoo):
-    # above MinEnsembleAUC (0.62) but below the best single model (fake AUCs are >= 0.75)
-    run = run_zoo(control={"ensemble": {"auc": 0.70}})
+    # above MinEnsembleAUC (0.62) but below the best single model (fake AUCs are >= 0.64)
+    run = run_zoo(control={"ensemble": {"auc": 0.63}})
 
     assert run.result.exit_code == 1
     conditions = run.record.steps["Gate-ensemble"].arguments
@@ -146,3 +146,32 @@ def test_an_artifact_that_does_not_reproduce_its_predictions_is_not_registered(r
     assert run.record.steps["Gate-artifact"].properties == {"Outcome": False}
     assert "2 of 10 holdout rows differ" in run.record.steps["Fail-artifact"].failure_reason
     assert run.status("Register-RegisterModel") == "Skipped"
+
+
+def test_a_holdout_auc_above_the_plausible_ceiling_stops_the_run_before_register(run_zoo):
+    """0.75 clears every gate (MinModelAUC 0.60) but not the quick profile's ceiling (leaks.plausibility 1min/30:
+    0.70): the run ends at Fail-implausible right after the evaluations, with no re-tuning and no Register."""
+    run = run_zoo(control={"holdout_auc": {"lightgbm": [0.75]}})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-plausible"].properties == {"Outcome": False}
+    message = run.record.steps["Fail-implausible"].failure_reason
+    assert message.startswith("Gate-plausible failed: a holdout AUC above 0.7 is implausible for 1min bars with a "
+                              "30-bar label horizon (leaks.plausibility 1min/30 max_holdout_auc")
+    assert " lightgbm 0.75;" in message and " xgboost 0.6" in message
+    assert run.status("Gate-models") == "Skipped"
+    assert not any(name.startswith(("BuildEnsemble", "Register", "Tune-xgboost-2")) for name in _ran(run))
+    assert run.record.model_package_arn is None
+
+
+def test_an_ensemble_above_the_plausible_ceiling_is_not_registered(run_zoo):
+    run = run_zoo(control={"ensemble": {"auc": 0.71}})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-plausible"].properties == {"Outcome": True}
+    assert run.record.steps["Gate-ensemble"].properties == {"Outcome": True}
+    assert run.record.steps["Gate-plausible-ensemble"].properties == {"Outcome": False}
+    message = run.record.steps["Fail-implausible-ensemble"].failure_reason
+    assert message.startswith("Gate-plausible-ensemble failed: a holdout AUC above 0.7 is implausible")
+    assert message.endswith(" ensemble 0.71;")
+    assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"

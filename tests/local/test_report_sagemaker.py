@@ -61,6 +61,7 @@ def test_with_the_definition_the_execution_draws_its_dag_and_the_steps_it_never_
         ("LeakGate", "Succeeded", {"Condition": {"Outcome": "True"}}),
         ("Tune-xgboost", "Succeeded", {"TuningJob": {"Arn": "arn:…/hyper-parameter-tuning-job/c"}}),
         ("Evaluate-xgboost", "Succeeded", {"ProcessingJob": {"Arn": "arn:…/processing-job/d"}}),
+        ("Gate-plausible", "Succeeded", {"Condition": {"Outcome": "True"}}),
         ("Gate-models", "Succeeded", {"Condition": {"Outcome": "False"}}),
         ("Tune-xgboost-2", "Failed", {"TuningJob": {"Arn": "arn:…/hyper-parameter-tuning-job/e"}}),
     ]
@@ -76,7 +77,9 @@ def test_with_the_definition_the_execution_draws_its_dag_and_the_steps_it_never_
     for name, node in nodes.items():
         assert by_name[name]["depends_on"] == sorted(node.depends_on)
         assert by_name[name]["type"] == node.type
-    assert by_name["Gate-models"]["branch"] == "LeakGate.IfSteps"
+    assert by_name["Gate-plausible"]["branch"] == "LeakGate.IfSteps"
+    assert by_name["Gate-models"]["branch"] == "Gate-plausible.IfSteps"
+    assert by_name["Fail-implausible"]["status"] == "Skipped"
     assert by_name["Tune-xgboost-2"]["status"] == "Failed"
     assert by_name["Fail-leaks"]["status"] == "Skipped"  # LeakGate chose its other branch
     assert by_name["Fail-leaks"]["properties"]["reason"] == "LeakGate evaluated True"

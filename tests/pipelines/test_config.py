@@ -116,3 +116,27 @@ def test_universe_with_duplicate_ticker_is_rejected(tmp_path):
     universe.write_text(universe.read_text() + "AAPL,Information Technology\n")
     with pytest.raises(ConfigError, match=r"universe\.csv: column 'ticker' must list each ticker once"):
         load_config(path)
+
+
+def test_a_horizon_without_plausibility_thresholds_is_refused_in_one_line():
+    """Plausibility depends on the data: a new horizon must say what an honest model reaches there."""
+    with pytest.raises(ConfigError) as error:
+        load_config(profile="daily", overrides={"features": {"label_horizon_bars": 5}})
+    message = str(error.value)
+    assert message.startswith(f"{DEFAULT_CONFIG}: key 'leaks.plausibility': no entry '1d/5'")
+    assert "entries: 1d/1, 1min/30" in message and "\n" not in message
+    added = {"leaks": {"plausibility": {"1d/5": {"max_holdout_auc": 0.62, "max_single_feature_auc": 0.6,
+                                                 "min_future_correlation": 0.12, "max_future_to_past_correlation": 3,
+                                                 "min_asymmetry_z": 3}}}}
+    config = load_config(profile="daily", overrides={"features": {"label_horizon_bars": 5}, **added})
+    assert config.plausibility.max_holdout_auc == 0.62
+
+
+def test_plausibility_keys_name_a_frequency_and_a_horizon(tmp_path):
+    def misnamed(raw):
+        entries = raw["leaks"]["plausibility"]
+        entries["daily"] = entries["1d/1"]  # a valid entry under a key that names no horizon
+
+    path = _write_config(tmp_path, misnamed)
+    with pytest.raises(ConfigError, match=r"key 'leaks.plausibility': entry 'daily': keys are '<bar_frequency>/"):
+        load_config(path)

@@ -56,7 +56,7 @@ def _round_names(suffix: str, algorithms: list[str]) -> list[str]:
     return [
         *(f"Tune-{a}{suffix}" for a in algorithms),
         *(f"Evaluate-{a}{suffix}" for a in algorithms),
-        f"Gate-models{suffix}",
+        f"Gate-plausible{suffix}",
     ]
 
 
@@ -67,7 +67,7 @@ def test_top_level_chain_and_branches(definition):
         ("LeakGate", "Condition"),
     ]
     leak_gate = definition["Steps"][2]["Arguments"]
-    assert _names(leak_gate["IfSteps"]) == ["Tune-xgboost", "Evaluate-xgboost", "Gate-models"]
+    assert _names(leak_gate["IfSteps"]) == ["Tune-xgboost", "Evaluate-xgboost", "Gate-plausible"]
     assert _names(leak_gate["ElseSteps"]) == ["Fail-leaks"]
 
 
@@ -78,6 +78,10 @@ def test_each_round_gates_every_model_then_builds_checks_and_registers_the_ensem
     leak_gate = steps["LeakGate"]["Arguments"]
     assert _names(leak_gate["IfSteps"]) == _round_names("", ZOO)
     for suffix, next_suffix in (("", "-2"), ("-2", "-3"), ("-3", None)):
+        # the round's AUCs are held to the plausible ceiling before Gate-models
+        plausible = steps[f"Gate-plausible{suffix}"]["Arguments"]
+        assert _names(plausible["IfSteps"]) == [f"Gate-models{suffix}"]
+        assert _names(plausible["ElseSteps"]) == [f"Fail-implausible{suffix}"]
         gate = steps[f"Gate-models{suffix}"]["Arguments"]
         # passed: the round's ensemble chain
         assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [
@@ -85,7 +89,10 @@ def test_each_round_gates_every_model_then_builds_checks_and_registers_the_ensem
             (f"Gate-ensemble{suffix}", "Condition"),
         ]
         ensemble_gate = steps[f"Gate-ensemble{suffix}"]["Arguments"]
-        assert [(s["Name"], s["Type"]) for s in ensemble_gate["IfSteps"]] == [
+        assert _names(ensemble_gate["IfSteps"]) == [f"Gate-plausible-ensemble{suffix}"]
+        plausible_ensemble = steps[f"Gate-plausible-ensemble{suffix}"]["Arguments"]
+        assert _names(plausible_ensemble["ElseSteps"]) == [f"Fail-implausible-ensemble{suffix}"]
+        assert [(s["Name"], s["Type"]) for s in plausible_ensemble["IfSteps"]] == [
             (f"CheckArtifact{suffix}", "Processing"),
             (f"Gate-artifact{suffix}", "Condition"),
         ]
@@ -228,6 +235,50 @@ def test_leak_gate_reads_passed_from_the_leak_report(definition):
             "RightValue": True,
         }
     ]
+
+
+@pytest.mark.parametrize("profile, ceiling", [(None, 0.70), ("daily", 0.60)])
+def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_register(profile, ceiling):
+    """Gate-plausible: each model's holdout AUC <= leaks.plausibility[<frequency>/<horizon>].max_holdout_auc, a
+    literal of the definition (no parameter can lift it at start time); the ensemble's likewise."""
+    config = load_config(profile=profile, overrides={"algorithms": ["xgboost", "lightgbm"]})
+    assert config.plausibility.max_holdout_auc == ceiling
+    steps = _steps_by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+
+    def auc(step: str, property_file: str) -> dict:
+        return {"Std:JsonGet": {"Path": "binary_classification_metrics.auc.value",
+                                "PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.{property_file}"}}}
+
+    for suffix in ("", "-2", "-3"):
+        assert steps[f"Gate-plausible{suffix}"]["Arguments"]["Conditions"] == [
+            {"Type": "LessThanOrEqualTo", "LeftValue": auc(f"Evaluate-{a}{suffix}", f"Evaluation-{a}{suffix}"),
+             "RightValue": ceiling} for a in ("xgboost", "lightgbm")]
+        assert steps[f"Gate-plausible-ensemble{suffix}"]["Arguments"]["Conditions"] == [
+            {"Type": "LessThanOrEqualTo", "LeftValue": auc(f"BuildEnsemble{suffix}", f"EnsembleEvaluation{suffix}"),
+             "RightValue": ceiling}]
+        message = steps[f"Fail-implausible{suffix}"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+        assert message[0].startswith(f"Gate-plausible{suffix} failed: a holdout AUC above {ceiling} is implausible")
+        assert auc(f"Evaluate-lightgbm{suffix}", f"Evaluation-lightgbm{suffix}") in message
+    evaluate = steps["Evaluate-xgboost"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert evaluate[evaluate.index("--suspicious-auc") + 1] == str(ceiling)  # the flag and the gate agree
+
+
+@pytest.mark.parametrize("profile", [None, "daily"])
+def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_thresholds(profile):
+    """The leak step's contract comes from the configuration: the same settings BuildFeatures is given (ingest
+    lag included), never read from the manifest of the table under test."""
+    config = load_config(profile=profile)
+    steps = _steps_by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    features = steps["BuildFeatures"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    leaks = steps["LeakTests"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    settings = features[features.index("--frequency"):features.index("--resource-config")]
+    assert leaks[leaks.index("--frequency"):] == settings
+    assert settings[settings.index("--ingest-lag-seconds") + 1] == str(config.features.ingest_lag_seconds)
+    plausible = config.plausibility
+    for flag, value in (("--max-single-feature-auc", plausible.max_single_feature_auc),
+                        ("--min-future-correlation", plausible.min_future_correlation),
+                        ("--min-asymmetry-z", plausible.min_asymmetry_z)):
+        assert leaks[leaks.index(flag) + 1] == str(value)
 
 
 def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):

@@ -25,15 +25,21 @@ from steps.leaks.run import run_checks, run_leaks
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The fixture table's settings (tests/steps/conftest.py TINY_SETTINGS) as the configured contract.
+TINY_CONTRACT = ["--n-folds", "3", "--train-days", "10", "--validation-days", "4", "--holdout-days", "5",
+                 "--embargo-bars", "30"]
+
+
 def _leaks_cli(features: Path, sample: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "steps.leaks", "--features", str(features), "--bars",
                            str(sample / "bars"), "--tweets", str(sample / "tweets"), "--output", str(out),
-                           "--cutoffs", "3", *extra], capture_output=True, text=True, cwd=ROOT)
+                           "--cutoffs", "3", *TINY_CONTRACT, *extra], capture_output=True, text=True, cwd=ROOT)
 
 
-def test_clean_sample_passes_every_check(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
+def test_clean_sample_passes_every_check(features_dir: Path, sample_dir: Path, tmp_path: Path,
+                                         tiny_settings: FeatureSettings) -> None:
     report = run_leaks(features_dir, sample_dir / "bars", sample_dir / "tweets", tmp_path, cutoffs=3, seed=0,
-                       logger=logging.getLogger("test"))
+                       logger=logging.getLogger("test"), contract=tiny_settings)
     assert report["passed"], report
     assert report["summary"] == "no leaks found"
     names = {c["name"] for c in report["checks"]}
@@ -212,10 +218,12 @@ def _leaks(features: Path, sample: Path, out: Path, **kwargs) -> dict:
                      logger=logging.getLogger("test"), **kwargs)
 
 
-def test_clean_sample_passes_every_named_check(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
-    report = _leaks(features_dir, sample_dir, tmp_path, truncation_tickers=2)
+def test_clean_sample_passes_every_named_check(features_dir: Path, sample_dir: Path, tmp_path: Path,
+                                               tiny_settings: FeatureSettings) -> None:
+    report = _leaks(features_dir, sample_dir, tmp_path, truncation_tickers=2, contract=tiny_settings)
     assert {c["name"]: c["passed"] for c in report["checks"]} == {
-        "truncation_invariance": True, "table_matches_code": True, "label_alignment": True,
+        "settings_contract": True, "past_future_asymmetry": True, "truncation_invariance": True,
+        "table_matches_code": True, "label_alignment": True,
         "timestamp_alignment": True, "folds": True, "duplicates": True, "target_leakage": True}
     assert "tweet_count_60m" in _check(report, "timestamp_alignment")["details"]
     assert report["thresholds"]["max_single_feature_auc"] == 0.75
