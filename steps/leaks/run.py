@@ -66,6 +66,8 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
     rebuilds in one thread, and the checks that need only the table, bars and tweets in another.
     """
     timer = timer or StepTimer(logging.getLogger("leaks"))
+    if contract is not None:  # which optional inputs are absent is a fact of the bars, not a setting to configure
+        contract = contract.with_bars(bars.columns)
     contract_check = settings_contract(table.manifest.get("settings"), contract, table.folder / "manifest.json")
     settings = contract if contract is not None else settings_from_manifest(table)
     sectors = table.manifest.get("sectors") if "sector" in table.frame.columns else None

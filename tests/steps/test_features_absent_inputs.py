@@ -98,8 +98,10 @@ def test_close_only_table_says_what_it_dropped_and_passes_the_leak_gate(tmp_path
     assert manifest["dropped_features"]["vwap_dev_5"] == ["high", "low", "volume"]
     assert not set(manifest["dropped_features"]) & set(manifest["feature_columns"])
     assert any("dropped the 8 features" in r.getMessage() for r in caplog.records)
+    # The configured contract names no absent inputs: which inputs are absent is read from the bars.
+    assert DAILY.absent_inputs == ()
     report = run_leaks(tmp_path / "features", bars, None, tmp_path / "leaks", cutoffs=5, seed=0,
-                       logger=logging.getLogger("test"))
+                       logger=logging.getLogger("test"), contract=DAILY)
     assert report["passed"], report["summary"]
     assert json.loads((tmp_path / "leaks" / "leak_report.json").read_text())["passed"]
 
