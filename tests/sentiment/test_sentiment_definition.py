@@ -108,7 +108,7 @@ def test_fingpt_job_is_managed_spot_with_per_execution_checkpoints_and_capacity_
     assert args["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "steps.sentiment.fingpt"]
     assert "--checkpoint" in args["AlgorithmSpecification"]["ContainerArguments"]
     channels = {c["ChannelName"] for c in args["InputDataConfig"]}
-    assert channels == {"tweets", "model", "code"}
+    assert channels == {"tweets", "model", "code", "cache"}
     retried = {e for policy in job["RetryPolicies"] for e in policy["ExceptionType"]}
     assert "SageMaker.CAPACITY_ERROR" in retried
 
