@@ -56,7 +56,9 @@ def score_cache_uri(ctx: StageContext) -> str | None:
     if not ctx.config.sentiment.cache:
         return None
     uri = ctx.s3("sentiment", "cache")
-    ctx.session.record_upload(PendingUpload(f"{uri}/README.txt", body=CACHE_README.encode()))
+    readme = f"{uri}/README.txt"
+    if not any(upload.s3_uri == readme for upload in ctx.session.pending_uploads):  # FinGPT and FinBERT both ask
+        ctx.session.record_upload(PendingUpload(readme, body=CACHE_README.encode()))
     return uri
 
 

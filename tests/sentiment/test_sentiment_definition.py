@@ -197,9 +197,11 @@ def test_finbert_reads_and_writes_the_score_cache_under_the_project_prefix_not_p
 def test_the_cache_prefix_is_never_empty_its_readme_ships_with_the_code():
     from pipelines.local.runner import build_definition
 
-    _, uploads = build_definition(load_config(overrides={"sentiment": {"enabled": True}}))
-    readme = [u for u in uploads if u.s3_uri == f"{CACHE_URI}/README.txt"]
-    assert len(readme) == 1 and b"Safe to delete" in readme[0].body
+    for fingpt in (False, True):
+        _, uploads = build_definition(load_config(overrides={"sentiment": {"enabled": True,
+                                                                           "fingpt": {"enabled": fingpt}}}))
+        readme = [u for u in uploads if u.s3_uri == f"{CACHE_URI}/README.txt"]
+        assert len(readme) == 1 and b"Safe to delete" in readme[0].body
 
 
 def test_scoring_is_sharded_over_instances_by_tweet_object():
