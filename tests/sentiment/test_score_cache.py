@@ -236,3 +236,19 @@ def test_the_step_program_refuses_an_unreadable_cache_file_on_one_line(models, o
     assert last.startswith("error: ") and str(bad) in last and "cannot read cached scores" in last
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o2").exists() and not (tmp_path / "c2").exists()
+
+
+@pytest.mark.parametrize("content", [
+    '{"current_host": "algo-1"}',  # no hosts
+    "not json",
+    '{"current_host": "algo-9", "hosts": ["algo-1", "algo-2"]}',  # not one of them
+    '{"current_host": "a/b", "hosts": ["a/b", "c"]}',  # would become a path
+])
+def test_a_malformed_resource_config_is_refused_on_one_line(tmp_path, content):
+    from steps.sentiment.shards import processing_shard
+
+    config = tmp_path / "resourceconfig.json"
+    config.write_text(content)
+    with pytest.raises(StepInputError) as caught:
+        processing_shard(config)
+    assert str(config) in str(caught.value) and "\n" not in str(caught.value)
