@@ -14,13 +14,19 @@ window (96 tweets, rotating order) so that other load on a shared machine hits a
 4. ONNX Runtime int8: ORT transformer optimizer + dynamic int8 quantization, length-sorted: what
    `python -m steps.sentiment.finbert` runs in production
 
-Prints one table and the speed-ups. Measures and prints; asserts nothing.
+Prints one table and the speed-ups, then the production step's cost with the score cache: the full
+set scored from scratch, and the same set plus 1 % new tweets scored with the cache the first run left
+(`python -m steps.sentiment.finbert --cache … --cache-out …`, tokenization, cache reads and writes
+included). The machine's CPU (model, cores, the vector extensions int8 kernels use: avx2, avx512*,
+vnni, amx) is printed beside the figures: int8 speed-ups depend on them. Measures and prints; asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import string
 import tempfile
@@ -28,6 +34,30 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+INT8_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16",
+              "amx_int8", "amx_bf16")
+
+
+def cpu_description() -> str:
+    """CPU model, logical CPUs / physical cores, and which int8-relevant vector extensions it has."""
+    from steps.sentiment.onnx_scorer import physical_cores
+
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    present = [f for f in INT8_FLAGS if f in flags]
+    absent = [f for f in INT8_FLAGS if f not in flags]
+    return (f"CPU: {model}; {os.cpu_count()} logical / {physical_cores()} physical cores; "
+            f"flags: {' '.join(present) or 'none of ' + ' '.join(INT8_FLAGS)}"
+            + (f" (no {' '.join(absent)})" if absent else ""))
 
 
 def build_model(folder: Path, seed: int = 0) -> Path:
@@ -116,14 +146,50 @@ def interleaved(variants: dict[str, object], texts: list[str], batch_size: int, 
     return {name: (len(texts) / seconds[name], seconds[name], np.concatenate(outputs[name])) for name in names}
 
 
+def incremental_cost(onnx_dir: Path, texts: list[str], threads: int, batch_size: int, root: Path) -> None:
+    """The production step on all tweets from scratch, then on them plus 1 % new ones with the cache."""
+    import pandas as pd
+
+    from steps.sentiment.finbert import run_finbert
+
+    n_new = max(1, len(texts) // 100)
+    frame = pd.DataFrame({
+        "tweet_id": [str(10**9 + i) for i in range(len(texts))],
+        "created_at": pd.date_range("2026-03-02 14:30", periods=len(texts), freq="7min", tz="UTC"),
+        "ticker": "AAPL", "text": texts, "like_count": 0, "retweet_count": 0, "reply_count": 0,
+    })
+    old, new = frame.iloc[:-n_new], frame
+    logger = logging.getLogger("bench")
+    figures = []
+    for name, tweets, cache_in in (("full set, empty cache", old, None), ("+1 % new, with the cache", new, "c1")):
+        raw = root / f"raw-{len(tweets)}"
+        raw.mkdir(parents=True)
+        tweets.to_parquet(raw / "part.parquet", index=False)
+        start = time.perf_counter()
+        metrics = run_finbert(raw, onnx_dir, root / f"out-{len(tweets)}", batch_size=batch_size, threads=threads,
+                              cache_dir=root / cache_in if cache_in else None, cache_out=root / f"c{len(figures) + 1}",
+                              logger=logger)
+        figures.append((name, len(tweets), metrics["tweets_scored"], time.perf_counter() - start))
+    print("production step (python -m steps.sentiment.finbert, model load included):")
+    for name, total, scored, seconds in figures:
+        print(f"  {name:<28} {total:6d} tweets, {scored:6d} scored: {seconds:6.1f} s")
+    (_, _, full_scored, full_s), (_, _, inc_scored, inc_s) = figures
+    print(f"  the increment costs {inc_s / full_s:.1%} of the full scoring ({inc_scored} of {full_scored + inc_scored} "
+          "tweets scored)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tweets", type=int, default=384)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="default: the physical cores")
     parser.add_argument("--window", type=int, default=96, help="tweets per interleaved timing window")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    from steps.sentiment.onnx_scorer import physical_cores
+
+    args.threads = args.threads or physical_cores()
+    print(cpu_description())
 
     import onnxruntime
     import torch
@@ -167,7 +233,8 @@ def main() -> None:
               f"{np.abs(p32 - p_ref).max():.1e}; int8 label agreement {(p8.argmax(1) == p_ref.argmax(1)).mean():.3f} "
               "(random weights: see tests for a trained head)")
         print(f"speed-ups: sorted/naive {srt / naive:.2f}x, ONNX fp32/sorted {onnx32 / srt:.2f}x, "
-              f"ours (int8)/sorted {onnx8 / srt:.2f}x (target >= 1.7), ours/naive {onnx8 / naive:.2f}x (target >= 4.5)")
+              f"ours (int8)/sorted {onnx8 / srt:.2f}x (target >= 2), ours/naive {onnx8 / naive:.2f}x (target >= 4.5)")
+        incremental_cost(Path(tmp) / "onnx", texts, args.threads, args.batch_size, Path(tmp) / "incremental")
         print(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -208,6 +208,8 @@ class FinBert(_Strict):
     image: str | None = None  # None: images.processing (the CPU image carries onnxruntime)
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
+    # Processing instances, each scoring a shard of the raw tweet objects (ShardedByS3Key over date=/ticker=).
+    instance_count: int = Field(default=1, ge=1, le=100)
 
 
 class FinGpt(_Strict):
@@ -229,6 +231,8 @@ class FinGpt(_Strict):
     max_wait_seconds: int = Field(default=8 * 3600, ge=60, le=2419200)
     shard_size: int = Field(default=256, ge=1)
     batch_size: int = Field(default=8, ge=1)
+    # Training instances, each scoring a shard of the raw tweet objects (ShardedByS3Key over date=/ticker=).
+    instance_count: int = Field(default=1, ge=1, le=20)
 
     @model_validator(mode="after")
     def _wait_covers_run(self) -> FinGpt:
@@ -242,6 +246,9 @@ class Sentiment(_Strict):
 
     enabled: bool = False
     combine: Literal["finbert", "fingpt", "mean"] = "mean"
+    # Incremental scoring: scores kept under <prefix>/sentiment/cache/ by model digest and tweet id, reused
+    # across executions (steps/sentiment/score_cache.py); false: every execution scores every tweet.
+    cache: bool = True
     finbert: FinBert = FinBert()
     fingpt: FinGpt = FinGpt()
 

@@ -13,9 +13,15 @@ Scoring: for each label word (negative / neutral / positive) the log-probability
 word's tokens right after the FinGPT instruction prompt; p_* = softmax over those three. No text is
 generated or parsed. Base model + optional LoRA adapter (peft) from folders: nothing downloads.
 
-SageMaker contract: channels `tweets`, `model`, optional `adapter` (SM_CHANNEL_*), checkpoints in
-/opt/ml/checkpoints, the final table in `<checkpoint>/scores/fingpt_scores.parquet` (read by the
+SageMaker contract: channels `tweets`, `model`, optional `adapter` and `cache` (SM_CHANNEL_*), checkpoints
+in /opt/ml/checkpoints, the final table in `<checkpoint>/scores/fingpt_scores.parquet` (read by the
 FinBERT step to combine) and in SM_MODEL_DIR.
+
+Incremental (`--cache`, score_cache.py): each distinct tweet text is scored once per model digest (base
+model, adapter, prompt, max length); tweets the cache holds are not scored again, and the new entries are
+left in `<checkpoint>/scores/_cache/` for ScoreSentimentFinBERT to add to the cache (a training job has
+no output prefix of its own to add files to). With several instances (SM_HOSTS) each scores its share of
+the tweet objects in `<checkpoint>/<host>/` and writes `scores/<host>/fingpt_scores.parquet`.
 """
 
 from __future__ import annotations
@@ -36,12 +42,28 @@ from steps.common.cli import StepArgumentParser, run_main
 from steps.common.errors import StepInputError
 from steps.common.io import read_json, read_table, write_json, write_parquet
 from steps.common.logging import StepTimer, get_logger, log_input_size
+from steps.sentiment import score_cache
 from steps.sentiment.labels import LABELS, PROB_COLUMNS, score_from_probs, softmax
+from steps.sentiment.shards import Shard, training_shard
 
 PROMPT = ("Instruction: What is the sentiment of this tweet? Please choose an answer from "
           "{negative/neutral/positive}.\nInput: {text}\nAnswer: ")
 PROMPT_VERSION = 1
 SCORES_FILE = "fingpt_scores.parquet"
+FAMILY = "fingpt"
+LOGP_COLUMNS = ("logp_negative", "logp_neutral", "logp_positive")
+KEYS = list(score_cache.KEY_COLUMNS)
+
+
+def fingpt_digest(model_dir: str | Path, adapter_dir: str | Path | None, max_length: int) -> str:
+    """The cache's model identity: every file of the base model and the adapter, the prompt, the max length.
+
+    Hashing a 7B model's ~13 GB takes ~15 s at disk speed, against the GPU hours it saves."""
+    settings = {"family": FAMILY, "prompt": PROMPT, "prompt_version": PROMPT_VERSION, "max_length": max_length,
+                "adapter": bool(adapter_dir)}
+    digests = [score_cache.model_digest(score_cache.folder_files(d), {}, root=Path(d))
+               for d in (model_dir, adapter_dir) if d]
+    return score_cache.model_digest([], {**settings, "files": digests}, root=Path(model_dir))
 
 
 def _env_path(name: str, default: str | None) -> str | None:
@@ -132,31 +154,35 @@ class LabelScorer:
         return result
 
 
-def fingerprint(tweets: pd.DataFrame, model_dir: str | Path, adapter_dir: str | Path | None, shard_size: int,
-                batch_size: int) -> str:
+def fingerprint(todo: pd.DataFrame, model_digest: str, shard_size: int, batch_size: int) -> str:
+    """What a checkpoint's progress belongs to: the tweets left to score, the model and the batching."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([PROMPT_VERSION, shard_size, batch_size]).encode())
-    files = [Path(model_dir) / "config.json"]
-    if adapter_dir:
-        files.append(Path(adapter_dir) / "adapter_config.json")
-    for path in files:
-        digest.update(path.read_bytes() if path.is_file() else b"-")
-    digest.update(pd.util.hash_pandas_object(tweets[["tweet_id", "ticker", "text"]], index=False).to_numpy().tobytes())
+    digest.update(json.dumps([PROMPT_VERSION, model_digest, shard_size, batch_size]).encode())
+    digest.update(pd.util.hash_pandas_object(todo[[*KEYS, "text"]], index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
 def run_fingpt(tweets_dir: str | Path, model_dir: str | Path, checkpoint_dir: str | Path, output: str | Path, *,
                adapter_dir: str | Path | None = None, shard_size: int = 256, batch_size: int = 8,
                max_length: int = 256, device: str = "auto", max_shards: int | None = None,
+               cache_dir: str | Path | None = None, shard: Shard | None = None,
                logger: logging.Logger) -> dict[str, Any]:
     timer = StepTimer(logger)
     checkpoint = Path(checkpoint_dir)
-    shards_dir = checkpoint / "shards"
+    progress_root = checkpoint / shard.host if shard else checkpoint  # instances never share a file
+    shards_dir = progress_root / "shards"
     with timer.block("read_tweets"):
         tweets = load_tweets(tweets_dir)
     log_input_size(logger, "tweets", tweets, tweets_dir)
-    print_ = fingerprint(tweets, model_dir, adapter_dir, shard_size, batch_size)
-    progress_path = checkpoint / "progress.json"
+    tweets["text_sha"] = score_cache.text_digests(tweets["text"].tolist())
+    with timer.block("read_cache"):
+        model_digest = fingpt_digest(model_dir, adapter_dir, max_length)
+        cached = score_cache.read_cached(cache_dir, FAMILY, model_digest, LOGP_COLUMNS)
+    distinct = tweets.drop_duplicates(KEYS).sort_values(KEYS, kind="stable")
+    known = distinct.merge(cached[KEYS], on=KEYS, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    todo = distinct[~known].reset_index(drop=True)
+    print_ = fingerprint(todo, model_digest, shard_size, batch_size)
+    progress_path = progress_root / "progress.json"
     if progress_path.is_file():
         progress = read_json(progress_path, name="FinGPT progress")
         if progress.get("fingerprint") != print_:
@@ -167,15 +193,16 @@ def run_fingpt(tweets_dir: str | Path, model_dir: str | Path, checkpoint_dir: st
     # A job killed mid-write (spot reclaim) leaves its temporary shard behind; only one job owns a
     # checkpoint folder, so whatever temporary file is here now belongs to a dead writer.
     stale = sorted(shards_dir.glob(".tmp-*")) if shards_dir.is_dir() else []
-    stale += sorted(checkpoint.glob(".tmp-*"))  # a progress.json caught mid-write lands beside the shards
+    stale += sorted(progress_root.glob(".tmp-*"))  # a progress.json caught mid-write lands beside the shards
     for leftover in stale:
         leftover.unlink(missing_ok=True)
     if stale:
         logger.info("removed %d partial file(s) left by an interrupted run", len(stale))
-    n_shards = (len(tweets) + shard_size - 1) // shard_size
+    n_shards = (len(todo) + shard_size - 1) // shard_size
     done = {k for k in range(n_shards) if (shards_dir / f"shard-{k:05d}.parquet").is_file()}
-    logger.info("%d tweets in %d shards; %d already done (resuming: %s)", len(tweets), n_shards, len(done),
-                bool(done))
+    logger.info("%d rows, %d distinct tweets: %d from the cache (model %s), %d to score in %d shards; %d already "
+                "done (resuming: %s)", len(tweets), len(distinct), int(known.sum()), model_digest, len(todo),
+                n_shards, len(done), bool(done))
     scorer = None
     scored_now = 0
     for k in range(n_shards):
@@ -184,38 +211,54 @@ def run_fingpt(tweets_dir: str | Path, model_dir: str | Path, checkpoint_dir: st
         if max_shards is not None and scored_now >= max_shards:
             break
         scorer = scorer or LabelScorer(model_dir, adapter_dir, device=device, max_length=max_length)
-        shard = tweets.iloc[k * shard_size:(k + 1) * shard_size]
+        part = todo.iloc[k * shard_size:(k + 1) * shard_size]
         with timer.block("score"):
-            logp = np.concatenate([scorer.log_probs(shard["text"].iloc[i:i + batch_size].tolist())
-                                   for i in range(0, len(shard), batch_size)])
-        write_parquet(_shard_frame(shard, logp), shards_dir / f"shard-{k:05d}.parquet")
+            logp = np.concatenate([scorer.log_probs(part["text"].iloc[i:i + batch_size].tolist())
+                                   for i in range(0, len(part), batch_size)])
+        write_parquet(_new_scores(part, logp), shards_dir / f"shard-{k:05d}.parquet")
         done.add(k)
         scored_now += 1
         write_json({"fingerprint": print_, "shards": n_shards, "done": sorted(done), "shard_size": shard_size},
                    progress_path)
         logger.info("shard %d/%d done", k + 1, n_shards)
     complete = len(done) == n_shards
-    metrics = {"tweets": len(tweets), "shards": n_shards, "shards_scored_now": scored_now,
-               "shards_resumed": n_shards - scored_now if complete else None, "complete": complete,
-               "timings": timer.as_metrics()}
+    metrics = {"tweets": len(tweets), "distinct_tweets": len(distinct), "tweets_from_cache": int(known.sum()),
+               "tweets_to_score": len(todo), "model_digest": model_digest, "shards": n_shards,
+               "shards_scored_now": scored_now, "shards_resumed": n_shards - scored_now if complete else None,
+               "complete": complete, "host": shard.host if shard else None, "timings": timer.as_metrics()}
     if complete:
         parts = [pd.read_parquet(shards_dir / f"shard-{k:05d}.parquet") for k in range(n_shards)]
-        scores = pd.concat(parts, ignore_index=True) if parts else _shard_frame(tweets.iloc[:0], np.zeros((0, 3)))
-        for folder in (checkpoint / "scores", Path(output)):
+        fresh = pd.concat(parts, ignore_index=True) if parts else _new_scores(todo, np.zeros((0, 3)))
+        scores = _scores_table(tweets, pd.concat([cached, fresh[[*KEYS, *LOGP_COLUMNS]]], ignore_index=True))
+        scores_dir = checkpoint / "scores"
+        for folder in (scores_dir / shard.host if shard else scores_dir, Path(output)):
             write_parquet(scores, folder / SCORES_FILE)
+        score_cache.write_new(scores_dir / score_cache.FINGPT_HANDOFF, FAMILY, model_digest, fresh,
+                              fresh["created_at"], LOGP_COLUMNS)
         write_json(metrics, Path(output) / "metrics.json")
     return metrics
 
 
-def _shard_frame(shard: pd.DataFrame, logp: np.ndarray) -> pd.DataFrame:
-    probs_nnp = softmax(logp)  # (negative, neutral, positive)
-    probs = probs_nnp[:, [2, 0, 1]]  # -> LABELS order (positive, negative, neutral)
-    frame = shard[["tweet_id", "ticker", "created_at"]].reset_index(drop=True).copy()
+def _new_scores(part: pd.DataFrame, logp: np.ndarray) -> pd.DataFrame:
+    """One row per distinct tweet scored now: the cache's key, its time (the cache's date) and log-probs."""
+    frame = part[[*KEYS, "created_at"]].reset_index(drop=True).copy()
+    for i, column in enumerate(LOGP_COLUMNS):
+        frame[column] = logp[:, i]
+    return frame
+
+
+def _scores_table(tweets: pd.DataFrame, logps: pd.DataFrame) -> pd.DataFrame:
+    """Every (tweet_id, ticker) row with its tweet's probabilities (FinBERT's `fingpt` input)."""
+    merged = tweets[["tweet_id", "ticker", "created_at", *KEYS[1:]]].merge(
+        logps.drop_duplicates(KEYS), on=KEYS, how="left", validate="many_to_one")
+    logp = merged[list(LOGP_COLUMNS)].to_numpy(dtype=np.float64).reshape(-1, 3)
+    probs = softmax(logp)[:, [2, 0, 1]]  # (negative, neutral, positive) -> LABELS order (positive, negative, neutral)
+    frame = merged[["tweet_id", "ticker", "created_at"]].reset_index(drop=True).copy()
     for i, column in enumerate(PROB_COLUMNS):
         frame[column] = probs[:, i]
     frame["score"] = score_from_probs(probs)
-    for i, label in enumerate(("negative", "neutral", "positive")):
-        frame[f"logp_{label}"] = logp[:, i]
+    for i, column in enumerate(LOGP_COLUMNS):
+        frame[column] = logp[:, i]
     frame["model"] = "fingpt"
     assert tuple(LABELS) == ("positive", "negative", "neutral")
     return frame
@@ -226,6 +269,8 @@ def parse_args(argv: Sequence[str] | None):
     parser.add_argument("--tweets", default=_env_path("SM_CHANNEL_TWEETS", None), help="raw tweets folder")
     parser.add_argument("--model", default=_env_path("SM_CHANNEL_MODEL", None), help="base causal LM folder")
     parser.add_argument("--adapter", default=_env_path("SM_CHANNEL_ADAPTER", None), help="LoRA adapter folder")
+    parser.add_argument("--cache", default=_env_path("SM_CHANNEL_CACHE", None),
+                        help="scores kept by earlier runs (score_cache.py layout)")
     parser.add_argument("--checkpoint", default="/opt/ml/checkpoints", help="progress folder (synced to S3)")
     parser.add_argument("--output", default=_env_path("SM_MODEL_DIR", "/opt/ml/model"))
     parser.add_argument("--shard-size", type=int, default=256)
@@ -249,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     metrics = run_fingpt(args.tweets, args.model, args.checkpoint, args.output, adapter_dir=args.adapter,
                          shard_size=args.shard_size, batch_size=args.batch_size, max_length=args.max_length,
-                         device=args.device, max_shards=args.max_shards, logger=logger)
+                         device=args.device, max_shards=args.max_shards, cache_dir=args.cache,
+                         shard=training_shard(os.environ), logger=logger)
     logger.info("FinGPT: %s in %.1fs", {k: v for k, v in metrics.items() if k != "timings"},
                 time.perf_counter() - started)
     return 0

@@ -108,7 +108,7 @@ def test_fingpt_job_is_managed_spot_with_per_execution_checkpoints_and_capacity_
     assert args["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "steps.sentiment.fingpt"]
     assert "--checkpoint" in args["AlgorithmSpecification"]["ContainerArguments"]
     channels = {c["ChannelName"] for c in args["InputDataConfig"]}
-    assert channels == {"tweets", "model", "code"}
+    assert channels == {"tweets", "model", "code", "cache"}
     retried = {e for policy in job["RetryPolicies"] for e in policy["ExceptionType"]}
     assert "SageMaker.CAPACITY_ERROR" in retried
 
@@ -170,3 +170,59 @@ def test_definition_with_sentiment_passes_the_lint(switches):
     result = subprocess.run([sys.executable, "-m", "pipelines.lint", *switches], cwd=REPO,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+CACHE_URI = "s3://conviction-ml-artifacts/conviction-pipelines/sentiment/cache"
+
+
+def test_finbert_reads_and_writes_the_score_cache_under_the_project_prefix_not_per_execution(fingpt_definition):
+    steps = _by_name(fingpt_definition["Steps"])
+    finbert = steps["ScoreSentimentFinBERT"]
+    assert _inputs(finbert)["cache"] == CACHE_URI
+    outputs = {o["OutputName"]: o["S3Output"] for o in finbert["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["cache"] == {"LocalPath": "/opt/ml/processing/output/cache", "S3UploadMode": "EndOfJob",
+                                "S3Uri": CACHE_URI}
+    arguments = finbert["Arguments"]["AppSpecification"]["ContainerArguments"]
+    for flag, value in (("--cache", "/opt/ml/processing/input/cache"),
+                        ("--cache-out", "/opt/ml/processing/output/cache"),
+                        ("--resource-config", "/opt/ml/config/resourceconfig.json")):
+        assert arguments[arguments.index(flag) + 1] == value
+    # Its TweetsDataUrl prefix grows under the same arguments: a SageMaker cache hit would serve stale scores
+    assert "CacheConfig" not in finbert
+    fingpt_channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]
+                       for c in steps["ScoreSentimentFinGPT"]["Arguments"]["InputDataConfig"]}
+    assert fingpt_channels["cache"]["S3Uri"] == CACHE_URI
+
+
+def test_the_cache_prefix_is_never_empty_its_readme_ships_with_the_code():
+    from pipelines.local.runner import build_definition
+
+    for fingpt in (False, True):
+        _, uploads = build_definition(load_config(overrides={"sentiment": {"enabled": True,
+                                                                           "fingpt": {"enabled": fingpt}}}))
+        readme = [u for u in uploads if u.s3_uri == f"{CACHE_URI}/README.txt"]
+        assert len(readme) == 1 and b"Safe to delete" in readme[0].body
+
+
+def test_scoring_is_sharded_over_instances_by_tweet_object():
+    config = load_config(overrides={"sentiment": {"enabled": True, "finbert": {"instance_count": 4},
+                                                  "fingpt": {"enabled": True, "instance_count": 2}}})
+    steps = _by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    finbert = steps["ScoreSentimentFinBERT"]["Arguments"]
+    assert finbert["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 4
+    tweets = next(i["S3Input"] for i in finbert["ProcessingInputs"] if i["InputName"] == "tweets")
+    assert tweets["S3DataDistributionType"] == "ShardedByS3Key"
+    cache = next(i["S3Input"] for i in finbert["ProcessingInputs"] if i["InputName"] == "cache")
+    assert cache["S3DataDistributionType"] == "FullyReplicated"  # every instance looks up its own tweets
+    fingpt = steps["ScoreSentimentFinGPT"]["Arguments"]
+    assert fingpt["ResourceConfig"]["InstanceCount"] == 2
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in fingpt["InputDataConfig"]}
+    assert channels["tweets"]["S3DataDistributionType"] == "ShardedByS3Key"
+
+
+def test_with_the_cache_off_there_is_no_cache_input_or_output():
+    config = load_config(overrides={"sentiment": {"enabled": True, "cache": False, "fingpt": {"enabled": True}}})
+    steps = _by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    assert "cache" not in _inputs(steps["ScoreSentimentFinBERT"])
+    assert "--cache" not in steps["ScoreSentimentFinBERT"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert "cache" not in {c["ChannelName"] for c in steps["ScoreSentimentFinGPT"]["Arguments"]["InputDataConfig"]}

@@ -1,0 +1,71 @@
+"""Which instance of a multi-instance scoring job this is, so that instances never write the same file.
+
+The scoring steps run on `instance_count` instances with the raw tweets sharded across them
+(`ShardedByS3Key` over the `date=…/ticker=…` objects): each instance scores its share and writes
+`shards/<host>/…` in the step's output, which readers take as one table (`read_table` reads a folder
+recursively). One instance writes the single file, as before.
+
+Processing jobs describe their instances in `/opt/ml/config/resourceconfig.json` (`current_host`,
+`hosts`); training jobs (FinGPT) in the `SM_CURRENT_HOST` / `SM_HOSTS` environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from steps.common.errors import StepInputError
+
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # a folder name, never a path
+
+
+@dataclass(frozen=True)
+class Shard:
+    host: str
+    hosts: tuple[str, ...]
+
+    @property
+    def first(self) -> bool:
+        """The instance that writes what only one should (carried-forward cache files)."""
+        return self.host == self.hosts[0]
+
+
+def _shard(host: object, hosts: object, source: str) -> Shard | None:
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts) or host not in hosts:
+        raise StepInputError(f"malformed host list (current {host!r}, hosts {hosts!r})", file=source,
+                             fix="run the step as SageMaker starts it, or drop the resource config")
+    if len(hosts) <= 1:
+        return None
+    if not all(_HOST.match(h) for h in hosts):
+        raise StepInputError(f"a host name is not a plain name: {hosts!r}", file=source,
+                             fix="host names become folder names (algo-1, algo-2, …)")
+    return Shard(str(host), tuple(sorted(hosts)))
+
+
+def processing_shard(resource_config: str | Path | None) -> Shard | None:
+    """This processing instance's shard, or None with one instance (or no resource config, as locally)."""
+    path = Path(resource_config) if resource_config else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text())
+        return _shard(config["current_host"], config["hosts"], str(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StepInputError(f"malformed resource config ({exc})", file=path,
+                             fix="run the step as SageMaker starts it, or drop --resource-config") from None
+
+
+def training_shard(environ: Mapping[str, str]) -> Shard | None:
+    """This training instance's shard from SM_CURRENT_HOST / SM_HOSTS, or None with one instance."""
+    if "SM_HOSTS" not in environ:
+        return None
+    try:
+        hosts = json.loads(environ["SM_HOSTS"])
+    except ValueError:
+        raise StepInputError("SM_HOSTS is not a JSON list", file="SM_HOSTS",
+                             fix="run the job as SageMaker starts it") from None
+    return _shard(environ.get("SM_CURRENT_HOST"), hosts, "SM_HOSTS")
