@@ -313,10 +313,13 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
                              fix="re-score the tweets or clip the scores")
     tweets["score"] = score.to_numpy()
     tweets["model"] = frame["model"].astype(str).to_numpy()
-    duplicated = tweets["tweet_id"].duplicated()
+    # One row per (tweet, ticker it names): the ingester writes a tweet naming $AAPL and $MSFT twice, once
+    # for each ticker, and each ticker's sentiment counts it. The same tweet twice for one ticker is a duplicate.
+    duplicated = tweets.duplicated(["tweet_id", "ticker"])
     if duplicated.any():
+        first = tweets[duplicated].iloc[0]
         raise StepInputError(
-            f"has {int(duplicated.sum())} duplicate tweet ids (first: {tweets['tweet_id'][duplicated].iat[0]})",
-            file=source, column="tweet_id", fix="de-duplicate the tweets by tweet_id",
+            f"has {int(duplicated.sum())} duplicate (tweet_id, ticker) rows (first: {first['tweet_id']} for "
+            f"{first['ticker']})", file=source, column="tweet_id", fix="keep one row per tweet and ticker it names",
         )
     return tweets.sort_values(["ticker", "created_at"], kind="stable").reset_index(drop=True)

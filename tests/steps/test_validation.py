@@ -77,11 +77,21 @@ def test_bad_tweets(market) -> None:
         validate_tweets(tweets.assign(score=2.0), "in/tweets")
     with pytest.raises(StepInputError, match="neither 'score'"):
         validate_tweets(tweets.drop(columns=["score", "p_pos"]), "in/tweets")
-    with pytest.raises(StepInputError, match=r"column 'tweet_id'.*duplicate"):
+    with pytest.raises(StepInputError, match=r"column 'tweet_id'.*duplicate \(tweet_id, ticker\)"):
         validate_tweets(pd.concat([tweets, tweets.head(1)]), "in/tweets")
     scored_only = validate_tweets(tweets.drop(columns=["p_pos", "p_neg", "p_neu"]), "in/tweets")
     assert scored_only["p_pos"].isna().all() and len(scored_only) == 50
     assert validate_tweets(pd.DataFrame(), "none").empty
+
+
+def test_a_tweet_naming_two_tickers_is_one_row_per_ticker_and_counts_for_both(market) -> None:
+    tweets = market.tweets.head(50).copy()
+    first = tweets.iloc[0]
+    other = next(t for t in market.tweets["ticker"].unique() if t != first["ticker"])
+    both = pd.concat([tweets, tweets.head(1).assign(ticker=other)], ignore_index=True)
+    checked = validate_tweets(both, "in/tweets")
+    assert len(checked) == 51
+    assert set(checked.loc[checked["tweet_id"] == first["tweet_id"], "ticker"]) == {first["ticker"], other}
 
 
 def test_daily_bars_use_day_windows(market) -> None:
