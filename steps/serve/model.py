@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steps.common.errors import StepInputError
+from steps.common.errors import StepError, StepInputError
 from steps.train.algorithms import LoadedModel, load_model_dir
 
 ENSEMBLE_META_FILE = "ensemble_meta.json"
@@ -159,24 +159,41 @@ def find_artifact_root(path: Path) -> Path:
                          fix="pass the ensemble output, a model folder, or a folder holding model.tar.gz")
 
 
+def _load_base(folder: Path, name: str) -> LoadedModel:
+    """One base model; whatever its library raises on a damaged file becomes one line naming the folder.
+
+    XGBoost, CatBoost and LightGBM each raise their own error types (with multi-line native backtraces)
+    on a truncated or corrupt model file: all of them mean the artifact is bad, not the server.
+    """
+    try:
+        return load_model_dir(folder)
+    except StepError:
+        raise
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise StepInputError(f"cannot load base model '{name}' ({type(exc).__name__}: {first_line})", file=folder,
+                             fix="rebuild the artifact (steps.train / steps.ensemble)") from None
+
+
 def load_folder(folder: Path) -> ServingModel:
     """Load an extracted artifact folder (ensemble or single model)."""
     root = find_artifact_root(folder)
     if (root / ENSEMBLE_META_FILE).is_file():
         meta = _read_json(root / ENSEMBLE_META_FILE, "ensemble metadata")
         try:
-            folders = dict(meta["base_models"])
+            folders = {str(name): root / str(entry["folder"]) for name, entry in dict(meta["base_models"]).items()}
             threshold = float(meta.get("threshold", 0.5))
         except (KeyError, TypeError, ValueError) as exc:
-            raise StepInputError(f"malformed ensemble metadata ({exc})", file=root / ENSEMBLE_META_FILE,
+            raise StepInputError(f"malformed ensemble metadata ({type(exc).__name__}: {exc})",
+                                 file=root / ENSEMBLE_META_FILE,
                                  fix="rebuild the artifact with steps.ensemble") from None
-        base = {name: load_model_dir(root / str(entry["folder"])) for name, entry in folders.items()}
+        base = {name: _load_base(path, name) for name, path in folders.items()}
         learner = None
         if meta.get("meta_learner"):
             learner = MetaLearner.from_json(_read_json(root / META_LEARNER_FILE, "meta-learner"),
                                             root / META_LEARNER_FILE)
         return ServingModel(base, learner, threshold=threshold, meta=meta, folder=root)
-    model = load_model_dir(root)
+    model = _load_base(root, root.name)
     return ServingModel({model.algorithm: model}, None, meta={"kind": "single"}, folder=root)
 
 
