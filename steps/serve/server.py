@@ -78,10 +78,6 @@ class ServingState:
             self.requests += request
             self.errors += error
 
-    def close(self) -> None:
-        """Let the model thread end once the calls already submitted are done."""
-        self._model_thread.shutdown(wait=False)
-
     def ping_body(self) -> bytes:
         return json.dumps({"status": "healthy", **self.model.describe()}).encode()
 
@@ -302,12 +298,15 @@ class ServingServer:
             self._set_accepting(True)
             while not self._stop.is_set():
                 for key, _events in self._selector.select(poll_interval):
-                    if key.data == "listen":
-                        self._accept()
-                    elif key.data == "wake":
-                        self._take_back()
-                    else:
-                        self._dispatch(key.data)
+                    try:
+                        if key.data == "listen":
+                            self._accept()
+                        elif key.data == "wake":
+                            self._take_back()
+                        else:
+                            self._dispatch(key.data)
+                    except Exception:  # one bad event must not stop the server
+                        self.state.logger.exception("selector event failed")
                 self._close_idle(time.monotonic() - self.idle_timeout)
         finally:
             self._set_accepting(False)
@@ -332,14 +331,16 @@ class ServingServer:
                 sock, address = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: leave the rest in the backlog until a descriptor frees
+            except OSError as exc:  # e.g. EMFILE: leave the rest in the backlog until a connection closes
                 self.state.logger.warning("accept failed: %s", exc)
+                self._set_accepting(False)
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body leave in two writes
             sock.setblocking(False)
             self._park(_Connection(sock, address))
 
     def _park(self, connection: _Connection) -> None:
+        connection.sock.setblocking(False)  # the selector thread must never wait on one client
         connection.last_active = time.monotonic()
         self._idle[connection] = None
         self._selector.register(connection.sock, selectors.EVENT_READ, connection)
@@ -357,8 +358,10 @@ class ServingServer:
         self._selector.unregister(connection.sock)
         del self._idle[connection]
         self._busy += 1
-        pool = self._control if head == b"GET " else self._scoring
-        pool.submit(self._serve, connection)
+        if head == b"GET ":
+            self._control.submit(self._serve, connection, None, 1)
+        else:
+            self._scoring.submit(self._serve, connection)
 
     def _take_back(self) -> None:
         try:
@@ -387,6 +390,8 @@ class ServingServer:
         self._selector.unregister(connection.sock)
         del self._idle[connection]
         self._shut(connection.sock)
+        if not self._accepting and not self._stop.is_set():  # a descriptor is free again
+            self._set_accepting(True)
 
     @staticmethod
     def _shut(sock: socket.socket) -> None:
@@ -396,20 +401,24 @@ class ServingServer:
 
     # -- worker threads ------------------------------------------------------------------------------
 
-    def _serve(self, connection: _Connection, handler: InvocationHandler | None = None) -> None:
-        """Serve the requests this connection has sent, then hand it back to the selector thread.
+    def _serve(self, connection: _Connection, handler: InvocationHandler | None = None,
+               turn: int = REQUESTS_PER_TURN) -> None:
+        """Serve up to `turn` requests this connection has sent, then hand it back to the selector thread.
 
         `handler`: the one whose read buffer already holds this connection's next (pipelined) requests.
+        The control lane serves one request a turn: a GET with POSTs pipelined behind it must not make a
+        control thread wait on the model.
         """
         handler = handler or InvocationHandler(connection.sock, connection.address, self)
         try:
-            for _ in range(REQUESTS_PER_TURN):
+            for _ in range(turn):
                 handler.serve_one()
                 if handler.close_connection or not handler.has_buffered_request():
                     break
-            else:  # more pipelined requests: to the back of the queue, with the buffer that holds them
-                self._scoring.submit(self._serve, connection, handler)
-                return
+            else:  # more pipelined requests: to the back of the scoring queue, with the buffer holding them
+                if not self._closed:
+                    self._scoring.submit(self._serve, connection, handler)
+                    return
             connection.close = handler.close_connection
         except OSError as exc:  # reset, broken pipe, timed-out write: the client is gone
             self.state.logger.debug("%s: connection dropped (%s)", connection.address, exc)
@@ -442,7 +451,6 @@ class ServingServer:
         # Queued requests are still answered (each bounded by request_timeout), then their connections close.
         self._scoring.shutdown(wait=False)
         self._control.shutdown(wait=False)
-        self.state.close()
         for connection in list(self._idle):
             self._close(connection)
         self.socket.close()
