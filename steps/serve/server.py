@@ -322,11 +322,9 @@ class ServingServer:
 
     def _accept(self) -> None:
         for _ in range(_ACCEPTS_PER_WAKE):
-            if self.open_connections >= self.max_connections:
-                if not self._idle:  # every connection is in flight: new ones wait in the backlog
-                    self._set_accepting(False)
-                    return
-                self._close(next(iter(self._idle)))
+            if self.open_connections >= self.max_connections and not self._idle:
+                self._set_accepting(False)  # every connection is in flight: new ones wait in the backlog
+                return
             try:
                 sock, address = self.socket.accept()
             except (BlockingIOError, InterruptedError):
@@ -335,8 +333,9 @@ class ServingServer:
                 self.state.logger.warning("accept failed: %s", exc)
                 self._set_accepting(False)
                 return
+            if self.open_connections >= self.max_connections:
+                self._close(next(iter(self._idle)))  # the longest-idle connection makes room
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body leave in two writes
-            sock.setblocking(False)
             self._park(_Connection(sock, address))
 
     def _park(self, connection: _Connection) -> None:

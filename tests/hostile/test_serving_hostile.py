@@ -188,6 +188,23 @@ def test_idle_connections_hold_no_thread_and_are_closed_after_the_idle_timeout(m
     assert status == 200
 
 
+def test_past_max_connections_the_longest_idle_connection_makes_room(model) -> None:
+    server, thread = _serve(model, max_connections=5)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(5):
+            held.append(socket.create_connection(server.server_address, timeout=GUARD_S))
+            _wait_for(lambda: server.open_connections == len(held), "connection accepted")
+        status, _ = _ping(server.url)  # a sixth connection: the oldest idle one is closed for it
+        oldest_closed = held[0].recv(1) == b""
+        _wait_for(lambda: server.open_connections == 4, "the ping's connection closed")
+    finally:
+        for sock in held:
+            sock.close()
+        _stop(server, thread)
+    assert status == 200 and oldest_closed
+
+
 def test_ping_answers_while_every_scoring_worker_waits_on_the_model() -> None:
     entered, release = threading.Event(), threading.Event()
     calls = {"done": 0}
