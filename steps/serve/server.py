@@ -191,6 +191,18 @@ class InvocationHandler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._send(*self.state.error(status, message))
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (bad request line, URI too long, ...) as the same one-line JSON as every other error."""
+        self.close_connection = True
+        status, body = self.state.error(code, message or HTTPStatus(code).phrase)
+        self.send_response(status, message)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if getattr(self, "command", "") != "HEAD":
+            self.wfile.write(body)
+
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/ping":
             self._send(HTTPStatus.OK, self.state.ping_body())

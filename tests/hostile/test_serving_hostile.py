@@ -322,6 +322,32 @@ def test_deeply_nested_json_is_a_400_with_one_line(model, body: bytes) -> None:
     assert status == 200
 
 
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"GARBAGE\r\n\r\n", None),  # no version: answered as HTTP/0.9 would be, a body without headers
+    (b"BREW /pot HTTP/1.1\r\n\r\n", 501),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400),
+], ids=["bad-request-line", "unknown-method", "uri-too-long", "no-content-length"])
+def test_protocol_errors_are_one_line_json_and_close_the_connection(model, request_bytes: bytes,
+                                                                    status: int | None) -> None:
+    server, thread = _serve(model)
+    try:
+        with socket.create_connection(server.server_address, timeout=GUARD_S) as sock:
+            sock.sendall(request_bytes)
+            data = b""
+            for _ in range(1000):  # until the server closes
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        _stop(server, thread)
+    answers = _complete_responses(data) if status else [(None, data)]
+    assert len(answers) == 1 and answers[0][0] == status
+    error = json.loads(answers[0][1])["error"]
+    assert error and "\n" not in error and "<" not in error
+
+
 # -- start-up ------------------------------------------------------------------------------------------
 
 def _start(model_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
