@@ -4,6 +4,16 @@ and parsing overhead. Prints figures; asserts nothing except that no request fai
 
     .venv/bin/python benchmarks/bench_serving.py --model-dir DIR [--requests 1000] [--rows-per-request 1]
 
+With --load, serving under load instead (benchmarks/serving_load.py): 20/50/200 concurrent clients, each
+on its own keep-alive connection and then with a fresh connection per request, plus idle connections,
+against this checkout's server (AFTER) and the server of --before-rev (BEFORE), in one run:
+
+    .venv/bin/python benchmarks/bench_serving.py --load [--clients 20,50,200] [--per-client 20] [--idle 800]
+        [--before-rev bb4ba32] [--waitress-path DIR] [--servers BEFORE,AFTER] [--serve-args "--workers 4"]
+
+--waitress-path: a folder holding the waitress package (`pip install --target DIR waitress`), to measure
+the same model behind waitress as well; waitress is not a dependency of this project.
+
 DIR: steps.ensemble's output (model.tar.gz + smoke_rows.parquet). Without --model-dir, a tiny ensemble
 is built first on generated data (about 10 s).
 """
@@ -66,9 +76,23 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rows-per-request", type=int, default=1)
+    parser.add_argument("--load", action="store_true", help="concurrent clients and idle connections instead")
+    parser.add_argument("--clients", default="20,50,200")
+    parser.add_argument("--per-client", type=int, default=20, help="requests each client sends per run")
+    parser.add_argument("--idle", type=int, default=800, help="idle connections held open")
+    parser.add_argument("--before-rev", default="bb4ba32", help="a commit whose steps/serve/server.py is BEFORE")
+    parser.add_argument("--waitress-path", type=Path, default=None)
+    parser.add_argument("--servers", default="BEFORE,AFTER", help="which of BEFORE,AFTER to run")
+    parser.add_argument("--serve-args", default="", help="extra arguments for AFTER's python -m steps.serve")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model_dir or build_tiny_ensemble(Path(scratch))
+        if args.load:
+            from serving_load import run_load
+
+            return run_load(model_dir, [int(c) for c in args.clients.split(",")], args.per_client, args.idle,
+                            args.before_rev, args.waitress_path, Path(scratch),
+                            [s for s in args.servers.split(",") if s], args.serve_args.split())
         smoke = pd.read_parquet(model_dir / "smoke_rows.parquet")
         with load_artifact(model_dir) as model:
             features = model.features

@@ -3,20 +3,71 @@
 SageMaker starts the image as `serve` with the model at /opt/ml/model and expects port 8080 on every
 interface (`SAGEMAKER_BIND_TO_PORT` overrides the port); run by hand it listens on 127.0.0.1. `--port 0`
 picks a free port. Prints `serving <url>` on stdout once it accepts requests; SIGTERM stops it.
+A bad artifact, a bad port or a port in use ends it with one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
+import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
+from steps.common.errors import StepConfigError
 from steps.common.logging import get_logger
 from steps.serve.model import load_artifact
-from steps.serve.server import make_server
+from steps.serve.server import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_WORKERS,
+    ServingServer,
+    ServingState,
+    listen,
+)
+
+PORT_VARIABLE = "SAGEMAKER_BIND_TO_PORT"
+
+
+def _port(text: str, where: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise StepConfigError(f"port {text!r} is not a number from 0 to 65535", file=where,
+                              fix="pass a port such as 8080 (0 picks a free one)")
+    return port
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _listen(args: argparse.Namespace) -> socket.socket:
+    try:
+        return listen(args.host, args.port)
+    except (OSError, OverflowError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).split(" (while ")[0]
+        in_use = isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+        fix = (f"stop what holds the port, or pass another --port (or {PORT_VARIABLE})" if in_use
+               else "pass a --host this machine has (0.0.0.0 for every interface, 127.0.0.1 for this one)")
+        raise StepConfigError(f"cannot listen on {args.host}:{args.port} ({reason})", file="--host/--port",
+                              fix=fix) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,13 +78,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = StepArgumentParser(prog="python -m steps.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", default="/opt/ml/model", help="ensemble output, model folder or model.tar.gz")
     parser.add_argument("--host", default="0.0.0.0" if sagemaker_mode else "127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
+    parser.add_argument("--port", default=None, help=f"default: ${PORT_VARIABLE}, else 8080; 0 picks a free port")
+    parser.add_argument("--workers", type=count, default=DEFAULT_WORKERS,
+                        help="threads that read and score requests (the model itself runs one request at a time)")
+    parser.add_argument("--idle-timeout", type=seconds, default=DEFAULT_IDLE_TIMEOUT_S,
+                        help="seconds a keep-alive connection may idle before the server closes it")
+    parser.add_argument("--request-timeout", type=seconds, default=DEFAULT_REQUEST_TIMEOUT_S,
+                        help="seconds a request may take to arrive whole")
     parser.add_log_format()
     args = parser.parse_args(args_in)
+    if args.port is not None:
+        args.port = _port(args.port, "--port")
+    else:
+        args.port = _port(os.environ.get(PORT_VARIABLE, "8080"), PORT_VARIABLE)
     logger = get_logger("serve", args.log_format)
-    with load_artifact(args.model_dir) as model:
+    listener = _listen(args)
+    try:
+        artifact = load_artifact(args.model_dir)
+    except BaseException:
+        listener.close()
+        raise
+    with artifact as model:
         logger.info("model loaded from %s: %s", args.model_dir, model.describe())
-        server = make_server(model, args.host, args.port, logger)
+        server = ServingServer(listener, ServingState(model, logger), workers=args.workers,
+                               idle_timeout=args.idle_timeout, request_timeout=args.request_timeout)
         stopping = threading.Event()
 
         def stop(_signum: int, _frame: object) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steps.common.errors import StepInputError
+from steps.common.errors import StepError, StepInputError
 from steps.common.io import MANIFEST_FILES, check_files
 from steps.train.algorithms import LoadedModel, load_model_dir
 
@@ -164,6 +164,22 @@ def find_artifact_root(path: Path) -> Path:
                          fix="pass the ensemble output, a model folder, or a folder holding model.tar.gz")
 
 
+def _load_base(folder: Path, name: str) -> LoadedModel:
+    """One base model; whatever its library raises on a damaged file becomes one line naming the folder.
+
+    XGBoost, CatBoost and LightGBM each raise their own error types (with multi-line native backtraces)
+    on a truncated or corrupt model file: all of them mean the artifact is bad, not the server.
+    """
+    try:
+        return load_model_dir(folder)
+    except StepError:
+        raise
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise StepInputError(f"cannot load base model '{name}' ({type(exc).__name__}: {first_line})", file=folder,
+                             fix="rebuild the artifact (steps.train / steps.ensemble)") from None
+
+
 def load_folder(folder: Path) -> ServingModel:
     """Load an extracted artifact folder (ensemble or single model)."""
     root = find_artifact_root(folder)
@@ -172,24 +188,25 @@ def load_folder(folder: Path) -> ServingModel:
         check_files(root, meta.get(MANIFEST_FILES), root / ENSEMBLE_META_FILE,
                     fix="rebuild the artifact with steps.ensemble (it is complete only as that step packs it)")
         try:
-            folders = dict(meta["base_models"])
+            folders = {str(name): str(entry["folder"]) for name, entry in dict(meta["base_models"]).items()}
             threshold = float(meta.get("threshold", 0.5))
-            listed = [f"{entry['folder']}/{MODEL_META_FILE}" for entry in folders.values()]
+            listed = [f"{folder_name}/{MODEL_META_FILE}" for folder_name in folders.values()]
             listed += [META_LEARNER_FILE] if meta.get("meta_learner") else []
         except (KeyError, TypeError, ValueError) as exc:
-            raise StepInputError(f"malformed ensemble metadata ({exc})", file=root / ENSEMBLE_META_FILE,
+            raise StepInputError(f"malformed ensemble metadata ({type(exc).__name__}: {exc})",
+                                 file=root / ENSEMBLE_META_FILE,
                                  fix="rebuild the artifact with steps.ensemble") from None
-        for name in listed:  # every base model is one the artifact lists (not a folder outside it)
+        for name in listed:  # every base model is one the artifact lists (check_files keeps those inside it)
             if name not in meta[MANIFEST_FILES]:
                 raise StepInputError(f"lists no {name}", file=root / ENSEMBLE_META_FILE,
                                      fix="rebuild the artifact with steps.ensemble")
-        base = {name: load_model_dir(root / str(entry["folder"])) for name, entry in folders.items()}
+        base = {name: _load_base(root / folder_name, name) for name, folder_name in folders.items()}
         learner = None
         if meta.get("meta_learner"):
             learner = MetaLearner.from_json(_read_json(root / META_LEARNER_FILE, "meta-learner"),
                                             root / META_LEARNER_FILE)
         return ServingModel(base, learner, threshold=threshold, meta=meta, folder=root)
-    model = load_model_dir(root)
+    model = _load_base(root, root.name)
     return ServingModel({model.algorithm: model}, None, meta={"kind": "single"}, folder=root)
 
 

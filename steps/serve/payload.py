@@ -87,7 +87,10 @@ def _looks_like_header(row: list[str], features: list[str]) -> bool:
 
 
 def parse_csv(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd.DataFrame:
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        raise PayloadError(f"body is not valid CSV ({exc}); send one row of feature values per line") from None
     if not rows:
         raise PayloadError("CSV body has no rows; send one row of feature values per line")
     header: list[str] | None = None
@@ -123,10 +126,21 @@ def parse_csv(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd.
     return frame.assign(**texts) if texts else frame
 
 
+def _shown(value: Any) -> str:
+    """A short rendering of what the client sent: never re-encodes a whole (possibly deep) container."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        return json.dumps(value[:40])
+    return json.dumps(value)[:40]
+
+
 def _key(value: Any, where: str) -> str:
     """A routing key (ticker): non-empty text."""
     if not isinstance(value, str) or not value.strip():
-        raise PayloadError(f"{where}: expected a ticker symbol, got {json.dumps(value)[:40]}")
+        raise PayloadError(f"{where}: expected a ticker symbol, got {_shown(value)}")
     return value.strip()
 
 
@@ -134,7 +148,7 @@ def _json_value(value: Any, where: str) -> float:
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PayloadError(f"{where}: expected a number or null, got {json.dumps(value)[:40]}")
+        raise PayloadError(f"{where}: expected a number or null, got {_shown(value)}")
     if math.isinf(value) or math.isnan(value):
         raise PayloadError(f"{where}: expected a finite number or null")
     return float(value)
@@ -145,6 +159,9 @@ def parse_json(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:  # the decoder recurses once per nesting level
+        raise PayloadError('JSON body is nested too deeply; send {"instances": [{"<feature>": <number>, ...}]}'
+                           ) from None
     shape = 'expected {"instances": [{"<feature>": <number>, ...}, ...]}'
     if not isinstance(payload, dict) or "instances" not in payload:
         raise PayloadError(f"JSON body: {shape}")
