@@ -313,6 +313,18 @@ class Deploy(_Strict):
     tweet_metric: TweetMetric = TweetMetric()
 
 
+class Backtest(_Strict):
+    """The evaluations' signal quality and cost-aware backtest (docs/training.md), and its optional gate.
+
+    `min_net_sharpe`: when set, Gate-signal[-r] requires the ensemble's holdout long-short net Sharpe to reach
+    it before the artifact check and Register (None: no gate; the definition is then as without this). A
+    definition-time setting, like FinGPT: changing it means publishing the definition again."""
+
+    quantile: float = Field(default=0.2, gt=0.0, le=0.5)  # long the top, short the bottom quantile by score
+    cost_bps: float = Field(default=5.0, ge=0.0, le=10000.0)  # per unit traded, each side
+    min_net_sharpe: float | None = Field(default=None, ge=-10.0, le=10.0)
+
+
 class PipelineConfig(_Strict):
     pipeline: PipelineSection
     images: Images
@@ -333,6 +345,7 @@ class PipelineConfig(_Strict):
     sentiment: Sentiment = Sentiment()
     sample_data: SampleData = SampleData()
     deploy: Deploy = Deploy()
+    backtest: Backtest = Backtest()
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Filled by load_config, not by the YAML file.
     hpo: dict[str, HpoSpec] = Field(default_factory=dict)

@@ -27,6 +27,7 @@ from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from pipelines.stages.evaluation import AUC_JSON_PATH
 from pipelines.stages.models import ModelRound
+from pipelines.stages.signal import backtest_arguments, build_signal_gate, summary
 
 MODELS_IN = f"{PROCESSING_ROOT}/input/models"
 EVALUATIONS_IN = f"{PROCESSING_ROOT}/input/evaluations"
@@ -95,6 +96,7 @@ def build_ensemble_step(ctx: StageContext, round_: ModelRound, features_step: Pr
             ENSEMBLE_DIR,
             "--margin",
             repr(ctx.config.gates.ensemble_margin),
+            *backtest_arguments(ctx),
         ],
     )
     return Ensemble(ctx.processing_step(name, step_args, [evaluation]), evaluation)
@@ -165,7 +167,7 @@ def build_ensemble_chain(
             ConditionGreaterThanOrEqualTo(left=ensemble_auc, right=ctx.params.min_ensemble_auc),
             ConditionEquals(left=ensemble.get("ensemble.beats_best_single"), right=True),
         ],
-        if_steps=[check, artifact_gate],
+        if_steps=build_signal_gate(ctx, round_.suffix, ensemble.step, ensemble.evaluation, [check, artifact_gate]),
         else_steps=[
             FailStep(
                 name=f"Fail-ensemble{round_.suffix}",
@@ -182,7 +184,8 @@ def build_ensemble_chain(
                         ensemble.get("ensemble.best_single_auc"),
                         " (needs >= best single - margin ",
                         ensemble.get("ensemble.margin"),
-                        ")",
+                        "); ensemble holdout ",
+                        summary(ensemble.step, ensemble.evaluation),
                     ],
                 ),
             )
