@@ -129,6 +129,15 @@ class Leaks(_Strict):
     suspicious_holdout_auc: float = Field(default=0.70, gt=0.5, le=1.0)  # steps.evaluate's suspicion flag
 
 
+class StabilityRfe(_Strict):
+    """Recursive feature elimination with walk-forward CV inside FeatureStability (steps/stability/rfe.py): a
+    feature is kept only if RFE and the SHAP rules both keep it. Off: the step's arguments are as without it."""
+
+    enabled: bool = False
+    step: float = Field(default=0.1, gt=0.0, lt=1.0)  # share of the starting features removed per round
+    min_features: int = Field(default=3, ge=1)
+
+
 class Stability(_Strict):
     """The optional FeatureStability step (steps.stability); `floor` is a share of total mean |SHAP|."""
 
@@ -139,6 +148,7 @@ class Stability(_Strict):
     min_validation_z: float = 2.0
     min_features: int = Field(default=3, ge=1)
     max_rows_per_fold: int = Field(default=20000, ge=100)
+    rfe: StabilityRfe = StabilityRfe()
 
 
 class Registry(_Strict):
