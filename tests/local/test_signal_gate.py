@@ -62,3 +62,15 @@ def test_a_net_sharpe_at_the_threshold_passes_and_the_package_carries_the_signal
     metadata = run.record.steps["Register-RegisterModel"].arguments["CustomerMetadataProperties"]
     assert metadata["holdout_net_sharpe"] == "1.0"
     assert metadata["holdout_ic"] == metadata["holdout_rank_ic"] == "0.0100"
+
+
+def test_the_approval_listing_shows_ic_and_net_sharpe_beside_the_auc():
+    from pipelines.deployment.registry import metrics_summary
+
+    statistics = {"binary_classification_metrics": {
+        "auc": {"value": 0.61, "standard_deviation": 0.01},
+        "information_coefficient": {"value": 0.021, "standard_deviation": 0.004},
+        "long_short_net_sharpe": {"value": -0.4, "standard_deviation": 0.9}}}
+    summary = metrics_summary(statistics)
+    assert (summary["auc"], summary["information_coefficient"], summary["long_short_net_sharpe"]) == (0.61, 0.021, -0.4)
+    assert "information_coefficient" not in metrics_summary({"binary_classification_metrics": {"auc": {"value": 0.6}}})
