@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steps.common.signal_quality import as_utc, utc_naive
+
 TRADING_DAYS_PER_YEAR = 252
 VARIANTS = ("long_short", "long_only", "market_neutral")
 
@@ -90,7 +92,7 @@ def run_backtest(ts: pd.Series | np.ndarray, tickers: pd.Series | np.ndarray, sc
     `trading_days`: the window's length in sessions, for N (periods a year); by default the number of
     distinct UTC dates among the decision times.
     """
-    frame = pd.DataFrame({"ts": np.asarray(ts), "ticker": np.asarray(tickers).astype(str),
+    frame = pd.DataFrame({"ts": utc_naive(ts), "ticker": np.asarray(tickers).astype(str),
                           "score": np.asarray(scores, dtype="float64"),
                           "ret": np.asarray(forward_returns, dtype="float64")})
     frame = frame[np.isfinite(frame["score"]) & np.isfinite(frame["ret"])]
@@ -124,6 +126,7 @@ def run_backtest(ts: pd.Series | np.ndarray, tickers: pd.Series | np.ndarray, sc
         columns.update({f"{variant}_gross": gross, f"{variant}_turnover": turnover, f"{variant}_cost": cost,
                         f"{variant}_net": gross - cost})
     periods = pd.DataFrame(columns, index=index)
+    periods.index = as_utc(periods.index)
     if trading_days is None:
         trading_days = len(pd.DatetimeIndex(times).normalize().unique()) if len(times) else 0
     per_year = len(periods) / trading_days * TRADING_DAYS_PER_YEAR if trading_days else float("nan")

@@ -29,16 +29,27 @@ import pandas as pd
 MIN_NAMES = 2
 
 
+def utc_naive(ts: pd.Series | np.ndarray | pd.Index) -> np.ndarray:
+    """datetime64[ns] in UTC without a zone: grouping on it is ~10x faster than on zoned Timestamp objects."""
+    index = pd.DatetimeIndex(ts)
+    return (index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index).to_numpy()
+
+
+def as_utc(index: pd.Index) -> pd.DatetimeIndex:
+    """The inverse of `utc_naive` for a result's index."""
+    return pd.DatetimeIndex(index).tz_localize("UTC").rename("ts")
+
+
 def period_ic(ts: pd.Series | np.ndarray, scores: np.ndarray, forward_returns: np.ndarray) -> pd.DataFrame:
     """Per decision time: `ic`, `rank_ic` (NaN where undefined) and `names`, indexed and sorted by time.
 
     Rows whose score or forward return is missing are left out before anything is computed.
     """
-    frame = pd.DataFrame({"ts": np.asarray(ts), "score": np.asarray(scores, dtype="float64"),
+    frame = pd.DataFrame({"ts": utc_naive(ts), "score": np.asarray(scores, dtype="float64"),
                           "ret": np.asarray(forward_returns, dtype="float64")})
     frame = frame[np.isfinite(frame["score"]) & np.isfinite(frame["ret"])]
     if frame.empty:
-        return pd.DataFrame({"ic": [], "rank_ic": [], "names": []}, index=pd.Index([], name="ts"))
+        return pd.DataFrame({"ic": [], "rank_ic": [], "names": []}, index=as_utc(pd.DatetimeIndex([])))
     groups = frame.groupby("ts", sort=True)
     frame["score_rank"] = groups["score"].rank(method="average")
     frame["ret_rank"] = groups["ret"].rank(method="average")
@@ -46,6 +57,7 @@ def period_ic(ts: pd.Series | np.ndarray, scores: np.ndarray, forward_returns: n
                         "rank_ic": _grouped_pearson(frame, "score_rank", "ret_rank"),
                         "names": groups.size()})
     out.loc[out["names"] < MIN_NAMES, ["ic", "rank_ic"]] = np.nan
+    out.index = as_utc(out.index)
     return out
 
 
@@ -100,7 +112,8 @@ def market_volatility_regime(ts: pd.Series, volatility: pd.Series, index: pd.Ind
     """low / mid / high terciles, over the decision times in `index`, of the median realised volatility
     across the names at each time (a regime is a property of the market at t, so every name scored at t is
     in the same one; the volatility feature is known at t, so this looks at nothing later)."""
-    median = pd.Series(np.asarray(volatility, dtype="float64"), index=np.asarray(ts)).groupby(level=0).median()
+    median = pd.Series(np.asarray(volatility, dtype="float64"), index=utc_naive(ts)).groupby(level=0).median()
+    median.index = as_utc(median.index)
     median = median.reindex(index)
     regime = pd.Series("unknown", index=index, dtype=object)
     known = median.notna()
