@@ -172,8 +172,22 @@ def with_forward_returns(oof: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
 def read_oof(model_path: str | Path) -> pd.DataFrame | None:
     """steps.train's out-of-fold predictions from a model folder or its model.tar.gz (None when absent).
 
-    Read from the archive member straight into memory; parquet carries data only."""
-    root = Path(model_path)
+    Read from the archive member straight into memory; parquet carries data only. An unreadable or malformed
+    table is one line naming it (the per-fold figures cannot be computed from it)."""
+    try:
+        oof = _read_oof(Path(model_path))
+    except (OSError, ValueError, tarfile.TarError) as exc:  # pyarrow's errors are ValueErrors / OSErrors
+        raise StepInputError(f"{OOF_FILE} cannot be read ({type(exc).__name__})", file=model_path,
+                             fix="retrain the model with steps.train") from None
+    if oof is not None:
+        missing = [c for c in ("ticker", "ts", "fold", "prediction") if c not in oof.columns]
+        if missing:
+            raise StepInputError(f"missing column in {OOF_FILE}", file=model_path, column=missing[0],
+                                 fix="retrain the model with steps.train")
+    return oof
+
+
+def _read_oof(root: Path) -> pd.DataFrame | None:
     if root.is_file() and root.name == OOF_FILE:
         return pd.read_parquet(root)
     if root.is_dir():

@@ -92,3 +92,17 @@ def test_a_table_without_forward_returns_is_named_not_crashed_on(model_dir: Path
     last = done.stderr.strip().splitlines()[-1]
     assert "features.parquet: column 'forward_return': missing column" in last and "fix:" in last
     assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def test_a_corrupt_out_of_fold_table_in_the_model_is_one_line_naming_it(model_dir: Path, features_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    (broken / "oof_predictions.parquet").write_bytes(b"PAR1 not really parquet")
+    done = subprocess.run([sys.executable, "-m", "steps.evaluate", "--model", str(broken), "--features",
+                           str(features_dir), "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "oof_predictions.parquet cannot be read" in last and "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "evaluation.json").exists()
