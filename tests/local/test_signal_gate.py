@@ -29,12 +29,13 @@ def test_without_a_threshold_the_definition_has_no_signal_gate(quick_definition)
         arguments = steps[name].spec["Arguments"]["AppSpecification"]["ContainerArguments"]
         assert arguments[arguments.index("--backtest-quantile") + 1] == "0.2"
         assert arguments[arguments.index("--cost-bps") + 1] == "5.0"
-    # With a threshold: Gate-signal sits between Gate-ensemble and the artifact check, on the literal threshold.
+    # With a threshold: Gate-signal sits between the ensemble's gates (AUC, then the plausibility ceiling) and the
+    # artifact check, on the literal threshold.
     config = load_config(profile="quick", overrides={"backtest": {"min_net_sharpe": 1.0}})
     gated, _ = build_definition(config)
     assert lint_definition(gated, config) == []  # what upsert requires before publishing
     gate = flatten_steps(gated)["Gate-signal"]
-    assert gate.branches[-1][0] == "Gate-ensemble"
+    assert [branch[0] for branch in gate.branches[-2:]] == ["Gate-ensemble", "Gate-plausible-ensemble"]
     assert gate.spec["Arguments"]["Conditions"][0]["RightValue"] == 1.0
     assert {s["Name"] for s in gate.spec["Arguments"]["IfSteps"]} == {"CheckArtifact", "Gate-artifact"}
 

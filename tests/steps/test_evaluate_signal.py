@@ -95,10 +95,11 @@ def test_a_table_without_forward_returns_is_named_not_crashed_on(model_dir: Path
 
 
 def test_a_corrupt_out_of_fold_table_in_the_model_is_one_line_naming_it(model_dir: Path, features_dir: Path,
-                                                                        tmp_path: Path) -> None:
+                                                                        tmp_path: Path, relist) -> None:
     broken = tmp_path / "model"
     shutil.copytree(model_dir, broken)
     (broken / "oof_predictions.parquet").write_bytes(b"PAR1 not really parquet")
+    relist(broken)  # as a writer that wrote it corrupt would: past the listing, the reader's own check answers
     done = subprocess.run([sys.executable, "-m", "steps.evaluate", "--model", str(broken), "--features",
                            str(features_dir), "--output", str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
