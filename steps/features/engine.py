@@ -1,0 +1,390 @@
+"""Incremental feature engine: BuildFeatures' rows computed as bars and tweets arrive (the live path).
+
+Why this shape: train/serve skew (features computed one way in training, another live) is the defect to
+rule out, so no formula lives here. Every value comes from the functions the batch build calls:
+- window indicators: the same compiled sweep (kernels.window_sweep), *resumed*: each ticker's running sums,
+  EMAs and counters are carried between calls (`pos0`/`state`), so a sweep over the bars since the last
+  decision time continues the one uninterrupted batch sweep bit for bit;
+- ret_w: bar_features.trailing_returns on each ticker's tail (the last max window + 2 bars);
+- session features: bar_features.daily_bars on each completed session and session_values on the row;
+  daily indicators: the same resumed sweep over the completed sessions' daily bars;
+- market-/sector-relative returns: build.relative_returns on the rows of one decision time;
+- sentiment: sentiment.tweet_prefix (continued from the running sums, which equals the batch's cumulative
+  sums exactly) and sentiment.window_values at the decision time.
+What is the engine's own is bookkeeping: which bars are pending, when a decision time is complete.
+
+Events and time. A bar stamped t is known at t (it closes at t); a tweet counts from
+`created_at + ingest_lag` (sentiment.tweet_available_ns). A decision time d (build.is_decision) is complete,
+and its rows are emitted, when every expected ticker has delivered its bar at d, when any event later than
+d arrives, or on `flush()`. Cross-sectional means at d use the rows emitted at d, i.e. the bars that had
+arrived for d.
+
+Late data (live only; a replay has none). A bar older than its ticker's last bar is dropped (counted in
+`late_bars`): a sweep cannot go back. A bar newer than its ticker's last bar but at or before a decision time
+already emitted enters the ticker's state (later rows are exact) but gets no row of its own (counted too):
+re-emitting d would change scores already acted on. A tweet available before the last emitted decision time
+is counted from that time on (counted in `late_tweets`), as it could not have been seen earlier.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from steps.features.bar_features import (
+    daily_bars,
+    indicators,
+    session_columns,
+    session_values,
+    trailing_returns,
+)
+from steps.features.build import (
+    UNKNOWN_SECTOR,
+    as_polars_bars,
+    feature_columns,
+    is_decision,
+    relative_returns,
+)
+from steps.features.sentiment import (
+    tweet_available_ns,
+    tweet_is_positive,
+    tweet_prefix,
+    tweet_weights,
+    window_specs,
+    window_values,
+)
+from steps.features.settings import FeatureSettings
+
+BAR_INPUTS = ("open", "high", "low", "close", "volume")
+NO_TIME = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """Where each swept ticker's new bars are in the concatenated buffer (what indicators() reads)."""
+
+    starts: np.ndarray
+    stops: np.ndarray
+
+
+@dataclass
+class TickerState:
+    """One ticker's carried state: its tail of bars, the bars since the last sweep, its sessions, its tweets."""
+
+    index: int
+    seen: int = 0  # bars swept so far
+    last_ts: int = NO_TIME
+    tail: dict[str, np.ndarray] = field(default_factory=dict)  # the last `keep` swept bars, with "ts"
+    pending: list[dict[str, np.ndarray]] = field(default_factory=list)
+    session: int = NO_TIME
+    session_open: float = np.nan
+    session_bars: list[dict[str, np.ndarray]] = field(default_factory=list)
+    daily_seen: int = 0
+    daily_tail: dict[str, np.ndarray] = field(default_factory=dict)
+    daily_values: dict[str, float] = field(default_factory=dict)
+    tweet_times: np.ndarray = field(default_factory=lambda: np.zeros(0, "int64"))
+    tweet_prefix: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class FeatureEngine:
+    """Per-ticker state fed bars and tweets in arrival order; emits BuildFeatures' rows per decision time.
+
+    `settings` must be the table's (its `absent_inputs` included: the manifest's settings). `expected`: the
+    tickers whose bars complete a decision time at once (the universe); without it a decision time completes
+    only when a later event arrives or on flush()."""
+
+    def __init__(self, settings: FeatureSettings, sectors: Mapping[str, str] | None = None,
+                 expected: Iterable[str] | None = None) -> None:
+        self.settings = settings
+        self.sectors = dict(sectors) if sectors is not None else None
+        self.expected = set(expected) if expected is not None else None
+        self.columns = feature_columns(settings)
+        self.windows = [(str(w), w) for w in settings.windows]
+        self.rsi_windows = self.windows + ([] if settings.rsi_period in settings.windows
+                                           else [(str(settings.rsi_period), settings.rsi_period)])
+        self.keep = max(w for _, w in self.rsi_windows) + 2  # bars a resumed sweep reads before its first new bar
+        self.daily_keep = max(settings.daily_window + 2, 3)
+        self.specs = window_specs(settings)
+        self.longest_tweet_window = max(int(length.value) for _, _, length in self.specs)
+        self.tickers: dict[str, TickerState] = {}
+        self.states: dict[str, np.ndarray] = {}
+        self.daily_states: dict[str, np.ndarray] = {}
+        self.open_decision = NO_TIME  # the decision time whose rows are being collected
+        self.open_rows: set[str] = set()  # tickers with a bar at open_decision
+        self.last_emitted = NO_TIME
+        self.sessions_seen = 0
+        self.last_session = NO_TIME
+        self.late_bars = 0
+        self.late_tweets = 0
+
+    # ----- input ---------------------------------------------------------------------------------------
+    def on_bars(self, bars: pd.DataFrame | pl.DataFrame) -> list[pd.DataFrame]:
+        """Take bars (ticker, ts, close, and the optional open/high/low/volume) in arrival order; return the
+        rows of every decision time these bars complete (one frame each, in time order).
+
+        Bars are taken a segment at a time, a segment ending with a decision time's bars, so a replay can
+        pass days of bars in one call and get what a bar-by-bar feed gives (tested)."""
+        if not len(bars):
+            return []
+        frame = as_polars_bars(bars)
+        ts = frame["ts"].to_physical().to_numpy()
+        order = np.argsort(ts, kind="stable")  # arrival order within a delivery is by time
+        ts = ts[order]
+        codes, names = pd.factorize(frame["ticker"].to_numpy()[order])
+        values = {c: self._input(frame, c)[order] for c in BAR_INPUTS}
+        session, minute = session_columns(ts)
+        decision = is_decision(self._clocks(session, minute), self.settings)
+        run_end = np.r_[ts[1:] != ts[:-1], True]
+        cuts = np.flatnonzero(decision & run_end) + 1
+        emitted: list[pd.DataFrame] = []
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ts)], strict=True):
+            if a == b:
+                continue
+            if self.open_decision != NO_TIME and ts[a] > self.open_decision:
+                emitted += self._close()
+            d = int(ts[b - 1]) if decision[b - 1] else NO_TIME
+            seg_codes = codes[a:b]
+            by_ticker = np.argsort(seg_codes, kind="stable") + a
+            groups = np.flatnonzero(np.r_[True, np.diff(codes[by_ticker]) != 0, True])
+            for g0, g1 in itertools.pairwise(groups):
+                rows = by_ticker[g0:g1]
+                name = str(names[codes[rows[0]]])
+                state = self._ticker(name)
+                keep = ts[rows] > np.r_[state.last_ts, ts[rows][:-1]]  # later than the ticker's last bar
+                if not keep.all():
+                    self.late_bars += int((~keep).sum())
+                    rows = rows[keep]
+                    if not len(rows):
+                        continue
+                state.last_ts = int(ts[rows[-1]])
+                state.pending.append({"ts": ts[rows], "session": session[rows],
+                                      **{c: values[c][rows] for c in BAR_INPUTS}})
+                if d != NO_TIME and state.last_ts == d:
+                    if d > self.last_emitted:
+                        self.open_decision = d
+                        self.open_rows.add(name)
+                    else:
+                        self.late_bars += 1  # its decision time was emitted without it
+            if self.expected is not None and self.open_decision != NO_TIME and self.expected <= self.open_rows:
+                emitted += self._close()
+        return emitted
+
+    def on_tweets(self, tweets: pd.DataFrame) -> list[pd.DataFrame]:
+        """Take scored tweets (steps.validation's contract) in arrival order; a tweet later than the open
+        decision time completes it (its rows are returned)."""
+        if not len(tweets) or not self.settings.include_sentiment:
+            return []
+        available = tweet_available_ns(tweets, self.settings)
+        emitted = self._close() if self.open_decision != NO_TIME and available.max() > self.open_decision else []
+        late = available <= self.last_emitted
+        self.late_tweets += int(late.sum())
+        available = np.where(late, self.last_emitted + 1, available)
+        weights, scores = tweet_weights(tweets), tweets["score"].to_numpy(dtype="float64")
+        positive = tweet_is_positive(tweets)
+        for name, idx in tweets.groupby("ticker", sort=False).indices.items():
+            idx = idx[np.argsort(available[idx], kind="stable")]
+            state = self._ticker(str(name))
+            times = available[idx]
+            if len(state.tweet_times) and times[0] < state.tweet_times[-1]:
+                times = np.maximum(times, state.tweet_times[-1])  # delivered after a later one: counted from now
+            start = {k: float(v[-1]) for k, v in state.tweet_prefix.items()} or None
+            prefix = tweet_prefix(weights[idx], scores[idx], positive[idx], start)
+            if state.tweet_prefix:
+                prefix = {k: np.r_[state.tweet_prefix[k], v[1:]] for k, v in prefix.items()}
+            state.tweet_prefix, state.tweet_times = prefix, np.r_[state.tweet_times, times]
+        return emitted
+
+    def flush(self) -> list[pd.DataFrame]:
+        """Emit the open decision time's rows (end of a replay, or a grace period expired live)."""
+        return self._close() if self.open_decision != NO_TIME else []
+
+    # ----- bookkeeping -----------------------------------------------------------------------------------
+    def _input(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """build._input_array's stand-ins (close for open/high/low, 1 for volume) for an absent input."""
+        if column in frame.columns and column not in self.settings.absent_inputs:
+            return frame[column].cast(pl.Float64).to_numpy()
+        if column == "volume":
+            return np.ones(frame.height)
+        return frame["close"].cast(pl.Float64).to_numpy()
+
+    def _clocks(self, session: np.ndarray, minute: np.ndarray) -> np.ndarray:
+        """The decision clock of bars in time order: minute of the day (1min) or the session's number in the
+        data so far (1d; build.decision_rows numbers the sessions of the whole input the same way)."""
+        if self.settings.frequency == "1min":
+            return minute
+        running = np.maximum.accumulate(np.r_[self.last_session, session])
+        new = running[1:] > running[:-1]
+        clock = self.sessions_seen + np.cumsum(new) - 1
+        self.sessions_seen += int(new.sum())
+        self.last_session = int(running[-1])
+        return clock
+
+    def _ticker(self, name: str) -> TickerState:
+        state = self.tickers.get(name)
+        if state is None:
+            state = self.tickers[name] = TickerState(index=len(self.tickers))
+            for store in (self.states, self.daily_states):
+                for key, values in store.items():
+                    store[key] = np.r_[values, np.zeros((1, values.shape[1]))]
+        return state
+
+    # ----- a decision time completes ---------------------------------------------------------------------
+    def _close(self) -> list[pd.DataFrame]:
+        d, names = self.open_decision, sorted(self.open_rows)
+        self.open_decision, self.open_rows = NO_TIME, set()
+        swept = [s for s in self.tickers.values() if s.pending]
+        self._sessions(swept)
+        rows = self._sweep(swept, d, names)
+        self.last_emitted = max(self.last_emitted, d)
+        if rows is None:
+            return []
+        self._trim_tweets(d)
+        return [rows]
+
+    def _sessions(self, swept: list[TickerState]) -> None:
+        """Complete every session that a pending bar has left, and sweep the daily indicators over them."""
+        finished: dict[int, list[dict[str, np.ndarray]]] = {}
+        for state in swept:
+            for piece in state.pending:
+                sessions = piece["session"]
+                runs = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1], True])
+                for a, b in itertools.pairwise(runs):
+                    session = int(sessions[a])
+                    if session != state.session:
+                        if state.session_bars:
+                            finished.setdefault(state.index, []).append(self._daily_bar(state.session_bars))
+                        state.session, state.session_open, state.session_bars = session, float(piece["open"][a]), []
+                    state.session_bars.append({c: piece[c][a:b] for c in BAR_INPUTS})
+        if not finished:
+            return
+        by_index = {s.index: s for s in swept}
+        for index, days in finished.items():
+            state = by_index[index]
+            new = {c: np.concatenate([day[c] for day in days]) for c in BAR_INPUTS}
+            if self.settings.frequency == "1min":
+                state.daily_values = self._daily_sweep(state, new)
+            state.daily_seen += len(days)
+            state.daily_tail = {c: np.r_[state.daily_tail.get(c, np.zeros(0)), new[c]][-self.daily_keep:]
+                                for c in BAR_INPUTS}
+
+    @staticmethod
+    def _daily_bar(bars: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        joined = {c: np.concatenate([bar[c] for bar in bars]) for c in BAR_INPUTS}
+        return daily_bars(joined["open"], joined["high"], joined["low"], joined["close"], joined["volume"],
+                          np.zeros(1, "int64"))
+
+    def _daily_sweep(self, state: TickerState, new: dict[str, np.ndarray]) -> dict[str, float]:
+        """The daily indicators at the ticker's last completed session (what its next rows carry)."""
+        tail = {c: state.daily_tail.get(c, np.zeros(0)) for c in BAR_INPUTS}
+        arrays = {c: np.r_[tail[c], new[c]] for c in BAR_INPUTS}
+        start = len(tail["close"])
+        layout = SweepLayout(np.array([start]), np.array([len(arrays["close"])]))
+        window = self.settings.daily_window
+        states = {key: values[[state.index]] for key, values in self.daily_states.items()}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = indicators(arrays, layout, np.array([len(arrays["close"]) - 1]), [("daily", window)],  # type: ignore[arg-type]
+                                [("daily", window)], pos0=np.array([state.daily_seen]), states=states)
+        self._scatter(self.daily_states, states, [state.index])
+        return {name: float(v[0]) for name, v in values.items()}
+
+    def _scatter(self, store: dict[str, np.ndarray], subset: dict[str, np.ndarray], indices: list[int]) -> None:
+        for key, values in subset.items():
+            if key not in store:
+                store[key] = np.zeros((len(self.tickers), values.shape[1]))
+            store[key][indices] = values
+
+    def _sweep(self, swept: list[TickerState], d: int, names: list[str]) -> pd.DataFrame | None:
+        """Advance every ticker with pending bars through them; the rows of `names` (bars at d)."""
+        pieces, starts, stops, pos0, base, indices = [], [], [], [], [], []
+        at_of: dict[str, int] = {}
+        offset = 0
+        for state in swept:
+            new = {c: np.concatenate([bar[c] for bar in state.pending]) for c in ("ts", *BAR_INPUTS)}
+            tail_len = len(state.tail.get("close", ()))
+            joined = {c: np.r_[state.tail[c], new[c]] if tail_len else new[c] for c in new}
+            n = len(joined["close"])
+            pieces.append(joined)
+            starts.append(offset + tail_len)
+            stops.append(offset + n)
+            pos0.append(state.seen)
+            base.append(state.seen - tail_len)  # the ticker's bar count before this buffer's first row
+            indices.append(state.index)
+            offset += n
+        position = {s.index: k for k, s in enumerate(swept)}
+        for name in names:
+            state = self.tickers[name]
+            k = position[state.index]
+            if int(pieces[k]["ts"][-1]) == d:
+                at_of[name] = stops[k] - 1
+        arrays = {c: np.concatenate([p[c] for p in pieces]) for c in ("ts", *BAR_INPUTS)}
+        ordered = sorted(at_of, key=at_of.__getitem__)
+        at = np.array([at_of[name] for name in ordered], dtype="int64")
+        ticker_pos = np.concatenate([np.arange(len(p["close"])) + b for p, b in zip(pieces, base, strict=True)])
+        states = {key: values[indices] for key, values in self.states.items()}
+        layout = SweepLayout(np.array(starts, "int64"), np.array(stops, "int64"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_close = np.log(arrays["close"])
+            columns = trailing_returns(log_close, ticker_pos, at, self.settings.windows)
+            columns.update(indicators(arrays, layout, at, self.windows, self.rsi_windows,  # type: ignore[arg-type]
+                                      pos0=np.array(pos0, "int64"), states=states))
+        self._scatter(self.states, states, indices)
+        for state, joined in zip(swept, pieces, strict=True):
+            state.seen += len(joined["close"]) - len(state.tail.get("close", ()))
+            state.tail = {c: v[-self.keep:] for c, v in joined.items()}
+            state.pending = []
+        if not ordered:
+            return None
+        columns.update(self._session_columns(ordered, arrays["close"][at]))
+        stamp = pl.Series(np.full(len(ordered), d)).cast(pl.Datetime("ns", "UTC"))
+        rows = pl.DataFrame({"ticker": ordered, "ts": stamp, **columns})
+        rows = relative_returns(rows, self.settings, self.sectors)
+        out = rows.to_pandas()
+        out["ts"] = out["ts"].astype("datetime64[ns, UTC]")
+        if self.settings.include_sentiment:
+            for name, values in self._sentiment(ordered, d).items():
+                out[name] = values
+        keys = ["ticker", "ts"]
+        if self.sectors is not None:
+            out["sector"] = out["ticker"].map(self.sectors).fillna(UNKNOWN_SECTOR).astype(str)
+            keys.append("sector")
+        return out[[*keys, *self.columns]]
+
+    def _session_columns(self, names: list[str], close: np.ndarray) -> dict[str, np.ndarray]:
+        def previous(name: str, column: str, lag: int) -> float:
+            values = self.tickers[name].daily_tail.get(column, ())
+            return float(values[-lag]) if len(values) >= lag else np.nan
+
+        opens = np.array([self.tickers[n].session_open for n in names])
+        out = session_values(close, opens, *(np.array([previous(n, c, lag) for n in names])
+                                             for c, lag in (("close", 1), ("close", 2), ("high", 1), ("low", 1))))
+        if self.settings.frequency == "1min":
+            daily = [k for k in self.columns if k.endswith("_daily") and k not in out and not k.startswith(
+                ("sent", "tweet_count"))]
+            for key in daily:
+                out[key] = np.array([self.tickers[n].daily_values.get(key, np.nan) for n in names])
+        return out
+
+    def _sentiment(self, names: list[str], d: int) -> dict[str, np.ndarray]:
+        out = {name: np.zeros(len(names)) for _, name, _ in self.specs}
+        t = np.array([d], dtype="int64")
+        for k, name in enumerate(names):
+            state = self.tickers[name]
+            if not len(state.tweet_times):
+                continue
+            for column, values in window_values(state.tweet_times, state.tweet_prefix, t, self.specs).items():
+                out[column][k] = values[0]
+        return out
+
+    def _trim_tweets(self, d: int) -> None:
+        """Forget tweets no later window can hold (prefix sums are absolute, so the rest keep their values)."""
+        horizon = d - self.longest_tweet_window
+        for state in self.tickers.values():
+            drop = int(np.searchsorted(state.tweet_times, horizon, side="right"))
+            if drop > 256:
+                state.tweet_times = state.tweet_times[drop:]
+                state.tweet_prefix = {k: v[drop:] for k, v in state.tweet_prefix.items()}
