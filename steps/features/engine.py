@@ -29,7 +29,7 @@ is counted from that time on (counted in `late_tweets`), as it could not have be
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +39,7 @@ import polars as pl
 from steps.features.bar_features import (
     daily_bars,
     indicators,
+    relative_feature_names,
     session_columns,
     session_values,
     trailing_returns,
@@ -61,6 +62,7 @@ from steps.features.sentiment import (
 from steps.features.settings import FeatureSettings
 
 BAR_INPUTS = ("open", "high", "low", "close", "volume")
+DAY_NS = 86_400_000_000_000
 NO_TIME = np.iinfo(np.int64).min
 
 
@@ -304,9 +306,11 @@ class FeatureEngine:
         at_of: dict[str, int] = {}
         offset = 0
         for state in swept:
-            new = {c: np.concatenate([bar[c] for bar in state.pending]) for c in ("ts", *BAR_INPUTS)}
+            pending = state.pending
+            new = {c: np.concatenate([bar[c] for bar in pending]) if len(pending) > 1 else pending[0][c]
+                   for c in ("ts", *BAR_INPUTS)}
             tail_len = len(state.tail.get("close", ()))
-            joined = {c: np.r_[state.tail[c], new[c]] if tail_len else new[c] for c in new}
+            joined = {c: np.concatenate((state.tail[c], new[c])) if tail_len else new[c] for c in new}
             n = len(joined["close"])
             pieces.append(joined)
             starts.append(offset + tail_len)
@@ -324,7 +328,8 @@ class FeatureEngine:
         arrays = {c: np.concatenate([p[c] for p in pieces]) for c in ("ts", *BAR_INPUTS)}
         ordered = sorted(at_of, key=at_of.__getitem__)
         at = np.array([at_of[name] for name in ordered], dtype="int64")
-        ticker_pos = np.concatenate([np.arange(len(p["close"])) + b for p, b in zip(pieces, base, strict=True)])
+        lengths = np.array([len(p["close"]) for p in pieces])
+        ticker_pos = np.arange(len(arrays["close"])) - np.repeat(np.cumsum(lengths) - lengths - np.array(base), lengths)
         states = {key: values[indices] for key, values in self.states.items()}
         layout = SweepLayout(np.array(starts, "int64"), np.array(stops, "int64"))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -340,19 +345,18 @@ class FeatureEngine:
         if not ordered:
             return None
         columns.update(self._session_columns(ordered, arrays["close"][at]))
+        returns = [f"ret_{w}" for w in self.settings.windows]
         stamp = pl.Series(np.full(len(ordered), d)).cast(pl.Datetime("ns", "UTC"))
-        rows = pl.DataFrame({"ticker": ordered, "ts": stamp, **columns})
-        rows = relative_returns(rows, self.settings, self.sectors)
-        out = rows.to_pandas()
-        out["ts"] = out["ts"].astype("datetime64[ns, UTC]")
+        relative = relative_returns(pl.DataFrame({"ticker": ordered, "ts": stamp, **{r: columns[r] for r in returns}}),
+                                    self.settings, self.sectors)
+        for name in relative_feature_names(self.settings):
+            columns[name] = relative[name].to_numpy()
         if self.settings.include_sentiment:
-            for name, values in self._sentiment(ordered, d).items():
-                out[name] = values
-        keys = ["ticker", "ts"]
+            columns.update(self._sentiment(ordered, d))
+        keys: dict[str, object] = {"ticker": ordered, "ts": pd.DatetimeIndex(np.full(len(ordered), d), tz="UTC")}
         if self.sectors is not None:
-            out["sector"] = out["ticker"].map(self.sectors).fillna(UNKNOWN_SECTOR).astype(str)
-            keys.append("sector")
-        return out[[*keys, *self.columns]]
+            keys["sector"] = [self.sectors.get(name, UNKNOWN_SECTOR) for name in ordered]
+        return pd.DataFrame({**keys, **{name: columns[name] for name in self.columns}})
 
     def _session_columns(self, names: list[str], close: np.ndarray) -> dict[str, np.ndarray]:
         def previous(name: str, column: str, lag: int) -> float:
@@ -388,3 +392,27 @@ class FeatureEngine:
             if drop > 256:
                 state.tweet_times = state.tweet_times[drop:]
                 state.tweet_prefix = {k: v[drop:] for k, v in state.tweet_prefix.items()}
+
+
+def arrival_batches(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | None, settings: FeatureSettings
+                    ) -> Iterator[tuple[str, pd.DataFrame | pl.DataFrame]]:
+    """A recorded history as the engine would have received it: per UTC day, the tweets that became
+    available by the day's last bar (by availability), then the day's bars (by time). ("tweets" | "bars",
+    frame) pairs. The engine's rows do not depend on how arrivals are grouped (tests feed bar by bar)."""
+    frame = as_polars_bars(bars).sort("ts", maintain_order=True)
+    ts = frame["ts"].to_physical().to_numpy()
+    ordered, available = pd.DataFrame(), np.zeros(0, "int64")
+    if tweets is not None and len(tweets) and settings.include_sentiment:
+        times = tweet_available_ns(tweets, settings)
+        order = np.argsort(times, kind="stable")
+        ordered, available = tweets.iloc[order].reset_index(drop=True), times[order]
+    days = np.flatnonzero(np.r_[True, np.diff(ts // DAY_NS) != 0, True]) if len(ts) else np.zeros(1, "int64")
+    sent = 0
+    for a, b in itertools.pairwise(days):
+        upto = int(np.searchsorted(available, ts[b - 1], side="right"))
+        if upto > sent:
+            yield "tweets", ordered.iloc[sent:upto]
+            sent = upto
+        yield "bars", frame.slice(int(a), int(b - a))
+    if sent < len(ordered):
+        yield "tweets", ordered.iloc[sent:]

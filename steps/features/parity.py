@@ -12,7 +12,6 @@ order that a library may choose differently for a group of one time (the cross-s
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,13 +19,11 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from steps.features.build import as_polars_bars, build_features, feature_columns
-from steps.features.engine import FeatureEngine
-from steps.features.sentiment import tweet_available_ns
+from steps.features.build import build_features, feature_columns
+from steps.features.engine import FeatureEngine, arrival_batches
 from steps.features.settings import FeatureSettings
 
 REL_TOL = 1e-12
-DAY_NS = 86_400_000_000_000
 
 
 class ParityError(Exception):
@@ -48,34 +45,18 @@ class Mismatch:
 def replay_features(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | None, settings: FeatureSettings,
                     sectors: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Every decision row of the history, computed by the live engine from bars and tweets in arrival order
-    (a day at a time: the day's tweets by availability, then its bars by time), sorted by (ts, ticker)."""
-    frame = as_polars_bars(bars).sort("ts", maintain_order=True)
-    settings = settings.with_bars(frame.columns)
-    engine = FeatureEngine(settings, sectors, expected=frame["ticker"].unique().to_list())
-    ts = frame["ts"].to_physical().to_numpy()
-    ordered_tweets, available = _tweets_by_arrival(tweets, settings)
+    (engine.arrival_batches), sorted by (ts, ticker)."""
+    settings = settings.with_bars(bars.columns)
+    tickers = pd.unique(np.asarray(bars["ticker"])).tolist()
+    engine = FeatureEngine(settings, sectors, expected=tickers)
     out: list[pd.DataFrame] = []
-    days = np.flatnonzero(np.r_[True, np.diff(ts // DAY_NS) != 0, True]) if len(ts) else np.zeros(1, "int64")
-    sent = 0
-    for a, b in itertools.pairwise(days):
-        upto = int(np.searchsorted(available, ts[b - 1], side="right"))
-        if upto > sent:
-            out += engine.on_tweets(ordered_tweets.iloc[sent:upto])
-            sent = upto
-        out += engine.on_bars(frame.slice(int(a), int(b - a)))
+    for kind, batch in arrival_batches(bars, tweets, settings):
+        out += engine.on_tweets(batch) if kind == "tweets" else engine.on_bars(batch)  # type: ignore[arg-type]
     out += engine.flush()
     columns = ["ticker", "ts", *(["sector"] if sectors is not None else []), *feature_columns(settings)]
     if not out:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     return pd.concat(out, ignore_index=True).sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)
-
-
-def _tweets_by_arrival(tweets: pd.DataFrame | None, settings: FeatureSettings) -> tuple[pd.DataFrame, np.ndarray]:
-    if tweets is None or not len(tweets) or not settings.include_sentiment:
-        return pd.DataFrame(), np.zeros(0, "int64")
-    available = tweet_available_ns(tweets, settings)
-    order = np.argsort(available, kind="stable")
-    return tweets.iloc[order].reset_index(drop=True), available[order]
 
 
 def mismatches(batch: pd.DataFrame, live: pd.DataFrame, columns: list[str], rel_tol: float = REL_TOL,

@@ -66,26 +66,19 @@ def tweet_prefix(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray,
 def window_values(times: np.ndarray, prefix: dict[str, np.ndarray], t: np.ndarray,
                   specs: list[tuple[str, str, pd.Timedelta]]) -> dict[str, np.ndarray]:
     """Every sentiment feature at decision times `t` (int64 ns) of one ticker whose tweets became available
-    at `times` (sorted), with their prefix sums (tweet_prefix)."""
-    out: dict[str, np.ndarray] = {}
+    at `times` (sorted), with their prefix sums (tweet_prefix). All windows in one pass (a row per window):
+    the live engine calls this once per ticker and decision time, where per-call overhead is the cost."""
+    lengths = np.array([np.int64(length.value) for _, _, length in specs], dtype="int64")
     hi = np.searchsorted(times, t, side="right")
-    for kind, name, length in specs:
-        lo = np.searchsorted(times, t - np.int64(length.value), side="right")
-        count = (hi - lo).astype("float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if kind == "sent":
-                total_w = prefix["w"][hi] - prefix["w"][lo]
-                value = (prefix["ws"][hi] - prefix["ws"][lo]) / total_w
-            elif kind == "mean":
-                value = (prefix["s"][hi] - prefix["s"][lo]) / count
-            elif kind == "sum":
-                value = prefix["s"][hi] - prefix["s"][lo]
-            elif kind == "pos_ratio":
-                value = (prefix["pos"][hi] - prefix["pos"][lo]) / count
-            else:
-                value = count
-        out[name] = np.where(count > 0, value, 0.0)
-    return out
+    lo = np.searchsorted(times, t[None, :] - lengths[:, None], side="right")
+    count = (hi[None, :] - lo).astype("float64")
+    sums = {key: values[hi][None, :] - values[lo] for key, values in prefix.items()}
+    kinds = np.array([kind for kind, _, _ in specs])[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.select([kinds == "sent", kinds == "mean", kinds == "sum", kinds == "pos_ratio"],
+                          [sums["ws"] / sums["w"], sums["s"] / count, sums["s"], sums["pos"] / count], count)
+    value = np.where(count > 0, value, 0.0)
+    return {name: value[k] for k, (_, name, _) in enumerate(specs)}
 
 
 def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
