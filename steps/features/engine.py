@@ -252,26 +252,31 @@ class FeatureEngine:
         """Complete every session that a pending bar has left, and sweep the daily indicators over them."""
         finished: dict[int, list[dict[str, np.ndarray]]] = {}
         for state in swept:
-            for piece in state.pending:
-                sessions = piece["session"]
-                runs = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1], True])
-                for a, b in itertools.pairwise(runs):
-                    session = int(sessions[a])
-                    if session != state.session:
-                        if state.session_bars:
-                            finished.setdefault(state.index, []).append(self._daily_bar(state.session_bars))
-                        state.session, state.session_open, state.session_bars = session, float(piece["open"][a]), []
-                    state.session_bars.append({c: piece[c][a:b] for c in BAR_INPUTS})
+            if len(state.pending) > 1:  # one piece per ticker from here on (the sweep reads it too)
+                state.pending = [{c: np.concatenate([p[c] for p in state.pending]) for c in state.pending[0]}]
+            piece = state.pending[0]
+            sessions = piece["session"]
+            if sessions[0] == sessions[-1] == state.session:  # the usual case: no boundary in these bars
+                state.session_bars.append({c: piece[c] for c in BAR_INPUTS})
+                continue
+            runs = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1], True])
+            for a, b in itertools.pairwise(runs):
+                session = int(sessions[a])
+                if session != state.session:
+                    if state.session_bars:
+                        finished.setdefault(state.index, []).append(self._daily_bar(state.session_bars))
+                    state.session, state.session_open, state.session_bars = session, float(piece["open"][a]), []
+                state.session_bars.append({c: piece[c][a:b] for c in BAR_INPUTS})
         if not finished:
             return
         by_index = {s.index: s for s in swept}
-        for index, days in finished.items():
-            state = by_index[index]
-            new = {c: np.concatenate([day[c] for day in days]) for c in BAR_INPUTS}
-            if self.settings.frequency == "1min":
-                state.daily_values = self._daily_sweep(state, new)
-            state.daily_seen += len(days)
-            state.daily_tail = {c: np.r_[state.daily_tail.get(c, np.zeros(0)), new[c]][-self.daily_keep:]
+        done = [(by_index[index], {c: np.concatenate([day[c] for day in days]) for c in BAR_INPUTS})
+                for index, days in finished.items()]
+        if self.settings.frequency == "1min":
+            self._daily_sweep(done)
+        for state, new in done:
+            state.daily_seen += len(new["close"])
+            state.daily_tail = {c: np.concatenate((state.daily_tail.get(c, np.zeros(0)), new[c]))[-self.daily_keep:]
                                 for c in BAR_INPUTS}
 
     @staticmethod
@@ -280,19 +285,25 @@ class FeatureEngine:
         return daily_bars(joined["open"], joined["high"], joined["low"], joined["close"], joined["volume"],
                           np.zeros(1, "int64"))
 
-    def _daily_sweep(self, state: TickerState, new: dict[str, np.ndarray]) -> dict[str, float]:
-        """The daily indicators at the ticker's last completed session (what its next rows carry)."""
-        tail = {c: state.daily_tail.get(c, np.zeros(0)) for c in BAR_INPUTS}
-        arrays = {c: np.r_[tail[c], new[c]] for c in BAR_INPUTS}
-        start = len(tail["close"])
-        layout = SweepLayout(np.array([start]), np.array([len(arrays["close"])]))
+    def _daily_sweep(self, done: list[tuple[TickerState, dict[str, np.ndarray]]]) -> None:
+        """The daily indicators at each ticker's last completed session (what its next rows carry), all the
+        tickers that completed sessions in one resumed sweep."""
+        pieces = [{c: np.concatenate((state.daily_tail.get(c, np.zeros(0)), new[c])) for c in BAR_INPUTS}
+                  for state, new in done]
+        lengths = np.array([len(p["close"]) for p in pieces])
+        stops = np.cumsum(lengths)
+        starts = stops - np.array([len(new["close"]) for _, new in done])
+        arrays = {c: np.concatenate([p[c] for p in pieces]) for c in BAR_INPUTS}
+        indices = [state.index for state, _ in done]
+        states = {key: values[indices] for key, values in self.daily_states.items()}
         window = self.settings.daily_window
-        states = {key: values[[state.index]] for key, values in self.daily_states.items()}
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = indicators(arrays, layout, np.array([len(arrays["close"]) - 1]), [("daily", window)],  # type: ignore[arg-type]
-                                [("daily", window)], pos0=np.array([state.daily_seen]), states=states)
-        self._scatter(self.daily_states, states, [state.index])
-        return {name: float(v[0]) for name, v in values.items()}
+            values = indicators(arrays, SweepLayout(starts, stops), stops - 1, [("daily", window)],  # type: ignore[arg-type]
+                                [("daily", window)], pos0=np.array([state.daily_seen for state, _ in done]),
+                                states=states)
+        self._scatter(self.daily_states, states, indices)
+        for k, (state, _) in enumerate(done):
+            state.daily_values = {name: float(v[k]) for name, v in values.items()}
 
     def _scatter(self, store: dict[str, np.ndarray], subset: dict[str, np.ndarray], indices: list[int]) -> None:
         for key, values in subset.items():
@@ -306,9 +317,7 @@ class FeatureEngine:
         at_of: dict[str, int] = {}
         offset = 0
         for state in swept:
-            pending = state.pending
-            new = {c: np.concatenate([bar[c] for bar in pending]) if len(pending) > 1 else pending[0][c]
-                   for c in ("ts", *BAR_INPUTS)}
+            new = state.pending[0]  # merged by _sessions
             tail_len = len(state.tail.get("close", ()))
             joined = {c: np.concatenate((state.tail[c], new[c])) if tail_len else new[c] for c in new}
             n = len(joined["close"])

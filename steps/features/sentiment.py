@@ -73,10 +73,16 @@ def window_values(times: np.ndarray, prefix: dict[str, np.ndarray], t: np.ndarra
     lo = np.searchsorted(times, t[None, :] - lengths[:, None], side="right")
     count = (hi[None, :] - lo).astype("float64")
     sums = {key: values[hi][None, :] - values[lo] for key, values in prefix.items()}
-    kinds = np.array([kind for kind, _, _ in specs])[:, None]
+    kinds = [kind for kind, _, _ in specs]
+    value = count.copy()  # "count"
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.select([kinds == "sent", kinds == "mean", kinds == "sum", kinds == "pos_ratio"],
-                          [sums["ws"] / sums["w"], sums["s"] / count, sums["s"], sums["pos"] / count], count)
+        for kind, numerator, denominator in (("sent", "ws", "w"), ("mean", "s", None), ("sum", "s", None),
+                                             ("pos_ratio", "pos", None)):
+            rows = [k for k, name in enumerate(kinds) if name == kind]
+            if rows:
+                total = sums[numerator][rows]
+                value[rows] = total if kind == "sum" else total / (sums[denominator][rows] if denominator
+                                                                   else count[rows])
     value = np.where(count > 0, value, 0.0)
     return {name: value[k] for k, (_, name, _) in enumerate(specs)}
 
