@@ -20,6 +20,7 @@ from steps.features.baseline import write_baseline
 from steps.features.build import build_features, feature_columns
 from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
+from steps.leaks.causality import causality
 from steps.leaks.checks import (
     Bars,
     BuildFn,
@@ -36,6 +37,7 @@ from steps.leaks.checks import (
     timestamp_alignment,
     truncation_invariance,
 )
+from steps.leaks.replay import Replay, replay_decision_rows
 
 
 def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
@@ -80,17 +82,25 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
             found.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
         return found
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    def replay() -> Replay:
+        """Every decision row replayed from the data in time order (steps/leaks/replay.py)."""
+        with timer.block("causal_replay"):
+            return replay_decision_rows(bars, tweets, settings, sectors, [*columns, *feature_columns(settings)])
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
         truncated = pool.submit(truncation)
         independent = pool.submit(table_only)
+        replayed = pool.submit(replay)
         with timer.block("recompute_full"):
             full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
             recomputed = full[full["label"].notna()]
             recomputed = recomputed.assign(label=recomputed["label"].astype("int64")).reset_index(drop=True)
         with timer.block("table_matches_code"):
             matches = table_matches_code(frame, recomputed)
+        with timer.block("causality"):
+            causal = causality(frame, columns, replayed.result(), full)
         with timer.block("wait_for_threads"):
-            results = [truncated.result(), matches, *independent.result()]
+            results = [causal, truncated.result(), matches, *independent.result()]
     return results
 
 
@@ -105,12 +115,22 @@ def report_text(results: list[CheckResult]) -> str:
 
 
 def failure_summary(results: list[CheckResult]) -> str:
-    """One line for the pipeline's FailStep message: each failed check with the columns it names."""
+    """One line for the pipeline's FailStep message: each failed check with the columns it names. A column
+    the code cannot reproduce is called unverifiable, apart from the columns found to differ (it fails the
+    gate all the same: nothing shows it is causal, nor that it is not)."""
     failed = [r for r in results if not r.passed]
     if not failed:
         return "no leaks found"
-    parts = [f"{r.name} ({', '.join(r.columns[:8])}{', ...' if len(r.columns) > 8 else ''})" if r.columns
-             else r.name for r in failed]
+
+    def listed(columns: list[str]) -> str:
+        return ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
+
+    parts = []
+    for r in failed:
+        unverifiable = [c for c in r.data.get("unverifiable", []) if c in r.columns]
+        found = [c for c in r.columns if c not in unverifiable]
+        named = ([listed(found)] if found else []) + ([f"unverifiable: {listed(unverifiable)}"] if unverifiable else [])
+        parts.append(f"{r.name} ({'; '.join(named)})" if named else r.name)
     return f"{len(failed)} failed check(s): " + "; ".join(parts)
 
 
@@ -146,7 +166,8 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
               "features": str(table.folder), "folds": str(folds_file or table.folder / "folds.json"),
               "cutoffs": cutoffs, "truncation_tickers": truncation_tickers, "seed": seed,
               "thresholds": asdict(thresholds),
-              "target_leakage": next(r.data for r in results if r.name == "target_leakage")}
+              "target_leakage": next(r.data for r in results if r.name == "target_leakage"),
+              "causality": next(r.data for r in results if r.name == "causality")}
     baseline = None
     if baseline_output is not None:
         with timer.block("baseline"):

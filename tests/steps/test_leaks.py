@@ -215,9 +215,11 @@ def _leaks(features: Path, sample: Path, out: Path, **kwargs) -> dict:
 def test_clean_sample_passes_every_named_check(features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
     report = _leaks(features_dir, sample_dir, tmp_path, truncation_tickers=2)
     assert {c["name"]: c["passed"] for c in report["checks"]} == {
-        "truncation_invariance": True, "table_matches_code": True, "label_alignment": True,
+        "causality": True, "truncation_invariance": True, "table_matches_code": True, "label_alignment": True,
         "timestamp_alignment": True, "folds": True, "duplicates": True, "target_leakage": True}
     assert "tweet_count_60m" in _check(report, "timestamp_alignment")["details"]
+    rows = len(load_feature_table(features_dir).frame)
+    assert f"rows verified causal: {rows} of {rows}" in _check(report, "causality")["details"]
     assert report["thresholds"]["max_single_feature_auc"] == 0.75
 
 
