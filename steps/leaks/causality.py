@@ -18,6 +18,7 @@ counts as verified (the check fails, and says "unverifiable", not "leak").
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -47,12 +48,20 @@ def locate(rows: pd.DataFrame, replay: Replay) -> np.ndarray:
     return position
 
 
-def differs(expected: np.ndarray, actual: np.ndarray, atol: float) -> np.ndarray:
-    """Where two float arrays disagree beyond the tolerance (NaN equals NaN, inf equals inf)."""
-    with np.errstate(invalid="ignore"):
-        close = (expected == actual) | (np.abs(expected - actual) <= RTOL * np.maximum(np.abs(expected),
-                                                                                       np.abs(actual)) + atol)
-    return ~(close | (np.isnan(expected) & np.isnan(actual)))
+@numba.njit(nogil=True, cache=True)
+def _mismatches(replayed, position, actual, atol, out):
+    """out[r]: row r's value differs from the replayed row position[r] beyond the tolerance (NaN equals NaN,
+    a row with no replayed row is left False: counted apart). One pass, no temporaries."""
+    for r in range(len(actual)):
+        p = position[r]
+        if p < 0:
+            out[r] = False
+            continue
+        e, a = replayed[p], actual[r]
+        if e == a or (np.isnan(e) and np.isnan(a)):
+            out[r] = False
+        else:  # a NaN against a number, or inf against anything else, fails the comparison below
+            out[r] = not abs(e - a) <= RTOL * max(abs(e), abs(a)) + atol
 
 
 def _disagreements(rows: pd.DataFrame, position: np.ndarray, replay: Replay, columns: list[str]
@@ -60,10 +69,13 @@ def _disagreements(rows: pd.DataFrame, position: np.ndarray, replay: Replay, col
     found = position >= 0
     bad = {}
     for column in columns:
-        mine = rows[column].to_numpy(dtype="float64", na_value=np.nan)[found]
-        replayed = replay.frame[column].to_numpy(dtype="float64")[position[found]]
-        mask = np.zeros(len(rows), dtype=bool)
-        mask[found] = differs(replayed, mine, SENTIMENT_ATOL if is_sentiment_name(column) else ATOL)
+        if not pd.api.types.is_numeric_dtype(rows[column].dtype):  # every replayed feature is a number
+            bad[column] = found.copy()
+            continue
+        mask = np.empty(len(rows), dtype=bool)
+        _mismatches(replay.columns[column], position,
+                    np.ascontiguousarray(rows[column].to_numpy(dtype="float64", na_value=np.nan)),
+                    SENTIMENT_ATOL if is_sentiment_name(column) else ATOL, mask)
         if mask.any():
             bad[column] = mask
     return bad
@@ -74,19 +86,18 @@ def _describe(rows: pd.DataFrame, position: np.ndarray, replay: Replay, column: 
     """`<column> differs from the causal replay on N rows from <first ts> to <last ts> (first: ...)`."""
     ts = rows["ts"].to_numpy()[mask]
     first = int(np.flatnonzero(mask)[0])
-    value = float(rows[column].iloc[first])
-    replayed = float(replay.frame[column].iloc[int(position[first])])
+    value, replayed = rows[column].iloc[first], replay.columns[column][int(position[first])]
     return (f"{column} differs from the causal replay on {int(mask.sum())} rows from {_instant(ts.min())} to "
             f"{_instant(ts.max())} (first: {rows['ticker'].iloc[first]} at {_instant(rows['ts'].iloc[first])}, "
-            f"{what} {value:.10g}, replay {replayed:.10g})")
+            f"{what} {_shown(value)}, replay {_shown(replayed)})")
 
 
 def causality(table: pd.DataFrame, columns: list[str], replay: Replay, code: pd.DataFrame | None = None
               ) -> CheckResult:
     """The table's feature `columns` on every row, and the feature code's rows (`code`: its output with the
     unlabelled rows kept), against the replay."""
-    verifiable = [c for c in columns if c in replay.frame.columns]
-    unverifiable = [c for c in columns if c not in replay.frame.columns]
+    verifiable = [c for c in columns if c in replay.columns]
+    unverifiable = [c for c in columns if c not in replay.columns]
     position = locate(table, replay)
     found = position >= 0
     table_bad = _disagreements(table, position, replay, verifiable)
@@ -110,11 +121,13 @@ def causality(table: pd.DataFrame, columns: list[str], replay: Replay, code: pd.
     code_rows = 0
     if code is not None:
         code_columns = [c for c in code.columns if c not in NON_FEATURE_COLUMNS]
-        code_unverifiable = [c for c in code_columns if c not in replay.frame.columns]
+        code_unverifiable = [c for c in code_columns if c not in replay.columns]
         code_position = locate(code, replay)
         code_rows = len(code)
         code_bad = _disagreements(code, code_position, replay, [c for c in code_columns if c not in code_unverifiable])
-        missing = len(replay.frame) - len(np.unique(code_position[code_position >= 0]))
+        made = np.zeros(len(replay.ts_ns), dtype=bool)
+        made[code_position[code_position >= 0]] = True
+        missing = int((~made).sum())
         extra = int((code_position < 0).sum())
         if code_unverifiable:
             problems.append(f"the feature code makes columns the replay does not (unverifiable): "
@@ -126,8 +139,10 @@ def causality(table: pd.DataFrame, columns: list[str], replay: Replay, code: pd.
     passed = not problems
     span = f"{_instant(table['ts'].min())} to {_instant(table['ts'].max())}" if len(table) else "no rows"
     if passed:
+        given = "the bars up to the row" + (" and the tweets available by then"
+                                            if any(is_sentiment_name(c) for c in verifiable) else "")
         details = (f"{coverage} ({tickers} tickers, {span}, holdout included): every feature equals a replay that "
-                   "was given only the bars up to the row and the tweets available by then"
+                   f"was given only {given}"
                    + (f"; the feature code's {code_rows} decision rows equal it too" if code is not None else ""))
     else:
         details = f"{coverage}; " + "; ".join(problems)
@@ -143,6 +158,10 @@ def _instants(values: pd.Series) -> np.ndarray:
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     return index.as_unit("ns").asi8
+
+
+def _shown(value: object) -> str:
+    return f"{value:.10g}" if isinstance(value, float | np.floating | int | np.integer) else repr(value)
 
 
 def _instant(value: object) -> str:

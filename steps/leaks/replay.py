@@ -48,62 +48,71 @@ CLOSE, LOG_CLOSE, HIGH, LOW, VOLUME = range(5)  # rows of the engine's memory of
 
 @dataclass
 class Replay:
-    """Replayed decision rows, sorted by (ticker, ts); `slices[ticker]` is that ticker's block of rows."""
+    """Replayed decision rows, sorted by (ticker, ts): `columns[name]` holds a feature on every row,
+    `slices[ticker]` is that ticker's block of rows, `ts_ns` the rows' instants (UTC nanoseconds)."""
 
-    frame: pd.DataFrame
+    tickers: np.ndarray  # the ticker of each row
+    ts_ns: np.ndarray
+    columns: dict[str, np.ndarray]
     slices: dict[str, slice]
-    ts_ns: np.ndarray  # frame["ts"] as UTC nanoseconds
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table (ticker, ts, features): for reading, not for the check (a copy of everything)."""
+        ts = pd.DatetimeIndex(self.ts_ns.view("datetime64[ns]")).tz_localize("UTC")
+        return pd.DataFrame({"ticker": self.tickers, "ts": ts, **self.columns})
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
-    """The FAMILIES of window `w` at the newest of the `n` bars in `seen` (rows CLOSE..VOLUME, columns 0..n-1)."""
+    """The FAMILIES of window `w` at the newest of the `n` bars in `seen` (rows CLOSE..VOLUME, columns 0..n-1),
+    written to row[offset + f] for family f. One pass over the window: sums of squares are taken about the
+    window's first close and volume (a member of the window, so they do not cancel the way raw sums would)."""
     close, log_close, high, low, volume = seen[CLOSE], seen[LOG_CLOSE], seen[HIGH], seen[LOW], seen[VOLUME]
     t = n - 1
     c = close[t]
     nan = np.nan
     moved = t >= w  # w one-bar changes end at the newest bar
     full = t >= w - 1  # w bars end at it
-    row[offset] = log_close[t] - log_close[t - w] if moved else nan
-    if moved:
-        squares = up = down = 0.0
-        for j in range(t - w + 1, t + 1):
+    row[offset + 6] = (ema_f - ema_s) / c
+    row[offset + 7] = (ema_f - ema_s - ema_g) / c
+    if not full:
+        for f in (0, 1, 2, 3, 4, 5, 8):
+            row[offset + f] = nan
+        return
+    first = t - w + 1
+    c0, v0 = close[first], volume[first]
+    top, bottom = -np.inf, np.inf
+    volume_sum = typical_volume = dc = dc2 = dv = dv2 = squares = up = down = 0.0
+    for j in range(first, t + 1):
+        cj, vj = close[j], volume[j]
+        top = max(top, high[j])
+        bottom = min(bottom, low[j])
+        volume_sum += vj
+        typical_volume += (high[j] + low[j] + cj) * vj
+        dc += cj - c0
+        dc2 += (cj - c0) * (cj - c0)
+        dv += vj - v0
+        dv2 += (vj - v0) * (vj - v0)
+        if moved:  # the change into bar j (bar first - 1 exists when moved)
             step = log_close[j] - log_close[j - 1]
             squares += step * step
-            change = close[j] - close[j - 1]
+            change = cj - close[j - 1]
             if change > 0.0:
                 up += change
             elif change < 0.0:
                 down -= change
-        row[offset + 1] = np.sqrt(squares)
-        row[offset + 5] = 100.0 * (up / (up + down)) if up + down > 0.0 else 50.0
-    else:
-        row[offset + 1] = nan
-        row[offset + 5] = nan
-    if full:
-        top, bottom = -np.inf, np.inf
-        volume_sum = typical_volume = close_sum = 0.0
-        for j in range(t - w + 1, t + 1):
-            top = max(top, high[j])
-            bottom = min(bottom, low[j])
-            volume_sum += volume[j]
-            typical_volume += (high[j] + low[j] + close[j]) * volume[j]
-            close_sum += close[j]
-        volume_mean, close_mean = volume_sum / w, close_sum / w
-        volume_var = close_var = 0.0
-        for j in range(t - w + 1, t + 1):
-            volume_var += (volume[j] - volume_mean) ** 2
-            close_var += (close[j] - close_mean) ** 2
-        volume_std, close_std = np.sqrt(volume_var / w), np.sqrt(close_var / w)
-        row[offset + 2] = np.log(top / bottom)
-        row[offset + 3] = (volume[t] - volume_mean) / volume_std if volume_std > NEAR_ZERO * volume_mean else 0.0
-        row[offset + 4] = np.log(c / (typical_volume / (3.0 * volume_sum))) if volume_sum > 0.0 else nan
-        band = 4.0 * close_std
-        row[offset + 8] = (c - (close_mean - 2.0 * close_std)) / band if band > NEAR_ZERO * close_mean else 0.5
-    else:
-        row[offset + 2] = row[offset + 3] = row[offset + 4] = row[offset + 8] = nan
-    row[offset + 6] = (ema_f - ema_s) / c
-    row[offset + 7] = (ema_f - ema_s - ema_g) / c
+    row[offset] = log_close[t] - log_close[t - w] if moved else nan
+    row[offset + 1] = np.sqrt(squares) if moved else nan
+    row[offset + 5] = (100.0 * (up / (up + down)) if up + down > 0.0 else 50.0) if moved else nan
+    volume_mean, close_mean = volume_sum / w, c0 + dc / w
+    volume_std = np.sqrt(max(dv2 / w - (dv / w) ** 2, 0.0))
+    close_std = np.sqrt(max(dc2 / w - (dc / w) ** 2, 0.0))
+    row[offset + 2] = np.log(top / bottom)
+    row[offset + 3] = (volume[t] - volume_mean) / volume_std if volume_std > NEAR_ZERO * volume_mean else 0.0
+    row[offset + 4] = np.log(c / (typical_volume / (3.0 * volume_sum))) if volume_sum > 0.0 else nan
+    band = 4.0 * close_std
+    row[offset + 8] = (c - (close_mean - 2.0 * close_std)) / band if band > NEAR_ZERO * close_mean else 0.5
 
 
 @numba.njit(nogil=True, cache=True)
@@ -129,7 +138,7 @@ def _update_emas(ema, alpha, n, c):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def _replay_tickers(open_, high, low, close, volume, session, decision, starts, stops, windows, alphas,
+def _replay_tickers(open_, high, low, close, volume, session, decision, starts, stops, windows, with_macd, alphas,
                     daily_window, daily_alpha, with_daily, out):
     """Replay each ticker's bars (rows starts[i]..stops[i]-1, in time order); write a row of `out` at every
     decision bar. Row layout: FAMILIES per window, SESSION_FEATURES, then FAMILIES of the daily bars.
@@ -140,11 +149,14 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
     session_at = n_windows * 9
     daily_at = session_at + 4
     row = 0
+    longest = 0
     for ticker in range(len(starts)):
-        length = stops[ticker] - starts[ticker]
-        seen = np.empty((5, length))
-        seen_daily = np.empty((5, length))
-        ema = np.empty((n_windows, 3))
+        longest = max(longest, stops[ticker] - starts[ticker])
+    # Allocated once and reused: a ticker's replay reads only the columns it has written (0..n-1).
+    seen = np.empty((5, longest))
+    seen_daily = np.empty((5, longest))
+    ema = np.zeros((n_windows, 3))  # windows without a MACD (an RSI period alone) keep zeros
+    for ticker in range(len(starts)):
         daily_ema = np.empty(3)
         daily_values = np.full(9, np.nan)  # of the last completed session: known from the next session's first bar
         n = 0  # bars seen
@@ -169,7 +181,8 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
             s_high, s_low, s_close, s_volume = max(s_high, h), min(s_low, lo), c, s_volume + v
             _absorb(seen, n, c, h, lo, v)
             for j in range(n_windows):
-                _update_emas(ema[j], alphas[j], n, c)
+                if with_macd[j]:
+                    _update_emas(ema[j], alphas[j], n, c)
             n += 1
             if not emit:
                 continue
@@ -242,11 +255,13 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     stops = np.cumsum(lengths)
     starts = stops - lengths
     at = np.flatnonzero(decision)
-    out = np.empty((len(at), 9 * len(bar_windows) + 4 + 9))
+    out = np.empty((len(at), 9 * len(bar_windows) + 4 + 9))  # a row per decision row: the engine writes row by row
     arrays = [frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume")]
     _replay_tickers(*arrays, session, decision, starts, stops, np.asarray(bar_windows, dtype=np.int64),
+                    np.array([w in settings.windows for w in bar_windows]),
                     np.array([macd_alphas(w) for w in bar_windows]), int(settings.daily_window),
                     np.array(macd_alphas(settings.daily_window)), settings.frequency == "1min", out)
+    out = np.ascontiguousarray(out.T)  # a feature per row: the check gathers each column at the table's rows
     rows_per_ticker = np.diff(np.searchsorted(at, np.r_[starts, stops[-1:]])) if len(starts) else np.zeros(0, int)
     owner = np.repeat(np.arange(len(tickers)), rows_per_ticker)
     names = np.asarray(tickers, dtype=object)[owner]
@@ -254,24 +269,22 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     for j, w in enumerate(bar_windows):
         for f, family in enumerate(FAMILIES):
             if w in settings.windows or family == "rsi":
-                result[f"{family}_{w}"] = out[:, 9 * j + f]
+                result[f"{family}_{w}"] = out[9 * j + f]
     session_at = 9 * len(bar_windows)
     for f, name in enumerate(SESSION_FEATURES):
-        result[name] = out[:, session_at + f]
+        result[name] = out[session_at + f]
     if settings.frequency == "1min":
         for f, family in enumerate(FAMILIES):
             if family in DAILY_FAMILIES:
-                result[f"{family}_daily"] = out[:, session_at + 4 + f]
+                result[f"{family}_daily"] = out[session_at + 4 + f]
     row_ts = ts_ns[at]
     result.update(_relative_returns(result, owner, tickers, row_ts, settings.windows, sectors))
-    rows = pd.DataFrame({"ticker": names, "ts": pd.DatetimeIndex(row_ts.view("datetime64[ns]")).tz_localize("UTC"),
-                         **result})
     sentiment = parse_sentiment_columns(columns)
-    lag = pd.Timedelta(seconds=settings.ingest_lag_seconds)
-    for name, values in recount(rows[["ticker", "ts"]], tweets, sentiment, lag).items():
-        rows[name] = values
+    if sentiment:
+        rows = pd.DataFrame({"ticker": names, "ts": pd.DatetimeIndex(row_ts.view("datetime64[ns]")).tz_localize("UTC")})
+        result.update(recount(rows, tweets, sentiment, pd.Timedelta(seconds=settings.ingest_lag_seconds)))
     bounds = np.r_[0, np.cumsum(rows_per_ticker)]
-    return Replay(rows, {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(tickers)}, row_ts)
+    return Replay(names, row_ts, result, {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(tickers)})
 
 
 def _relative_returns(values: dict[str, np.ndarray], owner: np.ndarray, tickers: list[str], ts: np.ndarray,
