@@ -207,28 +207,38 @@ def macd_alphas(window: int) -> tuple[float, float, float]:
 def new_york_clock(ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(session, minute of the day) of UTC instants: the New York calendar day (days since 1970-01-01) and
     the wall-clock minute. Offsets change on whole UTC hours only, so each instant takes its hour's offset."""
+    session, minute = np.empty(len(ts_ns), dtype=np.int64), np.empty(len(ts_ns), dtype=np.int64)
     if len(ts_ns) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    first = int(ts_ns.min()) // HOUR_NS
-    hour = ts_ns // HOUR_NS - first
-    grid = pd.date_range(pd.Timestamp(first * HOUR_NS, tz="UTC"), periods=int(hour.max()) + 1, freq="h").as_unit("ns")
+        return session, minute
+    first, last = int(ts_ns.min()) // HOUR_NS, int(ts_ns.max()) // HOUR_NS
+    grid = pd.date_range(pd.Timestamp(first * HOUR_NS, tz="UTC"), periods=last - first + 1, freq="h").as_unit("ns")
     offsets = grid.tz_convert(MARKET_TZ).tz_localize(None).asi8 - grid.tz_localize(None).asi8
-    local = ts_ns + offsets[hour]
-    return local // DAY_NS, (local % DAY_NS) // MINUTE_NS
+    _local_clock(ts_ns, first, offsets, session, minute)
+    return session, minute
+
+
+@numba.njit(nogil=True, cache=True)
+def _local_clock(ts_ns, first_hour, offsets, session, minute):
+    """Each instant's own clock, element by element (no temporaries the size of the bars)."""
+    for i in range(len(ts_ns)):
+        local = ts_ns[i] + offsets[ts_ns[i] // HOUR_NS - first_hour]
+        session[i] = local // DAY_NS
+        minute[i] = (local % DAY_NS) // MINUTE_NS
 
 
 def _bars_by_ticker(bars: pd.DataFrame | pl.DataFrame) -> tuple[pl.DataFrame, list[str], np.ndarray]:
-    """The bars as polars sorted by (ticker, ts) with ts in UTC nanoseconds, the tickers, and their run lengths."""
+    """The bars as polars sorted by (ticker, ts) with ts as Datetime(ns, UTC), the tickers, and their run lengths."""
     frame = bars if isinstance(bars, pl.DataFrame) else pl.from_pandas(
         bars[["ticker", "ts", "open", "high", "low", "close", "volume"]])
-    ts = pl.col("ts").dt.cast_time_unit("ns")
-    zone = frame.schema["ts"].time_zone  # type: ignore[union-attr]
-    frame = frame.select(pl.col("ticker").cast(pl.String),
-                         (ts.dt.replace_time_zone("UTC") if zone is None else ts.dt.convert_time_zone("UTC"))
-                         .dt.replace_time_zone(None).cast(pl.Int64).alias("ts"),
-                         *(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")))
+    if frame.schema["ts"] != pl.Datetime("ns", "UTC") or frame.schema["ticker"] != pl.String or any(
+            frame.schema[c] != pl.Float64 for c in ("open", "high", "low", "close", "volume")):  # validated: as is
+        ts = pl.col("ts").dt.cast_time_unit("ns")
+        zone = frame.schema["ts"].time_zone  # type: ignore[union-attr]
+        frame = frame.select(pl.col("ticker").cast(pl.String),
+                             ts.dt.replace_time_zone("UTC") if zone is None else ts.dt.convert_time_zone("UTC"),
+                             *(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")))
     runs = frame.select(pl.col("ticker").rle()).unnest("ticker")
-    ts_ns = frame["ts"].to_numpy()
+    ts_ns = frame["ts"].to_physical().to_numpy()
     lengths = runs["len"].to_numpy().astype(np.int64)
     stops = np.cumsum(lengths)
     in_order = runs["value"].n_unique() == len(runs) and all(
@@ -245,7 +255,7 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     """Every decision row of every ticker with the bar features of `settings` and the sentiment columns named
     in `columns` (see the module docstring for why each value is a function of the data available at its row)."""
     frame, tickers, lengths = _bars_by_ticker(bars)
-    ts_ns = frame["ts"].to_numpy()
+    ts_ns = frame["ts"].to_physical().to_numpy()
     session, minute = new_york_clock(ts_ns)
     if settings.frequency == "1min":
         decision = minute % settings.sample_every_bars == 0
