@@ -72,10 +72,12 @@ def _disagreements(rows: pd.DataFrame, position: np.ndarray, replay: Replay, col
         if not pd.api.types.is_numeric_dtype(rows[column].dtype):  # every replayed feature is a number
             bad[column] = found.copy()
             continue
+        values = rows[column].to_numpy()  # a view of the frame's block where it is float64 already: no copy
+        if values.dtype != np.float64:
+            values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
         mask = np.empty(len(rows), dtype=bool)
-        _mismatches(replay.columns[column], position,
-                    np.ascontiguousarray(rows[column].to_numpy(dtype="float64", na_value=np.nan)),
-                    SENTIMENT_ATOL if is_sentiment_name(column) else ATOL, mask)
+        _mismatches(replay.columns[column], position, values, SENTIMENT_ATOL if is_sentiment_name(column) else ATOL,
+                    mask)
         if mask.any():
             bad[column] = mask
     return bad

@@ -139,9 +139,11 @@ def _update_emas(ema, alpha, n, c):
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _replay_tickers(open_, high, low, close, volume, session, decision, starts, stops, windows, with_macd, alphas,
-                    daily_window, daily_alpha, with_daily, out):
-    """Replay each ticker's bars (rows starts[i]..stops[i]-1, in time order); write a row of `out` at every
-    decision bar. Row layout: FAMILIES per window, SESSION_FEATURES, then FAMILIES of the daily bars.
+                    daily_window, daily_alpha, with_daily, stage, out):
+    """Replay each ticker's bars (rows starts[i]..stops[i]-1, in time order); write a column of `out` at every
+    decision bar. Feature layout: FAMILIES per window, SESSION_FEATURES, then FAMILIES of the daily bars. A
+    ticker's rows are written to `stage` (row by row, as they are made) and then copied feature by feature
+    into `out` (a feature per row of `out`, which is how the check reads them).
 
     The engine's memory of the past (`seen`: the bars it was given; `seen_daily`: the sessions completed)
     is filled one bar at a time; it could hold the whole ticker, but holds only what has been appended."""
@@ -157,6 +159,7 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
     seen_daily = np.empty((5, longest))
     ema = np.zeros((n_windows, 3))  # windows without a MACD (an RSI period alone) keep zeros
     for ticker in range(len(starts)):
+        first_row = row
         daily_ema = np.empty(3)
         daily_values = np.full(9, np.nan)  # of the last completed session: known from the next session's first bar
         n = 0  # bars seen
@@ -186,7 +189,7 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
             n += 1
             if not emit:
                 continue
-            values = out[row]
+            values = stage[row - first_row]
             for j in range(n_windows):
                 _window_values(seen, n, windows[j], ema[j, 0], ema[j, 1], ema[j, 2], values, 9 * j)
             values[session_at] = np.log(c / prev_close) if days >= 1 else np.nan
@@ -196,6 +199,9 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
             for f in range(9):
                 values[daily_at + f] = daily_values[f] if days >= 1 else np.nan
             row += 1
+        for f in range(out.shape[0]):
+            for r in range(first_row, row):
+                out[f, r] = stage[r - first_row, f]
 
 
 def macd_alphas(window: int) -> tuple[float, float, float]:
@@ -259,20 +265,22 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     session, minute = new_york_clock(ts_ns)
     if settings.frequency == "1min":
         decision = minute % settings.sample_every_bars == 0
+        del minute
     else:  # the session's rank among the sessions seen so far (np.unique's rank counts only earlier sessions)
         decision = np.unique(session, return_inverse=True)[1] % settings.sample_every_bars == 0
     bar_windows = sorted({*settings.windows, settings.rsi_period})
     stops = np.cumsum(lengths)
     starts = stops - lengths
     at = np.flatnonzero(decision)
-    out = np.empty((len(at), 9 * len(bar_windows) + 4 + 9))  # a row per decision row: the engine writes row by row
+    rows_per_ticker = np.diff(np.searchsorted(at, np.r_[starts, stops[-1:]])) if len(starts) else np.zeros(0, int)
+    width = 9 * len(bar_windows) + 4 + 9
+    out = np.empty((width, len(at)))  # a feature per row: the check gathers each one at the table's rows
+    stage = np.empty((int(rows_per_ticker.max()) if len(at) else 0, width))
     arrays = [frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume")]
     _replay_tickers(*arrays, session, decision, starts, stops, np.asarray(bar_windows, dtype=np.int64),
                     np.array([w in settings.windows for w in bar_windows]),
                     np.array([macd_alphas(w) for w in bar_windows]), int(settings.daily_window),
-                    np.array(macd_alphas(settings.daily_window)), settings.frequency == "1min", out)
-    out = np.ascontiguousarray(out.T)  # a feature per row: the check gathers each column at the table's rows
-    rows_per_ticker = np.diff(np.searchsorted(at, np.r_[starts, stops[-1:]])) if len(starts) else np.zeros(0, int)
+                    np.array(macd_alphas(settings.daily_window)), settings.frequency == "1min", stage, out)
     owner = np.repeat(np.arange(len(tickers)), rows_per_ticker)
     names = np.asarray(tickers, dtype=object)[owner]
     result: dict[str, np.ndarray] = {}
