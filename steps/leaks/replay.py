@@ -15,10 +15,10 @@ computes. Around it:
 - market and sector relative returns average replayed rows stamped t (each of them causal);
 - sentiment columns come from steps.leaks.sentiment_recount (tweets created at or before t - lag).
 
-The engine implements the feature definitions documented in steps/features/bar_features.py anew (direct
-sums over the window at each decision row, two-pass variances) and shares no code with the feature
-kernels: a look-ahead in the feature code, wherever and whenever it is active, makes the code disagree
-with the replay on exactly the rows it touches.
+The engine implements the feature definitions documented in steps/features/bar_features.py anew (each
+window summed afresh at each decision row, no sliding sums, variances about the window's first value) and
+shares no code with the feature kernels: a look-ahead in the feature code, wherever and whenever it is
+active, makes the code disagree with the replay on exactly the rows it touches.
 """
 
 from __future__ import annotations
@@ -154,7 +154,9 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
     longest = 0
     for ticker in range(len(starts)):
         longest = max(longest, stops[ticker] - starts[ticker])
-    # Allocated once and reused: a ticker's replay reads only the columns it has written (0..n-1).
+    # Allocated once and reused across tickers: a ticker's replay reads only the columns 0..n-1 it has written
+    # itself (every window ends at column n-1); test_replay_is_causal_at_every_decision_instant would see a
+    # read of another ticker's stale, later bars.
     seen = np.empty((5, longest))
     seen_daily = np.empty((5, longest))
     ema = np.zeros((n_windows, 3))  # windows without a MACD (an RSI period alone) keep zeros
