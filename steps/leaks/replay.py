@@ -235,9 +235,18 @@ def _local_clock(ts_ns, first_hour, offsets, session, minute):
 
 
 def _bars_by_ticker(bars: pd.DataFrame | pl.DataFrame) -> tuple[pl.DataFrame, list[str], np.ndarray]:
-    """The bars as polars sorted by (ticker, ts) with ts as Datetime(ns, UTC), the tickers, and their run lengths."""
+    """The bars as polars sorted by (ticker, ts) with ts as Datetime(ns, UTC), the tickers, and their run lengths.
+
+    An optional input the bars lack (close-only or volume-less prices) gets a stand-in here — open, high and low
+    the close, volume NaN — only so the engine has a value to read: every feature that reads one is absent from
+    the table (steps.features drops it), so no replayed value built on a stand-in is ever compared."""
     frame = bars if isinstance(bars, pl.DataFrame) else pl.from_pandas(
-        bars[["ticker", "ts", "open", "high", "low", "close", "volume"]])
+        bars[[c for c in ("ticker", "ts", "open", "high", "low", "close", "volume") if c in bars.columns]])
+    stand_ins = {"open": pl.col("close"), "high": pl.col("close"), "low": pl.col("close"),
+                 "volume": pl.lit(float("nan"))}
+    missing = [name for name in stand_ins if name not in frame.columns]
+    if missing:
+        frame = frame.with_columns(stand_ins[name].cast(pl.Float64).alias(name) for name in missing)
     if frame.schema["ts"] != pl.Datetime("ns", "UTC") or frame.schema["ticker"] != pl.String or any(
             frame.schema[c] != pl.Float64 for c in ("open", "high", "low", "close", "volume")):  # validated: as is
         ts = pl.col("ts").dt.cast_time_unit("ns")
