@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,3 +123,15 @@ def test_a_late_bar_enters_the_state_but_gets_no_row_and_later_rows_stay_exact()
     assert len(later_live) == len(later_batch) > 100
     found, total = mismatches(later_batch, later_live, feature_columns(settings), rel_tol=0.0)
     assert total == 0, found[:3]
+
+
+@pytest.mark.slow
+def test_replay_parity_on_the_quick_sample_every_row_of_56_tickers() -> None:
+    from steps.sample_data.__main__ import SIZES
+
+    universe = pd.read_csv(Path(__file__).resolve().parents[2] / "configs" / "universe.csv")
+    market = generate_market(universe, days=int(SIZES["quick"]["days"]), seed=7)  # the quick profile's market
+    bars = validate_bars(market.bars, "bars")
+    sectors = dict(zip(universe["ticker"], universe["sector"], strict=True))
+    rows = replay_parity(bars, validate_tweets(market.tweets, "tweets"), FeatureSettings(), sectors)
+    assert rows > 50_000
