@@ -54,14 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     import pandas as pd
 
+    from steps.common.io import clear_outputs
     from steps.common.logging import get_logger
     from steps.features.engine import FeatureEngine
     from steps.features.run import load_inputs
     from steps.live.model_client import EndpointModel, HttpModel
-    from steps.live.scorer import FolderFollower, LiveScorer, replay, write_scores, write_summary
+    from steps.live.scorer import (
+        SCORES_FILE,
+        SUMMARY_FILE,
+        FolderFollower,
+        LiveScorer,
+        replay,
+        write_scores,
+        write_summary,
+    )
     from steps.live.settings import load_training_manifest
 
     logger = get_logger("live")
+    output = Path(args.output)
+    if not args.follow:
+        clear_outputs(output, [SCORES_FILE, SUMMARY_FILE])  # first: a run that fails leaves no earlier scores
     training = load_training_manifest(Path(args.features), args.model_columns)
     if args.serve_url:
         model = HttpModel(args.serve_url)
@@ -81,17 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise StepInputError(f"{args.score_from!r} is not a time", column="--score-from",
                                  fix="pass an ISO time such as 2025-02-03T14:30Z") from None
         score_from = score_from.tz_localize("UTC") if score_from.tzinfo is None else score_from.tz_convert("UTC")
-    output = Path(args.output)
     tickers = list(training.sectors) if training.sectors else None
     engine = FeatureEngine(training.settings, training.sectors, expected=tickers)
 
+    today: dict[str, list[pd.DataFrame]] = {}
+
     def save_day(scored: pd.DataFrame) -> None:
+        """The day's file rewritten whole after each decision time; only the current day is held."""
         day = scored["ts"].iloc[0].strftime("%Y-%m-%d")
-        scores = scorer.table()
-        write_scores(scores[scores["ts"].dt.strftime("%Y-%m-%d") == day], output, f"scores-{day}.parquet")
+        if day not in today:
+            today.clear()
+            existing = output / f"scores-{day}.parquet"  # a restarted follower continues the day's file
+            today[day] = [pd.read_parquet(existing)] if existing.is_file() else []
+        today[day].append(scored)
+        write_scores(pd.concat(today[day], ignore_index=True), output, f"scores-{day}.parquet")
 
     scorer = LiveScorer(engine, model, training.columns, args.model_package_arn, score_from,
-                        on_scores=save_day if args.follow else None)
+                        on_scores=save_day if args.follow else None, keep_scores=not args.follow)
     if args.bars:
         inputs = load_inputs(args.bars, args.tweets, include_sentiment=training.settings.include_sentiment,
                              sectors=training.sectors, logger=logger, frequency=training.settings.frequency)
@@ -106,8 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         write_scores(scorer.table(), output)
     write_summary(output, scorer, {"model_package_arn": args.model_package_arn})
-    logger.info("scored %d rows at %d decision times into %s", len(scorer.table()), len(scorer.decision_seconds),
-                output)
+    logger.info("scored %d decision times into %s", len(scorer.decision_seconds), output)
     return 0
 
 

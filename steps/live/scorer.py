@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from steps.common.io import write_json, write_parquet
+from steps.common.io import read_table, write_json, write_parquet
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.engine import FeatureEngine, arrival_batches
 from steps.features.settings import FeatureSettings
 from steps.live.model_client import Model
 
 SCORES_FILE = "scores.parquet"
+SUMMARY_FILE = "live_metrics.json"
 SCORE_COLUMNS = ["ticker", "ts", "probability", "model_package_arn"]
 
 
@@ -43,6 +44,7 @@ class LiveScorer:
     model_package_arn: str
     score_from: pd.Timestamp | None = None
     on_scores: Callable[[pd.DataFrame], None] | None = None
+    keep_scores: bool = True  # a follower hands each decision time to on_scores and keeps nothing
     scores: list[pd.DataFrame] = field(default_factory=list)
     decision_seconds: list[float] = field(default_factory=list)  # feature update + model call, per decision time
     call_seconds: list[float] = field(default_factory=list)
@@ -67,10 +69,13 @@ class LiveScorer:
             done = time.perf_counter()
             self.call_seconds.append(done - called)
             self.decision_seconds.append(done - started)
+            if len(self.call_seconds) > 20_000:  # a follower runs for days: keep the recent timings only
+                del self.call_seconds[:10_000], self.decision_seconds[:10_000]
             started = done  # a second decision time completed by the same arrival waits only for its own call
             scored = pd.DataFrame({"ticker": rows["ticker"].to_numpy(), "ts": rows["ts"].to_numpy(),
                                    "probability": probability, "model_package_arn": self.model_package_arn})
-            self.scores.append(scored)
+            if self.keep_scores:
+                self.scores.append(scored)
             if self.on_scores is not None:
                 self.on_scores(scored)
 
@@ -83,7 +88,8 @@ class LiveScorer:
         def quantile(values: list[float], q: float) -> float | None:
             return float(np.quantile(values, q)) * 1000 if values else None
 
-        return {"decision_times": len(self.decision_seconds),
+        self.decision_seconds, self.call_seconds = self.decision_seconds[-10_000:], self.call_seconds[-10_000:]
+        return {"decision_times_timed": len(self.decision_seconds),
                 "decision_ms_p50": quantile(self.decision_seconds, 0.5),
                 "decision_ms_p99": quantile(self.decision_seconds, 0.99),
                 "model_call_ms_p50": quantile(self.call_seconds, 0.5),
@@ -131,10 +137,11 @@ class FolderFollower:
             for path in new[: (self.max_files - taken) if self.max_files is not None else None]:
                 self.seen.add(path)
                 taken += 1
+                frame = read_table(path, name=path.parent.name)  # an unreadable file: one line naming it
                 if path.parent.name == "bars":
-                    scorer.on_bars(validate_bars(pd.read_parquet(path), path, known_tickers=self.known_tickers))
+                    scorer.on_bars(validate_bars(frame, path, known_tickers=self.known_tickers))
                 else:
-                    scorer.on_tweets(validate_tweets(pd.read_parquet(path), path, known_tickers=self.known_tickers))
+                    scorer.on_tweets(validate_tweets(frame, path, known_tickers=self.known_tickers))
                 logger.info("took %s", path)
             last_new = time.monotonic()
         scorer.flush()
@@ -142,4 +149,5 @@ class FolderFollower:
 
 
 def write_summary(output: Path, scorer: LiveScorer, extra: dict) -> Path:
-    return write_json({**scorer.timings(), **extra}, output / "live_metrics.json")
+    output.mkdir(parents=True, exist_ok=True)
+    return write_json({**scorer.timings(), **extra}, output / SUMMARY_FILE)

@@ -46,6 +46,10 @@ def load_training_manifest(folder: Path, model_columns: str | None = None) -> Tr
     known = feature_columns(settings)
     columns = [c.strip() for c in model_columns.split(",") if c.strip()] if model_columns else list(
         manifest.get("feature_columns") or known)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise StepInputError("named twice in --model-columns", file=path, column=repeated[0],
+                             fix="name each column the model takes once")
     unknown = [c for c in columns if c not in known]
     if unknown:
         raise StepInputError(f"not a feature these settings compute (of {len(known)})", file=path, column=unknown[0],

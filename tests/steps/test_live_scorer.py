@@ -77,13 +77,22 @@ def test_bad_inputs_and_a_dead_model_end_on_one_line_with_exit_2(features_dir: P
         (["--features", str(features_dir), "--bars", str(sample_dir / "bars"), "--tweets", str(sample_dir / "tweets")],
          "did not answer"),
     ]
+    feed = tmp_path / "feed"
+    (feed / "bars").mkdir(parents=True)
+    (feed / "bars" / "0000.parquet").write_bytes(b"PAR1 not really")  # a feed file that is not parquet
+    cases.append((["--features", str(features_dir), "--follow", str(feed), "--idle-s", "2", "--poll-s", "0.1"],
+                  "0000.parquet"))
+    cases.append((["--features", str(features_dir), "--bars", str(sample_dir / "bars"), "--model-columns",
+                   "ret_5,ret_5"], "named twice"))
     for args, expected in cases:
         out = tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        (out / "scores.parquet").write_bytes(b"an earlier run's scores")  # must not pass for this run's
         result = _cli(*args, "--serve-url", "http://127.0.0.1:9", "--output", str(out))
         assert result.returncode == 2, (args, result.stderr)
         errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and expected in errors[0] and "Traceback" not in result.stderr, (args, errors)
-        assert not (out / "scores.parquet").exists()
+        assert not (out / "scores.parquet").exists() or "--follow" in args, args
 
 
 def test_following_a_feed_folder_scores_what_the_replay_scores(features_dir: Path, market, served: str,
