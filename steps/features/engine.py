@@ -143,12 +143,12 @@ class FeatureEngine:
         decision = is_decision(self._clocks(session, minute), self.settings)
         run_end = np.r_[ts[1:] != ts[:-1], True]
         cuts = np.flatnonzero(decision & run_end) + 1
-        emitted: list[pd.DataFrame] = []
+        complete: list[int] = []  # decision times these bars complete, computed together below
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ts)], strict=True):
             if a == b:
                 continue
             if self.open_decision != NO_TIME and ts[a] > self.open_decision:
-                emitted += self._close()
+                complete.append(self._take_open())
             d = int(ts[b - 1]) if decision[b - 1] else NO_TIME
             seg_codes = codes[a:b]
             by_ticker = np.argsort(seg_codes, kind="stable") + a
@@ -173,8 +173,8 @@ class FeatureEngine:
                     else:
                         self.late_bars += 1  # its decision time was emitted without it
             if self.expected is not None and self.open_decision != NO_TIME and self.expected <= self.open_rows:
-                emitted += self._close()
-        return emitted
+                complete.append(self._take_open())
+        return self._close(complete)
 
     def on_tweets(self, tweets: pd.DataFrame) -> list[pd.DataFrame]:
         """Take scored tweets (steps.validation's contract) in arrival order; a tweet later than the open
@@ -182,7 +182,8 @@ class FeatureEngine:
         if not len(tweets) or not self.settings.include_sentiment:
             return []
         available = tweet_available_ns(tweets, self.settings)
-        emitted = self._close() if self.open_decision != NO_TIME and available.max() > self.open_decision else []
+        emitted = (self._close([self._take_open()]) if self.open_decision != NO_TIME
+                   and available.max() > self.open_decision else [])
         late = available <= self.last_emitted
         self.late_tweets += int(late.sum())
         available = np.where(late, self.last_emitted + 1, available)
@@ -203,7 +204,7 @@ class FeatureEngine:
 
     def flush(self) -> list[pd.DataFrame]:
         """Emit the open decision time's rows (end of a replay, or a grace period expired live)."""
-        return self._close() if self.open_decision != NO_TIME else []
+        return self._close([self._take_open()]) if self.open_decision != NO_TIME else []
 
     # ----- bookkeeping -----------------------------------------------------------------------------------
     def _input(self, frame: pl.DataFrame, column: str) -> np.ndarray:
@@ -236,17 +237,49 @@ class FeatureEngine:
         return state
 
     # ----- a decision time completes ---------------------------------------------------------------------
-    def _close(self) -> list[pd.DataFrame]:
-        d, names = self.open_decision, sorted(self.open_rows)
+    def _take_open(self) -> int:
+        d = self.open_decision
         self.open_decision, self.open_rows = NO_TIME, set()
-        swept = [s for s in self.tickers.values() if s.pending]
+        return d
+
+    def _close(self, decisions: list[int]) -> list[pd.DataFrame]:
+        """Emit the rows of complete decision times (ascending). Those of one session are computed in one
+        sweep (a replay delivers a day at a time: 26 decision times, one kernel call per window instead of
+        26); rows, values and order are those of closing them one by one."""
+        emitted: list[pd.DataFrame] = []
+        if not decisions:
+            return emitted
+        sessions = session_columns(np.array(decisions, dtype="int64"))[0]
+        for a, b in itertools.pairwise(np.flatnonzero(np.r_[True, np.diff(sessions) != 0, True])):
+            emitted += self._close_session(decisions[a:b])
+        return emitted
+
+    def _close_session(self, decisions: list[int]) -> list[pd.DataFrame]:
+        last = decisions[-1]
+        swept, later = [], {}
+        for state in self.tickers.values():
+            if not state.pending:
+                continue
+            merged = state.pending[0] if len(state.pending) == 1 else {
+                c: np.concatenate([p[c] for p in state.pending]) for c in state.pending[0]}
+            cut = int(np.searchsorted(merged["ts"], last, side="right"))  # bars after `last` wait
+            if cut < len(merged["ts"]):
+                later[state.index] = {c: v[cut:] for c, v in merged.items()}
+            state.pending = [{c: v[:cut] for c, v in merged.items()}] if cut else []
+            if cut:
+                swept.append(state)
         self._sessions(swept)
-        rows = self._sweep(swept, d, names)
-        self.last_emitted = max(self.last_emitted, d)
+        rows = self._sweep(swept, np.array(decisions, dtype="int64"))
+        for state in self.tickers.values():
+            if state.index in later:
+                state.pending = [later[state.index]]
+        self.last_emitted = max(self.last_emitted, last)
+        self._trim_tweets(decisions[0])
         if rows is None:
             return []
-        self._trim_tweets(d)
-        return [rows]
+        stamps = pd.DatetimeIndex(rows["ts"]).asi8
+        bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
+        return [rows.iloc[a:b].reset_index(drop=True) for a, b in itertools.pairwise(bounds)]
 
     def _sessions(self, swept: list[TickerState]) -> None:
         """Complete every session that a pending bar has left, and sweep the daily indicators over them."""
@@ -311,10 +344,10 @@ class FeatureEngine:
                 store[key] = np.zeros((len(self.tickers), values.shape[1]))
             store[key][indices] = values
 
-    def _sweep(self, swept: list[TickerState], d: int, names: list[str]) -> pd.DataFrame | None:
-        """Advance every ticker with pending bars through them; the rows of `names` (bars at d)."""
+    def _sweep(self, swept: list[TickerState], decisions: np.ndarray) -> pd.DataFrame | None:
+        """Advance every ticker with pending bars through them; the rows of the bars at `decisions`, sorted
+        by (ts, ticker)."""
         pieces, starts, stops, pos0, base, indices = [], [], [], [], [], []
-        at_of: dict[str, int] = {}
         offset = 0
         for state in swept:
             new = state.pending[0]  # merged by _sessions
@@ -328,15 +361,15 @@ class FeatureEngine:
             base.append(state.seen - tail_len)  # the ticker's bar count before this buffer's first row
             indices.append(state.index)
             offset += n
-        position = {s.index: k for k, s in enumerate(swept)}
-        for name in names:
-            state = self.tickers[name]
-            k = position[state.index]
-            if int(pieces[k]["ts"][-1]) == d:
-                at_of[name] = stops[k] - 1
+        names = {s.index: name for name, s in self.tickers.items()}
+        at_parts, row_names = [], []
+        for k, state in enumerate(swept):
+            new_ts = pieces[k]["ts"][starts[k] - (stops[k] - len(pieces[k]["ts"])):]
+            hits = np.flatnonzero(np.isin(new_ts, decisions)) + starts[k]
+            at_parts.append(hits)
+            row_names += [names[state.index]] * len(hits)
         arrays = {c: np.concatenate([p[c] for p in pieces]) for c in ("ts", *BAR_INPUTS)}
-        ordered = sorted(at_of, key=at_of.__getitem__)
-        at = np.array([at_of[name] for name in ordered], dtype="int64")
+        at = np.concatenate(at_parts).astype("int64") if at_parts else np.zeros(0, "int64")
         lengths = np.array([len(p["close"]) for p in pieces])
         ticker_pos = np.arange(len(arrays["close"])) - np.repeat(np.cumsum(lengths) - lengths - np.array(base), lengths)
         states = {key: values[indices] for key, values in self.states.items()}
@@ -351,18 +384,23 @@ class FeatureEngine:
             state.seen += len(joined["close"]) - len(state.tail.get("close", ()))
             state.tail = {c: v[-self.keep:] for c, v in joined.items()}
             state.pending = []
-        if not ordered:
+        if not len(at):
             return None
+        row_ts = arrays["ts"][at]
+        order = np.lexsort((np.array(row_names), row_ts))  # by time, then ticker
+        at, row_ts = at[order], row_ts[order]
+        ordered = [row_names[i] for i in order]
+        columns = {name: values[order] for name, values in columns.items()}
         columns.update(self._session_columns(ordered, arrays["close"][at]))
         returns = [f"ret_{w}" for w in self.settings.windows]
-        stamp = pl.Series(np.full(len(ordered), d)).cast(pl.Datetime("ns", "UTC"))
+        stamp = pl.Series(row_ts).cast(pl.Datetime("ns", "UTC"))
         relative = relative_returns(pl.DataFrame({"ticker": ordered, "ts": stamp, **{r: columns[r] for r in returns}}),
                                     self.settings, self.sectors)
         for name in relative_feature_names(self.settings):
             columns[name] = relative[name].to_numpy()
         if self.settings.include_sentiment:
-            columns.update(self._sentiment(ordered, d))
-        keys: dict[str, object] = {"ticker": ordered, "ts": pd.DatetimeIndex(np.full(len(ordered), d), tz="UTC")}
+            columns.update(self._sentiment(ordered, row_ts))
+        keys: dict[str, object] = {"ticker": ordered, "ts": pd.DatetimeIndex(row_ts, tz="UTC")}
         if self.sectors is not None:
             keys["sector"] = [self.sectors.get(name, UNKNOWN_SECTOR) for name in ordered]
         return pd.DataFrame({**keys, **{name: columns[name] for name in self.columns}})
@@ -382,15 +420,18 @@ class FeatureEngine:
                 out[key] = np.array([self.tickers[n].daily_values.get(key, np.nan) for n in names])
         return out
 
-    def _sentiment(self, names: list[str], d: int) -> dict[str, np.ndarray]:
+    def _sentiment(self, names: list[str], row_ts: np.ndarray) -> dict[str, np.ndarray]:
         out = {name: np.zeros(len(names)) for _, name, _ in self.specs}
-        t = np.array([d], dtype="int64")
+        rows_of: dict[str, list[int]] = {}
         for k, name in enumerate(names):
+            rows_of.setdefault(name, []).append(k)
+        for name, rows in rows_of.items():
             state = self.tickers[name]
             if not len(state.tweet_times):
                 continue
-            for column, values in window_values(state.tweet_times, state.tweet_prefix, t, self.specs).items():
-                out[column][k] = values[0]
+            values = window_values(state.tweet_times, state.tweet_prefix, row_ts[rows], self.specs)
+            for column, column_values in values.items():
+                out[column][rows] = column_values
         return out
 
     def _trim_tweets(self, d: int) -> None:
