@@ -129,8 +129,9 @@ class FeatureEngine:
         """Take bars (ticker, ts, close, and the optional open/high/low/volume) in arrival order; return the
         rows of every decision time these bars complete (one frame each, in time order).
 
-        Bars are taken a segment at a time, a segment ending with a decision time's bars, so a replay can
-        pass days of bars in one call and get what a bar-by-bar feed gives (tested)."""
+        A delivery may hold one minute (live) or days (a replay): a decision time is complete once a later bar
+        has arrived or every expected ticker's bar at it has, and the rows are what a bar-by-bar feed gives
+        (tested)."""
         if not len(bars):
             return []
         frame = as_polars_bars(bars)
@@ -141,39 +142,40 @@ class FeatureEngine:
         values = {c: self._input(frame, c)[order] for c in BAR_INPUTS}
         session, minute = session_columns(ts)
         decision = is_decision(self._clocks(session, minute), self.settings)
-        run_end = np.r_[ts[1:] != ts[:-1], True]
-        cuts = np.flatnonzero(decision & run_end) + 1
-        complete: list[int] = []  # decision times these bars complete, computed together below
-        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ts)], strict=True):
-            if a == b:
+        kept = np.ones(len(ts), dtype=bool)
+        by_ticker = np.argsort(codes, kind="stable")  # each ticker's bars, in time order
+        bounds = np.concatenate(([0], np.flatnonzero(np.diff(codes[by_ticker])) + 1, [len(ts)]))
+        for a, b in itertools.pairwise(bounds):
+            rows = by_ticker[a:b]
+            state = self._ticker(str(names[codes[rows[0]]]))
+            t = ts[rows]
+            if not (t[0] > state.last_ts and (len(t) < 2 or bool((t[1:] > t[:-1]).all()))):
+                keep = t > np.maximum.accumulate(np.concatenate(([state.last_ts], t[:-1])))
+                self.late_bars += int((~keep).sum())  # not later than the ticker's newest bar: dropped
+                kept[rows[~keep]] = False
+                rows, t = rows[keep], t[keep]
+                if not len(rows):
+                    continue
+            state.last_ts = int(t[-1])
+            state.pending.append({"ts": t, "session": session[rows], **{c: values[c][rows] for c in BAR_INPUTS}})
+        newest = int(ts[kept].max()) if kept.any() else NO_TIME
+        at_decision = decision & kept
+        complete: list[int] = []
+        for d in np.unique(ts[at_decision]):
+            d = int(d)
+            present = {str(names[c]) for c in codes[at_decision & (ts == d)]}
+            if d <= self.last_emitted:
+                self.late_bars += len(present)  # their decision time was emitted without them
                 continue
-            if self.open_decision != NO_TIME and ts[a] > self.open_decision:
+            if d != self.open_decision:
+                if self.open_decision != NO_TIME:
+                    complete.append(self._take_open())  # a later decision time's bars have arrived
+                self.open_decision = d
+            self.open_rows |= present
+            if d < newest or (self.expected is not None and self.expected <= self.open_rows):
                 complete.append(self._take_open())
-            d = int(ts[b - 1]) if decision[b - 1] else NO_TIME
-            seg_codes = codes[a:b]
-            by_ticker = np.argsort(seg_codes, kind="stable") + a
-            groups = np.flatnonzero(np.r_[True, np.diff(codes[by_ticker]) != 0, True])
-            for g0, g1 in itertools.pairwise(groups):
-                rows = by_ticker[g0:g1]
-                name = str(names[codes[rows[0]]])
-                state = self._ticker(name)
-                keep = ts[rows] > np.r_[state.last_ts, ts[rows][:-1]]  # later than the ticker's last bar
-                if not keep.all():
-                    self.late_bars += int((~keep).sum())
-                    rows = rows[keep]
-                    if not len(rows):
-                        continue
-                state.last_ts = int(ts[rows[-1]])
-                state.pending.append({"ts": ts[rows], "session": session[rows],
-                                      **{c: values[c][rows] for c in BAR_INPUTS}})
-                if d != NO_TIME and state.last_ts == d:
-                    if d > self.last_emitted:
-                        self.open_decision = d
-                        self.open_rows.add(name)
-                    else:
-                        self.late_bars += 1  # its decision time was emitted without it
-            if self.expected is not None and self.open_decision != NO_TIME and self.expected <= self.open_rows:
-                complete.append(self._take_open())
+        if self.open_decision != NO_TIME and newest > self.open_decision:
+            complete.append(self._take_open())
         return self._close(complete)
 
     def on_tweets(self, tweets: pd.DataFrame) -> list[pd.DataFrame]:
