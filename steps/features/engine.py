@@ -408,18 +408,22 @@ class FeatureEngine:
         return pd.DataFrame({**keys, **{name: columns[name] for name in self.columns}})
 
     def _session_columns(self, names: list[str], close: np.ndarray) -> dict[str, np.ndarray]:
-        def previous(name: str, column: str, lag: int) -> float:
-            values = self.tickers[name].daily_tail.get(column, ())
-            return float(values[-lag]) if len(values) >= lag else np.nan
+        """Session values and daily indicators of rows of one session: per ticker, looked up once."""
+        tickers, row_of = np.unique(np.array(names), return_inverse=True)
+        states = [self.tickers[str(n)] for n in tickers]
 
-        opens = np.array([self.tickers[n].session_open for n in names])
-        out = session_values(close, opens, *(np.array([previous(n, c, lag) for n in names])
-                                             for c, lag in (("close", 1), ("close", 2), ("high", 1), ("low", 1))))
+        def previous(column: str, lag: int) -> np.ndarray:
+            values = [s.daily_tail.get(column, ()) for s in states]
+            return np.array([float(v[-lag]) if len(v) >= lag else np.nan for v in values])[row_of]
+
+        opens = np.array([s.session_open for s in states])[row_of]
+        out = session_values(close, opens, previous("close", 1), previous("close", 2), previous("high", 1),
+                             previous("low", 1))
         if self.settings.frequency == "1min":
             daily = [k for k in self.columns if k.endswith("_daily") and k not in out and not k.startswith(
                 ("sent", "tweet_count"))]
             for key in daily:
-                out[key] = np.array([self.tickers[n].daily_values.get(key, np.nan) for n in names])
+                out[key] = np.array([s.daily_values.get(key, np.nan) for s in states])[row_of]
         return out
 
     def _sentiment(self, names: list[str], row_ts: np.ndarray) -> dict[str, np.ndarray]:
