@@ -15,6 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
+from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
 KNOWN_ALGORITHMS = ("xgboost", "catboost", "lightgbm", "gru")
@@ -65,31 +68,12 @@ class Data(_Strict):
     universe_csv: str
 
 
-class Features(_Strict):
-    bar_frequency: Literal["1min", "1d"]
-    windows: list[int] = Field(min_length=1)
-    sample_every_bars: int = Field(ge=1)
-    label_horizon_bars: int = Field(ge=1)
-    label_dead_zone: float = Field(ge=0.0, lt=0.1)
-    ingest_lag_seconds: int = Field(ge=0)
-    include_sentiment: bool
-    daily_window: int = Field(default=10, ge=2)  # sessions in the *_daily indicators (1-minute bars)
+class Features(FeatureOptions):
+    """steps.features' own model (steps/features/settings.py: defaults, bounds, messages) plus what only the
+    pipeline needs: `include_sentiment` is the IncludeSentiment parameter's default, and `instance_count`
+    FeatureInstanceCount's."""
+
     instance_count: int = Field(default=1, ge=1, le=100)  # FeatureInstanceCount's default: shards of tickers
-
-    @field_validator("windows")
-    @classmethod
-    def _positive_sorted(cls, windows: list[int]) -> list[int]:
-        if any(w < 1 for w in windows) or windows != sorted(set(windows)):
-            raise ValueError("windows must be positive bar counts in increasing order, e.g. [5, 10, 60]")
-        return windows
-
-
-class Folds(_Strict):
-    n_folds: int = Field(ge=1, le=20)
-    train_days: int = Field(ge=1)
-    validation_days: int = Field(ge=1)
-    embargo_bars: int = Field(ge=0)
-    holdout_days: int = Field(ge=1)
 
 
 class Tuning(_Strict):
@@ -117,27 +101,21 @@ class Training(_Strict):
     min_group_rows: int = Field(default=500, ge=1)
 
 
-class Plausibility(_Strict):
+class Plausibility(LeakScreens):
     """What honest features and models can reach on data of one bar frequency and label horizon (docs/leaks.md).
 
     Plausibility depends on the data: a single-feature AUC of 0.66 is a leak on next-session index direction and
-    unremarkable on a generated market with a planted signal. So every threshold of the screens lives here, one
-    entry per `<bar_frequency>/<label_horizon_bars>`, and a run whose horizon has no entry is refused.
+    unremarkable on a generated market with a planted signal. So every threshold of the screens (steps.leaks'
+    `LeakScreens`) lives here, one entry per `<bar_frequency>/<label_horizon_bars>`, and a run whose horizon has
+    no entry is refused.
     """
 
     max_holdout_auc: float = Field(gt=0.5, le=1.0)  # above: Fail-implausible before Register (and the flag)
-    max_single_feature_auc: float = Field(gt=0.5, le=1.0)  # target_leakage: AUC alone outside [1 - a, a]
-    min_future_correlation: float = Field(gt=0.0, le=1.0)  # target_leakage and past_future_asymmetry floor
-    max_future_to_past_correlation: float = Field(ge=1.0)  # target_leakage: future corr > this x past corr
-    min_asymmetry_z: float = Field(gt=0.0)  # past_future_asymmetry: (|future| - |past|) in standard errors
 
 
-class Leaks(_Strict):
-    """steps.leaks' settings; the screens' thresholds are per horizon in `plausibility` (docs/leaks.md)."""
+class Leaks(LeakRun):
+    """steps.leaks' settings (steps/leaks/settings.py); the screens' thresholds are per horizon in `plausibility`."""
 
-    cutoffs: int = Field(default=5, ge=1, le=50)
-    truncation_tickers: int = Field(default=8, ge=0)  # 0: every ticker
-    seed: int = 0
     plausibility: dict[str, Plausibility] = Field(default_factory=dict)
 
     @field_validator("plausibility")
@@ -152,7 +130,7 @@ class Leaks(_Strict):
 
 def horizon_key(features: Features) -> str:
     """The `leaks.plausibility` entry that applies to a feature configuration, e.g. '1min/30'."""
-    return f"{features.bar_frequency}/{features.label_horizon_bars}"
+    return f"{features.frequency}/{features.label_horizon_bars}"
 
 
 class Stability(_Strict):
@@ -352,7 +330,7 @@ class PipelineConfig(_Strict):
     instances: Instances
     data: Data
     features: Features
-    folds: Folds
+    folds: FoldSettings = FoldSettings()
     algorithms: list[str] = Field(min_length=1)
     tuning: Tuning
     training: Training = Training()
@@ -382,6 +360,16 @@ class PipelineConfig(_Strict):
         if len(set(algorithms)) != len(algorithms):
             raise ValueError("an algorithm is listed twice")
         return algorithms
+
+    def feature_settings(self) -> FeatureSettings:
+        """`features` and `folds` as the feature steps take them (steps/features/settings.py)."""
+        return FeatureSettings(**self.features.model_dump(exclude={"instance_count"}), **self.folds.model_dump())
+
+    def leak_settings(self) -> LeakSettings:
+        """steps.leaks' settings: `leaks`, this horizon's screens and the feature settings (the contract)."""
+        screens = self.plausibility.model_dump(include=set(LeakScreens.model_fields))
+        return LeakSettings(**self.leaks.model_dump(exclude={"plausibility"}), **screens,
+                            **self.feature_settings().model_dump(exclude={"absent_inputs", "extra"}))
 
     @property
     def plausibility(self) -> Plausibility:
@@ -425,7 +413,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
-    return [name for name in model.model_fields if name not in {"hpo", "universe", "source", "profile"}]
+    return [field.alias or name for name, field in model.model_fields.items()
+            if name not in {"hpo", "universe", "source", "profile"}]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

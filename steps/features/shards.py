@@ -127,7 +127,7 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
                     column="ticker", fix="partition the bars so that each file holds whole tickers (ticker=X/)")
             owners[ticker] = shard.name
     manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs", "files")}
-    settings = FeatureSettings.from_json(manifest["settings"])
+    settings = FeatureSettings.from_json(manifest["settings"], source=str(shards[0] / "manifest.json"))
     frame = pd.concat([read_table(s / "features.parquet", name="features") for s in shards], ignore_index=True)
     sectors = manifest.get("sectors") or {}
     rows = pl.from_pandas(frame).with_columns(

@@ -47,7 +47,7 @@ def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
     if not isinstance(payload, dict):
         raise StepInputError("has no 'settings'", file=table.folder / "manifest.json", column="settings",
                              fix="rebuild the features with steps.features")
-    return FeatureSettings.from_json(payload)
+    return FeatureSettings.from_json(payload, source=str(table.folder / "manifest.json"))
 
 
 def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs: int, seed: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -16,6 +17,9 @@ from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import iter_steps
 from pipelines.session import OfflinePipelineSession
+from steps.common.settings import add_settings_arguments, settings_from_args
+from steps.features.settings import FeatureConfiguration
+from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -263,22 +267,43 @@ def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_re
     assert evaluate[evaluate.index("--suspicious-auc") + 1] == str(ceiling)  # the flag and the gate agree
 
 
+def _step_settings(arguments: list, model, definition: dict):
+    """What a step's generated command line makes of the definition's arguments: `--settings` objects plus flags,
+    a `Std:Join` of one parameter read as the parameter's default (as SageMaker renders it)."""
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    texts = []
+    for argument in arguments:
+        if isinstance(argument, dict):
+            (value,) = argument["Std:Join"]["Values"]
+            default = defaults[value["Get"].removeprefix("Parameters.")]
+            argument = str(default).lower() if isinstance(default, bool) else str(default)
+        assert len(argument) <= 256, argument  # a container argument's limit
+        texts.append(argument)
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser, model)
+    known, _ = parser.parse_known_args(texts)
+    return settings_from_args(model, known)
+
+
 @pytest.mark.parametrize("profile", [None, "daily"])
 def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_thresholds(profile):
     """The leak step's contract comes from the configuration: the same settings BuildFeatures is given (ingest
-    lag included), never read from the manifest of the table under test."""
+    lag and the IncludeSentiment parameter included), never read from the manifest of the table under test;
+    read back by each step's own generated command line."""
     config = load_config(profile=profile)
-    steps = _steps_by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    definition = json.loads(definition_json(get_pipeline(config)))
+    steps = _steps_by_name(definition["Steps"])
     features = steps["BuildFeatures"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     leaks = steps["LeakTests"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    settings = features[features.index("--frequency"):features.index("--resource-config")]
-    assert leaks[leaks.index("--frequency"):] == settings
-    assert settings[settings.index("--ingest-lag-seconds") + 1] == str(config.features.ingest_lag_seconds)
-    plausible = config.plausibility
-    for flag, value in (("--max-single-feature-auc", plausible.max_single_feature_auc),
-                        ("--min-future-correlation", plausible.min_future_correlation),
-                        ("--min-asymmetry-z", plausible.min_asymmetry_z)):
-        assert leaks[leaks.index(flag) + 1] == str(value)
+    built = _step_settings(features, FeatureConfiguration, definition)
+    held = _step_settings(leaks, LeakSettings, definition)
+    expected = config.feature_settings().model_dump(exclude={"absent_inputs", "extra"})
+    assert built.model_dump() == expected
+    assert held.contract() == config.feature_settings()
+    assert held.model_dump(include=set(LeakScreens.model_fields)) == config.plausibility.model_dump(
+        include=set(LeakScreens.model_fields))
+    assert held.model_dump(include=set(LeakRun.model_fields)) == config.leaks.model_dump(exclude={"plausibility"})
+    assert "--include-sentiment" in leaks and "--include-sentiment" in features  # a parameter: its own flag
 
 
 def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):
