@@ -61,13 +61,14 @@ def list_packages(env, group: str, include_all: bool, as_json: bool) -> int:
         return 0
     print(f"{len(rows)} {what} in group {group}:")
     print(f"{'version':>7}  {'status':<22}{'created':<21}{'model':<10}{'AUC':>8}{'± sd':>8}{'best single':>13}"
-          f"{'beats':>7}  holdout")
+          f"{'beats':>7}{'IC':>8}{'net SR':>8}  holdout")
     for row in rows:
         m = row["metrics"]
         created = (row["created"] or "")[:19]
         print(f"{row['version']:>7}  {row['status']:<22}{created:<21}{m.get('algorithm') or '?':<10}"
               f"{_format(m.get('auc', '-')):>8}{_format(m.get('auc_sd', '-')):>8}"
-              f"{_format(m.get('best_single_auc', '-')):>13}{_format(m.get('beats_best_single', '-')):>7}  "
+              f"{_format(m.get('best_single_auc', '-')):>13}{_format(m.get('beats_best_single', '-')):>7}"
+              f"{_format(m.get('information_coefficient', '-')):>8}{_format(m.get('long_short_net_sharpe', '-')):>8}  "
               f"{m.get('holdout', 'no metrics found')}")
     return 0
 

@@ -133,6 +133,15 @@ def horizon_key(features: Features) -> str:
     return f"{features.frequency}/{features.label_horizon_bars}"
 
 
+class StabilityRfe(_Strict):
+    """Recursive feature elimination with walk-forward CV inside FeatureStability (steps/stability/rfe.py): a
+    feature is kept only if RFE and the SHAP rules both keep it. Off: the step's arguments are as without it."""
+
+    enabled: bool = False
+    step: float = Field(default=0.1, gt=0.0, lt=1.0)  # share of the starting features removed per round
+    min_features: int = Field(default=3, ge=1)
+
+
 class Stability(_Strict):
     """The optional FeatureStability step (steps.stability); `floor` is a share of total mean |SHAP|."""
 
@@ -143,6 +152,7 @@ class Stability(_Strict):
     min_validation_z: float = 2.0
     min_features: int = Field(default=3, ge=1)
     max_rows_per_fold: int = Field(default=20000, ge=100)
+    rfe: StabilityRfe = StabilityRfe()
 
 
 class Registry(_Strict):
@@ -324,6 +334,18 @@ class Deploy(_Strict):
     tweet_metric: TweetMetric = TweetMetric()
 
 
+class Backtest(_Strict):
+    """The evaluations' signal quality and cost-aware backtest (docs/training.md), and its optional gate.
+
+    `min_net_sharpe`: when set, Gate-signal[-r] requires the ensemble's holdout long-short net Sharpe to reach
+    it before the artifact check and Register (None: no gate; the definition is then as without this). A
+    definition-time setting, like FinGPT: changing it means publishing the definition again."""
+
+    quantile: float = Field(default=0.2, gt=0.0, le=0.5)  # long the top, short the bottom quantile by score
+    cost_bps: float = Field(default=5.0, ge=0.0, le=10000.0)  # per unit traded, each side
+    min_net_sharpe: float | None = Field(default=None, ge=-10.0, le=10.0)
+
+
 class PipelineConfig(_Strict):
     pipeline: PipelineSection
     images: Images
@@ -344,6 +366,7 @@ class PipelineConfig(_Strict):
     sentiment: Sentiment = Sentiment()
     sample_data: SampleData = SampleData()
     deploy: Deploy = Deploy()
+    backtest: Backtest = Backtest()
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Filled by load_config, not by the YAML file.
     hpo: dict[str, HpoSpec] = Field(default_factory=dict)

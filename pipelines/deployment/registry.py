@@ -102,11 +102,13 @@ def read_statistics(artifacts, package: Package) -> dict[str, Any] | None:
 
 
 def metrics_summary(statistics: dict[str, Any] | None) -> dict[str, Any]:
-    """The figures a reviewer approves on: holdout AUC (± sd), accuracy, log loss, and the ensemble's clause."""
+    """The figures a reviewer approves on: holdout AUC (± sd), accuracy, log loss, IC and the long-short net
+    Sharpe of the backtest (where the evaluation has them), and the ensemble's clause."""
     if not statistics:
         return {}
     metrics = statistics.get("binary_classification_metrics", {})
-    summary: dict[str, Any] = {name: metrics[name].get("value") for name in ("auc", "accuracy", "log_loss", "brier")
+    names = ("auc", "accuracy", "log_loss", "brier", "information_coefficient", "long_short_net_sharpe")
+    summary: dict[str, Any] = {name: metrics[name].get("value") for name in names
                                if isinstance(metrics.get(name), dict)}
     if isinstance(metrics.get("auc"), dict):
         summary["auc_sd"] = metrics["auc"].get("standard_deviation")

@@ -125,7 +125,8 @@ def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], s
         metrics={k: v.get("value") for k, v in metrics.items() if isinstance(v, dict) and k != "auc"},
         roc=_roc(source, folder),
         suspicion=evaluation.get("suspicion"),
-        extra={k: evaluation[k] for k in ("ensemble", "holdout", "degradation") if evaluation.get(k)},
+        extra={k: evaluation[k] for k in ("ensemble", "holdout", "degradation", "signal_quality", "backtest")
+               if evaluation.get(k)},
         folder=folder,
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipelines.local.conditions import condition_text
 from pipelines.report.collect import ReportData, feature_notes, latest_week_below_gate
+from pipelines.report.signal import signal_section
 from pipelines.report.svg import STATUS_COLOURS, collapsed_step_graph, roc_chart, step_graph
 
 CSS = """
@@ -246,6 +247,7 @@ def render(data: ReportData) -> str:
 <h2>Gates</h2>{_gates_table(steps)}
 <h2>Features</h2>{_features_section(data)}
 <h2>Models (out-of-time holdout)</h2>{_models_section(data)}
+<h2>Signal quality and backtest (holdout)</h2>{signal_section(data)}
 <h2>Tuning</h2>{_tuning_section(data)}
 <h2>Leak tests</h2>{_leaks_section(data)}
 <h2>Feature stability (SHAP)</h2>{_stability_section(data)}

@@ -29,6 +29,7 @@ from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from pipelines.stages.evaluation import AUC_JSON_PATH
 from pipelines.stages.models import ModelRound
 from pipelines.stages.plausibility import build_plausibility_gate
+from pipelines.stages.signal import backtest_arguments, build_signal_gate, summary
 
 MODELS_IN = f"{PROCESSING_ROOT}/input/models"
 EVALUATIONS_IN = f"{PROCESSING_ROOT}/input/evaluations"
@@ -97,6 +98,7 @@ def build_ensemble_step(ctx: StageContext, round_: ModelRound, features_step: Pr
             ENSEMBLE_DIR,
             "--margin",
             repr(ctx.config.gates.ensemble_margin),
+            *backtest_arguments(ctx),
         ],
     )
     return Ensemble(ctx.processing_step(name, step_args, [evaluation]), evaluation)
@@ -163,7 +165,8 @@ def build_ensemble_chain(
     ensemble_auc = ensemble.get(AUC_JSON_PATH)
     plausible = build_plausibility_gate(
         ctx, f"Gate-plausible-ensemble{round_.suffix}", f"Fail-implausible-ensemble{round_.suffix}",
-        {"ensemble": ensemble_auc}, if_steps=[check, artifact_gate],
+        {"ensemble": ensemble_auc},
+        if_steps=build_signal_gate(ctx, round_.suffix, ensemble.step, ensemble.evaluation, [check, artifact_gate]),
     )
     ensemble_gate = ConditionStep(
         name=f"Gate-ensemble{round_.suffix}",
@@ -188,7 +191,8 @@ def build_ensemble_chain(
                         ensemble.get("ensemble.best_single_auc"),
                         " (needs >= best single - margin ",
                         ensemble.get("ensemble.margin"),
-                        ")",
+                        "); ensemble holdout ",
+                        summary(ensemble.step, ensemble.evaluation),
                     ],
                 ),
             )

@@ -10,6 +10,7 @@ from sagemaker.workflow.steps import ProcessingStep
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from pipelines.stages.signal import backtest_arguments
 from pipelines.stages.tuning import round_suffix
 
 MODEL_IN = f"{PROCESSING_ROOT}/input/model"
@@ -48,6 +49,7 @@ def build_evaluation_step(
             algorithm,
             "--suspicious-auc",
             str(ctx.config.plausibility.max_holdout_auc),
+            *backtest_arguments(ctx),
         ],
     )
     return ctx.processing_step(name, step_args, [evaluation]), evaluation

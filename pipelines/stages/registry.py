@@ -32,6 +32,7 @@ from pipelines.stages.checks import BASELINE_OUTPUT
 from pipelines.stages.context import StageContext
 from pipelines.stages.ensemble import Ensemble
 from pipelines.stages.models import ModelRound
+from pipelines.stages.signal import registry_metadata
 from pipelines.stages.stability import EXPLAINABILITY_FILE
 from pipelines.stages.tuning import build_estimator
 
@@ -114,5 +115,7 @@ def build_register_step(
             "features_manifest": manifest.uri,
             # The project's own reports, not metrics in a format ModelMetrics has a place for (module docstring).
             **reports,
+            # Holdout IC, Rank IC and long-short net Sharpe (strings the step writes within the value pattern).
+            **registry_metadata(ensemble.step, ensemble.evaluation),
         },
     )

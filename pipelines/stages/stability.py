@@ -30,6 +30,9 @@ def stability_arguments(ctx: StageContext) -> list[str]:
         "--min-validation-z", str(s.min_validation_z),
         "--min-features", str(s.min_features),
         "--max-rows-per-fold", str(s.max_rows_per_fold),
+        # RFE with walk-forward CV: only when enabled, so the definition without it is unchanged.
+        *(["--rfe", "true", "--rfe-step", str(s.rfe.step), "--rfe-min-features", str(s.rfe.min_features)]
+          if s.rfe.enabled else []),
     ]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.ensemble.run import run_ensemble
+from steps.evaluate.signal import signal_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,13 +28,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke-rows", type=int, default=32, help="held-out rows kept for the deploy smoke test")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backtest-quantile", type=float, default=0.2,
+                        help="the backtest goes long the top and short the bottom quantile (0 < q <= 0.5)")
+    parser.add_argument("--cost-bps", type=float, default=5.0, help="trading cost per unit traded, each side")
     parser.add_log_format()
     args = parser.parse_args(argv)
     if args.c <= 0:
         parser.error("--c must be > 0")
+    signal = signal_settings(parser, args)
     logger = get_logger("ensemble", args.log_format)
     run_ensemble(args.models, args.evaluations, args.features, args.output, logger, margin=args.margin, c=args.c,
-                 period=args.period, smoke_rows=args.smoke_rows, bootstrap=args.bootstrap, seed=args.seed)
+                 period=args.period, smoke_rows=args.smoke_rows, bootstrap=args.bootstrap, seed=args.seed,
+                 signal=signal)
     return 0
 
 

@@ -40,7 +40,9 @@ from steps.common.io import (
 )
 from steps.common.logging import StepTimer, log_input_size
 from steps.ensemble import stacking
+from steps.ensemble.signal import walk_forward_scores
 from steps.evaluate.metrics import bootstrap_std, point_metrics
+from steps.evaluate.signal import SignalSettings, fold_sections, holdout_sections, with_forward_returns
 from steps.serve.model import (
     ARCHIVE_NAME,
     BASE_FOLDER,
@@ -164,8 +166,10 @@ def pack(folder: Path, target: Path) -> None:
 
 def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Path, output: str | Path,
                  logger: logging.Logger, *, margin: float = 0.0, c: float = 1.0, period: str = "W",
-                 smoke_rows: int = 32, bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+                 smoke_rows: int = 32, bootstrap: int = 200, seed: int = 0,
+                 signal: SignalSettings | None = None) -> dict[str, Any]:
     timer = StepTimer(logger)
+    signal = signal or SignalSettings()
     out = Path(output)
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -231,15 +235,23 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
                 "period": period,
                 "meta_learner": {**learner.to_json(), "walk_forward": walk_forward},
             }
+        with timer.block("signal_quality"):
+            sections = holdout_sections(frame, scores, table.manifest, signal, table.folder / "features.parquet")
+            meta_scores = with_forward_returns(walk_forward_scores(oof, names, c=c, seed=seed), table.frame)
+            sections["signal_quality"]["by_fold"] = fold_sections(meta_scores, "prediction", signal, table.manifest)
         report = {
             "binary_classification_metrics": {m: {"value": point[m], "standard_deviation": spread[m]}
-                                              for m in ("auc", "accuracy", "log_loss", "brier")},
+                                              for m in ("auc", "accuracy", "log_loss", "brier")}
+            | sections["metrics"],
             "algorithm": "ensemble",
             "holdout": {"rows": len(frame), "start": frame["ts"].min().isoformat(),
                         "end": frame["ts"].max().isoformat(), "positive_rate": float(labels.mean()),
                         "days": len(np.unique(session_dates(frame["ts"])))},
             "bootstrap": {"resamples": bootstrap, "unit": "trading day", "seed": seed},
             "ensemble": ensemble,
+            "signal_quality": sections["signal_quality"],
+            "backtest": sections["backtest"],
+            "signal_metadata": sections["signal_metadata"],
         }
         predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                     "prediction": scores})
@@ -262,4 +274,5 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
     write_manifest(out, OUTPUTS, step="ensemble", base_models={n: checked[n][1] for n in names})  # last
     logger.info("ensemble holdout auc=%.4f (sd %.4f) vs best single %s %.4f (margin %.4f): beats_best_single=%s",
                 point["auc"], spread["auc"], best_name, best[best_name], margin, ensemble["beats_best_single"])
+    logger.info("ensemble holdout %s", report["signal_metadata"]["summary"])
     return report

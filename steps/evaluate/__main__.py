@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.evaluate.run import run_evaluation
+from steps.evaluate.signal import signal_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,11 +22,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="flag a holdout AUC above this as a likely leak (default 0.70)")
     parser.add_argument("--min-auc", type=float, default=None,
                         help="the model gate: flag the latest holdout week when its AUC falls below it")
+    parser.add_argument("--backtest-quantile", type=float, default=0.2,
+                        help="the backtest goes long the top and short the bottom quantile (0 < q <= 0.5)")
+    parser.add_argument("--cost-bps", type=float, default=5.0, help="trading cost per unit traded, each side")
     parser.add_log_format()
     args = parser.parse_args(argv)
+    signal = signal_settings(parser, args)
     logger = get_logger("evaluate", args.log_format)
     run_evaluation(args.model, args.features, args.output, args.algorithm, logger, bootstrap=args.bootstrap,
-                   seed=args.seed, suspicious_auc=args.suspicious_auc, min_auc=args.min_auc)
+                   seed=args.seed, suspicious_auc=args.suspicious_auc, min_auc=args.min_auc, signal=signal)
     return 0
 
 

@@ -21,6 +21,7 @@ from steps.common.folds import holdout_mask, session_dates
 from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.evaluate.metrics import bootstrap_std, point_metrics
+from steps.evaluate.signal import SignalSettings, fold_sections, holdout_sections, read_oof, with_forward_returns
 from steps.train.algorithms import LoadedModel, load_model_dir
 
 EVALUATION_FILE = "evaluation.json"
@@ -108,8 +109,10 @@ def breakdowns(frame: pd.DataFrame, scores: np.ndarray, model: LoadedModel) -> d
 
 def run_evaluation(model_path: str | Path, features_path: str | Path, output: str | Path,
                    algorithm: str | None, logger: logging.Logger, *, bootstrap: int = 200,
-                   seed: int = 0, suspicious_auc: float = 0.70, min_auc: float | None = None) -> dict[str, Any]:
+                   seed: int = 0, suspicious_auc: float = 0.70, min_auc: float | None = None,
+                   signal: SignalSettings | None = None) -> dict[str, Any]:
     timer = StepTimer(logger)
+    signal = signal or SignalSettings()
     with timer.block("load_model"):
         model = load_model_dir(model_path)
         meta = model.meta
@@ -135,11 +138,17 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
     with timer.block("metrics"):
         point = point_metrics(labels, scores)
         spread = bootstrap_std(labels, scores, session_dates(frame["ts"]), resamples=bootstrap, seed=seed)
+    with timer.block("signal_quality"):
+        sections = holdout_sections(frame, scores, table.manifest, signal, table.folder / "features.parquet")
+        oof = read_oof(model_path)
+        if oof is not None:
+            sections["signal_quality"]["by_fold"] = fold_sections(with_forward_returns(oof, table.frame),
+                                                                  "prediction", signal, table.manifest)
     report = {
         "binary_classification_metrics": {
             metric: {"value": point[metric], "standard_deviation": spread[metric]}
             for metric in ("auc", "accuracy", "log_loss", "brier")
-        },
+        } | sections["metrics"],
         "algorithm": name,
         "holdout": {"rows": len(frame), "start": frame["ts"].min().isoformat(),
                     "end": frame["ts"].max().isoformat(), "positive_rate": float(labels.mean()),
@@ -151,6 +160,9 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
                   "grouping": model.grouping_mode, "group_models": len(model.group_models)},
         **breakdowns(frame, scores, model),
         "suspicion": suspicion(point["auc"], suspicious_auc),
+        "signal_quality": sections["signal_quality"],
+        "backtest": sections["backtest"],
+        "signal_metadata": sections["signal_metadata"],
     }
     report["degradation"] = degradation(report, min_auc)
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
@@ -170,4 +182,5 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
                        decay["auc"], decay["gate"])
     logger.info("holdout auc=%.4f (sd %.4f) accuracy=%.4f log_loss=%.4f brier=%.4f on %d rows", point["auc"],
                 spread["auc"], point["accuracy"], point["log_loss"], point["brier"], len(frame))
+    logger.info("holdout %s", report["signal_metadata"]["summary"])
     return report

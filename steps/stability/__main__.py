@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from steps.common.cli import StepArgumentParser, run_main
+from steps.common.cli import StepArgumentParser, parse_bool, run_main
 from steps.common.logging import get_logger
+from steps.stability.rfe import RfeSettings
 from steps.stability.run import run_stability
 from steps.stability.select import StabilitySettings
 
@@ -38,14 +39,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-rows-per-fold", type=int, default=defaults.max_rows_per_fold,
                         help="validation rows explained per fold (train rows: 4x)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--rfe", type=parse_bool, default=False,
+                        help="also run recursive feature elimination with walk-forward CV (a feature must pass both)")
+    parser.add_argument("--rfe-step", type=float, default=RfeSettings.step,
+                        help="share of the starting features RFE removes per round, in (0, 1)")
+    parser.add_argument("--rfe-min-features", type=int, default=RfeSettings.min_features)
     parser.add_log_format()
     args = parser.parse_args(argv)
     settings = StabilitySettings(floor=args.floor, max_rank_spread=args.max_rank_spread,
                                  min_sign_correlation=args.min_sign_correlation,
                                  min_validation_z=args.min_validation_z, min_features=args.min_features,
                                  max_rows_per_fold=args.max_rows_per_fold, seed=args.seed)
+    try:
+        rfe = RfeSettings(enabled=args.rfe, step=args.rfe_step, min_features=args.rfe_min_features,
+                          max_rows_per_fold=args.max_rows_per_fold, seed=args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
     run_stability(args.features, args.output, args.output_features, settings, get_logger("stability", args.log_format),
-                  baseline_output=args.baseline_output)
+                  baseline_output=args.baseline_output, rfe=rfe)
     return 0
 
 

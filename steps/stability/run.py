@@ -25,6 +25,7 @@ from steps.common.logging import StepTimer, log_input_size
 from steps.features.baseline import write_baseline
 from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
 from steps.stability.plot import stability_svg
+from steps.stability.rfe import RfeSettings, rfe_reasons, rfe_select
 from steps.stability.select import SCALE, StabilitySettings, fold_importance, select_features, settings_json
 
 SELECTED_FILE = "selected_features.json"
@@ -35,7 +36,7 @@ FOLDS_FILE = "folds.json"
 
 def run_stability(features_dir: str | Path, output: str | Path, features_output: str | Path | None,
                   settings: StabilitySettings, logger: logging.Logger,
-                  baseline_output: str | Path | None = None) -> dict[str, Any]:
+                  baseline_output: str | Path | None = None, rfe: RfeSettings | None = None) -> dict[str, Any]:
     """`features_output`: a copy of the features folder whose manifest lists only the selected columns.
 
     steps.train takes its columns from manifest.json's `feature_columns`, so pointing a tuning job's `train`
@@ -56,13 +57,18 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
                              fix="build the features with --n-folds 2 or more")
     with timer.block("shap_per_fold"):
         folds = fold_importance(table, columns, settings)
-    selected, summary = select_features(columns, folds, settings)
+    rfe_result = None
+    if rfe is not None and rfe.enabled:  # recursive elimination on the same folds (steps/stability/rfe.py)
+        with timer.block("rfe"):
+            rfe_result = rfe_select(table, columns, rfe)
+    selected, summary = select_features(columns, folds, settings,
+                                        rfe_reasons(rfe_result, columns) if rfe_result else None)
     dropped = {c: summary[c]["dropped_because"] for c in columns if c not in selected}
     selection = {"selected": selected, "dropped": dropped, "features_before": len(columns),
                  "features_after": len(selected), "floor": settings.floor, "scale": SCALE}
     report = {**selection, "settings": settings_json(settings), "features": summary,
               "folds": [{"fold": f.fold, "best_iteration": f.best_iteration, "rows": f.rows} for f in folds],
-              "plot": "stability.svg"}
+              "plot": "stability.svg", **({"rfe": rfe_result} if rfe_result else {})}
     out = Path(output)
     clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])  # the old manifest first: no new file under an old listing
     write_json(selection, out / SELECTED_FILE)

@@ -126,9 +126,12 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(x[ok], y[ok])[0, 1])
 
 
-def select_features(columns: list[str], folds: list[FoldImportance],
-                    settings: StabilitySettings) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The selected columns (in table order) and, per feature, its summary and the reasons it was dropped."""
+def select_features(columns: list[str], folds: list[FoldImportance], settings: StabilitySettings,
+                    also_dropped: dict[str, str] | None = None) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The selected columns (in table order) and, per feature, its summary and the reasons it was dropped.
+
+    `also_dropped`: reasons from another rule (RFE, steps/stability/rfe.py), one text per feature, added to the
+    SHAP rules' reasons before the minimum is rescued."""
     summary: dict[str, dict[str, Any]] = {}
     spread_limit = settings.max_rank_spread * len(columns)
     validation_rows = sum(f.rows["validation"] for f in folds)
@@ -151,6 +154,8 @@ def select_features(columns: list[str], folds: list[FoldImportance],
         summary[column] = {"mean_share": round(mean_share, 6), "shares": shares, "ranks": ranks,
                            "signs": [f.sign[column] for f in folds], "validation_agreement": agreement,
                            "validation_z": round(z, 3), "dropped_because": reasons}
+    for column, reason in (also_dropped or {}).items():
+        summary[column]["dropped_because"].append(reason)
     kept = [c for c in columns if not summary[c]["dropped_because"]]
     if len(kept) < settings.min_features:
         by_share = sorted(columns, key=lambda c: -summary[c]["mean_share"])

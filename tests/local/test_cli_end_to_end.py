@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,13 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
         executions = emulator.client("sagemaker").list_pipeline_executions(PipelineName="conviction-direction")
     assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [arn]
     assert [e["PipelineExecutionStatus"] for e in executions["PipelineExecutionSummaries"]] == ["Succeeded"]
+    # Issue 19: the report shows each evaluation's signal quality and backtest; the package carries the figures.
+    report = (sorted(run_dir.glob("*/report.html"))[-1]).read_text()
+    for step in ("Evaluate-xgboost", "BuildEnsemble"):
+        assert f'data-signal="{step}"' in report
+    assert report.count('class="curve-chart"') == 2 and report.count('class="ic-chart"') == 2
+    register = {s["name"]: s for s in record["steps"]}["Register-RegisterModel"]["arguments"]
+    assert re.fullmatch(r"-?\d\.\d{4}", register["CustomerMetadataProperties"]["holdout_ic"])
 
     # the same run again: the jobs come from the cache; a gate above the model's AUC fails, registers nothing
     second = _run(run_dir, "--param", "MinModelAUC=0.99")

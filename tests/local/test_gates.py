@@ -112,7 +112,7 @@ def test_a_model_failing_every_round_ends_in_fail_models_naming_it(run_zoo):
     assert not any(name.startswith(("BuildEnsemble", "Register")) for name in _ran(run))
     message = run.record.steps["Fail-models"].failure_reason
     assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.6 ")
-    assert " lightgbm 0.55;" in message
+    assert " lightgbm 0.55 (IC 0.0100 RankIC 0.0100 ICIR 0.100 long-short net Sharpe 0.50);" in message
     assert " xgboost 0.6" in message
     assert run.record.model_package_arn is None
 

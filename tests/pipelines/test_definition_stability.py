@@ -72,3 +72,17 @@ def test_off_by_default_and_the_tuning_reads_build_features():
     tuning = next(s for s in iter_steps(definition["Steps"]) if s["Type"] == "Tuning")
     train = tuning["Arguments"]["TrainingJobDefinition"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
     assert "BuildFeatures" in train["Get"]
+
+
+def test_stability_rfe_adds_its_arguments_only_when_enabled():
+    """`stability.rfe` (issue 19): the step's arguments carry --rfe and its settings; off, none of them."""
+
+    def arguments(overrides: dict) -> list[str]:
+        config = load_config(overrides={"stability": {"enabled": True, **overrides}})
+        definition = json.loads(definition_json(get_pipeline(config)))
+        leak_gate = next(s for s in definition["Steps"] if s["Name"] == "LeakGate")
+        return leak_gate["Arguments"]["IfSteps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+    assert not any(a.startswith("--rfe") for a in arguments({}))
+    with_rfe = arguments({"rfe": {"enabled": True, "step": 0.25, "min_features": 5}})
+    assert with_rfe[with_rfe.index("--rfe"):][:6] == ["--rfe", "true", "--rfe-step", "0.25", "--rfe-min-features", "5"]

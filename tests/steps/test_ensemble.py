@@ -101,6 +101,13 @@ def test_one_algorithm_ensemble_writes_the_contract_and_reproduces_in_a_fresh_pr
     assert report["binary_classification_metrics"]["auc"]["value"] == pytest.approx(
         _auc(evaluations / "xgboost" / "evaluation.json"), abs=1e-12)
     assert ensemble["beats_best_single"] is True and ensemble["auc_by_period"]
+    # ... and so are its rank IC and the quantile backtest, which see only the order of the scores (issue 19).
+    base = json.loads((evaluations / "xgboost" / "evaluation.json").read_text())
+    assert report["signal_quality"]["holdout"]["rank_ic"]["mean"] == pytest.approx(
+        base["signal_quality"]["holdout"]["rank_ic"]["mean"], abs=1e-12)
+    assert report["backtest"]["long_short"] == base["backtest"]["long_short"]
+    # Per fold, the meta-learner is fitted on earlier folds only: the first fold has no ensemble score.
+    assert [f["fold"] for f in report["signal_quality"]["by_fold"]] == [1, 2]
     with tarfile.open(out / "model.tar.gz") as tar:
         names = set(tar.getnames())
     assert {"ensemble_meta.json", "meta_learner.json", "base/xgboost/model.json",

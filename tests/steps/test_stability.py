@@ -152,3 +152,57 @@ def test_stability_writes_clarify_shap_values_studio_can_read_and_the_selected_c
         assert numbers["std_dev"] == pytest.approx(column.std(ddof=0))
         assert (numbers["min"], numbers["max"]) == (column.min(), column.max())
     assert (tmp_path / "baseline" / "constraints.json").is_file()
+
+
+# --- RFE with walk-forward CV (issue 19, item 4) -------------------------------------------------------------------
+
+def test_rfe_splits_are_the_purged_walk_forward_folds_never_shuffled(known_features: Path) -> None:
+    from steps.stability.rfe import RfeSettings, _splits
+
+    table = load_feature_table(known_features)
+    rows, splits = _splits(table, RfeSettings(enabled=True, max_rows_per_fold=500))
+    frame = table.frame.iloc[rows].reset_index(drop=True)
+    assert len(splits) == len(table.folds.folds)
+    for (train, valid), fold in zip(splits, table.folds.folds, strict=True):
+        assert (frame["label_end"].iloc[train] + table.folds.embargo < fold.validation_start).all()
+        assert frame["ts"].iloc[train].max() < frame["ts"].iloc[valid].min()
+    assert (frame["ts"] < table.folds.holdout_start).all()  # the holdout is in no split
+
+
+def test_rfe_drops_planted_noise_and_keeps_the_informative_features(known_features: Path) -> None:
+    from steps.stability.rfe import RfeSettings, rfe_select
+
+    table = load_feature_table(known_features)
+    result = rfe_select(table, [*INFORMATIVE, *NOISE], RfeSettings(enabled=True, step=0.125, min_features=1,
+                                                                    max_rows_per_fold=800, n_estimators=30,
+                                                                    threads=1))
+    assert set(INFORMATIVE) <= set(result["selected"])
+    assert len(set(NOISE) & set(result["selected"])) <= 1
+    assert max(result["ranking"][c] for c in INFORMATIVE) == 1
+    counts = result["cv_auc_by_feature_count"]
+    assert counts[3]["mean_auc"] > counts[1]["mean_auc"] + 0.05  # the three signals together beat any one
+
+
+def test_with_rfe_on_the_report_says_which_rule_dropped_each_feature(known_features: Path, tmp_path: Path) -> None:
+    from steps.stability.rfe import RfeSettings
+
+    # SHAP rules made permissive, so whatever goes is RFE's doing and says so.
+    lenient = StabilitySettings(floor=0.0, max_rank_spread=1.0, min_sign_correlation=0.99, min_validation_z=-1e9,
+                                min_features=1)
+    report = run_stability(known_features, tmp_path / "report", None, lenient, logging.getLogger("test"),
+                           rfe=RfeSettings(enabled=True, step=0.125, min_features=1, max_rows_per_fold=800,
+                                           n_estimators=30, threads=1))
+    assert set(INFORMATIVE) <= set(report["selected"]) and report["rfe"]["folds"] == 3
+    assert report["dropped"] and set(report["dropped"]) <= set(NOISE)
+    for reasons in report["dropped"].values():
+        assert [r.split(":")[0] for r in reasons] == ["RFE"]
+    written = json.loads((tmp_path / "report" / "stability_report.json").read_text())
+    assert written["rfe"]["selected"] == report["rfe"]["selected"]
+
+
+def test_a_bad_rfe_step_is_a_usage_error_on_one_line(known_features: Path, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "steps.stability", "--features", str(known_features), "--output",
+                           str(tmp_path / "out"), "--rfe", "true", "--rfe-step", "1.5"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "rfe step must be in (0, 1)" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()

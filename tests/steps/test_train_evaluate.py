@@ -91,7 +91,8 @@ def test_evaluate_reads_model_tarball_and_writes_report(model_dir: Path, feature
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "evaluation.json").read_text())
     metrics = report["binary_classification_metrics"]
-    assert set(metrics) == {"auc", "accuracy", "log_loss", "brier"}
+    assert set(metrics) == {"auc", "accuracy", "log_loss", "brier", "information_coefficient",
+                            "rank_information_coefficient", "long_short_net_sharpe"}
     assert all(set(m) == {"value", "standard_deviation"} for m in metrics.values())
     assert 0.0 <= metrics["auc"]["value"] <= 1.0
     assert report["algorithm"] == "xgboost"

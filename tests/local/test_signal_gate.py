@@ -1,0 +1,77 @@
+"""The optional Gate-signal (backtest.min_net_sharpe) and the signal figures in metadata and Fail messages (issue 19).
+
+Run with the fake step programs (tests/local/fixtures), whose ensemble writes the net Sharpe control.json forces.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.definition_graph import flatten_steps
+from pipelines.lint import lint_definition
+from pipelines.local.runner import build_definition
+
+
+@pytest.fixture(scope="module")
+def gated_definition():
+    definition, _ = build_definition(load_config(profile="quick", overrides={"backtest": {"min_net_sharpe": 1.0}}))
+    return definition
+
+
+def test_without_a_threshold_the_definition_has_no_signal_gate(quick_definition):
+    text = json.dumps(quick_definition)
+    assert "Gate-signal" not in text and "Fail-signal" not in text
+    steps = flatten_steps(quick_definition)
+    for name in ("Evaluate-xgboost", "BuildEnsemble"):
+        arguments = steps[name].spec["Arguments"]["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--backtest-quantile") + 1] == "0.2"
+        assert arguments[arguments.index("--cost-bps") + 1] == "5.0"
+    # With a threshold: Gate-signal sits between the ensemble's gates (AUC, then the plausibility ceiling) and the
+    # artifact check, on the literal threshold.
+    config = load_config(profile="quick", overrides={"backtest": {"min_net_sharpe": 1.0}})
+    gated, _ = build_definition(config)
+    assert lint_definition(gated, config) == []  # what upsert requires before publishing
+    gate = flatten_steps(gated)["Gate-signal"]
+    assert [branch[0] for branch in gate.branches[-2:]] == ["Gate-ensemble", "Gate-plausible-ensemble"]
+    assert gate.spec["Arguments"]["Conditions"][0]["RightValue"] == 1.0
+    assert {s["Name"] for s in gate.spec["Arguments"]["IfSteps"]} == {"CheckArtifact", "Gate-artifact"}
+
+
+def test_a_net_sharpe_below_the_threshold_ends_in_fail_signal_and_registers_nothing(run_fake, gated_definition,
+                                                                                     tmp_path):
+    run = run_fake(definition=gated_definition, control={"state_dir": str(tmp_path), "ensemble": {"net_sharpe": 0.2}})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-ensemble"].properties == {"Outcome": True}
+    assert run.record.steps["Gate-signal"].properties == {"Outcome": False}
+    message = run.record.steps["Fail-signal"].failure_reason
+    assert message.startswith("Gate-signal failed: the ensemble's holdout long-short net Sharpe 0.2 is below "
+                              "backtest.min_net_sharpe 1.0 (IC 0.0100 RankIC 0.0100")
+    assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
+    assert run.record.model_package_arn is None
+
+
+def test_a_net_sharpe_at_the_threshold_passes_and_the_package_carries_the_signal_figures(run_fake, gated_definition,
+                                                                                         tmp_path):
+    run = run_fake(definition=gated_definition, control={"state_dir": str(tmp_path), "ensemble": {"net_sharpe": 1.0}})
+
+    assert run.result.exit_code == 0, run.lines[-20:]
+    assert run.record.steps["Gate-signal"].properties == {"Outcome": True}
+    metadata = run.record.steps["Register-RegisterModel"].arguments["CustomerMetadataProperties"]
+    assert metadata["holdout_net_sharpe"] == "1.0"
+    assert metadata["holdout_ic"] == metadata["holdout_rank_ic"] == "0.0100"
+
+
+def test_the_approval_listing_shows_ic_and_net_sharpe_beside_the_auc():
+    from pipelines.deployment.registry import metrics_summary
+
+    statistics = {"binary_classification_metrics": {
+        "auc": {"value": 0.61, "standard_deviation": 0.01},
+        "information_coefficient": {"value": 0.021, "standard_deviation": 0.004},
+        "long_short_net_sharpe": {"value": -0.4, "standard_deviation": 0.9}}}
+    summary = metrics_summary(statistics)
+    assert (summary["auc"], summary["information_coefficient"], summary["long_short_net_sharpe"]) == (0.61, 0.021, -0.4)
+    assert "information_coefficient" not in metrics_summary({"binary_classification_metrics": {"auc": {"value": 0.6}}})
