@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
+from steps.stability.settings import StabilitySettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
@@ -133,26 +134,11 @@ def horizon_key(features: Features) -> str:
     return f"{features.frequency}/{features.label_horizon_bars}"
 
 
-class StabilityRfe(_Strict):
-    """Recursive feature elimination with walk-forward CV inside FeatureStability (steps/stability/rfe.py): a
-    feature is kept only if RFE and the SHAP rules both keep it. Off: the step's arguments are as without it."""
+class Stability(StabilitySettings):
+    """The optional FeatureStability step: steps.stability's own model (steps/stability/settings.py) plus whether
+    the definition holds the step at all (`enabled`, `--feature-analysis`)."""
 
     enabled: bool = False
-    step: float = Field(default=0.1, gt=0.0, lt=1.0)  # share of the starting features removed per round
-    min_features: int = Field(default=3, ge=1)
-
-
-class Stability(_Strict):
-    """The optional FeatureStability step (steps.stability); `floor` is a share of total mean |SHAP|."""
-
-    enabled: bool = False
-    floor: float = Field(default=0.01, ge=0.0, lt=1.0)
-    max_rank_spread: float = Field(default=0.5, gt=0.0, le=1.0)
-    min_sign_correlation: float = Field(default=0.1, ge=0.0, lt=1.0)
-    min_validation_z: float = 2.0
-    min_features: int = Field(default=3, ge=1)
-    max_rows_per_fold: int = Field(default=20000, ge=100)
-    rfe: StabilityRfe = StabilityRfe()
 
 
 class Registry(_Strict):

@@ -66,7 +66,7 @@ def settings_error(exc: ValidationError, source: str) -> StepInputError:
     if first["type"] == "extra_forbidden":
         return StepInputError("is not a setting of this step", file=source, column=name,
                               fix="check the spelling (python -m <step> --help lists them)")
-    flag = "--" + name.split(".")[0].replace("_", "-")
+    flag = "--" + name.replace(".", "-").replace("_", "-")
     return StepInputError(f"{message} (got {first.get('input')!r})", file=source, column=name,
                           fix=f"pass a valid {flag}")
 
@@ -123,24 +123,33 @@ def _default_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, model: type[StepSettings],
-                           exclude: Iterable[str] = ()) -> None:
-    """`--settings JSON` and one `--<name>` flag per field of `model` (but `exclude`), documented from the model.
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, StepSettings)
 
-    The flags default to *absent* (argparse.SUPPRESS), so `settings_from_args` can tell a flag that was given
-    (it wins) from one that was not (the `--settings` value or the model's default applies)."""
-    skipped = set(exclude)
-    group = parser.add_argument_group(f"settings ({model.__name__}); a flag wins over {SETTINGS_FLAG}")
-    group.add_argument(SETTINGS_FLAG, action="append", default=[], metavar="JSON",
-                       help="the settings as a JSON object of the names below (with _); may be repeated")
+
+def _add_fields(group: Any, model: type[StepSettings], prefix: str) -> None:
     for name, field in model.model_fields.items():
-        if name in skipped:
+        if _is_section(field.annotation):  # a nested section (e.g. stability's rfe): --rfe-step, JSON {"rfe": {...}}
+            _add_fields(group, field.annotation, f"{prefix}{name}.")
             continue
         bounds = _bounds(field)
         text = f"{field.description or name} (default {_default_text(field.default)}"
         text += f"; {bounds})" if bounds else ")"
-        group.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+        flag = "--" + f"{prefix}{name}".replace(".", "-").replace("_", "-")
+        group.add_argument(flag, dest=f"{prefix}{name}", default=argparse.SUPPRESS,
                            help=text.replace("%", "%%"), **_argument_options(field.annotation))
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, model: type[StepSettings]) -> None:
+    """`--settings JSON` and one `--<name>` flag per field of `model`, documented from the model (a nested
+    section's fields as `--<section>-<name>`).
+
+    The flags default to *absent* (argparse.SUPPRESS), so `settings_from_args` can tell a flag that was given
+    (it wins) from one that was not (the `--settings` value or the model's default applies)."""
+    group = parser.add_argument_group(f"settings ({model.__name__}); a flag wins over {SETTINGS_FLAG}")
+    group.add_argument(SETTINGS_FLAG, action="append", default=[], metavar="JSON",
+                       help="the settings as a JSON object of the names below (with _); may be repeated")
+    _add_fields(group, model, "")
 
 
 def _json_settings(texts: Iterable[str]) -> dict[str, Any]:
@@ -162,15 +171,43 @@ def _json_settings(texts: Iterable[str]) -> dict[str, Any]:
     return values
 
 
-def settings_from_args(model: type[StepSettings], args: argparse.Namespace,
-                       extra: Mapping[str, Any] | None = None) -> StepSettings:
-    """The model from `--settings` objects overlaid with the flags given (and `extra`, values the step sets);
-    validated by the model, so a bad value is one line naming the setting and its bound."""
+def _given_flags(model: type[StepSettings], args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
+    given: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if _is_section(field.annotation):
+            inner = _given_flags(field.annotation, args, f"{prefix}{name}.")
+            if inner:
+                given[name] = inner
+        elif hasattr(args, f"{prefix}{name}"):
+            given[name] = getattr(args, f"{prefix}{name}")
+    return given
+
+
+def _overlay(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in top.items():
+        inner = merged.get(name)
+        merged[name] = _overlay(inner, value) if isinstance(value, Mapping) and isinstance(inner, dict) else value
+    return merged
+
+
+def settings_from_args(model: type[StepSettings], args: argparse.Namespace) -> StepSettings:
+    """The model from `--settings` objects overlaid with the flags given; validated by the model, so a bad value
+    is one line naming the setting and its bound."""
     values = _json_settings(getattr(args, "settings", None) or [])
-    given = {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
+    given = _given_flags(model, args)
     source = "command line" if given and not values else SETTINGS_FLAG if values and not given else \
         f"{SETTINGS_FLAG} and flags"
-    return model.parse({**values, **given, **(extra or {})}, source=source)
+    return model.parse(_overlay(values, given), source=source)
+
+
+def settings_from_argv(model: type[StepSettings], argv: Iterable[str]) -> StepSettings:
+    """The settings a step with `model` makes of a whole command line (its other arguments are ignored): how a
+    test or a check reads a definition's arguments back as the step will."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_settings_arguments(parser, model)
+    known, _ = parser.parse_known_args(list(argv))
+    return settings_from_args(model, known)
 
 
 def settings_arguments(values: Mapping[str, Any], limit: int = MAX_ARGUMENT_CHARS) -> list[str]:

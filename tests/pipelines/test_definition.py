@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import subprocess
@@ -17,7 +16,6 @@ from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import iter_steps
 from pipelines.session import OfflinePipelineSession
-from steps.common.settings import add_settings_arguments, settings_from_args
 from steps.features.settings import FeatureConfiguration
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 
@@ -267,26 +265,8 @@ def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_re
     assert evaluate[evaluate.index("--suspicious-auc") + 1] == str(ceiling)  # the flag and the gate agree
 
 
-def _step_settings(arguments: list, model, definition: dict):
-    """What a step's generated command line makes of the definition's arguments: `--settings` objects plus flags,
-    a `Std:Join` of one parameter read as the parameter's default (as SageMaker renders it)."""
-    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
-    texts = []
-    for argument in arguments:
-        if isinstance(argument, dict):
-            (value,) = argument["Std:Join"]["Values"]
-            default = defaults[value["Get"].removeprefix("Parameters.")]
-            argument = str(default).lower() if isinstance(default, bool) else str(default)
-        assert len(argument) <= 256, argument  # a container argument's limit
-        texts.append(argument)
-    parser = argparse.ArgumentParser()
-    add_settings_arguments(parser, model)
-    known, _ = parser.parse_known_args(texts)
-    return settings_from_args(model, known)
-
-
 @pytest.mark.parametrize("profile", [None, "daily"])
-def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_thresholds(profile):
+def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_thresholds(profile, step_settings):
     """The leak step's contract comes from the configuration: the same settings BuildFeatures is given (ingest
     lag and the IncludeSentiment parameter included), never read from the manifest of the table under test;
     read back by each step's own generated command line."""
@@ -295,8 +275,8 @@ def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_t
     steps = _steps_by_name(definition["Steps"])
     features = steps["BuildFeatures"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     leaks = steps["LeakTests"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    built = _step_settings(features, FeatureConfiguration, definition)
-    held = _step_settings(leaks, LeakSettings, definition)
+    built = step_settings(steps["BuildFeatures"], FeatureConfiguration, definition)
+    held = step_settings(steps["LeakTests"], LeakSettings, definition)
     expected = config.feature_settings().model_dump(exclude={"absent_inputs", "extra"})
     assert built.model_dump() == expected
     assert held.contract() == config.feature_settings()
