@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 import csv
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from steps.ensemble.settings import EnsembleSettings
+from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 from steps.stability.settings import StabilitySettings
@@ -91,7 +93,8 @@ class Gates(_Strict):
     min_model_auc: float = Field(ge=0.5, le=1.0)
     min_ensemble_auc: float = Field(ge=0.5, le=1.0)
     max_tuning_attempts: int = Field(ge=1, le=3)
-    ensemble_margin: float = Field(default=0.0, ge=0.0, le=0.1)  # ensemble AUC >= best single AUC - margin
+    # steps.ensemble's `margin` (its model declares the default and bounds): ensemble AUC >= best single AUC - margin
+    ensemble_margin: Annotated[float, EnsembleSettings.model_fields["margin"]]
 
 
 class Training(_Strict):
@@ -111,7 +114,8 @@ class Plausibility(LeakScreens):
     no entry is refused.
     """
 
-    max_holdout_auc: float = Field(gt=0.5, le=1.0)  # above: Fail-implausible before Register (and the flag)
+    # steps.evaluate's `suspicious_auc` (the flag) and the ceiling of Gate-plausible*: above it, Fail-implausible
+    max_holdout_auc: Annotated[float, EvaluateSettings.model_fields["suspicious_auc"]]
 
 
 class Leaks(LeakRun):
@@ -320,15 +324,14 @@ class Deploy(_Strict):
     tweet_metric: TweetMetric = TweetMetric()
 
 
-class Backtest(_Strict):
-    """The evaluations' signal quality and cost-aware backtest (docs/training.md), and its optional gate.
+class Backtest(SignalSettings):
+    """The evaluations' cost-aware backtest (steps.evaluate's `SignalSettings`, docs/training.md) and its optional
+    gate.
 
     `min_net_sharpe`: when set, Gate-signal[-r] requires the ensemble's holdout long-short net Sharpe to reach
     it before the artifact check and Register (None: no gate; the definition is then as without this). A
     definition-time setting, like FinGPT: changing it means publishing the definition again."""
 
-    quantile: float = Field(default=0.2, gt=0.0, le=0.5)  # long the top, short the bottom quantile by score
-    cost_bps: float = Field(default=5.0, ge=0.0, le=10000.0)  # per unit traded, each side
     min_net_sharpe: float | None = Field(default=None, ge=-10.0, le=10.0)
 
 
@@ -379,6 +382,17 @@ class PipelineConfig(_Strict):
         screens = self.plausibility.model_dump(include=set(LeakScreens.model_fields))
         return LeakSettings(**self.leaks.model_dump(exclude={"plausibility"}), **screens,
                             **self.feature_settings().model_dump(exclude={"absent_inputs", "extra"}))
+
+    def evaluate_settings(self) -> EvaluateSettings:
+        """What the config sets of steps.evaluate's settings: this horizon's ceiling and the backtest."""
+        return EvaluateSettings(suspicious_auc=self.plausibility.max_holdout_auc, backtest=self.signal_settings())
+
+    def ensemble_settings(self) -> EnsembleSettings:
+        """What the config sets of steps.ensemble's settings: the gate's margin and the backtest."""
+        return EnsembleSettings(margin=self.gates.ensemble_margin, backtest=self.signal_settings())
+
+    def signal_settings(self) -> SignalSettings:
+        return SignalSettings(**self.backtest.model_dump(exclude={"min_net_sharpe"}))
 
     @property
     def plausibility(self) -> Plausibility:

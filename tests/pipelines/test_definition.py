@@ -16,6 +16,7 @@ from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import iter_steps
 from pipelines.session import OfflinePipelineSession
+from steps.evaluate.settings import EvaluateSettings
 from steps.features.settings import FeatureConfiguration
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 
@@ -240,12 +241,14 @@ def test_leak_gate_reads_passed_from_the_leak_report(definition):
 
 
 @pytest.mark.parametrize("profile, ceiling", [(None, 0.70), ("daily", 0.60)])
-def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_register(profile, ceiling):
+def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_register(profile, ceiling,
+                                                                                        step_settings):
     """Gate-plausible: each model's holdout AUC <= leaks.plausibility[<frequency>/<horizon>].max_holdout_auc, a
     literal of the definition (no parameter can lift it at start time); the ensemble's likewise."""
     config = load_config(profile=profile, overrides={"algorithms": ["xgboost", "lightgbm"]})
     assert config.plausibility.max_holdout_auc == ceiling
-    steps = _steps_by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    definition = json.loads(definition_json(get_pipeline(config)))
+    steps = _steps_by_name(definition["Steps"])
 
     def auc(step: str, property_file: str) -> dict:
         return {"Std:JsonGet": {"Path": "binary_classification_metrics.auc.value",
@@ -261,8 +264,8 @@ def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_re
         message = steps[f"Fail-implausible{suffix}"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
         assert message[0].startswith(f"Gate-plausible{suffix} failed: a holdout AUC above {ceiling} is implausible")
         assert auc(f"Evaluate-lightgbm{suffix}", f"Evaluation-lightgbm{suffix}") in message
-    evaluate = steps["Evaluate-xgboost"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert evaluate[evaluate.index("--suspicious-auc") + 1] == str(ceiling)  # the flag and the gate agree
+    evaluate = step_settings(steps["Evaluate-xgboost"], EvaluateSettings, definition)
+    assert evaluate.suspicious_auc == ceiling  # the step's flag and the gate agree
 
 
 @pytest.mark.parametrize("profile", [None, "daily"])
