@@ -20,6 +20,7 @@ from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 from steps.stability.settings import StabilitySettings
+from steps.train.settings import TrainingSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
@@ -97,12 +98,8 @@ class Gates(_Strict):
     ensemble_margin: Annotated[float, EnsembleSettings.model_fields["margin"]]
 
 
-class Training(_Strict):
-    """How each training job splits the universe: one global model, or one per stock / sector plus a global
-    fallback for groups with fewer than `min_group_rows` development rows."""
-
-    grouping: Literal["global", "stock", "sector"] = "global"
-    min_group_rows: int = Field(default=500, ge=1)
+class Training(TrainingSettings):
+    """steps.train's job options (steps/train/settings.py): one global model, or one per stock / sector."""
 
 
 class Plausibility(LeakScreens):
