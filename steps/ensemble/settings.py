@@ -20,6 +20,7 @@ class EnsembleSettings(StepSettings):
     c: float = Field(1.0, gt=0.0, le=1e6, description="inverse L2 strength of the logistic meta-learner")
     period: Literal["D", "W", "M"] = Field("W", description="AUC-by-period granularity")
     smoke_rows: int = Field(32, ge=1, le=1000, description="held-out rows kept for the deploy smoke test")
-    bootstrap: int = Field(200, ge=1, le=100000, description="day-block bootstrap resamples of the holdout AUC")
+    bootstrap: int = Field(200, ge=0, le=100000,
+                           description="day-block bootstrap resamples of the holdout AUC (0: none)")
     seed: int = Field(0, ge=0, description="seed of the bootstrap")
     backtest: SignalSettings = Field(default_factory=SignalSettings, description="the cost-aware backtest")

@@ -20,7 +20,8 @@ class SignalSettings(StepSettings):
 class EvaluateSettings(StepSettings):
     """The holdout evaluation of one model."""
 
-    bootstrap: int = Field(200, ge=1, le=100000, description="day-block bootstrap resamples of the holdout AUC")
+    bootstrap: int = Field(200, ge=0, le=100000,
+                           description="day-block bootstrap resamples of the holdout AUC (0: none)")
     seed: int = Field(0, ge=0, description="seed of the bootstrap")
     suspicious_auc: float = Field(0.70, gt=0.5, le=1.0, description="flag a holdout AUC above this as a likely leak")
     min_auc: float | None = Field(None, ge=0.5, le=1.0,

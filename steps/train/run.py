@@ -23,10 +23,11 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import FeatureTable, load_feature_table
+from steps.common.feature_table import FeatureTable
 from steps.common.folds import development_mask, fold_masks, holdout_mask
 from steps.common.io import MANIFEST_FILES, clear_outputs, read_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
+from steps.features.table import load_feature_table
 from steps.train.algorithms import Algorithm
 from steps.train.algorithms.loader import META_FILE, write_model_meta
 from steps.train.settings import TrainingSettings

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.common.feature_table import load_feature_table
 from steps.common.io import describe_files
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
+from steps.features.table import load_feature_table
 from steps.leaks.checks import choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.run import run_checks, run_leaks
 

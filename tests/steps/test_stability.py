@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.common.feature_table import load_feature_table
 from steps.common.folds import build_folds
+from steps.features.table import load_feature_table
 from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
 from steps.stability.run import run_stability
 from steps.stability.select import FoldImportance, StabilitySettings
