@@ -23,7 +23,7 @@ import argparse
 import json
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -199,6 +199,17 @@ def settings_from_args(model: type[StepSettings], args: argparse.Namespace) -> S
     source = "command line" if given and not values else SETTINGS_FLAG if values and not given else \
         f"{SETTINGS_FLAG} and flags"
     return model.parse(_overlay(values, given), source=source)
+
+
+def parse_step_arguments(parser: argparse.ArgumentParser, model: type[StepSettings],
+                         argv: Sequence[str] | None) -> tuple[argparse.Namespace, Any]:
+    """A step's command line in one call: `model`'s settings (and `--log-format` where the parser has the step
+    helper for it) added to `parser`, `argv` parsed, the settings validated."""
+    add_settings_arguments(parser, model)
+    if hasattr(parser, "add_log_format"):
+        parser.add_log_format()
+    args = parser.parse_args(argv)
+    return args, settings_from_args(model, args)
 
 
 def settings_from_argv(model: type[StepSettings], argv: Iterable[str]) -> StepSettings:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
-from steps.common.settings import add_settings_arguments, settings_from_args
+from steps.common.settings import parse_step_arguments
 from steps.ensemble.run import run_ensemble
 from steps.ensemble.settings import EnsembleSettings
 
@@ -22,10 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--evaluations", required=True, help="folder of <algorithm>/evaluation.json")
     parser.add_argument("--features", required=True)
     parser.add_argument("--output", required=True)
-    add_settings_arguments(parser, EnsembleSettings)
-    parser.add_log_format()
-    args = parser.parse_args(argv)
-    settings = settings_from_args(EnsembleSettings, args)
+    args, settings = parse_step_arguments(parser, EnsembleSettings, argv)
     logger = get_logger("ensemble", args.log_format)
     run_ensemble(args.models, args.evaluations, args.features, args.output, logger, margin=settings.margin,
                  c=settings.c, period=settings.period, smoke_rows=settings.smoke_rows, bootstrap=settings.bootstrap,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
-from steps.common.settings import add_settings_arguments, settings_from_args
+from steps.common.settings import parse_step_arguments
 from steps.evaluate.run import run_evaluation
 from steps.evaluate.settings import EvaluateSettings
 
@@ -19,10 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--features", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--algorithm", default=None, help="checked against the model's metadata")
-    add_settings_arguments(parser, EvaluateSettings)
-    parser.add_log_format()
-    args = parser.parse_args(argv)
-    settings = settings_from_args(EvaluateSettings, args)
+    args, settings = parse_step_arguments(parser, EvaluateSettings, argv)
     logger = get_logger("evaluate", args.log_format)
     run_evaluation(args.model, args.features, args.output, args.algorithm, logger, bootstrap=settings.bootstrap,
                    seed=settings.seed, suspicious_auc=settings.suspicious_auc, min_auc=settings.min_auc,

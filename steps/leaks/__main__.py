@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, parse_bool, run_main
 from steps.common.logging import get_logger
-from steps.common.settings import add_settings_arguments, settings_from_args
+from steps.common.settings import parse_step_arguments
 from steps.leaks.asymmetry import AsymmetryThresholds
 from steps.leaks.checks import LeakThresholds
 from steps.leaks.run import run_leaks
@@ -37,13 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--baseline-output", default=None,
                         help="also write Model Monitor's statistics.json and constraints.json of the training rows")
-    add_settings_arguments(parser, LeakSettings)
     parser.add_argument("--strict", nargs="?", const=True, default=False, type=parse_bool,
                         help="exit 1 when a leak is found (also --strict true/false)")
-    parser.add_log_format()
-    args = parser.parse_args(argv)
+    args, settings = parse_step_arguments(parser, LeakSettings, argv)
     logger = get_logger("leaks", args.log_format)
-    settings = settings_from_args(LeakSettings, args)
     thresholds = LeakThresholds(settings.max_single_feature_auc, settings.min_future_correlation,
                                 settings.max_future_to_past_correlation)
     report = run_leaks(args.features, args.bars, args.tweets, args.output, cutoffs=settings.cutoffs,

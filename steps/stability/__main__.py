@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
-from steps.common.settings import add_settings_arguments, settings_from_args
+from steps.common.settings import parse_step_arguments
 from steps.stability.rfe import RfeSettings
 from steps.stability.run import run_stability
 from steps.stability.settings import StabilitySettings
@@ -28,10 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-features", default=None, help="narrowed copy of the features folder")
     parser.add_argument("--baseline-output", default=None,
                         help="Model Monitor statistics.json and constraints.json of the selected columns")
-    add_settings_arguments(parser, StabilitySettings)
-    parser.add_log_format()
-    args = parser.parse_args(argv)
-    settings = settings_from_args(StabilitySettings, args)
+    args, settings = parse_step_arguments(parser, StabilitySettings, argv)
     run_stability(args.features, args.output, args.output_features, settings, get_logger("stability", args.log_format),
                   baseline_output=args.baseline_output, rfe=RfeSettings.from_settings(settings))
     return 0
