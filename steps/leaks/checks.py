@@ -6,9 +6,9 @@
     manifest's settings; a column the code does not produce cannot be verified, and fails.
 (c) label_alignment: every label window ends after its row (label_end > ts) and labels match returns.
 (c') timestamp_alignment: against the bars themselves, not the feature code: every row sits on a bar close,
-    its label window is the bars t+1 .. t+1+H (strictly after t), and the tweets the table counts for the
-    row at t were created at or before t - ingest_lag (an independent recount of the tweet counts, sums
-    and plain means).
+    its label window is the bars t+1 .. t+1+H (strictly after t), and every sentiment column (weighted
+    means, sent_daily, positive ratios, plain means, sums, counts) equals an independent recount of the
+    tweets created at or before t - ingest_lag, on every row.
 (d) folds: chronological, purged and embargoed train rows (purged on the label windows recomputed from
     the bars, so an understated label_end cannot hide an overlap), holdout outside every fold.
 (e) duplicates: no (ticker, ts) twice, no row or identical feature vector in two of train/validation/holdout.
@@ -32,6 +32,7 @@ from steps.common.folds import Folds, bar_interval, fold_masks, holdout_mask
 from steps.features.build import feature_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.compare import compare_frames
+from steps.leaks.sentiment_recount import parse_sentiment_columns, recount
 
 BuildFn = Callable[..., pd.DataFrame]
 ASSOCIATION_LIMIT = 0.75
@@ -338,57 +339,6 @@ def locate_rows(table: pd.DataFrame, bars: Bars, horizon: int) -> BarPositions:
     return BarPositions(found, label_end, forward, past)
 
 
-def _tweet_columns(settings: FeatureSettings, present: list[str]) -> dict[str, tuple[str, pd.Timedelta]]:
-    """Sentiment columns that a plain recount can verify: name -> (kind, window length)."""
-    unit = pd.Timedelta(minutes=1) if settings.frequency == "1min" else pd.Timedelta(days=1)
-    suffix = settings.window_unit
-    found = {}
-    for w in settings.windows:
-        for kind, name in (("count", f"tweet_count_{w}{suffix}"), ("sum", f"sent_sum_{w}{suffix}"),
-                           ("mean", f"sent_mean_{w}{suffix}")):
-            if name in present:
-                found[name] = (kind, unit * w)
-    return found
-
-
-def recount_tweets(rows: pd.DataFrame, tweets: pd.DataFrame, columns: dict[str, tuple[str, pd.Timedelta]],
-                   lag: pd.Timedelta) -> dict[str, np.ndarray]:
-    """For each row (ticker, ts): tweets with created_at in (t - W - lag, t - lag], counted, summed, averaged.
-
-    Written apart from steps.features.sentiment on purpose (windows on created_at rather than on the
-    availability time), so a shared bug cannot hide itself.
-    """
-    result = {name: np.zeros(len(rows)) for name in columns}
-    if not len(tweets) or not columns:
-        return result
-    row_ts = rows["ts"].to_numpy("datetime64[ns]").astype("int64")
-    created_all = tweets["created_at"].to_numpy("datetime64[ns]").astype("int64")
-    scores_all = tweets["score"].to_numpy(dtype="float64")
-    tweet_groups = tweets.groupby("ticker", sort=False).indices
-    for ticker, row_idx in rows.groupby("ticker", sort=False).indices.items():
-        members = tweet_groups.get(ticker)
-        if members is None:
-            continue
-        order = members[np.argsort(created_all[members], kind="stable")]
-        created = created_all[order]
-        prefix = np.r_[0.0, np.cumsum(scores_all[order])]
-        newest = row_ts[row_idx] - np.int64(lag.value)
-        hi = np.searchsorted(created, newest, side="right")
-        for name, (kind, length) in columns.items():
-            lo = np.searchsorted(created, newest - np.int64(length.value), side="right")
-            count = (hi - lo).astype("float64")
-            total = prefix[hi] - prefix[lo]
-            if kind == "count":
-                value = count
-            elif kind == "sum":
-                value = total
-            else:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    value = np.where(count > 0, total / count, 0.0)
-            result[name][row_idx] = value
-    return result
-
-
 def _differs(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return ~(np.abs(expected - actual) <= RECOUNT_ATOL + 1e-9 * np.abs(expected))
@@ -408,11 +358,13 @@ def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd
         problems.append(f"{wrong_end} rows whose label_end is not the close of bar t+1+{settings.label_horizon_bars} "
                         "(the label window must start after t and span the horizon)")
         columns.append("label_end")
-    verifiable = _tweet_columns(settings, list(table.columns)) if settings.include_sentiment else {}
+    # Every sentiment column, read by its name (weighted sent_*, sent_daily, sent_pos_ratio_*, means, sums,
+    # counts), recounted from the raw tweets apart from the feature code (steps/leaks/sentiment_recount.py).
+    verifiable = parse_sentiment_columns(list(table.columns))
     lag = pd.Timedelta(seconds=settings.ingest_lag_seconds)
     if verifiable:
-        expected = recount_tweets(table, tweets, verifiable, lag)
-        without_lag = recount_tweets(table, tweets, verifiable, pd.Timedelta(0)) if lag > pd.Timedelta(0) else None
+        expected = recount(table, tweets, verifiable, lag)
+        without_lag: dict[str, np.ndarray] | None = None  # recounted once, on the first disagreement
         for name, values in expected.items():
             actual = table[name].to_numpy(dtype="float64", na_value=np.nan)
             bad = _differs(values, actual)
@@ -421,8 +373,10 @@ def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd
             columns.append(name)
             text = f"{name} differs from a recount of tweets created at or before t - {lag.total_seconds():g}s " \
                    f"on {int(bad.sum())} rows"
+            if without_lag is None and lag > pd.Timedelta(0):
+                without_lag = recount(table, tweets, verifiable, pd.Timedelta(0))
             if without_lag is not None and not _differs(without_lag[name][bad], actual[bad]).any():
-                text += " (it matches a count with no ingest lag: tweets counted before created_at + lag)"
+                text += " (it matches a recount with no ingest lag: tweets counted before created_at + lag)"
             problems.append(text)
     passed = not problems
     details = "; ".join(problems) if problems else (

@@ -48,9 +48,10 @@ def test_a_table_built_with_a_smaller_lag_than_configured_fails_settings_contrac
     contract = _checks(report)["settings_contract"]
     assert not contract["passed"] and contract["columns"] == ["ingest_lag_seconds"]
     assert "ingest_lag_seconds 0.0 in the table, 60.0 configured" in contract["details"]
-    assert report["summary"].startswith("3 failed check(s): settings_contract (ingest_lag_seconds); ")
-    # The recount and the recomputation use the configured 60 s, not the manifest's 0 s, so they fail too
+    assert report["summary"].startswith("4 failed check(s): settings_contract (ingest_lag_seconds); causality (")
+    # The replay, the recount and the recomputation use the configured 60 s, not the manifest's 0 s, so they fail too
     checks = _checks(report)
+    assert not checks["causality"]["passed"] and "sent_5m" in checks["causality"]["columns"]
     assert not checks["timestamp_alignment"]["passed"]
     assert "no ingest lag" in checks["timestamp_alignment"]["details"]
     assert not checks["table_matches_code"]["passed"]

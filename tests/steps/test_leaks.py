@@ -221,10 +221,12 @@ def test_clean_sample_passes_every_named_check(features_dir: Path, sample_dir: P
                                                tiny_settings: FeatureSettings) -> None:
     report = _leaks(features_dir, sample_dir, tmp_path, truncation_tickers=2, contract=tiny_settings)
     assert {c["name"]: c["passed"] for c in report["checks"]} == {
-        "settings_contract": True, "past_future_asymmetry": True, "truncation_invariance": True,
+        "settings_contract": True, "past_future_asymmetry": True, "causality": True, "truncation_invariance": True,
         "table_matches_code": True, "label_alignment": True,
         "timestamp_alignment": True, "folds": True, "duplicates": True, "target_leakage": True}
     assert "tweet_count_60m" in _check(report, "timestamp_alignment")["details"]
+    rows = len(load_feature_table(features_dir).frame)
+    assert f"rows verified causal: {rows} of {rows}" in _check(report, "causality")["details"]
     assert report["thresholds"]["max_single_feature_auc"] == 0.75
 
 

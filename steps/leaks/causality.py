@@ -1,0 +1,170 @@
+"""The `causality` check: every decision row of every ticker, holdout included, depends only on the past.
+
+The argument (docs/leaks.md, "Why causality is a proof"):
+1. steps.leaks.replay recomputes every decision row with an engine fed the bars in time order (it reads
+   bar i, and only bar i, when it reaches it, and writes the row at i from what it has been given), the
+   tweets windowed at created_at <= t - lag (steps.leaks.sentiment_recount), and cross-sectional means
+   over replayed rows of the same instant. A replayed value at t is therefore a function of the data
+   available at t, whatever the engine computes.
+2. This check compares every feature column of every table row with the replayed row of the same (ticker,
+   ts). A row is *verified causal* when every column agrees (relative 1e-9; sentiment sums 1e-9 absolute,
+   as the recount in timestamp_alignment): its values are then those of a computation that had only the
+   past. The report counts them: "rows verified causal: N of N".
+3. The feature code (`build`, injectable) is held to the replay on every decision row it makes, labelled
+   or not: a look-ahead in the code, however short the period it is active in, shows on exactly those rows.
+A column the replay does not make cannot be shown causal: it is *unverifiable*, and no row holding it
+counts as verified (the check fails, and says "unverifiable", not "leak").
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pandas as pd
+
+from steps.features.settings import NON_FEATURE_COLUMNS
+from steps.leaks.checks import CheckResult
+from steps.leaks.replay import Replay
+from steps.leaks.sentiment_recount import is_sentiment_name
+
+RTOL = 1e-9
+ATOL = 1e-12
+SENTIMENT_ATOL = 1e-9  # sums of up to a day of scores in [-1, 1], summed in another order than the feature code
+
+
+def locate(rows: pd.DataFrame, replay: Replay) -> np.ndarray:
+    """The replayed row of each (ticker, ts) of `rows`, -1 where the replay has none."""
+    position = np.full(len(rows), -1, dtype=np.int64)
+    ts = _instants(rows["ts"])
+    for ticker, members in rows.groupby(rows["ticker"].astype(str), sort=False).indices.items():
+        block = replay.slices.get(ticker)
+        if block is None:
+            continue
+        keys = replay.ts_ns[block]
+        at = np.searchsorted(keys, ts[members])
+        hit = at < len(keys)
+        hit[hit] = keys[at[hit]] == ts[members][hit]
+        position[members[hit]] = block.start + at[hit]
+    return position
+
+
+@numba.njit(nogil=True, cache=True)
+def _mismatches(replayed, position, actual, atol, out):
+    """out[r]: row r's value differs from the replayed row position[r] beyond the tolerance (NaN equals NaN,
+    a row with no replayed row is left False: counted apart). One pass, no temporaries."""
+    for r in range(len(actual)):
+        p = position[r]
+        if p < 0:
+            out[r] = False
+            continue
+        e, a = replayed[p], actual[r]
+        if e == a or (np.isnan(e) and np.isnan(a)):
+            out[r] = False
+        else:  # a NaN against a number, or inf against anything else, fails the comparison below
+            out[r] = not abs(e - a) <= RTOL * max(abs(e), abs(a)) + atol
+
+
+def _disagreements(rows: pd.DataFrame, position: np.ndarray, replay: Replay, columns: list[str]
+                   ) -> dict[str, np.ndarray]:
+    found = position >= 0
+    bad = {}
+    for column in columns:
+        if not pd.api.types.is_numeric_dtype(rows[column].dtype):  # every replayed feature is a number
+            bad[column] = found.copy()
+            continue
+        values = rows[column].to_numpy()  # a view of the frame's block where it is float64 already: no copy
+        if values.dtype != np.float64:
+            values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
+        mask = np.empty(len(rows), dtype=bool)
+        _mismatches(replay.columns[column], position, values, SENTIMENT_ATOL if is_sentiment_name(column) else ATOL,
+                    mask)
+        if mask.any():
+            bad[column] = mask
+    return bad
+
+
+def _describe(rows: pd.DataFrame, position: np.ndarray, replay: Replay, column: str, mask: np.ndarray,
+              what: str) -> str:
+    """`<column> differs from the causal replay on N rows from <first ts> to <last ts> (first: ...)`."""
+    ts = rows["ts"].to_numpy()[mask]
+    first = int(np.flatnonzero(mask)[0])
+    value, replayed = rows[column].iloc[first], replay.columns[column][int(position[first])]
+    return (f"{column} differs from the causal replay on {int(mask.sum())} rows from {_instant(ts.min())} to "
+            f"{_instant(ts.max())} (first: {rows['ticker'].iloc[first]} at {_instant(rows['ts'].iloc[first])}, "
+            f"{what} {_shown(value)}, replay {_shown(replayed)})")
+
+
+def causality(table: pd.DataFrame, columns: list[str], replay: Replay, code: pd.DataFrame | None = None
+              ) -> CheckResult:
+    """The table's feature `columns` on every row, and the feature code's rows (`code`: its output with the
+    unlabelled rows kept), against the replay."""
+    verifiable = [c for c in columns if c in replay.columns]
+    unverifiable = [c for c in columns if c not in replay.columns]
+    position = locate(table, replay)
+    found = position >= 0
+    table_bad = _disagreements(table, position, replay, verifiable)
+    agreeing = found.copy()
+    for mask in table_bad.values():
+        agreeing &= ~mask
+    verified = 0 if unverifiable else int(agreeing.sum())
+    tickers = int(table["ticker"].nunique())
+    coverage = f"rows verified causal: {verified} of {len(table)}"
+    problems = []
+    if unverifiable:
+        problems.append(f"unverifiable: {', '.join(unverifiable)} (not a feature the causal replay makes, so no row "
+                        "holding it can be shown to depend on the past only)")
+    if (~found).any():
+        problems.append(f"{int((~found).sum())} table rows are not decision rows of the bars (first: "
+                        f"{table['ticker'].iloc[int(np.argmin(found))]} at "
+                        f"{_instant(table['ts'].iloc[int(np.argmin(found))])})")
+    problems += [_describe(table, position, replay, c, m, "table") for c, m in table_bad.items()]
+    code_bad: dict[str, np.ndarray] = {}
+    code_unverifiable: list[str] = []
+    code_rows = 0
+    if code is not None:
+        code_columns = [c for c in code.columns if c not in NON_FEATURE_COLUMNS]
+        code_unverifiable = [c for c in code_columns if c not in replay.columns]
+        code_position = locate(code, replay)
+        code_rows = len(code)
+        code_bad = _disagreements(code, code_position, replay, [c for c in code_columns if c not in code_unverifiable])
+        made = np.zeros(len(replay.ts_ns), dtype=bool)
+        made[code_position[code_position >= 0]] = True
+        missing = int((~made).sum())
+        extra = int((code_position < 0).sum())
+        if code_unverifiable:
+            problems.append(f"the feature code makes columns the replay does not (unverifiable): "
+                            f"{', '.join(code_unverifiable)}")
+        if missing or extra:
+            problems.append(f"the feature code makes {extra} rows that are not decision rows and misses {missing}")
+        problems += ["feature code: " + _describe(code, code_position, replay, c, m, "code")
+                     for c, m in code_bad.items()]
+    passed = not problems
+    span = f"{_instant(table['ts'].min())} to {_instant(table['ts'].max())}" if len(table) else "no rows"
+    if passed:
+        given = "the bars up to the row" + (" and the tweets available by then"
+                                            if any(is_sentiment_name(c) for c in verifiable) else "")
+        details = (f"{coverage} ({tickers} tickers, {span}, holdout included): every feature equals a replay that "
+                   f"was given only {given}"
+                   + (f"; the feature code's {code_rows} decision rows equal it too" if code is not None else ""))
+    else:
+        details = f"{coverage}; " + "; ".join(problems)
+    failing = sorted(set(table_bad) | set(code_bad) | set(unverifiable) | set(code_unverifiable))
+    data = {"rows": len(table), "rows_verified": verified, "tickers": tickers,
+            "unverifiable": sorted(set(unverifiable) | set(code_unverifiable)),
+            "columns_not_causal": sorted(set(table_bad) | set(code_bad)), "code_rows": code_rows}
+    return CheckResult("causality", passed, details, failing, data)
+
+
+def _instants(values: pd.Series) -> np.ndarray:
+    index = pd.DatetimeIndex(values)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index.as_unit("ns").asi8
+
+
+def _shown(value: object) -> str:
+    return f"{value:.10g}" if isinstance(value, float | np.floating | int | np.integer) else repr(value)
+
+
+def _instant(value: object) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
