@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from steps.common.settings import SettingTooLong, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
@@ -474,6 +475,23 @@ def load_universe(path: Path) -> list[UniverseMember]:
     return members
 
 
+def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:
+    """Every step's settings must fit the container arguments they travel in (steps/common/settings.py packs them
+    under 256 characters each); a setting that cannot (a list of 80 windows) is refused here, naming it, rather
+    than when the definition is built."""
+    sections = {"features": config.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
+                "leaks": config.leak_settings().model_dump(mode="json"),
+                "stability": config.stability.model_dump(mode="json", exclude={"enabled"}),
+                "backtest": config.evaluate_settings().model_dump(mode="json")}
+    for section, values in sections.items():
+        try:
+            settings_arguments(values)
+        except SettingTooLong as exc:
+            key = f"features.{exc.name}" if section == "leaks" and exc.name in sections["features"] else \
+                f"{section}.{exc.name}"
+            raise ConfigError(f"{path}: key '{key}': {exc}; shorten it") from None
+
+
 def load_config(
     path: str | Path = DEFAULT_CONFIG,
     profile: str | None = None,
@@ -509,6 +527,7 @@ def load_config(
             f"{path}: key 'leaks.plausibility': no entry '{key}' for this features.bar_frequency/label_horizon_bars "
             f"(entries: {known}); add one with what an honest model reaches at that horizon (docs/leaks.md)"
         )
+    _check_argument_lengths(config, path)
     config_dir = path.resolve().parent
     hpo = {name: load_hpo(config_dir / "hpo" / f"{name}.yaml") for name in config.algorithms}
     universe_path = Path(config.data.universe_csv)

@@ -35,6 +35,14 @@ SETTINGS_FLAG = "--settings"
 MAX_ARGUMENT_CHARS = 256  # botocore: ContainerArgument max length (and a hyperparameter key's)
 
 
+class SettingTooLong(ValueError):
+    """One setting's JSON is longer than a container argument may be: no packing can pass it to the job."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 class StepSettings(BaseModel):
     """Base of every step's settings model: unknown names are errors (a typo must not train a default), values are
     frozen, and a field may also be given by its alias (the config's name for it, e.g. `bar_frequency`).
@@ -65,7 +73,7 @@ def settings_error(exc: ValidationError, source: str) -> StepInputError:
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return StepInputError("is not a setting of this step", file=source, column=name,
-                              fix="check the spelling (python -m <step> --help lists them)")
+                              fix="check the spelling (the step's --help lists its settings)")
     flag = "--" + name.replace(".", "-").replace("_", "-")
     return StepInputError(f"{message} (got {first.get('input')!r})", file=source, column=name,
                           fix=f"pass a valid {flag}")
@@ -232,8 +240,8 @@ def settings_arguments(values: Mapping[str, Any], limit: int = MAX_ARGUMENT_CHAR
 
     for name in sorted(values):
         if len(text({name: values[name]})) > limit:
-            raise ValueError(f"setting {name!r} is longer than a container argument may be ({limit} characters) as "
-                             f"JSON: {text({name: values[name]})[:80]}...")
+            raise SettingTooLong(f"setting {name!r} is {len(text({name: values[name]}))} characters as JSON, more "
+                                 f"than a container argument may hold ({limit})", name)
         if chunk and len(text({**chunk, name: values[name]})) > limit:
             arguments += [SETTINGS_FLAG, text(chunk)]
             chunk = {}

@@ -152,3 +152,9 @@ def test_the_gate_margin_and_the_plausible_ceiling_are_the_steps_fields() -> Non
         assert config_field.metadata == step_field.metadata and config_field.default == step_field.default
     with pytest.raises(ConfigError, match=r"key 'gates.ensemble_margin': Input should be less than or equal to 0.1"):
         load_config(overrides={"gates": {"ensemble_margin": 0.2}})
+
+
+def test_a_setting_too_long_for_a_container_argument_is_refused_at_config_load() -> None:
+    with pytest.raises(ConfigError, match=r"key 'features.windows': setting 'windows' is 299 characters as "
+                                          r"JSON, more than a container argument may hold \(256\); shorten it$"):
+        load_config(overrides={"features": {"windows": list(range(2, 100))}})
