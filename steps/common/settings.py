@@ -45,13 +45,14 @@ class SettingTooLong(ValueError):
 
 class StepSettings(BaseModel):
     """Base of every step's settings model: unknown names are errors (a typo must not train a default), values are
-    frozen, and a field may also be given by its alias (the config's name for it, e.g. `bar_frequency`).
+    frozen, no number is NaN or infinite (JSON and float() both accept them, and `inf` passes `>= 0`), and a field
+    may also be given by its alias (the config's name for it, e.g. `bar_frequency`).
 
     Input from outside (flags, JSON, a manifest) goes through `parse`, which names the source in one line. No
     `__init__` override turns pydantic's error into ours: pydantic would then call it for every nested model,
     also inside pipelines/config.py, whose loader words the error for the YAML file itself."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @classmethod
     def parse(cls, values: Mapping[str, Any], source: str) -> Self:

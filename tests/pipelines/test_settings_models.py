@@ -62,6 +62,9 @@ def bad_values(model: type[StepSettings], name: str, field: Any) -> list[Any]:
             values.append([])
         if getattr(item, "allow_inf_nan", None) is False:
             values.append(math.nan)
+    finite = model.model_config.get("allow_inf_nan") is False  # StepSettings' config: every float is finite
+    if finite and (annotation is float or float in typing.get_args(annotation)):
+        values.append(math.inf)
     if typing.get_origin(annotation) is typing.Literal:
         values.append("not-a-choice")
     if annotation is bool:
