@@ -63,8 +63,7 @@ def tiny_model(scratch: Path, settings) -> Path:
     universe = pd.read_csv(ROOT / "configs" / "universe.csv").head(8)
     write_market(generate_market(universe, days=30, seed=3), scratch / "sample")
     universe.to_csv(scratch / "universe.csv", index=False)
-    tiny = type(settings)(**{**settings.to_json(), "windows": tuple(settings.windows), "absent_inputs": (),
-                             "n_folds": 3, "train_days": 10, "validation_days": 4, "holdout_days": 5})
+    tiny = settings.replace(absent_inputs=(), n_folds=3, train_days=10, validation_days=4, holdout_days=5)
     logger = logging.getLogger("bench")
     run_features(scratch / "sample" / "bars", scratch / "sample" / "tweets", scratch / "features", tiny,
                  universe=scratch / "universe.csv", logger=logger)

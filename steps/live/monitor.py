@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ def realised_labels(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings
                     now: pd.Timestamp | None = None) -> pd.DataFrame:
     """(ticker, ts, label, forward_return, label_end) of every decision row whose label window has closed by
     `now` (default: the last bar), from the batch build itself."""
-    table = build_features(bars, None, replace(settings, include_sentiment=False))
+    table = build_features(bars, None, settings.replace(include_sentiment=False))
     labels = table[["ticker", "ts", "label", "forward_return", "label_end"]]
     if now is not None:
         labels = labels[labels["label_end"] <= now]
@@ -150,11 +149,11 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, e
                 region: str | None = None, publish_metrics: bool = False) -> dict[str, Any]:
     """Scores written by steps.live + the bars seen since -> quality.json (daily and weekly per package) and
     drift.json; with `publish_metrics`, the CloudWatch metrics too. Returns the summary written."""
-    from steps.common.feature_table import load_feature_table
     from steps.common.folds import holdout_mask
     from steps.common.io import read_table, write_json
     from steps.features.parity import replay_features
     from steps.features.run import load_inputs
+    from steps.features.table import load_feature_table
     from steps.live.settings import load_training_manifest
 
     training = load_training_manifest(features)
@@ -172,7 +171,7 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, e
     qualities = [quality(joined, "daily"), quality(joined, "weekly")]
     table = load_feature_table(features)
     train_rows = table.frame[~holdout_mask(table.frame, table.folds)]
-    live_rows = replay_features(inputs.bars, None, replace(training.settings, include_sentiment=False),
+    live_rows = replay_features(inputs.bars, None, training.settings.replace(include_sentiment=False),
                                 training.sectors)
     live_rows = live_rows.merge(scores[["ticker", "ts"]].drop_duplicates(), on=["ticker", "ts"])
     columns = [c for c in training.columns if c in live_rows.columns]
