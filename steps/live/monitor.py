@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from steps.common.errors import StepInputError
+from steps.common.errors import StepError, StepInputError
 from steps.evaluate.metrics import point_metrics
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
@@ -181,12 +181,17 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, e
                "psi": psis, "psi_skipped": skipped}
     if publish_metrics:
         import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
 
         client = boto3.client("cloudwatch", endpoint_url=endpoint_url, region_name=region)
         for arn in sorted(scores["model_package_arn"].astype(str).unique()):
             mine = [q[q["model_package_arn"] == arn] for q in qualities]
-            summary.setdefault("published", {})[arn] = publish(
-                client, metric_data(mine, psis, arn, pd.Timestamp.now(tz="UTC")))
+            try:
+                summary.setdefault("published", {})[arn] = publish(
+                    client, metric_data(mine, psis, arn, pd.Timestamp.now(tz="UTC")))
+            except (BotoCoreError, ClientError) as exc:  # nothing written: a monitor that cannot report fails
+                raise StepError(f"CloudWatch PutMetricData failed: {str(exc).splitlines()[0]}; check the "
+                                "credentials, --region and --endpoint-url") from None
     output.mkdir(parents=True, exist_ok=True)
     write_json(summary, output / "monitor.json")
     return summary

@@ -180,3 +180,18 @@ def test_the_monitor_command_labels_scores_and_publishes_to_the_emulator(replays
     no_scores = ["--scores", str(tmp_path / "nothing"), "--bars", str(sample_dir / "bars"), "--features",
                  str(features_dir), "--output", str(tmp_path / "m2")]
     assert main_guard(main, no_scores) == 2 and not (tmp_path / "m2" / "monitor.json").exists()
+
+
+def test_a_monitor_that_cannot_publish_fails_on_one_line_and_writes_nothing(replays, sample_dir: Path,
+                                                                            features_dir: Path, tmp_path: Path,
+                                                                            no_aws_credentials) -> None:
+    from steps.common.cli import main_guard
+    from steps.live.monitor import main
+
+    (tmp_path / "scores").mkdir()
+    replays[0]["honest"].to_parquet(tmp_path / "scores" / "scores.parquet", index=False)
+    args = ["--scores", str(tmp_path / "scores"), "--bars", str(sample_dir / "bars"), "--features", str(features_dir),
+            "--output", str(tmp_path / "monitor"), "--publish", "--endpoint-url", "http://127.0.0.1:9",
+            "--region", "us-east-1"]
+    assert main_guard(main, args) == 2
+    assert not (tmp_path / "monitor" / "monitor.json").exists()
