@@ -20,6 +20,7 @@ from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
+from steps.sentiment.settings import CombinePolicy, FinBertScoring, FinBertSettings, FinGptSettings
 from steps.stability.settings import StabilitySettings
 from steps.train.settings import TrainingSettings
 
@@ -177,19 +178,19 @@ class Retries(_Strict):
     backoff_rate: float = Field(ge=1.0)
 
 
-class FinBert(_Strict):
-    """ScoreSentimentFinBERT: an exported folder (python -m steps.sentiment.export) and where it runs."""
+class FinBert(FinBertScoring):
+    """ScoreSentimentFinBERT: steps.sentiment.finbert's scoring settings (steps/sentiment/settings.py) plus an
+    exported folder (python -m steps.sentiment.export) and where it runs."""
 
     model_url: str = Field(default="s3://conviction-ml-artifacts/models/finbert-onnx/", pattern=r"^(s3|file)://")
     image: str | None = None  # None: images.processing (the CPU image carries onnxruntime)
-    batch_size: int = Field(default=32, ge=1, le=1024)
-    max_length: int = Field(default=128, ge=8, le=512)
     # Processing instances, each scoring a shard of the raw tweet objects (ShardedByS3Key over date=/ticker=).
     instance_count: int = Field(default=1, ge=1, le=100)
 
 
-class FinGpt(_Strict):
-    """ScoreSentimentFinGPT: a training job on managed spot, resumable from its checkpoint folder.
+class FinGpt(FinGptSettings):
+    """ScoreSentimentFinGPT: steps.sentiment.fingpt's settings (steps/sentiment/settings.py) plus the training job
+    on managed spot that runs it, resumable from its checkpoint folder.
 
     `enabled` is a definition-time choice (`--fingpt` / FINGPT=1), not a run-time parameter: with it, the
     definition holds ScoreSentimentFinGPT and FinBERT reads its checkpoint prefix through a property of that
@@ -205,8 +206,6 @@ class FinGpt(_Strict):
     spot: bool = True
     max_run_seconds: int = Field(default=4 * 3600, ge=60, le=2419200)
     max_wait_seconds: int = Field(default=8 * 3600, ge=60, le=2419200)
-    shard_size: int = Field(default=256, ge=1)
-    batch_size: int = Field(default=8, ge=1)
     # Training instances, each scoring a shard of the raw tweet objects (ShardedByS3Key over date=/ticker=).
     instance_count: int = Field(default=1, ge=1, le=20)
 
@@ -221,12 +220,22 @@ class Sentiment(_Strict):
     """Tweet scoring before BuildFeatures (`--twitter-sentiment`); off: TweetsDataUrl holds scored tweets."""
 
     enabled: bool = False
-    combine: Literal["finbert", "fingpt", "mean"] = "mean"
+    # steps.sentiment.finbert's `combine` (its model declares the choices and the default)
+    combine: Annotated[CombinePolicy, FinBertSettings.model_fields["combine"]]
     # Incremental scoring: scores kept under <prefix>/sentiment/cache/ by model digest and tweet id, reused
     # across executions (steps/sentiment/score_cache.py); false: every execution scores every tweet.
     cache: bool = True
     finbert: FinBert = FinBert()
     fingpt: FinGpt = FinGpt()
+
+    def finbert_settings(self) -> FinBertSettings:
+        """What steps.sentiment.finbert takes: `finbert`'s scoring settings and `combine`."""
+        return FinBertSettings(combine=self.combine,
+                               **self.finbert.model_dump(include=set(FinBertScoring.model_fields)))
+
+    def fingpt_settings(self) -> FinGptSettings:
+        """What steps.sentiment.fingpt takes: `fingpt`'s scoring settings (not the job's instance and spot ones)."""
+        return FinGptSettings(**self.fingpt.model_dump(include=set(FinGptSettings.model_fields)))
 
 
 class SampleData(_Strict):

@@ -35,6 +35,7 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import TRAINING_CODE_DIR
 from pipelines.session import PendingUpload
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from steps.common.settings import settings_arguments
 
 RAW_TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
 MODEL_DIR = f"{PROCESSING_ROOT}/input/model"
@@ -73,10 +74,19 @@ def fingpt_scores_uri(fingpt_step: TrainingStep) -> Join:
     return Join(on="/", values=[fingpt_step.properties.CheckpointConfig.S3Uri, "scores"])
 
 
+def fingpt_settings_arguments(ctx: StageContext) -> list[str]:
+    """`sentiment.fingpt`'s scoring settings as steps.sentiment.fingpt's `--settings` (steps/sentiment/settings.py)."""
+    return settings_arguments(ctx.config.sentiment.fingpt_settings().to_arguments_json())
+
+
+def finbert_settings_arguments(ctx: StageContext) -> list[str]:
+    """`sentiment.finbert`'s scoring settings and `sentiment.combine` as steps.sentiment.finbert's `--settings`."""
+    return settings_arguments(ctx.config.sentiment.finbert_settings().to_arguments_json())
+
+
 def build_fingpt_step(ctx: StageContext) -> TrainingStep:
     fingpt = ctx.config.sentiment.fingpt
-    arguments = ["--checkpoint", CHECKPOINT_DIR, "--shard-size", str(fingpt.shard_size),
-                 "--batch-size", str(fingpt.batch_size)]
+    arguments = ["--checkpoint", CHECKPOINT_DIR, *fingpt_settings_arguments(ctx)]
     cache = score_cache_uri(ctx)
     spot = {"use_spot_instances": True, "max_wait": fingpt.max_wait_seconds} if fingpt.spot else {}
     estimator = Estimator(
@@ -143,8 +153,7 @@ def build_finbert_step(ctx: StageContext, fingpt_step: TrainingStep | None) -> P
         outputs=outputs,
         arguments=[
             "--tweets", RAW_TWEETS_DIR, "--model", MODEL_DIR, "--output", SCORED_DIR,
-            *fingpt_arguments, "--combine", sentiment.combine,
-            "--batch-size", str(sentiment.finbert.batch_size), "--max-length", str(sentiment.finbert.max_length),
+            *fingpt_arguments, *finbert_settings_arguments(ctx),
             *cache_arguments, "--resource-config", RESOURCE_CONFIG,
         ],
     )

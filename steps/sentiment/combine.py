@@ -11,8 +11,7 @@ import pandas as pd
 
 from steps.common.errors import StepInputError
 from steps.sentiment.labels import PROB_COLUMNS, score_from_probs
-
-COMBINE_POLICIES = ("finbert", "fingpt", "mean")
+from steps.sentiment.settings import COMBINE_POLICIES
 
 
 def combine_scores(

@@ -16,6 +16,7 @@ instances (`--resource-config`, shards.py) each scores its share of the tweets a
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from collections.abc import Sequence
@@ -29,10 +30,12 @@ from steps.common.cli import StepArgumentParser, run_main
 from steps.common.errors import StepInputError
 from steps.common.io import atomic_dir, read_table, write_metrics, write_parquet
 from steps.common.logging import StepTimer, get_logger, log_input_size
+from steps.common.settings import parse_step_arguments
 from steps.sentiment import score_cache
-from steps.sentiment.combine import COMBINE_POLICIES, combine_scores
+from steps.sentiment.combine import combine_scores
 from steps.sentiment.labels import PROB_COLUMNS, score_from_probs
 from steps.sentiment.onnx_scorer import OnnxSentimentModel
+from steps.sentiment.settings import FinBertSettings
 from steps.sentiment.shards import Shard, processing_shard
 
 RAW_REQUIRED = ("tweet_id", "created_at", "ticker", "text")
@@ -42,6 +45,7 @@ FAMILY = "finbert"
 # Part of every cache digest: bump it when the scoring code changes what a model's scores mean (label
 # mapping, tokenization), so that no score of the old code is reused.
 SCORER_VERSION = 1
+DEFAULTS = FinBertSettings()  # the settings' one declaration (settings.py), also for callers of run_finbert
 
 
 def finbert_digest(model: OnnxSentimentModel) -> str:
@@ -75,7 +79,7 @@ def load_raw_tweets(folder: str | Path) -> pd.DataFrame:
     return frame.drop_duplicates(["tweet_id", "ticker"]).reset_index(drop=True)
 
 
-def score_tweets(raw: pd.DataFrame, model: OnnxSentimentModel, *, batch_size: int = 32,
+def score_tweets(raw: pd.DataFrame, model: OnnxSentimentModel, *, batch_size: int = DEFAULTS.batch_size,
                  cached: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The tweets contract (ids, time, ticker, counts, p_pos/p_neg/p_neu, score, model), the rows newly
     scored (cache layout: tweet_id, text_sha, probabilities, created_at) and how many tweets were read from
@@ -108,9 +112,10 @@ def score_tweets(raw: pd.DataFrame, model: OnnxSentimentModel, *, batch_size: in
     return scored.drop(columns="text_sha"), fresh.reset_index(drop=True), len(tweets) - len(todo)
 
 
-def run_finbert(tweets_dir: str | Path, model_dir: str | Path, output: str | Path, *, batch_size: int = 32,
-                threads: int | None = None, max_length: int = 128, fingpt_dir: str | Path | None = None,
-                combine: str = "finbert", cache_dir: str | Path | None = None,
+def run_finbert(tweets_dir: str | Path, model_dir: str | Path, output: str | Path, *,
+                batch_size: int = DEFAULTS.batch_size, threads: int | None = None,
+                max_length: int = DEFAULTS.max_length, fingpt_dir: str | Path | None = None,
+                combine: str = DEFAULTS.combine, cache_dir: str | Path | None = None,
                 cache_out: str | Path | None = None, resource_config: str | Path | None = None,
                 logger: logging.Logger) -> dict[str, Any]:
     """Score the raw tweets (the cache's misses only) and write the scored table, all or nothing."""
@@ -165,30 +170,27 @@ def _write_cache(cache_dir: str | Path | None, cache_out: str | Path, digest: st
     return {"files_carried": carried, "files_written": len(written), "fingpt_files_added": from_fingpt}
 
 
-def parse_args(argv: Sequence[str] | None):
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, FinBertSettings]:
+    """Paths and machine knobs as flags; the scoring settings generated from `FinBertSettings` (settings.py)."""
     parser = StepArgumentParser(prog="python -m steps.sentiment.finbert", description=__doc__)
     parser.add_argument("--tweets", required=True, help="raw tweets folder (steps.ingest output)")
     parser.add_argument("--model", required=True, help="exported model folder (steps.sentiment.export)")
     parser.add_argument("--output", required=True)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: cores)")
     parser.add_argument("--fingpt", default=None, help="FinGPT scores folder to combine (may be empty)")
-    parser.add_argument("--combine", choices=COMBINE_POLICIES, default="finbert")
     parser.add_argument("--cache", default=None, help="scores kept by earlier runs (score_cache.py layout)")
     parser.add_argument("--cache-out", default=None, help="folder for the cache after this run (old + new)")
     parser.add_argument("--resource-config", default=None,
                         help="SageMaker's resourceconfig.json: with several instances each writes shards/<host>/")
-    parser.add_log_format()
-    return parser.parse_args(argv)
+    return parse_step_arguments(parser, FinBertSettings, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, settings = parse_args(argv)
     logger = get_logger("sentiment.finbert", args.log_format)
-    run_finbert(args.tweets, args.model, args.output, batch_size=args.batch_size, threads=args.threads,
-                max_length=args.max_length, fingpt_dir=args.fingpt, combine=args.combine, cache_dir=args.cache,
-                cache_out=args.cache_out, resource_config=args.resource_config, logger=logger)
+    run_finbert(args.tweets, args.model, args.output, batch_size=settings.batch_size, threads=args.threads,
+                max_length=settings.max_length, fingpt_dir=args.fingpt, combine=settings.combine,
+                cache_dir=args.cache, cache_out=args.cache_out, resource_config=args.resource_config, logger=logger)
     return 0
 
 

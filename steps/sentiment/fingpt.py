@@ -26,6 +26,7 @@ the tweet objects in `<checkpoint>/<host>/` and writes `scores/<host>/fingpt_sco
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
@@ -42,8 +43,10 @@ from steps.common.cli import StepArgumentParser, run_main
 from steps.common.errors import StepInputError
 from steps.common.io import read_json, read_table, write_json, write_parquet
 from steps.common.logging import StepTimer, get_logger, log_input_size
+from steps.common.settings import parse_step_arguments
 from steps.sentiment import score_cache
 from steps.sentiment.labels import LABELS, PROB_COLUMNS, score_from_probs, softmax
+from steps.sentiment.settings import FinGptSettings
 from steps.sentiment.shards import Shard, training_shard
 
 PROMPT = ("Instruction: What is the sentiment of this tweet? Please choose an answer from "
@@ -53,6 +56,7 @@ SCORES_FILE = "fingpt_scores.parquet"
 FAMILY = "fingpt"
 LOGP_COLUMNS = ("logp_negative", "logp_neutral", "logp_positive")
 KEYS = list(score_cache.KEY_COLUMNS)
+DEFAULTS = FinGptSettings()  # the settings' one declaration (settings.py), also for callers of run_fingpt
 
 
 def fingpt_digest(model_dir: str | Path, adapter_dir: str | Path | None, max_length: int) -> str:
@@ -88,7 +92,7 @@ class LabelScorer:
     """A causal LM (and optional LoRA adapter) answering the prompt with one of the three labels."""
 
     def __init__(self, model_dir: str | Path, adapter_dir: str | Path | None = None, *, device: str = "auto",
-                 max_length: int = 256) -> None:
+                 max_length: int = DEFAULTS.max_length) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -163,8 +167,9 @@ def fingerprint(todo: pd.DataFrame, model_digest: str, shard_size: int, batch_si
 
 
 def run_fingpt(tweets_dir: str | Path, model_dir: str | Path, checkpoint_dir: str | Path, output: str | Path, *,
-               adapter_dir: str | Path | None = None, shard_size: int = 256, batch_size: int = 8,
-               max_length: int = 256, device: str = "auto", max_shards: int | None = None,
+               adapter_dir: str | Path | None = None, shard_size: int = DEFAULTS.shard_size,
+               batch_size: int = DEFAULTS.batch_size, max_length: int = DEFAULTS.max_length,
+               device: str = "auto", max_shards: int | None = None,
                cache_dir: str | Path | None = None, shard: Shard | None = None,
                logger: logging.Logger) -> dict[str, Any]:
     timer = StepTimer(logger)
@@ -264,7 +269,9 @@ def _scores_table(tweets: pd.DataFrame, logps: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def parse_args(argv: Sequence[str] | None):
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, FinGptSettings]:
+    """Channels and paths as flags (SageMaker's SM_CHANNEL_* by default); the scoring settings generated from
+    `FinGptSettings` (settings.py)."""
     parser = StepArgumentParser(prog="python -m steps.sentiment.fingpt", description=__doc__)
     parser.add_argument("--tweets", default=_env_path("SM_CHANNEL_TWEETS", None), help="raw tweets folder")
     parser.add_argument("--model", default=_env_path("SM_CHANNEL_MODEL", None), help="base causal LM folder")
@@ -273,29 +280,25 @@ def parse_args(argv: Sequence[str] | None):
                         help="scores kept by earlier runs (score_cache.py layout)")
     parser.add_argument("--checkpoint", default="/opt/ml/checkpoints", help="progress folder (synced to S3)")
     parser.add_argument("--output", default=_env_path("SM_MODEL_DIR", "/opt/ml/model"))
-    parser.add_argument("--shard-size", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-shards", type=int, default=None, help="stop after this many shards (bounded runs)")
-    parser.add_log_format()
-    args = parser.parse_args(argv)
+    args, settings = parse_step_arguments(parser, FinGptSettings, argv)
     for name in ("tweets", "model"):
         if not getattr(args, name):
             parser.error(f"--{name} is required (or the SM_CHANNEL_{name.upper()} channel)")
     if args.adapter and not Path(args.adapter).joinpath("adapter_config.json").is_file():
         parser.error(f"--adapter {args.adapter}: no adapter_config.json (a peft save_pretrained folder)")
-    return args
+    return args, settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, settings = parse_args(argv)
     logger = get_logger("sentiment.fingpt", args.log_format)
     started = time.perf_counter()
     metrics = run_fingpt(args.tweets, args.model, args.checkpoint, args.output, adapter_dir=args.adapter,
-                         shard_size=args.shard_size, batch_size=args.batch_size, max_length=args.max_length,
-                         device=args.device, max_shards=args.max_shards, cache_dir=args.cache,
-                         shard=training_shard(os.environ), logger=logger)
+                         shard_size=settings.shard_size, batch_size=settings.batch_size,
+                         max_length=settings.max_length, device=args.device, max_shards=args.max_shards,
+                         cache_dir=args.cache, shard=training_shard(os.environ), logger=logger)
     logger.info("FinGPT: %s in %.1fs", {k: v for k, v in metrics.items() if k != "timings"},
                 time.perf_counter() - started)
     return 0

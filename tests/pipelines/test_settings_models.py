@@ -7,11 +7,15 @@ The bad values are generated from each field's declared bound, so a setting adde
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from pipelines.config import ConfigError, PipelineConfig, load_config
@@ -19,17 +23,74 @@ from steps.common.errors import StepInputError
 from steps.common.settings import StepSettings, settings_from_argv
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
-from steps.features.settings import FeatureConfiguration, FeatureOptions, FoldSettings
+from steps.features.settings import FeatureConfiguration, FeatureOptions, FeatureSettings, FoldSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
+from steps.sentiment.settings import FinBertScoring, FinBertSettings, FinGptSettings
 from steps.stability.settings import StabilitySettings
 from steps.train.settings import TrainingSettings
 
 STEP_MODELS = [FeatureConfiguration, LeakSettings, StabilitySettings, EvaluateSettings, EnsembleSettings,
-               TrainingSettings]
+               TrainingSettings, FinBertSettings, FinGptSettings]
+# Models in steps/*/settings.py that are no command line and no config section, and why (the rest must be walked)
+NOT_WALKED = {FeatureSettings: "FeatureConfiguration plus what steps.features finds in the bars (absent_inputs)"}
 # config section (dotted path in pipeline.yaml) -> the step model it embeds
 EMBEDDED = {"features": FeatureOptions, "folds": FoldSettings, "leaks": LeakRun,
             "leaks.plausibility.1min/30": LeakScreens, "stability": StabilitySettings, "training": TrainingSettings,
-            "backtest": SignalSettings}
+            "backtest": SignalSettings, "sentiment.finbert": FinBertScoring, "sentiment.fingpt": FinGptSettings}
+
+
+def declared_models() -> set[type[StepSettings]]:
+    """Every StepSettings model declared in a step's settings.py."""
+    found = set()
+    for path in sorted((Path(__file__).resolve().parents[2] / "steps").glob("*/settings.py")):
+        module = importlib.import_module(f"steps.{path.parent.name}.settings")
+        found |= {c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, StepSettings)
+                  and c is not StepSettings and c.__module__ == module.__name__}
+    return found
+
+
+def walked(model: type[StepSettings]) -> set[type[StepSettings]]:
+    """`model`, the StepSettings it inherits from and the sections nested in it (what `leaves` reaches)."""
+    found = {base for base in model.__mro__ if isinstance(base, type) and issubclass(base, StepSettings)}
+    for field in model.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, StepSettings):
+            found |= walked(field.annotation)
+    return found - {StepSettings}
+
+
+def embedded_sections(model: type, prefix: str = "") -> dict[str, type[StepSettings]]:
+    """Config path -> StepSettings model of every step section in the config (a dict's entries as `*`); the
+    config's own fields beside a step model (leaks.plausibility) are searched too, the step model's are not."""
+    step_fields = {name for base in model.__mro__ if base.__module__.startswith("steps.")
+                   for name in getattr(base, "model_fields", {})}
+    found: dict[str, type[StepSettings]] = {}
+    for name, field in model.model_fields.items():
+        annotation, path = field.annotation, f"{prefix}{name}"
+        if name in step_fields:
+            continue
+        if typing.get_origin(annotation) is dict:
+            annotation, path = typing.get_args(annotation)[1], f"{path}.*"
+        if isinstance(annotation, type) and issubclass(annotation, StepSettings):
+            found[path] = annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= embedded_sections(annotation, f"{path}.")
+    return found
+
+
+def test_every_declared_step_model_is_walked_here() -> None:
+    """A new step model (say steps/<name>/settings.py) must join STEP_MODELS, or the checks below skip it."""
+    reached = set().union(*(walked(model) for model in STEP_MODELS))
+    missing = declared_models() - reached - set(NOT_WALKED)
+    assert not missing, f"not in STEP_MODELS: {sorted(m.__name__ for m in missing)}"
+    assert {FinBertScoring, FinBertSettings, FinGptSettings, FeatureSettings} <= declared_models()
+
+
+def test_every_step_section_of_the_config_is_checked_against_its_step_model() -> None:
+    """Each config section that embeds a step model is in EMBEDDED, with the model it subclasses."""
+    sections = embedded_sections(PipelineConfig)
+    assert sorted(sections) == sorted(key.replace("1min/30", "*") for key in EMBEDDED)
+    for key, model in EMBEDDED.items():
+        assert issubclass(sections[key.replace("1min/30", "*")], model), key
 
 
 def leaves(model: type[StepSettings], prefix: str = "") -> list[tuple[str, Any]]:
@@ -161,3 +222,13 @@ def test_a_setting_too_long_for_a_container_argument_is_refused_at_config_load()
     with pytest.raises(ConfigError, match=r"key 'features.windows': setting 'windows' is 299 characters as "
                                           r"JSON, more than a container argument may hold \(256\); shorten it$"):
         load_config(overrides={"features": {"windows": list(range(2, 100))}})
+
+
+def test_sentiment_combine_is_the_finbert_steps_field_and_refused_at_config_load() -> None:
+    """`sentiment.combine` sits beside the two models' sections but is steps.sentiment.finbert's `combine`."""
+    from pipelines.config import Sentiment
+
+    config_field, step_field = Sentiment.model_fields["combine"], FinBertSettings.model_fields["combine"]
+    assert (config_field.annotation, config_field.default) == (step_field.annotation, step_field.default)
+    with pytest.raises(ConfigError, match=r"key 'sentiment.combine': Input should be 'finbert', 'fingpt' or 'mean'"):
+        load_config(overrides={"sentiment": {"combine": "both"}})
