@@ -147,3 +147,21 @@ def test_a_ticker_without_a_column_is_refused_as_in_one_pass(sample_dir: Path, u
         messages.append(str(caught.value).split(":", 2)[-1])
     assert messages[0] == messages[1]
     assert not (tmp_path / "f").exists() or not any((tmp_path / "f").iterdir())
+
+
+def test_a_ticker_partition_without_rows_is_absent_as_in_one_pass(sample_dir: Path, universe_csv: Path,
+                                                                  features_dir: Path, tmp_path: Path,
+                                                                  tiny_settings) -> None:
+    """A partition whose file holds no rows (an export cut to a window the ticker did not trade in) is a batch of
+    nothing: skipped with a warning, the others built, the table the one-pass table."""
+    import pyarrow.parquet as pq
+
+    bars = tmp_path / "bars"
+    shutil.copytree(sample_dir / "bars", bars)
+    donor = next(bars.glob("ticker=AAPL/*.parquet"))
+    (bars / "ticker=AAA").mkdir()
+    pq.write_table(pq.read_table(donor).slice(0, 0), bars / "ticker=AAA" / "part-0.parquet")
+    assert in_turn.ticker_partitions(bars) == ["AAA", "AAPL", "JPM", "MSFT", "XOM"]
+    run_features(bars, sample_dir / "tweets", tmp_path / "f", tiny_settings, universe=universe_csv,
+                 logger=logging.getLogger("test"), ticker_batches=5)
+    _same_table(tmp_path / "f", features_dir)
