@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO))
 from pipelines.config import load_config  # noqa: E402
 from steps.evaluate.run import run_evaluation  # noqa: E402
 from steps.features.run import run_features  # noqa: E402
-from steps.features.settings import FeatureSettings  # noqa: E402
 from steps.sample_data.generator import generate_market  # noqa: E402
 from steps.sample_data.writer import write_market  # noqa: E402
 from steps.train.algorithms import get_algorithm  # noqa: E402
@@ -47,11 +46,7 @@ def main() -> None:
     universe = pd.read_csv(REPO / "configs" / "universe.csv")
     if args.tickers != "all":
         universe = universe.head(int(args.tickers))
-    folds, features = config.folds, config.features
-    settings = FeatureSettings(windows=tuple(features.windows), sample_every_bars=features.sample_every_bars,
-                               label_horizon_bars=features.label_horizon_bars, n_folds=folds.n_folds,
-                               train_days=folds.train_days, validation_days=folds.validation_days,
-                               embargo_bars=folds.embargo_bars, holdout_days=folds.holdout_days)
+    settings = config.feature_settings()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         started = time.perf_counter()

@@ -29,6 +29,10 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipelines.deployment.invoker import stop_process  # noqa: E402
+
 REQUEST_TIMEOUT_S = 30.0
 RUN_TIMEOUT_S = 300.0
 START_TIMEOUT_S = 120.0
@@ -319,12 +323,7 @@ def run_load(model_dir: Path, levels: list[int], per_client: int, idle: int, bef
             idle_rows.append((kind, f"{figures['opened']} idle", figures["threads"], figures["rss"], figures["ping"]))
             idle_rows.append((kind, "idle closed", figures["threads_after"], figures["rss_after"]))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+            stop_process(process, timeout_s=30)
     print()
     print(f"{'server':8} {'state':14} {'threads':>7} {'RSS MiB':>8}  /ping")
     for kind, state, threads, rss, *ping in idle_rows:

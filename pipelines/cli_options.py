@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.config import KNOWN_ALGORITHMS
+from steps.common.cli import parse_bool
 
 
 class UsageError(ValueError):
@@ -59,7 +60,6 @@ LEGACY_SWITCHES = (
     ),
 )
 
-_TRUE = {"1", "true", "yes", "on"}
 ENDPOINT_ENV = "CONVICTION_AWS_ENDPOINT"
 ENDPOINT_HELP = (
     "talk to this AWS API endpoint instead of AWS (pipelines.run: instead of its embedded emulator), "
@@ -108,6 +108,18 @@ class ResolvedOptions:
     notes: list[str] = field(default_factory=list)
 
 
+def _env_switch(environ: dict[str, str], name: str) -> bool:
+    """An environment switch (HPO=1): unset or empty is off; otherwise the project's one boolean reading
+    (steps/common/cli.py parse_bool), so HPO=ture stops the command instead of silently meaning off."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return False
+    try:
+        return parse_bool(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{name}={text}: {exc}; set it to 1 or 0 (or unset it)") from None
+
+
 def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ResolvedOptions:
     """Turn the old words (flags or env vars) into config overrides, or a UsageError naming what is missing."""
     from pipelines.identities import IdentityError, user_overrides
@@ -121,7 +133,7 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
     for switch in LEGACY_SWITCHES:
         attribute = switch.flag.removeprefix("--").replace("-", "_")
         from_flag = bool(getattr(args, attribute, False))
-        from_env = environ.get(switch.env, "").strip().lower() in _TRUE
+        from_env = _env_switch(environ, switch.env)
         if not (from_flag or from_env):
             continue
         source = switch.flag if from_flag else f"{switch.env}=1"

@@ -10,10 +10,18 @@ from __future__ import annotations
 import copy
 import csv
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from steps.common.settings import SettingTooLong, settings_arguments
+from steps.ensemble.settings import EnsembleSettings
+from steps.evaluate.settings import EvaluateSettings, SignalSettings
+from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
+from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
+from steps.stability.settings import StabilitySettings
+from steps.train.settings import TrainingSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
@@ -65,31 +73,12 @@ class Data(_Strict):
     universe_csv: str
 
 
-class Features(_Strict):
-    bar_frequency: Literal["1min", "1d"]
-    windows: list[int] = Field(min_length=1)
-    sample_every_bars: int = Field(ge=1)
-    label_horizon_bars: int = Field(ge=1)
-    label_dead_zone: float = Field(ge=0.0, lt=0.1)
-    ingest_lag_seconds: int = Field(ge=0)
-    include_sentiment: bool
-    daily_window: int = Field(default=10, ge=2)  # sessions in the *_daily indicators (1-minute bars)
+class Features(FeatureOptions):
+    """steps.features' own model (steps/features/settings.py: defaults, bounds, messages) plus what only the
+    pipeline needs: `include_sentiment` is the IncludeSentiment parameter's default, and `instance_count`
+    FeatureInstanceCount's."""
+
     instance_count: int = Field(default=1, ge=1, le=100)  # FeatureInstanceCount's default: shards of tickers
-
-    @field_validator("windows")
-    @classmethod
-    def _positive_sorted(cls, windows: list[int]) -> list[int]:
-        if any(w < 1 for w in windows) or windows != sorted(set(windows)):
-            raise ValueError("windows must be positive bar counts in increasing order, e.g. [5, 10, 60]")
-        return windows
-
-
-class Folds(_Strict):
-    n_folds: int = Field(ge=1, le=20)
-    train_days: int = Field(ge=1)
-    validation_days: int = Field(ge=1)
-    embargo_bars: int = Field(ge=0)
-    holdout_days: int = Field(ge=1)
 
 
 class Tuning(_Strict):
@@ -106,38 +95,30 @@ class Gates(_Strict):
     min_model_auc: float = Field(ge=0.5, le=1.0)
     min_ensemble_auc: float = Field(ge=0.5, le=1.0)
     max_tuning_attempts: int = Field(ge=1, le=3)
-    ensemble_margin: float = Field(default=0.0, ge=0.0, le=0.1)  # ensemble AUC >= best single AUC - margin
+    # steps.ensemble's `margin` (its model declares the default and bounds): ensemble AUC >= best single AUC - margin
+    ensemble_margin: Annotated[float, EnsembleSettings.model_fields["margin"]]
 
 
-class Training(_Strict):
-    """How each training job splits the universe: one global model, or one per stock / sector plus a global
-    fallback for groups with fewer than `min_group_rows` development rows."""
-
-    grouping: Literal["global", "stock", "sector"] = "global"
-    min_group_rows: int = Field(default=500, ge=1)
+class Training(TrainingSettings):
+    """steps.train's job options (steps/train/settings.py): one global model, or one per stock / sector."""
 
 
-class Plausibility(_Strict):
+class Plausibility(LeakScreens):
     """What honest features and models can reach on data of one bar frequency and label horizon (docs/leaks.md).
 
     Plausibility depends on the data: a single-feature AUC of 0.66 is a leak on next-session index direction and
-    unremarkable on a generated market with a planted signal. So every threshold of the screens lives here, one
-    entry per `<bar_frequency>/<label_horizon_bars>`, and a run whose horizon has no entry is refused.
+    unremarkable on a generated market with a planted signal. So every threshold of the screens (steps.leaks'
+    `LeakScreens`) lives here, one entry per `<bar_frequency>/<label_horizon_bars>`, and a run whose horizon has
+    no entry is refused.
     """
 
-    max_holdout_auc: float = Field(gt=0.5, le=1.0)  # above: Fail-implausible before Register (and the flag)
-    max_single_feature_auc: float = Field(gt=0.5, le=1.0)  # target_leakage: AUC alone outside [1 - a, a]
-    min_future_correlation: float = Field(gt=0.0, le=1.0)  # target_leakage and past_future_asymmetry floor
-    max_future_to_past_correlation: float = Field(ge=1.0)  # target_leakage: future corr > this x past corr
-    min_asymmetry_z: float = Field(gt=0.0)  # past_future_asymmetry: (|future| - |past|) in standard errors
+    # steps.evaluate's `suspicious_auc` (the flag) and the ceiling of Gate-plausible*: above it, Fail-implausible
+    max_holdout_auc: Annotated[float, EvaluateSettings.model_fields["suspicious_auc"]]
 
 
-class Leaks(_Strict):
-    """steps.leaks' settings; the screens' thresholds are per horizon in `plausibility` (docs/leaks.md)."""
+class Leaks(LeakRun):
+    """steps.leaks' settings (steps/leaks/settings.py); the screens' thresholds are per horizon in `plausibility`."""
 
-    cutoffs: int = Field(default=5, ge=1, le=50)
-    truncation_tickers: int = Field(default=8, ge=0)  # 0: every ticker
-    seed: int = 0
     plausibility: dict[str, Plausibility] = Field(default_factory=dict)
 
     @field_validator("plausibility")
@@ -152,29 +133,14 @@ class Leaks(_Strict):
 
 def horizon_key(features: Features) -> str:
     """The `leaks.plausibility` entry that applies to a feature configuration, e.g. '1min/30'."""
-    return f"{features.bar_frequency}/{features.label_horizon_bars}"
+    return f"{features.frequency}/{features.label_horizon_bars}"
 
 
-class StabilityRfe(_Strict):
-    """Recursive feature elimination with walk-forward CV inside FeatureStability (steps/stability/rfe.py): a
-    feature is kept only if RFE and the SHAP rules both keep it. Off: the step's arguments are as without it."""
-
-    enabled: bool = False
-    step: float = Field(default=0.1, gt=0.0, lt=1.0)  # share of the starting features removed per round
-    min_features: int = Field(default=3, ge=1)
-
-
-class Stability(_Strict):
-    """The optional FeatureStability step (steps.stability); `floor` is a share of total mean |SHAP|."""
+class Stability(StabilitySettings):
+    """The optional FeatureStability step: steps.stability's own model (steps/stability/settings.py) plus whether
+    the definition holds the step at all (`enabled`, `--feature-analysis`)."""
 
     enabled: bool = False
-    floor: float = Field(default=0.01, ge=0.0, lt=1.0)
-    max_rank_spread: float = Field(default=0.5, gt=0.0, le=1.0)
-    min_sign_correlation: float = Field(default=0.1, ge=0.0, lt=1.0)
-    min_validation_z: float = 2.0
-    min_features: int = Field(default=3, ge=1)
-    max_rows_per_fold: int = Field(default=20000, ge=100)
-    rfe: StabilityRfe = StabilityRfe()
 
 
 class Registry(_Strict):
@@ -356,15 +322,14 @@ class Deploy(_Strict):
     tweet_metric: TweetMetric = TweetMetric()
 
 
-class Backtest(_Strict):
-    """The evaluations' signal quality and cost-aware backtest (docs/training.md), and its optional gate.
+class Backtest(SignalSettings):
+    """The evaluations' cost-aware backtest (steps.evaluate's `SignalSettings`, docs/training.md) and its optional
+    gate.
 
     `min_net_sharpe`: when set, Gate-signal[-r] requires the ensemble's holdout long-short net Sharpe to reach
     it before the artifact check and Register (None: no gate; the definition is then as without this). A
     definition-time setting, like FinGPT: changing it means publishing the definition again."""
 
-    quantile: float = Field(default=0.2, gt=0.0, le=0.5)  # long the top, short the bottom quantile by score
-    cost_bps: float = Field(default=5.0, ge=0.0, le=10000.0)  # per unit traded, each side
     min_net_sharpe: float | None = Field(default=None, ge=-10.0, le=10.0)
 
 
@@ -374,7 +339,7 @@ class PipelineConfig(_Strict):
     instances: Instances
     data: Data
     features: Features
-    folds: Folds
+    folds: FoldSettings = FoldSettings()
     algorithms: list[str] = Field(min_length=1)
     tuning: Tuning
     training: Training = Training()
@@ -405,6 +370,27 @@ class PipelineConfig(_Strict):
         if len(set(algorithms)) != len(algorithms):
             raise ValueError("an algorithm is listed twice")
         return algorithms
+
+    def feature_settings(self) -> FeatureSettings:
+        """`features` and `folds` as the feature steps take them (steps/features/settings.py)."""
+        return FeatureSettings(**self.features.model_dump(exclude={"instance_count"}), **self.folds.model_dump())
+
+    def leak_settings(self) -> LeakSettings:
+        """steps.leaks' settings: `leaks`, this horizon's screens and the feature settings (the contract)."""
+        screens = self.plausibility.model_dump(include=set(LeakScreens.model_fields))
+        return LeakSettings(**self.leaks.model_dump(exclude={"plausibility"}), **screens,
+                            **self.feature_settings().model_dump(exclude={"absent_inputs", "extra"}))
+
+    def evaluate_settings(self) -> EvaluateSettings:
+        """What the config sets of steps.evaluate's settings: this horizon's ceiling and the backtest."""
+        return EvaluateSettings(suspicious_auc=self.plausibility.max_holdout_auc, backtest=self.signal_settings())
+
+    def ensemble_settings(self) -> EnsembleSettings:
+        """What the config sets of steps.ensemble's settings: the gate's margin and the backtest."""
+        return EnsembleSettings(margin=self.gates.ensemble_margin, backtest=self.signal_settings())
+
+    def signal_settings(self) -> SignalSettings:
+        return SignalSettings(**self.backtest.model_dump(exclude={"min_net_sharpe"}))
 
     @property
     def plausibility(self) -> Plausibility:
@@ -448,7 +434,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
-    return [name for name in model.model_fields if name not in {"hpo", "universe", "source", "profile"}]
+    return [field.alias or name for name, field in model.model_fields.items()
+            if name not in {"hpo", "universe", "source", "profile"}]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -488,6 +475,23 @@ def load_universe(path: Path) -> list[UniverseMember]:
     return members
 
 
+def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:
+    """Every step's settings must fit the container arguments they travel in (steps/common/settings.py packs them
+    under 256 characters each); a setting that cannot (a list of 80 windows) is refused here, naming it, rather
+    than when the definition is built."""
+    sections = {"features": config.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
+                "leaks": config.leak_settings().model_dump(mode="json"),
+                "stability": config.stability.model_dump(mode="json", exclude={"enabled"}),
+                "backtest": config.evaluate_settings().model_dump(mode="json")}
+    for section, values in sections.items():
+        try:
+            settings_arguments(values)
+        except SettingTooLong as exc:
+            key = f"features.{exc.name}" if section == "leaks" and exc.name in sections["features"] else \
+                f"{section}.{exc.name}"
+            raise ConfigError(f"{path}: key '{key}': {exc}; shorten it") from None
+
+
 def load_config(
     path: str | Path = DEFAULT_CONFIG,
     profile: str | None = None,
@@ -523,6 +527,7 @@ def load_config(
             f"{path}: key 'leaks.plausibility': no entry '{key}' for this features.bar_frequency/label_horizon_bars "
             f"(entries: {known}); add one with what an honest model reaches at that horizon (docs/leaks.md)"
         )
+    _check_argument_lengths(config, path)
     config_dir = path.resolve().parent
     hpo = {name: load_hpo(config_dir / "hpo" / f"{name}.yaml") for name in config.algorithms}
     universe_path = Path(config.data.universe_csv)

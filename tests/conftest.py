@@ -77,3 +77,31 @@ def relist_folder(folder) -> None:
 def relist():
     """`relist(folder)`: see relist_folder."""
     return relist_folder
+
+
+def container_argv(arguments: list, definition: dict) -> list[str]:
+    """A step's ContainerArguments as the container gets them: a `Std:Join` of one parameter becomes the
+    parameter's default as SageMaker renders it (booleans `true`/`false`); every argument within the 256-character
+    limit of a container argument (botocore's ContainerArgument)."""
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    argv = []
+    for argument in arguments:
+        if isinstance(argument, dict):
+            (value,) = argument["Std:Join"]["Values"]
+            default = defaults[value["Get"].removeprefix("Parameters.")]
+            argument = str(default).lower() if isinstance(default, bool) else str(default)
+        assert len(argument) <= 256, argument
+        argv.append(argument)
+    return argv
+
+
+@pytest.fixture
+def step_settings():
+    """`step_settings(step, model, definition)`: the settings the step's generated command line makes of the
+    definition's arguments for it (steps/common/settings.py)."""
+    from steps.common.settings import settings_from_argv
+
+    def read(step: dict, model, definition: dict):
+        return settings_from_argv(model, container_argv(step["Arguments"]["AppSpecification"]["ContainerArguments"],
+                                                        definition))
+    return read

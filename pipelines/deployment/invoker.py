@@ -70,6 +70,19 @@ class SageMakerRuntimeInvoker:
         return None
 
 
+def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM (a serving process flushes and closes its sockets), then SIGKILL if it is still there after
+    `timeout_s`: a stuck server never outlives its caller."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
 class LocalServeInvoker:
     """One `python -m steps.serve` process per attached endpoint, on a free port of 127.0.0.1."""
 
@@ -131,13 +144,7 @@ class LocalServeInvoker:
         self.urls.pop(endpoint_name, None)
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_process(process)
         if process.stdout:
             process.stdout.close()
 

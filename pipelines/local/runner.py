@@ -44,7 +44,7 @@ def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
         "days": max(sample.days, folds_days_needed(config) + SAMPLE_MARGIN_DAYS),
         "tickers": sample.tickers,
         "seed": sample.seed,
-        "frequency": config.features.bar_frequency,
+        "frequency": config.features.frequency,
         "universe": sample.universe,
     }
 

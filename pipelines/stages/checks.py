@@ -17,7 +17,7 @@ from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
-from pipelines.stages.features import BARS_DIR, TWEETS_DIR, feature_settings_arguments
+from pipelines.stages.features import BARS_DIR, TWEETS_DIR, parameter_settings_arguments
 
 FEATURES_IN = f"{PROCESSING_ROOT}/input/features"
 LEAKS_DIR = f"{PROCESSING_ROOT}/output/leaks"
@@ -26,19 +26,9 @@ BASELINE_OUTPUT = "baseline"  # the output holding statistics.json and constrain
 
 
 def leak_arguments(ctx: StageContext) -> list:
-    """The `leaks:` section as steps.leaks arguments: the screens' thresholds of this run's horizon
-    (`leaks.plausibility`), then the configured feature settings the table is held to (its contract)."""
-    leaks, plausible = ctx.config.leaks, ctx.config.plausibility
-    return [
-        "--cutoffs", str(leaks.cutoffs),
-        "--truncation-tickers", str(leaks.truncation_tickers),
-        "--seed", str(leaks.seed),
-        "--max-single-feature-auc", str(plausible.max_single_feature_auc),
-        "--min-future-correlation", str(plausible.min_future_correlation),
-        "--max-future-to-past-correlation", str(plausible.max_future_to_past_correlation),
-        "--min-asymmetry-z", str(plausible.min_asymmetry_z),
-        *feature_settings_arguments(ctx),
-    ]
+    """steps.leaks' settings (`LeakSettings`): the `leaks:` section, the screens' thresholds of this run's horizon
+    (`leaks.plausibility`) and the configured feature settings the table is held to (its contract)."""
+    return parameter_settings_arguments(ctx, ctx.config.leak_settings().model_dump(mode="json"))
 
 
 def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[ProcessingStep, PropertyFile]:

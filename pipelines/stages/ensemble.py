@@ -29,7 +29,8 @@ from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from pipelines.stages.evaluation import AUC_JSON_PATH
 from pipelines.stages.models import ModelRound
 from pipelines.stages.plausibility import build_plausibility_gate
-from pipelines.stages.signal import backtest_arguments, build_signal_gate, summary
+from pipelines.stages.signal import build_signal_gate, summary
+from steps.common.settings import settings_arguments
 
 MODELS_IN = f"{PROCESSING_ROOT}/input/models"
 EVALUATIONS_IN = f"{PROCESSING_ROOT}/input/evaluations"
@@ -96,9 +97,8 @@ def build_ensemble_step(ctx: StageContext, round_: ModelRound, features_step: Pr
             FEATURES_IN,
             "--output",
             ENSEMBLE_DIR,
-            "--margin",
-            repr(ctx.config.gates.ensemble_margin),
-            *backtest_arguments(ctx),
+            # what the config sets (the gate's margin, the backtest); the step's defaults for the rest
+            *settings_arguments(ctx.config.ensemble_settings().model_dump(mode="json", exclude_unset=True)),
         ],
     )
     return Ensemble(ctx.processing_step(name, step_args, [evaluation]), evaluation)

@@ -10,8 +10,8 @@ from sagemaker.workflow.steps import ProcessingStep
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
-from pipelines.stages.signal import backtest_arguments
 from pipelines.stages.tuning import round_suffix
+from steps.common.settings import settings_arguments
 
 MODEL_IN = f"{PROCESSING_ROOT}/input/model"
 EVALUATION_DIR = f"{PROCESSING_ROOT}/output/evaluation"
@@ -47,9 +47,8 @@ def build_evaluation_step(
             EVALUATION_DIR,
             "--algorithm",
             algorithm,
-            "--suspicious-auc",
-            str(ctx.config.plausibility.max_holdout_auc),
-            *backtest_arguments(ctx),
+            # what the config sets (the horizon's ceiling, the backtest); the step's defaults for the rest
+            *settings_arguments(ctx.config.evaluate_settings().model_dump(mode="json", exclude_unset=True)),
         ],
     )
     return ctx.processing_step(name, step_args, [evaluation]), evaluation

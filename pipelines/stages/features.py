@@ -9,6 +9,7 @@ from sagemaker.workflow.steps import ProcessingStep
 from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import PROCESSING_CODE_DIR
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from steps.common.settings import settings_arguments
 
 BARS_DIR = f"{PROCESSING_ROOT}/input/bars"
 TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
@@ -16,41 +17,24 @@ FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
 
 
 def feature_settings_arguments(ctx: StageContext) -> list:
-    """The feature and fold settings as steps.features / steps.leaks arguments (steps/features/arguments.py).
+    """The feature and fold settings as steps.features / steps.leaks arguments (`FeatureConfiguration`).
 
     BuildFeatures builds with them and LeakTests holds the table to them (its settings_contract check): the
     contract comes from this configuration, never from the manifest of the table under test.
     """
-    features, folds = ctx.config.features, ctx.config.folds
-    return [
-        "--frequency",
-        features.bar_frequency,
-        "--windows",
-        ",".join(str(w) for w in features.windows),
-        "--sample-every-bars",
-        str(features.sample_every_bars),
-        "--label-horizon-bars",
-        str(features.label_horizon_bars),
-        "--label-dead-zone",
-        repr(features.label_dead_zone),
-        "--ingest-lag-seconds",
-        str(features.ingest_lag_seconds),
-        # Std:Join turns the boolean parameter into the "true"/"false" text a container argument needs.
-        "--include-sentiment",
-        Join(on="", values=[ctx.params.include_sentiment]),
-        "--n-folds",
-        str(folds.n_folds),
-        "--train-days",
-        str(folds.train_days),
-        "--validation-days",
-        str(folds.validation_days),
-        "--embargo-bars",
-        str(folds.embargo_bars),
-        "--holdout-days",
-        str(folds.holdout_days),
-        "--daily-window",
-        str(features.daily_window),
-    ]
+    return parameter_settings_arguments(ctx, ctx.config.feature_settings().model_dump(
+        mode="json", exclude={"absent_inputs", "extra"}))
+
+
+def parameter_settings_arguments(ctx: StageContext, values: dict) -> list:
+    """`values` as `--settings` JSON (steps/common/settings.py), but the settings that are pipeline Parameters:
+    a JSON literal cannot hold a run-time value, so each is its own flag (a flag wins over --settings).
+    Std:Join turns the boolean parameter into the "true"/"false" text a container argument needs."""
+    runtime = {"include_sentiment": ctx.params.include_sentiment}
+    literal = {name: value for name, value in values.items() if name not in runtime}
+    flags = [item for name in sorted(runtime) if name in values
+             for item in ("--" + name.replace("_", "-"), Join(on="", values=[runtime[name]]))]
+    return [*settings_arguments(literal), *flags]
 
 
 def features_arguments(ctx: StageContext) -> list:

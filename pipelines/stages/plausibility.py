@@ -30,7 +30,7 @@ def build_plausibility_gate(
     key = horizon_key(ctx.config.features)
     ceiling = ctx.config.plausibility.max_holdout_auc
     values: list = [
-        f"{name} failed: a holdout AUC above {ceiling} is implausible for {ctx.config.features.bar_frequency} bars "
+        f"{name} failed: a holdout AUC above {ceiling} is implausible for {ctx.config.features.frequency} bars "
         f"with a {ctx.config.features.label_horizon_bars}-bar label horizon (leaks.plausibility {key} "
         "max_holdout_auc; docs/leaks.md): a leak in the input data or the features is likelier than skill, so "
         "nothing is registered. Holdout AUC:",

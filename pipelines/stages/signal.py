@@ -4,7 +4,8 @@ The evaluations (steps.evaluate, steps.ensemble) write `signal_quality`, `backte
 `binary_classification_metrics` and `signal_metadata` strings into evaluation.json (steps/evaluate/signal.py).
 This module only points at them:
 
-- `backtest_arguments`: `backtest.quantile` / `backtest.cost_bps` from config for both steps;
+- the steps' `backtest` settings come from config `backtest:` with the rest of their settings
+  (`PipelineConfig.evaluate_settings` / `ensemble_settings`);
 - `summary`: the one-line `signal_metadata.summary` ("IC 0.0123 RankIC ... long-short net Sharpe ...") the
   Fail messages of the model and ensemble gates quote beside each AUC;
 - `build_signal_gate`: with `backtest.min_net_sharpe` set, Gate-signal[-r] (ensemble holdout long-short net
@@ -29,11 +30,6 @@ from pipelines.stages.context import StageContext
 SUMMARY_PATH = "signal_metadata.summary"
 NET_SHARPE_PATH = "binary_classification_metrics.long_short_net_sharpe.value"
 METADATA_KEYS = ("holdout_ic", "holdout_rank_ic", "holdout_net_sharpe")
-
-
-def backtest_arguments(ctx: StageContext) -> list[str]:
-    settings = ctx.config.backtest
-    return ["--backtest-quantile", repr(settings.quantile), "--cost-bps", repr(settings.cost_bps)]
 
 
 def summary(step: ProcessingStep, evaluation: PropertyFile) -> JsonGet:

@@ -15,6 +15,7 @@ from sagemaker.workflow.steps import ProcessingStep
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.checks import BASELINE_DIR, BASELINE_OUTPUT, FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from steps.common.settings import settings_arguments
 
 SELECTED_FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
 STABILITY_DIR = f"{PROCESSING_ROOT}/output/stability"
@@ -22,18 +23,8 @@ EXPLAINABILITY_FILE = "analysis.json"  # in the `stability` output (steps/stabil
 
 
 def stability_arguments(ctx: StageContext) -> list[str]:
-    s = ctx.config.stability
-    return [
-        "--floor", str(s.floor),
-        "--max-rank-spread", str(s.max_rank_spread),
-        "--min-sign-correlation", str(s.min_sign_correlation),
-        "--min-validation-z", str(s.min_validation_z),
-        "--min-features", str(s.min_features),
-        "--max-rows-per-fold", str(s.max_rows_per_fold),
-        # RFE with walk-forward CV: only when enabled, so the definition without it is unchanged.
-        *(["--rfe", "true", "--rfe-step", str(s.rfe.step), "--rfe-min-features", str(s.rfe.min_features)]
-          if s.rfe.enabled else []),
-    ]
+    """The `stability:` section as steps.stability's `--settings` (its model, steps/stability/settings.py)."""
+    return settings_arguments(ctx.config.stability.model_dump(mode="json", exclude={"enabled"}))
 
 
 def build_stability_step(ctx: StageContext, features_step: ProcessingStep) -> ProcessingStep:

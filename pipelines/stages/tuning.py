@@ -47,10 +47,8 @@ def round_suffix(round_number: int) -> str:
 
 def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
     hpo = ctx.config.hpo[algorithm]
-    training = ctx.config.training
-    static = {"algorithm": algorithm, **{k: _hyperparameter_text(v) for k, v in hpo.static.items()}}
-    if training.grouping != "global":
-        static.update(grouping=training.grouping, min_group_rows=str(training.min_group_rows))
+    static = {"algorithm": algorithm, **{k: _hyperparameter_text(v) for k, v in hpo.static.items()},
+              **ctx.config.training.hyperparameters()}
     # The GRU runs on GruInstanceType (a GPU type by default), so it gets the GPU image; the image is fixed when
     # the definition is built, and the GPU image also runs on a CPU type if the parameter is set to one.
     gru = algorithm == "gru"

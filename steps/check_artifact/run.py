@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import load_feature_table
 from steps.common.folds import holdout_mask
 from steps.common.io import (
     OUTPUT_MANIFEST,
@@ -32,6 +31,7 @@ from steps.common.io import (
     write_metrics,
 )
 from steps.common.logging import StepTimer
+from steps.features.table import load_feature_table
 from steps.serve.model import ARCHIVE_NAME, load_artifact
 
 PREDICTIONS_FILE = "holdout_predictions.parquet"

@@ -10,20 +10,22 @@ from collections.abc import Callable, Sequence
 
 from steps.common.errors import StepError
 
-_TRUE = {"true", "1", "yes", "y", "on"}
-_FALSE = {"false", "0", "no", "n", "off"}
+# The project's one reading of a boolean word (step arguments, hyperparameters, settings, and the pipelines'
+# environment switches such as HPO=1): SageMaker renders ParameterBoolean as `true`/`false`.
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def parse_bool(value: str | bool) -> bool:
-    """Parse true/false/1/0/yes/no (SageMaker renders ParameterBoolean as `true`/`false`)."""
+    """Parse true/false/1/0/yes/no/on/off, any case; anything else is an error (a typo is not `false`)."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return True
-    if text in _FALSE:
+    if text in FALSE_WORDS:
         return False
-    raise argparse.ArgumentTypeError(f"expected true/false/1/0/yes/no, got {value!r}")
+    raise argparse.ArgumentTypeError(f"expected one of {'/'.join(TRUE_WORDS + FALSE_WORDS)}, got {value!r}")
 
 
 def parse_int_list(value: str) -> list[int]:

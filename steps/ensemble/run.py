@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import FeatureTable, holdout_rows, load_feature_table
+from steps.common.feature_table import FeatureTable, holdout_rows
 from steps.common.folds import fold_masks, holdout_mask, session_dates
 from steps.common.io import (
     MANIFEST_FILES,
@@ -43,6 +43,7 @@ from steps.ensemble import stacking
 from steps.ensemble.signal import walk_forward_scores
 from steps.evaluate.metrics import bootstrap_std, point_metrics
 from steps.evaluate.signal import SignalSettings, fold_sections, holdout_sections, with_forward_returns
+from steps.features.table import load_feature_table
 from steps.serve.model import (
     ARCHIVE_NAME,
     BASE_FOLDER,

@@ -16,12 +16,13 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import holdout_rows, load_feature_table
+from steps.common.feature_table import holdout_rows
 from steps.common.folds import holdout_mask, session_dates
 from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.evaluate.metrics import bootstrap_std, point_metrics
 from steps.evaluate.signal import SignalSettings, fold_sections, holdout_sections, read_oof, with_forward_returns
+from steps.features.table import load_feature_table
 from steps.train.algorithms import LoadedModel, load_model_dir
 
 EVALUATION_FILE = "evaluation.json"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import math
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +41,15 @@ from steps.common.signal_quality import (
     period_ic,
     quarter_of,
 )
+from steps.evaluate.settings import SignalSettings
 
 OOF_FILE = "oof_predictions.parquet"
 RETURN_COLUMN = "forward_return"
 
 
-@dataclass(frozen=True)
-class SignalSettings:
-    """What the step's arguments set; the holding period comes from the features manifest."""
-
-    quantile: float = 0.2
-    cost_bps: float = 5.0
-
-    def backtest(self, manifest: dict[str, Any]) -> BacktestSettings:
-        return BacktestSettings(quantile=self.quantile, cost_bps=self.cost_bps,
-                                holding_periods=horizon_of(manifest))
+def backtest_settings(signal: SignalSettings, manifest: dict[str, Any]) -> BacktestSettings:
+    """The backtest of these settings on the table a manifest describes (its horizon sets the holding period)."""
+    return BacktestSettings(quantile=signal.quantile, cost_bps=signal.cost_bps, holding_periods=horizon_of(manifest))
 
 
 def horizon_of(manifest: dict[str, Any]) -> int:
@@ -104,7 +97,8 @@ def holdout_sections(frame: pd.DataFrame, scores: np.ndarray, manifest: dict[str
     dates = pd.Series(session_dates(pd.Series(index)), index=index).astype(str) if len(index) else pd.Series([])
     signal["ic_by_period"] = daily_means(per_period, dates)
     days = len(np.unique(session_dates(frame["ts"])))
-    test = run_backtest(frame["ts"], frame["ticker"], scores, returns, settings.backtest(manifest), trading_days=days)
+    test = run_backtest(frame["ts"], frame["ticker"], scores, returns, backtest_settings(settings, manifest),
+                        trading_days=days)
     backtest = {**test.figures(), "curve": curve(test)}
     return {"signal_quality": signal, "backtest": backtest, **headline(signal["holdout"], backtest)}
 
@@ -156,7 +150,7 @@ def fold_sections(predictions: pd.DataFrame, score_column: str, settings: Signal
         scores = rows[score_column].to_numpy(dtype="float64")
         returns = rows[RETURN_COLUMN].to_numpy(dtype="float64", na_value=np.nan)
         summary = ic_summary(period_ic(rows["ts"], scores, returns))
-        test = run_backtest(rows["ts"], rows["ticker"], scores, returns, settings.backtest(manifest),
+        test = run_backtest(rows["ts"], rows["ticker"], scores, returns, backtest_settings(settings, manifest),
                             trading_days=len(np.unique(session_dates(rows["ts"]))))
         results.append({"fold": int(fold), "rows": len(rows), **summary,
                         "long_short_net_sharpe": test.figures()["long_short"]["net"]["sharpe"]})
@@ -207,10 +201,3 @@ def _read_oof(root: Path) -> pd.DataFrame | None:
         return pd.read_parquet(io.BytesIO(handle.read())) if handle else None
 
 
-def signal_settings(parser: Any, args: Any) -> SignalSettings:
-    """--backtest-quantile and --cost-bps, range-checked where they are used (a usage error, exit 2)."""
-    if not 0 < args.backtest_quantile <= 0.5:
-        parser.error(f"--backtest-quantile must be in (0, 0.5], got {args.backtest_quantile}")
-    if not 0 <= args.cost_bps <= 10_000:
-        parser.error(f"--cost-bps must be in [0, 10000], got {args.cost_bps}")
-    return SignalSettings(quantile=args.backtest_quantile, cost_bps=args.cost_bps)

@@ -1,6 +1,4 @@
-"""Features, labels and walk-forward folds from bars and scored tweets (`python -m steps.features`)."""
+"""Features, labels and walk-forward folds from bars and scored tweets (`python -m steps.features`).
 
-from steps.features.build import build_features, feature_columns
-from steps.features.settings import FeatureSettings
-
-__all__ = ["FeatureSettings", "build_features", "feature_columns"]
+Nothing is imported here: pipelines/config.py reads `steps.features.settings`, and a package import of the
+feature code (polars, numba) would slow every pipelines CLI's `--help`."""

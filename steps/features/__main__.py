@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
-from steps.features.arguments import add_settings_arguments, settings_from_args
+from steps.common.settings import parse_step_arguments
 from steps.features.run import run_features
+from steps.features.settings import FeatureConfiguration, FeatureSettings
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -17,20 +18,18 @@ def parse_args(argv: Sequence[str] | None):
     parser.add_argument("--output", required=True)
     parser.add_argument("--universe", default="configs/universe.csv",
                         help="ticker,sector CSV for the sector column (skipped if the file is absent)")
-    add_settings_arguments(parser)
     parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json",
                         help="SageMaker's host list; with several hosts this instance writes its shard")
     parser.add_argument("--ticker-batches", type=int, default=1,
                         help="build the ticker= partitions in this many batches, one after the other: peak memory "
                              "of a batch, the same table (default 1: one pass)")
-    parser.add_log_format()
-    return parser.parse_args(argv)
+    return parse_step_arguments(parser, FeatureConfiguration, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, configured = parse_args(argv)
     logger = get_logger("features", args.log_format)
-    settings = settings_from_args(args)
+    settings = FeatureSettings(**configured.model_dump())
     run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,
                  resource_config=args.resource_config, ticker_batches=args.ticker_batches)
     return 0

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from steps.features.kernels import window_features
+from steps.features.kernels import STATE_SIZE, window_features
 from steps.features.settings import FeatureSettings
 
 MARKET_TZ = "America/New_York"
@@ -119,10 +119,22 @@ class TickerLayout:
         self.pos = np.arange(n) - np.repeat(self.starts, self.stops - self.starts)
 
 
+def trailing_returns(log_close: np.ndarray, pos: np.ndarray, at: np.ndarray, windows: tuple[int, ...]
+                     ) -> dict[str, np.ndarray]:
+    """ret_w at rows `at`: log(close[t] / close[t - w]) where the ticker has w bars before t (`pos`: each row's
+    bar count before it in its ticker), else NaN. The live engine calls this on its per-ticker tail."""
+    return {f"ret_{w}": np.where(pos[at] >= w, log_close[at] - log_close[np.maximum(at - w, 0)], np.nan)
+            for w in windows}
+
+
 def indicators(arrays: dict[str, np.ndarray], layout: TickerLayout, at: np.ndarray,
-               windows: list[tuple[str, int]], rsi_windows: list[tuple[str, int]], threads: int = 1
+               windows: list[tuple[str, int]], rsi_windows: list[tuple[str, int]], threads: int = 1,
+               pos0: np.ndarray | None = None, states: dict[str, np.ndarray] | None = None
                ) -> dict[str, np.ndarray]:
     """The eight indicator families at rows `at` for the (suffix, w) windows, plus RSI at `rsi_windows`.
+
+    pos0/states (the live engine): resume every ticker's sweeps, one carried state array per suffix (and
+    `rsi_<suffix>` for an RSI-only window), created here on first use (kernels.window_sweep).
 
     Every sweep asks for all eight families, also where some are dropped (RSI outside `rsi_windows`, the
     rest of an RSI-only window): each distinct family set is its own compiled loop, ~1.5 s to compile in a
@@ -134,13 +146,22 @@ def indicators(arrays: dict[str, np.ndarray], layout: TickerLayout, at: np.ndarr
     common = (close, log_close, arrays["high"], arrays["low"], arrays["volume"], layout.starts, layout.stops, at)
     out: dict[str, np.ndarray] = {}
     rsi_suffixes = {suffix for suffix, _ in rsi_windows}
+
+    def carry(key: str) -> np.ndarray | None:
+        if states is None:
+            return None
+        if key not in states:
+            states[key] = np.zeros((len(layout.starts), STATE_SIZE))
+        return states[key]
+
     for suffix, w in windows:
-        values = window_features(*common, w, FAMILIES, macd_spans(w), threads=threads)
+        values = window_features(*common, w, FAMILIES, macd_spans(w), threads=threads, pos0=pos0, state=carry(suffix))
         out.update({f"{family}_{suffix}": values[family] for family in FAMILIES
                     if family != "rsi" or suffix in rsi_suffixes})
     for suffix, w in rsi_windows:
         if f"rsi_{suffix}" not in out:
-            out[f"rsi_{suffix}"] = window_features(*common, w, FAMILIES, macd_spans(w), threads=threads)["rsi"]
+            out[f"rsi_{suffix}"] = window_features(*common, w, FAMILIES, macd_spans(w), threads=threads, pos0=pos0,
+                                                   state=carry(f"rsi_{suffix}"))["rsi"]
     return out
 
 
@@ -175,10 +196,7 @@ def session_features(layout: TickerLayout, session: np.ndarray, arrays: dict[str
     new = np.r_[True, (session[1:] != session[:-1]) | (ticker_id[1:] != ticker_id[:-1])] if n else np.zeros(0, bool)
     starts = np.flatnonzero(new)
     session_id = np.cumsum(new) - 1
-    last = np.r_[starts[1:] - 1, n - 1].astype("int64")
-    daily = {"open": opens[starts], "close": close[last], "high": np.maximum.reduceat(high, starts) if n else high,
-             "low": np.minimum.reduceat(low, starts) if n else low,
-             "volume": np.add.reduceat(volume, starts) if n else volume}
+    daily = daily_bars(opens, high, low, close, volume, starts)
     owner = ticker_id[starts]
 
     def previous(values: np.ndarray, lag: int = 1) -> np.ndarray:
@@ -188,15 +206,10 @@ def session_features(layout: TickerLayout, session: np.ndarray, arrays: dict[str
             out[lag:][same] = values[:-lag][same]
         return out
 
-    prev_close = previous(daily["close"])
     row_session = session_id[at]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = {
-            "ret_daily": np.log(close[at] / prev_close[row_session]),
-            "gap_overnight": np.log(daily["open"] / prev_close)[row_session],
-            "prev_day_return": np.log(prev_close / previous(daily["close"], 2))[row_session],
-            "prev_day_range": previous(np.log(daily["high"] / daily["low"]))[row_session],
-        }
+    out = session_values(close[at], daily["open"][row_session], previous(daily["close"])[row_session],
+                         previous(daily["close"], 2)[row_session], previous(daily["high"])[row_session],
+                         previous(daily["low"])[row_session])
     if settings.frequency == "1min" and n:
         day_layout = TickerLayout(owner)
         window = settings.daily_window
@@ -204,6 +217,30 @@ def session_features(layout: TickerLayout, session: np.ndarray, arrays: dict[str
         for name, per_session in values.items():
             out[name] = previous(per_session)[row_session]
     return out
+
+
+def daily_bars(opens: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+               starts: np.ndarray) -> dict[str, np.ndarray]:
+    """One bar per session from the minute bars, sessions beginning at rows `starts`: first open, max high, min
+    low, last close, summed volume. The live engine aggregates each completed session with this too."""
+    n = len(close)
+    last = np.r_[starts[1:] - 1, n - 1].astype("int64")
+    return {"open": opens[starts], "close": close[last], "high": np.maximum.reduceat(high, starts) if n else high,
+            "low": np.minimum.reduceat(low, starts) if n else low,
+            "volume": np.add.reduceat(volume, starts) if n else volume}
+
+
+def session_values(close: np.ndarray, session_open: np.ndarray, prev_close: np.ndarray, prev2_close: np.ndarray,
+                   prev_high: np.ndarray, prev_low: np.ndarray) -> dict[str, np.ndarray]:
+    """The session features of rows closing at `close` in a session that opened at `session_open`, from the
+    ticker's previous session (close, high, low) and the one before (close); NaN where there is none."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "ret_daily": np.log(close / prev_close),
+            "gap_overnight": np.log(session_open / prev_close),
+            "prev_day_return": np.log(prev_close / prev2_close),
+            "prev_day_range": np.log(prev_high / prev_low),
+        }
 
 
 def add_relative_returns(rows: pl.DataFrame, settings: FeatureSettings) -> pl.DataFrame:

@@ -33,6 +33,7 @@ from steps.features.bar_features import (
     indicators,
     session_columns,
     session_features,
+    trailing_returns,
 )
 from steps.features.kernels import ticker_groups
 from steps.features.sentiment import sentiment_feature_names, sentiment_features
@@ -77,11 +78,8 @@ def _slice_features(arrays: dict[str, np.ndarray], session: np.ndarray, ticker_i
                     settings: FeatureSettings) -> dict[str, np.ndarray]:
     """Every bar feature and the label at rows `at` of a slice of whole tickers (sorted by ticker, ts)."""
     layout = TickerLayout(ticker_id)
-    pos = layout.pos[at]
     log_close = np.log(arrays["close"])
-    columns: dict[str, np.ndarray] = {}
-    for w in settings.windows:
-        columns[f"ret_{w}"] = np.where(pos >= w, log_close[at] - log_close[np.maximum(at - w, 0)], np.nan)
+    columns = trailing_returns(log_close, layout.pos, at, settings.windows)
     windows = [(str(w), w) for w in settings.windows]
     rsi_windows = windows + ([] if settings.rsi_period in settings.windows
                              else [(str(settings.rsi_period), settings.rsi_period)])
@@ -116,6 +114,23 @@ def _chunks(ticker_id: np.ndarray, parts: int) -> list[tuple[int, int]]:
             for first, last in ticker_groups(layout.starts, layout.stops, parts)]
 
 
+def is_decision(clock: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """Which bars are decision rows, by the clock: the minute of the New York day (1-minute bars) or the
+    session's number in the data (daily bars), every `sample_every_bars`; the same instants for every ticker."""
+    return (clock % settings.sample_every_bars) == 0
+
+
+def relative_returns(rows: pl.DataFrame, settings: FeatureSettings, sectors: Mapping[str, str] | None
+                     ) -> pl.DataFrame:
+    """`rows` (ticker, ts, ret_w) with the market- and sector-relative returns across the rows of each ts
+    (bar_features.add_relative_returns); NaN returns count as missing. The live engine passes one ts."""
+    sector_map = dict(sectors) if sectors is not None else {}
+    rows = rows.with_columns(pl.col("ticker").replace_strict(sector_map, default=UNKNOWN_SECTOR,
+                                                             return_dtype=pl.String).alias("_sector"),
+                             *(pl.col(f"ret_{w}").fill_nan(None) for w in settings.windows))
+    return add_relative_returns(rows, settings)
+
+
 def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
                   sectors: Mapping[str, str] | None = None, threads: int | None = None) -> pd.DataFrame:
     """Bar features, forward return and label_end at the decision rows (sorted by ticker, ts).
@@ -129,13 +144,11 @@ def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
     arrays["ts"] = frame["ts"].to_physical().to_numpy()
     ticker_id = frame["ticker"].rle_id().to_numpy()
     session, minute_of_day = session_columns(arrays["ts"])
-    every = settings.sample_every_bars
     if settings.frequency == "1min":
-        decision = (minute_of_day % every) == 0
+        at = np.flatnonzero(is_decision(minute_of_day, settings))
     else:
         _, session_index = np.unique(session, return_inverse=True)
-        decision = (session_index % every) == 0
-    at = np.flatnonzero(decision)
+        at = np.flatnonzero(is_decision(session_index, settings))
 
     def run(bounds: tuple[int, int]) -> dict[str, np.ndarray]:
         a, b = bounds
@@ -153,11 +166,7 @@ def decision_rows(bars: pd.DataFrame | pl.DataFrame, settings: FeatureSettings,
     rows = pl.DataFrame({"ticker": frame["ticker"].gather(at), "ts": frame["ts"].gather(at), **columns})
     rows = rows.with_columns(pl.when(pl.col("forward_return").is_nan()).then(None).otherwise(label_end)
                              .alias("label_end"))
-    sector_map = dict(sectors) if sectors is not None else {}
-    rows = rows.with_columns(pl.col("ticker").replace_strict(sector_map, default=UNKNOWN_SECTOR,
-                                                             return_dtype=pl.String).alias("_sector"),
-                             *(pl.col(f"ret_{w}").fill_nan(None) for w in settings.windows))
-    out = add_relative_returns(rows, settings).select(names).to_pandas()
+    out = relative_returns(rows, settings, sectors).select(names).to_pandas()
     for column in ("ts", "label_end"):
         out[column] = out[column].astype("datetime64[ns, UTC]")
     return out

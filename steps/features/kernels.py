@@ -36,8 +36,11 @@ ZERO_STD = 1e-12
 # Sliding sums are recomputed from scratch every max(4 w, RECOMPUTE_ROWS) rows: often enough that rounding
 # stays ~1e-13 relative, rarely enough that the recomputation costs a quarter pass at most.
 RECOMPUTE_ROWS = 64
-
-
+# A sweep's carried state per ticker (resumable sweeps, steps/features/engine.py): the running sums, EMAs,
+# run-length counters and recompute countdown, in this order. Integers are stored exactly as floats.
+STATE_FIELDS = ("ema_f", "ema_s", "ema_g", "c_shift", "v_shift", "s_c", "s_c2", "s_v", "s_vd", "s_vd2", "s_tv3",
+                "s_r", "s_r2", "s_g", "s_l", "n_g", "n_l", "run_c", "run_v", "run_r", "r_prev", "r", "countdown")
+STATE_SIZE = len(STATE_FIELDS)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -51,8 +54,16 @@ def _std(s1: float, s2: float, inv_w: float) -> float:
 # loop carries no zero checks (every division here is guarded or by a positive price anyway).
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast, slow, signal,
-                 ret, vol, range_, volume_z, vwap_dev, rsi, macd, macd_signal, macd_hist, bb_pctb, ret_std):
+                 ret, vol, range_, volume_z, vwap_dev, rsi, macd, macd_signal, macd_hist, bb_pctb, ret_std,
+                 pos0=None, state=None):
     """The families of one window at rows `at` (sorted) of bars sorted by (ticker, ts), one sweep per ticker.
+
+    Resumable (the live engine runs this same loop on the bars that arrived since its last call): `pos0[i]`
+    is the number of the ticker's bars before row starts[i] (they must be in the arrays, at least w + 1 of
+    them, as the sliding sums read the row leaving the window), and `state[i]` (STATE_FIELDS) carries the
+    loop's variables from the sweep that ended there, and receives them at the end. None, None (the batch
+    build): every ticker starts at its first bar. A resumed sweep gives the values of one uninterrupted sweep
+    bit for bit, because it is the same loop with the same variables.
 
     Each family's output is an array of len(at) or None. None is a type to numba, so every combination of
     requested families compiles to its own loop with the unused work removed (the `is None` tests below are
@@ -71,6 +82,7 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
     k = 0
     for ticker in range(len(starts)):
         a, b = starts[ticker], stops[ticker]
+        origin = a - pos0[ticker] if pos0 is not None else a  # where the ticker's first bar is (or would be)
         while k < n_at and at[k] < a:
             k += 1
         ema_f = ema_s = close[a]
@@ -81,8 +93,16 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
         run_c = run_v = run_r = 0
         r_prev = r = 0.0
         countdown = 0
+        if state is not None and origin < a:
+            carried = state[ticker]
+            ema_f, ema_s, ema_g, c_shift, v_shift = carried[0], carried[1], carried[2], carried[3], carried[4]
+            s_c, s_c2, s_v, s_vd, s_vd2, s_tv3 = carried[5], carried[6], carried[7], carried[8], carried[9], carried[10]
+            s_r, s_r2, s_g, s_l = carried[11], carried[12], carried[13], carried[14]
+            n_g, n_l, run_c, run_v, run_r = (int(carried[15]), int(carried[16]), int(carried[17]), int(carried[18]),
+                                             int(carried[19]))
+            r_prev, r, countdown = carried[20], carried[21], int(carried[22])
         for t in range(a, b):
-            pos = t - a
+            pos = t - origin
             c = close[t]
             v = volume[t]
             if want_macd and pos > 0:
@@ -102,7 +122,7 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
                 c_shift, v_shift = c, v
                 s_c = s_c2 = s_v = s_vd = s_vd2 = s_tv3 = s_r = s_r2 = s_g = s_l = 0.0
                 n_g = n_l = 0
-                for j in range(max(a, t - w + 1), t + 1):
+                for j in range(max(origin, t - w + 1), t + 1):
                     if want_close:
                         x = close[j] - c_shift
                         s_c += x
@@ -114,7 +134,7 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
                         s_vd2 += vd * vd
                         if want_vwap:
                             s_tv3 += (high[j] + low[j] + close[j]) * volume[j]
-                    if j > a:  # a ticker's first bar has no previous close: no return, no change
+                    if j > origin:  # a ticker's first bar has no previous close: no return, no change
                         if want_returns:
                             rj = log_close[j] - log_close[j - 1]
                             s_r += rj
@@ -206,13 +226,23 @@ def window_sweep(close, log_close, high, low, volume, starts, stops, at, w, fast
                 else:
                     bb_pctb[k] = np.nan
             k += 1
+        if state is not None and b > a:
+            carried = state[ticker]
+            carried[0], carried[1], carried[2], carried[3], carried[4] = ema_f, ema_s, ema_g, c_shift, v_shift
+            carried[5], carried[6], carried[7], carried[8], carried[9], carried[10] = s_c, s_c2, s_v, s_vd, s_vd2, s_tv3
+            carried[11], carried[12], carried[13], carried[14] = s_r, s_r2, s_g, s_l
+            carried[15], carried[16], carried[17], carried[18], carried[19] = n_g, n_l, run_c, run_v, run_r
+            carried[20], carried[21], carried[22] = r_prev, r, countdown
 
 
 def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, low: np.ndarray,
                     volume: np.ndarray, starts: np.ndarray, stops: np.ndarray, at: np.ndarray, window: int,
                     families: tuple[str, ...] | list[str], spans: tuple[int, int, int] = (12, 26, 9),
-                    threads: int = 1) -> dict[str, np.ndarray]:
+                    threads: int = 1, pos0: np.ndarray | None = None, state: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
     """`families` (names from FAMILIES) of one window at rows `at`; spans: MACD fast/slow/signal.
+
+    pos0/state: resume each ticker's sweep where an earlier call left it (window_sweep; the live engine).
 
     starts/stops: each ticker's row range. `threads` > 1 splits the tickers into that many groups of about
     equal rows, swept concurrently (the kernel releases the GIL); the values do not depend on the split.
@@ -223,6 +253,8 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
     if window < 1:
         raise ValueError(f"indicator window must be >= 1 bar, got {window}")
     starts, stops, at = (np.asarray(x, dtype=np.int64) for x in (starts, stops, at))
+    if pos0 is not None:
+        pos0 = np.asarray(pos0, dtype=np.int64)
     allocate = np.empty if threads <= 1 else _faulted_in
     outputs = {name: allocate(len(at)) if name in families else None for name in FAMILIES}
 
@@ -232,7 +264,8 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
         hi = int(np.searchsorted(at, stops[last - 1])) if last > first else lo
         window_sweep(close, log_close, high, low, volume, starts[first:last], stops[first:last], at[lo:hi],
                      int(window), *(float(s) for s in spans),
-                     *(None if values is None else values[lo:hi] for values in outputs.values()))
+                     *(None if values is None else values[lo:hi] for values in outputs.values()),
+                     None if pos0 is None else pos0[first:last], None if state is None else state[first:last])
         for name in ("range", "vwap_dev"):  # the kernel leaves ratios: a vectorised log (GIL released) beats
             if outputs[name] is not None:  # a libm call per row inside the loop
                 np.log(outputs[name][lo:hi], out=outputs[name][lo:hi])

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
-from steps.common.folds import build_folds, fold_masks, holdout_mask
+from steps.common.folds import build_folds
 from steps.common.io import (
     MANIFEST_FILES,
     _data_files,
@@ -41,6 +41,7 @@ from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import dropped_bar_features, session_columns
 from steps.features.build import build_features, feature_columns
+from steps.features.coverage import finish_manifest
 from steps.features.in_turn import Built, batches_of, build_in_turn, ticker_partitions
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
@@ -272,48 +273,6 @@ def _build(bars_dir: str | Path, tweets_dir: str | Path | None, settings: Featur
     ts = inputs.bars["ts"]
     return Built(frame, session_bounds(inputs.bars), settings, inputs.bars.height, len(inputs.tweets),
                  ts.min(), ts.max())
-
-
-def finish_manifest(manifest: dict[str, Any], frame: pd.DataFrame, folds, source: str | Path) -> dict[str, Any]:
-    """Row counts per fold; an error when a fold has no train or validation rows after purging."""
-    masks = fold_masks(frame, folds)
-    holdout = holdout_mask(frame, folds)
-    fold_rows = [{"fold": k, "train": int(train.sum()), "validation": int(val.sum())}
-                 for k, (train, val) in enumerate(masks)]
-    empty = [row["fold"] for row in fold_rows if row["train"] == 0 or row["validation"] == 0]
-    if empty:
-        raise StepInputError(f"folds {empty} have no train or validation rows after purging", file=source,
-                             column="ts", fix="lengthen --train-days/--validation-days or shorten --embargo-bars")
-    manifest["rows"] = {"total": len(frame), "holdout": int(holdout.sum()), "folds": fold_rows,
-                        "positive_rate": float(frame["label"].mean())}
-    manifest["tickers"] = int(frame["ticker"].nunique())
-    manifest["data_range"] = {"rows_start": frame["ts"].min().isoformat(), "rows_end": frame["ts"].max().isoformat()}
-    manifest["fold_coverage"] = fold_coverage(folds, frame)
-    return manifest
-
-
-def fold_coverage(folds, frame: pd.DataFrame) -> dict[str, Any]:
-    """How many sessions lie before the first fold's train window: no fold validates on them (tuning never
-    sees them) and only the final refit trains on them. Long daily histories with the daily profile's 4 x
-    (504 + 126) sessions leave most of the data there, which a user should be told, not find out."""
-    days = {name: int(value) for name, value in (folds.days or {}).items()}
-    total, holdout, validation = days.get("total", 0), days.get("holdout", 0), days.get("validation", 1) or 1
-    in_folds = days.get("train", 0) + len(folds.folds) * validation
-    before = max(0, total - in_folds - holdout)
-    first_train = folds.folds[0].train_start if folds.folds else folds.holdout_start
-    early = int((frame["ts"] < first_train).sum())
-    coverage: dict[str, Any] = {"sessions": total, "sessions_in_folds": in_folds, "sessions_before_folds": before,
-                                "rows_before_folds": early, "first_train_start": first_train.isoformat()}
-    if before:
-        train, n_folds = days.get("train", 0), max(1, len(folds.folds))
-        longer = (total - train - holdout) // n_folds
-        coverage["note"] = (
-            f"the folds and the holdout cover the last {in_folds + holdout} of {total} sessions: the first {before} "
-            f"sessions ({early} rows, before {first_train.date()}) are in no fold, so no validation window judges a "
-            f"model on them and only the final refit trains on them; to use them in validation too, raise "
-            + (f"--validation-days to {longer} (the same {n_folds} folds) or " if longer > validation else "")
-            + f"--train-days to {train + before}")
-    return coverage
 
 
 def _write_shard(built: Built, output: Path, sectors: dict[str, str] | None,

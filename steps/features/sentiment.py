@@ -53,13 +53,46 @@ def tweet_is_positive(tweets: pd.DataFrame) -> np.ndarray:
     return np.where(has_probs, by_probs, tweets["score"].to_numpy() > 0).astype("float64")
 
 
+def tweet_prefix(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray,
+                 start: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Prefix sums of one ticker's tweets in availability order, each array one longer than the tweets and
+    beginning at `start` (0; the live engine continues its running sums from their last value, which gives
+    the batch's sums bit for bit: a cumulative sum is sequential)."""
+    begin = start or {"w": 0.0, "ws": 0.0, "s": 0.0, "pos": 0.0}
+    terms = {"w": weights, "ws": weights * scores, "s": scores, "pos": positive}
+    return {key: np.cumsum(np.r_[begin[key], values]) for key, values in terms.items()}
+
+
+def window_values(times: np.ndarray, prefix: dict[str, np.ndarray], t: np.ndarray,
+                  specs: list[tuple[str, str, pd.Timedelta]]) -> dict[str, np.ndarray]:
+    """Every sentiment feature at decision times `t` (int64 ns) of one ticker whose tweets became available
+    at `times` (sorted), with their prefix sums (tweet_prefix). All windows in one pass (a row per window):
+    the live engine calls this once per ticker and decision time, where per-call overhead is the cost."""
+    lengths = np.array([np.int64(length.value) for _, _, length in specs], dtype="int64")
+    hi = np.searchsorted(times, t, side="right")
+    lo = np.searchsorted(times, t[None, :] - lengths[:, None], side="right")
+    count = (hi[None, :] - lo).astype("float64")
+    sums = {key: values[hi][None, :] - values[lo] for key, values in prefix.items()}
+    kinds = [kind for kind, _, _ in specs]
+    value = count.copy()  # "count"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for kind, numerator, denominator in (("sent", "ws", "w"), ("mean", "s", None), ("sum", "s", None),
+                                             ("pos_ratio", "pos", None)):
+            rows = [k for k, name in enumerate(kinds) if name == kind]
+            if rows:
+                total = sums[numerator][rows]
+                value[rows] = total if kind == "sum" else total / (sums[denominator][rows] if denominator
+                                                                   else count[rows])
+    value = np.where(count > 0, value, 0.0)
+    return {name: value[k] for k, (_, name, _) in enumerate(specs)}
+
+
 def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
     """Sentiment features for `rows` (ticker, ts), in the rows' order."""
     specs = _window_specs(settings)
     result = {name: np.zeros(len(rows)) for _, name, _ in specs}
     if len(tweets):
-        lag = np.int64(pd.Timedelta(seconds=settings.ingest_lag_seconds).value)
-        available = tweets["created_at"].to_numpy("datetime64[ns]").astype("int64") + lag
+        available = tweet_available_ns(tweets, settings)
         scores = tweets["score"].to_numpy(dtype="float64")
         weights = tweet_weights(tweets)
         positive = tweet_is_positive(tweets)
@@ -70,29 +103,18 @@ def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: Featu
             if tweet_idx is None:
                 continue
             order = tweet_idx[np.argsort(available[tweet_idx], kind="stable")]
-            times = available[order]
-            prefix = {
-                "w": np.r_[0.0, np.cumsum(weights[order])],
-                "ws": np.r_[0.0, np.cumsum(weights[order] * scores[order])],
-                "s": np.r_[0.0, np.cumsum(scores[order])],
-                "pos": np.r_[0.0, np.cumsum(positive[order])],
-            }
-            t = row_ts[row_idx]
-            hi = np.searchsorted(times, t, side="right")
-            for kind, name, length in specs:
-                lo = np.searchsorted(times, t - np.int64(length.value), side="right")
-                count = (hi - lo).astype("float64")
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    if kind == "sent":
-                        total_w = prefix["w"][hi] - prefix["w"][lo]
-                        value = (prefix["ws"][hi] - prefix["ws"][lo]) / total_w
-                    elif kind == "mean":
-                        value = (prefix["s"][hi] - prefix["s"][lo]) / count
-                    elif kind == "sum":
-                        value = prefix["s"][hi] - prefix["s"][lo]
-                    elif kind == "pos_ratio":
-                        value = (prefix["pos"][hi] - prefix["pos"][lo]) / count
-                    else:
-                        value = count
-                result[name][row_idx] = np.where(count > 0, value, 0.0)
+            prefix = tweet_prefix(weights[order], scores[order], positive[order])
+            for name, values in window_values(available[order], prefix, row_ts[row_idx], specs).items():
+                result[name][row_idx] = values
     return pd.DataFrame(result, index=rows.index)
+
+
+def tweet_available_ns(tweets: pd.DataFrame, settings: FeatureSettings) -> np.ndarray:
+    """When each tweet may first be counted: created_at + ingest_lag, as int64 ns UTC."""
+    lag = np.int64(pd.Timedelta(seconds=settings.ingest_lag_seconds).value)
+    return tweets["created_at"].to_numpy("datetime64[ns]").astype("int64") + lag
+
+
+def window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelta]]:
+    """(kind, column, window length) of every sentiment feature (public for the live engine)."""
+    return _window_specs(settings)

@@ -1,12 +1,22 @@
-"""Feature settings: one object, written to manifest.json so that steps.leaks recomputes with exactly it."""
+"""Feature settings: one model, declared here, written to manifest.json so that steps.leaks recomputes with it.
+
+The configurable part is two models that are also configs/pipeline.yaml's `features:` and `folds:` sections
+(pipelines/config.py embeds them, so the config is validated by these bounds and messages, at load):
+`FeatureOptions` (what a row holds) and `FoldSettings` (how rows are split); `FeatureConfiguration` is both, the
+command line. `FeatureSettings` adds what steps.features finds in the bars itself (`absent_inputs`), and is what
+the feature code takes. A new
+setting is a field here (default, bound, one-line description) and the code that uses it: the CLI of
+steps.features and steps.leaks, the config section and the pipeline's arguments follow from the model.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
-from steps.common.errors import StepInputError
+from pydantic import Field, field_validator
+
+from steps.common.settings import StepSettings
 
 FREQUENCIES = ("1min", "1d")
 KEY_COLUMNS = ("ticker", "ts")
@@ -18,50 +28,63 @@ NON_FEATURE_COLUMNS = (*KEY_COLUMNS, *GROUP_COLUMNS, *TARGET_COLUMNS)
 OPTIONAL_BAR_INPUTS = ("open", "high", "low", "volume")
 
 
-@dataclass(frozen=True)
-class FeatureSettings:
-    frequency: str = "1min"
-    windows: tuple[int, ...] = (5, 10, 60)
-    sample_every_bars: int = 15
-    label_horizon_bars: int = 30
-    label_dead_zone: float = 0.0
-    ingest_lag_seconds: float = 60.0
-    include_sentiment: bool = True
-    rsi_period: int = 14
-    daily_window: int = 10
-    n_folds: int = 4
-    train_days: int = 126
-    validation_days: int = 21
-    embargo_bars: int = 30
-    holdout_days: int = 21
+class FoldSettings(StepSettings):
+    """Walk-forward folds (purged, embargoed) and the untouched holdout: configs/pipeline.yaml `folds:`."""
+
+    n_folds: int = Field(4, ge=1, le=20, description="walk-forward folds before the holdout")
+    train_days: int = Field(126, ge=1, description="sessions in each fold's rolling train window")
+    validation_days: int = Field(21, ge=1, description="sessions in each fold's validation window")
+    embargo_bars: int = Field(30, ge=0, description="bars after a train row's label window before validation")
+    holdout_days: int = Field(21, ge=1, description="the last sessions: no fold and no tuning job sees them")
+
+
+class FeatureOptions(StepSettings):
+    """What a decision row holds and how it is labelled: configs/pipeline.yaml `features:`."""
+
+    # The config calls it bar_frequency (the bars' frequency); the flag and the manifest say frequency.
+    frequency: Literal["1min", "1d"] = Field("1min", alias="bar_frequency",
+                                             description="bar frequency of the input: 1min or 1d")
+    windows: tuple[int, ...] = Field((5, 10, 60), min_length=1,
+                                     description="trailing indicator windows in bars (each >= 2), e.g. 5,10,60")
+    sample_every_bars: int = Field(15, ge=1, description="one decision row every N bars")
+    label_horizon_bars: int = Field(30, ge=1, description="label: sign of the return from bar t+1 to t+1+H")
+    label_dead_zone: float = Field(0.0, ge=0.0, lt=0.1, description="|return| below this is not a training row")
+    ingest_lag_seconds: float = Field(60.0, ge=0.0, description="a tweet counts for bar t if created <= t - lag")
+    include_sentiment: bool = Field(True, description="add the sent_* features from the scored tweets")
+    rsi_period: int = Field(14, ge=2, description="bars in the RSI (added beside the windows' RSIs)")
+    daily_window: int = Field(10, ge=2, description="sessions in the *_daily indicators (1-minute bars)")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows: tuple[int, ...]) -> tuple[int, ...]:
+        """Sorted and unique: a window of one bar has no spread, so every window needs two bars or more."""
+        if any(w < 2 for w in windows):
+            raise ValueError("windows must be bar counts >= 2, e.g. 5,10,60")
+        return tuple(sorted(set(windows)))
+
+
+class FeatureConfiguration(FeatureOptions, FoldSettings):
+    """What the pipeline configures: the command line of steps.features (and the contract of steps.leaks)."""
+
+
+class FeatureSettings(FeatureConfiguration):
+    """Everything the feature code takes: the configured options and folds plus what the bars lack."""
+
     # Set by steps.features from the bars it reads (not a configuration value): the optional bar columns the
     # bars do not have. Kept with the settings so that anything that recomputes the table from them (steps.leaks,
     # the shard merge) drops the same features.
-    absent_inputs: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    absent_inputs: tuple[str, ...] = Field((), description="optional bar columns the bars lack (set from the bars)")
+    extra: dict[str, Any] = Field(default_factory=dict, description="reserved; recorded in the manifest")
 
-    def __post_init__(self) -> None:
-        if self.frequency not in FREQUENCIES:
-            raise StepInputError(f"unknown frequency {self.frequency!r}", column="frequency",
-                                 fix="use --frequency 1min or 1d")
-        windows = tuple(sorted({int(w) for w in self.windows}))
-        if not windows or windows[0] < 2:
-            raise StepInputError(f"windows {self.windows} must be integers >= 2", column="windows",
-                                 fix="pass e.g. --windows 5,10,60")
-        object.__setattr__(self, "windows", windows)
-        absent = tuple(sorted({str(name) for name in self.absent_inputs}))
+    @field_validator("absent_inputs")
+    @classmethod
+    def _absent_inputs(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        absent = tuple(sorted({str(name) for name in names}))
         unknown = [name for name in absent if name not in OPTIONAL_BAR_INPUTS]
         if unknown:
-            raise StepInputError(f"absent_inputs {unknown} are not optional bar columns", column="absent_inputs",
-                                 fix=f"name only {', '.join(OPTIONAL_BAR_INPUTS)}")
-        object.__setattr__(self, "absent_inputs", absent)
-        for name in ("sample_every_bars", "label_horizon_bars", "rsi_period", "daily_window"):
-            if int(getattr(self, name)) < 1:
-                flag = "--" + name.replace("_", "-")
-                raise StepInputError(f"{name} must be >= 1", column=name, fix=f"pass {flag} 1 or more")
-        if self.label_dead_zone < 0 or self.ingest_lag_seconds < 0:
-            raise StepInputError("label_dead_zone and ingest_lag_seconds must be >= 0", column="label_dead_zone",
-                                 fix="pass non-negative values")
+            raise ValueError(f"absent_inputs {unknown} are not optional bar columns; name only "
+                             f"{', '.join(OPTIONAL_BAR_INPUTS)}")
+        return absent
 
     @property
     def window_unit(self) -> str:
@@ -69,19 +92,12 @@ class FeatureSettings:
         return "m" if self.frequency == "1min" else "d"
 
     def to_json(self) -> dict[str, Any]:
-        payload = asdict(self)
-        payload["windows"] = list(self.windows)
-        payload["absent_inputs"] = list(self.absent_inputs)
-        return payload
+        return self.model_dump(mode="json")
 
     @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> FeatureSettings:
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in payload.items() if key in known}
-        for name in ("windows", "absent_inputs"):
-            if name in values:
-                values[name] = tuple(values[name])
-        return cls(**values)
+    def from_json(cls, payload: dict[str, Any], source: str = "manifest.json settings") -> FeatureSettings:
+        """The settings a manifest records; names this version does not know are left out (older tables)."""
+        return cls.parse({key: value for key, value in payload.items() if key in cls.model_fields}, source)
 
     def with_bars(self, columns: Iterable[str]) -> FeatureSettings:
         """These settings for bars with `columns`: every optional input they lack is absent (added to those
@@ -90,4 +106,8 @@ class FeatureSettings:
         missing = {name for name in OPTIONAL_BAR_INPUTS if name not in present}
         if missing <= set(self.absent_inputs):
             return self
-        return replace(self, absent_inputs=tuple(sorted(missing | set(self.absent_inputs))))
+        return self.model_copy(update={"absent_inputs": tuple(sorted(missing | set(self.absent_inputs)))})
+
+    def replace(self, **changes: Any) -> FeatureSettings:
+        """A copy with `changes`, validated like any other settings."""
+        return type(self)(**{**self.model_dump(), **changes})

@@ -17,7 +17,9 @@ import polars as pl
 
 from steps.common.errors import StepInputError
 from steps.common.folds import Folds, build_folds
+from steps.common.io import MANIFEST_FILES, check_files, read_json, read_table
 from steps.features.bar_features import add_relative_returns, session_columns
+from steps.features.coverage import finish_manifest
 from steps.features.settings import FeatureSettings
 
 SHARDS_DIR = "shards"
@@ -55,8 +57,6 @@ def check_shards(folder: Path) -> tuple[list[Path], list[dict[str, Any]]]:
     Refused: a single-instance table beside the shards, a shard without a manifest (its instance did not
     finish), a file that differs from what its manifest lists, shards of different jobs, a shard that is not
     one of the job's hosts (left by an older run) and a host of the job without its shard."""
-    from steps.common.io import MANIFEST_FILES, check_files, read_json
-
     root = folder / SHARDS_DIR
     for name in SINGLE_FILES:
         if (folder / name).exists():
@@ -140,9 +140,6 @@ def tweet_rows(manifests: list[dict[str, Any]]) -> int:
 
 def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     """(table, folds, manifest) of a sharded features folder; the same as one instance would have written."""
-    from steps.common.io import read_table
-    from steps.features.run import finish_manifest
-
     shards, manifests = check_shards(folder)
     settings_seen = {str(m.get("settings")) for m in manifests}
     if len(settings_seen) != 1:
@@ -157,7 +154,7 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
                     column="ticker", fix="partition the bars so that each file holds whole tickers (ticker=X/)")
             owners[ticker] = shard.name
     manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs", "files")}
-    settings = FeatureSettings.from_json(manifest["settings"])
+    settings = FeatureSettings.from_json(manifest["settings"], source=str(shards[0] / "manifest.json"))
     pieces = [pl.from_pandas(read_table(s / "features.parquet", name="features")) for s in shards]
     merged = merge_rows(pieces, settings, manifest.get("sectors"))
     bounds = pd.concat([read_table(s / "sessions.parquet", name="sessions")["ts"] for s in shards], ignore_index=True)

@@ -145,6 +145,9 @@ def import_prices(sources: list[str], output: str | Path, *, sector: str = "Unkn
                                 logger=logger)
         pieces.append((source, piece))
         logger.info("read %d daily bars (%d dropped) from %s", len(piece.bars), piece.dropped_rows, source.path)
+        if piece.dropped_rows:  # a silent gap in a price history is worse than a loud one
+            logger.warning("%s: dropped %d row(s) without a readable date or with a missing or non-positive price "
+                           "(import.json counts them)", source.path, piece.dropped_rows)
         if not piece.has_adjusted_column and piece.shape != "wide":
             logger.warning("%s has no adjusted close column: its prices are used as they are (splits and dividends "
                            "not applied unless the vendor did)", source.path)

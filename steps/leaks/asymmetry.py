@@ -28,14 +28,17 @@ import pandas as pd
 from steps.common.folds import Folds, holdout_mask
 from steps.features.settings import FeatureSettings
 from steps.leaks.checks import TARGET_LEAKAGE_MAX_ROWS, CheckResult, _correlation, _ranks
+from steps.leaks.settings import LeakScreens
 
 NAME = "past_future_asymmetry"
 
 
 @dataclass(frozen=True)
 class AsymmetryThresholds:
-    min_future_correlation: float = 0.3
-    min_asymmetry_z: float = 3.0
+    """past_future_asymmetry's limits; defaults and bounds declared once, in steps/leaks/settings.py."""
+
+    min_future_correlation: float = LeakScreens().min_future_correlation
+    min_asymmetry_z: float = LeakScreens().min_asymmetry_z
 
 
 def overlap_factor(settings: FeatureSettings) -> float:

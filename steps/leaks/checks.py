@@ -33,19 +33,20 @@ from steps.features.build import feature_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.compare import compare_frames
 from steps.leaks.sentiment_recount import parse_sentiment_columns, recount
+from steps.leaks.settings import LeakScreens
 
 BuildFn = Callable[..., pd.DataFrame]
-ASSOCIATION_LIMIT = 0.75
+_SCREENS = LeakScreens()  # the thresholds' defaults and bounds are declared once, in steps/leaks/settings.py
 RECOUNT_ATOL = 1e-9  # sums of a few hundred scores in [-1, 1], summed in another order than the feature code
 
 
 @dataclass(frozen=True)
 class LeakThresholds:
-    """The target-leakage screen's limits (configs/pipeline.yaml `leaks:`)."""
+    """The target-leakage screen's limits (configs/pipeline.yaml `leaks.plausibility`, steps/leaks/settings.py)."""
 
-    max_single_feature_auc: float = ASSOCIATION_LIMIT
-    min_future_correlation: float = 0.3
-    max_future_to_past_correlation: float = 3.0
+    max_single_feature_auc: float = _SCREENS.max_single_feature_auc
+    min_future_correlation: float = _SCREENS.min_future_correlation
+    max_future_to_past_correlation: float = _SCREENS.max_future_to_past_correlation
 
 
 @dataclass

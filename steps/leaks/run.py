@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import FeatureTable, load_feature_table
+from steps.common.feature_table import FeatureTable
 from steps.common.folds import load_folds
 from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_text
 from steps.common.logging import StepTimer, log_input_size
@@ -20,6 +20,7 @@ from steps.features.baseline import write_baseline
 from steps.features.build import build_features, feature_columns
 from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
+from steps.features.table import load_feature_table
 from steps.leaks.asymmetry import AsymmetryThresholds, past_future_asymmetry
 from steps.leaks.causality import causality
 from steps.leaks.checks import (
@@ -49,7 +50,7 @@ def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
     if not isinstance(payload, dict):
         raise StepInputError("has no 'settings'", file=table.folder / "manifest.json", column="settings",
                              fix="rebuild the features with steps.features")
-    return FeatureSettings.from_json(payload)
+    return FeatureSettings.from_json(payload, source=str(table.folder / "manifest.json"))
 
 
 def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs: int, seed: int,

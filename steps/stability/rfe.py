@@ -30,23 +30,28 @@ import numpy as np
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable, feature_matrix
 from steps.common.folds import fold_masks
+from steps.stability.settings import RfeOptions, StabilitySettings
+
+_OPTIONS, _STABILITY = RfeOptions(), StabilitySettings()
 
 
 @dataclass(frozen=True)
 class RfeSettings:
-    enabled: bool = False
-    step: float = 0.1  # share of the starting features removed per round (at least one)
-    min_features: int = 3
-    max_rows_per_fold: int = 20000
+    """What one RFE run takes: the step's settings (declared and bounded in steps/stability/settings.py) plus the
+    estimator's size and threads, which are not settings."""
+
+    enabled: bool = _OPTIONS.enabled
+    step: float = _OPTIONS.step  # share of the starting features removed per round (at least one)
+    min_features: int = _OPTIONS.min_features
+    max_rows_per_fold: int = _STABILITY.max_rows_per_fold
     n_estimators: int = 100
-    seed: int = 0
+    seed: int = _STABILITY.seed
     threads: int = 0  # xgboost threads per fit; 0: every core (on a small table one thread is faster)
 
-    def __post_init__(self) -> None:
-        if not 0 < self.step < 1:
-            raise ValueError(f"rfe step must be in (0, 1), got {self.step}")
-        if self.min_features < 1:
-            raise ValueError(f"rfe min_features must be >= 1, got {self.min_features}")
+    @classmethod
+    def from_settings(cls, settings: StabilitySettings) -> RfeSettings:
+        return cls(enabled=settings.rfe.enabled, step=settings.rfe.step, min_features=settings.rfe.min_features,
+                   max_rows_per_fold=settings.max_rows_per_fold, seed=settings.seed)
 
 
 def _splits(table: FeatureTable, settings: RfeSettings) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from steps.common.errors import StepInputError
-from steps.common.feature_table import FeatureTable, load_feature_table
+from steps.common.feature_table import FeatureTable
 from steps.common.io import (
     MANIFEST_FILES,
     OUTPUT_MANIFEST,
@@ -23,6 +23,7 @@ from steps.common.io import (
 )
 from steps.common.logging import StepTimer, log_input_size
 from steps.features.baseline import write_baseline
+from steps.features.table import load_feature_table
 from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
 from steps.stability.plot import stability_svg
 from steps.stability.rfe import RfeSettings, rfe_reasons, rfe_select

@@ -27,7 +27,7 @@ are kept whatever the rules say, so tuning always has something to work with.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,22 +36,15 @@ import xgboost as xgb
 
 from steps.common.feature_table import FeatureTable, feature_matrix
 from steps.common.folds import fold_masks
+from steps.stability.settings import StabilitySettings
 
 SCALE = "share of the total mean |SHAP| (log-odds) of the fold's model, averaged over folds"
 
 
-@dataclass(frozen=True)
-class StabilitySettings:
-    floor: float = 0.01
-    max_rank_spread: float = 0.5
-    min_sign_correlation: float = 0.1
-    min_validation_z: float = 2.0
-    min_features: int = 3
-    max_rows_per_fold: int = 20000
-    seed: int = 0
-    model: dict[str, Any] = field(default_factory=lambda: {
-        "max_depth": 3, "eta": 0.05, "min_child_weight": 20, "subsample": 0.8, "colsample_bytree": 0.8,
-        "lambda": 10.0, "alpha": 1.0, "num_round": 300, "early_stopping_rounds": 30})
+# The deliberately small, regularised booster explained per fold (not a setting: the scale of the floor assumes it).
+SHAP_MODEL: dict[str, Any] = {
+    "max_depth": 3, "eta": 0.05, "min_child_weight": 20, "subsample": 0.8, "colsample_bytree": 0.8,
+    "lambda": 10.0, "alpha": 1.0, "num_round": 300, "early_stopping_rounds": 30}
 
 
 @dataclass
@@ -81,7 +74,7 @@ def fold_importance(table: FeatureTable, columns: list[str], settings: Stability
     frame = table.frame
     labels = frame["label"].to_numpy(dtype="float64")
     rng = np.random.default_rng(settings.seed)
-    params = {k: v for k, v in settings.model.items() if k not in ("num_round", "early_stopping_rounds")}
+    params = {k: v for k, v in SHAP_MODEL.items() if k not in ("num_round", "early_stopping_rounds")}
     params.update({"objective": "binary:logistic", "eval_metric": "auc", "seed": settings.seed, "nthread": 0,
                    "verbosity": 0})
     results = []
@@ -92,9 +85,9 @@ def fold_importance(table: FeatureTable, columns: list[str], settings: Stability
                                                                                            columns)
         dtrain = xgb.DMatrix(x_train, label=labels[train_rows], feature_names=columns)
         dvalid = xgb.DMatrix(x_valid, label=labels[valid_rows], feature_names=columns)
-        booster = xgb.train(params, dtrain, num_boost_round=int(settings.model["num_round"]),
+        booster = xgb.train(params, dtrain, num_boost_round=int(SHAP_MODEL["num_round"]),
                             evals=[(dvalid, "validation")],
-                            early_stopping_rounds=int(settings.model["early_stopping_rounds"]), verbose_eval=False)
+                            early_stopping_rounds=int(SHAP_MODEL["early_stopping_rounds"]), verbose_eval=False)
         best = int(booster.best_iteration)
         explainer = shap.TreeExplainer(booster[: best + 1])
         values = np.asarray(explainer.shap_values(x_valid))
@@ -169,7 +162,7 @@ def select_features(columns: list[str], folds: list[FoldImportance], settings: S
 
 
 def settings_json(settings: StabilitySettings) -> dict[str, Any]:
-    return {**asdict(settings), "scale": SCALE}
+    return {**settings.model_dump(exclude={"rfe"}), "model": SHAP_MODEL, "scale": SCALE}
 
 
 def summary_frame(summary: dict[str, dict[str, Any]]) -> pd.DataFrame:

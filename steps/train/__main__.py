@@ -16,6 +16,7 @@ from steps.common.logging import get_logger
 from steps.train.algorithms import get_algorithm
 from steps.train.hyperparameters import hyperparameters_json_path, read_hyperparameters_json, resolve, split_argv
 from steps.train.run import Grouping, run_training
+from steps.train.settings import TrainingSettings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     merged = {**from_file, **given}
     algorithm_cls = get_algorithm(merged.pop("algorithm", "xgboost"))
     source = "command line" if given else str(json_path)
-    grouping = Grouping(mode=merged.pop("grouping", "global"),
-                        min_group_rows=int(float(merged.pop("min_group_rows", Grouping.min_group_rows))))
+    options = {name: merged.pop(name) for name in TrainingSettings.model_fields if name in merged}
+    grouping = Grouping.from_settings(TrainingSettings.parse(options, source))
     params = resolve(algorithm_cls, merged, source)
     logger = get_logger("train", log_format)
     train_dir = os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")

@@ -16,8 +16,9 @@ from typing import Any
 from steps.common.cli import parse_bool
 from steps.common.errors import StepConfigError
 from steps.train.algorithms.base import Algorithm
+from steps.train.settings import TrainingSettings
 
-RESERVED = {"algorithm", "grouping", "min_group_rows"}  # job options, not model hyperparameters
+RESERVED = {"algorithm", *TrainingSettings.model_fields}  # job options, not model hyperparameters
 
 
 def _is_platform_key(name: str) -> bool:

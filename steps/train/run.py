@@ -22,32 +22,34 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from steps.common.errors import StepConfigError, StepInputError
-from steps.common.feature_table import FeatureTable, load_feature_table
+from steps.common.errors import StepInputError
+from steps.common.feature_table import FeatureTable
 from steps.common.folds import development_mask, fold_masks, holdout_mask
 from steps.common.io import MANIFEST_FILES, clear_outputs, read_json, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
+from steps.features.table import load_feature_table
 from steps.train.algorithms import Algorithm
 from steps.train.algorithms.loader import META_FILE, write_model_meta
+from steps.train.settings import TrainingSettings
 
 OOF_FILE = "oof_predictions.parquet"
 
 
-GROUPINGS = ("global", "stock", "sector")
+_DEFAULT = TrainingSettings()
 
 
 @dataclass(frozen=True)
 class Grouping:
     """`global`: one model. `stock` / `sector`: one model per ticker / sector with at least `min_group_rows`
-    development rows, trained in this job beside the global model, which scores every other group."""
+    development rows, trained in this job beside the global model, which scores every other group. The values
+    are declared and bounded once, in steps/train/settings.py."""
 
-    mode: str = "global"
-    min_group_rows: int = 500
+    mode: str = _DEFAULT.grouping
+    min_group_rows: int = _DEFAULT.min_group_rows
 
-    def __post_init__(self) -> None:
-        if self.mode not in GROUPINGS:
-            raise StepConfigError(f"unknown grouping {self.mode!r}", column="grouping",
-                                  fix=f"use one of: {', '.join(GROUPINGS)}")
+    @classmethod
+    def from_settings(cls, settings: TrainingSettings) -> Grouping:
+        return cls(mode=settings.grouping, min_group_rows=settings.min_group_rows)
 
 
 @dataclass

@@ -330,7 +330,7 @@ def test_the_stability_steps_narrowed_features_folder_is_complete_even_from_shar
         market: Path, features: Path, tmp_path: Path) -> None:
     """Its manifest lists what it wrote (a sharded source is written merged: there is no single table to copy),
     and a stale table in the target from an earlier run is replaced, never read under the new manifest."""
-    from steps.common.feature_table import load_feature_table
+    from steps.features.table import load_feature_table
     from steps.stability.run import _narrowed_copy
 
     hosts = ["algo-1", "algo-2"]

@@ -40,9 +40,9 @@ GUARD_S = 60.0  # hang guard: every wait below is expected to end in well under 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """A real xgboost model folder (tiny generated market) and some feature rows to score."""
-    from steps.common.feature_table import load_feature_table
     from steps.features.run import run_features
     from steps.features.settings import FeatureSettings
+    from steps.features.table import load_feature_table
     from steps.sample_data.generator import generate_market
     from steps.sample_data.writer import write_market
     from steps.train.algorithms import get_algorithm

@@ -13,6 +13,8 @@ from pipelines.config import load_config
 from pipelines.definition_graph import flatten_steps
 from pipelines.lint import lint_definition
 from pipelines.local.runner import build_definition
+from steps.ensemble.settings import EnsembleSettings
+from steps.evaluate.settings import EvaluateSettings
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +23,13 @@ def gated_definition():
     return definition
 
 
-def test_without_a_threshold_the_definition_has_no_signal_gate(quick_definition):
+def test_without_a_threshold_the_definition_has_no_signal_gate(quick_definition, step_settings):
     text = json.dumps(quick_definition)
     assert "Gate-signal" not in text and "Fail-signal" not in text
     steps = flatten_steps(quick_definition)
-    for name in ("Evaluate-xgboost", "BuildEnsemble"):
-        arguments = steps[name].spec["Arguments"]["AppSpecification"]["ContainerArguments"]
-        assert arguments[arguments.index("--backtest-quantile") + 1] == "0.2"
-        assert arguments[arguments.index("--cost-bps") + 1] == "5.0"
+    for name, model in (("Evaluate-xgboost", EvaluateSettings), ("BuildEnsemble", EnsembleSettings)):
+        backtest = step_settings(steps[name].spec, model, quick_definition).backtest
+        assert (backtest.quantile, backtest.cost_bps) == (0.2, 5.0)
     # With a threshold: Gate-signal sits between the ensemble's gates (AUC, then the plausibility ceiling) and the
     # artifact check, on the literal threshold.
     config = load_config(profile="quick", overrides={"backtest": {"min_net_sharpe": 1.0}})

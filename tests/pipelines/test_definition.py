@@ -16,6 +16,9 @@ from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import iter_steps
 from pipelines.session import OfflinePipelineSession
+from steps.evaluate.settings import EvaluateSettings
+from steps.features.settings import FeatureConfiguration
+from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -238,12 +241,14 @@ def test_leak_gate_reads_passed_from_the_leak_report(definition):
 
 
 @pytest.mark.parametrize("profile, ceiling", [(None, 0.70), ("daily", 0.60)])
-def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_register(profile, ceiling):
+def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_register(profile, ceiling,
+                                                                                        step_settings):
     """Gate-plausible: each model's holdout AUC <= leaks.plausibility[<frequency>/<horizon>].max_holdout_auc, a
     literal of the definition (no parameter can lift it at start time); the ensemble's likewise."""
     config = load_config(profile=profile, overrides={"algorithms": ["xgboost", "lightgbm"]})
     assert config.plausibility.max_holdout_auc == ceiling
-    steps = _steps_by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    definition = json.loads(definition_json(get_pipeline(config)))
+    steps = _steps_by_name(definition["Steps"])
 
     def auc(step: str, property_file: str) -> dict:
         return {"Std:JsonGet": {"Path": "binary_classification_metrics.auc.value",
@@ -259,26 +264,29 @@ def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_re
         message = steps[f"Fail-implausible{suffix}"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
         assert message[0].startswith(f"Gate-plausible{suffix} failed: a holdout AUC above {ceiling} is implausible")
         assert auc(f"Evaluate-lightgbm{suffix}", f"Evaluation-lightgbm{suffix}") in message
-    evaluate = steps["Evaluate-xgboost"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert evaluate[evaluate.index("--suspicious-auc") + 1] == str(ceiling)  # the flag and the gate agree
+    evaluate = step_settings(steps["Evaluate-xgboost"], EvaluateSettings, definition)
+    assert evaluate.suspicious_auc == ceiling  # the step's flag and the gate agree
 
 
 @pytest.mark.parametrize("profile", [None, "daily"])
-def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_thresholds(profile):
+def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_thresholds(profile, step_settings):
     """The leak step's contract comes from the configuration: the same settings BuildFeatures is given (ingest
-    lag included), never read from the manifest of the table under test."""
+    lag and the IncludeSentiment parameter included), never read from the manifest of the table under test;
+    read back by each step's own generated command line."""
     config = load_config(profile=profile)
-    steps = _steps_by_name(json.loads(definition_json(get_pipeline(config)))["Steps"])
+    definition = json.loads(definition_json(get_pipeline(config)))
+    steps = _steps_by_name(definition["Steps"])
     features = steps["BuildFeatures"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     leaks = steps["LeakTests"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    settings = features[features.index("--frequency"):features.index("--resource-config")]
-    assert leaks[leaks.index("--frequency"):] == settings
-    assert settings[settings.index("--ingest-lag-seconds") + 1] == str(config.features.ingest_lag_seconds)
-    plausible = config.plausibility
-    for flag, value in (("--max-single-feature-auc", plausible.max_single_feature_auc),
-                        ("--min-future-correlation", plausible.min_future_correlation),
-                        ("--min-asymmetry-z", plausible.min_asymmetry_z)):
-        assert leaks[leaks.index(flag) + 1] == str(value)
+    built = step_settings(steps["BuildFeatures"], FeatureConfiguration, definition)
+    held = step_settings(steps["LeakTests"], LeakSettings, definition)
+    expected = config.feature_settings().model_dump(exclude={"absent_inputs", "extra"})
+    assert built.model_dump() == expected
+    assert held.contract() == config.feature_settings()
+    assert held.model_dump(include=set(LeakScreens.model_fields)) == config.plausibility.model_dump(
+        include=set(LeakScreens.model_fields))
+    assert held.model_dump(include=set(LeakRun.model_fields)) == config.leaks.model_dump(exclude={"plausibility"})
+    assert "--include-sentiment" in leaks and "--include-sentiment" in features  # a parameter: its own flag
 
 
 def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):

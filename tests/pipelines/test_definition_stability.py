@@ -7,6 +7,7 @@ import json
 from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import iter_steps
+from steps.stability.settings import StabilitySettings
 
 
 def _definition(enabled: bool) -> dict:
@@ -74,15 +75,12 @@ def test_off_by_default_and_the_tuning_reads_build_features():
     assert "BuildFeatures" in train["Get"]
 
 
-def test_stability_rfe_adds_its_arguments_only_when_enabled():
-    """`stability.rfe` (issue 19): the step's arguments carry --rfe and its settings; off, none of them."""
-
-    def arguments(overrides: dict) -> list[str]:
-        config = load_config(overrides={"stability": {"enabled": True, **overrides}})
+def test_feature_stability_takes_the_stability_section_as_its_settings(step_settings):
+    """`stability:` (rfe included, issue 19) reaches steps.stability as its own model reads it: off and on."""
+    for rfe in ({}, {"rfe": {"enabled": True, "step": 0.25, "min_features": 5}}):
+        config = load_config(overrides={"stability": {"enabled": True, "floor": 0.02, **rfe}})
         definition = json.loads(definition_json(get_pipeline(config)))
         leak_gate = next(s for s in definition["Steps"] if s["Name"] == "LeakGate")
-        return leak_gate["Arguments"]["IfSteps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
-
-    assert not any(a.startswith("--rfe") for a in arguments({}))
-    with_rfe = arguments({"rfe": {"enabled": True, "step": 0.25, "min_features": 5}})
-    assert with_rfe[with_rfe.index("--rfe"):][:6] == ["--rfe", "true", "--rfe-step", "0.25", "--rfe-min-features", "5"]
+        read = step_settings(leak_gate["Arguments"]["IfSteps"][0], StabilitySettings, definition)
+        assert read.model_dump() == config.stability.model_dump(exclude={"enabled"})
+        assert read.floor == 0.02 and read.rfe.enabled is bool(rfe)

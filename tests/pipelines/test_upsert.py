@@ -111,3 +111,27 @@ def test_legacy_words_map_to_config(no_aws_credentials, capsys, monkeypatch):
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     assert defaults["InputDataUrl"] == "s3://x/bars/"
     assert "HPO=1: always on" in captured.err and "--time-cv: always on" in captured.err
+
+
+@pytest.mark.parametrize(("value", "on"), [("on", True), ("TRUE", True), ("0", False), ("", False)])
+def test_environment_switches_read_booleans_as_the_steps_do(value, on):
+    """One boolean reading for the project (steps/common/cli.py parse_bool): FEATURE_ANALYSIS=on switches it on,
+    0 or empty leaves it off."""
+    import argparse
+
+    from pipelines.cli_options import add_config_arguments, resolve_legacy_options
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    resolved = resolve_legacy_options(parser.parse_args([]), environ={"FEATURE_ANALYSIS": value})
+    assert resolved.overrides.get("stability", {}).get("enabled", False) is on
+
+
+def test_a_misspelt_environment_switch_stops_upsert_on_one_line(no_aws_credentials, capsys, monkeypatch):
+    """HPO=ture used to mean "off" silently; now it is a usage error naming the variable and what it takes."""
+    monkeypatch.setenv("FEATURE_ANALYSIS", "ture")
+    assert upsert.main(["--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = [line for line in captured.err.strip().splitlines() if "FEATURE_ANALYSIS" in line]
+    assert len(lines) == 1 and "FEATURE_ANALYSIS=ture: expected one of true/1/yes/on/false/0/no/off" in lines[0]

@@ -23,9 +23,11 @@ def test_parse_bool_accepts_sagemaker_renderings(text: str, expected: bool) -> N
     assert parse_bool(text) is expected
 
 
-def test_parse_bool_rejects_other_words() -> None:
-    with pytest.raises(Exception, match="true/false"):
-        parse_bool("maybe")
+@pytest.mark.parametrize("word", ["maybe", "y", "n", "", "ture"])
+def test_parse_bool_rejects_other_words(word: str) -> None:
+    """One reading for the whole project (pipelines' environment switches use it too): "y" is not a boolean."""
+    with pytest.raises(Exception, match="true/1/yes/on/false/0/no/off"):
+        parse_bool(word)
 
 
 def test_main_guard_turns_input_error_into_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,7 +66,7 @@ def test_holdout_ic_folds_and_backtest_agree_with_the_written_predictions(model_
 
 def test_bad_backtest_arguments_exit_2_on_one_line_and_write_nothing(model_dir: Path, features_dir: Path,
                                                                      tmp_path: Path) -> None:
-    for flag, value in (("--backtest-quantile", "0.9"), ("--backtest-quantile", "nan"), ("--cost-bps", "-3")):
+    for flag, value in (("--backtest-quantile", "0.9"), ("--backtest-quantile", "nan"), ("--backtest-cost-bps", "-3")):
         out = tmp_path / f"out{flag}{value}"
         done = subprocess.run([sys.executable, "-m", "steps.evaluate", "--model", str(model_dir), "--features",
                                str(features_dir), "--output", str(out), flag, value],

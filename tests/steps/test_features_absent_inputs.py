@@ -62,7 +62,7 @@ def test_settings_record_absent_inputs_and_refuse_unknown_ones(tiny_settings) ->
     assert FeatureSettings.from_json(settings.to_json()) == settings
     assert settings.with_bars(["ticker", "ts", "open", "high", "low", "close", "volume"]) is settings  # kept
     with pytest.raises(StepInputError, match="absent_inputs"):
-        FeatureSettings(absent_inputs=("vol",))
+        FeatureSettings.from_json({"absent_inputs": ["vol"]})
 
 
 def _close_only_daily(tmp_path: Path, sessions: int = 180) -> Path:

@@ -47,9 +47,11 @@ def test_adjusted_prices_scale_every_price(tmp_path: Path) -> None:
     assert bars["open"].tolist() == pytest.approx((raw["Open"] * raw["Adj Close"] / raw["Close"]).tolist())
 
 
-def test_long_format_drops_broken_rows_and_upper_cases_tickers(tmp_path: Path) -> None:
-    summary = import_prices([str(PRICES / "long.csv")], tmp_path)
+def test_long_format_drops_broken_rows_and_upper_cases_tickers(tmp_path: Path, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        summary = import_prices([str(PRICES / "long.csv")], tmp_path)
     assert summary["tickers"] == ["AAA", "BBB"] and summary["dropped_rows"] == 2 and summary["bars"] == 78
+    assert any("dropped 2 row(s)" in r.getMessage() for r in caplog.records), "a dropped row must be said"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from steps.common.cli import main_guard
-from steps.common.feature_table import load_feature_table
 from steps.features import build as build_module
 from steps.features import in_turn
 from steps.features.__main__ import main as features_main
 from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
+from steps.features.table import load_feature_table
 from steps.sample_data.generator import generate_market
 from steps.sample_data.writer import load_universe, write_market
 

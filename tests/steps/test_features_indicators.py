@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.common.feature_table import load_feature_table
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import FAMILIES, macd_spans
 from steps.features.build import build_features
 from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
+from steps.features.table import load_feature_table
 
 SECTORS = {"AAPL": "Information Technology", "MSFT": "Information Technology", "JPM": "Financials", "XOM": "Energy"}
 TOLERANCE = {"rel": 1e-9, "abs": 1e-12}

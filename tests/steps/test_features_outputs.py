@@ -18,9 +18,9 @@ import pytest
 
 import steps.features.run as features_run
 from steps.common.errors import StepInputError
-from steps.common.feature_table import find_features_folder, load_feature_table
 from steps.features.run import run_features
 from steps.features.shards import merge_shards
+from steps.features.table import find_features_folder, load_feature_table
 
 LOG = logging.getLogger("test")
 

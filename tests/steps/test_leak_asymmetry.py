@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from steps.common.feature_table import load_feature_table
 from steps.common.folds import holdout_mask
 from steps.common.validation import validate_bars
+from steps.features.table import load_feature_table
 from steps.leaks.asymmetry import AsymmetryThresholds, overlap_factor, past_future_asymmetry
 from steps.leaks.checks import locate_rows
 

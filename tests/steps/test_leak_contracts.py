@@ -11,7 +11,6 @@ import logging
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ def lag_zero_table(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, u
                    tiny_settings: FeatureSettings) -> Path:
     """The sample's features built with ingest_lag_seconds=0 by the real feature step (its manifest says 0)."""
     out = tmp_path_factory.mktemp("lag0")
-    run_features(sample_dir / "bars", sample_dir / "tweets", out, replace(tiny_settings, ingest_lag_seconds=0.0),
+    run_features(sample_dir / "bars", sample_dir / "tweets", out, tiny_settings.replace(ingest_lag_seconds=0.0),
                  universe=universe_csv, logger=logging.getLogger("test"))
     return out
 
@@ -94,8 +93,8 @@ def test_the_cli_takes_the_contract_as_arguments_and_strict_exits_1(lag_zero_tab
     assert as_built.returncode == 0, as_built.stderr
     bad = leaks(tmp_path / "bad", "--windows", "1,5")  # a contract no feature build could have: bad input
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines() == ["error: column 'windows': windows (1, 5) must be integers >= 2; "
-                                               "fix: pass e.g. --windows 5,10,60"]
+    assert bad.stderr.strip().splitlines() == ["error: command line: column 'windows': windows must be bar counts "
+                                               ">= 2, e.g. 5,10,60 (got [1, 5]); fix: pass a valid --windows"]
     assert not (tmp_path / "bad").exists()
 
 

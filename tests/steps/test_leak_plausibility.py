@@ -34,14 +34,7 @@ AGREEMENT = 0.66
 def daily_contract(profile: str | None = "daily") -> tuple[FeatureSettings, LeakThresholds, AsymmetryThresholds]:
     """The settings and thresholds the pipeline passes LeakTests for a profile (pipelines/stages/checks.py)."""
     config = load_config(profile="daily")
-    f, folds = config.features, config.folds
-    settings = FeatureSettings(frequency=f.bar_frequency, windows=tuple(f.windows),
-                               sample_every_bars=f.sample_every_bars, label_horizon_bars=f.label_horizon_bars,
-                               label_dead_zone=f.label_dead_zone,
-                               ingest_lag_seconds=f.ingest_lag_seconds, include_sentiment=f.include_sentiment,
-                               daily_window=f.daily_window, n_folds=folds.n_folds, train_days=folds.train_days,
-                               validation_days=folds.validation_days, embargo_bars=folds.embargo_bars,
-                               holdout_days=folds.holdout_days)
+    settings = config.feature_settings()
     p = load_config(profile=profile).plausibility
     return (settings, LeakThresholds(p.max_single_feature_auc, p.min_future_correlation,
                                      p.max_future_to_past_correlation),

@@ -7,18 +7,17 @@ import logging
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from steps.common.feature_table import load_feature_table
 from steps.common.io import describe_files
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
+from steps.features.table import load_feature_table
 from steps.leaks.checks import choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.run import run_checks, run_leaks
 
@@ -247,7 +246,7 @@ def test_feature_shifted_one_bar_into_the_future_fails_truncation(features_dir: 
 def test_tweet_counted_before_its_ingest_lag_fails_timestamp_alignment(features_dir: Path, sample_dir: Path,
                                                                         market, tmp_path: Path) -> None:
     table = load_feature_table(features_dir)
-    no_lag = replace(FeatureSettings.from_json(table.manifest["settings"]), ingest_lag_seconds=0)
+    no_lag = FeatureSettings.from_json(table.manifest["settings"]).replace(ingest_lag_seconds=0)
     eager = build_features(validate_bars(market.bars, "bars"), validate_tweets(market.tweets, "tweets"), no_lag)
     sentiment = [c for c in eager.columns if c.startswith(("sent_", "tweet_count_"))]
 

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.common.feature_table import load_feature_table
 from steps.common.io import describe_files
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features, feature_columns
 from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
+from steps.features.table import load_feature_table
 from steps.leaks.causality import causality
 from steps.leaks.checks import CheckResult
 from steps.leaks.replay import replay_decision_rows
@@ -148,7 +148,7 @@ def _sparse_tweets(market: GeneratedMarket, features_dir: Path) -> pd.DataFrame:
 def _unlagged_weighted(bars, tweets, settings, *, keep_unlabelled: bool = False, **kwargs) -> pd.DataFrame:
     """Feature code whose engagement-weighted sent_* columns (sent_daily too) ignore the ingest lag."""
     frame = build_features(bars, tweets, settings, keep_unlabelled=keep_unlabelled, **kwargs)
-    eager = build_features(bars, tweets, dataclasses.replace(settings, ingest_lag_seconds=0),
+    eager = build_features(bars, tweets, settings.replace(ingest_lag_seconds=0),
                            keep_unlabelled=keep_unlabelled, **kwargs)
     weighted = [c for c in frame.columns if re.fullmatch(r"sent_(\d+m|daily)", c)]
     frame[weighted] = eager[weighted].to_numpy()
@@ -223,7 +223,7 @@ def test_replay_is_causal_at_every_decision_instant(frequency: str) -> None:
     """The replay itself, cut at every decision instant of a small market: no replayed row at or before the
     cut moves by a single bit (the engine's structure says so; this shows it on every instant)."""
     days = 4 if frequency == "1min" else 60
-    settings = dataclasses.replace(SETTINGS, frequency=frequency, **({} if frequency == "1min" else
+    settings = SETTINGS.replace(frequency=frequency, **({} if frequency == "1min" else
                                                                     {"windows": (5, 10, 20), "sample_every_bars": 2,
                                                                      "include_sentiment": False}))
     market = generate_market(UNIVERSE, days=days, seed=11, frequency=frequency)
@@ -239,7 +239,7 @@ def test_replay_is_causal_at_every_decision_instant(frequency: str) -> None:
 
 @pytest.mark.parametrize("frequency", ["1min", "1d"])
 def test_replay_equals_the_feature_code_on_every_row(frequency: str) -> None:
-    settings = dataclasses.replace(SETTINGS, frequency=frequency, **({} if frequency == "1min" else
+    settings = SETTINGS.replace(frequency=frequency, **({} if frequency == "1min" else
                                                                     {"windows": (5, 10, 20), "sample_every_bars": 1}))
     market = generate_market(UNIVERSE, days=12 if frequency == "1min" else 120, seed=2, frequency=frequency)
     tweets = market.tweets if frequency == "1min" else market.tweets.iloc[:0]  # daily: a market without tweets

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steps.common.feature_table import load_feature_table
+from steps.features.table import load_feature_table
 from steps.serve.model import ServingModel
 from steps.serve.payload import PayloadError, parse_payload
 from steps.train.algorithms import get_algorithm, load_model_dir

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.common.feature_table import load_feature_table
 from steps.common.folds import build_folds
+from steps.features.table import load_feature_table
 from steps.stability.explainability import ANALYSIS_FILE, clarify_analysis
 from steps.stability.run import run_stability
 from steps.stability.select import FoldImportance, StabilitySettings
@@ -202,7 +202,8 @@ def test_with_rfe_on_the_report_says_which_rule_dropped_each_feature(known_featu
 
 def test_a_bad_rfe_step_is_a_usage_error_on_one_line(known_features: Path, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "steps.stability", "--features", str(known_features), "--output",
-                           str(tmp_path / "out"), "--rfe", "true", "--rfe-step", "1.5"],
+                           str(tmp_path / "out"), "--rfe-enabled", "true", "--rfe-step", "1.5"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 2 and "rfe step must be in (0, 1)" in done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: command line: column 'rfe.step': Input should be less than 1 (got 1.5); fix: pass a valid --rfe-step"]
     assert not (tmp_path / "out").exists()

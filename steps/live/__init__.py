@@ -1,0 +1,1 @@
+"""Live scoring: bars and tweets as they arrive -> the feature engine -> the model -> scores (issue 18)."""

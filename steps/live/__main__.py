@@ -1,0 +1,132 @@
+"""`python -m steps.live`: score bars and tweets as they arrive, with the training table's features.
+
+    python -m steps.live --features runs/<run>/features --bars BARS --tweets TWEETS \\
+        --serve-url http://127.0.0.1:8080 --model-package-arn ARN --score-from 2025-02-03 --output scores/
+    python -m steps.live --features ... --follow FEED_DIR [--bars HISTORY --tweets HISTORY] \\
+        --endpoint conviction-ensemble-v5-... [--endpoint-url http://127.0.0.1:5000] --output scores/
+
+Replay (--bars without --follow): the recorded history in arrival order; scores from --score-from on.
+Follow (--follow DIR): the history (if given) warms the engine up unscored, then new files in DIR/bars and
+DIR/tweets are taken as they appear, until --idle-s seconds pass without one.
+The features' manifest.json gives the feature settings (ingest lag, windows, absent inputs), the sectors and
+the columns the model takes, so the live rows are built exactly as the training rows were.
+Exit 2 with one line on bad input or a model that refuses; scores already written stay complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from steps.common.cli import StepArgumentParser, run_main
+from steps.common.errors import StepInputError
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = StepArgumentParser(prog="python -m steps.live", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--features", required=True, help="the training features folder (its manifest.json)")
+    parser.add_argument("--bars", help="bars to replay (file or folder); with --follow, the warm-up history")
+    parser.add_argument("--tweets", help="scored tweets to replay (file or folder)")
+    parser.add_argument("--follow", help="a folder with bars/ and tweets/ that the feeds write parquet files into")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--serve-url", help="a running `python -m steps.serve`, e.g. http://127.0.0.1:8080")
+    model.add_argument("--endpoint", help="a SageMaker endpoint name (boto3 sagemaker-runtime InvokeEndpoint)")
+    parser.add_argument("--endpoint-url", help="the runtime API's URL (the emulator's, e.g. http://127.0.0.1:5000)")
+    parser.add_argument("--region", default=None)
+    parser.add_argument("--model-package-arn", default="local", help="written beside every score")
+    parser.add_argument("--model-columns", help="comma-separated columns the model takes (default: the table's)")
+    parser.add_argument("--score-from", help="UTC time; earlier decision times only warm the engine up")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--poll-s", type=float, default=0.5)
+    parser.add_argument("--idle-s", type=float, default=60.0, help="follow: stop after this long without a file")
+    parser.add_argument("--max-files", type=int, default=None, help="follow: stop after this many files")
+    args = parser.parse_args(argv)
+    if args.follow is None and args.bars is None:
+        parser.error("pass --bars to replay, or --follow DIR to score a feed")
+    if not 0 < args.poll_s <= 60 or not args.idle_s > 0 or (args.max_files is not None and args.max_files < 1):
+        parser.error("--poll-s must be in (0, 60], --idle-s > 0, --max-files >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    import pandas as pd
+
+    from steps.common.io import clear_outputs
+    from steps.common.logging import get_logger
+    from steps.features.engine import FeatureEngine
+    from steps.features.run import load_inputs
+    from steps.live.model_client import EndpointModel, HttpModel
+    from steps.live.scorer import (
+        SCORES_FILE,
+        SUMMARY_FILE,
+        FolderFollower,
+        LiveScorer,
+        replay,
+        write_scores,
+        write_summary,
+    )
+    from steps.live.settings import load_training_manifest
+
+    logger = get_logger("live")
+    output = Path(args.output)
+    if not args.follow:
+        clear_outputs(output, [SCORES_FILE, SUMMARY_FILE])  # first: a run that fails leaves no earlier scores
+    training = load_training_manifest(Path(args.features), args.model_columns)
+    if args.serve_url:
+        model = HttpModel(args.serve_url)
+    else:
+        import boto3
+        from botocore.config import Config
+
+        bounded = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+        client = boto3.client("sagemaker-runtime", endpoint_url=args.endpoint_url, region_name=args.region,
+                              config=bounded)
+        model = EndpointModel(args.endpoint, client)
+    score_from = None
+    if args.score_from:
+        try:
+            score_from = pd.Timestamp(args.score_from)
+        except ValueError:
+            raise StepInputError(f"{args.score_from!r} is not a time", column="--score-from",
+                                 fix="pass an ISO time such as 2025-02-03T14:30Z") from None
+        score_from = score_from.tz_localize("UTC") if score_from.tzinfo is None else score_from.tz_convert("UTC")
+    tickers = list(training.sectors) if training.sectors else None
+    engine = FeatureEngine(training.settings, training.sectors, expected=tickers)
+
+    today: dict[str, list[pd.DataFrame]] = {}
+
+    def save_day(scored: pd.DataFrame) -> None:
+        """The day's file rewritten whole after each decision time; only the current day is held."""
+        day = scored["ts"].iloc[0].strftime("%Y-%m-%d")
+        if day not in today:
+            today.clear()
+            existing = output / f"scores-{day}.parquet"  # a restarted follower continues the day's file
+            today[day] = [pd.read_parquet(existing)] if existing.is_file() else []
+        today[day].append(scored)
+        write_scores(pd.concat(today[day], ignore_index=True), output, f"scores-{day}.parquet")
+
+    scorer = LiveScorer(engine, model, training.columns, args.model_package_arn, score_from,
+                        on_scores=save_day if args.follow else None, keep_scores=not args.follow)
+    if args.bars:
+        inputs = load_inputs(args.bars, args.tweets, include_sentiment=training.settings.include_sentiment,
+                             sectors=training.sectors, logger=logger, frequency=training.settings.frequency)
+        training.check_bars(inputs.bars.columns, args.bars)
+        if args.follow:
+            scorer.score_from = pd.Timestamp.max.tz_localize("UTC")  # history: warm-up only
+        replay(scorer, inputs.bars, inputs.tweets, training.settings)
+        scorer.score_from = score_from
+    if args.follow:
+        known = set(training.sectors) if training.sectors else None
+        FolderFollower(Path(args.follow), known, args.poll_s, args.idle_s, args.max_files).follow(scorer, logger)
+    else:
+        write_scores(scorer.table(), output)
+    write_summary(output, scorer, {"model_package_arn": args.model_package_arn})
+    logger.info("scored %d decision times into %s", len(scorer.decision_seconds), output)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

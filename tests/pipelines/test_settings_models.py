@@ -1,0 +1,163 @@
+"""Issue 17: every step setting is declared once, in its step's model, with a default, a bound and a description;
+the pipeline's config embeds those models, so a bad value is refused when the config loads, with the step's
+own message, and the step's command line refuses the same value the same way.
+
+The bad values are generated from each field's declared bound, so a setting added without one fails here.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Any
+
+import pytest
+from pydantic_core import PydanticUndefined
+
+from pipelines.config import ConfigError, PipelineConfig, load_config
+from steps.common.errors import StepInputError
+from steps.common.settings import StepSettings, settings_from_argv
+from steps.ensemble.settings import EnsembleSettings
+from steps.evaluate.settings import EvaluateSettings, SignalSettings
+from steps.features.settings import FeatureConfiguration, FeatureOptions, FoldSettings
+from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
+from steps.stability.settings import StabilitySettings
+from steps.train.settings import TrainingSettings
+
+STEP_MODELS = [FeatureConfiguration, LeakSettings, StabilitySettings, EvaluateSettings, EnsembleSettings,
+               TrainingSettings]
+# config section (dotted path in pipeline.yaml) -> the step model it embeds
+EMBEDDED = {"features": FeatureOptions, "folds": FoldSettings, "leaks": LeakRun,
+            "leaks.plausibility.1min/30": LeakScreens, "stability": StabilitySettings, "training": TrainingSettings,
+            "backtest": SignalSettings}
+
+
+def leaves(model: type[StepSettings], prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted name, FieldInfo) of every setting, nested sections walked."""
+    found = []
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, StepSettings):
+            found += leaves(field.annotation, f"{prefix}{name}.")
+        else:
+            found.append((f"{prefix}{name}", field))
+    return found
+
+
+def bad_values(model: type[StepSettings], name: str, field: Any) -> list[Any]:
+    """Values the declared bound refuses: one past each numeric bound, an unknown choice, no list, NaN."""
+    values: list[Any] = []
+    annotation = field.annotation
+    integer = annotation is int or int in typing.get_args(annotation)
+    for item in field.metadata:
+        step = 1 if integer else 1e-9
+        if getattr(item, "ge", None) is not None:
+            values.append(item.ge - step)
+        if getattr(item, "gt", None) is not None:
+            values.append(item.gt)
+        if getattr(item, "le", None) is not None:
+            values.append(item.le + step)
+        if getattr(item, "lt", None) is not None:
+            values.append(item.lt)
+        if getattr(item, "min_length", None):
+            values.append([])
+        if getattr(item, "allow_inf_nan", None) is False:
+            values.append(math.nan)
+    finite = model.model_config.get("allow_inf_nan") is False  # StepSettings' config: every float is finite
+    if finite and (annotation is float or float in typing.get_args(annotation)):
+        values.append(math.inf)
+    if typing.get_origin(annotation) is typing.Literal:
+        values.append("not-a-choice")
+    if annotation is bool:
+        values.append("maybe")
+    validated = {f for d in model.__pydantic_decorators__.field_validators.values() for f in d.info.fields}
+    if name in validated:  # a hand check beside the bounds: windows (each >= 2)
+        values.append([1, 5])
+    return values
+
+
+def nest(name: str, value: Any) -> dict[str, Any]:
+    head, _, rest = name.partition(".")
+    return {head: nest(rest, value) if rest else value}
+
+
+@pytest.mark.parametrize("model", STEP_MODELS, ids=lambda m: m.__name__)
+def test_every_setting_has_a_default_a_description_and_a_bound_that_refuses(model) -> None:
+    model()  # the defaults are valid together
+    for name, field in leaves(model):
+        assert field.default is not PydanticUndefined or field.default_factory is not None, name
+        assert field.description and "\n" not in field.description, name
+        bad = bad_values(model, name, field)
+        assert bad, f"{model.__name__}.{name} declares no bound"
+        for value in bad:
+            with pytest.raises(StepInputError) as refused:
+                model.parse(nest(name, value), source="test")
+            assert f"column '{name}'" in str(refused.value) and "fix: pass a valid --" in str(refused.value)
+
+
+def test_the_windows_validator_is_found_and_refuses_a_one_bar_window() -> None:
+    """bad_values reaches field validators too: windows' own check (each >= 2) is one of FeatureConfiguration's."""
+    field = FeatureConfiguration.model_fields["windows"]
+    assert [1, 5] in bad_values(FeatureConfiguration, "windows", field)
+
+
+@pytest.mark.parametrize("section", sorted(EMBEDDED))
+def test_the_config_embeds_the_steps_models_and_refuses_with_their_bounds(section) -> None:
+    """Each config section is the step's model (subclass), field for field, and a value the step refuses is
+    refused when the config loads, naming the key."""
+    model = EMBEDDED[section]
+    config_model: Any = PipelineConfig
+    for part in section.split("."):
+        if part == "1min/30":
+            continue
+        annotation = config_model.model_fields[part].annotation
+        config_model = typing.get_args(annotation)[1] if typing.get_origin(annotation) is dict else annotation
+    assert issubclass(config_model, model)
+    for name, field in leaves(model):
+        key = f"{section}.{name}"
+        for value in bad_values(model, name, field):
+            with pytest.raises(ConfigError) as refused:
+                load_config(overrides=nest_path(key_in_yaml(key, field), value))
+            assert f"key '{key_in_yaml(key, field)}'" in str(refused.value)
+
+
+def nest_path(key: str, value: Any) -> dict[str, Any]:
+    if ".1min/30." in key:  # the plausibility entry's key holds a slash, not a dot
+        section, name = key.split(".1min/30.")
+        return nest(section, {"1min/30": nest(name, value)})
+    return nest(key, value)
+
+
+def key_in_yaml(key: str, field: Any) -> str:
+    """The YAML name: a field's alias (features.bar_frequency) where it has one."""
+    head = key.rpartition(".")[0]
+    return f"{head}.{field.alias}" if field.alias else key
+
+
+def test_windows_1_5_is_refused_at_config_load_with_the_steps_message() -> None:
+    """The issue's case: [1, 5] used to pass config.py (>= 1) and fail only inside the job (>= 2)."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(overrides={"features": {"windows": [1, 5]}})
+    message = str(refused.value)
+    assert message.endswith("key 'features.windows': windows must be bar counts >= 2, e.g. 5,10,60 (got [1, 5])")
+    with pytest.raises(StepInputError) as in_the_step:
+        settings_from_argv(FeatureConfiguration, ["--windows", "1,5"])
+    assert "windows must be bar counts >= 2, e.g. 5,10,60 (got [1, 5])" in str(in_the_step.value)
+
+
+def test_the_gate_margin_and_the_plausible_ceiling_are_the_steps_fields() -> None:
+    """Two config keys outside a step's section take the step's own field: gates.ensemble_margin is steps.ensemble's
+    margin, a plausibility entry's max_holdout_auc steps.evaluate's suspicious_auc (same default and bounds)."""
+    from pipelines.config import Gates, Plausibility
+
+    for config_field, step_field in ((Gates.model_fields["ensemble_margin"], EnsembleSettings.model_fields["margin"]),
+                                     (Plausibility.model_fields["max_holdout_auc"],
+                                      EvaluateSettings.model_fields["suspicious_auc"])):
+        assert config_field.metadata == step_field.metadata and config_field.default == step_field.default
+    with pytest.raises(ConfigError, match=r"key 'gates.ensemble_margin': Input should be less than or equal to 0.1"):
+        load_config(overrides={"gates": {"ensemble_margin": 0.2}})
+
+
+def test_a_setting_too_long_for_a_container_argument_is_refused_at_config_load() -> None:
+    with pytest.raises(ConfigError, match=r"key 'features.windows': setting 'windows' is 299 characters as "
+                                          r"JSON, more than a container argument may hold \(256\); shorten it$"):
+        load_config(overrides={"features": {"windows": list(range(2, 100))}})
