@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
+from steps.common.errors import StepConfigError
 from steps.common.io import write_metrics
 from steps.common.logging import StepTimer, get_logger
 from steps.sample_data.by_ticker import BY_TICKER_BARS, write_market_by_ticker
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = MarketParams(tweet_rate_per_minute=float(tweet_rate)) if tweet_rate is not None else None  # type: ignore[arg-type]
     logger = get_logger("sample_data", args.log_format)
     timer = StepTimer(logger)
+    if args.days < 1:  # numpy would fail deep in the generator with a traceback
+        raise StepConfigError(f"--days {args.days} is below 1", file="command line", column="days",
+                              fix="pass at least 1 trading day (or a --size)")
     universe = load_universe(args.universe, args.tickers)
     by_ticker = args.by_ticker or args.days * MINUTES_PER_SESSION * len(universe) > BY_TICKER_BARS
     if by_ticker:

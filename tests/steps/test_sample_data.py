@@ -106,3 +106,16 @@ def test_large_sizes_switch_to_the_by_ticker_writer(tmp_path: Path, universe_csv
                      str(universe_csv)]) == 0
     assert "by_ticker" not in json.loads((tmp_path / "small" / "generator.json").read_text())
     assert cli.SIZES["5y"]["days"] == 1260 and cli.SIZES["5y"]["days"] * 390 * 56 > cli.BY_TICKER_BARS
+
+
+def test_days_below_one_is_refused_in_one_line_before_anything_is_written(tmp_path: Path, universe_csv: Path,
+                                                                         capsys) -> None:
+    from steps.common.cli import main_guard
+    from steps.sample_data.__main__ import main
+
+    for days in ("0", "-3"):
+        code = main_guard(main, ["--output", str(tmp_path / "out"), "--days", days, "--by-ticker", "--universe",
+                                 str(universe_csv)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "--days" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "out").exists()
