@@ -20,6 +20,9 @@ def parse_args(argv: Sequence[str] | None):
                         help="ticker,sector CSV for the sector column (skipped if the file is absent)")
     parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json",
                         help="SageMaker's host list; with several hosts this instance writes its shard")
+    parser.add_argument("--ticker-batches", type=int, default=1,
+                        help="build the ticker= partitions in this many batches, one after the other: peak memory "
+                             "of a batch, the same table (default 1: one pass)")
     return parse_step_arguments(parser, FeatureConfiguration, argv)
 
 
@@ -28,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger = get_logger("features", args.log_format)
     settings = FeatureSettings(**configured.model_dump())
     run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,
-                 resource_config=args.resource_config)
+                 resource_config=args.resource_config, ticker_batches=args.ticker_batches)
     return 0
 
 

@@ -42,6 +42,7 @@ from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import dropped_bar_features, session_columns
 from steps.features.build import build_features, feature_columns
 from steps.features.coverage import finish_manifest
+from steps.features.in_turn import Built, batches_of, build_in_turn, ticker_partitions
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
 
@@ -193,8 +194,12 @@ def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None
 
 def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: str | Path,
                  settings: FeatureSettings, *, universe: str | Path | None,
-                 logger: logging.Logger, resource_config: str | Path | None = RESOURCE_CONFIG) -> dict[str, Any]:
-    """The whole step. Everything is computed before the first file is written."""
+                 logger: logging.Logger, resource_config: str | Path | None = RESOURCE_CONFIG,
+                 ticker_batches: int = 1) -> dict[str, Any]:
+    """The whole step. Everything is computed before the first file is written.
+
+    `ticker_batches` > 1: the tickers' partitions are read and built in that many batches, one after the other
+    (in_turn.py: the peak memory of a batch, not of the universe; the same table)."""
     timer = StepTimer(logger)
     carried = Path(bars_dir) / BARS_UNIVERSE
     if carried.is_file():  # imported real data carries its own universe (steps.import_prices)
@@ -202,22 +207,19 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
         universe = carried
     sectors = load_sectors(universe, logger)
     shard = current_shard(resource_config)
-    with timer.block("read_inputs"):
-        inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
-                             sectors=sectors, logger=logger, frequency=settings.frequency)
-    settings = inputs_settings(settings, inputs.bars, bars_dir, logger)
+    built = _build(bars_dir, tweets_dir, settings, sectors, logger, timer, ticker_batches,
+                   keep_unlabelled=shard is not None)
+    settings = built.settings
     if shard is not None:
-        return _write_shard(inputs, Path(output), settings, shard, timer, logger, bars_dir, tweets_dir)
-    with timer.block("build_features"):
-        frame = build_features(inputs.bars, inputs.tweets, settings, sectors=sectors)
+        return _write_shard(built, Path(output), sectors, shard, timer, logger, bars_dir, tweets_dir)
+    frame = built.frame
     if frame.empty:
         raise StepInputError(
             f"no decision rows with a full {settings.label_horizon_bars}-bar label window",
             file=bars_dir, column="ts", fix="supply more bars or lower --label-horizon-bars",
         )
     with timer.block("build_folds"):
-        bounds = session_bounds(inputs.bars)
-        folds = build_folds(pd.Series(bounds), n_folds=settings.n_folds, train_days=settings.train_days,
+        folds = build_folds(pd.Series(built.bounds), n_folds=settings.n_folds, train_days=settings.train_days,
                             validation_days=settings.validation_days, holdout_days=settings.holdout_days,
                             embargo_bars=settings.embargo_bars, frequency=settings.frequency,
                             source=str(bars_dir))
@@ -226,9 +228,9 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
     if unused["sessions_before_folds"]:
         logger.warning("%s", unused["note"])
     manifest["inputs"] = {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
-                          "bar_rows": inputs.bars.height, "tweet_rows": len(inputs.tweets)}
-    manifest["data_range"].update({"bars_start": inputs.bars["ts"].min().isoformat(),
-                                   "bars_end": inputs.bars["ts"].max().isoformat()})
+                          "bar_rows": built.bar_rows, "tweet_rows": built.tweet_rows}
+    manifest["data_range"].update({"bars_start": built.bars_start.isoformat(),
+                                   "bars_end": built.bars_end.isoformat()})
     out = Path(output)
     with timer.block("write"):
         # What a previous run left goes first (its manifest before anything else), so that a crash from here on
@@ -238,7 +240,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
         write_json(folds.to_json(), out / FOLDS_FILE)
         manifest[MANIFEST_FILES] = describe_files(out, SINGLE_FILES)
     metrics = {"timings_s": timer.as_metrics(), "rows": manifest["rows"], "features": len(manifest["feature_columns"]),
-               "bars": inputs.bars.height, "tweets": len(inputs.tweets), "tickers": manifest["tickers"]}
+               "bars": built.bar_rows, "tweets": built.tweet_rows, "tickers": manifest["tickers"]}
     write_metrics(out, metrics)
     write_json(manifest, out / MANIFEST_FILE)  # last: the folder is complete once it is there
     logger.info("wrote %d rows x %d features (%d holdout rows) to %s", len(frame), len(manifest["feature_columns"]),
@@ -246,17 +248,44 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
     return manifest
 
 
-def _write_shard(inputs: Inputs, output: Path, settings: FeatureSettings,
+def _build(bars_dir: str | Path, tweets_dir: str | Path | None, settings: FeatureSettings,
+           sectors: dict[str, str] | None, logger: logging.Logger, timer: StepTimer, ticker_batches: int, *,
+           keep_unlabelled: bool) -> Built:
+    """One pass over every input, or (ticker_batches > 1 and bars partitioned by ticker) batches in turn."""
+    if ticker_batches < 1:
+        raise StepInputError(f"--ticker-batches {ticker_batches} must be at least 1", file=bars_dir,
+                             fix="pass 1 (one pass) or more (batches of tickers built in turn)")
+    tickers = ticker_partitions(bars_dir) if ticker_batches > 1 else None
+    if ticker_batches > 1 and tickers is None:
+        logger.warning("bars %s are not partitioned as ticker=X/: built in one pass, not in %d batches", bars_dir,
+                       ticker_batches)
+    if tickers:
+        with timer.block("build_in_turn"):
+            return build_in_turn(bars_dir, tweets_dir, settings, sectors=sectors,
+                                 batches=batches_of(tickers, ticker_batches), logger=logger,
+                                 keep_unlabelled=keep_unlabelled)
+    with timer.block("read_inputs"):
+        inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
+                             sectors=sectors, logger=logger, frequency=settings.frequency)
+    settings = inputs_settings(settings, inputs.bars, bars_dir, logger)
+    with timer.block("build_features"):
+        frame = build_features(inputs.bars, inputs.tweets, settings, sectors=sectors, keep_unlabelled=keep_unlabelled)
+    ts = inputs.bars["ts"]
+    return Built(frame, session_bounds(inputs.bars), settings, inputs.bars.height, len(inputs.tweets),
+                 ts.min(), ts.max())
+
+
+def _write_shard(built: Built, output: Path, sectors: dict[str, str] | None,
                  shard: tuple[str, list[str], str | None], timer: StepTimer, logger: logging.Logger,
                  bars_dir: str | Path, tweets_dir: str | Path | None) -> dict[str, Any]:
     host, hosts, run = shard
-    with timer.block("build_features"):
-        frame = build_features(inputs.bars, inputs.tweets, settings, sectors=inputs.sectors, keep_unlabelled=True)
-    manifest = _settings_manifest(settings, inputs.sectors)
+    frame = built.frame
+    manifest = _settings_manifest(built.settings, sectors)
     manifest.update({"shard": {"host": host, "hosts": len(hosts), "host_names": hosts, "run": run,
                                "tickers": sorted(frame["ticker"].unique().tolist()), "pid": os.getpid()},
                      "inputs": {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
-                                "bar_rows": inputs.bars.height, "tweet_rows": len(inputs.tweets)}})
+                                "bar_rows": built.bar_rows, "tweet_rows": built.tweet_rows,
+                                "tweet_rows_of_shard_tickers": built.tweets_of_own_tickers}})
     # A single instance's table, or shards of hosts this job does not have, are a previous run's: removed (the
     # other hosts' shards of this job are theirs to replace).
     clear_outputs(output, [MANIFEST_FILE, FEATURES_FILE, FOLDS_FILE, "metrics.json"])
@@ -266,10 +295,10 @@ def _write_shard(inputs: Inputs, output: Path, settings: FeatureSettings,
                              and p.name not in hosts], temporaries=False)  # the others' writes in progress
     with timer.block("write"), atomic_dir(root / host) as folder:
         write_parquet(frame, folder / FEATURES_FILE)
-        write_parquet(pd.DataFrame({"ts": session_bounds(inputs.bars)}), folder / "sessions.parquet")
+        write_parquet(pd.DataFrame({"ts": built.bounds}), folder / "sessions.parquet")
         manifest[MANIFEST_FILES] = describe_files(folder, SHARD_FILES)
         write_metrics(folder, {"timings_s": timer.as_metrics(), "rows": len(frame),
-                               "bars": inputs.bars.height, "tweets": len(inputs.tweets)})
+                               "bars": built.bar_rows, "tweets": built.tweet_rows})
         write_json(manifest, folder / MANIFEST_FILE)  # last
     logger.info("shard %s of %d hosts: wrote %d rows for %d tickers to %s", host, len(hosts), len(frame),
                 len(manifest["shard"]["tickers"]), root / host)

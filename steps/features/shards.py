@@ -108,6 +108,36 @@ def _names(hosts: tuple[str, ...] | None) -> str:
     return ", ".join(hosts) if hosts else "unknown"
 
 
+def merge_rows(pieces: list[pl.DataFrame], settings: FeatureSettings,
+               sectors: dict[str, str] | None) -> pd.DataFrame:
+    """The table from per-ticker pieces that each hold every decision row of their tickers, labelled or not
+    (build_features(keep_unlabelled=True)): the market- and sector-relative returns recomputed over all of
+    them at each ts (each piece saw only its own tickers), then the unlabelled rows dropped and the rows
+    sorted by (ts, ticker), as build_features does in one pass. Filtered and sorted in polars: one pandas
+    copy of the table at the end, not three (the bound on the in-turn build's peak, in_turn.py)."""
+    columns = pieces[0].columns
+    rows = pl.concat([piece.select(columns) for piece in pieces], how="vertical", rechunk=False)
+    pieces.clear()  # the caller's list held the only other reference: each piece is freed once merged
+    rows = rows.with_columns(
+        pl.col("ticker").replace_strict(sectors or {}, default="Unknown", return_dtype=pl.String).alias("_sector"),
+        *(pl.col(f"ret_{w}").fill_nan(None) for w in settings.windows))
+    rows = (add_relative_returns(rows, settings).drop("_sector").filter(pl.col("label").is_not_null())
+            .sort(["ts", "ticker"], maintain_order=True).with_columns(pl.col("label").cast(pl.Int64)))
+    merged = rows.select(columns).to_pandas()
+    del rows
+    for column in ("ts", "label_end"):
+        merged[column] = merged[column].astype("datetime64[ns, UTC]")
+    return merged
+
+
+def tweet_rows(manifests: list[dict[str, Any]]) -> int:
+    """Every instance reads all the tweets in one pass (any shard's count is the total); built in turn, an
+    instance reads only its tickers' tweets, and the shards' counts add up."""
+    if all(m["inputs"].get("tweet_rows_of_shard_tickers") for m in manifests):
+        return sum(int(m["inputs"]["tweet_rows"]) for m in manifests)
+    return int(manifests[0]["inputs"]["tweet_rows"])
+
+
 def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     """(table, folds, manifest) of a sharded features folder; the same as one instance would have written."""
     shards, manifests = check_shards(folder)
@@ -125,17 +155,8 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
             owners[ticker] = shard.name
     manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs", "files")}
     settings = FeatureSettings.from_json(manifest["settings"], source=str(shards[0] / "manifest.json"))
-    frame = pd.concat([read_table(s / "features.parquet", name="features") for s in shards], ignore_index=True)
-    sectors = manifest.get("sectors") or {}
-    rows = pl.from_pandas(frame).with_columns(
-        pl.col("ticker").replace_strict(sectors, default="Unknown", return_dtype=pl.String).alias("_sector"),
-        *(pl.col(f"ret_{w}").fill_nan(None) for w in settings.windows))
-    merged = add_relative_returns(rows, settings).drop("_sector").to_pandas()
-    for column in ("ts", "label_end"):
-        merged[column] = merged[column].astype("datetime64[ns, UTC]")
-    merged = merged[merged["label"].notna()].sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)
-    merged["label"] = merged["label"].astype("int64")
-    merged = merged[list(frame.columns)]
+    pieces = [pl.from_pandas(read_table(s / "features.parquet", name="features")) for s in shards]
+    merged = merge_rows(pieces, settings, manifest.get("sectors"))
     bounds = pd.concat([read_table(s / "sessions.parquet", name="sessions")["ts"] for s in shards], ignore_index=True)
     folds = build_folds(bounds, n_folds=settings.n_folds, train_days=settings.train_days,
                         validation_days=settings.validation_days, holdout_days=settings.holdout_days,
@@ -143,5 +164,5 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     manifest = finish_manifest(manifest, merged, folds, folder)
     manifest["shards"] = [s.name for s in shards]
     manifest["inputs"] = {"bar_rows": sum(m["inputs"]["bar_rows"] for m in manifests),
-                          "tweet_rows": manifests[0]["inputs"]["tweet_rows"]}
+                          "tweet_rows": tweet_rows(manifests)}
     return merged, folds, manifest

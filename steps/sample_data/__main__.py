@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
+from steps.common.errors import StepConfigError
 from steps.common.io import write_metrics
 from steps.common.logging import StepTimer, get_logger
-from steps.sample_data.generator import MarketParams, generate_market
+from steps.sample_data.by_ticker import BY_TICKER_BARS, write_market_by_ticker
+from steps.sample_data.generator import MINUTES_PER_SESSION, MarketParams, generate_market
 from steps.sample_data.writer import load_universe, write_market
 
 
@@ -16,12 +18,15 @@ def _tickers(value: str) -> int | str:
 
 
 # Named sizes: tiny for unit tests, quick for `--profile quick`, full for benchmarks/bench_features.py
-# (56 tickers x 252 days of minute bars = ~5.5 M bars; the tweet rate raised to give ~1 M tweets).
+# (56 tickers x 252 days of minute bars = ~5.5 M bars; the tweet rate raised to give ~1 M tweets); 2y and 5y
+# for benchmarks/bench_scale.py (11 M and 27.5 M bars, written one ticker at a time: by_ticker.py).
 SIZES: dict[str, dict[str, object]] = {
     "tiny": {"days": 10, "tickers": 4},
     "small": {"days": 30, "tickers": 8},
     "quick": {"days": 40, "tickers": "all"},
     "full": {"days": 252, "tickers": "all", "tweet_rate": 0.2},
+    "2y": {"days": 504, "tickers": "all", "tweet_rate": 0.2},
+    "5y": {"days": 1260, "tickers": "all", "tweet_rate": 0.2},
 }
 
 
@@ -40,6 +45,9 @@ def parse_args(argv: Sequence[str] | None) -> object:
     parser.add_argument("--frequency", choices=["1min", "1d"], default="1min")
     parser.add_argument("--universe", default="configs/universe.csv")
     parser.add_argument("--start", default="2025-01-02")
+    parser.add_argument("--by-ticker", action="store_true",
+                        help=f"generate and write one ticker at a time (memory of one ticker; automatic above "
+                             f"{BY_TICKER_BARS:,} bars; a different sample of the same model, see by_ticker.py)")
     parser.add_argument("--metrics-dir", default=None, help="where metrics.json goes (default: --output)")
     parser.add_log_format()
     return parser.parse_args(argv)
@@ -54,7 +62,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = MarketParams(tweet_rate_per_minute=float(tweet_rate)) if tweet_rate is not None else None  # type: ignore[arg-type]
     logger = get_logger("sample_data", args.log_format)
     timer = StepTimer(logger)
+    if args.days < 1:  # numpy would fail deep in the generator with a traceback
+        raise StepConfigError(f"--days {args.days} is below 1", file="command line", column="days",
+                              fix="pass at least 1 trading day (or a --size)")
     universe = load_universe(args.universe, args.tickers)
+    by_ticker = args.by_ticker or args.days * MINUTES_PER_SESSION * len(universe) > BY_TICKER_BARS
+    if by_ticker:
+        logger.info("writing one ticker at a time (%d tickers x %d days)", len(universe), args.days)
+        with timer.block("generate_and_write"):
+            counts = write_market_by_ticker(universe, args.output, days=args.days, seed=args.seed, start=args.start,
+                                            frequency=args.frequency, params=params)
+        logger.info("wrote %d bars and %d tweets for %d tickers to %s", counts["bars"], counts["tweets"],
+                    len(universe), args.output)
+        write_metrics(args.metrics_dir or args.output, {"timings_s": timer.as_metrics(), "rows": counts,
+                                                        "tickers": len(universe), "days": args.days,
+                                                        "by_ticker": True})
+        return 0
     with timer.block("generate"):
         market = generate_market(universe, days=args.days, seed=args.seed, start=args.start,
                                  frequency=args.frequency, params=params)

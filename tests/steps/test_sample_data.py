@@ -62,3 +62,60 @@ def test_named_sizes(tmp_path: Path, universe_csv: Path) -> None:
     from steps.sample_data.__main__ import SIZES
 
     assert SIZES["full"]["days"] == 252 and SIZES["full"]["tickers"] == "all"
+
+
+def test_by_ticker_writes_the_contract_deterministically(tmp_path: Path, market) -> None:
+    """The one-ticker-at-a-time writer (years of bars): same files for a seed, the bars/tweets contract, unique
+    tweet ids across the per-ticker files, and the shared market and sector shocks that make tickers co-move."""
+    import numpy as np
+
+    from steps.sample_data.by_ticker import write_market_by_ticker
+
+    universe = market.universe  # conftest's four tickers, two of them in one sector
+    counts = write_market_by_ticker(universe, tmp_path / "a", days=10, seed=3)
+    write_market_by_ticker(universe, tmp_path / "b", days=10, seed=3)
+    for kind in ("bars", "tweets"):
+        pd.testing.assert_frame_equal(read_table(tmp_path / "a" / kind), read_table(tmp_path / "b" / kind))
+    assert sorted(p.name for p in (tmp_path / "a" / "bars").iterdir()) == sorted(f"ticker={t}" for t in universe.ticker)
+    bars = validate_bars(read_table(tmp_path / "a" / "bars"), tmp_path / "a" / "bars")
+    tweets = validate_tweets(read_table(tmp_path / "a" / "tweets"), tmp_path / "a" / "tweets")
+    assert counts == {"bars": len(bars), "tweets": len(tweets)}
+    assert 0.99 * 4 * 10 * 390 < len(bars) < 4 * 10 * 390 and tweets["tweet_id"].is_unique
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+    assert "GENERATED" in (tmp_path / "a" / "GENERATED.md").read_text()
+    wide = bars.pivot(index="ts", columns="ticker", values="close").dropna()
+    same_day = wide.index.to_series().dt.date.diff().dt.days.fillna(1).eq(0).to_numpy()
+    returns = np.log(wide).diff()[same_day]
+    corr = returns.corr()
+    # Expected ~0.4 within Information Technology (market + sector share), ~0.25 across sectors; 0 if independent.
+    assert corr.loc["AAPL", "MSFT"] > 0.3 and 0.1 < corr.loc["JPM", "XOM"] < corr.loc["AAPL", "MSFT"]
+    other = write_market_by_ticker(universe, tmp_path / "c", days=10, seed=4)
+    assert other != counts
+
+
+def test_large_sizes_switch_to_the_by_ticker_writer(tmp_path: Path, universe_csv: Path, monkeypatch) -> None:
+    import json
+
+    from steps.sample_data import __main__ as cli
+
+    monkeypatch.setattr(cli, "BY_TICKER_BARS", 4 * 5 * 390 - 1)
+    assert cli.main(["--output", str(tmp_path / "big"), "--days", "5", "--tickers", "4", "--universe",
+                     str(universe_csv)]) == 0
+    assert json.loads((tmp_path / "big" / "generator.json").read_text())["by_ticker"] is True
+    assert cli.main(["--output", str(tmp_path / "small"), "--days", "5", "--tickers", "3", "--universe",
+                     str(universe_csv)]) == 0
+    assert "by_ticker" not in json.loads((tmp_path / "small" / "generator.json").read_text())
+    assert cli.SIZES["5y"]["days"] == 1260 and cli.SIZES["5y"]["days"] * 390 * 56 > cli.BY_TICKER_BARS
+
+
+def test_days_below_one_is_refused_in_one_line_before_anything_is_written(tmp_path: Path, universe_csv: Path,
+                                                                         capsys) -> None:
+    from steps.common.cli import main_guard
+    from steps.sample_data.__main__ import main
+
+    for days in ("0", "-3"):
+        code = main_guard(main, ["--output", str(tmp_path / "out"), "--days", days, "--by-ticker", "--universe",
+                                 str(universe_csv)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "--days" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "out").exists()
