@@ -273,9 +273,14 @@ class FeatureEngine:
         available = np.where(late, self.last_emitted + 1, available)
         weights, scores = tweet_weights(tweets), tweets["score"].to_numpy(dtype="float64")
         positive = tweet_is_positive(tweets)
-        for name, idx in tweets.groupby("ticker", sort=False).indices.items():
-            idx = idx[np.argsort(available[idx], kind="stable")]
-            i = self._ticker(str(name))
+        names = tweets["ticker"].astype(str).to_numpy()
+        codes = np.array([self._ticker(name) for name in pd.unique(names)])
+        ticker = codes[pd.factorize(names, sort=False)[0]]
+        by_ticker = np.lexsort((available, ticker))  # each ticker's tweets by availability (ties: as delivered)
+        first, count = segments(ticker[by_ticker])
+        for a, n in zip(first.tolist(), count.tolist(), strict=True):
+            idx = by_ticker[a:a + n]
+            i = int(ticker[idx[0]])
             times, known = available[idx], self.tweet_times[i]
             if len(known) and times[0] < known[-1]:
                 times = np.maximum(times, known[-1])  # delivered after a later one: counted from now
@@ -390,7 +395,12 @@ class FeatureEngine:
             return []
         stamps = pd.DatetimeIndex(rows["ts"]).asi8
         bounds = np.flatnonzero(np.r_[True, stamps[1:] != stamps[:-1], True])
-        return [rows.iloc[a:b].reset_index(drop=True) for a, b in itertools.pairwise(bounds)]
+        emitted = []
+        for a, b in itertools.pairwise(bounds.tolist()):
+            piece = rows.iloc[a:b]  # copy-on-write: a view until someone writes to it
+            piece.index = pd.RangeIndex(b - a)
+            emitted.append(piece)
+        return emitted
 
     def _sessions(self, swept: Bars) -> None:
         """Complete every session that a swept bar has left, and sweep the daily indicators over them."""
@@ -471,10 +481,15 @@ class FeatureEngine:
             columns[name] = relative[name].to_numpy()
         if self.settings.include_sentiment:
             columns.update(self._sentiment(row_ticker, row_ts))
-        keys: dict[str, object] = {"ticker": ordered, "ts": pd.DatetimeIndex(row_ts, tz="UTC")}
+        block = np.empty((len(self.columns), len(at)))  # one float block: pandas builds it ~4x faster than
+        for k, name in enumerate(self.columns):  # a dict of 100+ columns, and later slices and concats are cheaper
+            block[k] = columns[name]
+        frame = pd.DataFrame(block.T, columns=self.columns, copy=False)
         if self.sectors is not None:
-            keys["sector"] = [self.sectors.get(name, UNKNOWN_SECTOR) for name in ordered]
-        return pd.DataFrame({**keys, **{name: columns[name] for name in self.columns}})
+            frame.insert(0, "sector", [self.sectors.get(name, UNKNOWN_SECTOR) for name in ordered])
+        frame.insert(0, "ts", pd.DatetimeIndex(row_ts, tz="UTC"))
+        frame.insert(0, "ticker", ordered)
+        return frame
 
     def _session_columns(self, ticker: np.ndarray, close: np.ndarray) -> dict[str, np.ndarray]:
         """Session values and daily indicators of rows of one session, looked up by ticker index."""
