@@ -535,7 +535,7 @@ def arrival_batches(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | No
     """A recorded history as the engine would have received it: per UTC day, the tweets that became
     available by the day's last bar (by availability), then the day's bars (by time). ("tweets" | "bars",
     frame) pairs. The engine's rows do not depend on how arrivals are grouped (tests feed bar by bar)."""
-    frame = as_polars_bars(bars).sort("ts", maintain_order=True)
+    frame = as_polars_bars(bars, sort=False).sort("ts", maintain_order=True)
     ts = frame["ts"].to_physical().to_numpy()
     ordered, available = pd.DataFrame(), np.zeros(0, "int64")
     if tweets is not None and len(tweets) and settings.include_sentiment:
