@@ -51,16 +51,17 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
     return names
 
 
-def as_polars_bars(bars: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
+def as_polars_bars(bars: pd.DataFrame | pl.DataFrame, sort: bool = True) -> pl.DataFrame:
     """The bar columns as a polars frame with ts as Datetime(ns, UTC), sorted by (ticker, ts); the optional
-    columns the bars lack are left out (settings.with_bars records them as absent)."""
+    columns the bars lack are left out (settings.with_bars records them as absent). `sort=False`: in the
+    input's order (the live engine orders each delivery itself, on arrays)."""
     columns = [c for c in ("ticker", "ts", "open", "high", "low", "close", "volume") if c in bars.columns]
     frame = bars.select(columns) if isinstance(bars, pl.DataFrame) else pl.from_pandas(bars[columns])
     ts = pl.col("ts").dt.cast_time_unit("ns")
     zone = frame.schema["ts"].time_zone  # type: ignore[union-attr]
     frame = frame.with_columns(ts.dt.replace_time_zone("UTC") if zone is None else ts.dt.convert_time_zone("UTC"),
                                pl.col("ticker").cast(pl.String))
-    if not _sorted_by_ticker_ts(frame):
+    if sort and not _sorted_by_ticker_ts(frame):
         frame = frame.sort(["ticker", "ts"], maintain_order=True)
     return frame
 

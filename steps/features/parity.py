@@ -47,7 +47,8 @@ def replay_features(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | No
     """Every decision row of the history, computed by the live engine from bars and tweets in arrival order
     (engine.arrival_batches), sorted by (ts, ticker)."""
     settings = settings.with_bars(bars.columns)
-    tickers = pd.unique(np.asarray(bars["ticker"])).tolist()
+    tickers = (bars["ticker"].unique(maintain_order=True).to_list() if isinstance(bars, pl.DataFrame)
+               else pd.unique(bars["ticker"].to_numpy()).tolist())  # not np.asarray: millions of str objects
     engine = FeatureEngine(settings, sectors, expected=tickers)
     out: list[pd.DataFrame] = []
     for kind, batch in arrival_batches(bars, tweets, settings):

@@ -60,7 +60,7 @@ def tweet_prefix(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray,
     the batch's sums bit for bit: a cumulative sum is sequential)."""
     begin = start or {"w": 0.0, "ws": 0.0, "s": 0.0, "pos": 0.0}
     terms = {"w": weights, "ws": weights * scores, "s": scores, "pos": positive}
-    return {key: np.cumsum(np.r_[begin[key], values]) for key, values in terms.items()}
+    return {key: np.cumsum(np.concatenate(([begin[key]], values))) for key, values in terms.items()}
 
 
 def window_values(times: np.ndarray, prefix: dict[str, np.ndarray], t: np.ndarray,
