@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CANARY = "canary-bearer-7f3e9c1d-DO-NOT-LOG"
+from sentiment_constants import REPO
 
 
 @pytest.fixture

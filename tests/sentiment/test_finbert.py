@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO
+from sentiment_constants import REPO
 from tiny_models import build_bert_classifier, synthetic_tweets
 
 from steps.sentiment.export import export_classifier

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from sentiment_constants import REPO
 from tiny_models import build_causal_lm, synthetic_tweets
 
 from steps.sentiment.fingpt import SCORES_FILE, run_fingpt

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import CANARY, REPO
 from fake_stream_server import FakeStreamServer, ServerState, build_script
+from sentiment_constants import CANARY, REPO
 
 HANG_GUARD_S = 120  # these runs end in about a second; only a hang reaches this
 

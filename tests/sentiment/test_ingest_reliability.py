@@ -18,8 +18,8 @@ import boto3
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from conftest import CANARY, REPO
 from fake_stream_server import FakeStreamServer, ServerState, build_script
+from sentiment_constants import CANARY, REPO
 
 N_TWEETS = 10_000
 HANG_GUARD_S = 300  # per phase: ~15x the whole test's usual ~20 s, so only a hang trips it

@@ -19,8 +19,8 @@ import boto3
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from conftest import CANARY, REPO
 from fake_stream_server import FakeStreamServer, ServerState, build_script
+from sentiment_constants import CANARY, REPO
 from test_ingest_reliability import script_rows
 
 from steps.ingest import sinks

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from sentiment_constants import REPO
 from tiny_models import build_bert_classifier, synthetic_tweets
 
 from pipelines.config import load_config

@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from sentiment_constants import REPO
 from tiny_models import build_bert_classifier, synthetic_tweets
 
 from steps.common.errors import StepInputError

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import boto3
 import pyarrow.parquet as pq
 import pytest
-from conftest import CANARY
+from sentiment_constants import CANARY
 
 from steps.common.secrets import Secret, SecretError, SecretStore
 from steps.ingest.metrics import METRIC, NAMESPACE, publish_counts

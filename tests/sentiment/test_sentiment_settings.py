@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from sentiment_constants import REPO
 
 from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
