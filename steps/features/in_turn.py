@@ -32,6 +32,7 @@ from steps.common.errors import StepInputError
 from steps.common.io import _data_files
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
+from steps.features.inputs import check_frequency, inputs_settings
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows, session_bounds
 
@@ -118,8 +119,6 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
 
     `keep_unlabelled`: return the concatenated batches' rows as they are, unlabelled rows included and the
     relative returns per batch (a shard of a multi-instance job: merge_shards recomputes them on read)."""
-    from steps.features.run import _check_frequency, inputs_settings
-
     source, tweets_source = Path(bars_dir), Path(tweets_dir) if tweets_dir is not None else None
     known = set(sectors) if sectors is not None else None
     pieces: list[pl.DataFrame] = []
@@ -134,7 +133,7 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
             logger.warning("batch %d of %d (%s): no bars", number, len(batches), ", ".join(tickers))
             continue
         bars = validate_bars(raw, source, known_tickers=known, as_polars=True)
-        _check_frequency(bars, settings.frequency, source)
+        check_frequency(bars, settings.frequency, source)
         tweets = _read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything)
         # The dataset's schema comes from its files, not the batch, as in one pass: every batch has the same
         # columns (a file without one reads as nulls there, which validate_bars refuses as it does in one pass).

@@ -39,10 +39,11 @@ from steps.common.io import (
 )
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.bar_features import dropped_bar_features, session_columns
+from steps.features.bar_features import dropped_bar_features
 from steps.features.build import build_features, feature_columns
 from steps.features.coverage import finish_manifest
 from steps.features.in_turn import Built, batches_of, build_in_turn, ticker_partitions
+from steps.features.inputs import check_frequency, inputs_settings
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
 
@@ -99,19 +100,6 @@ def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
     return read_table(source, name="bars")
 
 
-def _check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> None:
-    """Daily settings on intraday bars (or the reverse) would silently compute the wrong windows."""
-    session, _ = session_columns(bars["ts"].to_physical().to_numpy())
-    per_session = pl.DataFrame({"ticker": bars["ticker"], "session": session}).group_by("ticker", "session").len()
-    most = int(per_session["len"].max())
-    if frequency == "1d" and most > 1:
-        raise StepInputError(f"holds up to {most} bars per ticker and session, but the frequency is 1d",
-                             file=source, column="ts", fix="pass --frequency 1min, or aggregate to daily bars")
-    if frequency == "1min" and most == 1 and per_session.height > 20:
-        raise StepInputError("holds one bar per ticker and session (daily bars), but the frequency is 1min",
-                             file=source, column="ts", fix="pass --frequency 1d (the daily profile)")
-
-
 def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None = None) -> pd.DataFrame:
     """Validated scored tweets (an empty, typed frame when there is no folder)."""
     if tweets_dir is None:
@@ -128,7 +116,7 @@ def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known)
         bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
-        _check_frequency(bars, frequency, bars_dir)
+        check_frequency(bars, frequency, bars_dir)
         log_input_size(logger, "bars", bars, bars_dir)
         tweets = pending.result()
     if include_sentiment and tweets_dir is not None and tweets.empty:
@@ -161,19 +149,6 @@ def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple
         except (KeyError, TypeError, ValueError) as exc:
             raise StepInputError(f"malformed job config ({exc})", file=job, fix="check the job's config") from exc
     return host, hosts, run
-
-
-def inputs_settings(settings: FeatureSettings, bars: pl.DataFrame, source: str | Path,
-                    logger: logging.Logger) -> FeatureSettings:
-    """The settings for these bars (the optional columns they lack are absent), said once in the log: a table
-    without volume or range features must not look like one that has them."""
-    settings = settings.with_bars(bars.columns)
-    dropped = dropped_bar_features(settings)
-    if dropped:
-        logger.warning("bars %s have no %s column(s): dropped the %d features that need them (%s); the manifest "
-                       "lists them under dropped_features", source, ", ".join(settings.absent_inputs), len(dropped),
-                       ", ".join(dropped))
-    return settings
 
 
 def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None) -> dict[str, Any]:
