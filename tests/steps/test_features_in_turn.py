@@ -3,7 +3,6 @@ as the one-pass build, a batch's tickers at a time, and bad batch counts refused
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -70,24 +69,6 @@ def test_the_quick_sample_built_in_turn_equals_the_one_pass_table(quick_sample, 
     _same_table(tmp_path / "turns", tmp_path / "one")
     one = load_feature_table(tmp_path / "one").frame
     assert one["mkt_rel_ret_60"].abs().max() > 0 and one["ticker"].nunique() == 56  # relative returns are live
-
-
-def test_in_turn_inside_each_instance_merges_to_the_one_pass_table(sample_dir: Path, universe_csv: Path,
-                                                                   features_dir: Path, tmp_path: Path,
-                                                                   tiny_settings) -> None:
-    """Two instances (ShardedByS3Key halves of the partitions), each building its tickers one at a time."""
-    partitions = sorted((sample_dir / "bars").iterdir())
-    out = tmp_path / "features"
-    for index, host in enumerate(["algo-1", "algo-2"]):
-        shard = tmp_path / host / "bars"
-        shard.mkdir(parents=True)
-        for partition in partitions[index::2]:
-            shutil.copytree(partition, shard / partition.name)
-        config = tmp_path / host / "resourceconfig.json"
-        config.write_text(json.dumps({"current_host": host, "hosts": ["algo-1", "algo-2"]}))
-        run_features(shard, sample_dir / "tweets", out, tiny_settings, universe=universe_csv,
-                     logger=logging.getLogger("test"), resource_config=config, ticker_batches=2)
-    _same_table(out, features_dir)
 
 
 def test_more_batches_than_tickers_is_one_ticker_a_batch(sample_dir: Path, universe_csv: Path, features_dir: Path,

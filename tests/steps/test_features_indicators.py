@@ -176,9 +176,11 @@ def test_dead_zone_drops_small_moves_and_keeps_label_end(inputs, settings) -> No
         own["close"].iloc[settings.label_horizon_bars] / own["close"].iloc[0] - 1, rel=1e-12)
 
 
+@pytest.mark.parametrize("ticker_batches", [1, 2], ids=["one-pass", "in-turn"])
 def test_sharded_build_merges_to_the_single_instance_table(sample_dir: Path, universe_csv: Path, features_dir: Path,
-                                                           tmp_path: Path, tiny_settings) -> None:
-    """Two 'instances', each with half of the ticker partitions (what ShardedByS3Key gives them)."""
+                                                           tmp_path: Path, tiny_settings, ticker_batches) -> None:
+    """Two 'instances', each with half of the ticker partitions (what ShardedByS3Key gives them); with
+    `ticker_batches`, each instance also builds its tickers in turn (steps/features/in_turn.py)."""
     partitions = sorted((sample_dir / "bars").iterdir())
     out = tmp_path / "features"
     for index, host in enumerate(["algo-1", "algo-2"]):
@@ -189,7 +191,7 @@ def test_sharded_build_merges_to_the_single_instance_table(sample_dir: Path, uni
         config = tmp_path / host / "resourceconfig.json"
         config.write_text(json.dumps({"current_host": host, "hosts": ["algo-1", "algo-2"]}))
         run_features(shard, sample_dir / "tweets", out, tiny_settings, universe=universe_csv,
-                     logger=logging.getLogger("test"), resource_config=config)
+                     logger=logging.getLogger("test"), resource_config=config, ticker_batches=ticker_batches)
     assert sorted(p.name for p in (out / "shards").iterdir()) == ["algo-1", "algo-2"]
     merged, single = load_feature_table(out), load_feature_table(features_dir)
     pd.testing.assert_frame_equal(merged.frame, single.frame, check_exact=False, rtol=1e-12, atol=1e-15)
