@@ -37,7 +37,7 @@ class TrainingFeatures:
 
 
 def load_training_manifest(folder: Path, model_columns: str | None = None) -> TrainingFeatures:
-    path = folder / MANIFEST if folder.is_dir() else folder
+    path = folder if folder.is_file() else folder / MANIFEST  # a missing folder is named with what it lacks
     manifest = read_json(path, name="features manifest")
     if "settings" not in manifest:
         raise StepInputError("no feature settings", file=path, column="settings",

@@ -70,7 +70,7 @@ def test_bad_inputs_and_a_dead_model_end_on_one_line_with_exit_2(features_dir: P
     bad = tmp_path / "bars.csv"
     pd.DataFrame({"ticker": ["AAPL"], "ts": ["not a time"], "close": [1.0]}).to_csv(bad, index=False)
     cases = [
-        (["--features", str(tmp_path / "nowhere"), "--bars", str(bad)], "manifest"),
+        (["--features", str(tmp_path / "nowhere"), "--bars", str(bad)], "holds manifest.json"),
         (["--features", str(features_dir), "--bars", str(bad)], "column 'ts'"),
         (["--features", str(features_dir), "--bars", str(sample_dir / "bars"), "--model-columns", "ret_5,bogus"],
          "column 'bogus'"),
