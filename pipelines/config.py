@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from steps.common.settings import SettingTooLong, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
-from steps.features.settings import FeatureOptions, FeatureSettings, FoldSettings
+from steps.features.settings import FeatureOptions, FeatureRun, FeatureSettings, FoldSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 from steps.sentiment.settings import CombinePolicy, FinBertScoring, FinBertSettings, FinGptSettings
 from steps.stability.settings import StabilitySettings
@@ -74,10 +74,11 @@ class Data(_Strict):
     universe_csv: str
 
 
-class Features(FeatureOptions):
-    """steps.features' own model (steps/features/settings.py: defaults, bounds, messages) plus what only the
+class Features(FeatureOptions, FeatureRun):
+    """steps.features' own models (steps/features/settings.py: defaults, bounds, messages) plus what only the
     pipeline needs: `include_sentiment` is the IncludeSentiment parameter's default, and `instance_count`
-    FeatureInstanceCount's."""
+    FeatureInstanceCount's. `ticker_batches` (FeatureRun) reaches BuildFeatures only: it is how the table is
+    built, not what it holds, so it is no part of the contract LeakTests holds the table to."""
 
     instance_count: int = Field(default=1, ge=1, le=100)  # FeatureInstanceCount's default: shards of tickers
 
@@ -382,7 +383,8 @@ class PipelineConfig(_Strict):
 
     def feature_settings(self) -> FeatureSettings:
         """`features` and `folds` as the feature steps take them (steps/features/settings.py)."""
-        return FeatureSettings(**self.features.model_dump(exclude={"instance_count"}), **self.folds.model_dump())
+        return FeatureSettings(**self.features.model_dump(exclude={"instance_count", *FeatureRun.model_fields}),
+                               **self.folds.model_dump())
 
     def leak_settings(self) -> LeakSettings:
         """steps.leaks' settings: `leaks`, this horizon's screens and the feature settings (the contract)."""
@@ -488,7 +490,8 @@ def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:
     """Every step's settings must fit the container arguments they travel in (steps/common/settings.py packs them
     under 256 characters each); a setting that cannot (a list of 80 windows) is refused here, naming it, rather
     than when the definition is built."""
-    sections = {"features": config.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
+    sections = {"features": {**config.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
+                             **config.features.model_dump(mode="json", include=set(FeatureRun.model_fields))},
                 "leaks": config.leak_settings().model_dump(mode="json"),
                 "stability": config.stability.model_dump(mode="json", exclude={"enabled"}),
                 "backtest": config.evaluate_settings().model_dump(mode="json")}

@@ -10,20 +10,11 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import PROCESSING_CODE_DIR
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from steps.common.settings import settings_arguments
+from steps.features.settings import FeatureRun
 
 BARS_DIR = f"{PROCESSING_ROOT}/input/bars"
 TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
 FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
-
-
-def feature_settings_arguments(ctx: StageContext) -> list:
-    """The feature and fold settings as steps.features / steps.leaks arguments (`FeatureConfiguration`).
-
-    BuildFeatures builds with them and LeakTests holds the table to them (its settings_contract check): the
-    contract comes from this configuration, never from the manifest of the table under test.
-    """
-    return parameter_settings_arguments(ctx, ctx.config.feature_settings().model_dump(
-        mode="json", exclude={"absent_inputs", "extra"}))
 
 
 def parameter_settings_arguments(ctx: StageContext, values: dict) -> list:
@@ -38,6 +29,10 @@ def parameter_settings_arguments(ctx: StageContext, values: dict) -> list:
 
 
 def features_arguments(ctx: StageContext) -> list:
+    """steps.features' arguments: the feature and fold settings (BuildFeatures builds with them and LeakTests
+    holds the table to the same configuration, never to the manifest of the table under test) and how to build
+    (`features.ticker_batches`: FeatureRun, BuildFeatures only, no part of that contract)."""
+    built_how = ctx.config.features.model_dump(mode="json", include=set(FeatureRun.model_fields))
     return [
         "--bars",
         BARS_DIR,
@@ -47,7 +42,8 @@ def features_arguments(ctx: StageContext) -> list:
         FEATURES_DIR,
         "--universe",
         f"{PROCESSING_CODE_DIR}/configs/universe.csv",
-        *feature_settings_arguments(ctx),
+        *parameter_settings_arguments(ctx, {**ctx.config.feature_settings().model_dump(
+            mode="json", exclude={"absent_inputs", "extra"}), **built_how}),
         # Named explicitly so that the local runner maps it into the job folder (one host there).
         "--resource-config",
         "/opt/ml/config/resourceconfig.json",

@@ -8,7 +8,7 @@ from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
 from steps.features.run import run_features
-from steps.features.settings import FeatureConfiguration, FeatureSettings
+from steps.features.settings import FeatureCommand, FeatureRun, FeatureSettings
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -20,18 +20,15 @@ def parse_args(argv: Sequence[str] | None):
                         help="ticker,sector CSV for the sector column (skipped if the file is absent)")
     parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json",
                         help="SageMaker's host list; with several hosts this instance writes its shard")
-    parser.add_argument("--ticker-batches", type=int, default=1,
-                        help="build the ticker= partitions in this many batches, one after the other: peak memory "
-                             "of a batch, the same table (default 1: one pass)")
-    return parse_step_arguments(parser, FeatureConfiguration, argv)
+    return parse_step_arguments(parser, FeatureCommand, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, configured = parse_args(argv)
     logger = get_logger("features", args.log_format)
-    settings = FeatureSettings(**configured.model_dump())
+    settings = FeatureSettings(**configured.model_dump(exclude=set(FeatureRun.model_fields)))
     run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,
-                 resource_config=args.resource_config, ticker_batches=args.ticker_batches)
+                 resource_config=args.resource_config, ticker_batches=configured.ticker_batches)
     return 0
 
 

@@ -64,7 +64,21 @@ class FeatureOptions(StepSettings):
 
 
 class FeatureConfiguration(FeatureOptions, FoldSettings):
-    """What the pipeline configures: the command line of steps.features (and the contract of steps.leaks)."""
+    """What the pipeline configures of the table: the contract of steps.leaks (and of every reader)."""
+
+
+class FeatureRun(StepSettings):
+    """How steps.features works through its input, never what the table holds: configs/pipeline.yaml
+    `features.ticker_batches`. Kept out of the contract and the manifest's settings, so a table built in turn
+    and one built in one pass are the same table to every reader (tested)."""
+
+    ticker_batches: int = Field(1, ge=1, le=1000,
+                                description="build the ticker= partitions in this many batches in turn: the peak "
+                                            "memory of a batch, the same table (1: one pass)")
+
+
+class FeatureCommand(FeatureConfiguration, FeatureRun):
+    """The command line of steps.features: the configured table and how to build it."""
 
 
 class FeatureSettings(FeatureConfiguration):

@@ -12,12 +12,12 @@ import boto3
 import botocore.client
 import pytest
 
-from pipelines.config import load_config
+from pipelines.config import ConfigError, load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import iter_steps
 from pipelines.session import OfflinePipelineSession
 from steps.evaluate.settings import EvaluateSettings
-from steps.features.settings import FeatureConfiguration
+from steps.features.settings import FeatureCommand
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,15 +278,29 @@ def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_t
     steps = _steps_by_name(definition["Steps"])
     features = steps["BuildFeatures"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     leaks = steps["LeakTests"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    built = step_settings(steps["BuildFeatures"], FeatureConfiguration, definition)
+    built = step_settings(steps["BuildFeatures"], FeatureCommand, definition)
     held = step_settings(steps["LeakTests"], LeakSettings, definition)
     expected = config.feature_settings().model_dump(exclude={"absent_inputs", "extra"})
-    assert built.model_dump() == expected
+    assert built.model_dump(exclude={"ticker_batches"}) == expected
     assert held.contract() == config.feature_settings()
     assert held.model_dump(include=set(LeakScreens.model_fields)) == config.plausibility.model_dump(
         include=set(LeakScreens.model_fields))
     assert held.model_dump(include=set(LeakRun.model_fields)) == config.leaks.model_dump(exclude={"plausibility"})
     assert "--include-sentiment" in leaks and "--include-sentiment" in features  # a parameter: its own flag
+
+
+def test_ticker_batches_reaches_build_features_and_stays_out_of_the_leak_contract(step_settings):
+    """features.ticker_batches is how BuildFeatures works through its input: it reaches that step's command line
+    and no other, so the table's contract (what LeakTests holds it to) is the same however it was built."""
+    one_pass = load_config()
+    in_turn = load_config(overrides={"features": {"ticker_batches": 8}})
+    definition = json.loads(definition_json(get_pipeline(in_turn)))
+    steps = _steps_by_name(definition["Steps"])
+    assert step_settings(steps["BuildFeatures"], FeatureCommand, definition).ticker_batches == 8
+    assert step_settings(steps["LeakTests"], LeakSettings, definition).contract() == one_pass.feature_settings()
+    assert in_turn.feature_settings() == one_pass.feature_settings()
+    with pytest.raises(ConfigError, match=r"features\.ticker_batches"):
+        load_config(overrides={"features": {"ticker_batches": 0}})
 
 
 def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):
