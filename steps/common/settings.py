@@ -26,7 +26,7 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from steps.common.cli import parse_bool
 from steps.common.errors import StepInputError
@@ -54,6 +54,16 @@ class StepSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic's lax mode reads `true` as 1 for an int or float field: `batch_size: true` in the config
+        would train with batch size 1. Strict mode would also refuse JSON lists for tuples, so only this."""
+        if isinstance(value, bool) and info.field_name is not None \
+                and _takes_a_number_not_a_boolean(cls.model_fields[info.field_name].annotation):
+            raise ValueError("must be a number, not true/false")
+        return value
+
     @classmethod
     def parse(cls, values: Mapping[str, Any], source: str) -> Self:
         """Validate `values` (from JSON or flags); a bad one is a StepInputError naming `source` and the setting."""
@@ -65,6 +75,12 @@ class StepSettings(BaseModel):
     def to_arguments_json(self) -> dict[str, Any]:
         """The values as JSON types, by field name (what `--settings` takes back)."""
         return self.model_dump(mode="json")
+
+
+def _takes_a_number_not_a_boolean(annotation: Any) -> bool:
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    return bool(set(options) & {int, float}) and bool not in options
 
 
 def settings_error(exc: ValidationError, source: str) -> StepInputError:

@@ -105,7 +105,8 @@ def leaves(model: type[StepSettings], prefix: str = "") -> list[tuple[str, Any]]
 
 
 def bad_values(model: type[StepSettings], name: str, field: Any) -> list[Any]:
-    """Values the declared bound refuses: one past each numeric bound, an unknown choice, no list, NaN."""
+    """Values the declared bound refuses: one past each numeric bound, an unknown choice, no list, NaN, and a
+    boolean for a number (pydantic's lax mode would read `batch_size: true` as 1)."""
     values: list[Any] = []
     annotation = field.annotation
     integer = annotation is int or int in typing.get_args(annotation)
@@ -126,6 +127,8 @@ def bad_values(model: type[StepSettings], name: str, field: Any) -> list[Any]:
     finite = model.model_config.get("allow_inf_nan") is False  # StepSettings' config: every float is finite
     if finite and (annotation is float or float in typing.get_args(annotation)):
         values.append(math.inf)
+    if integer or annotation is float or float in typing.get_args(annotation):
+        values.append(True)
     if typing.get_origin(annotation) is typing.Literal:
         values.append("not-a-choice")
     if annotation is bool:
