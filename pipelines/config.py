@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from steps.common.settings import SettingTooLong, settings_arguments
+from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureRun, FeatureSettings, FoldSettings
@@ -34,7 +34,7 @@ class ConfigError(ValueError):
     """A configuration problem, phrased as one line that names the file, the key and what is allowed."""
 
 
-class _Strict(BaseModel):
+class _Strict(NumbersAreNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

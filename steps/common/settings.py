@@ -43,7 +43,21 @@ class SettingTooLong(ValueError):
         self.name = name
 
 
-class StepSettings(BaseModel):
+class NumbersAreNotBooleans(BaseModel):
+    """pydantic's lax mode reads `true` as 1 for an int or float field: `batch_size: true` in the config would
+    train with batch size 1. Strict mode would also refuse JSON lists for tuples and "5" from a flag, so only
+    this. Every step model has it, and so does every section of configs/pipeline.yaml (pipelines/config.py)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None \
+                and _takes_a_number_not_a_boolean(cls.model_fields[info.field_name].annotation):
+            raise ValueError("must be a number, not true/false")
+        return value
+
+
+class StepSettings(NumbersAreNotBooleans):
     """Base of every step's settings model: unknown names are errors (a typo must not train a default), values are
     frozen, no number is NaN or infinite (JSON and float() both accept them, and `inf` passes `>= 0`), and a field
     may also be given by its alias (the config's name for it, e.g. `bar_frequency`).
@@ -53,16 +67,6 @@ class StepSettings(BaseModel):
     also inside pipelines/config.py, whose loader words the error for the YAML file itself."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        """pydantic's lax mode reads `true` as 1 for an int or float field: `batch_size: true` in the config
-        would train with batch size 1. Strict mode would also refuse JSON lists for tuples, so only this."""
-        if isinstance(value, bool) and info.field_name is not None \
-                and _takes_a_number_not_a_boolean(cls.model_fields[info.field_name].annotation):
-            raise ValueError("must be a number, not true/false")
-        return value
 
     @classmethod
     def parse(cls, values: Mapping[str, Any], source: str) -> Self:

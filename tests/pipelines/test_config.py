@@ -78,6 +78,15 @@ def test_out_of_range_value_is_rejected_with_the_value(tmp_path):
         load_config(path)
 
 
+@pytest.mark.parametrize("section, key", [("gates", "max_tuning_attempts"), ("tuning", "max_jobs"),
+                                          ("gates", "min_model_auc"), ("features", "instance_count")])
+def test_a_boolean_for_a_number_is_refused_not_read_as_one(tmp_path, section, key):
+    """YAML `max_tuning_attempts: true` would be 1 in pydantic's lax mode: a typo that silently changes a gate."""
+    path = _write_config(tmp_path, lambda raw: raw[section].update({key: True}))
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}.*not true/false"):
+        load_config(path)
+
+
 def test_wrong_literal_lists_what_is_allowed(tmp_path):
     path = _write_config(tmp_path, lambda raw: raw["tuning"].update(strategy="Genetic"))
     with pytest.raises(ConfigError, match=r"tuning\.strategy.*Bayesian"):
