@@ -65,9 +65,10 @@ class SecretStore:
 
     def _client(self) -> Any:
         if self.client is None:
-            import boto3  # only the steps that read secrets pay for importing boto3
+            from steps.common.aws import bounded_client
 
-            self.client = boto3.client("secretsmanager", region_name=self.region, endpoint_url=self.endpoint_url)
+            self.client = bounded_client("secretsmanager", region=self.region, endpoint_url=self.endpoint_url,
+                                         read_timeout_s=10)
         return self.client
 
     def _fetch(self, secret_id: str) -> dict[str, str] | str:

@@ -75,9 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
 
     def aws(service: str):
-        import boto3
+        from steps.common.aws import bounded_client
 
-        return boto3.client(service, region_name=args.region, endpoint_url=args.endpoint_url)
+        return bounded_client(service, region=args.region, endpoint_url=args.endpoint_url)
 
     token: Secret = SecretStore(region=args.region, endpoint_url=args.endpoint_url).get(args.secret_id,
                                                                                         args.secret_key)

@@ -78,12 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_url:
         model = HttpModel(args.serve_url)
     else:
-        import boto3
-        from botocore.config import Config
+        from steps.common.aws import bounded_client
 
-        bounded = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-        client = boto3.client("sagemaker-runtime", endpoint_url=args.endpoint_url, region_name=args.region,
-                              config=bounded)
+        client = bounded_client("sagemaker-runtime", endpoint_url=args.endpoint_url, region=args.region)
         model = EndpointModel(args.endpoint, client)
     score_from = None
     if args.score_from:

@@ -180,10 +180,11 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, e
                "quality": pd.concat(qualities).astype({"period": str}).to_dict("records"),
                "psi": psis, "psi_skipped": skipped}
     if publish_metrics:
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = boto3.client("cloudwatch", endpoint_url=endpoint_url, region_name=region)
+        from steps.common.aws import bounded_client
+
+        client = bounded_client("cloudwatch", endpoint_url=endpoint_url, region=region, read_timeout_s=20)
         for arn in sorted(scores["model_package_arn"].astype(str).unique()):
             mine = [q[q["model_package_arn"] == arn] for q in qualities]
             try:
