@@ -345,8 +345,13 @@ def _differs(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
         return ~(np.abs(expected - actual) <= RECOUNT_ATOL + 1e-9 * np.abs(expected))
 
 
-def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd.DataFrame,
-                        settings: FeatureSettings) -> CheckResult:
+Recounter = Callable[[pd.Timedelta], dict[str, np.ndarray]]  # lag -> each sentiment column at every table row
+
+
+def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd.DataFrame | None,
+                        settings: FeatureSettings, recounter: Recounter | None = None) -> CheckResult:
+    """`recounter`: the recount of the table's sentiment columns at a lag (default: from `tweets`, all at once);
+    steps/leaks/in_turn.py passes one assembled batch by batch."""
     problems, columns = [], []
     off_bar = int((~positions.found).sum())
     if off_bar:
@@ -363,8 +368,11 @@ def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd
     # counts), recounted from the raw tweets apart from the feature code (steps/leaks/sentiment_recount.py).
     verifiable = parse_sentiment_columns(list(table.columns))
     lag = pd.Timedelta(seconds=settings.ingest_lag_seconds)
+    if recounter is None:
+        def recounter(at: pd.Timedelta) -> dict[str, np.ndarray]:
+            return recount(table, tweets, verifiable, at)
     if verifiable:
-        expected = recount(table, tweets, verifiable, lag)
+        expected = recounter(lag)
         without_lag: dict[str, np.ndarray] | None = None  # recounted once, on the first disagreement
         for name, values in expected.items():
             actual = table[name].to_numpy(dtype="float64", na_value=np.nan)
@@ -375,7 +383,7 @@ def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd
             text = f"{name} differs from a recount of tweets created at or before t - {lag.total_seconds():g}s " \
                    f"on {int(bad.sum())} rows"
             if without_lag is None and lag > pd.Timedelta(0):
-                without_lag = recount(table, tweets, verifiable, pd.Timedelta(0))
+                without_lag = recounter(pd.Timedelta(0))
             if without_lag is not None and not _differs(without_lag[name][bad], actual[bad]).any():
                 text += " (it matches a recount with no ingest lag: tweets counted before created_at + lag)"
             problems.append(text)

@@ -289,6 +289,17 @@ def test_leak_tests_hold_the_table_to_the_configured_settings_and_the_horizons_t
     assert "--include-sentiment" in leaks and "--include-sentiment" in features  # a parameter: its own flag
 
 
+def test_leak_tests_carry_the_configured_ticker_batches(step_settings) -> None:
+    """`leaks.ticker_batches` reaches LeakTests' command line (the step reads its bars in that many batches);
+    the default, 1, is the one-pass run."""
+    default = json.loads(definition_json(get_pipeline(load_config())))
+    assert step_settings(_steps_by_name(default["Steps"])["LeakTests"], LeakSettings, default).ticker_batches == 1
+    config = load_config(overrides={"leaks": {"ticker_batches": 8}})
+    definition = json.loads(definition_json(get_pipeline(config)))
+    held = step_settings(_steps_by_name(definition["Steps"])["LeakTests"], LeakSettings, definition)
+    assert held.ticker_batches == 8
+
+
 def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):
     """LeakTests is the first step that reads the whole (merged) table: it writes Model Monitor's baseline."""
     leaks = _steps_by_name(definition["Steps"])["LeakTests"]["Arguments"]
