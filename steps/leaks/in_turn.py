@@ -46,17 +46,19 @@ from steps.features.in_turn import _read_batch_bars, _read_batch_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows
 from steps.leaks.asymmetry import AsymmetryThresholds
-from steps.leaks.causality import causality
+from steps.leaks.causality import CausalityAccumulator
 from steps.leaks.checks import (
     RECOUNT_ATOL,
     BarPositions,
     BuildFn,
     CheckResult,
     LeakThresholds,
+    Matches,
     choose_cutoffs,
     choose_tickers,
     locate_rows,
-    table_matches_code,
+    match_rows,
+    matches_result,
     truncation_invariance,
 )
 from steps.leaks.contracts import settings_contract
@@ -145,6 +147,8 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
     sectors = table.manifest.get("sectors") if "sector" in frame.columns else None
     columns = [c for c in table.feature_columns if c in frame.columns]
     chosen = choose_cutoffs(frame, cutoffs, seed)
+    relative: tuple[str, ...] = ()  # the relative returns' columns and what the code and replay keep for them
+    thin: set[str] = set()
     # Table rows of tickers in no partition: read with the last batch (their tweets are recounted, as in one pass).
     partitioned = {t for batch in batches for t in batch}
     batches = [list(b) for b in batches]
@@ -155,11 +159,14 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
     recounted: BatchedRecount | None = None
     settings: FeatureSettings | None = None
     contract_check: CheckResult | None = None
-    code_pieces: list[pl.DataFrame] = []
-    replays: list[Replay] = []
+    matches: Matches | None = None
+    causal: CausalityAccumulator | None = None
+    code_thin: list[pl.DataFrame] = []  # what the relative returns need of the code's rows and the replay's
+    replay_thin: list[Replay] = []
     present: list[str] = []
     per_batch_truncation: list[CheckResult] = []
     counts = {"bars": 0, "tweets": 0}
+    without_bars = 0
     every_ticker = truncation_tickers <= 0 or truncation_tickers >= len(partitioned)  # choose_tickers: None
     with ThreadPoolExecutor(max_workers=1) as pool:
         for number, tickers in enumerate(batches, start=1):
@@ -167,6 +174,8 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
                 bars, tweets = _batch_inputs(source, tweets_source, tickers)
             rows = np.flatnonzero(ticker_of_row.isin(tickers).to_numpy())
             keys = frame[["ticker", "ts"]].iloc[rows].reset_index(drop=True)
+            if bars is None:  # partitions without rows: the batch's table rows are in no recomputation
+                without_bars += len(rows)
             if settings is None:
                 if bars is None:
                     if number == len(batches):
@@ -180,6 +189,8 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
                                                    table.folder / "manifest.json")
                 settings = contract if contract is not None else settings_from_manifest(table)
                 recounted = BatchedRecount(frame, pd.Timedelta(seconds=settings.ingest_lag_seconds))
+                relative = tuple(f"{kind}_rel_ret_{w}" for w in settings.windows for kind in ("mkt", "sec"))
+                thin = {"ticker", "ts", "label", "label_end", *(f"ret_{w}" for w in settings.windows), *relative}
             assert recounted is not None
             with timer.block("recount"):
                 recounted.add(rows, keys, tweets)
@@ -192,33 +203,44 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
             replayed = pool.submit(replay_decision_rows, bars, tweets, settings, sectors,
                                    [*columns, *feature_columns(settings)])
             with timer.block("recompute_full"):
-                code_pieces.append(pl.from_pandas(build(bars, tweets, settings, sectors=sectors,
-                                                        keep_unlabelled=True)))
+                code = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
+            with timer.block("causal_replay"):
+                replay = replayed.result()
+            with timer.block("compare_batch"):
+                table_rows = frame.iloc[rows].reset_index(drop=True)
+                found = match_rows(table_rows, labelled_rows(code), skip=relative)
+                matches = found if matches is None else matches.merged(found)
+                if causal is None:
+                    causal = CausalityAccumulator(frame, columns, set(replay.columns), code=True)
+                causal.add(table_rows, rows, replay, code, columns=set(replay.columns) - set(relative))
+                code_thin.append(pl.from_pandas(code[[c for c in code.columns if c in thin]]))
+                replay_thin.append(Replay(replay.tickers, replay.ts_ns,
+                                          {c: v for c, v in replay.columns.items() if c in thin}, replay.slices))
+                del table_rows, code, replay, found
             with timer.block("locate_rows"):
                 _place(positions, rows, locate_rows(keys, bars, settings.label_horizon_bars))
             if every_ticker and chosen:
                 with timer.block("truncation_invariance"):
                     per_batch_truncation.append(truncation_invariance(None, bars, tweets, settings, sectors, chosen,
                                                                       build))
-            with timer.block("causal_replay"):
-                replays.append(replayed.result())
             logger.info("batch %d of %d: %d tickers, %d bars, %d tweets", number, len(batches), len(tickers),
                         bars.height, len(tweets))
             del bars, tweets, replayed
     assert settings is not None and contract_check is not None and recounted is not None
-    with timer.block("table_matches_code"):
-        full = merge_rows(code_pieces, settings, sectors, keep_unlabelled=True)
-        recomputed = labelled_rows(full)
-        matches = table_matches_code(frame, recomputed)
-        del recomputed
-    with timer.block("causality"):
-        causal = causality(frame, columns, combine_replays(replays, settings, sectors), full)
-        del full
+    assert matches is not None and causal is not None
+    matches.rows, matches.only_table = matches.rows + without_bars, matches.only_table + without_bars
+    with timer.block("relative_returns"):  # over every batch's rows at each instant, then compared on every row
+        code_all = merge_rows(code_thin, settings, sectors, keep_unlabelled=True)
+        replay_all = combine_replays(replay_thin, settings, sectors)
+        table_all = frame[["ticker", "ts", *[c for c in relative if c in frame.columns]]]
+        matches = matches.merged(match_rows(table_all, labelled_rows(code_all)), counted=False)
+        causal.add(table_all, np.arange(len(frame)), replay_all, code_all, columns=set(relative), counted=False)
+        del code_all, replay_all, table_all
     independent = table_checks(table, positions, None, settings, timer, thresholds, asymmetry, recounted)
     del recounted
     truncated = _truncation(source, tweets_source, present, settings, sectors, chosen, build, truncation_tickers,
                             seed, per_batch_truncation if every_ticker else None, timer)
-    return [contract_check, causal, truncated, matches, *independent], counts
+    return [contract_check, causal.result(), truncated, matches_result(matches), *independent], counts
 
 
 def _truncation(bars_dir: Path, tweets_dir: Path | None, present: list[str], settings: FeatureSettings,

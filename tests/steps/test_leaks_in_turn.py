@@ -155,6 +155,30 @@ def test_sentiment_counted_before_the_ingest_lag_is_named_alike_in_three_batches
     _same_report(batched, one, tmp_path / "turns", tmp_path / "one")
 
 
+def test_a_tampered_table_is_named_alike_in_three_batches(features_dir: Path, sample_dir: Path, tmp_path: Path,
+                                                           tiny_settings: FeatureSettings, relist) -> None:
+    """A centred ret_10 on every ticker and a market-relative return nudged on two tickers of different batches:
+    table_matches_code and causality count the rows across batches, name the same first row and span, and the
+    relative returns (recomputed over every batch) are caught as in one pass."""
+    target = tmp_path / "features"
+    shutil.copytree(features_dir, target)
+    frame = pd.read_parquet(target / "features.parquet")
+    frame["ret_10"] = frame.groupby("ticker")["ret_10"].transform(
+        lambda s: s.rolling(3, center=True, min_periods=1).mean())
+    nudged = frame["ticker"].isin(["JPM", "XOM"]) & (frame.index % 7 == 0) & frame["mkt_rel_ret_60"].notna()
+    frame.loc[nudged, "mkt_rel_ret_60"] += 1e-3
+    frame.to_parquet(target / "features.parquet", index=False)
+    relist(target)
+    one = _report(target, sample_dir, tmp_path / "one", 1, tiny_settings, truncation_tickers=2)
+    batched = _report(target, sample_dir, tmp_path / "turns", 3, tiny_settings, truncation_tickers=2)
+    checks = {c["name"]: c for c in batched["checks"]}
+    assert checks["table_matches_code"]["columns"] == ["mkt_rel_ret_60", "ret_10"]
+    assert checks["causality"]["columns"] == ["mkt_rel_ret_60", "ret_10"]
+    assert f"mkt_rel_ret_60 differs from the recomputation on {int(nudged.sum())} rows" in \
+        checks["table_matches_code"]["details"]
+    _same_report(batched, one, tmp_path / "turns", tmp_path / "one")
+
+
 def test_a_bad_partition_in_the_second_batch_is_one_line_naming_it_and_nothing_is_written(
         features_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
     bars = tmp_path / "bars"
