@@ -28,6 +28,8 @@ What is not exact, and why:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable
@@ -76,7 +79,7 @@ class BatchedRecount:
         self.frame, self.lag = frame, lag
         self.columns = parse_sentiment_columns(list(frame.columns))
         self.with_lag = {name: np.zeros(len(frame)) for name in self.columns}
-        self.without_lag = {name: np.full(len(frame), np.nan) for name in self.columns}
+        self.without_lag: dict[str, np.ndarray] = {}  # allocated at the first batch that needs it
 
     def add(self, rows: np.ndarray, keys: pd.DataFrame, tweets: pd.DataFrame) -> None:
         """Recount the table rows `rows` (their ticker and ts in `keys`) from the batch's `tweets`."""
@@ -91,10 +94,30 @@ class BatchedRecount:
                 disagrees |= bool((~(np.abs(values - actual) <= RECOUNT_ATOL + 1e-9 * np.abs(values))).any())
         if disagrees and self.lag > pd.Timedelta(0):
             for name, values in recount(keys, tweets, self.columns, pd.Timedelta(0)).items():
-                self.without_lag[name][rows] = values
+                self.without_lag.setdefault(name, np.full(len(self.frame), np.nan))[rows] = values
 
     def __call__(self, lag: pd.Timedelta) -> dict[str, np.ndarray]:
         return self.with_lag if lag == self.lag else self.without_lag
+
+
+def release_freed_memory() -> None:
+    """Hand back to the system the pages that allocators keep after frames are freed: pyarrow's mimalloc holds
+    about 1 GB after reading five years' table, and glibc's malloc the fragments of a batch's polars and numpy
+    work; both would count against the step's peak as if in use."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
 
 
 def _empty_positions(rows: int) -> BarPositions:
@@ -213,9 +236,12 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
                 if causal is None:
                     causal = CausalityAccumulator(frame, columns, set(replay.columns), code=True)
                 causal.add(table_rows, rows, replay, code, columns=set(replay.columns) - set(relative))
-                code_thin.append(pl.from_pandas(code[[c for c in code.columns if c in thin]]))
+                # Copies: a column selection (pandas) or a replayed column (a row of the replay's 2-D output)
+                # would keep the batch's whole block alive until the end.
+                code_thin.append(pl.from_pandas(code[[c for c in code.columns if c in thin]].copy(deep=True)))
                 replay_thin.append(Replay(replay.tickers, replay.ts_ns,
-                                          {c: v for c, v in replay.columns.items() if c in thin}, replay.slices))
+                                          {c: v.copy() for c, v in replay.columns.items() if c in thin},
+                                          replay.slices))
                 del table_rows, code, replay, found
             with timer.block("locate_rows"):
                 _place(positions, rows, locate_rows(keys, bars, settings.label_horizon_bars))
@@ -226,6 +252,7 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
             logger.info("batch %d of %d: %d tickers, %d bars, %d tweets", number, len(batches), len(tickers),
                         bars.height, len(tweets))
             del bars, tweets, replayed
+            release_freed_memory()
     assert settings is not None and contract_check is not None and recounted is not None
     assert matches is not None and causal is not None
     matches.rows, matches.only_table = matches.rows + without_bars, matches.only_table + without_bars
@@ -236,6 +263,7 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
         matches = matches.merged(match_rows(table_all, labelled_rows(code_all)), counted=False)
         causal.add(table_all, np.arange(len(frame)), replay_all, code_all, columns=set(relative), counted=False)
         del code_all, replay_all, table_all
+    release_freed_memory()
     independent = table_checks(table, positions, None, settings, timer, thresholds, asymmetry, recounted)
     del recounted
     truncated = _truncation(source, tweets_source, present, settings, sectors, chosen, build, truncation_tickers,

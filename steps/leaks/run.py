@@ -36,7 +36,7 @@ from steps.leaks.checks import (
     truncation_invariance,
 )
 from steps.leaks.contracts import settings_contract
-from steps.leaks.in_turn import run_checks_in_turn
+from steps.leaks.in_turn import release_freed_memory, run_checks_in_turn
 from steps.leaks.replay import Replay, replay_decision_rows
 from steps.leaks.table_checks import labelled_rows, settings_from_manifest, table_checks
 
@@ -159,6 +159,7 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
         table = load_feature_table(features_dir)
         if folds_file is not None:
             table.folds = load_folds(folds_file)
+        release_freed_memory()  # what reading the table left in pyarrow's allocator
     log_input_size(logger, "features", table.frame, table.folder)
     if tickers:
         with timer.block("checks"):
