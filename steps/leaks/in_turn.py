@@ -8,10 +8,14 @@ alone, and everything that needs bars is done on it before the next batch is rea
 - where each table row sits among its ticker's bars (locate_rows) and the recount of the table's sentiment
   columns: per ticker, so the batch's rows of the table are computed and written into whole-table arrays (in the
   table's row order) that the table-only checks then read as in one pass;
-- the full recomputation (`build`, keep_unlabelled) and the causal replay of the batch's tickers: kept, and after
-  the last batch combined, the market- and sector-relative returns recomputed over every batch at each instant
-  (shards.merge_rows for the code's rows, replay.combine_replays for the replay's: each mean still averages only
-  rows stamped t, so the replay stays causal); table_matches_code and causality then compare the whole table;
+- the full recomputation (`build`, keep_unlabelled) and the causal replay of the batch's tickers (the replay in a
+  second thread beside the build, as in one pass): table_matches_code and causality compare the batch's table rows
+  with them at once and keep only their findings (Matches, CausalityAccumulator: per column the rows, the span and
+  the first row, merged into the one-pass report). What is kept of the batch is its code rows' and replayed
+  `ret_w`: after the last batch the market- and sector-relative returns are recomputed over every batch at each
+  instant (shards.merge_rows for the code's rows, as the features' in-turn build does; replay.combine_replays for
+  the replay's: each mean still averages only rows stamped t, so the replay stays causal) and compared on every
+  row;
 - truncation_invariance on the sampled tickers: their partitions are read as one more batch (the sample is a
   sub-universe in one pass too, so the check is the same). With `truncation_tickers` 0 (every ticker) it runs per
   batch instead, each batch its own sub-universe.

@@ -43,7 +43,8 @@ def _same_report(batched: dict, one_pass: dict, folder: Path, reference: Path) -
 
 @pytest.mark.parametrize("batches", [2, 3, 10])
 def test_the_batched_report_equals_the_one_pass_report(features_dir: Path, sample_dir: Path, tmp_path: Path,
-                                                       tiny_settings: FeatureSettings, batches: int) -> None:
+                                                       tiny_settings: FeatureSettings, batches: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """4 tickers in 2, 3 and 10 (> tickers: one a batch) batches, the truncation check on a sector pair; every
     build of the batched run sees one batch's tickers (the memory bound), then the sample's."""
     one = _report(features_dir, sample_dir, tmp_path / "one", 1, tiny_settings, truncation_tickers=2)
@@ -54,7 +55,8 @@ def test_the_batched_report_equals_the_one_pass_report(features_dir: Path, sampl
         assert set(tweets["ticker"]) <= seen[-1]  # only the batch's tweets were read
         return build_features(bars, tweets, settings, **kwargs)
 
-    batched = _report_with_build(features_dir, sample_dir, tmp_path / "turns", batches, tiny_settings, counting)
+    batched = _report_with_build(features_dir, sample_dir, tmp_path / "turns", batches, tiny_settings, counting,
+                                 monkeypatch)
     assert one["passed"] and batched["passed"]
     _same_report(batched, one, tmp_path / "turns", tmp_path / "one")
     expected = [set(b) for b in batches_of(["AAPL", "JPM", "MSFT", "XOM"], batches)]
@@ -63,18 +65,16 @@ def test_the_batched_report_equals_the_one_pass_report(features_dir: Path, sampl
 
 
 def _report_with_build(features: Path, sample: Path, out: Path, batches: int, contract: FeatureSettings,
-                       build) -> dict:
+                       build, monkeypatch: pytest.MonkeyPatch) -> dict:
     """run_leaks' report with `build` as the leak step's feature code, run through run_checks_in_turn."""
     original = in_turn.run_checks_in_turn
 
     def with_build(*args, **kwargs):
         return original(*args, build=build, **kwargs)
 
-    try:
-        run_module.run_checks_in_turn = with_build
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "run_checks_in_turn", with_build)
         return _report(features, sample, out, batches, contract, truncation_tickers=2)
-    finally:
-        run_module.run_checks_in_turn = original
 
 
 def test_every_ticker_truncated_per_batch_gives_the_one_pass_report_on_a_clean_table(
