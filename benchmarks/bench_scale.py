@@ -2,6 +2,7 @@
 5x the full benchmark size (one, two and five years of the 56 tickers' minute bars), so the growth is visible.
 
     nice -n 10 python benchmarks/bench_scale.py [--scales 1,2,5] [--ticker-batches 8] [--one-pass]
+        [--leak-ticker-batches 1,8]
         [--algorithms xgboost,catboost,lightgbm,gru] [--rounds 50] [--epochs 1] [--max-rss-gb 12] [--keep]
 
 Data: `/tmp/conviction-scale-<N>y` (bars/ and tweets/), generated when absent with
@@ -16,7 +17,8 @@ the row then says "stopped". The 1-minute load average is printed beside each fi
 it says how much of the wall time was someone else's.
 
 Features: in turn (`--ticker-batches`, what the leak step and the trials read) and, with `--one-pass`, the
-one-pass build for comparison. Training: one trial = what a tuning job runs (walk-forward folds with early
+one-pass build for comparison. Leaks: once per `--leak-ticker-batches` entry (1: one pass; N: the bars read and
+checked in N ticker batches in turn). Training: one trial = what a tuning job runs (walk-forward folds with early
 stopping, then the refit on every row before the holdout), with the boosting rounds capped at `--rounds` and
 the GRU at `--epochs` epochs so that a trial is bounded in time (a real trial runs up to 1000 rounds / 30 epochs
 with early stopping: its time is this one's times the rounds it reaches, its memory about the same).
@@ -124,6 +126,8 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--ticker-batches", type=int, default=8)
     parser.add_argument("--one-pass", action="store_true", help="also time the one-pass feature build")
+    parser.add_argument("--leak-ticker-batches", default="1,8",
+                        help="comma-separated --ticker-batches of the leak step, one run each (1: one pass)")
     parser.add_argument("--algorithms", default="xgboost,catboost,lightgbm,gru")
     parser.add_argument("--rounds", type=int, default=50, help="boosting rounds per fit in a trial (cap)")
     parser.add_argument("--epochs", type=int, default=1, help="GRU epochs per fit in a trial (cap)")
@@ -134,6 +138,7 @@ def main() -> None:
     scales = [int(s) for s in args.scales.split(",")]
     algorithms = [a for a in args.algorithms.split(",") if a]
     skip = set(args.skip.split(","))
+    leak_batches = [int(n) for n in args.leak_ticker_batches.split(",") if n]
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"cores: {len(os.sched_getaffinity(0))}, memory: {memory:.0f} GB, load at start: {os.getloadavg()[0]:.1f}; "
           f"trials capped at {args.rounds} rounds / {args.epochs} GRU epoch(s)", flush=True)
@@ -166,12 +171,13 @@ def main() -> None:
             sizes[scale] = {"bars": metrics["bars"], "tweets": metrics["tweets"], "rows": metrics["rows"]["total"],
                             "features": metrics["features"]}
             print(f"  {sizes[scale]}", flush=True)
-            if "leaks" not in skip:
-                row["leaks"] = measure([sys.executable, "-m", "steps.leaks", "--features", str(out / "features"),
-                                        "--bars", str(data / "bars"), "--tweets", str(data / "tweets"), "--output",
-                                        str(out / "leaks")], env=child_env(), max_rss_gb=args.max_rss_gb,
-                                       log=out / "leaks.log")
-                print(f"{scale}y leaks: {row['leaks'].cell()}", flush=True)
+            for batches in leak_batches if "leaks" not in skip else []:
+                name = "leaks (one pass)" if batches == 1 else f"leaks ({batches} batches)"
+                row[name] = measure([sys.executable, "-m", "steps.leaks", "--features", str(out / "features"),
+                                     "--bars", str(data / "bars"), "--tweets", str(data / "tweets"), "--output",
+                                     str(out / f"leaks-{batches}"), "--ticker-batches", str(batches)],
+                                    env=child_env(), max_rss_gb=args.max_rss_gb, log=out / f"leaks-{batches}.log")
+                print(f"{scale}y {name}: {row[name].cell()}", flush=True)
             if "train" not in skip:
                 for algorithm in algorithms:
                     folder = out / f"train-{algorithm}"

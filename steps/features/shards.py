@@ -109,20 +109,25 @@ def _names(hosts: tuple[str, ...] | None) -> str:
 
 
 def merge_rows(pieces: list[pl.DataFrame], settings: FeatureSettings,
-               sectors: dict[str, str] | None) -> pd.DataFrame:
+               sectors: dict[str, str] | None, *, keep_unlabelled: bool = False) -> pd.DataFrame:
     """The table from per-ticker pieces that each hold every decision row of their tickers, labelled or not
     (build_features(keep_unlabelled=True)): the market- and sector-relative returns recomputed over all of
     them at each ts (each piece saw only its own tickers), then the unlabelled rows dropped and the rows
     sorted by (ts, ticker), as build_features does in one pass. Filtered and sorted in polars: one pandas
-    copy of the table at the end, not three (the bound on the in-turn build's peak, in_turn.py)."""
+    copy of the table at the end, not three (the bound on the in-turn build's peak, in_turn.py).
+
+    `keep_unlabelled`: keep the unlabelled rows (label a float, NaN where unlabelled), as
+    build_features(keep_unlabelled=True) returns them: steps.leaks' recomputation in ticker batches."""
     columns = pieces[0].columns
     rows = pl.concat([piece.select(columns) for piece in pieces], how="vertical", rechunk=False)
     pieces.clear()  # the caller's list held the only other reference: each piece is freed once merged
     rows = rows.with_columns(
         pl.col("ticker").replace_strict(sectors or {}, default="Unknown", return_dtype=pl.String).alias("_sector"),
         *(pl.col(f"ret_{w}").fill_nan(None) for w in settings.windows))
-    rows = (add_relative_returns(rows, settings).drop("_sector").filter(pl.col("label").is_not_null())
-            .sort(["ts", "ticker"], maintain_order=True).with_columns(pl.col("label").cast(pl.Int64)))
+    rows = add_relative_returns(rows, settings).drop("_sector")
+    if not keep_unlabelled:
+        rows = rows.filter(pl.col("label").is_not_null()).with_columns(pl.col("label").cast(pl.Int64))
+    rows = rows.sort(["ts", "ticker"], maintain_order=True)
     merged = rows.select(columns).to_pandas()
     del rows
     for column in ("ts", "label_end"):

@@ -2,8 +2,10 @@
 [--baseline-output DIR]`.
 
 Settings (steps/leaks/settings.py `LeakSettings`; `--help` lists them with defaults and bounds): the replay
-(`--cutoffs 5 --truncation-tickers 8 --seed 0`), the screens' thresholds (`--max-single-feature-auc 0.75
---min-future-correlation 0.3 --max-future-to-past-correlation 3.0 --min-asymmetry-z 3.0`), and the contract:
+(`--cutoffs 5 --truncation-tickers 8 --seed 0`), `--ticker-batches 1` (N > 1: ticker=X/ bar partitions read and
+checked in N batches in turn, the same report in the memory of a batch plus the table, docs/leaks.md), the
+screens' thresholds (`--max-single-feature-auc 0.75 --min-future-correlation 0.3 --max-future-to-past-correlation
+3.0 --min-asymmetry-z 3.0`), and the contract:
 the feature and fold settings as steps.features takes them (same names, same defaults). The pipeline passes
 configs/pipeline.yaml's as `--settings JSON`; the checks use them, never the table's manifest, and
 settings_contract fails when the manifest records anything else.
@@ -47,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        seed=settings.seed, logger=logger, truncation_tickers=settings.truncation_tickers,
                        folds_file=args.folds, thresholds=thresholds, baseline_output=args.baseline_output,
                        contract=settings.contract(),
-                       asymmetry=AsymmetryThresholds(settings.min_future_correlation, settings.min_asymmetry_z))
+                       asymmetry=AsymmetryThresholds(settings.min_future_correlation, settings.min_asymmetry_z),
+                       ticker_batches=settings.ticker_batches)
     if not report["passed"]:
         logger.error("leaks found: %s", ", ".join(c["name"] for c in report["checks"] if not c["passed"]))
         return 1 if args.strict else 0

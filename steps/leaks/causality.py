@@ -18,6 +18,8 @@ counts as verified (the check fails, and says "unverifiable", not "leak").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 import pandas as pd
@@ -83,76 +85,143 @@ def _disagreements(rows: pd.DataFrame, position: np.ndarray, replay: Replay, col
     return bad
 
 
-def _describe(rows: pd.DataFrame, position: np.ndarray, replay: Replay, column: str, mask: np.ndarray,
-              what: str) -> str:
-    """`<column> differs from the causal replay on N rows from <first ts> to <last ts> (first: ...)`."""
+@dataclass
+class Disagreement:
+    """One column's disagreements with the replay on some rows: merged across ticker batches (in_turn.py)."""
+
+    rows: int
+    ts_min: np.datetime64
+    ts_max: np.datetime64
+    first: tuple  # where the first row comes in its frame's order: (table row,) or (ts, ticker) of the code
+    ticker: str
+    ts: object
+    value: object
+    replayed: object
+
+    def merged(self, other: Disagreement | None) -> Disagreement:
+        if other is None:
+            return self
+        first = self if self.first <= other.first else other
+        return Disagreement(self.rows + other.rows, min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max),
+                            first.first, first.ticker, first.ts, first.value, first.replayed)
+
+    def text(self, column: str, what: str) -> str:
+        """`<column> differs from the causal replay on N rows from <first ts> to <last ts> (first: ...)`."""
+        return (f"{column} differs from the causal replay on {self.rows} rows from {_instant(self.ts_min)} to "
+                f"{_instant(self.ts_max)} (first: {self.ticker} at {_instant(self.ts)}, {what} {_shown(self.value)}, "
+                f"replay {_shown(self.replayed)})")
+
+
+def _summarise(rows: pd.DataFrame, position: np.ndarray, replay: Replay, column: str, mask: np.ndarray,
+               row_ids: np.ndarray | None) -> Disagreement:
+    """The masked rows of `column`: how many, their span and the first of them (table: by `row_ids`, the rows'
+    places in the whole table; code: by (ts, ticker), the order the feature code writes)."""
     ts = rows["ts"].to_numpy()[mask]
     first = int(np.flatnonzero(mask)[0])
-    value, replayed = rows[column].iloc[first], replay.columns[column][int(position[first])]
-    return (f"{column} differs from the causal replay on {int(mask.sum())} rows from {_instant(ts.min())} to "
-            f"{_instant(ts.max())} (first: {rows['ticker'].iloc[first]} at {_instant(rows['ts'].iloc[first])}, "
-            f"{what} {_shown(value)}, replay {_shown(replayed)})")
+    ticker, at = rows["ticker"].iloc[first], rows["ts"].iloc[first]
+    order = (int(row_ids[first]),) if row_ids is not None else (pd.Timestamp(at).value, str(ticker))
+    return Disagreement(int(mask.sum()), ts.min(), ts.max(), order, str(ticker), at, rows[column].iloc[first],
+                        replay.columns[column][int(position[first])])
+
+
+class CausalityAccumulator:
+    """The causality check over a whole table, fed one part at a time: a batch of tickers (its table rows, its
+    replay, its code rows), or every row with only some columns (the relative returns, recomputed over every
+    batch). `causality` feeds it once with everything: the report is the same however it was fed."""
+
+    def __init__(self, table: pd.DataFrame, columns: list[str], replayed: set[str], code: bool) -> None:
+        self.table = table
+        self.verifiable = [c for c in columns if c in replayed]
+        self.unverifiable = [c for c in columns if c not in replayed]
+        self.replayed = replayed
+        self.found = np.zeros(len(table), dtype=bool)
+        self.agreeing = np.ones(len(table), dtype=bool)
+        self.table_bad: dict[str, Disagreement] = {}
+        self.code = code
+        self.code_columns: list[str] = []
+        self.code_bad: dict[str, Disagreement] = {}
+        self.code_rows = self.missing = self.extra = 0
+
+    def add(self, rows: pd.DataFrame, row_ids: np.ndarray, replay: Replay, code: pd.DataFrame | None,
+            columns: set[str] | None = None, counted: bool = True) -> None:
+        """Compare `rows` (the table's rows `row_ids`) and the `code` rows with `replay`, on `columns` (None: all).
+        `counted`: these rows' own facts (found, code rows made, missed, extra) count; False for a part that
+        revisits rows already counted to compare more columns."""
+        wanted = [c for c in self.verifiable if columns is None or c in columns]
+        position = locate(rows, replay)
+        if counted:
+            self.found[row_ids] = position >= 0
+        for column, mask in _disagreements(rows, position, replay, wanted).items():
+            self.agreeing[row_ids[mask]] = False
+            self.table_bad[column] = _summarise(rows, position, replay, column, mask, row_ids).merged(
+                self.table_bad.get(column))
+        if code is None:
+            return
+        code_columns = [c for c in code.columns if c not in NON_FEATURE_COLUMNS]
+        if counted and not self.code_columns:
+            self.code_columns = code_columns
+        code_position = locate(code, replay)
+        if counted:
+            self.code_rows += len(code)
+            made = np.zeros(len(replay.ts_ns), dtype=bool)
+            made[code_position[code_position >= 0]] = True
+            self.missing += int((~made).sum())
+            self.extra += int((code_position < 0).sum())
+        compared = [c for c in code_columns if c in self.replayed and (columns is None or c in columns)]
+        for column, mask in _disagreements(code, code_position, replay, compared).items():
+            self.code_bad[column] = _summarise(code, code_position, replay, column, mask, None).merged(
+                self.code_bad.get(column))
+
+    def result(self) -> CheckResult:
+        table = self.table
+        found, unverifiable = self.found, self.unverifiable
+        verified = 0 if unverifiable else int((found & self.agreeing).sum())
+        tickers = int(table["ticker"].nunique())
+        coverage = f"rows verified causal: {verified} of {len(table)}"
+        problems = []
+        if unverifiable:
+            problems.append(f"unverifiable: {', '.join(unverifiable)} (not a feature the causal replay makes, so no "
+                            "row holding it can be shown to depend on the past only)")
+        if (~found).any():
+            problems.append(f"{int((~found).sum())} table rows are not decision rows of the bars (first: "
+                            f"{table['ticker'].iloc[int(np.argmin(found))]} at "
+                            f"{_instant(table['ts'].iloc[int(np.argmin(found))])})")
+        table_bad = {c: self.table_bad[c] for c in self.verifiable if c in self.table_bad}
+        problems += [bad.text(c, "table") for c, bad in table_bad.items()]
+        code_unverifiable = [c for c in self.code_columns if c not in self.replayed]
+        code_bad = {c: self.code_bad[c] for c in self.code_columns if c in self.code_bad}
+        if self.code:
+            if code_unverifiable:
+                problems.append(f"the feature code makes columns the replay does not (unverifiable): "
+                                f"{', '.join(code_unverifiable)}")
+            if self.missing or self.extra:
+                problems.append(f"the feature code makes {self.extra} rows that are not decision rows and misses "
+                                f"{self.missing}")
+            problems += ["feature code: " + bad.text(c, "code") for c, bad in code_bad.items()]
+        passed = not problems
+        span = f"{_instant(table['ts'].min())} to {_instant(table['ts'].max())}" if len(table) else "no rows"
+        if passed:
+            given = "the bars up to the row" + (" and the tweets available by then"
+                                                if any(is_sentiment_name(c) for c in self.verifiable) else "")
+            details = (f"{coverage} ({tickers} tickers, {span}, holdout included): every feature equals a replay "
+                       f"that was given only {given}"
+                       + (f"; the feature code's {self.code_rows} decision rows equal it too" if self.code else ""))
+        else:
+            details = f"{coverage}; " + "; ".join(problems)
+        failing = sorted(set(table_bad) | set(code_bad) | set(unverifiable) | set(code_unverifiable))
+        data = {"rows": len(table), "rows_verified": verified, "tickers": tickers,
+                "unverifiable": sorted(set(unverifiable) | set(code_unverifiable)),
+                "columns_not_causal": sorted(set(table_bad) | set(code_bad)), "code_rows": self.code_rows}
+        return CheckResult("causality", passed, details, failing, data)
 
 
 def causality(table: pd.DataFrame, columns: list[str], replay: Replay, code: pd.DataFrame | None = None
               ) -> CheckResult:
     """The table's feature `columns` on every row, and the feature code's rows (`code`: its output with the
     unlabelled rows kept), against the replay."""
-    verifiable = [c for c in columns if c in replay.columns]
-    unverifiable = [c for c in columns if c not in replay.columns]
-    position = locate(table, replay)
-    found = position >= 0
-    table_bad = _disagreements(table, position, replay, verifiable)
-    agreeing = found.copy()
-    for mask in table_bad.values():
-        agreeing &= ~mask
-    verified = 0 if unverifiable else int(agreeing.sum())
-    tickers = int(table["ticker"].nunique())
-    coverage = f"rows verified causal: {verified} of {len(table)}"
-    problems = []
-    if unverifiable:
-        problems.append(f"unverifiable: {', '.join(unverifiable)} (not a feature the causal replay makes, so no row "
-                        "holding it can be shown to depend on the past only)")
-    if (~found).any():
-        problems.append(f"{int((~found).sum())} table rows are not decision rows of the bars (first: "
-                        f"{table['ticker'].iloc[int(np.argmin(found))]} at "
-                        f"{_instant(table['ts'].iloc[int(np.argmin(found))])})")
-    problems += [_describe(table, position, replay, c, m, "table") for c, m in table_bad.items()]
-    code_bad: dict[str, np.ndarray] = {}
-    code_unverifiable: list[str] = []
-    code_rows = 0
-    if code is not None:
-        code_columns = [c for c in code.columns if c not in NON_FEATURE_COLUMNS]
-        code_unverifiable = [c for c in code_columns if c not in replay.columns]
-        code_position = locate(code, replay)
-        code_rows = len(code)
-        code_bad = _disagreements(code, code_position, replay, [c for c in code_columns if c not in code_unverifiable])
-        made = np.zeros(len(replay.ts_ns), dtype=bool)
-        made[code_position[code_position >= 0]] = True
-        missing = int((~made).sum())
-        extra = int((code_position < 0).sum())
-        if code_unverifiable:
-            problems.append(f"the feature code makes columns the replay does not (unverifiable): "
-                            f"{', '.join(code_unverifiable)}")
-        if missing or extra:
-            problems.append(f"the feature code makes {extra} rows that are not decision rows and misses {missing}")
-        problems += ["feature code: " + _describe(code, code_position, replay, c, m, "code")
-                     for c, m in code_bad.items()]
-    passed = not problems
-    span = f"{_instant(table['ts'].min())} to {_instant(table['ts'].max())}" if len(table) else "no rows"
-    if passed:
-        given = "the bars up to the row" + (" and the tweets available by then"
-                                            if any(is_sentiment_name(c) for c in verifiable) else "")
-        details = (f"{coverage} ({tickers} tickers, {span}, holdout included): every feature equals a replay that "
-                   f"was given only {given}"
-                   + (f"; the feature code's {code_rows} decision rows equal it too" if code is not None else ""))
-    else:
-        details = f"{coverage}; " + "; ".join(problems)
-    failing = sorted(set(table_bad) | set(code_bad) | set(unverifiable) | set(code_unverifiable))
-    data = {"rows": len(table), "rows_verified": verified, "tickers": tickers,
-            "unverifiable": sorted(set(unverifiable) | set(code_unverifiable)),
-            "columns_not_causal": sorted(set(table_bad) | set(code_bad)), "code_rows": code_rows}
-    return CheckResult("causality", passed, details, failing, data)
+    check = CausalityAccumulator(table, columns, set(replay.columns), code is not None)
+    check.add(table, np.arange(len(table)), replay, code)
+    return check.result()
 
 
 def _instants(values: pd.Series) -> np.ndarray:

@@ -165,7 +165,36 @@ def truncation_invariance(full: pd.DataFrame | None, bars: Bars, tweets: pd.Data
                        {"cutoffs": [str(c) for c in cutoffs], "rows_compared": compared, "tickers": tickers})
 
 
-def table_matches_code(table: pd.DataFrame, recomputed: pd.DataFrame) -> CheckResult:
+@dataclass
+class Matches:
+    """table_matches_code's findings on some of the table's rows: merged across ticker batches (in_turn.py)."""
+
+    rows: int
+    shared: list[str]
+    unverifiable: list[str]
+    not_in_table: list[str]
+    only_table: int = 0
+    only_code: int = 0
+    problems: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def merged(self, other: Matches, counted: bool = True) -> Matches:
+        """Both parts' findings. A column's example is the first row of the recomputation (sorted by ts, ticker)
+        that differs; `counted` False: `other` revisits rows already counted, to compare more columns."""
+        problems = dict(self.problems)
+        for column, found in other.problems.items():
+            mine = problems.get(column)
+            if mine is None:
+                problems[column] = found
+                continue
+            first = min(mine, found, key=lambda p: (pd.Timestamp(p["example"]["ts"]), p["example"]["ticker"]))
+            problems[column] = {"rows": mine["rows"] + found["rows"], "example": first["example"]}
+        return Matches(self.rows + other.rows * counted, self.shared, self.unverifiable, self.not_in_table,
+                       self.only_table + other.only_table * counted, self.only_code + other.only_code * counted,
+                       {c: problems[c] for c in self.shared if c in problems})
+
+
+def match_rows(table: pd.DataFrame, recomputed: pd.DataFrame, skip: tuple[str, ...] = ()) -> Matches:
+    """Compare the table's rows with the recomputation's, every shared column but `skip`."""
     keys = ["ticker", "ts"]
     produced = set(recomputed.columns)
     unverifiable = [c for c in table.columns if c not in produced]
@@ -175,22 +204,31 @@ def table_matches_code(table: pd.DataFrame, recomputed: pd.DataFrame) -> CheckRe
     only_table = int((~keyed_table.isin(keyed_code)).sum())
     only_code = int((~keyed_code.isin(keyed_table)).sum())
     shared = [c for c in table.columns if c in produced and c not in keys]
-    problems = compare_frames(recomputed, table, shared)
+    problems = compare_frames(recomputed, table, [c for c in shared if c not in skip])
+    return Matches(len(table), shared, unverifiable, not_in_table, only_table, only_code, problems)
+
+
+def matches_result(found: Matches) -> CheckResult:
+    problems, unverifiable = found.problems, found.unverifiable
     failed = sorted(set(problems) | set(unverifiable))
-    passed = not failed and only_table == 0 and only_code == 0
+    passed = not failed and found.only_table == 0 and found.only_code == 0
     parts = []
     if unverifiable:
         parts.append(f"columns not produced by steps.features cannot be verified: {', '.join(unverifiable)}")
     for column, problem in problems.items():
         parts.append(f"{column} differs from the recomputation on {problem['rows']} rows (first {problem['example']})")
-    if only_table or only_code:
-        parts.append(f"{only_table} rows only in the table, {only_code} rows only in the recomputation")
-    details = "; ".join(parts) if parts else f"{len(table)} rows x {len(shared)} columns equal the recomputation"
-    if not_in_table:
-        details += f" (not in the table, not checked: {', '.join(not_in_table)})"
+    if found.only_table or found.only_code:
+        parts.append(f"{found.only_table} rows only in the table, {found.only_code} rows only in the recomputation")
+    details = "; ".join(parts) if parts else f"{found.rows} rows x {len(found.shared)} columns equal the recomputation"
+    if found.not_in_table:
+        details += f" (not in the table, not checked: {', '.join(found.not_in_table)})"
     return CheckResult("table_matches_code", passed, details, failed,
-                       {"unverifiable": unverifiable, "rows_only_in_table": only_table,
-                        "rows_only_in_recomputation": only_code})
+                       {"unverifiable": unverifiable, "rows_only_in_table": found.only_table,
+                        "rows_only_in_recomputation": found.only_code})
+
+
+def table_matches_code(table: pd.DataFrame, recomputed: pd.DataFrame) -> CheckResult:
+    return matches_result(match_rows(table, recomputed))
 
 
 def label_alignment(table: pd.DataFrame, settings: FeatureSettings) -> CheckResult:
@@ -345,8 +383,13 @@ def _differs(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
         return ~(np.abs(expected - actual) <= RECOUNT_ATOL + 1e-9 * np.abs(expected))
 
 
-def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd.DataFrame,
-                        settings: FeatureSettings) -> CheckResult:
+Recounter = Callable[[pd.Timedelta], dict[str, np.ndarray]]  # lag -> each sentiment column at every table row
+
+
+def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd.DataFrame | None,
+                        settings: FeatureSettings, recounter: Recounter | None = None) -> CheckResult:
+    """`recounter`: the recount of the table's sentiment columns at a lag (default: from `tweets`, all at once);
+    steps/leaks/in_turn.py passes one assembled batch by batch."""
     problems, columns = [], []
     off_bar = int((~positions.found).sum())
     if off_bar:
@@ -363,8 +406,11 @@ def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd
     # counts), recounted from the raw tweets apart from the feature code (steps/leaks/sentiment_recount.py).
     verifiable = parse_sentiment_columns(list(table.columns))
     lag = pd.Timedelta(seconds=settings.ingest_lag_seconds)
+    if recounter is None:
+        def recounter(at: pd.Timedelta) -> dict[str, np.ndarray]:
+            return recount(table, tweets, verifiable, at)
     if verifiable:
-        expected = recount(table, tweets, verifiable, lag)
+        expected = recounter(lag)
         without_lag: dict[str, np.ndarray] | None = None  # recounted once, on the first disagreement
         for name, values in expected.items():
             actual = table[name].to_numpy(dtype="float64", na_value=np.nan)
@@ -375,7 +421,7 @@ def timestamp_alignment(table: pd.DataFrame, positions: BarPositions, tweets: pd
             text = f"{name} differs from a recount of tweets created at or before t - {lag.total_seconds():g}s " \
                    f"on {int(bad.sum())} rows"
             if without_lag is None and lag > pd.Timedelta(0):
-                without_lag = recount(table, tweets, verifiable, pd.Timedelta(0))
+                without_lag = recounter(pd.Timedelta(0))
             if without_lag is not None and not _differs(without_lag[name][bad], actual[bad]).any():
                 text += " (it matches a recount with no ingest lag: tweets counted before created_at + lag)"
             problems.append(text)

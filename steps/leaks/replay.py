@@ -338,3 +338,29 @@ def _relative_returns(values: dict[str, np.ndarray], owner: np.ndarray, tickers:
                 mean = np.bincount(key, weights=filled) / np.bincount(key, weights=present.astype("float64"))
             out[f"{kind}_rel_ret_{w}"] = ret - mean[key]
     return out
+
+
+def combine_replays(pieces: list[Replay], settings: FeatureSettings, sectors: Mapping[str, str] | None) -> Replay:
+    """One Replay from replays of disjoint batches of tickers (steps/leaks/in_turn.py), in the pieces' order.
+
+    Every column but the market- and sector-relative returns is per ticker, so a batch's values are final. The
+    relative returns are recomputed here over every batch's rows at each instant, by the same `_relative_returns`
+    as one pass: each mean still averages replayed `ret_w` stamped t only, so the replay stays causal. `pieces` is
+    emptied as it is read (each batch's arrays freed once copied)."""
+    relative = {f"{kind}_rel_ret_{w}" for kind in ("mkt", "sec") for w in settings.windows}
+    tickers: list[str] = [t for piece in pieces for t in piece.slices]
+    lengths = np.array([s.stop - s.start for piece in pieces for s in piece.slices.values()], dtype=np.int64)
+    names = list(pieces[0].columns) if pieces else []
+    ts_ns = np.concatenate([p.ts_ns for p in pieces]) if pieces else np.zeros(0, dtype=np.int64)
+    row_tickers = np.concatenate([p.tickers for p in pieces]) if pieces else np.zeros(0, dtype=object)
+    columns: dict[str, np.ndarray] = {}
+    for name in names:
+        if name not in relative:
+            columns[name] = np.concatenate([p.columns.pop(name) for p in pieces])
+    pieces.clear()
+    owner = np.repeat(np.arange(len(tickers)), lengths)
+    rebuilt = _relative_returns(columns, owner, tickers, ts_ns, settings.windows, sectors)
+    columns = {name: columns[name] if name in columns else rebuilt[name] for name in names}
+    bounds = np.r_[0, np.cumsum(lengths)]
+    return Replay(row_tickers, ts_ns, columns,
+                  {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(tickers)})

@@ -18,10 +18,11 @@ from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars
 from steps.features.baseline import write_baseline
 from steps.features.build import build_features, feature_columns
+from steps.features.in_turn import batches_of, ticker_partitions
 from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
-from steps.leaks.asymmetry import AsymmetryThresholds, past_future_asymmetry
+from steps.leaks.asymmetry import AsymmetryThresholds
 from steps.leaks.causality import causality
 from steps.leaks.checks import (
     Bars,
@@ -30,27 +31,16 @@ from steps.leaks.checks import (
     LeakThresholds,
     choose_cutoffs,
     choose_tickers,
-    duplicates,
-    folds_are_clean,
-    label_alignment,
     locate_rows,
     table_matches_code,
-    target_leakage,
-    timestamp_alignment,
     truncation_invariance,
 )
 from steps.leaks.contracts import settings_contract
+from steps.leaks.in_turn import release_freed_memory, run_checks_in_turn
 from steps.leaks.replay import Replay, replay_decision_rows
+from steps.leaks.table_checks import labelled_rows, settings_from_manifest, table_checks
 
 OUTPUTS = ["leak_report.json", "leak_report.txt", "metrics.json"]
-
-
-def settings_from_manifest(table: FeatureTable) -> FeatureSettings:
-    payload = table.manifest.get("settings")
-    if not isinstance(payload, dict):
-        raise StepInputError("has no 'settings'", file=table.folder / "manifest.json", column="settings",
-                             fix="rebuild the features with steps.features")
-    return FeatureSettings.from_json(payload, source=str(table.folder / "manifest.json"))
 
 
 def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs: int, seed: int,
@@ -88,17 +78,7 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
         """The checks that read the table against the bars and tweets, never the feature code."""
         with timer.block("locate_rows"):
             positions = locate_rows(frame, bars, settings.label_horizon_bars)
-        with timer.block("alignment"):
-            found = [label_alignment(frame, settings), timestamp_alignment(frame, positions, tweets, settings)]
-        with timer.block("folds_duplicates"):
-            found.append(folds_are_clean(frame, table.folds, settings, positions.label_end))
-            found.append(duplicates(frame, table.folds, columns or feature_columns(settings)))
-        with timer.block("target_leakage"):
-            found.append(target_leakage(frame, table.folds, columns, positions.past_return, thresholds))
-        with timer.block("past_future_asymmetry"):
-            found.append(past_future_asymmetry(frame, table.folds, columns, positions.forward_return,
-                                               positions.past_return, settings, asymmetry))
-        return found
+        return table_checks(table, positions, tweets, settings, timer, thresholds, asymmetry)
 
     def replay() -> Replay:
         """Every decision row replayed from the data in time order (steps/leaks/replay.py)."""
@@ -113,8 +93,7 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
         replayed = pool.submit(replay)
         with timer.block("recompute_full"):
             full = build(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
-            recomputed = full[full["label"].notna()]
-            recomputed = recomputed.assign(label=recomputed["label"].astype("int64")).reset_index(drop=True)
+            recomputed = labelled_rows(full)
         with timer.block("table_matches_code"):
             matches = table_matches_code(frame, recomputed)
         with timer.block("causality"):
@@ -159,26 +138,49 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
               truncation_tickers: int = 0, folds_file: str | Path | None = None,
               thresholds: LeakThresholds = LeakThresholds(),
               baseline_output: str | Path | None = None, contract: FeatureSettings | None = None,
-              asymmetry: AsymmetryThresholds = AsymmetryThresholds()) -> dict[str, Any]:
-    """`baseline_output`: also write the data-quality baseline (Model Monitor's statistics.json and
+              asymmetry: AsymmetryThresholds = AsymmetryThresholds(), ticker_batches: int = 1) -> dict[str, Any]:
+    """`ticker_batches` > 1 with bars partitioned as ticker=X/: the bars are read and checked in that many batches
+    of tickers in turn (steps/leaks/in_turn.py: the same report, the memory of a batch plus the table); bars laid
+    out otherwise are read in one pass, with a warning, as steps.features does.
+
+    `baseline_output`: also write the data-quality baseline (Model Monitor's statistics.json and
     constraints.json) of the table's training rows there (steps/features/baseline.py). This step writes it
     because it is the first to read the whole table: with several BuildFeatures instances, no instance
     sees every ticker or the folds (the shards are merged on read)."""
     timer = StepTimer(logger)
+    if ticker_batches < 1:
+        raise StepInputError(f"--ticker-batches {ticker_batches} must be at least 1", file=bars_dir,
+                             fix="pass 1 (one pass) or more (batches of tickers checked in turn)")
+    tickers = ticker_partitions(bars_dir) if ticker_batches > 1 else None
+    if ticker_batches > 1 and tickers is None:
+        logger.warning("bars %s are not partitioned as ticker=X/: checked in one pass, not in %d batches", bars_dir,
+                       ticker_batches)
     with timer.block("read_inputs"):
         table = load_feature_table(features_dir)
         if folds_file is not None:
             table.folds = load_folds(folds_file)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # tweets (pandas, one core) beside the bars (polars)
+        release_freed_memory()  # what reading the table left in pyarrow's allocator
+    log_input_size(logger, "features", table.frame, table.folder)
+    if tickers:
+        with timer.block("checks"):
+            results, read = run_checks_in_turn(
+                table, bars_dir, tweets_dir, batches_of(tickers, ticker_batches), cutoffs=cutoffs, seed=seed,
+                truncation_tickers=truncation_tickers, timer=timer, thresholds=thresholds, contract=contract,
+                asymmetry=asymmetry, logger=logger)
+        bar_rows, tweet_rows = read["bars"], read["tweets"]
+    else:
+        with timer.block("read_inputs"), ThreadPoolExecutor(max_workers=1) as pool:  # tweets beside the bars
             pending = pool.submit(read_tweets, tweets_dir)
             bars = validate_bars(read_bars(bars_dir), bars_dir, as_polars=True)
             tweets = pending.result()
-    log_input_size(logger, "features", table.frame, table.folder)
-    log_input_size(logger, "bars", bars, bars_dir)
-    log_input_size(logger, "tweets", tweets, tweets_dir)
-    with timer.block("checks"):
-        results = run_checks(table, bars, tweets, cutoffs=cutoffs, seed=seed, truncation_tickers=truncation_tickers,
-                             timer=timer, thresholds=thresholds, contract=contract, asymmetry=asymmetry)
+        log_input_size(logger, "bars", bars, bars_dir)
+        log_input_size(logger, "tweets", tweets, tweets_dir)
+        with timer.block("checks"):
+            results = run_checks(table, bars, tweets, cutoffs=cutoffs, seed=seed,
+                                 truncation_tickers=truncation_tickers, timer=timer, thresholds=thresholds,
+                                 contract=contract, asymmetry=asymmetry)
+        bar_rows, tweet_rows = len(bars), len(tweets)
+        del bars, tweets
     passed = all(r.passed for r in results)
     report = {"passed": passed,
               "summary": failure_summary(results),
@@ -201,7 +203,8 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     write_text(report_text(results), out / "leak_report.txt")
     write_metrics(out, {"timings_s": timer.as_metrics(), "passed": passed,
                         "failed_checks": [r.name for r in results if not r.passed],
-                        "rows": len(table.frame), "bars": len(bars), "tweets": len(tweets),
+                        "rows": len(table.frame), "bars": bar_rows, "tweets": tweet_rows,
+                        "ticker_batches": len(batches_of(tickers, ticker_batches)) if tickers else 1,
                         **({"baseline": baseline} if baseline else {})})
     write_manifest(out, OUTPUTS, step="leaks", passed=passed)  # last: the report folder is complete
     for r in results:

@@ -29,12 +29,18 @@ class LeakScreens(StepSettings):
 
 
 class LeakRun(StepSettings):
-    """How much the truncation replay re-computes: configs/pipeline.yaml `leaks:` (beside `plausibility`)."""
+    """How much the truncation replay re-computes, and in how many ticker batches the step reads the bars:
+    configs/pipeline.yaml `leaks:` (beside `plausibility`)."""
 
     cutoffs: int = Field(5, ge=1, le=50, description="random truncation instants")
     truncation_tickers: int = Field(8, ge=0, description="tickers sampled for the truncation check (0: all); "
                                                          "the other checks see every row")
     seed: int = Field(0, ge=0, description="seed of the cut-offs and the ticker sample")
+    ticker_batches: int = Field(1, ge=1, le=1000,
+                                description="read and check the ticker=X/ bar partitions in this many batches in "
+                                            "turn (1: one pass): the memory of a batch plus the table instead of "
+                                            "every bar at once, for a little more wall time; the same report "
+                                            "(docs/leaks.md)")
 
 
 class LeakSettings(LeakRun, LeakScreens, FeatureConfiguration):

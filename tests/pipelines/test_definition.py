@@ -303,6 +303,17 @@ def test_ticker_batches_reaches_build_features_and_stays_out_of_the_leak_contrac
         load_config(overrides={"features": {"ticker_batches": 0}})
 
 
+def test_leak_tests_carry_the_configured_ticker_batches(step_settings) -> None:
+    """`leaks.ticker_batches` reaches LeakTests' command line (the step reads its bars in that many batches);
+    the default, 1, is the one-pass run."""
+    default = json.loads(definition_json(get_pipeline(load_config())))
+    assert step_settings(_steps_by_name(default["Steps"])["LeakTests"], LeakSettings, default).ticker_batches == 1
+    config = load_config(overrides={"leaks": {"ticker_batches": 8}})
+    definition = json.loads(definition_json(get_pipeline(config)))
+    held = step_settings(_steps_by_name(definition["Steps"])["LeakTests"], LeakSettings, definition)
+    assert held.ticker_batches == 8
+
+
 def test_leak_tests_writes_the_data_quality_baseline_to_its_own_output(definition):
     """LeakTests is the first step that reads the whole (merged) table: it writes Model Monitor's baseline."""
     leaks = _steps_by_name(definition["Steps"])["LeakTests"]["Arguments"]
