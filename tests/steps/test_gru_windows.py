@@ -195,3 +195,23 @@ def test_the_scaler_is_numpys_nanmean_and_nanstd_bit_for_bit() -> None:
     model._fit_scaler(x)
     assert model.mean[4] == 0.0 and model.scale[4] == 1.0  # no value: standardises to 0
     assert model.mean[5] == 2.5 and model.scale[5] == 1.0  # constant: scale 1, not a division by 0
+
+
+def test_a_per_sector_gru_serves_each_row_from_its_groups_windows(features_dir: Path, tmp_path: Path) -> None:
+    """The loader slices the windows by group (`x[rows]`): each group's rows score as its model scores their
+    sequences built here, whatever rows of other groups sit between them in the frame."""
+    from steps.train.algorithms import load_model_dir
+    from steps.train.run import Grouping, run_training
+
+    run_training(features_dir, tmp_path / "model", tmp_path / "out", GRUAlgorithm, dict(PARAMS), LOG,
+                 Grouping("sector", min_group_rows=50))
+    model = load_model_dir(tmp_path / "model")
+    assert model.group_models  # at least one group trained its own GRU
+    frame = load_feature_table(features_dir).frame
+    scores = model.predict(frame)
+    reference = materialised(frame, model.features, K)
+    groups = model.groups_of(frame)
+    for group in np.unique(groups):
+        rows = groups == group
+        own = model.global_model if group == "global" else model.group_models[group]
+        np.testing.assert_array_equal(scores[rows], own.predict(reference[rows]))

@@ -56,9 +56,9 @@ def feature_statistics(x: SequenceMatrix) -> tuple[np.ndarray, np.ndarray]:
     values = np.empty((len(own), x.rows.shape[1]), dtype="float64")
     for start in range(0, len(own), SCALER_CHUNK):  # float32 -> float64 without a float32 copy of it all
         values[start:start + SCALER_CHUNK] = x.rows[own[start:start + SCALER_CHUNK]]
-    missing = ~np.isfinite(values)
+    missing = np.logical_not(np.isfinite(values), out=np.empty(values.shape, dtype=bool))
     values[missing] = 0.0
-    count = np.sum(~missing, axis=0, dtype=np.intp)
+    count = len(values) - np.sum(missing, axis=0, dtype=np.intp)  # not ~missing: one bool copy fewer
     with np.errstate(invalid="ignore", divide="ignore"):  # a feature with no value: 0 / 0
         mean = np.sum(values, axis=0) / count
         np.subtract(values, mean, out=values)
