@@ -215,3 +215,22 @@ def test_a_per_sector_gru_serves_each_row_from_its_groups_windows(features_dir: 
         rows = groups == group
         own = model.global_model if group == "global" else model.group_models[group]
         np.testing.assert_array_equal(scores[rows], own.predict(reference[rows]))
+
+
+@pytest.mark.parametrize("argument", [("--sequence_length", "0"), ("--batch_size", "0"), ("--hidden_size", "-3")])
+def test_a_size_below_one_is_refused_in_one_line_before_anything_is_written(argument, features_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SM_CHANNEL_TRAIN": str(features_dir), "SM_MODEL_DIR": str(tmp_path / "model"),
+           "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"), "SM_INPUT_CONFIG_DIR": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, "-m", "steps.train", "--algorithm", "gru", *argument],
+                            capture_output=True, text=True, env=env, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"column '{argument[0][2:]}'" in lines[0] and "at least 1" in lines[0], lines
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / "model").exists() and not (tmp_path / "output").exists()

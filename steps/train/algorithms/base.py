@@ -28,6 +28,9 @@ class HyperParameter:
     kind: type
     default: Any
     help: str = ""
+    minimum: float | None = None
+    """The least value that makes sense (a size or a count), checked when the job reads its parameters: a GRU
+    window of 0 rows or a batch of 0 would otherwise fail deep in training with a traceback."""
 
 
 @dataclass
