@@ -5,7 +5,9 @@ on a validation window, refit for a fixed number of rounds, predict probabilitie
 in a model folder. Cross-validation, grouping, metrics and file layout live in steps.train.run, once for
 all. A family that reads more than the current row (the GRU reads the last K rows of the same ticker)
 overrides `design_matrix`, which turns the whole feature table into the model's input rows once; the loop
-then only ever indexes that array by row masks, so fold boundaries are the same for every family.
+then only ever indexes that by row masks, so fold boundaries are the same for every family. The result need
+not be an array: the GRU's is a `SequenceMatrix` (flat rows plus each row's window), whose row selection
+copies positions, not K-row sequences.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class HyperParameter:
     kind: type
     default: Any
     help: str = ""
+    minimum: float | None = None
+    """The least value that makes sense (a size or a count), checked when the job reads its parameters: a GRU
+    window of 0 rows or a batch of 0 would otherwise fail deep in training with a traceback."""
 
 
 @dataclass
@@ -59,7 +64,10 @@ class Algorithm(ABC):
 
     @classmethod
     def design_matrix(cls, frame: pd.DataFrame, columns: list[str], params: dict[str, Any]) -> np.ndarray:
-        """The model's input for every row of `frame` (row i of the result belongs to row i of the frame)."""
+        """The model's input for every row of `frame` (row i of the result belongs to row i of the frame).
+
+        Whatever it returns, `x[mask]` (a boolean row mask or row positions) selects rows and `len(x)` counts
+        them; that is all the loop and the loader do with it before handing it to fit/predict."""
         return frame[columns].to_numpy(dtype="float64", na_value=np.nan)
 
     @abstractmethod
