@@ -77,6 +77,19 @@ def batches_of(tickers: list[str], count: int) -> list[list[str]]:
     return [list(part) for part in np.array_split(np.array(tickers, dtype=object), count) if len(part)]
 
 
+def ticker_batches_of(bars_dir: str | Path, count: int, logger: logging.Logger, doing: str) -> list[list[str]] | None:
+    """The batches `count` asks for, or None for one pass: count 1, or bars not laid out as ticker=X/ (a warning
+    then: the memory of one pass is not what was asked for). `doing` words the step's work in that warning."""
+    if count < 1:
+        raise StepInputError(f"--ticker-batches {count} must be at least 1", file=bars_dir,
+                             fix=f"pass 1 (one pass) or more (batches of tickers {doing} in turn)")
+    tickers = ticker_partitions(bars_dir) if count > 1 else None
+    if count > 1 and tickers is None:
+        logger.warning("bars %s are not partitioned as ticker=X/: %s in one pass, not in %d batches", bars_dir,
+                       doing, count)
+    return batches_of(tickers, count) if tickers else None
+
+
 def _read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
     parquet, _ = _data_files(bars_dir)
     try:

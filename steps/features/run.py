@@ -42,7 +42,7 @@ from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import dropped_bar_features
 from steps.features.build import build_features, feature_columns
 from steps.features.coverage import finish_manifest
-from steps.features.in_turn import Built, batches_of, build_in_turn, ticker_partitions
+from steps.features.in_turn import Built, build_in_turn, ticker_batches_of
 from steps.features.inputs import check_frequency, inputs_settings
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
@@ -227,17 +227,10 @@ def _build(bars_dir: str | Path, tweets_dir: str | Path | None, settings: Featur
            sectors: dict[str, str] | None, logger: logging.Logger, timer: StepTimer, ticker_batches: int, *,
            keep_unlabelled: bool) -> Built:
     """One pass over every input, or (ticker_batches > 1 and bars partitioned by ticker) batches in turn."""
-    if ticker_batches < 1:
-        raise StepInputError(f"--ticker-batches {ticker_batches} must be at least 1", file=bars_dir,
-                             fix="pass 1 (one pass) or more (batches of tickers built in turn)")
-    tickers = ticker_partitions(bars_dir) if ticker_batches > 1 else None
-    if ticker_batches > 1 and tickers is None:
-        logger.warning("bars %s are not partitioned as ticker=X/: built in one pass, not in %d batches", bars_dir,
-                       ticker_batches)
-    if tickers:
+    batches = ticker_batches_of(bars_dir, ticker_batches, logger, "built")
+    if batches:
         with timer.block("build_in_turn"):
-            return build_in_turn(bars_dir, tweets_dir, settings, sectors=sectors,
-                                 batches=batches_of(tickers, ticker_batches), logger=logger,
+            return build_in_turn(bars_dir, tweets_dir, settings, sectors=sectors, batches=batches, logger=logger,
                                  keep_unlabelled=keep_unlabelled)
     with timer.block("read_inputs"):
         inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,

@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable
 from steps.common.folds import load_folds
 from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_text
@@ -18,7 +17,7 @@ from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars
 from steps.features.baseline import write_baseline
 from steps.features.build import build_features, feature_columns
-from steps.features.in_turn import batches_of, ticker_partitions
+from steps.features.in_turn import ticker_batches_of
 from steps.features.run import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
@@ -148,23 +147,17 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     because it is the first to read the whole table: with several BuildFeatures instances, no instance
     sees every ticker or the folds (the shards are merged on read)."""
     timer = StepTimer(logger)
-    if ticker_batches < 1:
-        raise StepInputError(f"--ticker-batches {ticker_batches} must be at least 1", file=bars_dir,
-                             fix="pass 1 (one pass) or more (batches of tickers checked in turn)")
-    tickers = ticker_partitions(bars_dir) if ticker_batches > 1 else None
-    if ticker_batches > 1 and tickers is None:
-        logger.warning("bars %s are not partitioned as ticker=X/: checked in one pass, not in %d batches", bars_dir,
-                       ticker_batches)
+    batches = ticker_batches_of(bars_dir, ticker_batches, logger, "checked")
     with timer.block("read_inputs"):
         table = load_feature_table(features_dir)
         if folds_file is not None:
             table.folds = load_folds(folds_file)
         release_freed_memory()  # what reading the table left in pyarrow's allocator
     log_input_size(logger, "features", table.frame, table.folder)
-    if tickers:
+    if batches:
         with timer.block("checks"):
             results, read = run_checks_in_turn(
-                table, bars_dir, tweets_dir, batches_of(tickers, ticker_batches), cutoffs=cutoffs, seed=seed,
+                table, bars_dir, tweets_dir, batches, cutoffs=cutoffs, seed=seed,
                 truncation_tickers=truncation_tickers, timer=timer, thresholds=thresholds, contract=contract,
                 asymmetry=asymmetry, logger=logger)
         bar_rows, tweet_rows = read["bars"], read["tweets"]
@@ -204,7 +197,7 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     write_metrics(out, {"timings_s": timer.as_metrics(), "passed": passed,
                         "failed_checks": [r.name for r in results if not r.passed],
                         "rows": len(table.frame), "bars": bar_rows, "tweets": tweet_rows,
-                        "ticker_batches": len(batches_of(tickers, ticker_batches)) if tickers else 1,
+                        "ticker_batches": len(batches) if batches else 1,
                         **({"baseline": baseline} if baseline else {})})
     write_manifest(out, OUTPUTS, step="leaks", passed=passed)  # last: the report folder is complete
     for r in results:
