@@ -277,6 +277,7 @@ class FeatureEngine:
                             and not k.startswith(("sent", "tweet_count"))]
         # per ticker index
         self.names: list[str] = []
+        self._names_enum = pl.Enum([])
         self.index: dict[str, int] = {}
         self.name_rank = np.zeros(0, "int64")  # position of each ticker's name in sorted order
         self.seen = np.zeros(0, "int64")  # bars swept so far
@@ -423,10 +424,14 @@ class FeatureEngine:
         return clock
 
     def _codes(self, tickers: pl.Series) -> np.ndarray:
-        """Each bar's ticker index (new tickers get state)."""
-        names = tickers.unique(maintain_order=True)
-        codes = pl.Series([self._ticker(name) for name in names.to_list()], dtype=pl.Int64)
-        return tickers.replace_strict(names, codes, return_dtype=pl.Int64).to_numpy()
+        """Each bar's ticker index (new tickers get state, in order of first appearance). A cast to an Enum
+        of the known names, whose physical codes are the indices (~4x faster than a replace per delivery)."""
+        codes = tickers.cast(self._names_enum, strict=False)
+        if codes.null_count():
+            for name in tickers.filter(codes.is_null()).unique(maintain_order=True).to_list():
+                self._ticker(name)
+            codes = tickers.cast(self._names_enum)
+        return codes.to_physical().cast(pl.Int64).to_numpy()
 
     def _ticker(self, name: str) -> int:
         index = self.index.get(name)
@@ -434,6 +439,7 @@ class FeatureEngine:
             return index
         index = self.index[name] = len(self.names)
         self.names.append(name)
+        self._names_enum = pl.Enum(self.names)
         self.name_rank = np.argsort(np.argsort(np.array(self.names), kind="stable"), kind="stable")
         self.seen, self.daily_seen = np.append(self.seen, 0), np.append(self.daily_seen, 0)
         self.last_ts, self.session = np.append(self.last_ts, NO_TIME), np.append(self.session, NO_TIME)
@@ -487,11 +493,14 @@ class FeatureEngine:
         last = decisions[-1]
         rows = None
         if self.pending:
+            one = len(self.pending) == 1  # one delivery: already sorted by ticker (a replay's day)
             pending = concat(self.pending)
             due = pending["ts"] <= last  # bars after `last` wait
-            self.pending = [take(pending, ~due)] if not due.all() else []
+            everything = bool(due.all())
+            self.pending = [take(pending, ~due)] if not everything else []
             if due.any():
-                swept = take(pending, np.flatnonzero(due)[np.argsort(pending["ticker"][due], kind="stable")])
+                swept = (pending if one and everything else take(pending, np.flatnonzero(due)) if one
+                         else take(pending, np.flatnonzero(due)[np.argsort(pending["ticker"][due], kind="stable")]))
                 self._sessions(swept)
                 rows = self._sweep(swept, np.array(decisions, dtype="int64"))
         self.last_emitted = max(self.last_emitted, last)
