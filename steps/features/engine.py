@@ -162,6 +162,7 @@ class TweetStore:
     no window's difference of sums: the values stay the batch's bit for bit."""
 
     KEYS = ("w", "ws", "s", "pos")
+    FORGET_AT = 4096  # stale tweets worth a copy of the history (~a day of the full universe's)
 
     def __init__(self) -> None:
         self.history = TweetHistory(np.zeros(0, "int64"), np.zeros(0, "int64"), {k: np.zeros(0) for k in self.KEYS})
@@ -200,7 +201,7 @@ class TweetStore:
         are enough of them to be worth a copy."""
         h = self.history
         stale = h.times <= horizon
-        if int(stale.sum()) < 4096:
+        if int(stale.sum()) < self.FORGET_AT:
             return
         owner = np.repeat(np.arange(len(h.counts)), h.counts)
         drop = np.bincount(owner[stale], minlength=len(h.counts))
