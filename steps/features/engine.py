@@ -624,12 +624,8 @@ def arrival_batches(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | No
     """A recorded history as the engine would have received it: per UTC day, the tweets that became
     available by the day's last bar (by availability), then the day's bars (by time). ("tweets" | "bars",
     frame) pairs. The engine's rows do not depend on how arrivals are grouped (tests feed bar by bar)."""
-    frame = as_polars_bars(bars, sort=False)
+    frame = as_polars_bars(bars, sort=False).sort("ts", maintain_order=True)
     ts = frame["ts"].to_physical().to_numpy()
-    by_time = None
-    if len(ts) and not (ts[1:] >= ts[:-1]).all():  # e.g. sorted by ticker: each day is gathered on its own,
-        by_time = np.argsort(ts, kind="stable")  # not a sorted copy of the whole history (~0.3 GB a year, whose
-        ts = ts[by_time]  # fresh pages cost 0.2-1 s on this VM: more than the gathers)
     ordered, available = pd.DataFrame(), np.zeros(0, "int64")
     if tweets is not None and len(tweets) and settings.include_sentiment:
         times = tweet_available_ns(tweets, settings)
@@ -642,6 +638,6 @@ def arrival_batches(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | No
         if upto > sent:
             yield "tweets", ordered.iloc[sent:upto]
             sent = upto
-        yield "bars", frame.slice(int(a), int(b - a)) if by_time is None else frame[by_time[a:b]]
+        yield "bars", frame.slice(int(a), int(b - a))
     if sent < len(ordered):
         yield "tweets", ordered.iloc[sent:]
