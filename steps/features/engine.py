@@ -561,7 +561,8 @@ class FeatureEngine:
         `decisions`, sorted by (ts, ticker)."""
         joined = self.tails.join(swept)
         arrays, tickers = joined.arrays, joined.tickers
-        at = joined.new_rows[np.isin(swept["ts"], decisions)]
+        at_decision = np.isin(swept["ts"], decisions)
+        at = joined.new_rows[at_decision]
         base = self.seen[tickers] - joined.tail_lengths  # each ticker's bar count before its first buffer row
         ticker_pos = np.arange(len(arrays["close"])) - np.repeat(joined.begins - base, joined.stops - joined.begins)
         states = {key: values[tickers] for key, values in self.states.items()}
@@ -575,7 +576,7 @@ class FeatureEngine:
         self.tails.keep_last(joined)
         if not len(at):
             return None
-        row_ticker = swept["ticker"][np.isin(swept["ts"], decisions)]
+        row_ticker = swept["ticker"][at_decision]
         row_ts = arrays["ts"][at]
         order = np.lexsort((self.name_rank[row_ticker], row_ts))  # by time, then ticker
         at, row_ts, row_ticker = at[order], row_ts[order], row_ticker[order]
