@@ -347,7 +347,8 @@ class FeatureEngine:
         by_time = np.argsort(ts, kind="stable")  # arrival order within a delivery is by time
         decision = np.empty(len(ts), bool)
         decision[by_time] = is_decision(self._clocks(session[by_time], minute[by_time]), self.settings)
-        order = np.lexsort((ts, ticker))  # each ticker's bars, in time order (ties: as delivered)
+        order = by_segment_and_time(ticker, ts, len(self.names))  # each ticker's bars in time order (ties:
+        # as delivered): np.lexsort's order
         new = {"ticker": ticker[order], "ts": ts[order], "session": session[order],
                **{c: self._input(frame, c)[order] for c in BAR_INPUTS}}
         decision = decision[order]
@@ -437,6 +438,10 @@ class FeatureEngine:
             codes = tickers.cast(self._names_enum)
         return codes.to_physical().cast(pl.Int64).to_numpy()
 
+    def _by_ticker(self, ticker: np.ndarray) -> np.ndarray:
+        """The stable order by ticker index: a radix sort on 16-bit codes (~6x faster than on int64)."""
+        return np.argsort(ticker.astype("int16" if len(self.names) < 2**15 else "int64"), kind="stable")
+
     def _ticker(self, name: str) -> int:
         index = self.index.get(name)
         if index is not None:
@@ -504,7 +509,7 @@ class FeatureEngine:
             self.pending = [take(pending, ~due)] if not everything else []
             if due.any():
                 swept = (pending if one and everything else take(pending, np.flatnonzero(due)) if one
-                         else take(pending, np.flatnonzero(due)[np.argsort(pending["ticker"][due], kind="stable")]))
+                         else take(pending, np.flatnonzero(due)[self._by_ticker(pending["ticker"][due])]))
                 self._sessions(swept)
                 rows = self._sweep(swept, np.array(decisions, dtype="int64"))
         self.last_emitted = max(self.last_emitted, last)
@@ -517,7 +522,7 @@ class FeatureEngine:
             self.session_bars.append(swept)
             return
         bars = concat([*self.session_bars, swept])
-        bars = take(bars, np.argsort(bars["ticker"], kind="stable"))  # each ticker's bars in time order
+        bars = take(bars, self._by_ticker(bars["ticker"]))  # each ticker's bars in time order
         ticker, session = bars["ticker"], bars["session"]
         starts = np.flatnonzero(np.r_[True, (ticker[1:] != ticker[:-1]) | (session[1:] != session[:-1])])
         run_ticker = ticker[starts]
