@@ -521,6 +521,8 @@ class FeatureEngine:
         if (swept["session"] == self.session[swept["ticker"]]).all():  # the usual case: no session boundary
             self.session_bars.append(swept)
             return
+        if self._next_sessions(swept):
+            return
         bars = concat([*self.session_bars, swept])
         bars = take(bars, self._by_ticker(bars["ticker"]))  # each ticker's bars in time order
         ticker, session = bars["ticker"], bars["session"]
@@ -541,6 +543,39 @@ class FeatureEngine:
             self._daily_sweep(joined)
         self.daily_seen[joined.tickers] += joined.stops - joined.starts
         self.daily_tails.keep_last(joined)
+
+    def _next_sessions(self, swept: Bars) -> bool:
+        """_sessions' usual case in a replay, without re-sorting the open sessions' bars: each ticker's swept
+        bars are all of one new session, and the open sessions' bars are one part (sorted by ticker). Those
+        tickers' open sessions complete (daily_bars over exactly their bars, as in the general case) and their
+        swept bars become the open ones. False (nothing done) in any other case."""
+        if len(self.session_bars) != 1:
+            return False
+        ticker, session = swept["ticker"], swept["session"]
+        first, count = segments(ticker)
+        if not ((session[first] == session[first + count - 1]).all()  # one session per ticker (time order)
+                and (np.diff(session)[(np.diff(ticker) == 0)] == 0).all()
+                and (session[first] != self.session[ticker[first]]).all()):
+            return False
+        open_bars = self.session_bars[0]
+        moving = np.zeros(len(self.names), bool)
+        moving[ticker[first]] = True
+        done_rows = moving[open_bars["ticker"]]  # open sessions that the swept bars complete
+        staying = take(open_bars, ~done_rows) if not done_rows.all() else None
+        self.session[ticker[first]] = session[first]
+        self.session_open[ticker[first]] = swept["open"][first]
+        self.session_bars = [swept] if staying is None else [swept, staying]
+        if not done_rows.any():
+            return True
+        finished = open_bars if staying is None else take(open_bars, done_rows)
+        starts, _ = segments(finished["ticker"])
+        days = daily_bars(*(finished[c] for c in BAR_INPUTS), starts)
+        joined = self.daily_tails.join({"ticker": finished["ticker"][starts], **{c: days[c] for c in BAR_INPUTS}})
+        if self.settings.frequency == "1min":
+            self._daily_sweep(joined)
+        self.daily_seen[joined.tickers] += joined.stops - joined.starts
+        self.daily_tails.keep_last(joined)
+        return True
 
     def _daily_sweep(self, joined: Joined) -> None:
         """The daily indicators at each ticker's last completed session (what its next rows carry), all the
