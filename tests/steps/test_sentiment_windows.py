@@ -12,7 +12,7 @@ import pytest
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import utc_offsets
 from steps.features.build import build_features, feature_columns
-from steps.features.engine import TweetStore
+from steps.features.engine import FeatureEngine, TweetStore
 from steps.features.parity import mismatches, replay_features
 from steps.features.sentiment import TweetHistory, by_segment_and_time, tweet_prefix, window_specs, window_values
 from steps.features.settings import FeatureSettings
@@ -143,3 +143,39 @@ def test_the_engine_forgetting_old_tweets_changes_no_value(monkeypatch) -> None:
     found, total = mismatches(batch, live, feature_columns(settings), rel_tol=0.0)
     assert total == 0, found[:3]
     assert (live["tweet_count_daily"] > 0).sum() > 100  # not vacuous
+
+
+def test_a_replay_by_day_with_tickers_joining_late_and_missing_sessions_is_bit_for_bit(monkeypatch) -> None:
+    """A day's delivery usually starts a new session for every ticker, which the engine completes without
+    re-sorting the open sessions (FeatureEngine._next_sessions); a ticker absent for whole days keeps its
+    open session across that shortcut, and must still close it exactly when it comes back."""
+    universe = pd.DataFrame({"ticker": ["AAPL", "JPM", "XOM"], "sector": ["IT", "Financials", "Energy"]})
+    market = generate_market(universe, days=8, seed=6)
+    bars = market.bars.copy()
+    day = bars["ts"].dt.tz_convert("America/New_York").dt.normalize()
+    days = sorted(day.unique())
+    bars = bars[~((bars["ticker"] == "XOM") & (day < days[2]))
+                & ~((bars["ticker"] == "JPM") & day.isin(days[4:6]))].reset_index(drop=True)
+    bars = validate_bars(bars, "bars")
+    bars = bars.to_pandas() if hasattr(bars, "to_pandas") else bars
+    tweets = validate_tweets(market.tweets, "tweets")
+    settings = FeatureSettings(daily_window=2)
+    sectors = dict(zip(universe["ticker"], universe["sector"], strict=True))
+    taken = []
+    shortcut = FeatureEngine._next_sessions
+
+    def counting(self: FeatureEngine, swept: dict) -> bool:
+        staying = len(self.session_bars) == 1 and not set(np.unique(self.session_bars[0]["ticker"])) <= set(
+            np.unique(swept["ticker"]))
+        result = shortcut(self, swept)
+        taken.append((result, staying))
+        return result
+
+    monkeypatch.setattr(FeatureEngine, "_next_sessions", counting)
+    live = replay_features(bars, tweets, settings, sectors)
+    batch = build_features(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
+    assert (True, True) in taken  # the shortcut ran with a ticker's open session left open (JPM away)
+    assert sum(result for result, _ in taken) >= 3 and not all(result for result, _ in taken)  # both paths ran
+    assert len(live) == len(batch)
+    found, total = mismatches(batch, live, feature_columns(settings), rel_tol=0.0)
+    assert total == 0, found[:3]
