@@ -105,6 +105,8 @@ def tweet_prefix(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray, 
     continues its running sums from their last value, which gives the batch's sums bit for bit: a
     cumulative sum is sequential)."""
     counts = np.array([len(weights)], "int64") if counts is None else np.asarray(counts, "int64")
+    if int(counts.sum()) != len(weights) or (counts < 0).any():  # the compiled loop trusts them: no bounds checks
+        raise ValueError(f"segment counts sum to {int(counts.sum())} for {len(weights)} tweets")
     terms = {"w": weights, "ws": weights * scores, "s": scores, "pos": positive}
     zeros = np.zeros(len(counts))
     return {key: _segment_cumsum(np.ascontiguousarray(values, "float64"), counts,
@@ -187,6 +189,10 @@ def window_values(history: TweetHistory, row_segment: np.ndarray, t: np.ndarray,
     out = np.empty((len(specs), len(t)))
     p = history.prefix
     row_segment = np.asarray(row_segment, "int64")
+    if len(row_segment) != len(t) or (len(row_segment) and int(row_segment.max()) >= len(history.counts)
+                                      and len(history.counts)):  # the compiled loop has no bounds checks
+        raise ValueError(f"{len(row_segment)} row segments for {len(t)} rows, up to {row_segment.max(initial=-1)}"
+                         f" of {len(history.counts)} segments")
     if not len(history.counts):  # no tweets at all
         row_segment = np.full(len(t), -1, "int64")
     _windows(history.times, history.begins, history.counts, history.prefix_begins, p["w"], p["ws"], p["s"],

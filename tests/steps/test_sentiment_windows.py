@@ -179,3 +179,15 @@ def test_a_replay_by_day_with_tickers_joining_late_and_missing_sessions_is_bit_f
     assert len(live) == len(batch)
     found, total = mismatches(batch, live, feature_columns(settings), rel_tol=0.0)
     assert total == 0, found[:3]
+
+
+def test_segments_that_do_not_match_the_data_are_refused_before_the_compiled_loop_reads_past_them() -> None:
+    rng = np.random.default_rng(5)
+    history, _ = _history(rng, [10, 5])
+    specs = window_specs(FeatureSettings())
+    with pytest.raises(ValueError, match="2 segments"):
+        window_values(history, np.array([0, 2]), np.array([0, 0]), specs)
+    with pytest.raises(ValueError, match="row segments for"):
+        window_values(history, np.array([0]), np.array([0, 0]), specs)
+    with pytest.raises(ValueError, match="sum to 4 for 3 tweets"):
+        tweet_prefix(np.ones(3), np.ones(3), np.ones(3), np.array([2, 2]))
