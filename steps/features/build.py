@@ -57,6 +57,8 @@ def as_polars_bars(bars: pd.DataFrame | pl.DataFrame, sort: bool = True) -> pl.D
     input's order (the live engine orders each delivery itself, on arrays)."""
     columns = [c for c in ("ticker", "ts", "open", "high", "low", "close", "volume") if c in bars.columns]
     frame = bars.select(columns) if isinstance(bars, pl.DataFrame) else pl.from_pandas(bars[columns])
+    if frame.schema["ts"] == pl.Datetime("ns", "UTC") and frame.schema["ticker"] == pl.String:
+        return frame if not sort or _sorted_by_ticker_ts(frame) else frame.sort(["ticker", "ts"], maintain_order=True)
     ts = pl.col("ts").dt.cast_time_unit("ns")
     zone = frame.schema["ts"].time_zone  # type: ignore[union-attr]
     frame = frame.with_columns(ts.dt.replace_time_zone("UTC") if zone is None else ts.dt.convert_time_zone("UTC"),

@@ -20,7 +20,7 @@ import pandas as pd
 import polars as pl
 
 from steps.features.build import build_features, feature_columns
-from steps.features.engine import FeatureEngine, arrival_batches
+from steps.features.engine import FeatureEngine, RowBlock, arrival_batches, rows_frame
 from steps.features.settings import FeatureSettings
 
 REL_TOL = 1e-12
@@ -50,14 +50,15 @@ def replay_features(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame | No
     tickers = (bars["ticker"].unique(maintain_order=True).to_list() if isinstance(bars, pl.DataFrame)
                else pd.unique(bars["ticker"].to_numpy()).tolist())  # not np.asarray: millions of str objects
     engine = FeatureEngine(settings, sectors, expected=tickers)
-    out: list[pd.DataFrame] = []
+    out: list[RowBlock] = []
     for kind, batch in arrival_batches(bars, tweets, settings):
-        out += engine.on_tweets(batch) if kind == "tweets" else engine.on_bars(batch)  # type: ignore[arg-type]
-    out += engine.flush()
+        out += engine.tweets_rows(batch) if kind == "tweets" else engine.bars_rows(batch)  # type: ignore[arg-type]
+    out += engine.flush_rows()
     columns = ["ticker", "ts", *(["sector"] if sectors is not None else []), *feature_columns(settings)]
     if not out:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    return pd.concat(out, ignore_index=True).sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)
+    frame = rows_frame(out, engine.columns, sectors is not None)  # one block, not a frame per decision time
+    return frame.sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)
 
 
 def mismatches(batch: pd.DataFrame, live: pd.DataFrame, columns: list[str], rel_tol: float = REL_TOL,
