@@ -96,17 +96,22 @@ def psi(train: np.ndarray, live: np.ndarray, bins: int = PSI_BINS) -> float:
 
 def drift(training: pd.DataFrame, live: pd.DataFrame, columns: list[str], min_distinct: int = MIN_DISTINCT
           ) -> tuple[dict[str, float], list[str]]:
-    """PSI of every feature column of the live rows against the training rows, and the columns left out
-    because the live rows hold fewer than `min_distinct` distinct values: a daily feature has one value per
-    ticker and session, so a few days of a small universe are not a sample of it (4 tickers x 5 days gave
-    PSI 3-6 on the daily columns of an unshifted market), while 56 tickers fill it in two sessions."""
+    """PSI of every feature column of the live rows against the training rows, and the columns left out because
+    as many rows are no sample of them: a daily feature has one value per ticker and session, so a few days of
+    a small universe hold a few dozen values (4 tickers x 5 days gave PSI 3-6 on the daily columns of an
+    unshifted market), while 56 tickers fill it in two sessions. The test is on the *training* rows: the last
+    len(live) of them (the table is in time order) must hold `min_distinct` distinct values. Asked of the live
+    rows instead, a feature that collapsed live to a few values (a sentiment feed scoring every tweet alike)
+    would be skipped, when that is the drift to report."""
     psis, skipped = {}, []
     for column in columns:
         values = live[column].to_numpy(dtype="float64", na_value=np.nan)
-        if len(np.unique(values[~np.isnan(values)])) < min_distinct and not np.isnan(values).all():
+        trained = training[column].to_numpy(dtype="float64", na_value=np.nan)
+        comparable = trained[-len(values):] if len(values) else trained[:0]
+        if len(np.unique(comparable[~np.isnan(comparable)])) < min_distinct:
             skipped.append(column)
             continue
-        psis[column] = psi(training[column].to_numpy(dtype="float64", na_value=np.nan), values)
+        psis[column] = psi(trained, values)
     return psis, skipped
 
 
@@ -145,10 +150,15 @@ def publish(client: Any, data: list[dict[str, Any]], namespace: str = NAMESPACE)
     return len(data)
 
 
-def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, endpoint_url: str | None = None,
-                region: str | None = None, publish_metrics: bool = False) -> dict[str, Any]:
-    """Scores written by steps.live + the bars seen since -> quality.json (daily and weekly per package) and
-    drift.json; with `publish_metrics`, the CloudWatch metrics too. Returns the summary written."""
+def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, tweets: Path | None = None,
+                endpoint_url: str | None = None, region: str | None = None,
+                publish_metrics: bool = False) -> dict[str, Any]:
+    """Scores written by steps.live + the bars seen since -> monitor.json (quality, daily and weekly per package,
+    and drift); with `publish_metrics`, the CloudWatch metrics too. Returns the summary written.
+
+    `tweets`: the scored tweets the live scorer read. With them the live rows are replayed with sentiment and
+    the sent_* features get a PSI like the others (a sentiment model that drifts, or a feed that goes quiet,
+    shows there); without them those features are listed under `psi_not_computed`, never silently absent."""
     from steps.common.folds import holdout_mask
     from steps.common.io import read_table, write_json
     from steps.features.parity import replay_features
@@ -165,20 +175,24 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, e
     for column in ("ticker", "ts", "probability", "model_package_arn"):
         if column not in scores.columns:
             raise StepInputError("missing column", file=files[0], column=column, fix="pass steps.live's scores")
-    inputs = load_inputs(bars, None, include_sentiment=False, sectors=training.sectors,
-                         logger=logging.getLogger("monitor"), frequency=training.settings.frequency)
+    with_sentiment = tweets is not None and training.settings.include_sentiment
+    inputs = load_inputs(bars, tweets if with_sentiment else None, include_sentiment=with_sentiment,
+                         sectors=training.sectors, logger=logging.getLogger("monitor"),
+                         frequency=training.settings.frequency)
     joined = join_labels(scores, realised_labels(inputs.bars, training.settings))
     qualities = [quality(joined, "daily"), quality(joined, "weekly")]
     table = load_feature_table(features)
     train_rows = table.frame[~holdout_mask(table.frame, table.folds)]
-    live_rows = replay_features(inputs.bars, None, training.settings.replace(include_sentiment=False),
-                                training.sectors)
+    live_rows = replay_features(inputs.bars, inputs.tweets if with_sentiment else None,
+                                training.settings.replace(include_sentiment=with_sentiment), training.sectors)
     live_rows = live_rows.merge(scores[["ticker", "ts"]].drop_duplicates(), on=["ticker", "ts"])
     columns = [c for c in training.columns if c in live_rows.columns]
     psis, skipped = drift(train_rows, live_rows, columns)
     summary = {"scored_rows": len(scores), "labelled_rows": len(joined),
                "quality": pd.concat(qualities).astype({"period": str}).to_dict("records"),
-               "psi": psis, "psi_skipped": skipped}
+               "psi": psis, "psi_skipped": skipped,
+               "psi_not_computed": {c: "no --tweets: the sentiment features need the scored tweets"
+                                    for c in training.columns if c not in live_rows.columns}}
     if publish_metrics:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -199,7 +213,8 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, e
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m steps.live.monitor --scores DIR --bars BARS --features DIR --output DIR [--publish]`."""
+    """`python -m steps.live.monitor --scores DIR --bars BARS --features DIR [--tweets DIR] --output DIR
+    [--publish]`."""
     import argparse
 
     from steps.common.cli import StepArgumentParser
@@ -209,14 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scores", required=True, type=Path)
     parser.add_argument("--bars", required=True, type=Path, help="the bars up to now (labels close with them)")
     parser.add_argument("--features", required=True, type=Path, help="the training features folder")
+    parser.add_argument("--tweets", type=Path, default=None,
+                        help="the scored tweets the live scorer read: the sent_* features' drift too")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--publish", action="store_true", help="PutMetricData to CloudWatch (namespace "
                         f"{NAMESPACE})")
     parser.add_argument("--endpoint-url", help="the CloudWatch API's URL (the emulator's, e.g. http://127.0.0.1:5000)")
     parser.add_argument("--region", default=None)
     args = parser.parse_args(argv)
-    summary = run_monitor(args.scores, args.bars, args.features, args.output, endpoint_url=args.endpoint_url,
-                          region=args.region, publish_metrics=args.publish)
+    summary = run_monitor(args.scores, args.bars, args.features, args.output, tweets=args.tweets,
+                          endpoint_url=args.endpoint_url, region=args.region, publish_metrics=args.publish)
     print(f"{summary['labelled_rows']} of {summary['scored_rows']} scores labelled; max PSI "
           f"{max(summary['psi'].values(), default=float('nan')):.3f}")
     return 0
