@@ -13,14 +13,30 @@ from collections.abc import Sequence
 
 from steps.common.cli import run_main
 from steps.common.logging import get_logger
-from steps.train.algorithms import get_algorithm
+from steps.train.algorithms import ALGORITHMS, get_algorithm
 from steps.train.hyperparameters import hyperparameters_json_path, read_hyperparameters_json, resolve, split_argv
 from steps.train.run import Grouping, run_training
 from steps.train.settings import TrainingSettings
 
 
+def usage() -> str:
+    """The module's doc and every algorithm's hyperparameters: name, type, default, allowed values, meaning."""
+    lines = [__doc__.strip(), "", "Job options: " + ", ".join(f"--{name}" for name in TrainingSettings.model_fields)]
+    for name in ALGORITHMS:
+        lines += ["", f"--algorithm {name}:"]
+        for hp in get_algorithm(name).hyperparameters:
+            allowed = f"; allowed {hp.bounds()}" if hp.kind in (int, float) and hp.bounds() != "(-inf, inf)" else ""
+            lines.append(f"  --{hp.name} {hp.kind.__name__} (default {hp.default!r}{allowed})"
+                         + (f": {hp.help}" if hp.help else ""))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    given = split_argv(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(arguments):
+        print(usage())
+        return 0
+    given = split_argv(arguments)
     log_format = given.pop("log_format", "text")
     json_path = hyperparameters_json_path()
     from_file = read_hyperparameters_json(json_path)

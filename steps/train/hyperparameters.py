@@ -94,8 +94,7 @@ def resolve(algorithm: type[Algorithm], given: dict[str, str], source: str) -> d
                 fix=f"use one of: {', '.join(sorted(specs))}",
             )
         params[name] = _coerce(name, raw, specs[name].kind, source)
-        minimum = specs[name].minimum
-        if minimum is not None and params[name] < minimum:
-            raise StepConfigError(f"{name} must be at least {minimum:g}, got {params[name]!r}", file=source,
-                                  column=name, fix=f"set {name} to {minimum:g} or more")
+        problem = specs[name].problem(params[name])
+        if problem:
+            raise StepConfigError(problem, file=source, column=name, fix=f"set {name} {specs[name].allowed()}")
     return params

@@ -16,18 +16,18 @@ class CatBoostAlgorithm(Algorithm):
     name = "catboost"
     files = (MODEL_FILE,)
     hyperparameters = (
-        HyperParameter("iterations", int, 1000),
-        HyperParameter("learning_rate", float, 0.05),
-        HyperParameter("depth", int, 6),
-        HyperParameter("l2_leaf_reg", float, 3.0),
-        HyperParameter("random_strength", float, 1.0),
-        HyperParameter("bagging_temperature", float, 1.0),
-        HyperParameter("border_count", int, 128),
-        HyperParameter("min_data_in_leaf", int, 20, "used by Depthwise/Lossguide growing only"),
-        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC"),
+        HyperParameter("iterations", int, 1000, minimum=1),
+        HyperParameter("learning_rate", float, 0.05, above=0),
+        HyperParameter("depth", int, 6, minimum=1, maximum=16),
+        HyperParameter("l2_leaf_reg", float, 3.0, minimum=0),
+        HyperParameter("random_strength", float, 1.0, minimum=0),
+        HyperParameter("bagging_temperature", float, 1.0, minimum=0),
+        HyperParameter("border_count", int, 128, minimum=1, maximum=65535),
+        HyperParameter("min_data_in_leaf", int, 20, "used by Depthwise/Lossguide growing only", minimum=1),
+        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1),
         HyperParameter("eval_metric", str, "AUC"),
         HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = the job's cores"),
+        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0),
     )
 
     def __init__(self, params: dict[str, Any]) -> None:

@@ -81,15 +81,15 @@ class GRUAlgorithm(Algorithm):
         HyperParameter("sequence_length", int, 8, "K: rows of the same ticker in each input sequence", minimum=1),
         HyperParameter("hidden_size", int, 32, minimum=1),
         HyperParameter("num_layers", int, 1, minimum=1),
-        HyperParameter("dropout", float, 0.1),
-        HyperParameter("learning_rate", float, 0.002),
-        HyperParameter("weight_decay", float, 1e-5),
+        HyperParameter("dropout", float, 0.1, minimum=0, maximum=1),
+        HyperParameter("learning_rate", float, 0.002, above=0),
+        HyperParameter("weight_decay", float, 1e-5, minimum=0),
         HyperParameter("batch_size", int, 512, minimum=1),
         HyperParameter("max_epochs", int, 30, minimum=1),
         HyperParameter("patience", int, 4, "epochs without a better validation AUC before stopping", minimum=1),
         HyperParameter("seed", int, 0),
         HyperParameter("device", str, "auto", "auto | cpu | cuda"),
-        HyperParameter("nthread", int, 0, "0 = the job's cores"),
+        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0),
     )
 
     def __init__(self, params: dict[str, Any]) -> None:

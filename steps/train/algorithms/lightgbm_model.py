@@ -16,21 +16,21 @@ class LightGBMAlgorithm(Algorithm):
     name = "lightgbm"
     files = (MODEL_FILE,)
     hyperparameters = (
-        HyperParameter("num_round", int, 1000),
-        HyperParameter("learning_rate", float, 0.05),
-        HyperParameter("num_leaves", int, 31),
-        HyperParameter("max_depth", int, -1, "-1 = no limit"),
-        HyperParameter("min_data_in_leaf", int, 50),
-        HyperParameter("feature_fraction", float, 0.8),
-        HyperParameter("bagging_fraction", float, 0.8),
-        HyperParameter("bagging_freq", int, 1),
-        HyperParameter("lambda_l1", float, 0.0),
-        HyperParameter("lambda_l2", float, 1.0),
-        HyperParameter("min_gain_to_split", float, 0.0),
-        HyperParameter("max_bin", int, 255),
-        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC"),
+        HyperParameter("num_round", int, 1000, minimum=1),
+        HyperParameter("learning_rate", float, 0.05, above=0),
+        HyperParameter("num_leaves", int, 31, minimum=2),
+        HyperParameter("max_depth", int, -1, "-1 = no limit", minimum=-1),
+        HyperParameter("min_data_in_leaf", int, 50, minimum=0),
+        HyperParameter("feature_fraction", float, 0.8, above=0, maximum=1),
+        HyperParameter("bagging_fraction", float, 0.8, above=0, maximum=1),
+        HyperParameter("bagging_freq", int, 1, minimum=0),
+        HyperParameter("lambda_l1", float, 0.0, minimum=0),
+        HyperParameter("lambda_l2", float, 1.0, minimum=0),
+        HyperParameter("min_gain_to_split", float, 0.0, minimum=0),
+        HyperParameter("max_bin", int, 255, minimum=2),
+        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1),
         HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = the job's cores"),
+        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0),
     )
 
     def __init__(self, params: dict[str, Any]) -> None:
