@@ -10,7 +10,9 @@ Follow (--follow DIR): the history (if given) warms the engine up unscored, then
 DIR/tweets are taken as they appear, until --idle-s seconds pass without one.
 The features' manifest.json gives the feature settings (ingest lag, windows, absent inputs), the sectors and
 the columns the model takes, so the live rows are built exactly as the training rows were.
-Exit 2 with one line on bad input or a model that refuses; scores already written stay complete.
+Exit 2 with one line on bad input or a model that refuses; scores already written stay complete. Follow:
+a feed file that cannot be read or fails validation is moved to DIR/rejected/ with its reason and the loop
+goes on; the run then exits 3, naming the first one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from steps.common.cli import StepArgumentParser, run_main
-from steps.common.errors import StepInputError
+from steps.common.errors import StepError, StepInputError
+
+
+class RejectedFiles(StepError):
+    """The follower scored every valid delivery and set some files aside: exit 3, not 2 (nothing was refused
+    outright) and not 0 (someone must look at rejected/)."""
+
+    exit_code = 3  # steps.live.scorer.REJECTED_EXIT
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from steps.features.run import load_inputs
     from steps.live.model_client import EndpointModel, HttpModel
     from steps.live.scorer import (
+        REJECTED_DIR,
         SCORES_FILE,
         SUMMARY_FILE,
         FolderFollower,
@@ -117,11 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         scorer.score_from = score_from
     if args.follow:
         known = set(training.sectors) if training.sectors else None
-        FolderFollower(Path(args.follow), known, args.poll_s, args.idle_s, args.max_files).follow(scorer, logger)
+        follower = FolderFollower(Path(args.follow), known, args.poll_s, args.idle_s, args.max_files)
+        follower.follow(scorer, logger)
+        rejected = follower.rejected
     else:
         write_scores(scorer.table(), output)
-    write_summary(output, scorer, {"model_package_arn": args.model_package_arn})
+        rejected = []
+    write_summary(output, scorer, {"model_package_arn": args.model_package_arn, "rejected_files": rejected})
     logger.info("scored %d decision times into %s", len(scorer.decision_seconds), output)
+    if rejected:
+        raise RejectedFiles(f"{len(rejected)} feed file(s) rejected, first {rejected[0]['file']}: "
+                            f"{rejected[0]['reason']} (moved to {Path(args.follow) / REJECTED_DIR}; every valid "
+                            "file was scored)")
     return 0
 
 

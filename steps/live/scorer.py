@@ -5,7 +5,10 @@ Two feeds, one loop:
   `score_from` only warm the engine up (their rows are computed, not scored);
 - follow: a folder the feeds write into (`bars/*.parquet`, `tweets/*.parquet`, each file complete when it
   appears: written elsewhere and renamed in, as steps.ingest does), polled in name order, after an optional
-  history replayed for warm-up.
+  history replayed for warm-up. A file that cannot be read or fails validation (a truncated write, a ticker
+  the model was not trained on, a bad timestamp) is moved to `rejected/<bars|tweets>/` with a `.reason.txt`
+  beside it and the loop goes on: one bad delivery must not stop scoring the universe. The run then ends with
+  exit code 3 (REJECTED_EXIT), the files named in the summary.
 Scores are (ticker, ts, probability, model_package_arn), one row per ticker and decision time, written
 temp-then-rename: the replay's `scores.parquet` at the end, the follower's `scores-<UTC date>.parquet`
 after every decision time, so a reader never sees half a file.
@@ -23,11 +26,15 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from steps.common.io import read_table, write_json, write_parquet
+from steps.common.errors import StepInputError
+from steps.common.io import read_table, write_json, write_parquet, write_text
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.engine import FeatureEngine, arrival_batches
 from steps.features.settings import FeatureSettings
 from steps.live.model_client import Model
+
+REJECTED_DIR = "rejected"
+REJECTED_EXIT = 3  # scored every valid delivery; some files were rejected (the summary names them)
 
 SCORES_FILE = "scores.parquet"
 SUMMARY_FILE = "live_metrics.json"
@@ -124,6 +131,7 @@ class FolderFollower:
     idle_s: float = 60.0
     max_files: int | None = None
     seen: set[Path] = field(default_factory=set)
+    rejected: list[dict[str, str]] = field(default_factory=list)
 
     def follow(self, scorer: LiveScorer, logger: logging.Logger) -> int:
         taken = 0
@@ -137,15 +145,38 @@ class FolderFollower:
             for path in new[: (self.max_files - taken) if self.max_files is not None else None]:
                 self.seen.add(path)
                 taken += 1
-                frame = read_table(path, name=path.parent.name)  # an unreadable file: one line naming it
+                try:  # checked whole before the engine sees any of it: a rejected file leaves no trace there
+                    frame = read_table(path, name=path.parent.name)
+                    if path.parent.name == "bars":
+                        checked = validate_bars(frame, path, known_tickers=self.known_tickers)
+                    else:
+                        checked = validate_tweets(frame, path, known_tickers=self.known_tickers)
+                except StepInputError as exc:
+                    self._reject(path, str(exc), logger)
+                    continue
                 if path.parent.name == "bars":
-                    scorer.on_bars(validate_bars(frame, path, known_tickers=self.known_tickers))
+                    scorer.on_bars(checked)
                 else:
-                    scorer.on_tweets(validate_tweets(frame, path, known_tickers=self.known_tickers))
+                    scorer.on_tweets(checked)
                 logger.info("took %s", path)
             last_new = time.monotonic()
         scorer.flush()
         return taken
+
+
+    def _reject(self, path: Path, reason: str, logger: logging.Logger) -> None:
+        """Move the file out of the feed (so a restarted follower does not meet it again) with its reason."""
+        folder = self.root / REJECTED_DIR / path.parent.name
+        target = folder / path.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_text(reason + "\n", folder / f"{path.name}.reason.txt")
+            path.replace(target)
+        except OSError as exc:  # a read-only feed: the file stays where it is, skipped, and is still reported
+            logger.error("cannot move %s to %s (%s)", path, target, exc.strerror or exc)
+            target = path
+        self.rejected.append({"file": str(path), "moved_to": str(target), "reason": reason})
+        logger.error("rejected %s: %s", path, reason)
 
 
 def write_summary(output: Path, scorer: LiveScorer, extra: dict) -> Path:

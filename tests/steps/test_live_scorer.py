@@ -3,6 +3,7 @@ holdout predictions (issue 18); bad input and a refusing model end it on one lin
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from pipelines.deployment.invoker import LocalServeInvoker
+from steps.common.cli import main_guard
 from steps.common.folds import load_folds
 from steps.evaluate.run import PREDICTIONS_FILE, run_evaluation
 from steps.live.__main__ import main
@@ -77,11 +79,6 @@ def test_bad_inputs_and_a_dead_model_end_on_one_line_with_exit_2(features_dir: P
         (["--features", str(features_dir), "--bars", str(sample_dir / "bars"), "--tweets", str(sample_dir / "tweets")],
          "did not answer"),
     ]
-    feed = tmp_path / "feed"
-    (feed / "bars").mkdir(parents=True)
-    (feed / "bars" / "0000.parquet").write_bytes(b"PAR1 not really")  # a feed file that is not parquet
-    cases.append((["--features", str(features_dir), "--follow", str(feed), "--idle-s", "2", "--poll-s", "0.1"],
-                  "0000.parquet"))
     cases.append((["--features", str(features_dir), "--bars", str(sample_dir / "bars"), "--model-columns",
                    "ret_5,ret_5"], "named twice"))
     for args, expected in cases:
@@ -92,7 +89,44 @@ def test_bad_inputs_and_a_dead_model_end_on_one_line_with_exit_2(features_dir: P
         assert result.returncode == 2, (args, result.stderr)
         errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and expected in errors[0] and "Traceback" not in result.stderr, (args, errors)
-        assert not (out / "scores.parquet").exists() or "--follow" in args, args
+        assert not (out / "scores.parquet").exists(), args
+
+
+def test_a_bad_feed_file_is_set_aside_with_its_reason_and_the_valid_ones_are_scored(features_dir: Path, market,
+                                                                                      served: str, tmp_path: Path):
+    """One bad delivery (not parquet; a ticker the model was not trained on) must not stop scoring the
+    universe: it moves to rejected/ with a reason, every valid file is scored exactly as without it, exit 3."""
+    bars = market.bars.sort_values(["ts", "ticker"], kind="stable").reset_index(drop=True)
+    days = bars["ts"].dt.tz_convert("America/New_York").dt.date
+    today = bars[days == days.max()]
+    parts = np.array_split(np.arange(len(today)), 3)
+
+    def feed_with(bad: bool) -> Path:
+        feed = tmp_path / ("bad" if bad else "clean")
+        for kind in ("bars", "tweets"):
+            (feed / kind).mkdir(parents=True)
+        for k, part in enumerate(parts):
+            today.iloc[part].to_parquet(feed / "bars" / f"{2 * k:04d}-bars.parquet", index=False)
+        if bad:
+            (feed / "bars" / "0001-bars.parquet").write_bytes(b"PAR1 not really")
+            stranger = today.iloc[parts[1]].assign(ticker="ZZZZ")
+            stranger.to_parquet(feed / "bars" / "0003-bars.parquet", index=False)
+        return feed
+
+    common = ["--features", str(features_dir), "--serve-url", served, "--idle-s", "0.5", "--poll-s", "0.1"]
+    clean, bad = feed_with(False), feed_with(True)
+    assert main_guard(main, [*common, "--follow", str(clean), "--output", str(tmp_path / "clean-out")]) == 0
+    assert main_guard(main, [*common, "--follow", str(bad), "--output", str(tmp_path / "bad-out")]) == 3
+    name = f"scores-{today['ts'].iloc[-1]:%Y-%m-%d}.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "bad-out" / name),
+                                  pd.read_parquet(tmp_path / "clean-out" / name))
+    rejected = bad / "rejected" / "bars"
+    assert sorted(p.name for p in rejected.iterdir()) == ["0001-bars.parquet", "0001-bars.parquet.reason.txt",
+                                                          "0003-bars.parquet", "0003-bars.parquet.reason.txt"]
+    assert "ZZZZ" in (rejected / "0003-bars.parquet.reason.txt").read_text()
+    assert not (bad / "bars" / "0001-bars.parquet").exists()
+    summary = json.loads((tmp_path / "bad-out" / "live_metrics.json").read_text())
+    assert [Path(r["file"]).name for r in summary["rejected_files"]] == ["0001-bars.parquet", "0003-bars.parquet"]
 
 
 def test_following_a_feed_folder_scores_what_the_replay_scores(features_dir: Path, market, served: str,
