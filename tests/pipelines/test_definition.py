@@ -303,6 +303,17 @@ def test_ticker_batches_reaches_build_features_and_stays_out_of_the_leak_contrac
         load_config(overrides={"features": {"ticker_batches": 0}})
 
 
+def test_the_years_profile_builds_and_checks_in_ticker_batches_with_the_same_contract(step_settings) -> None:
+    """`--profile years` (docs/performance.md "Scale"): both steps in 8 batches; the table's contract is the
+    default one, so a table built for years is checked against the same settings."""
+    config = load_config(profile="years")
+    definition = json.loads(definition_json(get_pipeline(config)))
+    steps = _steps_by_name(definition["Steps"])
+    assert step_settings(steps["BuildFeatures"], FeatureCommand, definition).ticker_batches == 8
+    held = step_settings(steps["LeakTests"], LeakSettings, definition)
+    assert held.ticker_batches == 8 and held.contract() == load_config().feature_settings()
+
+
 def test_leak_tests_carry_the_configured_ticker_batches(step_settings) -> None:
     """`leaks.ticker_batches` reaches LeakTests' command line (the step reads its bars in that many batches);
     the default, 1, is the one-pass run."""
