@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from gappy_market import gappy_market
 
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features import build
@@ -160,18 +161,8 @@ def test_a_ticker_that_joins_late_or_misses_sessions_replays_bit_for_bit_in_any_
     """The engine keeps per-ticker state in arrays indexed by ticker: a ticker first seen on day 3 (its rows
     grow every array), one absent for two whole sessions (its daily tail and session must skip them) and
     deliveries of several sessions at once (several sessions completed in one call) must change nothing."""
-    universe = pd.DataFrame({"ticker": ["AAPL", "JPM", "XOM"], "sector": ["IT", "Financials", "Energy"]})
-    market = generate_market(universe, days=8, seed=6)
-    bars = market.bars.copy()
-    day = bars["ts"].dt.tz_convert("America/New_York").dt.normalize()
-    days = sorted(day.unique())
-    bars = bars[~((bars["ticker"] == "XOM") & (day < days[2]))
-                & ~((bars["ticker"] == "JPM") & day.isin(days[4:6]))].reset_index(drop=True)
-    bars = validate_bars(bars, "bars")
-    bars = bars.to_pandas() if hasattr(bars, "to_pandas") else bars
-    tweets = validate_tweets(market.tweets, "tweets")
-    settings = FeatureSettings(daily_window=2)
-    sectors = dict(zip(universe["ticker"], universe["sector"], strict=True))
+    market = gappy_market()
+    bars, tweets, settings, sectors, days = market.bars, market.tweets, market.settings, market.sectors, market.days
     batch = build_features(bars, tweets, settings, sectors=sectors, keep_unlabelled=True)
     assert set(batch.loc[batch["ts"] < days[2].tz_convert("UTC"), "ticker"]) == {"AAPL", "JPM"}  # not vacuous
     arriving = bars.sort_values("ts", kind="stable")

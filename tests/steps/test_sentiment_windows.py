@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from gappy_market import gappy_market
 
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import utc_offsets
@@ -149,18 +150,8 @@ def test_a_replay_by_day_with_tickers_joining_late_and_missing_sessions_is_bit_f
     """A day's delivery usually starts a new session for every ticker, which the engine completes without
     re-sorting the open sessions (FeatureEngine._next_sessions); a ticker absent for whole days keeps its
     open session across that shortcut, and must still close it exactly when it comes back."""
-    universe = pd.DataFrame({"ticker": ["AAPL", "JPM", "XOM"], "sector": ["IT", "Financials", "Energy"]})
-    market = generate_market(universe, days=8, seed=6)
-    bars = market.bars.copy()
-    day = bars["ts"].dt.tz_convert("America/New_York").dt.normalize()
-    days = sorted(day.unique())
-    bars = bars[~((bars["ticker"] == "XOM") & (day < days[2]))
-                & ~((bars["ticker"] == "JPM") & day.isin(days[4:6]))].reset_index(drop=True)
-    bars = validate_bars(bars, "bars")
-    bars = bars.to_pandas() if hasattr(bars, "to_pandas") else bars
-    tweets = validate_tweets(market.tweets, "tweets")
-    settings = FeatureSettings(daily_window=2)
-    sectors = dict(zip(universe["ticker"], universe["sector"], strict=True))
+    market = gappy_market()
+    bars, tweets, settings, sectors = market.bars, market.tweets, market.settings, market.sectors
     taken = []
     shortcut = FeatureEngine._next_sessions
 
