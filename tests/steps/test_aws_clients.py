@@ -40,7 +40,7 @@ def test_a_secret_from_a_silent_endpoint_fails_in_one_line_within_seconds(silent
     def fetch() -> None:
         try:
             store.get("conviction/twitter", "bearer_token")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             raised.append(exc)
 
     worker = threading.Thread(target=fetch, daemon=True)
