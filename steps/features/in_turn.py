@@ -90,7 +90,7 @@ def ticker_batches_of(bars_dir: str | Path, count: int, logger: logging.Logger, 
     return batches_of(tickers, count) if tickers else None
 
 
-def _read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
+def read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
     parquet, _ = _data_files(bars_dir)
     try:
         dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
@@ -102,8 +102,8 @@ def _read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
-def _read_batch_tweets(tweets_dir: Path | None, tickers: list[str], known: set[str] | None,
-                       everything: list[pd.DataFrame]) -> pd.DataFrame:
+def read_batch_tweets(tweets_dir: Path | None, tickers: list[str], known: set[str] | None,
+                      everything: list[pd.DataFrame]) -> pd.DataFrame:
     """The batch's tweets, validated. Parquet: filtered in the scan. CSV (or a scan that fails): the folder is
     read and validated once, kept in `everything`, and cut per batch (correct, not bounded)."""
     from steps.common.io import read_table
@@ -141,13 +141,13 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
     first: FeatureSettings | None = None
     starts, ends = [], []
     for number, tickers in enumerate(batches, start=1):
-        raw = _read_batch_bars(source, tickers)
+        raw = read_batch_bars(source, tickers)
         if raw.height == 0 and (pieces or number < len(batches)):  # files without rows: absent in one pass too
             logger.warning("batch %d of %d (%s): no bars", number, len(batches), ", ".join(tickers))
             continue
         bars = validate_bars(raw, source, known_tickers=known, as_polars=True)
         check_frequency(bars, settings.frequency, source)
-        tweets = _read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything)
+        tweets = read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything)
         # The dataset's schema comes from its files, not the batch, as in one pass: every batch has the same
         # columns (a file without one reads as nulls there, which validate_bars refuses as it does in one pass).
         batch_settings = inputs_settings(settings, bars, source, logger) if first is None else first

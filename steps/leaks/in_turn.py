@@ -49,7 +49,7 @@ from steps.common.feature_table import FeatureTable
 from steps.common.logging import StepTimer
 from steps.common.validation import validate_bars
 from steps.features.build import build_features, feature_columns
-from steps.features.in_turn import _read_batch_bars, _read_batch_tweets
+from steps.features.in_turn import read_batch_bars, read_batch_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows
 from steps.leaks.asymmetry import AsymmetryThresholds
@@ -139,9 +139,9 @@ def _place(positions: BarPositions, rows: np.ndarray, batch: BarPositions) -> No
 def _batch_inputs(bars_dir: Path, tweets_dir: Path | None, tickers: list[str]) -> tuple[pl.DataFrame | None,
                                                                                          pd.DataFrame]:
     """A batch's validated bars (None when its partitions hold no rows) and its tweets."""
-    raw = _read_batch_bars(bars_dir, tickers)
+    raw = read_batch_bars(bars_dir, tickers)
     bars = validate_bars(raw, bars_dir, as_polars=True) if raw.height else None
-    return bars, _read_batch_tweets(tweets_dir, tickers, None, [])  # type: ignore[return-value]
+    return bars, read_batch_tweets(tweets_dir, tickers, None, [])  # type: ignore[return-value]
 
 
 def _merge_truncations(results: list[CheckResult], cutoffs: list[pd.Timestamp]) -> CheckResult:
