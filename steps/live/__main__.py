@@ -29,7 +29,7 @@ class RejectedFiles(StepError):
     """The follower scored every valid delivery and set some files aside: exit 3, not 2 (nothing was refused
     outright) and not 0 (someone must look at rejected/)."""
 
-    exit_code = 3  # steps.live.scorer.REJECTED_EXIT
+    exit_code = 3
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

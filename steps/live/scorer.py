@@ -8,7 +8,7 @@ Two feeds, one loop:
   history replayed for warm-up. A file that cannot be read or fails validation (a truncated write, a ticker
   the model was not trained on, a bad timestamp) is moved to `rejected/<bars|tweets>/` with a `.reason.txt`
   beside it and the loop goes on: one bad delivery must not stop scoring the universe. The run then ends with
-  exit code 3 (REJECTED_EXIT), the files named in the summary.
+  exit code 3 (steps.live.__main__.RejectedFiles), the files named in the summary.
 Scores are (ticker, ts, probability, model_package_arn), one row per ticker and decision time, written
 temp-then-rename: the replay's `scores.parquet` at the end, the follower's `scores-<UTC date>.parquet`
 after every decision time, so a reader never sees half a file.
@@ -34,7 +34,6 @@ from steps.features.settings import FeatureSettings
 from steps.live.model_client import Model
 
 REJECTED_DIR = "rejected"
-REJECTED_EXIT = 3  # scored every valid delivery; some files were rejected (the summary names them)
 
 SCORES_FILE = "scores.parquet"
 SUMMARY_FILE = "live_metrics.json"
