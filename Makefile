@@ -1,20 +1,32 @@
 # The two set-up commands: `make run` (the whole pipeline locally on the bundled sample data) and
-# `make test`. Both create .venv and install what they need on a fresh machine with Python 3.11.
+# `make test`. Both create .venv and install what they need on a fresh machine with Python 3.11: exactly
+# requirements.lock (every package pinned with its hashes), torch from the pin below, and this package.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
+PIP_PIN := pip==26.3
+# The one torch: a CPU build that lies on this machine's disk (containers/lock.sh reads the pin from here).
+TORCH_PIN := torch==2.13.0
+# The drift check's own environment: the newest versions setup.cfg allows (make test-latest).
+LATEST_VENV := .venv-latest
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install lock test-latest clean
 
-# torch first: `torch==2.13.0` is a CPU build that lies on this machine's disk; any later requirement
-# that 2.13.0 satisfies then installs nothing more (a bare `torch` would pull a multi-GB CUDA build).
-$(STAMP): setup.cfg pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# torch first: the pin is a CPU build that lies on this machine's disk, and the lock leaves torch out
+# (containers/lock.sh); a bare `torch` would pull a multi-GB CUDA build. The lock is installed hash-checked and
+# without resolution (--no-deps: nothing it does not list), into a new venv, so nothing from an earlier install
+# lingers; then the package itself, built by the locked setuptools, and pip check.
+$(STAMP): $(LOCK) setup.cfg pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(PIP_PIN)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,5 +41,23 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Refresh the locks (requirements.lock and the images'): `make lock` keeps every pin that still satisfies
+# setup.cfg; `make lock UPGRADE=1` takes the newest versions it allows (after `make test-latest` is green).
+lock: $(STAMP)
+	UPGRADE=$(UPGRADE) bash containers/lock.sh
+
+# Drift before users meet it: the newest versions setup.cfg allows, in their own venv, against the emulator
+# and end-to-end tests. Prints what differs from the lock first.
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet $(PIP_PIN)
+	$(LATEST_VENV)/bin/python -m pip install --quiet $(TORCH_PIN)
+	echo '$(TORCH_PIN)' > $(LATEST_VENV)/torch-pin.txt
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch-pin.txt -e '.[dev]'
+	$(LATEST_VENV)/bin/python -m pip check
+	$(LATEST_VENV)/bin/python containers/lock_drift.py $(LOCK)
+	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "moto or slow" tests/local tests/deploy tests/pipelines tests/sentiment
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(LATEST_VENV) runs .pytest_cache .ruff_cache *.egg-info
