@@ -70,6 +70,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="jobs and tuning trials running at once (default: the cores); 1 runs one step at a time",
     )
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="run every job in the image its step declares, on this machine's Docker, as SageMaker starts it "
+        "(build the images first: make images); default: on the host, in this venv",
+    )
     return parser.parse_args(argv)
 
 
@@ -93,6 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = deep_merge(legacy.overrides, config_overrides(args.set))
         config = load_config(Path(args.config or DEFAULT_CONFIG), args.profile, overrides or None)
         run_dir = writable_run_dir(Path(args.run_dir))
+        containers = None
+        if args.containers:
+            from pipelines.local.jobs.containers import ContainerRuntime
+
+            containers = ContainerRuntime()
+            containers.check()
+            for uri in sorted(set(config.images.model_dump().values())):
+                log.info(f"container mode: {uri} runs as {containers.local_image(uri)}")
         options = RunOptions(
             run_dir=run_dir,
             parameters=_pairs(args.param, "--param"),
@@ -101,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             aws_endpoint=args.endpoint_url,
             cores=args.cores or default_cores(),
             max_parallel=args.max_parallel,
+            containers=containers,
         )
         result = run_config(config, options)
     except (ConfigError, UsageError) as exc:

@@ -65,6 +65,9 @@ class RunOptions:
     # Called with the record each time it is written (a step started or ended): a seam for mirrors of the
     # run, e.g. the emulator's pipeline execution. A failing observer is reported once, never fatal.
     on_record: Callable[[ExecutionRecord], None] | None = None
+    # Container mode (`--containers`): every job in the image its step declares, on this machine's Docker
+    # (pipelines.local.jobs.containers); None: on the host, in this venv.
+    containers: Any = None
 
 
 @dataclass

@@ -19,7 +19,9 @@ class ProcessingHandler(StepHandler):
 
     def execute(self, run: StepRun) -> StepResult:
         with run.job_slot():
-            properties = run_processing_job(run.name, run.arguments, run.job_root, run.execution.store)
+            properties = run_processing_job(
+                run.name, run.arguments, run.job_root, run.execution.store, run.execution.options.containers
+            )
         outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in properties["ProcessingOutputConfig"]["Outputs"]}
         return StepResult(properties, outputs, _output_metrics(outputs, run.execution.store))
 

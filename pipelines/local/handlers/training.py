@@ -17,7 +17,9 @@ class TrainingHandler(StepHandler):
 
     def execute(self, run: StepRun) -> StepResult:
         with run.job_slot():
-            properties = training_step_properties(run.name, run.arguments, run.job_root, run.execution.store)
+            properties = training_step_properties(
+                run.name, run.arguments, run.job_root, run.execution.store, run.execution.options.containers
+            )
         metrics = {m["MetricName"]: m["Value"] for m in properties["FinalMetricDataList"]}
         return StepResult(properties, {"model": properties["ModelArtifacts"]["S3ModelArtifacts"]}, metrics)
 

@@ -56,6 +56,7 @@ class TuningHandler(StepHandler):
             parents=execution.tuning_jobs(),
             job_slot=run.job_slot,
             validate_trial=validate_trial,
+            containers=options.containers,
         )
         best = properties["BestTrainingJob"]
         outputs = {

@@ -1,13 +1,16 @@
-"""A processing job: stage inputs, run the container's entrypoint and arguments on the host, collect outputs."""
+"""A processing job: stage inputs, run the container's entrypoint and arguments (on the host, or in its image in
+container mode), collect outputs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from pipelines.local.errors import StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import to_text
+from pipelines.local.jobs.containers import ContainerRuntime, read_job_message
 from pipelines.local.jobs.host import (
     base_environment,
     host_command,
@@ -35,8 +38,20 @@ def _empty_input_message(name: str, uri: str, store: LocalStore) -> str:
     )
 
 
-def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path, store: LocalStore) -> dict[str, Any]:
-    """Runs the job described by resolved CreateProcessingJob arguments; returns its describe-response."""
+# SageMaker's description of a processing job's instances (/opt/ml/config/resourceconfig.json), one here
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+EXIT_MESSAGE = "/opt/ml/output/message"
+
+
+def run_processing_job(
+    step_name: str,
+    arguments: dict[str, Any],
+    job_root: Path,
+    store: LocalStore,
+    containers: ContainerRuntime | None = None,
+) -> dict[str, Any]:
+    """Runs the job described by resolved CreateProcessingJob arguments (in its image with `containers`, else
+    on the host); returns its describe-response, with the job's `/opt/ml/output/message` as ExitMessage."""
     shutil.rmtree(job_root, ignore_errors=True)
     job_root.mkdir(parents=True)
     app = arguments.get("AppSpecification", {})
@@ -58,18 +73,35 @@ def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path
     for item in outputs:
         host_path(item["S3Output"]["LocalPath"], job_root).mkdir(parents=True, exist_ok=True)
 
-    env = base_environment()
-    env.update({k: map_container_paths(to_text(v), job_root) for k, v in arguments.get("Environment", {}).items()})
-    if "PYTHONPATH" in env:
-        env["PYTHONPATH"] = python_path(env["PYTHONPATH"])
-    command = host_command([map_container_paths(to_text(a), job_root) for a in app["ContainerEntrypoint"]])
-    command += [map_container_paths(to_text(a), job_root) for a in app.get("ContainerArguments", [])]
     timeout = arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
-    result = run_program(command, env, job_root, job_root / "job.log", timeout)
+    if containers is not None:
+        resource_config = host_path(RESOURCE_CONFIG, job_root)
+        resource_config.parent.mkdir(parents=True, exist_ok=True)
+        resource_config.write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+        result = containers.run(
+            app["ImageUri"],
+            entrypoint=[to_text(a) for a in app["ContainerEntrypoint"]],
+            arguments=[to_text(a) for a in app.get("ContainerArguments", [])],
+            environment={k: to_text(v) for k, v in arguments.get("Environment", {}).items()},
+            job_root=job_root,
+            log_path=job_root / "job.log",
+            timeout=timeout,
+            network_isolation=bool(arguments.get("NetworkConfig", {}).get("EnableNetworkIsolation")),
+        )
+    else:
+        env = base_environment()
+        env.update({k: map_container_paths(to_text(v), job_root) for k, v in arguments.get("Environment", {}).items()})
+        if "PYTHONPATH" in env:
+            env["PYTHONPATH"] = python_path(env["PYTHONPATH"])
+        command = host_command([map_container_paths(to_text(a), job_root) for a in app["ContainerEntrypoint"]])
+        command += [map_container_paths(to_text(a), job_root) for a in app.get("ContainerArguments", [])]
+        result = run_program(command, env, job_root, job_root / "job.log", timeout)
+    exit_message = read_job_message(host_path(EXIT_MESSAGE, job_root)) or ""
     if result.returncode != 0:
+        said = f"{exit_message}\n" if exit_message else ""
         raise StepFailed(
             step_name,
-            f"processing job exited with code {result.returncode}; log {result.log_path}\n{result.tail()}",
+            f"{said}processing job exited with code {result.returncode}; log {result.log_path}\n{result.tail()}",
         )
 
     described_outputs = []
@@ -81,7 +113,7 @@ def run_processing_job(step_name: str, arguments: dict[str, Any], job_root: Path
         **arguments,
         "ProcessingJobName": job_root.name,
         "ProcessingJobStatus": "Completed",
-        "ExitMessage": "",
+        "ExitMessage": exit_message,
         "ProcessingOutputConfig": {"Outputs": described_outputs},
         "log": str(result.log_path),
         "seconds": round(result.seconds, 3),

@@ -13,13 +13,16 @@ import re
 import shutil
 import tarfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.local.errors import StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import to_text
+from pipelines.local.jobs.containers import ContainerRuntime, read_job_message
 from pipelines.local.jobs.host import (
+    ProgramResult,
     base_environment,
     host_command,
     host_path,
@@ -35,6 +38,9 @@ INPUT_DATA_DIR = "/opt/ml/input/data"
 MODEL_DIR = "/opt/ml/model"
 OUTPUT_DATA_DIR = "/opt/ml/output/data"
 INPUT_CONFIG_DIR = "/opt/ml/input/config"
+FAILURE_FILE = "/opt/ml/output/failure"
+# What SageMaker passes a training image that names no ContainerEntrypoint: `docker run <image> train`.
+TRAIN_ARGUMENT = "train"
 
 
 def parse_metrics(output: str, metric_definitions: list[dict[str, str]]) -> dict[str, float]:
@@ -75,8 +81,11 @@ def run_training_job(
     job_root: Path,
     store: LocalStore,
     threads: int | None = None,
+    containers: ContainerRuntime | None = None,
 ) -> dict[str, Any]:
-    """Runs one training job from resolved CreateTrainingJob-shaped arguments; returns its describe-response."""
+    """Runs one training job from resolved CreateTrainingJob-shaped arguments (in its image with `containers`,
+    else on the host); returns its describe-response. A failed job's FailureReason is what it wrote to
+    `/opt/ml/output/failure` (first 1024 characters, as SageMaker's), else its exit code and log tail."""
     shutil.rmtree(job_root, ignore_errors=True)
     job_root.mkdir(parents=True)
     algorithm = definition.get("AlgorithmSpecification", {})
@@ -101,6 +110,14 @@ def run_training_job(
         folder.mkdir(parents=True, exist_ok=True)
     (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2, sort_keys=True))
     (config_dir / "inputdataconfig.json").write_text(json.dumps({c: {"TrainingInputMode": "File"} for c in channels}))
+    (config_dir / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"})
+    )
+    if containers is not None:
+        return _finish(
+            job_name, definition, hyperparameters, job_root, store,
+            lambda timeout: _run_in_container(containers, job_name, definition, job_root, timeout, threads),
+        )  # fmt: skip
 
     env = base_environment()
     env.update({k: map_container_paths(to_text(v), job_root) for k, v in definition.get("Environment", {}).items()})
@@ -130,11 +147,58 @@ def run_training_job(
     command += [map_container_paths(to_text(a), job_root) for a in algorithm.get("ContainerArguments", [])]
     for name, value in hyperparameters.items():
         command += [f"--{name}", value]
+    return _finish(
+        job_name, definition, hyperparameters, job_root, store,
+        lambda timeout: run_program(command, env, job_root, job_root / "job.log", timeout),
+    )  # fmt: skip
+
+
+def _run_in_container(
+    containers: ContainerRuntime,
+    job_name: str,
+    definition: dict[str, Any],
+    job_root: Path,
+    timeout: float,
+    threads: int | None,
+) -> ProgramResult:
+    algorithm = definition.get("AlgorithmSpecification", {})
+    entrypoint = [to_text(a) for a in algorithm.get("ContainerEntrypoint", [])] or None
+    arguments = [to_text(a) for a in algorithm.get("ContainerArguments", [])]
+    environment = {k: to_text(v) for k, v in definition.get("Environment", {}).items()}
+    environment["TRAINING_JOB_NAME"] = job_name
+    environment["TRAINING_JOB_ARN"] = f"arn:aws:sagemaker:local:000000000000:training-job/{job_name}"
+    if threads:  # parallel trials share this machine's cores, as the host mode's do
+        environment.setdefault("OMP_NUM_THREADS", str(threads))
+    return containers.run(
+        algorithm["TrainingImage"],
+        entrypoint=entrypoint,
+        arguments=arguments if entrypoint else [TRAIN_ARGUMENT, *arguments],
+        environment=environment,
+        job_root=job_root,
+        log_path=job_root / "job.log",
+        timeout=timeout,
+        network_isolation=bool(definition.get("EnableNetworkIsolation")),
+        cpus=threads,
+    )
+
+
+def _finish(
+    job_name: str,
+    definition: dict[str, Any],
+    hyperparameters: dict[str, str],
+    job_root: Path,
+    store: LocalStore,
+    launch: Callable[[float], ProgramResult],
+) -> dict[str, Any]:
+    """Run the job (`launch`), sync its checkpoints, read its metrics, pack and upload its model."""
+    algorithm = definition.get("AlgorithmSpecification", {})
+    model_dir = host_path(MODEL_DIR, job_root)
+    output_data_dir = host_path(OUTPUT_DATA_DIR, job_root)
     checkpoint = _restore_checkpoint(definition.get("CheckpointConfig"), job_root, store)
     started = datetime.now(UTC)
     timeout = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
     try:
-        result = run_program(command, env, job_root, job_root / "job.log", timeout)
+        result = launch(timeout)
     finally:
         # SageMaker syncs the checkpoint folder to S3 while the job runs and after it ends, failed or not:
         # that is what lets a spot-interrupted job resume.
@@ -156,7 +220,12 @@ def run_training_job(
         "seconds": round(result.seconds, 3),
     }
     if result.returncode != 0:
-        described["FailureReason"] = f"exit code {result.returncode}; log {result.log_path}\n{result.tail()}"
+        written = read_job_message(host_path(FAILURE_FILE, job_root))
+        described["FailureReason"] = (
+            f"AlgorithmError: {written}\n(exit code {result.returncode}; log {result.log_path})"
+            if written
+            else f"exit code {result.returncode}; log {result.log_path}\n{result.tail()}"
+        )
         return described
     output_path = to_text(definition["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
     model_uri = f"{output_path}/{job_name}/output/model.tar.gz"
@@ -172,12 +241,16 @@ def run_training_job(
 
 
 def training_step_properties(
-    step_name: str, arguments: dict[str, Any], job_root: Path, store: LocalStore
+    step_name: str,
+    arguments: dict[str, Any],
+    job_root: Path,
+    store: LocalStore,
+    containers: ContainerRuntime | None = None,
 ) -> dict[str, Any]:
     """A TrainingStep: one job from CreateTrainingJob arguments; a failed job fails the step."""
     job_name = job_root.name
     hyperparameters = {k: to_text(v) for k, v in arguments.get("HyperParameters", {}).items()}
-    described = run_training_job(job_name, arguments, hyperparameters, job_root, store)
+    described = run_training_job(job_name, arguments, hyperparameters, job_root, store, containers=containers)
     if described["TrainingJobStatus"] != "Completed":
         raise StepFailed(step_name, f"training job {job_name} failed: {described['FailureReason']}")
     return {**arguments, **described}

@@ -31,6 +31,7 @@ import optuna
 
 from pipelines.local.errors import StepFailed, UnsupportedConstruct
 from pipelines.local.expressions import to_text
+from pipelines.local.jobs.containers import ContainerRuntime
 from pipelines.local.jobs.training import run_training_job
 from pipelines.local.store import LocalStore
 
@@ -150,6 +151,7 @@ def run_tuning_job(
     parents: dict[str, dict[str, Any]] | None = None,
     job_slot: Callable[[], AbstractContextManager[Any]] = nullcontext,
     validate_trial: Callable[[str, dict[str, Any]], None] | None = None,
+    containers: ContainerRuntime | None = None,
 ) -> dict[str, Any]:
     """Runs the tuning job from resolved CreateHyperParameterTuningJob arguments; returns its describe-response.
 
@@ -209,8 +211,9 @@ def run_tuning_job(
             validate_trial(job_name, hyperparameters)
         with job_slot():
             described = run_training_job(
-                job_name, definition, hyperparameters, jobs_root / job_name, store, threads=threads
-            )
+                job_name, definition, hyperparameters, jobs_root / job_name, store,
+                threads=threads, containers=containers,
+            )  # fmt: skip
         metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
         value = metrics.get(metric_name)
         summary = {
