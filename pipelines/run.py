@@ -105,8 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             containers = ContainerRuntime()
             containers.check()
-            for uri in sorted(set(config.images.model_dump().values())):
-                log.info(f"container mode: {uri} runs as {containers.local_image(uri)}")
         options = RunOptions(
             run_dir=run_dir,
             parameters=_pairs(args.param, "--param"),

@@ -56,6 +56,11 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
 
     if options.parameter_policy is None:  # --param values are held to this config's allowlist and approval policy
         options.parameter_policy = ParameterPolicy.from_config(config)
+    if options.containers is not None:  # every image the definition names is here, before anything runs
+        from pipelines.local.jobs.containers import definition_images
+
+        for uri in definition_images(definition):
+            options.echo(f"container mode: {uri} runs as the local image {options.containers.local_image(uri)}")
     execution = PipelineExecution(definition, options, uploads, pipeline_name=config.pipeline.name)
     mirror_execution(execution, config.pipeline.role_arn, config.pipeline.description)  # visible as in Studio
     settings = sample_data_settings(config)

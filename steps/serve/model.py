@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steps.common.archives import extract_data_only
 from steps.common.errors import StepError, StepInputError
 from steps.common.io import MANIFEST_FILES, check_files
 from steps.train.algorithms import LoadedModel, load_model_dir
@@ -145,7 +146,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 def extract_archive(archive: Path, destination: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(destination, filter="data")
+            extract_data_only(tar, destination)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated gzip: EOFError
         raise StepInputError(f"cannot extract ({exc})", file=archive, fix="pass a model.tar.gz") from None
     return destination

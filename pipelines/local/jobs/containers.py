@@ -153,3 +153,23 @@ def read_job_message(path: Path, limit: int = 1024) -> str | None:
         return None
     text = path.read_bytes()[: limit * 4].decode("utf-8", errors="replace").strip()
     return text[:limit] or None
+
+
+def definition_images(definition: dict) -> list[str]:
+    """The image URIs a definition's jobs name as plain strings (`ImageUri`, `TrainingImage`), in every
+    branch; one chosen by an expression at run time is resolved when its job starts."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in {"ImageUri", "TrainingImage"} and isinstance(value, str):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(definition.get("Steps", []))
+    return sorted(found)

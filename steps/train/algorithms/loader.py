@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steps.common.archives import extract_data_only
 from steps.common.errors import StepInputError
 from steps.common.io import MANIFEST_FILES, check_files, describe_files, file_digest, read_json, write_json
 
@@ -77,7 +78,7 @@ def find_model_folder(path: str | Path, scratch: str | Path) -> Path:
     if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz")):
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(scratch, filter="data")
+                extract_data_only(tar, Path(scratch))
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated gzip: EOFError
             raise StepInputError(f"cannot extract ({exc})", file=archive, fix="pass the training job's output") from exc
         path = Path(scratch)
