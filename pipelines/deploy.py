@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", type=int, default=None, help="deploy Approved version N (default: the newest)")
     parser.add_argument("--retire-previous", action="store_true",
                         help="after a passed smoke test, delete the older endpoints of this family")
+    parser.add_argument("--containers", action="store_true",
+                        help="with --local: answer the smoke test from the serving image (images.serving) on this "
+                             "machine's Docker, as SageMaker hosting runs it (build it first: make images)")
     parser.add_argument("--smoke-rows", type=Path, default=None,
                         help="parquet/CSV of held-out feature rows (default: smoke_rows.parquet beside the metrics)")
     return parser

@@ -55,8 +55,9 @@ def load(args: argparse.Namespace, program: str = "approve", needs: tuple[str, .
 def environment(args: argparse.Namespace, config: PipelineConfig) -> Environment:
     from pipelines.deployment.environment import open_environment
 
+    serving_image = config.images.serving if getattr(args, "containers", False) else None
     return open_environment(local=args.local, run_dir=args.run_dir, region=config.pipeline.region,
-                            endpoint_url=args.endpoint_url)
+                            endpoint_url=args.endpoint_url, serving_image=serving_image)
 
 
 def run_cli(program: str, body: Callable[[], int]) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.deployment.invoker import Invoker, LocalServeInvoker, SageMakerRuntimeInvoker
+from pipelines.deployment.invoker import ContainerServeInvoker, Invoker, LocalServeInvoker, SageMakerRuntimeInvoker
 from pipelines.publish import CREDENTIALS_HELP, AwsTarget, PublishError
 
 
@@ -111,10 +111,27 @@ class Environment:
         self.close()
 
 
-def open_environment(*, local: bool, run_dir: Path, region: str, endpoint_url: str | None = None) -> Environment:
-    """The local emulator (`local`, state in run_dir) or AWS (credentials required, one-line error without)."""
+def open_environment(*, local: bool, run_dir: Path, region: str, endpoint_url: str | None = None,
+                     serving_image: str | None = None) -> Environment:
+    """The local emulator (`local`, state in run_dir) or AWS (credentials required, one-line error without).
+    Locally, `serving_image` answers the smoke test from that image (`--containers`), else steps.serve runs in
+    this venv."""
     run_dir = Path(run_dir)
+    if serving_image is not None and not local:
+        raise DeployError("--containers serves the model in its image on this machine: it needs --local")
     if local:
+        invoker: Invoker = LocalServeInvoker()
+        if serving_image is not None:
+            from pipelines.local.errors import LocalRunError
+            from pipelines.local.jobs.containers import ContainerRuntime
+
+            runtime = ContainerRuntime()
+            try:
+                runtime.check()
+                runtime.local_image(serving_image)
+            except LocalRunError as exc:
+                raise DeployError(str(exc)) from None
+            invoker = ContainerServeInvoker(serving_image, runtime)
         from pipelines.emulator import DEFAULT_STATE_DIR, Emulator, emulator_client
 
         closers = []
@@ -128,7 +145,7 @@ def open_environment(*, local: bool, run_dir: Path, region: str, endpoint_url: s
                         f"artifacts {run_dir / 's3'})",
             region=region, local=True,
             _client_factory=lambda service: emulator_client(service, endpoint, region),
-            artifacts=LocalArtifacts(run_dir / "s3"), invoker=LocalServeInvoker(),
+            artifacts=LocalArtifacts(run_dir / "s3"), invoker=invoker,
             work_dir=run_dir / "endpoints", _closers=closers,
         )
     target = AwsTarget(region=region, endpoint_url=endpoint_url)

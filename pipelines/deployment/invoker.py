@@ -83,6 +83,17 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
         process.wait(timeout=timeout_s)
 
 
+def post_invocation(url: str, body: bytes, content_type: str, timeout_s: float) -> InvokeResult:
+    """POST /invocations as SageMaker's runtime forwards a request to a serving container."""
+    request = urllib.request.Request(f"{url}/invocations", data=body, method="POST",
+                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return InvokeResult(response.status, response.read(), response.headers.get("Content-Type", ""))
+    except urllib.error.HTTPError as exc:
+        return InvokeResult(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
+
+
 class LocalServeInvoker:
     """One `python -m steps.serve` process per attached endpoint, on a free port of 127.0.0.1."""
 
@@ -131,13 +142,7 @@ class LocalServeInvoker:
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> InvokeResult:
         if endpoint_name not in self.urls:
             raise RuntimeError(f"no local server attached for endpoint {endpoint_name}")
-        request = urllib.request.Request(f"{self.urls[endpoint_name]}/invocations", data=body, method="POST",
-                                         headers={"Content-Type": content_type, "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.request_timeout_s) as response:
-                return InvokeResult(response.status, response.read(), response.headers.get("Content-Type", ""))
-        except urllib.error.HTTPError as exc:
-            return InvokeResult(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
+        return post_invocation(self.urls[endpoint_name], body, content_type, self.request_timeout_s)
 
     def detach(self, endpoint_name: str) -> None:
         process = self.processes.pop(endpoint_name, None)
@@ -150,4 +155,58 @@ class LocalServeInvoker:
 
     def close(self) -> None:
         for name in list(self.processes):
+            self.detach(name)
+
+
+class ContainerServeInvoker:
+    """The serving image itself per attached endpoint (`pipelines.deploy --local --containers`), started as
+    SageMaker hosting starts it: the model archive extracted into `/opt/ml/model`, `docker run <image> serve`,
+    port 8080 (published on a free port of 127.0.0.1), ready once GET /ping answers 200."""
+
+    needs_artifact = True
+
+    def __init__(self, image_uri: str, runtime=None, start_timeout_s: float = 120.0,
+                 request_timeout_s: float = 30.0) -> None:
+        from pipelines.local.jobs.containers import ContainerRuntime
+
+        self.image_uri = image_uri
+        self.runtime = runtime or ContainerRuntime()
+        self.start_timeout_s = start_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.containers: dict[str, str] = {}
+        self.urls: dict[str, str] = {}
+        self.logs: dict[str, Path] = {}
+
+    def attach(self, endpoint_name: str, model_artifact: Path) -> None:
+        from pipelines.local.jobs.containers import serving_model_folder
+
+        artifact = Path(model_artifact)
+        work = (artifact.parent if artifact.is_file() else artifact) / f"{endpoint_name}-container"
+        model_dir = serving_model_folder(artifact, work / "model")
+        self.logs[endpoint_name] = work / "serve.log"
+        name, url = self.runtime.start_server(self.image_uri, model_dir, f"serve-{endpoint_name}")
+        self.containers[endpoint_name] = name
+        try:
+            self.runtime.wait_ready(name, url, self.start_timeout_s)
+        except RuntimeError:
+            self.detach(endpoint_name)
+            raise
+        self.urls[endpoint_name] = url
+
+    def url(self, endpoint_name: str) -> str:
+        return self.urls[endpoint_name]
+
+    def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> InvokeResult:
+        if endpoint_name not in self.urls:
+            raise RuntimeError(f"no serving container attached for endpoint {endpoint_name}")
+        return post_invocation(self.urls[endpoint_name], body, content_type, self.request_timeout_s)
+
+    def detach(self, endpoint_name: str) -> None:
+        name = self.containers.pop(endpoint_name, None)
+        self.urls.pop(endpoint_name, None)
+        if name is not None:
+            self.runtime.stop_server(name, self.logs.get(endpoint_name))
+
+    def close(self) -> None:
+        for name in list(self.containers):
             self.detach(name)

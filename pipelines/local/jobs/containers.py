@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from pipelines.local.jobs.host import ProgramResult, run_program
 
 DOCKER_ENV = "CONVICTION_DOCKER"  # another docker-compatible CLI (e.g. podman), or a full path
 CONTAINER_ML = "/opt/ml"
+SERVING_PORT = 8080
 _START_HINT = "start it (`dockerd &` as root, or `sudo systemctl start docker`)"
 
 
@@ -128,6 +130,74 @@ class ContainerRuntime:
         finally:
             # a timed-out or interrupted `docker run` leaves its container running: end it (no-op when gone)
             subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=60, check=False)
+
+
+    def start_server(self, image_uri: str, model_dir: Path, label: str) -> tuple[str, str]:
+        """`docker run -d <image> serve` with `model_dir` at /opt/ml/model (read-only) and port 8080 published
+        on a free port of 127.0.0.1; returns the container's name and its URL."""
+        image = self.local_image(image_uri)
+        name = f"conviction-{label[:40]}-{uuid.uuid4().hex[:8]}".lower()
+        command = [self.docker, "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVING_PORT}",
+                   "-v", f"{Path(model_dir).resolve()}:{CONTAINER_ML}/model:ro", image, "serve"]  # fmt: skip
+        started = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if started.returncode != 0:
+            subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=60, check=False)
+            detail = (started.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"the serving container did not start: {detail}")
+        published = subprocess.run([self.docker, "port", name, f"{SERVING_PORT}/tcp"],
+                                   capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        address = next((line.strip() for line in published.stdout.splitlines() if line.startswith("127.0.0.1:")), "")
+        if not address:
+            self.stop_server(name)
+            raise RuntimeError(f"the serving container publishes no port {SERVING_PORT} on 127.0.0.1")
+        return name, f"http://{address}"
+
+    def wait_ready(self, name: str, url: str, timeout_s: float) -> None:
+        """Until GET /ping answers 200 (SageMaker's readiness check), the container exits, or `timeout_s`."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=5) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            state = subprocess.run([self.docker, "inspect", "--format", "{{.State.Running}}", name],
+                                   capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+            if state.stdout.strip() != "true":
+                logs = subprocess.run([self.docker, "logs", "--tail", "5", name],
+                                      capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                last = (logs.stdout + logs.stderr).strip().splitlines()
+                raise RuntimeError(f"the serving container exited before /ping answered: {last[-1] if last else ''}")
+            time.sleep(0.5)
+        raise RuntimeError(f"the serving container did not answer /ping within {timeout_s:.0f}s")
+
+    def stop_server(self, name: str, log_path: Path | None = None) -> None:
+        """Keep its log (when asked), then remove it, running or not."""
+        if log_path is not None:
+            logs = subprocess.run([self.docker, "logs", name], capture_output=True, text=True, timeout=60, check=False)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(logs.stdout + logs.stderr)
+        subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=60, check=False)
+
+
+def serving_model_folder(artifact: Path, destination: Path) -> Path:
+    """What SageMaker hosting puts in /opt/ml/model: the model archive extracted (data members only), or the
+    folder itself when the artifact is one."""
+    import tarfile
+
+    from steps.common.archives import extract_data_only
+
+    if artifact.is_dir():
+        return artifact
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    with tarfile.open(artifact) as tar:
+        extract_data_only(tar, destination)
+    return destination
 
 
 def linked_folders(ml_root: Path, depth: int = 5) -> list[Path]:
