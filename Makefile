@@ -31,3 +31,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
+
+# `make images` (IMAGES=cpu|gpu|all): the job images, conviction-<kind>:<setup.cfg version>, built locally
+# on the upstream bases or, where no registry is reachable, on Debian stand-ins (docs/containers.md).
+IMAGES ?= all
+
+.PHONY: images
+images:
+	containers/build_images.sh $(IMAGES)
