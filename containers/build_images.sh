@@ -55,7 +55,7 @@ choose_base() {  # choose_base <kind>: prints the base image to build on
   echo "$standin"
 }
 
-human() { numfmt --to=iec --suffix=B "$1" 2>/dev/null || echo "${1} bytes"; }
+human() { awk -v bytes="$1" 'BEGIN { printf "%.2f GB (%.2f GiB)", bytes / 1e9, bytes / 2^30 }'; }
 
 build() {
   local kind="$1" base tag lock_sha started elapsed size log status
@@ -66,9 +66,10 @@ build() {
   say "${kind}: building ${tag} on ${base} (output: ${log})"
   started=$(date +%s)
   # The legacy builder (no buildx needed). docker build tags only when every step succeeded, so a failed
-  # build leaves no ${tag} behind it; an older ${tag} from an earlier success stays as it was.
+  # build leaves no ${tag} behind it (an older ${tag} from an earlier success stays as it was); --force-rm
+  # removes the container of a failed step too.
   set +e
-  DOCKER_BUILDKIT=0 docker build \
+  DOCKER_BUILDKIT=0 docker build --force-rm \
     --build-arg "BASE_IMAGE=${base}" \
     --label "conviction.version=${version}" \
     --label "conviction.git-revision=${revision}" \
@@ -88,7 +89,7 @@ build() {
     die "${kind}: docker build failed after ${elapsed}s (exit ${status}); ${tag} was not tagged by this build; full output: ${log}"
   fi
   size=$(docker image inspect "$tag" --format '{{.Size}}')
-  say "${kind}: built ${tag} in $((elapsed / 60))m$((elapsed % 60))s, $(human "$size") (${size} bytes), revision ${revision}, lock sha256 ${lock_sha:0:12}"
+  say "${kind}: built ${tag} in $((elapsed / 60))m$((elapsed % 60))s, $(human "$size"), revision ${revision}, lock sha256 ${lock_sha:0:12}"
 }
 
 for kind in "${kinds[@]}"; do

@@ -97,12 +97,14 @@ fi
 
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for kind in "${kinds[@]}"; do
-  # docker build tags only when every step succeeded.
-  DOCKER_BUILDKIT=0 docker build -q \
-    --build-arg ROOTFS="$ROOTFS_TAG" \
-    --label "org.opencontainers.image.created=${created}" \
-    --label "conviction.debian-mirror=${DEBIAN_MIRROR}" \
-    -f "containers/base/${kind}.Dockerfile" -t "conviction-base/${kind}:${SUITE}" containers/base >/dev/null \
-    || die "building the ${kind} stand-in base failed"
+  # docker build tags only when every step succeeded; --force-rm leaves no container of a failed step.
+  if ! output=$(DOCKER_BUILDKIT=0 docker build --force-rm \
+      --build-arg ROOTFS="$ROOTFS_TAG" \
+      --label "org.opencontainers.image.created=${created}" \
+      --label "conviction.debian-mirror=${DEBIAN_MIRROR}" \
+      -f "containers/base/${kind}.Dockerfile" -t "conviction-base/${kind}:${SUITE}" containers/base 2>&1); then
+    echo "$output" | tail -n 20 >&2
+    die "building the ${kind} stand-in base failed; conviction-base/${kind}:${SUITE} was not tagged by it"
+  fi
   say "built conviction-base/${kind}:${SUITE}"
 done
