@@ -1,6 +1,7 @@
-"""The built job images, run (`make images` first): the lock is what got installed, `pip check` is clean, they
-run as root, and SageMaker's two ways of starting them work — `<image> train` with /opt/ml mounted trains a
-model and prints the definition's metric lines; `<image> serve` answers GET /ping and POST /invocations on 8080.
+"""The built job images, run (`make images` first): the lock is what got installed (`pip list`), `pip check`
+is clean, they run as root, and SageMaker's two ways of starting them work — `<image> train` with /opt/ml
+mounted trains a model and prints the definition's metric lines; `<image> serve` answers GET /ping and
+POST /invocations on 8080.
 
 Skipped, with the reason, where docker or the image is absent; CONVICTION_REQUIRE_IMAGES=1 (CI) makes absence a
 failure. Every container started here is removed (`docker rm -f`) however the test ends, and every wait is
@@ -105,9 +106,10 @@ def canonical(name: str) -> str:
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_the_image_holds_exactly_its_locked_versions(kind):
     tag = image_tag(kind)
-    freeze = run_in(tag, "python3", "-m", "pip", "freeze", "--all")
-    assert freeze.returncode == 0, freeze.stderr
-    installed = {canonical(n): v for n, v in re.findall(r"^([A-Za-z0-9][\w.-]*)==(\S+)$", freeze.stdout, re.M)}
+    # pip list, not pip freeze: freeze writes the package itself as `name @ file:///opt/conviction`.
+    listing = run_in(tag, "python3", "-m", "pip", "list", "--format=json")
+    assert listing.returncode == 0, listing.stderr
+    installed = {canonical(p["name"]): p["version"] for p in json.loads(listing.stdout)}
     locked = lock_pins(kind)
     wrong = {name: (version, installed.get(name)) for name, version in locked.items() if installed.get(name) != version}
     assert wrong == {}, "locked version != installed version"
