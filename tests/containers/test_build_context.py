@@ -176,3 +176,9 @@ def test_without_a_running_daemon_the_build_says_how_to_start_one(tmp_path: Path
 def test_an_unknown_image_kind_is_a_usage_error():
     result = _build_images(dict(os.environ), "tpu")
     assert result.returncode == 2 and "usage" in result.stderr
+
+
+def test_build_and_push_passes_the_base_argument_and_refuses_a_stand_in_before_logging_in():
+    script = (REPO / "containers" / "build_and_push.sh").read_text()
+    assert '--build-arg "BASE_IMAGE=' in script and "conviction.requirements-lock-sha256=" in script
+    assert script.index("conviction.stand-in-for") < script.index("docker login")
