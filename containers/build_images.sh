@@ -20,7 +20,7 @@ case "$which_images" in cpu|gpu) kinds=("$which_images") ;; all) kinds=(cpu gpu)
   *) echo "usage: containers/build_images.sh [cpu|gpu|all]" >&2; exit 2 ;; esac
 
 command -v docker >/dev/null || die "docker is not installed (Debian: apt-get install docker.io)"
-docker info >/dev/null 2>&1 \
+timeout 30 docker info >/dev/null 2>&1 \
   || die "the Docker daemon is not running: start it with 'dockerd &' (as root) or 'sudo systemctl start docker'"
 
 version=$(sed -n 's/^version *= *//p' setup.cfg)
@@ -51,7 +51,7 @@ choose_base() {  # choose_base <kind>: prints the base image to build on
   if ! docker image inspect "$standin" >/dev/null 2>&1; then
     containers/base/build_bases.sh "$kind" >&2 || die "could not build the stand-in base ${standin}"
   fi
-  say "${kind}: ${upstream} is not here and not pullable (${PULL_TIMEOUT}s); building on the stand-in ${standin} (containers/base/build_bases.sh)" >&2
+  say "${kind}: ${upstream} is not here and docker pull failed (or ran past ${PULL_TIMEOUT}s); building on the stand-in ${standin} (containers/base/build_bases.sh)" >&2
   echo "$standin"
 }
 
