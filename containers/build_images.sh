@@ -3,7 +3,8 @@
 #   containers/build_images.sh [cpu|gpu|all]
 #
 # Tags conviction-cpu:<version> and conviction-gpu:<version> (version from setup.cfg), labelled with the git
-# revision and the sha256 of the requirements.lock each one installed:
+# revision and the sha256 of the requirements.lock each one installed (the title and description replace
+# those a stand-in base would pass on; its conviction.stand-in-for label stays, saying what it replaced):
 #   docker image inspect conviction-cpu:0.1.0 --format '{{json .Config.Labels}}'
 # Base: the Dockerfile's upstream default (ARG BASE_IMAGE) when it is here or a pull succeeds within
 # PULL_TIMEOUT seconds (default 60); otherwise the stand-in conviction-base/<kind>:bookworm, built from
@@ -76,6 +77,8 @@ build() {
     --label "conviction.requirements-lock=containers/${kind}/requirements.lock" \
     --label "conviction.requirements-lock-sha256=${lock_sha}" \
     --label "conviction.base-image=${base}" \
+    --label "org.opencontainers.image.title=conviction-${kind}" \
+    --label "org.opencontainers.image.description=conviction ${kind} job image (containers/${kind}/Dockerfile) on ${base}" \
     --label "org.opencontainers.image.version=${version}" \
     --label "org.opencontainers.image.revision=${revision}" \
     --label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
