@@ -17,6 +17,8 @@
 # machine, not for a registry (containers/build_and_push.sh refuses to push them).
 #
 # Environment: DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR (default: the host's apt sources), SUITE (bookworm).
+# The imported tree, conviction-base/debian:<suite>-minbase, is reused once made; `docker rmi` it to take a
+# fresh one from the mirror.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,17 +47,32 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(host_uri 'debian-security/?$' '^$')}"
 DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
+remove_work() {
+  local mount
+  awk -v root="$root/" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mount; do
+    umount -l "$mount" || true
+  done
+  rm -rf --one-file-system "$work"
+}
+
 build_rootfs() {
   command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
   [ "$(id -u)" = 0 ] || die "debootstrap needs root: run as root or with sudo"
   # The tree lives in a temporary folder outside the repository, removed however this ends.
-  local work
+  # debootstrap mounts /proc and /sys inside it while it works: unmount whatever is still mounted there, then
+  # delete without crossing into another file system.
   work=$(mktemp -d /tmp/conviction-base.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
-  local root="$work/rootfs"
+  root="$work/rootfs"
+  trap remove_work EXIT
   say "debootstrap --variant=minbase ${SUITE} from ${DEBIAN_MIRROR} (a few minutes)"
-  debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$root" "$DEBIAN_MIRROR" \
-    > "$work/debootstrap.log" 2>&1 || { tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+  # In its own process group, waited for in the background, so an interrupt stops it (and its dpkg and
+  # downloads) at once and the EXIT trap removes the tree.
+  setsid debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$root" "$DEBIAN_MIRROR" \
+    > "$work/debootstrap.log" 2>&1 &
+  debootstrap_pid=$!
+  trap 'kill -- -"$debootstrap_pid" 2>/dev/null; wait "$debootstrap_pid"; say "interrupted: debootstrap stopped, its tree removed"; exit 130' INT TERM
+  wait "$debootstrap_pid" || { tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+  trap - INT TERM
 
   cat > "$root/etc/apt/sources.list" <<SOURCES
 deb ${DEBIAN_MIRROR} ${SUITE} main
@@ -86,7 +103,7 @@ SOURCES
         --change 'CMD ["bash"]' \
         - ) || die "docker import failed"
   docker tag "$id" "$ROOTFS_TAG"
-  rm -rf "$work"
+  remove_work
   trap - EXIT
   say "imported ${ROOTFS_TAG}"
 }

@@ -121,7 +121,8 @@ def test_stand_in_bases_come_from_debian_minbase_with_the_hosts_ca_certificates(
     assert "/usr/local/share/ca-certificates" in script and "/etc/ssl/certs/ca-certificates.crt" in script
     assert "update-ca-certificates" in script
     # The tree lives outside the repository and goes however the script ends.
-    assert "mktemp -d /tmp/" in script and "trap 'rm -rf \"$work\"' EXIT" in script
+    assert "mktemp -d /tmp/" in script and "trap remove_work EXIT" in script
+    assert 'rm -rf --one-file-system "$work"' in script
     assert subprocess.run(["bash", "-n", str(BUILD_BASES)], check=False).returncode == 0
 
 
