@@ -70,7 +70,7 @@ build_rootfs() {
   setsid debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$root" "$DEBIAN_MIRROR" \
     > "$work/debootstrap.log" 2>&1 &
   debootstrap_pid=$!
-  trap 'kill -- -"$debootstrap_pid" 2>/dev/null; wait "$debootstrap_pid"; say "interrupted: debootstrap stopped, its tree removed"; exit 130' INT TERM
+  trap 'kill -- -"$debootstrap_pid" 2>/dev/null; wait "$debootstrap_pid"; say "interrupted: debootstrap stopped; removing its tree"; exit 130' INT TERM
   wait "$debootstrap_pid" || { tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
   trap - INT TERM
 
