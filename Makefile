@@ -61,3 +61,11 @@ test-latest:
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) runs .pytest_cache .ruff_cache *.egg-info
+
+# `make images` (IMAGES=cpu|gpu|all): the job images, conviction-<kind>:<setup.cfg version>, built locally
+# on the upstream bases or, where no registry is reachable, on Debian stand-ins (docs/containers.md).
+IMAGES ?= all
+
+.PHONY: images
+images:
+	containers/build_images.sh $(IMAGES)
