@@ -184,3 +184,13 @@ def test_build_script_tags_with_version_and_revision():
     script = (REPO / "containers" / "build_and_push.sh").read_text()
     assert 'tag="${version}-${revision}"' in script
     assert subprocess.run(["bash", "-n", str(REPO / "containers" / "build_and_push.sh")], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("image", ["cpu", "gpu"])
+def test_no_source_tree_is_left_in_the_working_directory_to_shadow_the_jobs_code(image):
+    """`python3 -m steps.x` puts the working directory first on sys.path: a steps/ left in the image's WORKDIR
+    would be imported instead of the content-hashed code on PYTHONPATH (container mode found jobs doing so)."""
+    text = (REPO / "containers" / image / "Dockerfile").read_text()
+    install = re.search(r"^RUN pip install --no-deps --no-build-isolation \..*?(?=^\S|\Z)", text, re.S | re.M)
+    assert install, "the package install step"
+    assert re.search(r"rm -rf steps pipelines", install.group(0)), install.group(0)
