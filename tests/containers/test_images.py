@@ -3,8 +3,8 @@ is clean, they run as root, and SageMaker's two ways of starting them work — `
 mounted trains a model and prints the definition's metric lines; `<image> serve` answers GET /ping and
 POST /invocations on 8080.
 
-Skipped, with the reason, where docker or the image is absent; CONVICTION_REQUIRE_IMAGES=1 (CI) makes absence a
-failure. Every container started here is removed (`docker rm -f`) however the test ends, and every wait is
+Skipped, with the reason, where docker or the image is absent; CONVICTION_REQUIRE_IMAGES (CI: cpu) makes
+absence a failure. Every container started here is removed (`docker rm -f`) however the test ends, and every wait is
 bounded in time."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from built_images import REPO, VERSION, docker, image_tag
 
 from pipelines.stages.tuning import METRIC_DEFINITIONS
 from steps.features.run import run_features
@@ -35,11 +35,6 @@ from steps.sample_data.writer import write_market
 
 pytestmark = pytest.mark.images
 
-REPO = Path(__file__).resolve().parents[2]
-VERSION = next(line.split("=", 1)[1].strip() for line in (REPO / "setup.cfg").read_text().splitlines()
-               if re.match(r"version\s*=", line))
-REQUIRE = os.environ.get("CONVICTION_REQUIRE_IMAGES") == "1"
-DOCKER_TIMEOUT_S = 120
 TRAIN_TIMEOUT_S = 600
 SERVE_START_TIMEOUT_S = 90
 # SageMaker passes a training job's hyperparameters as strings, the tuner's objective among them.
@@ -48,29 +43,6 @@ HYPERPARAMETERS = {"algorithm": "xgboost", "num_round": "20", "early_stopping_ro
 UNIVERSE = pd.DataFrame({"ticker": ["AAPL", "MSFT", "JPM", "XOM"],
                          "sector": ["Information Technology", "Information Technology", "Financials", "Energy"]})
 TINY_SETTINGS = FeatureSettings(n_folds=3, train_days=10, validation_days=4, holdout_days=5, embargo_bars=30)
-
-
-def docker(*args: str, timeout: float = DOCKER_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def absent(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(f"{reason} (CONVICTION_REQUIRE_IMAGES=1: the images must be here)")
-    pytest.skip(reason)
-
-
-def image_tag(kind: str) -> str:
-    """The image `make images` built for this version; skips (or fails under CONVICTION_REQUIRE_IMAGES=1)
-    where docker, its daemon or the image is missing."""
-    tag = f"conviction-{kind}:{VERSION}"
-    if shutil.which("docker") is None:
-        absent("no docker CLI on this machine")
-    if docker("info", timeout=30).returncode != 0:
-        absent("the Docker daemon is not running (start it: 'dockerd &' or 'sudo systemctl start docker')")
-    if docker("image", "inspect", tag).returncode != 0:
-        absent(f"no image {tag} here: build it with `make images IMAGES={kind}`")
-    return tag
 
 
 def run_in(tag: str, *command: str) -> subprocess.CompletedProcess[str]:
@@ -249,3 +221,23 @@ def test_serve_answers_ping_and_invocations_on_8080(cpu_model, features_dir):
         assert status == 200, body
         predictions = json.loads(body)["predictions"]
         assert len(predictions) == 3 and all(0.0 <= p["probability"] <= 1.0 for p in predictions)
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def test_the_jobs_code_on_pythonpath_is_what_python_m_imports(kind, tmp_path):
+    """A job's content-hashed `steps/` (a processing input or training channel on PYTHONPATH) must win over the
+    image's installed copy, from the image's own working directory, as `python3 -m steps.<name>` starts."""
+    tag = image_tag(kind)
+    code = tmp_path / "code"
+    (code / "steps").mkdir(parents=True)
+    (code / "steps" / "__init__.py").write_text("")
+    (code / "steps" / "which.py").write_text("import steps\nprint('imported', steps.__file__)\n")
+    name = f"conviction-test-{uuid.uuid4().hex[:12]}"
+    try:
+        ran = docker("run", "--name", name, "-v", f"{code}:/opt/ml/processing/input/code:ro",
+                     "-e", "PYTHONPATH=/opt/ml/processing/input/code", "--entrypoint", "python3", tag,
+                     "-m", "steps.which")  # fmt: skip
+    finally:
+        docker("rm", "-f", name)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "imported /opt/ml/processing/input/code/steps/__init__.py"
