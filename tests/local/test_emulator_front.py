@@ -191,3 +191,24 @@ def test_the_project_uses_no_moto_module_but_its_public_server():
         for match in statement.finditer(path.read_text())
     }
     assert uses and all(use.endswith("from moto.server import ThreadedMotoServer") for use in uses), sorted(uses)
+
+
+@pytest.mark.slow
+def test_pipelines_run_exits_1_with_one_line_when_its_emulator_refuses_the_execution(aws_endpoint, tmp_path, capsys):
+    from pipelines.run import main
+
+    front = Front(Moto(aws_endpoint), _NoLocalActions())
+    endpoint = front.bind()
+    front.serve()
+    try:
+        code = main(["--profile", "quick", "--set", "sample_data.tickers=3", "--max-trials", "2",
+                     "--param", "MinModelAUC=0.55", "--param", "MinEnsembleAUC=0.55",
+                     "--run-dir", str(tmp_path / "runs"), "--endpoint-url", endpoint])  # fmt: skip
+    finally:
+        front.stop()
+    out = capsys.readouterr()
+    said = [line for line in (out.out + out.err).splitlines() if "mirrored" in line]
+    assert code == 1, out.out + out.err
+    assert "pipeline Succeeded" in out.out  # the steps ran; only the mirror failed
+    assert len(said) == 1 and said[0].startswith("error: the run is not mirrored into the emulator"), said
+    assert f"{endpoint} refused {LOCAL_EXECUTION_ACTION}" in said[0]
