@@ -1,11 +1,17 @@
-"""The AWS API emulator for runs without an AWS account: moto in server mode on 127.0.0.1.
+"""The AWS API emulator for runs without an AWS account: moto's server behind the project's HTTP front.
 
 Everything that would call AWS (the model registry, endpoints, alarms, secrets, and the pipeline
 executions local runs mirror themselves into) talks to it through the same boto3 code as production,
-given `endpoint_url`. Its state lives in the workspace: moto's own recorder journals every request that
-changes state to `<state-dir>/recording.jsonl`, and the next emulator started on the same folder replays
-that journal before it answers, so `pipelines.approve` and `pipelines.deploy` see the packages
-`pipelines.run` registered, and a run's execution and steps are there after a restart.
+given `endpoint_url`. It is two servers on 127.0.0.1: moto's `ThreadedMotoServer` on an internal port, and
+in front of it, on the port users see, the project's own (`pipelines.emulator_front`), which forwards every
+request to moto and answers the few SageMaker actions moto lacks (`pipelines.emulator_executions`). Only
+moto's public surface is used (its server and HTTP API): its private modules change between releases.
+
+Its state lives in the workspace: the front journals every request that changed state to
+`<state-dir>/recording.jsonl` (`pipelines.emulator_journal`, moto's recorder format), and the next emulator
+started on the same folder replays that journal before it answers, so `pipelines.approve` and
+`pipelines.deploy` see the packages `pipelines.run` registered, and a run's execution and steps are there
+after a restart.
 
     python -m pipelines.emulator [--state-dir runs/.emulator] [--port 0]   # serve until Ctrl-C / SIGTERM
 
@@ -26,64 +32,30 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
-from pipelines.emulator_executions import local_put_key
+from pipelines.emulator_journal import JOURNAL_NAME, JournalError, is_read_only
 
 DEFAULT_STATE_DIR = Path("runs") / ".emulator"
 DEFAULT_REGION = "us-east-1"
-JOURNAL_NAME = "recording.jsonl"
 LOCK_NAME = "emulator.lock"
 # Emulated credentials: moto accepts any; they are never valid against AWS.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # botocore model extras: the emulator's one action that is not SageMaker's (pipelines.emulator_executions)
 MODEL_EXTRAS = Path(__file__).with_name("emulator_model")
-_READ_ACTION_PREFIXES = ("Describe", "List", "Get", "Search", "BatchGet", "BatchDescribe", "Query")
+__all__ = ["Emulator", "EmulatorError", "compact_journal", "emulator_client", "exports", "is_read_only", "main"]
 
 
 class EmulatorError(RuntimeError):
     """The emulator cannot start (one line)."""
 
 
-def _action_of(entry: dict[str, Any]) -> str | None:
-    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
-    target = headers.get("x-amz-target")
-    if target:
-        return target.rsplit(".", 1)[-1]
-    if not entry.get("body_encoded") and isinstance(entry.get("body"), str):
-        action = parse_qs(entry["body"]).get("Action")
-        if action:
-            return action[0]
-    return None
-
-
-def is_read_only(entry: dict[str, Any]) -> bool:
-    """A recorded request that changed nothing (replaying it would only cost time)."""
-    if entry.get("method") in {"GET", "HEAD"}:
-        return True
-    action = _action_of(entry)
-    return bool(action and action.startswith(_READ_ACTION_PREFIXES))
-
-
 def compact_journal(path: Path) -> int:
     """Drop read-only requests, and every put of a local run's execution but its last (each carries the
     whole execution), from the journal; returns how many requests remain."""
-    if not path.is_file():
-        return 0
-    kept: list[tuple[str, tuple[str, str] | None]] = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        if not is_read_only(entry):
-            kept.append((line, local_put_key(entry, _action_of(entry))))
-    last = {key: i for i, (_, key) in enumerate(kept) if key is not None}
-    lines = [line for i, (line, key) in enumerate(kept) if key is None or last[key] == i]
-    partial = path.with_suffix(".partial")
-    partial.write_text("".join(f"{line}\n" for line in lines))
-    partial.replace(path)
-    return len(lines)
+    from pipelines.emulator_executions import local_put_key
+    from pipelines.emulator_journal import compact_journal as compact
+
+    return compact(path, local_put_key)
 
 
 class Emulator:
@@ -98,7 +70,8 @@ class Emulator:
         self.port = port
         self.endpoint: str | None = None
         self.attached = False
-        self._server = None
+        self._server = None  # the HTTP front (pipelines.emulator_front) on `port`
+        self._moto = None  # moto's server behind it, on a port of its own
         self._lock = None
         self.replayed = 0
 
@@ -115,31 +88,36 @@ class Emulator:
         try:
             return self._serve()
         except BaseException:
+            self.stop()
             self._release()
             raise
 
     def _serve(self) -> str:
-        import requests
-        from moto.moto_api import recorder
         from moto.server import ThreadedMotoServer
 
-        from pipelines.emulator_executions import install
+        from pipelines.emulator_executions import LocalExecutions
+        from pipelines.emulator_front import Front, Moto
+        from pipelines.emulator_journal import Journal, read_journal
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        install()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-        recorder._location = str(self.journal)
-        recorder.stop_recording()
+        try:
+            self.replayed = compact_journal(self.journal)
+            lines = read_journal(self.journal)
+        except JournalError as exc:
+            raise EmulatorError(str(exc)) from None
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        moto = Moto(f"http://{host}:{port}")
         # moto's backends are process-wide: start from nothing, then the journal, so a second emulator
         # in the same process does not see (and duplicate) the first one's in-memory state.
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30)
-        if self.journal.is_file():
-            self.replayed = compact_journal(self.journal)
-            recorder.replay_recording(target_host=self.endpoint)
-        recorder.start_recording()
+        reset = moto.send("POST", "/moto-api/reset", [("Host", f"{host}:{port}")], b"")
+        if not reset.ok:
+            raise EmulatorError(f"moto's server on {moto.endpoint} refused /moto-api/reset ({reset.status})")
+        self._server = Front(moto, LocalExecutions(), Journal(self.journal))
+        self.endpoint = self._server.bind(self.port)
+        self._server.replay(lines)
+        self._server.serve()
         if self._lock is not None:  # tell later commands where this folder is served
             self._lock.seek(0)
             self._lock.truncate()
@@ -182,14 +160,13 @@ class Emulator:
             self._lock = None
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        from moto.moto_api import recorder
-
-        recorder.stop_recording()
-        self._server.stop()
-        self._server = None
-        compact_journal(self.journal)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+            compact_journal(self.journal)
         self._release()
 
     def client(self, service: str):

@@ -8,7 +8,8 @@ Steps run as SageMaker runs them: each as soon as every step it depends on has s
 at most N jobs and tuning trials at once (default: the cores). Before anything runs, the definition is held
 to SageMaker's rules (lint's), and each step's request to botocore's SageMaker model.
 
-Exit codes: 0 the pipeline succeeded; 1 it failed (a FailStep's message or a step's error is printed);
+Exit codes: 0 the pipeline succeeded; 1 it failed (a FailStep's message or a step's error is printed), or
+it could not mirror itself into the emulator as a pipeline execution (its steps still ran; one line says why);
 2 a usage or configuration error (one line); 130 interrupted (Ctrl-C: running jobs are ended, the record
 says Stopped).
 """

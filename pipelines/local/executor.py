@@ -6,6 +6,10 @@ was chosen, `pipelines.definition_graph`); ready steps run at once, each on its 
 tuning trials share `max_parallel` slots. Each step's request is validated against botocore's SageMaker
 model after its expressions are resolved, and a violation fails the step as a ValidationException would.
 What a step type does is its handler's (`pipelines.local.handlers`).
+
+When the record's observer (the run's mirror in the emulator, `pipelines.local.mirror`) fails, the run does
+not stop: its steps finish, since their artifacts and the record are still useful, and then the run fails
+(`RunResult.exit_code` 1) with the observer's error in one line (`RunResult.observer_error`).
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class RunOptions:
     parameter_policy: Any = None
     emulator_dir: Path | None = None
     # Called with the record each time it is written (a step started or ended): a seam for mirrors of the
-    # run, e.g. the emulator's pipeline execution. A failing observer is reported once, never fatal.
+    # run, e.g. the emulator's pipeline execution. A failing observer is called no more; the run still
+    # finishes its steps (their artifacts and record are kept), then fails: `RunResult.observer_error`.
     on_record: Callable[[ExecutionRecord], None] | None = None
     # Container mode (`--containers`): every job in the image its step declares, on this machine's Docker
     # (pipelines.local.jobs.containers); None: on the host, in this venv.
@@ -74,6 +79,8 @@ class RunOptions:
 class RunResult:
     record: ExecutionRecord
     exit_code: int
+    # why the run's observer (its mirror in the emulator) failed, in one line; the exit code is then 1
+    observer_error: str | None = None
 
     @property
     def steps(self) -> dict[str, StepRecord]:
@@ -182,7 +189,7 @@ class PipelineExecution:
         self._slots = threading.BoundedSemaphore(self.max_parallel)
         self._record_lock = threading.RLock()
         self._client_lock = threading.Lock()
-        self._observer_failed = False
+        self.observer_error: str | None = None
         self._stopping = False
         self._reported_branches: set[tuple[str, bool]] = set()
         self._emulator = None
@@ -256,12 +263,11 @@ class PipelineExecution:
     def write_record(self) -> None:
         with self._record_lock:
             self.record.write()
-            if self.options.on_record is not None and not self._observer_failed:
+            if self.options.on_record is not None and self.observer_error is None:
                 try:
                     self.options.on_record(self.record)
-                except Exception as exc:  # a mirror of the run must never change the run
-                    self._observer_failed = True
-                    self.options.echo(f"warning: the run's observer failed and is off: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # the steps go on (their artifacts are useful); the run fails at its end
+                    self.observer_error = str(exc) or type(exc).__name__
 
     def tuning_jobs(self) -> dict[str, dict[str, Any]]:
         """Describe-responses of the tuning jobs this run has (cache hits included), by tuning job name."""
@@ -280,7 +286,9 @@ class PipelineExecution:
         before_steps: Callable[[PipelineExecution], None] | None = None,
         after_step: Callable[[PipelineExecution, str], None] | None = None,
     ) -> RunResult:
-        """Runs every step when it is ready; `before_steps` prepares inputs, `after_step` is a seam for tests."""
+        """Runs every step when it is ready; `before_steps` prepares inputs, `after_step` is a seam for tests.
+
+        Exit code 1 when a step failed it, or when its observer failed (after every step had its chance)."""
         echo = self.options.echo
         for name in self.order:
             node = self.nodes[name]
@@ -311,7 +319,8 @@ class PipelineExecution:
             self._end("Succeeded")
         finally:
             self.close()  # after the last record is written: an observer may still use the emulator
-        return RunResult(self.record, 0 if self.record.status == "Succeeded" else 1)
+        succeeded = self.record.status == "Succeeded" and self.observer_error is None
+        return RunResult(self.record, 0 if succeeded else 1, self.observer_error)
 
     def _end(self, status: str, reason: str | None = None) -> None:
         """The execution's end: `status` unless a step already failed it."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,8 @@ JOB_METADATA = {
     "Tuning": ("TuningJob", "HyperParameterTuningJobArn", "HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
 }
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+LOCAL_EXECUTION_ACTION = "PutLocalPipelineExecution"  # pipelines.emulator_executions (not imported: it loads moto's
+# front and werkzeug, which a run pointed at another endpoint never needs)
 # botocore's length limits on the fields a reason goes into
 STEP_REASON_MAX, EXECUTION_REASON_MAX, FAIL_MESSAGE_MAX = 1024, 1300, 3072
 
@@ -135,6 +138,43 @@ def execution_request(
     return request
 
 
+class MirrorFailed(RuntimeError):
+    """The run could not mirror itself into the emulator (one line: where, what, what to do)."""
+
+
+def _shown(endpoint: str) -> str:
+    """The endpoint without any user:password in it (messages never carry a secret)."""
+    parts = urlparse(endpoint)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+# what this project's emulator answers a put with; any other refusal (404, 500, UnknownOperation...) is an
+# endpoint without the action
+EMULATOR_ERROR_CODES = {"ValidationException", "ResourceNotFound", "SerializationException"}
+MESSAGE_MAX = 300
+
+
+def failure_line(endpoint: str, exc: BaseException) -> str:
+    """Why the run is not in the emulator, and what to do about it, in one line."""
+    from botocore.exceptions import ClientError
+
+    where = _shown(endpoint) if "://" in endpoint else endpoint
+    todo = "the run's record and artifacts are complete"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or "?"
+        message = _clip(" ".join(re.sub(r"<[^>]*>", " ", str(error.get("Message") or "")).split()), MESSAGE_MAX)
+        what = f"{where} refused {exc.operation_name} ({code}{f': {message}' if message else ''})"
+        if exc.operation_name == LOCAL_EXECUTION_ACTION and code not in EMULATOR_ERROR_CODES:
+            todo = ("only this project's emulator keeps a run's execution: leave out --endpoint-url for the run's "
+                    f"embedded one, or point it at `python -m pipelines.emulator`; {todo}")  # fmt: skip
+    else:
+        what = f"{where}: {type(exc).__name__}: {exc}"
+        todo = f"is the emulator there running (`python -m pipelines.emulator`)? {todo}"
+    return " ".join(f"the run is not mirrored into the emulator as a pipeline execution: {what}; {todo}".split())
+
+
 class ExecutionMirror:
     """The observer: publishes the definition once, then puts the execution at each record write."""
 
@@ -150,31 +190,26 @@ class ExecutionMirror:
     def __call__(self, record: ExecutionRecord) -> None:
         if self.off:
             return
-        client = self.execution.sagemaker_client()
-        if self.pipeline_arn is None:
+        endpoint = self.execution.options.aws_endpoint or "the run's embedded emulator"
+        try:
+            client = self.execution.sagemaker_client()
             endpoint = client.meta.endpoint_url
-            if urlparse(endpoint).hostname not in LOOPBACK_HOSTS:
+            if self.pipeline_arn is None and urlparse(endpoint).hostname not in LOOPBACK_HOSTS:
                 self.off = True
                 self.execution.options.echo(f"not mirrored as a pipeline execution: {endpoint} is not a local emulator")
                 return
-            self.pipeline_arn = self._publish(client)
-        request = execution_request(record, self.pipeline_arn, self.specs)
-        if self.execution_arn is not None:
-            client.put_local_pipeline_execution(**request)
-            return
-        from botocore.exceptions import ClientError
+            self._mirror(client, record)
+        except Exception as exc:
+            raise MirrorFailed(failure_line(endpoint, exc)) from exc
 
-        try:
-            response = client.put_local_pipeline_execution(**request)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            raise RuntimeError(
-                f"{client.meta.endpoint_url} refused {exc.operation_name} ({code}): only this project's emulator "
-                "(`python -m pipelines.emulator`, or the run's embedded one) keeps a run's execution"
-            ) from None
-        self.execution_arn = response["PipelineExecutionArn"]
-        endpoint = client.meta.endpoint_url
-        self.execution.options.echo(f"pipeline execution {self.execution_arn} in the emulator on {endpoint}")
+    def _mirror(self, client, record: ExecutionRecord) -> None:
+        if self.pipeline_arn is None:
+            self.pipeline_arn = self._publish(client)
+        response = client.put_local_pipeline_execution(**execution_request(record, self.pipeline_arn, self.specs))
+        if self.execution_arn is None:
+            self.execution_arn = response["PipelineExecutionArn"]
+            endpoint = client.meta.endpoint_url
+            self.execution.options.echo(f"pipeline execution {self.execution_arn} in the emulator on {endpoint}")
 
     def _publish(self, client) -> str:
         """CreatePipeline, or UpdatePipeline when the definition there differs; the pipeline's ARN."""

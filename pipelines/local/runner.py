@@ -121,6 +121,8 @@ def print_summary(result: RunResult, echo=print) -> None:
         echo(f"failure: {record.failure_reason}")
     if record.model_package_arn:
         echo(f"model package: {record.model_package_arn}")
+    if result.observer_error:  # the run's steps ran, but it is not where the user will look for it
+        echo(f"error: {result.observer_error}")
 
 
 def skipped_groups(record) -> dict[str, list[str]]:
