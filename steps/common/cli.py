@@ -80,22 +80,63 @@ def io_error_line(exc: OSError) -> str:
     return " ".join(f"{where}: {reason}; fix: {fix}".split())
 
 
+# Where SageMaker reads why a job failed (the first 1 KB): a training job's FailureReason from
+# /opt/ml/output/failure, a processing job's ExitMessage from /opt/ml/output/message.
+# https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-signal-success-failure.html
+# https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html
+_PROCESSING_CONFIG = "/opt/ml/config/resourceconfig.json"
+
+
+def job_failure_file() -> str | None:
+    """The file this job's failure line goes to, or None outside a SageMaker job: a training job (SageMaker
+    sets TRAINING_JOB_NAME; the local runner's host mode SM_OUTPUT_DIR), else a processing job (SageMaker
+    writes /opt/ml/config/resourceconfig.json)."""
+    if os.environ.get("SM_OUTPUT_DIR"):
+        return os.path.join(os.environ["SM_OUTPUT_DIR"], "failure")
+    if os.environ.get("TRAINING_JOB_NAME"):
+        return "/opt/ml/output/failure"
+    if os.path.isfile(_PROCESSING_CONFIG):
+        return "/opt/ml/output/message"
+    return None
+
+
+def report_job_failure(line: str) -> None:
+    """Tell SageMaker (and the local runner) why the job failed; never fails the exit path itself."""
+    path = job_failure_file()
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as failure:
+            failure.write(line[:1024])
+    except OSError:
+        pass
+
+
 def main_guard(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a step's main; a StepError becomes exit code 2 and an OSError (full disk, read-only mount, a file in the
     way of the output folder) exit code 74, each with one line on stderr and no traceback. The outputs are
-    written temp-then-rename, so a step stopped here leaves the previous output or none, never half of one."""
+    written temp-then-rename, so a step stopped here leaves the previous output or none, never half of one.
+    In a SageMaker job the same line goes to its failure file (`job_failure_file`); so does an unexpected
+    exception's last line, whose traceback still follows."""
     try:
         code = main(argv)
     except StepError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
+        report_job_failure(message)
         return exc.exit_code
     except OSError as exc:
-        print(f"error: {io_error_line(exc)}", file=sys.stderr)
+        line = io_error_line(exc)
+        print(f"error: {line}", file=sys.stderr)
+        report_job_failure(line)
         return IO_ERROR_EXIT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        report_job_failure(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
+        raise
     return int(code or 0)
 
 

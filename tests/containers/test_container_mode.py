@@ -83,3 +83,38 @@ def test_a_quick_run_in_the_images_equals_the_host_run_and_serves_from_the_image
         package = emulator.client("sagemaker").describe_model_package(
             ModelPackageName=in_images.record.model_package_arn)
     assert package["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_training_job_that_fails_in_the_image_reports_its_error_line_as_failure_reason(cpu_image, tmp_path):
+    """The job's own one-line error (steps.common.cli) reaches /opt/ml/output/failure inside the image, and the
+    runner turns it into the step's FailureReason, as SageMaker does. The code travels as a channel on
+    PYTHONPATH (the definition's content-hashed code), ahead of the image's installed copy."""
+    import shutil
+    from pathlib import Path
+
+    from pipelines.local.jobs.training import run_training_job
+    from pipelines.local.store import LocalStore
+
+    store = LocalStore(tmp_path / "s3")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "steps", store.path("s3://b/code/0123456789abcdef/steps"),
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    corrupt = store.path("s3://b/features/features.parquet")
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"not a parquet file")
+    definition = {
+        "AlgorithmSpecification": {"TrainingImage": cpu_image, "TrainingInputMode": "File", "MetricDefinitions": []},
+        "InputDataConfig": [
+            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": "s3://b/features/"}}},
+            {"ChannelName": "code", "DataSource": {"S3DataSource": {"S3Uri": "s3://b/code/0123456789abcdef"}}},
+        ],
+        "OutputDataConfig": {"S3OutputPath": "s3://b/models"},
+        "Environment": {"PYTHONPATH": "/opt/ml/input/data/code"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+    described = run_training_job("failing-job", definition, {"algorithm": "xgboost"}, tmp_path / "job", store,
+                                 containers=ContainerRuntime())  # fmt: skip
+    assert described["TrainingJobStatus"] == "Failed"
+    log = (tmp_path / "job" / "job.log").read_text()
+    printed = [line.removeprefix("error: ") for line in log.splitlines() if line.startswith("error: ")]
+    assert printed, log[-2000:]
+    assert described["FailureReason"].startswith(f"AlgorithmError: {printed[-1]}\n(exit code ")
