@@ -255,3 +255,19 @@ def test_linked_folders_are_the_targets_outside_the_mount(tmp_path):
     (root / "input" / "data" / "inside").symlink_to(root / "input" / "data" / "train", target_is_directory=True)
     assert linked_folders(root) == [outside.resolve()]
     assert os.path.isdir(root / "input" / "data" / "code")
+
+
+def test_a_run_folder_whose_path_docker_would_misread_is_refused_in_one_line(docker, store, tmp_path):
+    with pytest.raises(LocalRunError, match=r"cannot be mounted \(':' or ',' in the path\)"):
+        run_training_job("job", training_definition(), {}, tmp_path / "a:b" / "job", store,
+                         containers=ContainerRuntime())  # fmt: skip
+
+
+def test_a_jobs_own_path_variable_does_not_change_which_docker_runs(docker, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVICTION_DOCKER", "docker")  # found on PATH, as usual
+    monkeypatch.setenv("PATH", f"{docker}{os.pathsep}{os.environ['PATH']}")
+    definition = training_definition()
+    definition["Environment"]["PATH"] = "/nowhere"
+    described = run_training_job("job-path", definition, {}, tmp_path / "job", store, containers=ContainerRuntime())
+    assert described["TrainingJobStatus"] == "Completed"
+    assert runs(docker)[0]["env"]["PATH"] == "/nowhere"  # the job gets it; the CLI was found before

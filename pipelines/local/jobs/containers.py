@@ -50,6 +50,10 @@ class ContainerRuntime:
     _images: dict[str, str] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def executable(self) -> str:
+        """The CLI's absolute path: a job's own PATH (its Environment reaches the CLI's) must not change it."""
+        return shutil.which(self.docker) or self.docker
+
     def check(self) -> None:
         """The CLI exists and its daemon answers; else one line saying what to run (before any step starts)."""
         if shutil.which(self.docker) is None:
@@ -110,14 +114,16 @@ class ContainerRuntime:
         ml_root = (job_root / "opt" / "ml").resolve()
         ml_root.mkdir(parents=True, exist_ok=True)
         name = f"conviction-{job_root.name[:40]}-{uuid.uuid4().hex[:8]}".lower()
-        command = [self.docker, "run", "--rm", "--name", name, "-v", f"{ml_root}:{CONTAINER_ML}"]
+        command = [self.executable(), "run", "--rm", "--name", name, "-v", bind(ml_root, CONTAINER_ML)]
         for shared in linked_folders(ml_root):
-            command += ["-v", f"{shared}:{shared}:ro"]
+            command += ["-v", bind(shared, str(shared), read_only=True)]
         if network_isolation:
             command += ["--network", "none"]
         if cpus:
             command += ["--cpus", str(cpus)]
-        client_env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG"}}
+        # what the CLI itself needs to reach its daemon (rootless and remote engines too), nothing else
+        client_env = {k: v for k, v in os.environ.items()
+                      if k in {"PATH", "HOME", "XDG_RUNTIME_DIR"} or k.startswith("DOCKER_")}  # fmt: skip
         for key, value in environment.items():
             command += ["-e", key]  # the value travels in the CLI's environment, not its arguments
             client_env[key] = value
@@ -137,8 +143,9 @@ class ContainerRuntime:
         on a free port of 127.0.0.1; returns the container's name and its URL."""
         image = self.local_image(image_uri)
         name = f"conviction-{label[:40]}-{uuid.uuid4().hex[:8]}".lower()
-        command = [self.docker, "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVING_PORT}",
-                   "-v", f"{Path(model_dir).resolve()}:{CONTAINER_ML}/model:ro", image, "serve"]  # fmt: skip
+        model = bind(Path(model_dir).resolve(), f"{CONTAINER_ML}/model", read_only=True)
+        command = [self.executable(), "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVING_PORT}",
+                   "-v", model, image, "serve"]  # fmt: skip
         started = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if started.returncode != 0:
             subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=60, check=False)
@@ -182,6 +189,14 @@ class ContainerRuntime:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log_path.write_text(logs.stdout + logs.stderr)
         subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=60, check=False)
+
+
+def bind(source: Path, target: str, read_only: bool = False) -> str:
+    """A `-v` bind: a host path with ':' (or ',') would be read as another field, so it is refused."""
+    text = str(source)
+    if ":" in text or "," in text:
+        raise LocalRunError(f"--containers: {text} cannot be mounted (':' or ',' in the path): use another --run-dir")
+    return f"{text}:{target}{':ro' if read_only else ''}"
 
 
 def serving_model_folder(artifact: Path, destination: Path) -> Path:
