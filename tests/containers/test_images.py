@@ -249,3 +249,19 @@ def test_serve_answers_ping_and_invocations_on_8080(cpu_model, features_dir):
         assert status == 200, body
         predictions = json.loads(body)["predictions"]
         assert len(predictions) == 3 and all(0.0 <= p["probability"] <= 1.0 for p in predictions)
+
+
+def test_a_failed_build_leaves_no_tag_and_no_container(tmp_path):
+    """What build_images.sh relies on: the legacy builder tags only a finished image, and --force-rm removes
+    the failed step's container."""
+    if shutil.which("docker") is None or docker("info", timeout=30).returncode != 0:
+        absent("no docker CLI or no running daemon")
+    (tmp_path / "present.txt").write_text("a step that succeeds before the one that fails\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY present.txt /present.txt\nCOPY missing.txt /missing.txt\n")
+    tag = f"conviction-test/failed-build:{uuid.uuid4().hex[:12]}"
+    before = set(docker("ps", "-aq").stdout.split())
+    build = subprocess.run(["docker", "build", "--force-rm", "-t", tag, str(tmp_path)], capture_output=True,
+                           text=True, timeout=DOCKER_TIMEOUT_S, check=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    assert build.returncode != 0
+    assert docker("image", "inspect", tag).returncode != 0, f"{tag} was tagged by a failed build"
+    assert set(docker("ps", "-aq").stdout.split()) <= before
