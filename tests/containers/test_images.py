@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from built_images import REPO, VERSION, docker, image_tag
+from built_images import DOCKER_TIMEOUT_S, REPO, VERSION, absent, docker, image_tag
 
 from pipelines.stages.tuning import METRIC_DEFINITIONS
 from steps.features.run import run_features
@@ -241,3 +242,19 @@ def test_the_jobs_code_on_pythonpath_is_what_python_m_imports(kind, tmp_path):
         docker("rm", "-f", name)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "imported /opt/ml/processing/input/code/steps/__init__.py"
+
+
+def test_a_failed_build_leaves_no_tag_and_no_container(tmp_path):
+    """What build_images.sh relies on: the legacy builder tags only a finished image, and --force-rm removes
+    the failed step's container."""
+    if shutil.which("docker") is None or docker("info", timeout=30).returncode != 0:
+        absent("cpu", "no docker CLI or no running daemon")
+    (tmp_path / "present.txt").write_text("a step that succeeds before the one that fails\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY present.txt /present.txt\nCOPY missing.txt /missing.txt\n")
+    tag = f"conviction-test/failed-build:{uuid.uuid4().hex[:12]}"
+    before = set(docker("ps", "-aq").stdout.split())
+    build = subprocess.run(["docker", "build", "--force-rm", "-t", tag, str(tmp_path)], capture_output=True,
+                           text=True, timeout=DOCKER_TIMEOUT_S, check=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    assert build.returncode != 0
+    assert docker("image", "inspect", tag).returncode != 0, f"{tag} was tagged by a failed build"
+    assert set(docker("ps", "-aq").stdout.split()) <= before
