@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ def test_step_writes_the_tweets_contract_and_features_accept_it(trained, tmp_pat
     raw_dir.mkdir(parents=True)
     _raw_tweets(40).to_parquet(raw_dir / "part.parquet")
     result = subprocess.run(
-        ["python", "-m", "steps.sentiment.finbert", "--tweets", str(tmp_path / "raw"), "--model", str(onnx_dir),
+        [sys.executable, "-m", "steps.sentiment.finbert", "--tweets", str(tmp_path / "raw"), "--model", str(onnx_dir),
          "--output", str(tmp_path / "scored"), "--threads", "1"],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin:" + str(REPO / ".venv" / "bin")},
@@ -99,7 +100,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(trained, tmp_path):
     (tmp_path / "raw").mkdir()
     _raw_tweets(4).drop(columns=["text"]).to_parquet(tmp_path / "raw" / "t.parquet")
     result = subprocess.run(
-        ["python", "-m", "steps.sentiment.finbert", "--tweets", str(tmp_path / "raw"), "--model", str(onnx_dir),
+        [sys.executable, "-m", "steps.sentiment.finbert", "--tweets", str(tmp_path / "raw"), "--model", str(onnx_dir),
          "--output", str(tmp_path / "scored")],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin:" + str(REPO / ".venv" / "bin")},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -225,7 +226,7 @@ def test_the_step_program_refuses_an_unreadable_cache_file_on_one_line(models, o
     bad = tmp_path / "c1" / "finbert" / f"model={digest}" / "date=2026-03-02" / "part-truncated.parquet"
     bad.write_bytes(b"PAR1 not really parquet")
     result = subprocess.run(
-        ["python", "-m", "steps.sentiment.finbert", "--tweets", str(raw), "--model", str(models / "fp32"),
+        [sys.executable, "-m", "steps.sentiment.finbert", "--tweets", str(raw), "--model", str(models / "fp32"),
          "--output", str(tmp_path / "o2"), "--cache", str(tmp_path / "c1"), "--cache-out", str(tmp_path / "c2"),
          "--threads", "1"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
