@@ -11,6 +11,10 @@ PIP_PIN := pip==26.3
 TORCH_PIN := torch==2.13.0
 # The drift check's own environment: the newest versions setup.cfg allows (make test-latest).
 LATEST_VENV := .venv-latest
+# What drift breaks first: everything that talks to the emulator (moto, boto3, the SageMaker SDK) and the
+# end-to-end runs. Whole folders, not a marker: not every emulator test carries one.
+LATEST_TESTS := tests/local tests/deploy tests/pipelines tests/sentiment tests/steps/test_aws_clients.py \
+	tests/steps/test_live_monitor.py
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
 .PHONY: run test lint install lock test-latest clean
@@ -47,7 +51,7 @@ lock: $(STAMP)
 	UPGRADE=$(UPGRADE) bash containers/lock.sh
 
 # Drift before users meet it: the newest versions setup.cfg allows, in their own venv, against the emulator
-# and end-to-end tests. Prints what differs from the lock first.
+# and end-to-end tests (LATEST_TESTS). Prints what differs from the lock first.
 test-latest:
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
@@ -57,7 +61,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch-pin.txt -e '.[dev]'
 	$(LATEST_VENV)/bin/python -m pip check
 	$(LATEST_VENV)/bin/python containers/lock_drift.py $(LOCK)
-	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "moto or slow" tests/local tests/deploy tests/pipelines tests/sentiment
+	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LATEST_TESTS)
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) runs .pytest_cache .ruff_cache *.egg-info
