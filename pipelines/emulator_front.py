@@ -36,6 +36,7 @@ _ANSWER_DROPPED = _HOP_BY_HOP | {"server", "date"}
 # never written to the journal: a session token is a credential (the emulator's own are not)
 _NOT_JOURNALLED = {"x-amz-security-token"}
 MOTO_TIMEOUT_S = 120
+SHUTDOWN_POLL_S = 0.05
 
 
 @dataclass
@@ -215,7 +216,9 @@ class Front:
     def serve(self) -> None:
         if self._server is None:
             raise RuntimeError("the front is not bound to a port")
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator-front", daemon=True)
+        # a short poll: `shutdown` waits for the loop's next poll, and every command that ends stops an emulator
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                                        name="emulator-front", daemon=True)  # fmt: skip
         self._thread.start()
 
     def stop(self) -> None:
