@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.config import KNOWN_ALGORITHMS
+from pipelines.parameter_values import ParameterValueError, checked_parameter_values, parameter_pairs
 from steps.common.cli import parse_bool
 
 
@@ -184,37 +185,22 @@ def config_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def parse_parameter_values(pairs: list[str], definition: dict[str, Any], policy: Any = None) -> dict[str, str]:
-    """`Name=Value` pairs checked against the definition's parameters (name, type, enum values), then against
-    each parameter's allowed range and the start-time policy (`pipelines.parameters`: config bounds, instance
-    allowlist, approval; `policy` a ParameterPolicy, default: the definition's own)."""
-    from pipelines.parameters import ParameterPolicy, parameter_value_error
+def parameter_arguments(pairs: list[str]) -> dict[str, str]:
+    """`--param Name=Value` pairs as {Name: Value} (the last of a name wins), not yet checked: `pipelines.run`
+    hands them to the local runner, which checks them against the definition it builds."""
+    try:
+        return dict(parameter_pairs(pairs))
+    except ParameterValueError as exc:
+        raise UsageError(str(exc)) from None
 
-    if policy is None:
-        policy = ParameterPolicy.from_definition(definition)
-    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--param {pair!r}: expected Name=Value, e.g. --param MinModelAUC=0.65")
-        if name not in declared:
-            raise UsageError(f"--param {name}: unknown parameter; parameters: {', '.join(declared)}")
-        kind = declared[name]["Type"]
-        try:
-            if kind == "Integer":
-                int(value)
-            elif kind == "Float":
-                float(value)
-            elif kind == "Boolean" and value.lower() not in {"true", "false"}:
-                raise ValueError
-        except ValueError:
-            raise UsageError(f"--param {name}={value!r}: expected a {kind.lower()}") from None
-        refused = parameter_value_error(name, value, policy)  # first: it says which policy refuses the value
-        if refused:
-            raise UsageError(refused)
-        allowed = declared[name].get("EnumValues")
-        if allowed and value not in allowed:
-            raise UsageError(f"--param {name}={value!r}: allowed values are {', '.join(allowed)}")
-        values[name] = value
-    return values
+
+def parse_parameter_values(pairs: list[str], definition: dict[str, Any], policy: Any = None) -> dict[str, str]:
+    """`Name=Value` pairs checked as every command checks a `--param` (`pipelines.parameter_values`: the
+    definition's names and types, each parameter's allowed range, the start-time policy, EnumValues; `policy`
+    a ParameterPolicy, default: the definition's own); the values as given, for StartPipelineExecution."""
+    try:
+        given = parameter_pairs(pairs)
+        checked_parameter_values(given, definition, policy)
+    except ParameterValueError as exc:
+        raise UsageError(str(exc)) from None
+    return dict(given)

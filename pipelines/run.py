@@ -23,22 +23,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.cli_options import UsageError, add_config_arguments, config_overrides, resolve_legacy_options
+from pipelines.cli_options import (
+    UsageError,
+    add_config_arguments,
+    config_overrides,
+    parameter_arguments,
+    resolve_legacy_options,
+)
 from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
 from pipelines.local.errors import LocalRunError
 from steps.common.logging import get_logger
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _pairs(values: list[str], option: str) -> dict[str, str]:
-    pairs = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"{option} {item!r}: expected Name=Value")
-        pairs[name.strip()] = value
-    return pairs
 
 
 def writable_run_dir(path: Path) -> Path:
@@ -108,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             containers.check()
         options = RunOptions(
             run_dir=run_dir,
-            parameters=_pairs(args.param, "--param"),
+            parameters=parameter_arguments(args.param),
             use_cache=not args.no_cache,
             max_trials=args.max_trials,
             aws_endpoint=args.endpoint_url,

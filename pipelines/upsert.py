@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.definition import definition_json, get_pipeline
     from pipelines.identities import is_local_endpoint, placeholder_errors
     from pipelines.lint import lint_definition
-    from pipelines.parameters import ParameterPolicy
+    from pipelines.parameter_table import ParameterPolicy
     from pipelines.publish import (
         AwsTarget,
         PublishError,

@@ -62,7 +62,7 @@ class RunOptions:
     cores: int | None = None
     max_parallel: int | None = None  # jobs and tuning trials at once (default: the cores)
     echo: Callable[[str], None] = print
-    # the start-time policy --param values are held to (pipelines.parameters.ParameterPolicy; run_config sets
+    # the start-time policy --param values are held to (pipelines.parameter_table.ParameterPolicy; run_config sets
     # the config's); None: the definition's own (ranges, and Approved only where it is the default)
     parameter_policy: Any = None
     emulator_dir: Path | None = None
@@ -88,43 +88,27 @@ class RunResult:
 
 
 def resolve_parameters(definition: dict[str, Any], given: dict[str, str], policy: Any = None) -> dict[str, Any]:
-    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise LocalRunError(f"--param {unknown[0]}: no such pipeline parameter; parameters: {', '.join(declared)}")
+    """Every declared parameter's value for this run, typed: the given one, checked as every command checks a
+    `--param` (`pipelines.parameter_values`; `policy` a ParameterPolicy, default: the definition's own), else
+    the definition's default."""
+    from pipelines.parameter_values import ParameterValueError, checked_parameter_values  # loads the config
+
+    try:
+        checked = checked_parameter_values(given.items(), definition, policy)
+    except ParameterValueError as exc:
+        raise LocalRunError(str(exc)) from None
     values: dict[str, Any] = {}
-    for name, spec in declared.items():
-        if name in given:
-            values[name] = _typed(name, spec.get("Type", "String"), given[name])
-        elif "DefaultValue" in spec:
-            values[name] = spec["DefaultValue"]
-        else:
+    for spec in definition.get("Parameters", []):
+        name = spec["Name"]
+        if name in checked:
+            values[name] = checked[name]
+            continue
+        if "DefaultValue" not in spec:
             raise LocalRunError(f"parameter {name} has no default; pass --param {name}=VALUE")
+        values[name] = spec["DefaultValue"]
         if spec.get("EnumValues") and values[name] not in spec["EnumValues"]:
             raise LocalRunError(f"--param {name}={values[name]}: allowed values are {', '.join(spec['EnumValues'])}")
-    from pipelines.parameters import ParameterPolicy, parameter_value_errors  # here: it loads the SDK
-
-    policy = policy or ParameterPolicy.from_definition(definition)
-    refused = parameter_value_errors({n: values[n] for n in given}, policy)
-    if refused:  # each parameter's allowed range and the start-time policy (pipelines.parameters)
-        raise LocalRunError(refused[0])
     return values
-
-
-def _typed(name: str, kind: str, text: str) -> Any:
-    try:
-        if kind == "Integer":
-            return int(text)
-        if kind == "Float":
-            return float(text)
-        if kind == "Boolean":
-            lowered = text.strip().lower()
-            if lowered not in {"true", "false"}:
-                raise ValueError(text)
-            return lowered == "true"
-    except ValueError:
-        raise LocalRunError(f"--param {name}={text}: expected a value of type {kind}") from None
-    return text
 
 
 def new_execution_id() -> str:

@@ -52,7 +52,7 @@ def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
 def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> RunResult:
     definition, uploads = build_definition(config)
     options.region = config.pipeline.region
-    from pipelines.parameters import ParameterPolicy
+    from pipelines.parameter_table import ParameterPolicy
 
     if options.parameter_policy is None:  # --param values are held to this config's allowlist and approval policy
         options.parameter_policy = ParameterPolicy.from_config(config)

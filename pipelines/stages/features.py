@@ -21,7 +21,7 @@ def parameter_settings_arguments(ctx: StageContext, values: dict) -> list:
     """`values` as `--settings` JSON (steps/common/settings.py), but the settings that are pipeline Parameters:
     a JSON literal cannot hold a run-time value, so each is its own flag (a flag wins over --settings).
     Std:Join turns the boolean parameter into the "true"/"false" text a container argument needs."""
-    runtime = {"include_sentiment": ctx.params.include_sentiment}
+    runtime = ctx.params.runtime_settings()
     literal = {name: value for name, value in values.items() if name not in runtime}
     flags = [item for name in sorted(runtime) if name in values
              for item in ("--" + name.replace("_", "-"), Join(on="", values=[runtime[name]]))]

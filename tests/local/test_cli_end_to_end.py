@@ -87,7 +87,7 @@ def test_unknown_parameter_is_a_usage_error(tmp_path, capsys):
 
 def test_bad_parameter_value_is_a_usage_error(tmp_path, capsys):
     assert main(["--profile", "quick", "--param", "MinModelAUC=high", "--run-dir", str(tmp_path)]) == 2
-    assert "Float" in capsys.readouterr().err
+    assert "MinModelAUC='high': expected a float" in capsys.readouterr().err
 
 
 def test_config_error_is_one_line_and_exit_2(tmp_path, capsys):

@@ -7,11 +7,14 @@ import boto3
 import pytest
 
 from pipelines import upsert
+from pipelines.cli_options import UsageError, parse_parameter_values
 from pipelines.config import Gates, load_config
 from pipelines.local.errors import LocalRunError
 from pipelines.local.executor import PipelineExecution, RunOptions
 from pipelines.local.runner import build_definition
-from pipelines.parameters import PARAMETER_RANGES, ParameterPolicy, build_parameters, parameter_value_error
+from pipelines.parameter_table import PARAMETERS, ParameterPolicy
+from pipelines.parameter_values import parameter_value_error
+from pipelines.parameters import PipelineParameters, build_parameters
 
 # (parameter, value, what the one-line error must say besides the name and the value)
 REFUSED = [
@@ -36,11 +39,19 @@ def definition(config):
 
 def test_the_table_covers_every_declared_parameter_with_the_config_bounds(config):
     declared = {p.name for p in build_parameters(config).as_list()}
-    assert declared == set(PARAMETER_RANGES)
-    auc = PARAMETER_RANGES["MinModelAUC"]
+    assert declared == set(PARAMETERS)
+    auc = PARAMETERS["MinModelAUC"]
     bounds = {type(m).__name__: m for m in Gates.model_fields["min_model_auc"].metadata}
     assert (auc.minimum, auc.maximum) == (bounds["Ge"].ge, bounds["Le"].le)
-    assert PARAMETER_RANGES["ModelApprovalStatus"].values == ("PendingManualApproval", "Approved", "Rejected")
+    assert PARAMETERS["ModelApprovalStatus"].values == ("PendingManualApproval", "Approved", "Rejected")
+
+
+def test_the_table_drives_the_parameters_fields_order_and_runtime_settings(config):
+    built = build_parameters(config)
+    assert list(PipelineParameters.__dataclass_fields__) == [spec.attribute for spec in PARAMETERS.values()]
+    assert [p.name for p in built.as_list()] == list(PARAMETERS)
+    assert built.runtime_settings() == {"include_sentiment": built.include_sentiment}
+    assert built.max_tuning_jobs.default_value == config.tuning.max_jobs
 
 
 def test_allowed_values_pass_and_nan_and_fractions_do_not():
@@ -67,11 +78,38 @@ def test_the_local_runner_refuses_before_anything_runs(config, definition, tmp_p
                          parameter_policy=ParameterPolicy.from_config(config))
     with pytest.raises(LocalRunError) as refused:
         PipelineExecution(definition if guarded else _unguarded(definition), options)
-    message = str(refused.value)
-    if guarded and name == "ProcessingInstanceType":  # the definition's EnumValues speak first: the allowlist
-        allowed = ", ".join(config.security.allowed_instance_types)
+    message = str(refused.value)  # the table's policy speaks before the definition's EnumValues: same line
     assert message.count("\n") == 0 and f"{name}={value}" in message and allowed in message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# (given --param, what the one line says): each command refuses it with the same line
+SAME_LINE = [
+    *[(f"{name}={value}", allowed) for name, value, allowed in REFUSED],
+    ("MinModelAUX=0.7", "--param MinModelAUX: unknown parameter; parameters: InputDataUrl, "),
+    ("MinModelAUC=high", "--param MinModelAUC='high': expected a float"),
+    ("ModelApprovalStatus=Maybe", "allowed values are PendingManualApproval"),
+]
+
+
+@pytest.mark.parametrize(("pair", "says"), SAME_LINE)
+def test_upsert_and_the_local_runner_refuse_a_value_with_the_same_line(config, definition, tmp_path, pair, says):
+    policy = ParameterPolicy.from_config(config)
+    with pytest.raises(UsageError) as by_upsert:
+        parse_parameter_values([pair], definition, policy)
+    name, _, value = pair.partition("=")
+    with pytest.raises(LocalRunError) as by_runner:
+        PipelineExecution(definition, RunOptions(run_dir=tmp_path / "runs", parameters={name: value},
+                                                 parameter_policy=policy))
+    assert str(by_upsert.value) == str(by_runner.value)
+    assert says in str(by_runner.value)
+
+
+def test_the_policy_speaks_before_the_definitions_enum_values(config, definition):
+    """The definition's EnumValues hold the same allowlist, but only the policy's line says where it comes from."""
+    with pytest.raises(UsageError, match=r"not in security\.allowed_instance_types"):
+        parse_parameter_values(["ProcessingInstanceType=ml.p4d.24xlarge"], definition,
+                               ParameterPolicy.from_config(config))
 
 
 def test_without_a_config_the_runner_still_checks_ranges_and_approval(definition, tmp_path):
