@@ -384,6 +384,13 @@ class PipelineConfig(_Strict):
         return FeatureSettings(**self.features.model_dump(exclude={"instance_count", *FeatureRun.model_fields}),
                                **self.folds.model_dump())
 
+    def build_features_settings(self) -> dict[str, Any]:
+        """What BuildFeatures is given as settings (JSON values): the feature and fold settings (it builds with them,
+        and LeakTests holds the table to the same configuration, never to the manifest of the table under test) and
+        how to build (`features.ticker_batches`: FeatureRun, BuildFeatures only, no part of that contract)."""
+        return {**self.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
+                **self.features.model_dump(mode="json", include=set(FeatureRun.model_fields))}
+
     def leak_settings(self) -> LeakSettings:
         """steps.leaks' settings: `leaks`, this horizon's screens and the feature settings (the contract)."""
         screens = self.plausibility.model_dump(include=set(LeakScreens.model_fields))
@@ -488,8 +495,7 @@ def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:
     """Every step's settings must fit the container arguments they travel in (steps/common/settings.py packs them
     under 256 characters each); a setting that cannot (a list of 80 windows) is refused here, naming it, rather
     than when the definition is built."""
-    sections = {"features": {**config.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
-                             **config.features.model_dump(mode="json", include=set(FeatureRun.model_fields))},
+    sections = {"features": config.build_features_settings(),
                 "leaks": config.leak_settings().model_dump(mode="json"),
                 "stability": config.stability.model_dump(mode="json", exclude={"enabled"}),
                 "backtest": config.evaluate_settings().model_dump(mode="json")}

@@ -20,6 +20,7 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import TRAINING_CODE_DIR
 from pipelines.config import HpoRange
 from pipelines.stages.context import StageContext
+from pipelines.stages.features import features_uri
 from steps.train.settings import ALGORITHMS
 
 # The training program prints these lines; the tuner and the local runner both read them with these regexes.
@@ -100,10 +101,9 @@ def build_tuning_step(
         base_tuning_job_name=f"tune-{algorithm}",
         warm_start_config=warm_start,
     )
-    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = tuner.fit(
         inputs={
-            "train": TrainingInput(s3_data=features_uri, input_mode="File"),
+            "train": TrainingInput(s3_data=features_uri(features_step), input_mode="File"),
             "code": TrainingInput(s3_data=ctx.code.s3_uri, input_mode="File"),
         }
     )
