@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.config import KNOWN_ALGORITHMS
 from pipelines.parameter_values import ParameterValueError, checked_parameter_values, parameter_pairs
 from steps.common.cli import parse_bool
+from steps.train.settings import ALGORITHMS
 
 
 class UsageError(ValueError):
@@ -158,9 +158,9 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
     algorithms = args.algorithms or environ.get("ALGORITHMS") or environ.get("ALGORITHM")
     if algorithms:
         names = [a.strip().lower() for a in algorithms.split(",") if a.strip()]
-        unknown = [a for a in names if a not in KNOWN_ALGORITHMS]
+        unknown = [a for a in names if a not in ALGORITHMS]
         if unknown:
-            raise UsageError(f"--algorithm: unknown {unknown[0]!r}; allowed: {', '.join(KNOWN_ALGORITHMS)}")
+            raise UsageError(f"--algorithm: unknown {unknown[0]!r}; allowed: {', '.join(ALGORITHMS)}")
         resolved.overrides["algorithms"] = names
     input_data = args.input_data_s3 or environ.get("INPUT_DATA_S3")
     if input_data:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
@@ -22,12 +22,10 @@ from steps.features.settings import FeatureOptions, FeatureRun, FeatureSettings,
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 from steps.sentiment.settings import CombinePolicy, FinBertScoring, FinBertSettings, FinGptSettings
 from steps.stability.settings import StabilitySettings
-from steps.train.settings import TrainingSettings
+from steps.train.settings import TrainingSettings, known_algorithm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline.yaml"
-KNOWN_ALGORITHMS = ("xgboost", "catboost", "lightgbm", "gru")
-IMPLEMENTED_ALGORITHMS = KNOWN_ALGORITHMS
 
 
 class ConfigError(ValueError):
@@ -50,7 +48,8 @@ class PipelineSection(_Strict):
 
 class Images(_Strict):
     """Job image URIs (containers/cpu, containers/gpu). `gpu` is the image of every step on a GPU instance type
-    (ml.g*, ml.p*): Tune-gru (GruInstanceType) and ScoreSentimentFinGPT (`sentiment.fingpt.image` defaults to it)."""
+    (ml.g*, ml.p*): the Tune step of a `gpu` family of steps/train/settings.py's ALGORITHMS (Tune-gru, on
+    GruInstanceType) and ScoreSentimentFinGPT (`sentiment.fingpt.image` defaults to it)."""
 
     processing: str
     training: str
@@ -266,7 +265,7 @@ class HpoRange(_Strict):
 
 
 class HpoSpec(_Strict):
-    algorithm: Literal["xgboost", "catboost", "lightgbm", "gru"]
+    algorithm: Annotated[str, AfterValidator(known_algorithm)]
     defaults: dict[str, int | float | str | bool]
     ranges: dict[str, HpoRange]
 
@@ -350,7 +349,7 @@ class PipelineConfig(_Strict):
     data: Data
     features: Features
     folds: FoldSettings = FoldSettings()
-    algorithms: list[str] = Field(min_length=1)
+    algorithms: list[str] = Field(min_length=1)  # families of steps/train/settings.py's ALGORITHMS
     tuning: Tuning
     training: Training = Training()
     gates: Gates
@@ -374,9 +373,8 @@ class PipelineConfig(_Strict):
     @field_validator("algorithms")
     @classmethod
     def _known_algorithms(cls, algorithms: list[str]) -> list[str]:
-        unknown = [a for a in algorithms if a not in KNOWN_ALGORITHMS]
-        if unknown:
-            raise ValueError(f"unknown algorithm {unknown[0]!r}; allowed: {', '.join(KNOWN_ALGORITHMS)}")
+        for algorithm in algorithms:
+            known_algorithm(algorithm)
         if len(set(algorithms)) != len(algorithms):
             raise ValueError("an algorithm is listed twice")
         return algorithms
@@ -385,6 +383,13 @@ class PipelineConfig(_Strict):
         """`features` and `folds` as the feature steps take them (steps/features/settings.py)."""
         return FeatureSettings(**self.features.model_dump(exclude={"instance_count", *FeatureRun.model_fields}),
                                **self.folds.model_dump())
+
+    def build_features_settings(self) -> dict[str, Any]:
+        """What BuildFeatures is given as settings (JSON values): the feature and fold settings (it builds with them,
+        and LeakTests holds the table to the same configuration, never to the manifest of the table under test) and
+        how to build (`features.ticker_batches`: FeatureRun, BuildFeatures only, no part of that contract)."""
+        return {**self.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
+                **self.features.model_dump(mode="json", include=set(FeatureRun.model_fields))}
 
     def leak_settings(self) -> LeakSettings:
         """steps.leaks' settings: `leaks`, this horizon's screens and the feature settings (the contract)."""
@@ -490,8 +495,7 @@ def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:
     """Every step's settings must fit the container arguments they travel in (steps/common/settings.py packs them
     under 256 characters each); a setting that cannot (a list of 80 windows) is refused here, naming it, rather
     than when the definition is built."""
-    sections = {"features": {**config.feature_settings().model_dump(mode="json", exclude={"absent_inputs", "extra"}),
-                             **config.features.model_dump(mode="json", include=set(FeatureRun.model_fields))},
+    sections = {"features": config.build_features_settings(),
                 "leaks": config.leak_settings().model_dump(mode="json"),
                 "stability": config.stability.model_dump(mode="json", exclude={"enabled"}),
                 "backtest": config.evaluate_settings().model_dump(mode="json")}
@@ -526,12 +530,6 @@ def load_config(
     except ValidationError as exc:
         raise ConfigError(_describe_error(path, exc)) from None
 
-    not_ready = [a for a in config.algorithms if a not in IMPLEMENTED_ALGORITHMS]
-    if not_ready:
-        raise ConfigError(
-            f"{path}: key 'algorithms': {not_ready[0]!r} is not implemented; "
-            f"implemented: {', '.join(IMPLEMENTED_ALGORITHMS)}"
-        )
     key = horizon_key(config.features)
     if key not in config.leaks.plausibility:
         known = ", ".join(sorted(config.leaks.plausibility)) or "none"

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.workflow.condition_step import ConditionStep
-from sagemaker.workflow.conditions import ConditionEquals
-from sagemaker.workflow.fail_step import FailStep
-from sagemaker.workflow.functions import Join, JsonGet
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
-from pipelines.stages.features import BARS_DIR, TWEETS_DIR, parameter_settings_arguments
+from pipelines.stages.features import BARS_DIR, FEATURES_IN, TWEETS_DIR, features_input, parameter_settings_arguments
+from pipelines.stages.report_gate import build_report_gate
 
-FEATURES_IN = f"{PROCESSING_ROOT}/input/features"
 LEAKS_DIR = f"{PROCESSING_ROOT}/output/leaks"
 BASELINE_DIR = f"{PROCESSING_ROOT}/output/baseline"
 BASELINE_OUTPUT = "baseline"  # the output holding statistics.json and constraints.json (steps/features/baseline.py)
@@ -34,11 +31,10 @@ def leak_arguments(ctx: StageContext) -> list:
 def build_leak_step(ctx: StageContext, features_step: ProcessingStep) -> tuple[ProcessingStep, PropertyFile]:
     report = PropertyFile(name="LeakReport", output_name="leaks", path="leak_report.json")
     processor = ctx.processor("steps.leaks", "leak-tests")
-    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = processor.run(
         inputs=[
             ctx.code_input(),
-            ProcessingInput(source=features_uri, destination=FEATURES_IN, input_name="features"),
+            features_input(features_step),
             ProcessingInput(source=ctx.params.input_data_url, destination=BARS_DIR, input_name="bars"),
             ProcessingInput(source=ctx.params.tweets_data_url, destination=TWEETS_DIR, input_name="tweets"),
         ],
@@ -68,23 +64,4 @@ def build_leak_gate(
     leak_step: ProcessingStep, report: PropertyFile, if_steps: list, ctx: StageContext
 ) -> ConditionStep:
     """Every later step sits in the gate's true branch, so a leak means nothing is tuned or registered."""
-    fail = FailStep(
-        name="Fail-leaks",
-        error_message=Join(
-            on=" ",
-            values=[
-                "Leak tests failed:",
-                JsonGet(step_name=leak_step.name, property_file=report, json_path="summary"),
-            ],
-        ),
-    )
-    return ConditionStep(
-        name="LeakGate",
-        conditions=[
-            ConditionEquals(
-                left=JsonGet(step_name=leak_step.name, property_file=report, json_path="passed"), right=True
-            )
-        ],
-        if_steps=if_steps,
-        else_steps=[fail],
-    )
+    return build_report_gate("LeakGate", "Fail-leaks", leak_step, report, "Leak tests failed:", if_steps)

@@ -24,11 +24,12 @@ from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
-from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from pipelines.stages.evaluation import AUC_JSON_PATH
+from pipelines.stages.features import FEATURES_IN, features_input
 from pipelines.stages.models import ModelRound
 from pipelines.stages.plausibility import build_plausibility_gate
+from pipelines.stages.report_gate import build_report_gate
 from pipelines.stages.signal import build_signal_gate, summary
 from steps.common.settings import settings_arguments
 
@@ -57,10 +58,6 @@ class Ensemble:
         return JsonGet(step_name=self.step.name, property_file=self.evaluation, json_path=path)
 
 
-def _features_uri(features_step: ProcessingStep):
-    return features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
-
-
 def build_ensemble_step(ctx: StageContext, round_: ModelRound, features_step: ProcessingStep) -> Ensemble:
     name = f"BuildEnsemble{round_.suffix}"
     evaluation = PropertyFile(
@@ -81,7 +78,7 @@ def build_ensemble_step(ctx: StageContext, round_: ModelRound, features_step: Pr
                 input_name=f"evaluation-{algorithm}",
             ),
         ]
-    inputs.append(ProcessingInput(source=_features_uri(features_step), destination=FEATURES_IN, input_name="features"))
+    inputs.append(features_input(features_step))
     processor = ctx.processor("steps.ensemble", "build-ensemble")
     step_args = processor.run(
         inputs=inputs,
@@ -114,7 +111,7 @@ def build_check_step(
         inputs=[
             ctx.code_input(),
             ProcessingInput(source=ensemble.artifact_uri, destination=MODEL_IN, input_name="model"),
-            ProcessingInput(source=_features_uri(features_step), destination=FEATURES_IN, input_name="features"),
+            features_input(features_step),
             ProcessingInput(source=ensemble.output_uri, destination=EVALUATION_IN, input_name="evaluation"),
         ],
         outputs=[ProcessingOutput(output_name="check", source=CHECK_DIR, destination=ctx.output_uri(name, "check"))],
@@ -142,25 +139,10 @@ def build_ensemble_chain(
     ensemble = build_ensemble_step(ctx, round_, features_step)
     check, report = build_check_step(ctx, round_, ensemble, features_step)
     register = register_builder(round_, ensemble)
-    artifact_gate = ConditionStep(
-        name=f"Gate-artifact{round_.suffix}",
-        conditions=[
-            ConditionEquals(left=JsonGet(step_name=check.name, property_file=report, json_path="passed"), right=True)
-        ],
+    artifact_gate = build_report_gate(
+        f"Gate-artifact{round_.suffix}", f"Fail-artifact{round_.suffix}", check, report,
+        "The ensemble artifact does not reproduce its holdout predictions when loaded through the serving code:",
         if_steps=[register],
-        else_steps=[
-            FailStep(
-                name=f"Fail-artifact{round_.suffix}",
-                error_message=Join(
-                    on=" ",
-                    values=[
-                        "The ensemble artifact does not reproduce its holdout predictions when loaded through the"
-                        " serving code:",
-                        JsonGet(step_name=check.name, property_file=report, json_path="summary"),
-                    ],
-                ),
-            )
-        ],
     )
     ensemble_auc = ensemble.get(AUC_JSON_PATH)
     plausible = build_plausibility_gate(

@@ -8,8 +8,8 @@ from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
-from pipelines.stages.checks import FEATURES_IN
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from pipelines.stages.features import FEATURES_IN, features_input
 from pipelines.stages.tuning import round_suffix
 from steps.common.settings import settings_arguments
 
@@ -26,12 +26,11 @@ def build_evaluation_step(
         name=f"Evaluation-{algorithm}{round_suffix(round_number)}", output_name="evaluation", path="evaluation.json"
     )
     processor = ctx.processor("steps.evaluate", f"evaluate-{algorithm}")
-    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = processor.run(
         inputs=[
             ctx.code_input(),
             ProcessingInput(source=model_uri, destination=MODEL_IN, input_name="model"),
-            ProcessingInput(source=features_uri, destination=FEATURES_IN, input_name="features"),
+            features_input(features_step),
         ],
         outputs=[
             ProcessingOutput(

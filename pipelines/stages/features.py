@@ -10,11 +10,25 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import PROCESSING_CODE_DIR
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from steps.common.settings import settings_arguments
-from steps.features.settings import FeatureRun
 
 BARS_DIR = f"{PROCESSING_ROOT}/input/bars"
 TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
 FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
+FEATURES_IN = f"{PROCESSING_ROOT}/input/features"  # where every job that reads the table finds it
+FEATURES_OUTPUT = "features"
+"""The output that holds the feature table: BuildFeatures', and FeatureStability's narrowed copy (the same name, so
+that it can stand in for BuildFeatures as the tuning jobs' source)."""
+
+
+def features_uri(features_step: ProcessingStep):
+    """The feature table's S3 URI: a property of `features_step` (BuildFeatures or FeatureStability), known at run
+    time."""
+    return features_step.properties.ProcessingOutputConfig.Outputs[FEATURES_OUTPUT].S3Output.S3Uri
+
+
+def features_input(features_step: ProcessingStep) -> ProcessingInput:
+    """The feature table as a processing job's `features` input, at FEATURES_IN."""
+    return ProcessingInput(source=features_uri(features_step), destination=FEATURES_IN, input_name="features")
 
 
 def parameter_settings_arguments(ctx: StageContext, values: dict) -> list:
@@ -29,10 +43,7 @@ def parameter_settings_arguments(ctx: StageContext, values: dict) -> list:
 
 
 def features_arguments(ctx: StageContext) -> list:
-    """steps.features' arguments: the feature and fold settings (BuildFeatures builds with them and LeakTests
-    holds the table to the same configuration, never to the manifest of the table under test) and how to build
-    (`features.ticker_batches`: FeatureRun, BuildFeatures only, no part of that contract)."""
-    built_how = ctx.config.features.model_dump(mode="json", include=set(FeatureRun.model_fields))
+    """steps.features' arguments: the paths, and BuildFeatures' settings (`PipelineConfig.build_features_settings`)."""
     return [
         "--bars",
         BARS_DIR,
@@ -42,8 +53,7 @@ def features_arguments(ctx: StageContext) -> list:
         FEATURES_DIR,
         "--universe",
         f"{PROCESSING_CODE_DIR}/configs/universe.csv",
-        *parameter_settings_arguments(ctx, {**ctx.config.feature_settings().model_dump(
-            mode="json", exclude={"absent_inputs", "extra"}), **built_how}),
+        *parameter_settings_arguments(ctx, ctx.config.build_features_settings()),
         # Named explicitly so that the local runner maps it into the job folder (one host there).
         "--resource-config",
         "/opt/ml/config/resourceconfig.json",
@@ -65,9 +75,9 @@ def build_features_step(ctx: StageContext) -> ProcessingStep:
         ],
         outputs=[
             ProcessingOutput(
-                output_name="features",
+                output_name=FEATURES_OUTPUT,
                 source=FEATURES_DIR,
-                destination=ctx.output_uri("BuildFeatures", "features"),
+                destination=ctx.output_uri("BuildFeatures", FEATURES_OUTPUT),
             )
         ],
         arguments=features_arguments(ctx),

@@ -9,12 +9,13 @@ baseline of the training rows over the selected columns, the ones every model th
 
 from __future__ import annotations
 
-from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.processing import ProcessingOutput
 from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines import sdk  # noqa: F401
-from pipelines.stages.checks import BASELINE_DIR, BASELINE_OUTPUT, FEATURES_IN
+from pipelines.stages.checks import BASELINE_DIR, BASELINE_OUTPUT
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from pipelines.stages.features import FEATURES_IN, FEATURES_OUTPUT, features_input
 from steps.common.settings import settings_arguments
 
 SELECTED_FEATURES_DIR = f"{PROCESSING_ROOT}/output/features"
@@ -30,15 +31,14 @@ def stability_arguments(ctx: StageContext) -> list[str]:
 def build_stability_step(ctx: StageContext, features_step: ProcessingStep) -> ProcessingStep:
     """Outputs `features` (same name as BuildFeatures', so it can stand in for it as a training source)."""
     processor = ctx.processor("steps.stability", "feature-stability")
-    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = processor.run(
         inputs=[
             ctx.code_input(),
-            ProcessingInput(source=features_uri, destination=FEATURES_IN, input_name="features"),
+            features_input(features_step),
         ],
         outputs=[
-            ProcessingOutput(output_name="features", source=SELECTED_FEATURES_DIR,
-                             destination=ctx.output_uri("FeatureStability", "features")),
+            ProcessingOutput(output_name=FEATURES_OUTPUT, source=SELECTED_FEATURES_DIR,
+                             destination=ctx.output_uri("FeatureStability", FEATURES_OUTPUT)),
             ProcessingOutput(output_name="stability", source=STABILITY_DIR,
                              destination=ctx.output_uri("FeatureStability", "stability")),
             ProcessingOutput(output_name=BASELINE_OUTPUT, source=BASELINE_DIR,

@@ -20,6 +20,8 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import TRAINING_CODE_DIR
 from pipelines.config import HpoRange
 from pipelines.stages.context import StageContext
+from pipelines.stages.features import features_uri
+from steps.train.settings import ALGORITHMS
 
 # The training program prints these lines; the tuner and the local runner both read them with these regexes.
 METRIC_DEFINITIONS = [
@@ -49,12 +51,12 @@ def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
     hpo = ctx.config.hpo[algorithm]
     static = {"algorithm": algorithm, **{k: _hyperparameter_text(v) for k, v in hpo.static.items()},
               **ctx.config.training.hyperparameters()}
-    # The GRU runs on GruInstanceType (a GPU type by default), so it gets the GPU image; the image is fixed when
-    # the definition is built, and the GPU image also runs on a CPU type if the parameter is set to one.
-    gru = algorithm == "gru"
-    instance_type = ctx.params.gru_instance_type if gru else ctx.params.training_instance_type
+    # A GPU family (the GRU) runs on GruInstanceType (a GPU type by default), so it gets the GPU image; the image is
+    # fixed when the definition is built, and the GPU image also runs on a CPU type if the parameter is set to one.
+    gpu = ALGORITHMS[algorithm].gpu
+    instance_type = ctx.params.gru_instance_type if gpu else ctx.params.training_instance_type
     return Estimator(
-        image_uri=ctx.config.images.gpu if gru else ctx.config.images.training,
+        image_uri=ctx.config.images.gpu if gpu else ctx.config.images.training,
         role=ctx.config.pipeline.role_arn,
         instance_count=1,
         instance_type=instance_type,
@@ -99,10 +101,9 @@ def build_tuning_step(
         base_tuning_job_name=f"tune-{algorithm}",
         warm_start_config=warm_start,
     )
-    features_uri = features_step.properties.ProcessingOutputConfig.Outputs["features"].S3Output.S3Uri
     step_args = tuner.fit(
         inputs={
-            "train": TrainingInput(s3_data=features_uri, input_mode="File"),
+            "train": TrainingInput(s3_data=features_uri(features_step), input_mode="File"),
             "code": TrainingInput(s3_data=ctx.code.s3_uri, input_mode="File"),
         }
     )

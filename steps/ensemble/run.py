@@ -53,8 +53,9 @@ from steps.serve.model import (
     extract_archive,
     load_artifact,
 )
-from steps.train.algorithms import ALGORITHMS, get_algorithm
+from steps.train.algorithms import get_algorithm
 from steps.train.algorithms.loader import check_model_folder, write_model_meta
+from steps.train.settings import ALGORITHMS
 
 OOF_FILE = "oof_predictions.parquet"
 EVALUATION_FILE = "evaluation.json"

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from steps.common.cli import run_main
 from steps.common.logging import get_logger
-from steps.train.algorithms import ALGORITHMS, get_algorithm
+from steps.train.algorithms import get_algorithm
 from steps.train.hyperparameters import hyperparameters_json_path, read_hyperparameters_json, resolve, split_argv
 from steps.train.run import Grouping, run_training
-from steps.train.settings import TrainingSettings
+from steps.train.settings import ALGORITHMS, TrainingSettings
 
 
 def usage() -> str:

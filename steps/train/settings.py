@@ -1,15 +1,53 @@
-"""steps.train's job options (not model hyperparameters), declared once: configs/pipeline.yaml's `training:`
-section embeds `TrainingSettings`, the tuning stage passes them as the training job's static hyperparameters
-(pipelines/stages/tuning.py), and steps.train validates what arrives (strings, as SageMaker passes every
-hyperparameter) with this model."""
+"""steps.train's declarations, read by the pipeline without importing any model library: the job options
+(`TrainingSettings`) and the model families (`ALGORITHMS`).
+
+`TrainingSettings` is declared once: configs/pipeline.yaml's `training:` section embeds it, the tuning stage passes
+it as the training job's static hyperparameters (pipelines/stages/tuning.py), and steps.train validates what
+arrives (strings, as SageMaker passes every hyperparameter) with this model.
+
+`ALGORITHMS` is the one list of model families (Qlib's habit: one interface, a family bound by name). A family is
+one implementation module under steps/train/algorithms/ (a subclass of `Algorithm` that declares its
+hyperparameters), one `AlgorithmEntry` line here and one configs/hpo/<name>.yaml. The config's `algorithms:`,
+the HPO files, `--algorithm`, the tuning stage's image and instance type and `get_algorithm` all read it here.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
 from steps.common.settings import StepSettings
+
+
+@dataclass(frozen=True)
+class AlgorithmEntry:
+    """A model family's facts. The class is named, not imported: a job imports only its own library (catboost and
+    torch take a second or more each, paid by every tuning trial) and the pipeline none."""
+
+    name: str
+    """`--algorithm`, the config's `algorithms:` item, configs/hpo/<name>.yaml and Tune-<name>."""
+    module: str
+    class_name: str
+    gpu: bool = False
+    """Tuned on the GPU instance type (GruInstanceType) with the GPU image, instead of TrainingInstanceType with the
+    training image."""
+
+
+ALGORITHMS: dict[str, AlgorithmEntry] = {entry.name: entry for entry in (
+    AlgorithmEntry("xgboost", "steps.train.algorithms.xgboost_model", "XGBoostAlgorithm"),
+    AlgorithmEntry("catboost", "steps.train.algorithms.catboost_model", "CatBoostAlgorithm"),
+    AlgorithmEntry("lightgbm", "steps.train.algorithms.lightgbm_model", "LightGBMAlgorithm"),
+    AlgorithmEntry("gru", "steps.train.algorithms.gru_model", "GRUAlgorithm", gpu=True),
+)}
+
+
+def known_algorithm(name: str) -> str:
+    """`name` when it is a family in `ALGORITHMS`, else a ValueError listing them (pydantic reports it)."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; allowed: {', '.join(ALGORITHMS)}")
+    return name
 
 
 class TrainingSettings(StepSettings):

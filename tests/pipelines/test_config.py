@@ -93,9 +93,18 @@ def test_wrong_literal_lists_what_is_allowed(tmp_path):
         load_config(path)
 
 
-def test_unknown_algorithm_and_unimplemented_algorithm(tmp_path):
+def test_an_unknown_algorithm_is_refused_naming_the_registered_ones(tmp_path):
     path = _write_config(tmp_path, lambda raw: raw.update(algorithms=["xgboost", "prophet"]))
     with pytest.raises(ConfigError, match=r"algorithms.*prophet.*allowed: xgboost, catboost"):
+        load_config(path)
+
+
+def test_an_hpo_file_for_an_unknown_algorithm_is_refused_naming_the_registered_ones(tmp_path):
+    path = _write_config(tmp_path, lambda raw: None)
+    hpo = path.parent / "hpo" / "xgboost.yaml"
+    hpo.write_text(hpo.read_text().replace("algorithm: xgboost", "algorithm: prophet"))
+    with pytest.raises(ConfigError, match=r"xgboost\.yaml: key 'algorithm': unknown algorithm 'prophet'; allowed: "
+                                          r"xgboost, catboost, lightgbm, gru"):
         load_config(path)
 
 

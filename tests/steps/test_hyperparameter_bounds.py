@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from steps.common.errors import StepConfigError
-from steps.train.algorithms import ALGORITHMS, get_algorithm
+from steps.train.algorithms import get_algorithm
 from steps.train.hyperparameters import resolve
+from steps.train.settings import ALGORITHMS
 
 REPO = Path(__file__).resolve().parents[2]
 

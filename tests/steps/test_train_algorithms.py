@@ -19,9 +19,10 @@ import pytest
 from steps.common.folds import fold_masks, holdout_mask
 from steps.evaluate.run import run_evaluation
 from steps.features.table import load_feature_table
-from steps.train.algorithms import ALGORITHMS, Algorithm, FitResult, HyperParameter, get_algorithm, load_model_dir
+from steps.train.algorithms import Algorithm, FitResult, HyperParameter, get_algorithm, load_model_dir
 from steps.train.algorithms.gru_model import sequence_indices
 from steps.train.run import Grouping, cross_validate_and_refit, run_training
+from steps.train.settings import ALGORITHMS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = logging.getLogger("test")

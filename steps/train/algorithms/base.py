@@ -36,6 +36,10 @@ class HyperParameter:
     maximum: float | None = None
     above: float | None = None
     """An exclusive lower bound: a rate or a fraction must be above 0."""
+    library: str | None = ""
+    """The name the model library takes it under (`Algorithm.library_params`): "" its own name, another name where
+    the library's differs (catboost's `random_seed`), None where the library is not handed it as it is (what the
+    family's loop reads itself, such as round counts and patience, or turns into something else, such as threads)."""
 
     def bounds(self) -> str:
         """The allowed values in interval notation, e.g. (0, 1] or [1, inf)."""
@@ -93,6 +97,11 @@ class Algorithm(ABC):
     @classmethod
     def defaults(cls) -> dict[str, Any]:
         return {hp.name: hp.default for hp in cls.hyperparameters}
+
+    def library_params(self) -> dict[str, Any]:
+        """This model's hyperparameters that the library takes as they are, under the library's names: derived from
+        the declarations, so a hyperparameter is written once (the family adds what is fixed or translated)."""
+        return {hp.library or hp.name: self.params[hp.name] for hp in self.hyperparameters if hp.library is not None}
 
     @classmethod
     def design_matrix(cls, frame: pd.DataFrame, columns: list[str], params: dict[str, Any]) -> np.ndarray:

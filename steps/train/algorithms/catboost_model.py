@@ -16,18 +16,21 @@ class CatBoostAlgorithm(Algorithm):
     name = "catboost"
     files = (MODEL_FILE,)
     hyperparameters = (
-        HyperParameter("iterations", int, 1000, minimum=1),
+        HyperParameter("iterations", int, 1000, minimum=1, library=None),
         HyperParameter("learning_rate", float, 0.05, above=0),
         HyperParameter("depth", int, 6, minimum=1, maximum=16),
         HyperParameter("l2_leaf_reg", float, 3.0, minimum=0),
         HyperParameter("random_strength", float, 1.0, minimum=0),
         HyperParameter("bagging_temperature", float, 1.0, minimum=0),
         HyperParameter("border_count", int, 128, minimum=1, maximum=65535),
-        HyperParameter("min_data_in_leaf", int, 20, "used by Depthwise/Lossguide growing only", minimum=1),
-        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1),
+        # Not handed to the classifier: it grows symmetric trees (catboost's default), which have no such setting.
+        HyperParameter("min_data_in_leaf", int, 20, "used by Depthwise/Lossguide growing only", minimum=1,
+                       library=None),
+        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1,
+                       library=None),
         HyperParameter("eval_metric", str, "AUC"),
-        HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0),
+        HyperParameter("seed", int, 0, library="random_seed"),
+        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0, library=None),
     )
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -35,22 +38,9 @@ class CatBoostAlgorithm(Algorithm):
         self.model: CatBoostClassifier | None = None
 
     def _classifier(self, iterations: int) -> CatBoostClassifier:
-        p = self.params
-        return CatBoostClassifier(
-            iterations=int(iterations),
-            learning_rate=p["learning_rate"],
-            depth=p["depth"],
-            l2_leaf_reg=p["l2_leaf_reg"],
-            random_strength=p["random_strength"],
-            bagging_temperature=p["bagging_temperature"],
-            border_count=p["border_count"],
-            loss_function="Logloss",
-            eval_metric=p["eval_metric"],
-            random_seed=p["seed"],
-            thread_count=default_threads(p["nthread"]),
-            allow_writing_files=False,
-            verbose=False,
-        )
+        return CatBoostClassifier(iterations=int(iterations), **self.library_params(), loss_function="Logloss",
+                                  thread_count=default_threads(self.params["nthread"]), allow_writing_files=False,
+                                  verbose=False)
 
     def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
         self.model = self._classifier(self.params["iterations"])

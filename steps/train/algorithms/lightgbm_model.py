@@ -16,7 +16,7 @@ class LightGBMAlgorithm(Algorithm):
     name = "lightgbm"
     files = (MODEL_FILE,)
     hyperparameters = (
-        HyperParameter("num_round", int, 1000, minimum=1),
+        HyperParameter("num_round", int, 1000, minimum=1, library=None),
         HyperParameter("learning_rate", float, 0.05, above=0),
         HyperParameter("num_leaves", int, 31, minimum=2),
         HyperParameter("max_depth", int, -1, "-1 = no limit", minimum=-1),
@@ -28,9 +28,10 @@ class LightGBMAlgorithm(Algorithm):
         HyperParameter("lambda_l2", float, 1.0, minimum=0),
         HyperParameter("min_gain_to_split", float, 0.0, minimum=0),
         HyperParameter("max_bin", int, 255, minimum=2),
-        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1),
+        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1,
+                       library=None),
         HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0),
+        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0, library=None),
     )
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -39,27 +40,8 @@ class LightGBMAlgorithm(Algorithm):
         self.best_iteration: int | None = None
 
     def _booster_params(self) -> dict[str, Any]:
-        p = self.params
-        return {
-            "objective": "binary",
-            "metric": "auc",
-            "learning_rate": p["learning_rate"],
-            "num_leaves": p["num_leaves"],
-            "max_depth": p["max_depth"],
-            "min_data_in_leaf": p["min_data_in_leaf"],
-            "feature_fraction": p["feature_fraction"],
-            "bagging_fraction": p["bagging_fraction"],
-            "bagging_freq": p["bagging_freq"],
-            "lambda_l1": p["lambda_l1"],
-            "lambda_l2": p["lambda_l2"],
-            "min_gain_to_split": p["min_gain_to_split"],
-            "max_bin": p["max_bin"],
-            "seed": p["seed"],
-            "deterministic": True,
-            "force_row_wise": True,
-            "num_threads": default_threads(p["nthread"]),
-            "verbosity": -1,
-        }
+        return {"objective": "binary", "metric": "auc", **self.library_params(), "deterministic": True,
+                "force_row_wise": True, "num_threads": default_threads(self.params["nthread"]), "verbosity": -1}
 
     def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
         train = lgb.Dataset(x_train, label=y_train, feature_name=feature_names, free_raw_data=False)

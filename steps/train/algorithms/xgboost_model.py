@@ -25,13 +25,13 @@ class XGBoostAlgorithm(Algorithm):
         HyperParameter("gamma", float, 0.0, minimum=0),
         HyperParameter("lambda", float, 1.0, minimum=0),
         HyperParameter("alpha", float, 0.0, minimum=0),
-        HyperParameter("num_round", int, 1000, minimum=1),
-        HyperParameter("early_stopping_rounds", int, 50, minimum=1),
+        HyperParameter("num_round", int, 1000, minimum=1, library=None),
+        HyperParameter("early_stopping_rounds", int, 50, minimum=1, library=None),
         HyperParameter("eval_metric", str, "auc"),
         HyperParameter("max_bin", int, 256, minimum=2),
         HyperParameter("scale_pos_weight", float, 1.0, above=0),
         HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = all cores", minimum=0),
+        HyperParameter("nthread", int, 0, "0 = all cores", minimum=0, library=None),
     )
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -40,25 +40,8 @@ class XGBoostAlgorithm(Algorithm):
         self.best_iteration: int | None = None
 
     def _booster_params(self) -> dict[str, Any]:
-        p = self.params
-        return {
-            "objective": "binary:logistic",
-            "tree_method": "hist",
-            "eval_metric": p["eval_metric"],
-            "max_depth": p["max_depth"],
-            "min_child_weight": p["min_child_weight"],
-            "subsample": p["subsample"],
-            "colsample_bytree": p["colsample_bytree"],
-            "eta": p["eta"],
-            "gamma": p["gamma"],
-            "lambda": p["lambda"],
-            "alpha": p["alpha"],
-            "max_bin": p["max_bin"],
-            "scale_pos_weight": p["scale_pos_weight"],
-            "seed": p["seed"],
-            "nthread": default_threads(p["nthread"]),
-            "verbosity": 0,
-        }
+        return {"objective": "binary:logistic", "tree_method": "hist", **self.library_params(),
+                "nthread": default_threads(self.params["nthread"]), "verbosity": 0}
 
     def fit(self, x_train, y_train, x_valid, y_valid, feature_names):
         train = xgb.DMatrix(x_train, label=y_train, feature_names=feature_names, missing=np.nan)
