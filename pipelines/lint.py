@@ -15,7 +15,7 @@ And SageMaker's own rules, as the local runner applies them (README "What the ru
               training jobs it starts, CreateModelPackage, CreateModel) and CreatePipeline itself, against
               botocore's SageMaker model: required members, types, lengths, ranges, list sizes, enums,
               patterns. Parameters take their defaults; values only a run knows are not judged.
-- names, graph, property, branch, race: the definition-wide rules of `pipelines.definition_rules`
+- names, graph, property, branch, race: the definition-wide rules of `pipelines.definition.rules`
 
 `upsert` runs the same checks before publishing. Exit 0 clean, 1 violations, 2 usage/config error.
 """
@@ -30,10 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
-from pipelines.definition_graph import iter_branch_steps as iter_steps
-from pipelines.definition_rules import Violation, check_definition
+from pipelines.definition.errors import DefinitionError
+from pipelines.definition.graph import flatten_steps
+from pipelines.definition.graph import iter_branch_steps as iter_steps
+from pipelines.definition.requests import SAMPLE_EXECUTION, job_name, static_arguments
+from pipelines.definition.rules import Violation, check_definition
+from pipelines.definition.service_rules import UNKNOWN, validate_request
+from pipelines.definition.step_types import STEP_TYPES
 
-JOB_TYPES = ("Processing", "Training", "Tuning")
+JOB_TYPES = tuple(name for name, step_type in STEP_TYPES.items() if step_type.job)  # the steps that create a job
 
 # Values that look like credentials: AWS access keys, bearer tokens, private keys, long opaque tokens
 # under a secret-sounding name. Names alone (e.g. a secret's ARN or id) are fine: that is how jobs
@@ -111,44 +116,28 @@ def _secret_findings(name: str, value: Any) -> list[str]:
 
 def lint_definition(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
     """Policy rules and SageMaker's rules; empty when the definition may be published."""
-    from pipelines.definition_graph import flatten_steps
-    from pipelines.local.errors import LocalRunError
-
     try:
         flatten_steps(definition)
-    except LocalRunError as exc:  # a malformed definition: the rules below cannot read it
+    except DefinitionError as exc:  # a malformed definition: the rules below cannot read it
         return [Violation("(definition)", "shape", str(exc))]
     return policy_violations(definition, config) + service_violations(definition, config)
 
 
 def service_violations(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
     """What SageMaker would refuse: the definition-wide rules, then each request with what lint can know."""
-    from pipelines.definition_graph import flatten_steps
-    from pipelines.local.executor import job_name
-    from pipelines.local.handlers import HANDLERS
-    from pipelines.local.service_checks import SAMPLE_EXECUTION, static_arguments, trial_request
     from pipelines.publish import pipeline_request
-    from pipelines.service_rules import UNKNOWN, validate_request
 
     violations = check_definition(definition)
     if any(v.rule == "graph" for v in violations):
         return violations
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
     for node in flatten_steps(definition).values():
-        handler = HANDLERS.get(node.type)
-        if handler is None or handler.resolves_own_arguments:
+        step_type = STEP_TYPES.get(node.type)
+        if step_type is None or step_type.operation is None:
             continue
         arguments = static_arguments(node.data_arguments, defaults)
-        name = job_name(node.name, SAMPLE_EXECUTION["PipelineExecutionId"], handler.job_name_limit)
-        requests = [handler.request(arguments, name)]
-        if node.type == "Tuning" and isinstance(arguments.get("TrainingJobDefinition"), dict):
-            training = arguments["TrainingJobDefinition"]
-            ranges = training.get("HyperParameterRanges") or arguments.get("HyperParameterTuningJobConfig", {}).get(
-                "ParameterRanges", {}
-            )
-            tuned = {spec["Name"]: UNKNOWN for specs in ranges.values() for spec in specs if "Name" in spec}
-            requests.append(trial_request(training, {**training.get("StaticHyperParameters", {}), **tuned}, name))
-        for operation, request in filter(None, requests):
+        name = job_name(node.name, SAMPLE_EXECUTION["PipelineExecutionId"], step_type.job_name_limit)
+        for operation, request in step_type.static_requests(arguments, name):
             found = validate_request(operation, request)
             violations += [Violation(node.name, "request", f"{operation} {v}") for v in found]
     text = json.dumps(definition, separators=(",", ":"))

@@ -1,14 +1,25 @@
-"""The runner's error types; `pipelines.run` is the one place that turns them into exit codes."""
+"""The runner's error types; `pipelines.run` is the one place that turns them into exit codes.
+
+A definition the runner cannot read raises the definition layer's `DefinitionError`
+(`pipelines.definition.errors`); `PipelineExecution` turns one met before anything runs into a
+`DefinitionUnreadable` (a `LocalRunError` with the same message), and a step that meets one fails with it.
+"""
 
 from __future__ import annotations
+
+from pipelines.definition.errors import DefinitionError
 
 
 class LocalRunError(Exception):
     """The run could not proceed; the message is one line a user can act on."""
 
 
-class UnsupportedConstruct(LocalRunError):
-    """The definition uses something the local runner does not interpret; the message names it."""
+class DefinitionUnreadable(LocalRunError):
+    """The definition could not be read before anything ran; `cause` is the definition layer's error."""
+
+    def __init__(self, cause: DefinitionError):
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class StepFailed(LocalRunError):

@@ -1,8 +1,8 @@
 """Runs a definition JSON as SageMaker would: the service's rules first, then every step when it is ready.
 
-Before anything runs, the definition is held to the service's rules (`pipelines.definition_rules`). A step
+Before anything runs, the definition is held to the service's rules (`pipelines.definition.rules`). A step
 becomes ready exactly when SageMaker would start it (every step it depends on has succeeded and its branch
-was chosen, `pipelines.definition_graph`); ready steps run at once, each on its own thread, while jobs and
+was chosen, `pipelines.definition.graph`); ready steps run at once, each on its own thread, while jobs and
 tuning trials share `max_parallel` slots. Each step's request is validated against botocore's SageMaker
 model after its expressions are resolved, and a violation fails the step as a ValidationException would.
 What a step type does is its handler's (`pipelines.local.handlers`).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import threading
 import time
@@ -30,11 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.definition_graph import StepNode, execution_order, flatten_steps
-from pipelines.definition_rules import check_definition
+from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
+from pipelines.definition.expressions import EXECUTION_VARIABLES, EvaluationContext, check_supported, resolve
+from pipelines.definition.graph import StepNode, execution_order, flatten_steps
+from pipelines.definition.requests import job_name
+from pipelines.definition.rules import check_definition
 from pipelines.local.cache import StepCache, cache_key, output_digests
-from pipelines.local.errors import DefinitionRefused, LocalRunError, StepFailed, UnsupportedConstruct
-from pipelines.local.expressions import EXECUTION_VARIABLES, EvaluationContext, check_supported, resolve
+from pipelines.local.errors import DefinitionRefused, DefinitionUnreadable, LocalRunError, StepFailed
 from pipelines.local.handlers import HANDLERS, StepResult, StepRun
 from pipelines.local.jobs.host import stop_all_jobs
 from pipelines.local.record import ExecutionRecord, StepRecord, now
@@ -128,14 +129,6 @@ def stage_uploads(uploads: list[Upload], store: LocalStore) -> str:
     return digest.hexdigest()[:16]
 
 
-def job_name(step_name: str, execution_id: str, limit: int) -> str:
-    base = re.sub(r"[^A-Za-z0-9-]", "-", step_name).lower().strip("-")
-    suffix = execution_id.rsplit("-", 1)[-1]
-    return f"{base[: limit - len(suffix) - 1]}-{suffix}"
-
-
-
-
 class PipelineExecution:
     """One execution of a definition on this machine."""
 
@@ -148,10 +141,13 @@ class PipelineExecution:
     ):
         self.definition = definition
         self.options = options
-        self.nodes = flatten_steps(definition, supported_types=tuple(HANDLERS))
-        for node in self.nodes.values():
-            check_supported(node.data_arguments, f"step {node.name!r}")
-        self.order = execution_order(self.nodes)
+        try:  # a definition this runner cannot read is a run that cannot start: the same message, as a LocalRunError
+            self.nodes = flatten_steps(definition, supported_types=tuple(HANDLERS))
+            for node in self.nodes.values():
+                check_supported(node.data_arguments, f"step {node.name!r}")
+            self.order = execution_order(self.nodes)
+        except DefinitionError as exc:
+            raise DefinitionUnreadable(exc) from exc
         refused = check_definition(definition)
         if refused:  # before anything is written: a refused definition leaves no trace
             raise DefinitionRefused(refused)
@@ -253,16 +249,10 @@ class PipelineExecution:
                 except Exception as exc:  # the steps go on (their artifacts are useful); the run fails at its end
                     self.observer_error = str(exc) or type(exc).__name__
 
-    def tuning_jobs(self) -> dict[str, dict[str, Any]]:
-        """Describe-responses of the tuning jobs this run has (cache hits included), by tuning job name."""
+    def succeeded_steps(self, step_type: str) -> list[StepRecord]:
+        """The steps of a type that have succeeded so far, cache hits included (a warm start's parents)."""
         with self._record_lock:
-            return {
-                str(step.properties["HyperParameterTuningJobName"]): step.properties
-                for step in self.record.steps.values()
-                if step.type == "Tuning"
-                and step.status == "Succeeded"
-                and "HyperParameterTuningJobName" in step.properties
-            }
+            return [s for s in self.record.steps.values() if s.type == step_type and s.status == "Succeeded"]
 
     # -- running ------------------------------------------------------------------------------------
     def run(
@@ -428,9 +418,10 @@ class PipelineExecution:
         echo(f"[start ] {node.name:<24} {node.type}")
         started = time.monotonic()
         status, reason, result, cache_hit = "Succeeded", None, None, False
+        handler = HANDLERS[node.type]
         try:
             result, cache_hit = self._execute(node, step)
-        except (StepFailed, LocalRunError) as exc:
+        except (LocalRunError, DefinitionError) as exc:
             status = "Failed"
             reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
             if isinstance(exc, UnsupportedConstruct):
@@ -453,11 +444,9 @@ class PipelineExecution:
             if status == "Failed" and self.record.status != "Failed" and not self._stopping:
                 self.record.status = "Failed"
                 self.record.failure_reason = f"{node.name}: {reason}"
-            if node.type == "RegisterModel" and result is not None:
-                self.record.model_package_arn = result.properties["ModelPackageArn"]
-        note = " (cache hit)" if cache_hit else ""
-        if node.type == "Condition" and status == "Succeeded":
-            note = f" -> {'IfSteps' if step.properties['Outcome'] else 'ElseSteps'}"
+            if result is not None:
+                handler.update_record(self.record, result)
+        note = (handler.end_note(step) if status == "Succeeded" else "") or (" (cache hit)" if cache_hit else "")
         echo(f"[{'end':^6}] {node.name:<24} {node.type:<13} {status:<9} {step.seconds:7.1f}s{note}")
         if status == "Failed":
             echo(f"  step {node.name} failed: {reason}")
@@ -473,9 +462,9 @@ class PipelineExecution:
         arguments_spec = node.spec.get("Arguments", {})
         run.arguments = resolve(arguments_spec, self.context())
         step.arguments = run.arguments
-        run.job_name = job_name(node.name, self.execution_id, handler.job_name_limit)
+        run.job_name = job_name(node.name, self.execution_id, handler.declaration.job_name_limit)
         run.job_root = self.exec_dir / "jobs" / run.job_name
-        request = handler.request(run.arguments, run.job_name)
+        request = handler.declaration.request(run.arguments, run.job_name)
         if request is not None:
             refuse_invalid(node.name, *request)
         cache_spec = node.spec.get("CacheConfig") or {}

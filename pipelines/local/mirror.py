@@ -27,27 +27,19 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from pipelines.definition.requests import clip
+from pipelines.local.handlers import HANDLERS
 from pipelines.local.record import ExecutionRecord, StepRecord
 
 # A step is listed once it has started, as SageMaker lists them; NotStarted and Skipped (a branch not taken)
 # steps are absent. The runner's statuses are SageMaker's (Starting|Executing|Stopping|Stopped|Failed|Succeeded).
 LISTED_STEP_STATUSES = ("Executing", "Succeeded", "Failed")
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
-# step type -> Metadata key, the describe-response's ARN and name properties, the ARN's resource type
-JOB_METADATA = {
-    "Processing": ("ProcessingJob", "ProcessingJobArn", "ProcessingJobName", "processing-job"),
-    "Training": ("TrainingJob", "TrainingJobArn", "TrainingJobName", "training-job"),
-    "Tuning": ("TuningJob", "HyperParameterTuningJobArn", "HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
-}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOCAL_EXECUTION_ACTION = "PutLocalPipelineExecution"  # pipelines.emulator_executions (not imported: it loads moto's
 # front and werkzeug, which a run pointed at another endpoint never needs)
 # botocore's length limits on the fields a reason goes into
-STEP_REASON_MAX, EXECUTION_REASON_MAX, FAIL_MESSAGE_MAX = 1024, 1300, 3072
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+STEP_REASON_MAX, EXECUTION_REASON_MAX = 1024, 1300
 
 
 def _time(text: str | None) -> datetime | None:
@@ -58,35 +50,10 @@ def _parameter_text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def _job_name(step: StepRecord, execution_id: str) -> str | None:
-    """The job a step creates, as the runner names it (before its describe-response exists)."""
-    from pipelines.local.executor import job_name
-    from pipelines.local.handlers import HANDLERS
-
-    handler = HANDLERS.get(step.type)
-    return job_name(step.name, execution_id, handler.job_name_limit) if handler else None
-
-
 def step_metadata(step: StepRecord, execution_id: str, arn_prefix: str) -> dict[str, Any]:
-    """`Metadata` of a listed step, per step type as SageMaker returns it."""
-    properties = step.properties or {}
-    if step.type in JOB_METADATA:
-        key, arn_property, name_property, resource = JOB_METADATA[step.type]
-        arn = properties.get(arn_property)
-        name = properties.get(name_property) or _job_name(step, execution_id)
-        if not arn and name:
-            arn = f"{arn_prefix}:{resource}/{str(name).lower()}"
-        return {key: {"Arn": arn}} if arn else {}
-    if step.type == "Condition" and "Outcome" in properties:
-        return {"Condition": {"Outcome": "True" if properties["Outcome"] else "False"}}
-    if step.type == "Fail" and step.status == "Failed":
-        message = (step.arguments or {}).get("ErrorMessage") if isinstance(step.arguments, dict) else None
-        return {"Fail": {"ErrorMessage": _clip(str(message or step.failure_reason or ""), FAIL_MESSAGE_MAX)}}
-    if step.type == "RegisterModel" and properties.get("ModelPackageArn"):
-        return {"RegisterModel": {"Arn": properties["ModelPackageArn"]}}
-    if step.type == "Model" and properties.get("ModelArn"):
-        return {"Model": {"Arn": properties["ModelArn"]}}
-    return {}
+    """`Metadata` of a listed step, per step type as SageMaker returns it (its handler's `list_metadata`)."""
+    handler = HANDLERS.get(step.type)
+    return handler.list_metadata(step, execution_id, arn_prefix) if handler else {}
 
 
 def execution_request(
@@ -108,7 +75,7 @@ def execution_request(
         if step.ended_at:
             item["EndTime"] = _time(step.ended_at)
         if step.status == "Failed" and step.failure_reason:
-            item["FailureReason"] = _clip(step.failure_reason, STEP_REASON_MAX)
+            item["FailureReason"] = clip(step.failure_reason, STEP_REASON_MAX)
         if step.cache_hit and (step.properties or {}).get("CachedFromExecution"):
             item["CacheHitResult"] = {
                 "SourcePipelineExecutionArn": f"{pipeline_arn}/execution/{step.properties['CachedFromExecution']}"
@@ -126,7 +93,7 @@ def execution_request(
         "PipelineName": record.pipeline_name,
         "PipelineExecutionId": record.execution_id,
         "PipelineExecutionDisplayName": record.execution_id,
-        "PipelineExecutionDescription": _clip(f"local run, record {record.path}", 3072),
+        "PipelineExecutionDescription": clip(f"local run, record {record.path}", 3072),
         "PipelineExecutionStatus": record.status if ended else "Executing",
         "StartTime": _time(record.started_at),
         "LastModifiedTime": max(times),
@@ -134,7 +101,7 @@ def execution_request(
         "PipelineExecutionSteps": steps,
     }
     if ended and record.failure_reason:
-        request["FailureReason"] = _clip(record.failure_reason, EXECUTION_REASON_MAX)
+        request["FailureReason"] = clip(record.failure_reason, EXECUTION_REASON_MAX)
     return request
 
 
@@ -164,7 +131,7 @@ def failure_line(endpoint: str, exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code") or "?"
-        message = _clip(" ".join(re.sub(r"<[^>]*>", " ", str(error.get("Message") or "")).split()), MESSAGE_MAX)
+        message = clip(" ".join(re.sub(r"<[^>]*>", " ", str(error.get("Message") or "")).split()), MESSAGE_MAX)
         what = f"{where} refused {exc.operation_name} ({code}{f': {message}' if message else ''})"
         if exc.operation_name == LOCAL_EXECUTION_ACTION and code not in EMULATOR_ERROR_CODES:
             todo = ("only this project's emulator keeps a run's execution: leave out --endpoint-url for the run's "

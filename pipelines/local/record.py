@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.definition.step_types import TuningStepType
+
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -63,7 +65,7 @@ def most_trials_in_flight(record: ExecutionRecord) -> int:
     Steps' own times would overstate it: a step is Executing while it waits for a job slot."""
     events = []
     for step in record.steps.values():
-        if step.type == "Tuning":
+        if step.type == TuningStepType.name:
             for trial in step.properties.get("TrainingJobSummaries", []):
                 events += [(datetime.fromisoformat(trial["TrainingStartTime"]), 1),
                            (datetime.fromisoformat(trial["TrainingEndTime"]), -1)]

@@ -6,16 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipelines.definition.requests import without_empty
 from pipelines.local.errors import StepFailed
-
-
-def without_empty(value: Any) -> Any:
-    """The SDK writes `"Bias": {}` for absent metric sources; the API's shapes take them absent, not empty."""
-    if isinstance(value, dict):
-        return {k: without_empty(v) for k, v in value.items() if v != {}}
-    if isinstance(value, list):
-        return [without_empty(v) for v in value]
-    return value
 
 
 def ensure_model_package_group(client, group: str, description: str = "") -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.definition import definition_json, get_pipeline
-from pipelines.local.conditions import condition_text
 from pipelines.local.executor import PipelineExecution, RunOptions, RunResult, Upload
+from pipelines.local.handlers import HANDLERS
 from pipelines.local.mirror import mirror_execution
 from pipelines.local.sample_data import ensure_sample_data
 from pipelines.session import OfflinePipelineSession
@@ -96,25 +96,19 @@ def print_summary(result: RunResult, echo=print) -> None:
         if step.status == "Skipped":
             continue
         seconds = f"{step.seconds:.1f}" if step.seconds is not None else "-"
-        note = "cache hit" if step.cache_hit else ""
-        if step.type == "Tuning" and step.metrics:
-            note = (
-                note + " " if note else ""
-            ) + f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
+        note = " ".join(filter(None, ("cache hit" if step.cache_hit else "", HANDLERS[step.type].summary_note(step))))
         echo(f"{step.name:<{width}}{step.type:<15}{step.status:<11}{seconds:>8}  {note}")
     not_taken = skipped_groups(record)
     if not_taken:
         shown = "; ".join(f"{group} ({len(names)} step{'s' if len(names) > 1 else ''})" if len(names) > 1
                           else f"{group}: {names[0]}" for group, names in not_taken.items())  # fmt: skip
         echo(f"not executed: {shown}")
-    gates = [s for s in record.steps.values() if s.type == "Condition" and s.status == "Succeeded"]
+    gates = [line for s in record.steps.values() if s.status == "Succeeded" for line in HANDLERS[s.type].gate_lines(s)]
     if gates:
         echo("")
         echo("gates:")
-        for gate in gates:
-            for item in gate.arguments or []:
-                echo(f"  {gate.name}: {condition_text(item['condition'])} -> {item['value']}")
-            echo(f"  {gate.name}: {'passed (IfSteps)' if gate.properties.get('Outcome') else 'failed (ElseSteps)'}")
+        for line in gates:
+            echo(f"  {line}")
     echo("")
     echo(f"pipeline {record.status}; record {record.path}")
     if record.failure_reason:

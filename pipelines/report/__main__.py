@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli_options import add_endpoint_argument
-from pipelines.definition_graph import execution_order, flatten_steps
-from pipelines.local.errors import LocalRunError
+from pipelines.definition.errors import DefinitionError
+from pipelines.definition.graph import execution_order, flatten_steps
 from pipelines.report.collect import collect
 from pipelines.report.graph import branch_text
 from pipelines.report.local import write_report
@@ -54,12 +54,12 @@ def definition_of_execution(client, execution_arn: str) -> dict | None:
 
 def with_definition(record_steps: list[dict], definition: dict[str, Any], finished: bool) -> list[dict]:
     """The execution's steps in definition order, each with what it waits for and its branch (the graph the
-    local runner records, `pipelines.definition_graph`), and the steps SageMaker never listed: Skipped where a
+    local runner records, `pipelines.definition.graph`), and the steps SageMaker never listed: Skipped where a
     condition chose the other branch or a step it waits for was skipped, else NotStarted."""
     try:
         nodes = flatten_steps(definition)
         order = execution_order(nodes)
-    except LocalRunError as exc:
+    except DefinitionError as exc:
         print(f"report: the execution's definition cannot be read as a graph ({exc})", file=sys.stderr)
         return record_steps
     listed = {step["name"]: step for step in record_steps}

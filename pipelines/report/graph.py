@@ -1,6 +1,6 @@
 """The step graph of a run as the report draws it: which edges, which are condition branches, where boxes go.
 
-The edges are the record's `depends_on` (the local runner writes `pipelines.definition_graph`'s reading:
+The edges are the record's `depends_on` (the local runner writes `pipelines.definition.graph`'s reading:
 DependsOn, data references and the enclosing condition); `steps_of_definition` gives the same shape for a
 definition, so a SageMaker execution's report draws the same graph. An edge from a condition to a first
 step of one of its branches (a step of that branch that waits for no other step of it) is labelled true
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from pipelines.definition_graph import flatten_steps
+from pipelines.definition.graph import flatten_steps
 
 Point = tuple[float, float]
 UNEXECUTED = {"Skipped"}

@@ -6,7 +6,7 @@ import json
 from html import escape
 from typing import Any
 
-from pipelines.local.conditions import condition_text
+from pipelines.definition.conditions import condition_text
 from pipelines.report.collect import ReportData, feature_notes, latest_week_below_gate
 from pipelines.report.signal import signal_section
 from pipelines.report.svg import STATUS_COLOURS, collapsed_step_graph, roc_chart, step_graph

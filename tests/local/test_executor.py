@@ -8,10 +8,11 @@ import math
 
 import pytest
 
-from pipelines.definition_graph import execution_order, flatten_steps
+from pipelines.definition.errors import UnsupportedConstruct
+from pipelines.definition.graph import execution_order, flatten_steps
 from pipelines.emulator import Emulator
 from pipelines.lint import iter_steps
-from pipelines.local.errors import UnsupportedConstruct
+from pipelines.local.errors import DefinitionUnreadable
 from pipelines.local.executor import PipelineExecution, RunOptions
 
 
@@ -158,19 +159,22 @@ def _with_argument(definition: dict, value) -> dict:
 
 def test_unsupported_expression_is_an_error_naming_it(quick_definition, tmp_path):
     changed = _with_argument(quick_definition, {"Std:Concat": {"Values": ["a", "b"]}})
-    with pytest.raises(UnsupportedConstruct, match="Std:Concat"):
+    with pytest.raises(DefinitionUnreadable, match="Std:Concat") as refused:
         PipelineExecution(changed, RunOptions(run_dir=tmp_path))
+    assert isinstance(refused.value.cause, UnsupportedConstruct)
 
     changed = _with_argument(quick_definition, {"Get": "Execution.PipelineExecutionColour"})
-    with pytest.raises(UnsupportedConstruct, match="PipelineExecutionColour"):
+    with pytest.raises(DefinitionUnreadable, match="PipelineExecutionColour") as refused:
         PipelineExecution(changed, RunOptions(run_dir=tmp_path))
+    assert isinstance(refused.value.cause, UnsupportedConstruct)
 
 
 def test_unsupported_step_type_and_condition_are_errors_naming_them(quick_definition, tmp_path):
     changed = copy.deepcopy(quick_definition)
     changed["Steps"].append({"Name": "Notify", "Type": "Lambda", "Arguments": {}})
-    with pytest.raises(UnsupportedConstruct, match="'Lambda'"):
+    with pytest.raises(DefinitionUnreadable, match="'Lambda'") as refused:
         PipelineExecution(changed, RunOptions(run_dir=tmp_path))
+    assert isinstance(refused.value.cause, UnsupportedConstruct)
 
     changed = copy.deepcopy(quick_definition)
     changed["Steps"][2]["Arguments"]["Conditions"][0]["Type"] = "And"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import load_config
-from pipelines.definition_graph import StepNode, flatten_steps
+from pipelines.definition.graph import StepNode, flatten_steps
 from pipelines.local.runner import build_definition
 from pipelines.report.graph import parse_branch, steps_of_definition
 from pipelines.report.local import write_report

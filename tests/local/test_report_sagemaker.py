@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from pipelines.definition_graph import execution_order, flatten_steps
+from pipelines.definition.graph import execution_order, flatten_steps
 from pipelines.report.__main__ import record_from_steps
 from pipelines.report.collect import collect
 from pipelines.report.render import render

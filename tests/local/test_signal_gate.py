@@ -10,7 +10,7 @@ import json
 import pytest
 
 from pipelines.config import load_config
-from pipelines.definition_graph import flatten_steps
+from pipelines.definition.graph import flatten_steps
 from pipelines.lint import lint_definition
 from pipelines.local.runner import build_definition
 from steps.ensemble.settings import EnsembleSettings

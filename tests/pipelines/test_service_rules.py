@@ -1,4 +1,4 @@
-"""pipelines.service_rules refuses what SageMaker's service model refuses, naming the field and the rule.
+"""pipelines.definition.service_rules refuses what SageMaker's service model refuses, naming the field and the rule.
 
 Each rule class has one planted violation whose field path and rule text are asserted exactly, next to the
 nearest value that passes, so a test fails if its rule is removed or loosened. The real definition, its
@@ -13,22 +13,21 @@ from typing import Any
 
 import pytest
 
-from pipelines import service_rules
 from pipelines.config import load_config
 from pipelines.definition import definition_json, get_pipeline
-from pipelines.definition_graph import iter_branch_steps
-from pipelines.local.errors import StepFailed
-from pipelines.local.executor import job_name
-from pipelines.local.handlers import HANDLERS
-from pipelines.local.service_checks import refuse_invalid
-from pipelines.service_rules import (
+from pipelines.definition.graph import iter_branch_steps
+from pipelines.definition.java_regex import compiled_pattern
+from pipelines.definition.requests import job_name
+from pipelines.definition.service_rules import (
     UNKNOWN,
     RuleViolation,
     Unknown,
-    compiled_pattern,
     service_model,
     validate_request,
 )
+from pipelines.definition.step_types import STEP_TYPES
+from pipelines.local.errors import StepFailed
+from pipelines.local.service_checks import refuse_invalid
 
 SHAPES = service_model()["shapes"]
 ROLE = "arn:aws:iam::000000000000:role/conviction-sagemaker-execution"
@@ -341,20 +340,7 @@ def test_an_environment_variable_name_is_checked_against_the_key_pattern():
     assert violation.rule == "key " + pattern_rule("ProcessingEnvironmentKey")
 
 
-# --- Java regular-expression semantics ------------------------------------------------------------------------
-
-
-def test_every_pattern_in_the_sagemaker_model_compiles():
-    patterns = sorted({shape["pattern"] for shape in SHAPES.values() if "pattern" in shape})
-    failures = []
-    for pattern in patterns:
-        try:
-            compiled_pattern(pattern)
-        except Exception as exc:  # a translation error or a regex.error
-            failures.append(f"{pattern!r}: {exc}")
-
-    assert len(patterns) > 100
-    assert failures == []
+# --- Java regular-expression semantics (the translation itself: test_java_regex.py) ---------------------------
 
 
 def test_a_line_break_is_refused_where_the_pattern_is_java_dot_star():
@@ -368,37 +354,6 @@ def test_a_line_break_is_refused_where_the_pattern_is_java_dot_star():
 
         assert (violation.field, violation.rule) == ("AppSpecification.ContainerArguments[1]", "must match pattern .*")
     assert compiled_pattern(".*").fullmatch("a\tb é")
-
-
-def test_java_shorthand_classes_are_ascii_and_unicode_properties_are_not():
-    assert compiled_pattern(r"\d+").fullmatch("2024")
-    assert not compiled_pattern(r"\d+").fullmatch("٢٠٢٤")  # Arabic-Indic digits: Java's \d is [0-9]
-    assert not compiled_pattern(r"[\w-]+").fullmatch("café")
-    assert compiled_pattern(r"https://\S+").fullmatch("https://x\u00a0y")  # Java's \s is ASCII whitespace
-    assert compiled_pattern(r"[\p{L}\p{Z}\p{N}_.:\/=+\-@]*").fullmatch("Zürich 2024")
-    alnum = next(p for p in {s.get("pattern", "") for s in SHAPES.values()} if r"\p{Alnum}" in p)
-    assert compiled_pattern(alnum).fullmatch("arn:aws:lambda:us-east-1:000000000000:function:f")
-    assert not compiled_pattern(alnum).fullmatch("arn:aws:lambda:us-éast-1:000000000000:function:f")
-
-
-def test_java_surrogate_pairs_and_hex_escapes_are_code_points():
-    pattern = r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*"
-    assert pattern in {shape.get("pattern") for shape in SHAPES.values()}
-    assert compiled_pattern(pattern).fullmatch("table\t😀")
-    assert not compiled_pattern(pattern).fullmatch("table\x07")
-    assert compiled_pattern(r"a\x{1F600}\Qa.b\E").fullmatch("a😀a.b")
-    assert not compiled_pattern(r"a\x{1F600}\Qa.b\E").fullmatch("a😀axb")
-
-
-def test_a_quantified_anchor_is_the_anchor():
-    assert service_rules._java_to_python(r"(a*)${1,256}") == "(a*)$"
-    assert service_rules._java_to_python(r"a$?b") == "ab"
-
-
-@pytest.mark.parametrize("pattern", [r"[a-z[0-9]]", r"[a-z&&[^b]]", r"(?s).*", r"\X"])
-def test_java_constructs_without_a_faithful_translation_are_refused_not_guessed(pattern):
-    with pytest.raises(service_rules.PatternTranslationError):
-        compiled_pattern(pattern)
 
 
 # --- UNKNOWN --------------------------------------------------------------------------------------------------
@@ -455,12 +410,12 @@ def test_an_unknown_operation_is_a_programming_error():
 
 
 # --- steps ----------------------------------------------------------------------------------------------------
-JOB_STEP_TYPES = {step_type for step_type, handler in HANDLERS.items() if not handler.resolves_own_arguments}
+JOB_STEP_TYPES = {name for name, step_type in STEP_TYPES.items() if step_type.operation is not None}
 
 
 def step_request(step_type: str, arguments: dict, job_name: Any) -> tuple[str, dict]:
-    """The request the runner's handler for this step type makes (the one place that mapping lives)."""
-    return HANDLERS[step_type].request(arguments, job_name)
+    """The request a step of this type makes (its declaration: the one place that mapping lives)."""
+    return STEP_TYPES[step_type].request(arguments, job_name)
 
 
 def validate_step(step_name: str, step_type: str, arguments: dict, job_name: Any) -> list[str]:
@@ -501,8 +456,8 @@ def test_a_register_model_step_is_create_model_package_without_the_sdks_empty_st
 
 
 def test_a_step_that_calls_no_sagemaker_operation_has_nothing_to_validate():
-    assert HANDLERS["Condition"].request({"Conditions": []}, "x") is None
-    assert HANDLERS["Fail"].request({"ErrorMessage": "x"}, "x") is None
+    assert STEP_TYPES["Condition"].request({"Conditions": []}, "x") is None
+    assert STEP_TYPES["Fail"].request({"ErrorMessage": "x"}, "x") is None
 
 
 def test_a_refused_request_is_the_runners_one_line_validation_exception():
@@ -526,7 +481,7 @@ def _steps(steps: list[dict]) -> list[dict]:
 
 def _job_name(step_name: str, step_type: str) -> str:
     """The job name the runner gives the step (its own function, within the operation's limit)."""
-    return job_name(step_name, f"20260101t000000-{EXECUTION_ID}", HANDLERS[step_type].job_name_limit)
+    return job_name(step_name, f"20260101t000000-{EXECUTION_ID}", STEP_TYPES[step_type].job_name_limit)
 
 
 def _resolver(definition: dict, unknown: bool = False):

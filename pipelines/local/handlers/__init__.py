@@ -1,4 +1,8 @@
-"""The step handlers by step type: the runner's factory (one handler module per step type)."""
+"""The step handlers by step type: the runner's factory (one handler module per step type).
+
+Each handler names its step type's declaration (`pipelines.definition.step_types.STEP_TYPES`);
+tests/pipelines/test_step_types.py holds the two tables to each other.
+"""
 
 from __future__ import annotations
 

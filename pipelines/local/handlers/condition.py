@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.local.conditions import evaluate
+from pipelines.definition.conditions import condition_text, evaluate
+from pipelines.definition.errors import DefinitionError
+from pipelines.definition.expressions import EvaluationContext, resolve
+from pipelines.definition.step_types import ConditionStepType
 from pipelines.local.errors import LocalRunError
-from pipelines.local.expressions import EvaluationContext, resolve
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
+from pipelines.local.record import StepRecord
 
 
 class ConditionHandler(StepHandler):
-    step_type = "Condition"
+    declaration = ConditionStepType()
     resolves_own_arguments = True
 
     def execute(self, run: StepRun) -> StepResult:
@@ -22,6 +25,22 @@ class ConditionHandler(StepHandler):
         ]
         run.step.arguments = evaluated
         return StepResult({"Outcome": all(item["value"] for item in evaluated)})
+
+    def end_note(self, step: StepRecord) -> str:
+        return f" -> {'IfSteps' if step.properties['Outcome'] else 'ElseSteps'}"
+
+    def gate_lines(self, step: StepRecord) -> list[str]:
+        """Each condition with its operands and value, then the branch the outcome chose."""
+        evaluated = step.arguments or []
+        lines = [f"{step.name}: {condition_text(item['condition'])} -> {item['value']}" for item in evaluated]
+        outcome = "passed (IfSteps)" if step.properties.get("Outcome") else "failed (ElseSteps)"
+        return [*lines, f"{step.name}: {outcome}"]
+
+    def list_metadata(self, step: StepRecord, execution_id: str, arn_prefix: str) -> dict[str, Any]:
+        properties = step.properties or {}
+        if "Outcome" not in properties:
+            return {}
+        return {"Condition": {"Outcome": "True" if properties["Outcome"] else "False"}}
 
 
 def describe_condition(condition: dict[str, Any], context: EvaluationContext) -> dict[str, Any]:
@@ -59,6 +78,6 @@ def _interval(operand: Any, value: Any, context: EvaluationContext) -> list[floa
     sibling = {"Std:JsonGet": {**spec, "Path": path.removesuffix(".value") + ".standard_deviation"}}
     try:
         deviation = float(resolve(sibling, context))
-    except (LocalRunError, TypeError, ValueError):
+    except (DefinitionError, LocalRunError, TypeError, ValueError):
         return None
     return [value - 1.96 * deviation, value + 1.96 * deviation]

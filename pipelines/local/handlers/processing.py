@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipelines.definition.step_types import ProcessingStepType
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
 from pipelines.local.jobs.processing import run_processing_job
 from pipelines.local.store import LocalStore
 
 
 class ProcessingHandler(StepHandler):
-    step_type = "Processing"
+    declaration = ProcessingStepType()
     cacheable = True
-
-    def request(self, arguments: dict[str, Any], job_name: str) -> tuple[str, dict[str, Any]]:
-        return "CreateProcessingJob", {"ProcessingJobName": job_name, **arguments}
 
     def execute(self, run: StepRun) -> StepResult:
         with run.job_slot():

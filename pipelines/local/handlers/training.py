@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.definition.step_types import TrainingStepType
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
 from pipelines.local.jobs.training import training_step_properties
 
 
 class TrainingHandler(StepHandler):
-    step_type = "Training"
+    declaration = TrainingStepType()
     cacheable = True
-
-    def request(self, arguments: dict[str, Any], job_name: str) -> tuple[str, dict[str, Any]]:
-        return "CreateTrainingJob", {"TrainingJobName": job_name, **arguments}
 
     def execute(self, run: StepRun) -> StepResult:
         with run.job_slot():

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.definition.requests import trial_request
+from pipelines.definition.step_types import TuningStepType
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
 from pipelines.local.jobs.tuning import run_tuning_job
-from pipelines.local.service_checks import refuse_invalid, trial_request
+from pipelines.local.record import StepRecord
+from pipelines.local.service_checks import refuse_invalid
 
 
 class TuningHandler(StepHandler):
-    step_type = "Tuning"
+    declaration = TuningStepType()
     cacheable = True
-    job_name_limit = 32  # HyperParameterTuningJobName
-
-    def request(self, arguments: dict[str, Any], job_name: str) -> tuple[str, dict[str, Any]]:
-        return "CreateHyperParameterTuningJob", {"HyperParameterTuningJobName": job_name, **arguments}
 
     def execute(self, run: StepRun) -> StepResult:
         execution, options = run.execution, run.execution.options
@@ -53,7 +52,7 @@ class TuningHandler(StepHandler):
             max_trials=options.max_trials,
             on_trial=on_trial,
             cores=options.cores,
-            parents=execution.tuning_jobs(),
+            parents=self.parents(run),
             job_slot=run.job_slot,
             validate_trial=validate_trial,
             containers=options.containers,
@@ -74,6 +73,21 @@ class TuningHandler(StepHandler):
             metrics["overall_best_objective"] = overall["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
             metrics["warm_start_trials"] = properties["warm_start_trials"]
         return StepResult(properties, outputs, metrics)
+
+    def parents(self, run: StepRun) -> dict[str, dict[str, Any]]:
+        """Describe-responses of the tuning jobs this run has (cache hits included), by tuning job name: the
+        jobs a warm start may name as its parents."""
+        name_property = self.declaration.job.name_property
+        return {
+            str(step.properties[name_property]): step.properties
+            for step in run.execution.succeeded_steps(self.step_type)
+            if name_property in step.properties
+        }
+
+    def summary_note(self, step: StepRecord) -> str:
+        if not step.metrics:
+            return ""
+        return f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
 
     def output_uris(self, properties: dict[str, Any]) -> list[str]:
         """Every trial's model: the best one is read downstream, and a warm start reads the others' results."""

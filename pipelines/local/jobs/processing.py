@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipelines.local.errors import StepFailed, UnsupportedConstruct
-from pipelines.local.expressions import to_text
+from pipelines.definition.errors import UnsupportedConstruct
+from pipelines.definition.expressions import to_text
+from pipelines.local.errors import StepFailed
 from pipelines.local.jobs.containers import ContainerRuntime, read_job_message
 from pipelines.local.jobs.host import (
     base_environment,

@@ -29,8 +29,9 @@ from typing import Any
 
 import optuna
 
-from pipelines.local.errors import StepFailed, UnsupportedConstruct
-from pipelines.local.expressions import to_text
+from pipelines.definition.errors import UnsupportedConstruct
+from pipelines.definition.expressions import to_text
+from pipelines.local.errors import StepFailed
 from pipelines.local.jobs.containers import ContainerRuntime
 from pipelines.local.jobs.training import run_training_job
 from pipelines.local.store import LocalStore

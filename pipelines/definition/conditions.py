@@ -5,8 +5,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from pipelines.local.errors import LocalRunError, UnsupportedConstruct
-from pipelines.local.expressions import EvaluationContext, resolve
+from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
+from pipelines.definition.expressions import EvaluationContext, resolve
 
 _COMPARISONS = {
     "Equals": operator.eq,
@@ -42,7 +42,7 @@ def evaluate(condition: dict[str, Any], context: EvaluationContext) -> bool:
         try:
             return bool(_COMPARISONS[kind](left, right))
         except TypeError:
-            raise LocalRunError(f"condition {kind}: cannot compare {left!r} with {right!r}") from None
+            raise DefinitionError(f"condition {kind}: cannot compare {left!r} with {right!r}") from None
     if kind == "In":
         query = resolve(condition["QueryValue"], context)
         values = [resolve(v, context) for v in condition["Values"]]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.local.conditions import evaluate
-from pipelines.local.errors import LocalRunError, UnsupportedConstruct
-from pipelines.local.expressions import EvaluationContext, parse_path, resolve
+from pipelines.definition.conditions import evaluate
+from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
+from pipelines.definition.expressions import EvaluationContext, parse_path, resolve
 
 
 @pytest.fixture
@@ -62,9 +62,9 @@ def test_get_join_and_json_get(context):
 def test_missing_things_are_errors_that_name_them(context):
     with pytest.raises(UnsupportedConstruct, match="Std:Concat"):
         resolve({"Std:Concat": {}}, context)
-    with pytest.raises(LocalRunError, match="Nope"):
+    with pytest.raises(DefinitionError, match="Nope"):
         resolve({"Get": "Parameters.Nope"}, context)
-    with pytest.raises(LocalRunError, match=r"metrics\.f1"):
+    with pytest.raises(DefinitionError, match=r"metrics\.f1"):
         resolve(
             {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.EvalFile"}, "Path": "metrics.f1"}},
             context,

@@ -11,8 +11,8 @@ them, so `pipelines.lint` (and so `upsert`) and the local runner apply them befo
 - property:    `Get Steps.X.<path>` follows a property X's step type has: the describe-response shape of
                its job in botocore's model (DescribeProcessingJobResponse, DescribeTrainingJobResponse,
                DescribeHyperParameterTuningJobResponse + ListTrainingJobsForHyperParameterTuningJobResponse,
-               DescribeModelPackageOutput, DescribeModelOutput), `Outcome` for a condition, a declared
-               property file for `PropertyFiles.<name>`
+               DescribeModelPackageOutput, DescribeModelOutput: `pipelines.definition.step_types`), `Outcome`
+               for a condition, a declared property file for `PropertyFiles.<name>`
 - branch:      a step that references (DependsOn or data) a step inside a ConditionStep branch must be in
                that branch too: outside it, the referenced step may never run, and SageMaker has no
                "whichever branch ran" join (a step waits for every step it depends on)
@@ -25,28 +25,20 @@ Each violation is a `Violation(step, rule, message)`, the same type lint prints.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.definition_graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
-from pipelines.local.errors import LocalRunError
-from pipelines.local.expressions import gets, parse_path
+from pipelines.definition.errors import DefinitionError
+from pipelines.definition.expressions import gets, parse_path
+from pipelines.definition.graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
+from pipelines.definition.step_types import property_error
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # definition schema StepName; botocore StepName max 64
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,256}$")  # botocore PipelineParameterName
 MAX_DISPLAY_NAME, MAX_DESCRIPTION = 256, 3072  # botocore StepDisplayName / StepDescription
 
-# The botocore output shapes a step type's properties come from (the SDK's Properties shape_names).
-PROPERTY_SHAPES = {
-    "Processing": ("DescribeProcessingJobResponse",),
-    "Training": ("DescribeTrainingJobResponse",),
-    "Tuning": ("DescribeHyperParameterTuningJobResponse", "ListTrainingJobsForHyperParameterTuningJobResponse"),
-    "RegisterModel": ("DescribeModelPackageOutput",),
-    "Model": ("DescribeModelOutput",),
-}
 # Where a step's own request names what it writes: an execution-scoped URI there is an output, not a read.
 _WRITE_LOCATIONS = ("ProcessingOutputConfig", "OutputDataConfig", "CheckpointConfig")
 _EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
@@ -68,7 +60,7 @@ def check_definition(definition: dict[str, Any]) -> list[Violation]:
     try:
         nodes = flatten_steps(definition)
         execution_order(nodes)
-    except LocalRunError as exc:
+    except DefinitionError as exc:
         return [*violations, Violation("(definition)", "graph", str(exc))]
     violations += _parameter_violations(definition, nodes)
     for node in nodes.values():
@@ -108,50 +100,6 @@ def _parameter_violations(definition: dict[str, Any], nodes: dict[str, StepNode]
 
 
 # -- property references ----------------------------------------------------------------------------------
-@functools.cache
-def _service_model():
-    import botocore.session
-
-    return botocore.session.get_session().get_service_model("sagemaker")
-
-
-def property_error(step_type: str, tokens: list[str | int]) -> str | None:
-    """Why `tokens` is not a property of a step of `step_type` (None when it is)."""
-    if step_type == "Condition":
-        return None if tokens == ["Outcome"] else "a ConditionStep has one property, Outcome"
-    shapes = PROPERTY_SHAPES.get(step_type)
-    if shapes is None:
-        return f"a {step_type} step has no properties"
-    model = _service_model()
-    errors = []
-    for shape_name in shapes:
-        error = _walk_shape(model.shape_for(shape_name), tokens)
-        if error is None:
-            return None
-        errors.append(error)
-    return errors[0]
-
-
-def _walk_shape(shape, tokens: list[str | int]) -> str | None:
-    walked: list[str] = []
-    for token in tokens:
-        kind = shape.type_name
-        if kind == "structure":
-            if not isinstance(token, str) or token not in shape.members:
-                return f"{'.'.join(walked) or shape.name} has no member {token!r}"
-            shape = shape.members[token]
-        elif kind == "list":
-            shape = shape.member  # [index] or ['name']: the SDK's PropertiesList takes both
-        elif kind == "map":
-            if not isinstance(token, str):
-                return f"{'.'.join(walked)} is a map: index it with ['key']"
-            shape = shape.value
-        else:
-            return f"{'.'.join(walked)} is a {kind}; it has no {token!r}"
-        walked.append(str(token))
-    return None
-
-
 def _property_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
     for reference in gets(node.data_arguments):
         if not reference.startswith("Steps."):
@@ -162,7 +110,7 @@ def _property_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator
             continue  # an unknown step is a graph error; flatten_steps reports it
         try:
             tokens = parse_path(path)
-        except LocalRunError as exc:
+        except DefinitionError as exc:
             yield Violation(node.name, "property", f"Get {reference!r}: {exc}")
             continue
         if tokens[0] == "PropertyFiles":

@@ -3,6 +3,9 @@
 A value in the definition JSON is a literal, a list or mapping of values, or a one-key mapping that is a
 function. `resolve` evaluates every function inside a value; anything it does not know is an
 `UnsupportedConstruct` naming it, never passed through as if it were data.
+
+This is the language only: it reads nothing itself. What `Std:JsonGet` reads comes from the caller's
+`EvaluationContext.read_json_at` (the local runner's store), so lint and the report use it without a run.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.local.errors import LocalRunError, UnsupportedConstruct
+from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
 
 FUNCTIONS = ("Get", "Std:Join", "Std:JsonGet")
 EXECUTION_VARIABLES = (
@@ -43,7 +46,7 @@ class EvaluationContext:
     step_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     # step name -> property file name -> {"OutputName": ..., "FilePath": ...}
     property_files: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
-    read_json_at: Callable[[str], Any] | None = None
+    read_json_at: Callable[[str], Any] | None = None  # the JSON document at an S3 URI (the runner's store)
 
 
 def parse_path(path: str) -> list[str | int]:
@@ -69,17 +72,17 @@ def walk_path(document: Any, tokens: list[str | int], what: str) -> Any:
     for token in tokens:
         if isinstance(token, int):
             if not isinstance(current, list) or token >= len(current):
-                raise LocalRunError(f"{what}: index [{token}] is out of range")
+                raise DefinitionError(f"{what}: index [{token}] is out of range")
             current = current[token]
         elif isinstance(current, dict) and token in current:
             current = current[token]
         elif isinstance(current, list):
             matches = [item for item in current if isinstance(item, dict) and token in _names_of(item)]
             if not matches:
-                raise LocalRunError(f"{what}: no element named {token!r}")
+                raise DefinitionError(f"{what}: no element named {token!r}")
             current = matches[0]
         else:
-            raise LocalRunError(f"{what}: no property {token!r}")
+            raise DefinitionError(f"{what}: no property {token!r}")
     return current
 
 
@@ -119,7 +122,7 @@ def _get(reference: Any, context: EvaluationContext) -> Any:
     head, _, rest = reference.partition(".")
     if head == "Parameters":
         if rest not in context.parameters:
-            raise LocalRunError(f"Get {reference!r}: the definition declares no parameter {rest!r}")
+            raise DefinitionError(f"Get {reference!r}: the definition declares no parameter {rest!r}")
         return context.parameters[rest]
     if head == "Execution":
         if rest not in EXECUTION_VARIABLES:
@@ -137,10 +140,10 @@ def _get(reference: Any, context: EvaluationContext) -> Any:
                 or step_name not in context.property_files
                 or (tokens[1] not in context.property_files[step_name])
             ):
-                raise LocalRunError(f"Get {reference!r}: step {step_name!r} declares no such property file")
+                raise DefinitionError(f"Get {reference!r}: step {step_name!r} declares no such property file")
             return PropertyFileRef(step_name, str(tokens[1]))
         if step_name not in context.step_properties:
-            raise LocalRunError(f"Get {reference!r}: step {step_name!r} has not run (or did not succeed)")
+            raise DefinitionError(f"Get {reference!r}: step {step_name!r} has not run (or did not succeed)")
         return walk_path(context.step_properties[step_name], tokens, f"Get {reference!r}")
     raise UnsupportedConstruct(f"Get {reference!r}: unknown namespace {head!r}")
 
@@ -167,7 +170,7 @@ def _json_get(arguments: Any, context: EvaluationContext) -> Any:
     if not isinstance(arguments, dict) or "Path" not in arguments:
         raise UnsupportedConstruct(f"Std:JsonGet with arguments {arguments!r}")
     if context.read_json_at is None:
-        raise LocalRunError("Std:JsonGet needs a store to read from")
+        raise DefinitionError("Std:JsonGet needs a store to read from")
     if "PropertyFile" in arguments:
         reference = resolve(arguments["PropertyFile"], context)
         if not isinstance(reference, PropertyFileRef):
@@ -185,14 +188,14 @@ def _json_get(arguments: Any, context: EvaluationContext) -> Any:
         return walk_path(document, parse_path(path), f"Std:JsonGet {path!r} in {uri}")
     except UnsupportedConstruct:
         raise
-    except LocalRunError as exc:
-        raise LocalRunError(f"Std:JsonGet: path {path!r} not found in {uri} ({exc})") from None
+    except DefinitionError as exc:
+        raise DefinitionError(f"Std:JsonGet: path {path!r} not found in {uri} ({exc})") from None
 
 
 def property_file_uri(reference: PropertyFileRef, context: EvaluationContext) -> str:
     spec = context.property_files[reference.step_name][reference.name]
     if reference.step_name not in context.step_properties:
-        raise LocalRunError(f"property file {reference.name!r}: step {reference.step_name!r} has not run")
+        raise DefinitionError(f"property file {reference.name!r}: step {reference.step_name!r} has not run")
     outputs = walk_path(
         context.step_properties[reference.step_name],
         ["ProcessingOutputConfig", "Outputs", spec["OutputName"]],

@@ -1,6 +1,6 @@
 """The step graph of a definition JSON as SageMaker reads it: every step, its branch, and what it waits for.
 
-One reading of the graph serves the static rules (`pipelines.definition_rules`, run by lint and by the
+One reading of the graph serves the static rules (`pipelines.definition.rules`, run by lint and by the
 local runner before anything starts) and the local runner's scheduler, so what lint calls a dependency is
 what the runner waits for.
 
@@ -16,8 +16,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.local.errors import LocalRunError, UnsupportedConstruct
-from pipelines.local.expressions import step_references
+from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
+from pipelines.definition.expressions import step_references
 
 STEP_KEYS = {
     "Name",
@@ -65,11 +65,11 @@ def flatten_steps(definition: dict[str, Any], supported_types: Collection[str] |
     """
     nodes: dict[str, StepNode] = {}
     if not isinstance(definition, dict):
-        raise LocalRunError(f"the definition must be a JSON object, not {type(definition).__name__}")
+        raise DefinitionError(f"the definition must be a JSON object, not {type(definition).__name__}")
     _check_list(definition, "Steps", "the definition", required=True)
     for index, parameter in enumerate(_check_list(definition, "Parameters", "the definition")):
         if not isinstance(parameter, dict) or not isinstance(parameter.get("Name"), str):
-            raise LocalRunError(f"Parameters[{index}] must be an object with a Name")
+            raise DefinitionError(f"Parameters[{index}] must be an object with a Name")
 
     def visit(steps: list[dict[str, Any]], branches: tuple[Branch, ...]) -> None:
         for spec in steps:
@@ -80,7 +80,7 @@ def flatten_steps(definition: dict[str, Any], supported_types: Collection[str] |
                     f"step {name!r}: step type {kind!r} (supported: {', '.join(supported_types)})"
                 )
             if name in nodes:
-                raise LocalRunError(f"step name {name!r} appears twice in the definition")
+                raise DefinitionError(f"step name {name!r} appears twice in the definition")
             node = StepNode(name, kind, spec, len(nodes), branches=branches)
             node.explicit = set(spec.get("DependsOn", []))
             node.references = set(step_references(node.data_arguments))
@@ -100,7 +100,7 @@ def flatten_steps(definition: dict[str, Any], supported_types: Collection[str] |
         node.depends_on.discard(node.name)
         missing = node.depends_on - set(nodes)
         if missing:
-            raise LocalRunError(f"step {node.name!r} depends on steps not in the definition: {sorted(missing)}")
+            raise DefinitionError(f"step {node.name!r} depends on steps not in the definition: {sorted(missing)}")
         unknown = set(node.spec) - STEP_KEYS
         if unknown:
             raise UnsupportedConstruct(f"step {node.name!r}: keys {sorted(unknown)}")
@@ -112,33 +112,33 @@ def _check_list(container: dict[str, Any], key: str, where: str, required: bool 
     if value is None and not required:
         return []
     if not isinstance(value, list):
-        raise LocalRunError(f"{where}: {key} must be a list, not {type(value).__name__}")
+        raise DefinitionError(f"{where}: {key} must be a list, not {type(value).__name__}")
     return value
 
 
 def _check_step_shape(spec: Any) -> None:
     """The definition schema's shape of a step, so a malformed definition is one line, not a traceback."""
     if not isinstance(spec, dict):
-        raise LocalRunError(f"a step must be a JSON object, not {type(spec).__name__}: {str(spec)[:80]}")
+        raise DefinitionError(f"a step must be a JSON object, not {type(spec).__name__}: {str(spec)[:80]}")
     name = spec.get("Name")
     if not isinstance(name, str):
-        raise LocalRunError(f"a step without a Name: {str(spec)[:80]}")
+        raise DefinitionError(f"a step without a Name: {str(spec)[:80]}")
     if not isinstance(spec.get("Type"), str):
-        raise LocalRunError(f"step {name!r}: Type must be a string")
+        raise DefinitionError(f"step {name!r}: Type must be a string")
     arguments = spec.get("Arguments", {})
     if not isinstance(arguments, dict):
-        raise LocalRunError(f"step {name!r}: Arguments must be an object, not {type(arguments).__name__}")
+        raise DefinitionError(f"step {name!r}: Arguments must be an object, not {type(arguments).__name__}")
     depends_on = _check_list(spec, "DependsOn", f"step {name!r}")
     if not all(isinstance(item, str) for item in depends_on):
-        raise LocalRunError(f"step {name!r}: DependsOn must list step names")
+        raise DefinitionError(f"step {name!r}: DependsOn must list step names")
     for item in _check_list(spec, "PropertyFiles", f"step {name!r}"):
         if not isinstance(item, dict) or not isinstance(item.get("PropertyFileName"), str):
-            raise LocalRunError(f"step {name!r}: each PropertyFiles entry needs a PropertyFileName")
+            raise DefinitionError(f"step {name!r}: each PropertyFiles entry needs a PropertyFileName")
     if spec.get("Type") == "Condition":
         for key in ("Conditions", "IfSteps", "ElseSteps"):
             _check_list(arguments, key, f"step {name!r}")
         if not all(isinstance(c, dict) for c in arguments.get("Conditions", [])):
-            raise LocalRunError(f"step {name!r}: each condition must be an object")
+            raise DefinitionError(f"step {name!r}: each condition must be an object")
 
 
 def _check_condition(condition: dict[str, Any], step_name: str) -> None:
@@ -159,7 +159,7 @@ def execution_order(nodes: dict[str, StepNode]) -> list[str]:
     while remaining:
         ready = sorted((n for n in remaining.values() if n.depends_on <= done), key=lambda n: n.order)
         if not ready:
-            raise LocalRunError(f"the steps {sorted(remaining)} depend on each other in a cycle")
+            raise DefinitionError(f"the steps {sorted(remaining)} depend on each other in a cycle")
         order.append(ready[0].name)
         done.add(ready[0].name)
         del remaining[ready[0].name]
