@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steps.common.archives import extract_archive
 from steps.common.auc import auc_or_none
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable, holdout_rows
@@ -52,7 +53,6 @@ from steps.serve.model import (
     ENSEMBLE_META_FILE,
     META_LEARNER_FILE,
     MODEL_META_FILE,
-    extract_archive,
     load_artifact,
 )
 from steps.train.algorithms import ALGORITHMS, get_algorithm
