@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, settings_arguments
+from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, first_problem, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureRun, FeatureSettings, FoldSettings
@@ -430,17 +430,17 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _describe_error(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        parent = first["loc"][:-1]
-        allowed = _allowed_keys(PipelineConfig, parent)
+    """pydantic's first problem (read by steps/common/settings.py, as a step's own error is) as one line about
+    the YAML file: the key, and for an unknown key the keys allowed there."""
+    problem = first_problem(error)
+    key = problem.key or "(top level)"
+    if problem.kind == "extra_forbidden":
+        allowed = _allowed_keys(PipelineConfig, problem.loc[:-1])
         hint = f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key"
         return f"{path}: key '{key}': {hint}"
-    if first["type"] == "missing":
+    if problem.kind == "missing":
         return f"{path}: key '{key}' is required"
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{path}: key '{key}': {message} (got {first.get('input')!r})"
+    return f"{path}: key '{key}': {problem.detail}"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

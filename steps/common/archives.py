@@ -5,14 +5,18 @@ same hostile members: absolute paths, `..`, links, devices. Python 3.11.4 and la
 `extractall(filter="data")` (PEP 706), but the setup.cfg floor is 3.11, and Debian bookworm's python3.11 (the
 stand-in base of the job images, containers/base) is 3.11.2, where `filter` does not exist. There the same
 refusals are made here, and files are written by this code, never by tarfile's own extraction (which would
-also restore the archive's owners and mode bits).
+also restore the archive's owners and mode bits). `extract_archive` is what the loaders call: the same
+refusals, and any failure to extract as one line naming the archive.
 """
 
 from __future__ import annotations
 
 import shutil
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
+
+from steps.common.errors import StepInputError
 
 HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
 
@@ -44,3 +48,16 @@ def extract_data_only(tar: tarfile.TarFile, destination: Path) -> None:
         with source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink)
         target.chmod(0o755 if member.mode & 0o100 else 0o644)
+
+
+def extract_archive(archive: Path, destination: Path, *, fix: str = "pass a model.tar.gz") -> Path:
+    """`archive` (a model.tar.gz) extracted under `destination` by `extract_data_only`, which is returned.
+
+    Whatever stops the extraction (a hostile member, a damaged or truncated archive: gzip's EOFError and
+    zlib.error are not TarErrors) becomes one StepInputError line naming the archive, with the caller's `fix`."""
+    try:
+        with tarfile.open(archive) as tar:
+            extract_data_only(tar, destination)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise StepInputError(f"cannot extract ({exc})", file=archive, fix=fix) from None
+    return destination

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from steps.common.errors import StepError
+from steps.common.resource_config import RESOURCE_CONFIG
 
 # The project's one reading of a boolean word (step arguments, hyperparameters, settings, and the pipelines'
 # environment switches such as HPO=1): SageMaker renders ParameterBoolean as `true`/`false`.
@@ -84,7 +85,7 @@ def io_error_line(exc: OSError) -> str:
 # /opt/ml/output/failure, a processing job's ExitMessage from /opt/ml/output/message.
 # https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-signal-success-failure.html
 # https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html
-_PROCESSING_CONFIG = "/opt/ml/config/resourceconfig.json"
+_PROCESSING_CONFIG = RESOURCE_CONFIG
 
 
 def job_failure_file() -> str | None:

@@ -24,6 +24,7 @@ import json
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
@@ -87,17 +88,42 @@ def _takes_a_number_not_a_boolean(annotation: Any) -> bool:
     return bool(set(options) & {int, float}) and bool not in options
 
 
+@dataclass(frozen=True)
+class ValidationProblem:
+    """The first problem pydantic found, read in one place for its two wordings: a step's StepInputError
+    (`settings_error`) and a line about configs/pipeline.yaml (pipelines/config.py), which embeds these models."""
+
+    kind: str  # pydantic's error type: "extra_forbidden", "missing", "value_error", ...
+    loc: tuple[int | str, ...]  # where, outermost first
+    message: str  # pydantic's message, without the "Value error, " its validators' messages carry
+    input: Any
+
+    @property
+    def key(self) -> str:
+        """The dotted location (`rfe.step`); empty for the top level."""
+        return ".".join(str(part) for part in self.loc)
+
+    @property
+    def detail(self) -> str:
+        """What is wrong and the value refused: `Input should be less than 1 (got 1.5)`."""
+        return f"{self.message} (got {self.input!r})"
+
+
+def first_problem(exc: ValidationError) -> ValidationProblem:
+    first = exc.errors()[0]
+    return ValidationProblem(kind=first["type"], loc=tuple(first["loc"]),
+                             message=first["msg"].removeprefix("Value error, "), input=first.get("input"))
+
+
 def settings_error(exc: ValidationError, source: str) -> StepInputError:
     """The first problem pydantic found, as one StepInputError line: where, which setting, what is allowed."""
-    first = exc.errors()[0]
-    name = ".".join(str(part) for part in first["loc"]) or "settings"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    problem = first_problem(exc)
+    name = problem.key or "settings"
+    if problem.kind == "extra_forbidden":
         return StepInputError("is not a setting of this step", file=source, column=name,
                               fix="check the spelling (the step's --help lists its settings)")
     flag = "--" + name.replace(".", "-").replace("_", "-")
-    return StepInputError(f"{message} (got {first.get('input')!r})", file=source, column=name,
-                          fix=f"pass a valid {flag}")
+    return StepInputError(problem.detail, file=source, column=name, fix=f"pass a valid {flag}")
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:

@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steps.common.archives import extract_archive
+from steps.common.auc import auc_or_none
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable, holdout_rows
 from steps.common.folds import fold_masks, holdout_mask, session_dates
+from steps.common.holdout_report import holdout_report
 from steps.common.io import (
     MANIFEST_FILES,
     OUTPUT_MANIFEST,
@@ -50,7 +53,6 @@ from steps.serve.model import (
     ENSEMBLE_META_FILE,
     META_LEARNER_FILE,
     MODEL_META_FILE,
-    extract_archive,
     load_artifact,
 )
 from steps.train.algorithms import get_algorithm
@@ -230,7 +232,7 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
                 "beats_best_single": stacking.beats_best_single(point["auc"], best[best_name], margin),
                 "lead_over_best_single": point["auc"] - best[best_name],
                 "base_holdout_auc": best,
-                "base_holdout_auc_recomputed": {n: stacking._auc(labels, base[n].to_numpy()) for n in names},
+                "base_holdout_auc_recomputed": {n: auc_or_none(labels, base[n].to_numpy()) for n in names},
                 "pairwise_correlation": stacking.pairwise_correlation(base, names),
                 "pairwise_correlation_oof": stacking.pairwise_correlation(oof, names),
                 "auc_by_period": stacking.auc_by_period(frame, scores, base, names, period),
@@ -241,20 +243,8 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
             sections = holdout_sections(frame, scores, table.manifest, signal, table.folder / "features.parquet")
             meta_scores = with_forward_returns(walk_forward_scores(oof, names, c=c, seed=seed), table.frame)
             sections["signal_quality"]["by_fold"] = fold_sections(meta_scores, "prediction", signal, table.manifest)
-        report = {
-            "binary_classification_metrics": {m: {"value": point[m], "standard_deviation": spread[m]}
-                                              for m in ("auc", "accuracy", "log_loss", "brier")}
-            | sections["metrics"],
-            "algorithm": "ensemble",
-            "holdout": {"rows": len(frame), "start": frame["ts"].min().isoformat(),
-                        "end": frame["ts"].max().isoformat(), "positive_rate": float(labels.mean()),
-                        "days": len(np.unique(session_dates(frame["ts"])))},
-            "bootstrap": {"resamples": bootstrap, "unit": "trading day", "seed": seed},
-            "ensemble": ensemble,
-            "signal_quality": sections["signal_quality"],
-            "backtest": sections["backtest"],
-            "signal_metadata": sections["signal_metadata"],
-        }
+        report = holdout_report("ensemble", frame, labels, point, spread, sections, bootstrap=bootstrap, seed=seed,
+                                details={"ensemble": ensemble})
         predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                     "prediction": scores})
         # A few held-out rows with their expected output: the deploy smoke test sends them to the endpoint.

@@ -15,17 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
+from steps.common.auc import auc_or_none
 from steps.common.errors import StepInputError
 from steps.common.folds import session_dates
 from steps.serve.model import MetaLearner, logit
 
 KEYS = ["ticker", "ts"]
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
 
 
 def check_oof_rows(oof: pd.DataFrame, name: str, expected: dict[int, int]) -> None:
@@ -119,8 +115,8 @@ def walk_forward_meta(oof: pd.DataFrame, names: list[str], *, c: float, seed: in
         learner = fit_meta_learner(train, names, c=c, seed=seed)
         scores = learner.predict(test)
         labels = test["label"].to_numpy()
-        results.append({"fold": fold, "train_rows": len(train), "rows": len(test), "auc": _auc(labels, scores),
-                        "base_auc": {n: _auc(labels, test[n].to_numpy()) for n in names}})
+        results.append({"fold": fold, "train_rows": len(train), "rows": len(test), "auc": auc_or_none(labels, scores),
+                        "base_auc": {n: auc_or_none(labels, test[n].to_numpy()) for n in names}})
     return results
 
 
@@ -139,8 +135,8 @@ def auc_by_period(frame: pd.DataFrame, scores: np.ndarray, base: pd.DataFrame, n
     for key in sorted(keys.unique()):
         rows = (keys == key).to_numpy()
         out[key] = {"rows": int(rows.sum()), "positive_rate": float(labels[rows].mean()),
-                    "auc": _auc(labels[rows], scores[rows]),
-                    "base_auc": {n: _auc(labels[rows], base[n].to_numpy()[rows]) for n in names}}
+                    "auc": auc_or_none(labels[rows], scores[rows]),
+                    "base_auc": {n: auc_or_none(labels[rows], base[n].to_numpy()[rows]) for n in names}}
     return out
 
 

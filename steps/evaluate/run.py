@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
+from steps.common.auc import auc_or_none
 from steps.common.errors import StepInputError
 from steps.common.feature_table import holdout_rows
 from steps.common.folds import holdout_mask, session_dates
+from steps.common.holdout_report import holdout_report
 from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.evaluate.metrics import bootstrap_std, point_metrics
@@ -30,15 +31,11 @@ PREDICTIONS_FILE = "holdout_predictions.parquet"
 OUTPUTS = [EVALUATION_FILE, PREDICTIONS_FILE, "metrics.json"]
 
 
-def _auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
-
-
 def auc_by(frame: pd.DataFrame, keys: pd.Series | np.ndarray, scores: np.ndarray) -> dict[str, dict[str, Any]]:
     """AUC and row count per key (None where a key's rows hold one class)."""
     labels = frame["label"].to_numpy(dtype="int64")
     keys = np.asarray(keys, dtype=object)
-    return {str(key): {"auc": _auc_or_none(labels[keys == key], scores[keys == key]),
+    return {str(key): {"auc": auc_or_none(labels[keys == key], scores[keys == key]),
                        "rows": int((keys == key).sum())} for key in sorted(set(keys))}
 
 
@@ -145,26 +142,16 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
         if oof is not None:
             sections["signal_quality"]["by_fold"] = fold_sections(with_forward_returns(oof, table.frame),
                                                                   "prediction", signal, table.manifest)
-    report = {
-        "binary_classification_metrics": {
-            metric: {"value": point[metric], "standard_deviation": spread[metric]}
-            for metric in ("auc", "accuracy", "log_loss", "brier")
-        } | sections["metrics"],
-        "algorithm": name,
-        "holdout": {"rows": len(frame), "start": frame["ts"].min().isoformat(),
-                    "end": frame["ts"].max().isoformat(), "positive_rate": float(labels.mean()),
-                    "days": len(np.unique(session_dates(frame["ts"])))},
-        "bootstrap": {"resamples": bootstrap, "unit": "trading day", "seed": seed},
+    details = {
         "model": {"meta_sha256": model.meta_sha256,
                   "validation_auc": meta.get("validation_auc"), "refit_iterations": meta.get("refit_iterations"),
                   "best_iterations": [f.get("best_iteration") for f in meta.get("folds", [])],
                   "grouping": model.grouping_mode, "group_models": len(model.group_models)},
         **breakdowns(frame, scores, model),
         "suspicion": suspicion(point["auc"], suspicious_auc),
-        "signal_quality": sections["signal_quality"],
-        "backtest": sections["backtest"],
-        "signal_metadata": sections["signal_metadata"],
     }
+    report = holdout_report(name, frame, labels, point, spread, sections, bootstrap=bootstrap, seed=seed,
+                            details=details)
     report["degradation"] = degradation(report, min_auc)
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                 "prediction": scores, "forward_return": frame.get("forward_return")})

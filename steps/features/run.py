@@ -38,6 +38,7 @@ from steps.common.io import (
     write_parquet,
 )
 from steps.common.logging import StepTimer, log_input_size
+from steps.common.resource_config import read_resource_config
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import dropped_bar_features
 from steps.features.build import build_features, feature_columns
@@ -130,15 +131,12 @@ def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple
 
     The job name (`ProcessingJobName` of processingjobconfig.json beside the resource config) is the same on
     every instance of one job: the reader refuses shards of different jobs (one left from an older run)."""
-    path = Path(resource_config) if resource_config else None
-    if path is None or not path.is_file():
+    read = read_resource_config(resource_config, lambda config, path: (path, [str(h) for h in config["hosts"]],
+                                                                        str(config["current_host"])),
+                                fix="check the job's instances")
+    if read is None:
         return None
-    try:
-        config = json.loads(path.read_text())
-        hosts = [str(h) for h in config["hosts"]]
-        host = str(config["current_host"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StepInputError(f"malformed resource config ({exc})", file=path, fix="check the job's instances") from exc
+    path, hosts, host = read
     if len(hosts) <= 1:
         return None
     job = path.parent / JOB_CONFIG

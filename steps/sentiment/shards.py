@@ -6,7 +6,8 @@ The scoring steps run on `instance_count` instances with the raw tweets sharded 
 recursively). One instance writes the single file, as before.
 
 Processing jobs describe their instances in `/opt/ml/config/resourceconfig.json` (`current_host`,
-`hosts`); training jobs (FinGPT) in the `SM_CURRENT_HOST` / `SM_HOSTS` environment variables.
+`hosts`; read by steps.common.resource_config); training jobs (FinGPT) in the `SM_CURRENT_HOST` / `SM_HOSTS`
+environment variables.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steps.common.errors import StepInputError
+from steps.common.resource_config import read_resource_config
 
-RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # a folder name, never a path
 
 
@@ -48,15 +49,9 @@ def _shard(host: object, hosts: object, source: str) -> Shard | None:
 
 def processing_shard(resource_config: str | Path | None) -> Shard | None:
     """This processing instance's shard, or None with one instance (or no resource config, as locally)."""
-    path = Path(resource_config) if resource_config else None
-    if path is None or not path.is_file():
-        return None
-    try:
-        config = json.loads(path.read_text())
-        return _shard(config["current_host"], config["hosts"], str(path))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StepInputError(f"malformed resource config ({exc})", file=path,
-                             fix="run the step as SageMaker starts it, or drop --resource-config") from None
+    return read_resource_config(resource_config,
+                                lambda config, path: _shard(config["current_host"], config["hosts"], str(path)),
+                                fix="run the step as SageMaker starts it, or drop --resource-config")
 
 
 def training_shard(environ: Mapping[str, str]) -> Shard | None:

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import tarfile
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steps.common.archives import extract_data_only
+from steps.common.archives import extract_archive
 from steps.common.errors import StepError, StepInputError
 from steps.common.io import MANIFEST_FILES, check_files
 from steps.train.algorithms import LoadedModel, load_model_dir
@@ -141,15 +139,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise StepInputError(f"{what} is not a JSON object", file=path, fix="rebuild the artifact")
     return payload
-
-
-def extract_archive(archive: Path, destination: Path) -> Path:
-    try:
-        with tarfile.open(archive) as tar:
-            extract_data_only(tar, destination)
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated gzip: EOFError
-        raise StepInputError(f"cannot extract ({exc})", file=archive, fix="pass a model.tar.gz") from None
-    return destination
 
 
 def find_artifact_root(path: Path) -> Path:

@@ -13,16 +13,14 @@ a `features` list reordered after training would feed every column to the wrong 
 
 from __future__ import annotations
 
-import tarfile
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from steps.common.archives import extract_data_only
+from steps.common.archives import extract_archive
 from steps.common.errors import StepInputError
 from steps.common.io import MANIFEST_FILES, check_files, describe_files, file_digest, read_json, write_json
 
@@ -76,11 +74,7 @@ def find_model_folder(path: str | Path, scratch: str | Path) -> Path:
     path = Path(path)
     archive = path / "model.tar.gz" if path.is_dir() else path
     if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz")):
-        try:
-            with tarfile.open(archive) as tar:
-                extract_data_only(tar, Path(scratch))
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated gzip: EOFError
-            raise StepInputError(f"cannot extract ({exc})", file=archive, fix="pass the training job's output") from exc
+        extract_archive(archive, Path(scratch), fix="pass the training job's output")
         path = Path(scratch)
     if (path / META_FILE).is_file():
         return path
