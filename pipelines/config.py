@@ -472,9 +472,8 @@ def load_hpo(path: Path) -> HpoSpec:
     try:
         return HpoSpec.model_validate(_read_yaml(path))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: key '{key}': {first['msg'].removeprefix('Value error, ')}") from None
+        problem = first_problem(exc)
+        raise ConfigError(f"{path}: key '{problem.key or '(top level)'}': {problem.message}") from None
 
 
 def load_universe(path: Path) -> list[UniverseMember]:

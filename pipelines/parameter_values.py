@@ -49,7 +49,8 @@ def typed_value(name: str, kind: str, text: str) -> Any:
                 raise ValueError(text)
             return text.lower() == "true"
     except ValueError:
-        raise ParameterValueError(f"--param {name}={text!r}: expected a {kind.lower()}") from None
+        article = "an" if kind == "Integer" else "a"
+        raise ParameterValueError(f"--param {name}={text!r}: expected {article} {kind.lower()}") from None
     return text
 
 

@@ -6,8 +6,9 @@ request its arguments become (`request`), the job it creates and how that job is
 after the SDK's `Properties` shape names). Lint, the service rules and the local runner read these; what a
 type *does* in a local run is its handler's (`pipelines.local.handlers`), which names its declaration.
 
-A new step type: one class here and one entry in `STEP_TYPES`, then one handler module and one line in
-`pipelines.local.handlers.HANDLERS` (tests/pipelines/test_step_types.py holds the tables to each other).
+A new step type: one class here and one entry in `STEP_TYPES`, then one handler module in
+`pipelines/local/handlers/` (the factory finds it; tests/pipelines/test_step_types.py holds the tables to each
+other).
 """
 
 from __future__ import annotations
@@ -149,6 +150,15 @@ STEP_TYPES: dict[str, StepType] = {
         ModelStepType(),
     )
 }
+
+
+def step_type_of_metadata(key: str) -> str:
+    """The step type whose ListPipelineExecutionSteps `Metadata` item has this key ("ProcessingJob" ->
+    "Processing"); a type with no job lists itself by name ("Condition"), and an unknown key is shown as it is."""
+    for step_type in STEP_TYPES.values():
+        if key == (step_type.job.metadata_key if step_type.job else step_type.name):
+            return step_type.name
+    return key or "Step"
 
 
 def property_error(step_type: str, tokens: list[str | int]) -> str | None:

@@ -17,6 +17,7 @@ from typing import Any
 from pipelines.cli_options import add_endpoint_argument
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.graph import execution_order, flatten_steps
+from pipelines.definition.step_types import step_type_of_metadata
 from pipelines.report.collect import collect
 from pipelines.report.graph import branch_text
 from pipelines.report.local import write_report
@@ -101,9 +102,7 @@ def record_from_steps(described: dict, steps: list[dict], client=None, definitio
         record_steps.append(
             {
                 "name": step["StepName"],
-                "type": {"ProcessingJob": "Processing", "TuningJob": "Tuning", "RegisterModel": "RegisterModel"}.get(
-                    kind, kind or "Step"
-                ),
+                "type": step_type_of_metadata(kind),
                 "status": {"Succeeded": "Succeeded", "Failed": "Failed", "Executing": "Executing"}.get(
                     step.get("StepStatus"), step.get("StepStatus")
                 ),

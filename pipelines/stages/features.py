@@ -9,6 +9,7 @@ from sagemaker.workflow.steps import ProcessingStep
 from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import PROCESSING_CODE_DIR
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from steps.common.resource_config import RESOURCE_CONFIG  # SageMaker's description of a job's instances
 from steps.common.settings import settings_arguments
 
 BARS_DIR = f"{PROCESSING_ROOT}/input/bars"
@@ -56,7 +57,7 @@ def features_arguments(ctx: StageContext) -> list:
         *parameter_settings_arguments(ctx, ctx.config.build_features_settings()),
         # Named explicitly so that the local runner maps it into the job folder (one host there).
         "--resource-config",
-        "/opt/ml/config/resourceconfig.json",
+        RESOURCE_CONFIG,
     ]
 
 

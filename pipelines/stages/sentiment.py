@@ -35,6 +35,7 @@ from pipelines import sdk  # noqa: F401
 from pipelines.code_bundle import TRAINING_CODE_DIR
 from pipelines.session import PendingUpload
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
+from steps.common.resource_config import RESOURCE_CONFIG  # SageMaker's description of a job's instances
 from steps.common.settings import settings_arguments
 
 RAW_TWEETS_DIR = f"{PROCESSING_ROOT}/input/tweets"
@@ -43,7 +44,6 @@ FINGPT_DIR = f"{PROCESSING_ROOT}/input/fingpt"
 SCORED_DIR = f"{PROCESSING_ROOT}/output/tweets"
 CACHE_IN_DIR = f"{PROCESSING_ROOT}/input/cache"
 CACHE_OUT_DIR = f"{PROCESSING_ROOT}/output/cache"
-RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 CHECKPOINT_DIR = "/opt/ml/checkpoints"
 FINGPT_ENTRYPOINT = ["python3", "-m", "steps.sentiment.fingpt"]
 CACHE_README = ("Sentiment scores kept across pipeline executions, by model digest and tweet id "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.definition.step_types import STEP_TYPES, property_error
+from pipelines.definition.step_types import STEP_TYPES, property_error, step_type_of_metadata
 from pipelines.local.handlers import HANDLERS
 from pipelines.local.record import StepRecord
 
@@ -90,6 +90,7 @@ def test_every_handler_lists_its_step_with_sagemakers_metadata_for_the_type(name
     assert len(metadata) == 1
     (key,) = metadata
     assert key in model.shape_for("PipelineExecutionStepMetadata").members
+    assert step_type_of_metadata(key) == name  # and the report, reading SageMaker's list, names the type back
 
 
 def _imports(path: Path) -> set[str]:
@@ -109,3 +110,23 @@ def test_the_definition_layer_lint_and_the_report_import_nothing_from_the_runner
     runner = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.startswith("pipelines.local"))
               for p in paths}  # fmt: skip
     assert {path: modules for path, modules in runner.items() if modules} == {}
+
+
+def test_a_second_handler_for_one_type_is_refused_not_swapped_in():
+    """The factory reads handler classes from the package: a duplicate would otherwise replace one silently."""
+    from pipelines.local.handlers import discover_handlers
+    from pipelines.local.handlers.fail import FailHandler
+
+    class AnotherFail(FailHandler):
+        declaration = FailHandler.declaration
+
+    AnotherFail.__module__ = "pipelines.local.handlers.another_fail"
+    try:
+        with pytest.raises(TypeError, match="two handlers for step type Fail"):
+            discover_handlers()
+    finally:
+        del AnotherFail
+        import gc
+
+        gc.collect()
+    assert list(discover_handlers()) == list(STEP_TYPES)

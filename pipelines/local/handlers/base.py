@@ -4,8 +4,7 @@ The run loop knows no step type. It resolves a step's arguments, asks the handle
 (`pipelines.definition.step_types`) which SageMaker request they become (so the request is validated
 against the service model before anything runs), consults the cache for a cacheable type, and calls
 `execute`. What the run's record, its summary and its mirror in the emulator say of a step are the
-handler's hooks too. A new step type is its declaration, one handler module and one line in
-`pipelines.local.handlers.HANDLERS`.
+handler's hooks too. A new step type is its declaration and one handler module (`pipelines.local.handlers` finds it).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from pipelines.local.jobs.host import (
     stage_input,
 )
 from pipelines.local.store import LocalStore
+from steps.common.resource_config import RESOURCE_CONFIG  # SageMaker's description of a job's instances
 
 # What belongs in an input, for the message when a local run finds it empty.
 _INPUT_HINTS = {
@@ -39,8 +40,6 @@ def _empty_input_message(name: str, uri: str, store: LocalStore) -> str:
     )
 
 
-# SageMaker's description of a processing job's instances (/opt/ml/config/resourceconfig.json), one here
-RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 EXIT_MESSAGE = "/opt/ml/output/message"
 
 
