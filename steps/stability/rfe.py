@@ -54,7 +54,7 @@ class RfeSettings:
                    max_rows_per_fold=settings.max_rows_per_fold, seed=settings.seed)
 
 
-def _splits(table: FeatureTable, settings: RfeSettings) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+def fold_splits(table: FeatureTable, settings: RfeSettings) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """The rows used (sorted table positions) and, per fold, (train, validation) positions into them."""
     rng = np.random.default_rng(settings.seed)
     chosen: list[tuple[np.ndarray, np.ndarray]] = []
@@ -78,7 +78,7 @@ def rfe_select(table: FeatureTable, columns: list[str], settings: RfeSettings) -
     import xgboost as xgb  # as the SHAP step: only this step imports it
     from sklearn.feature_selection import RFE, RFECV
 
-    rows, splits = _splits(table, settings)
+    rows, splits = fold_splits(table, settings)
     labels = table.frame["label"].to_numpy(dtype="int64")[rows]
     for k, (train, valid) in enumerate(splits):
         if len(np.unique(labels[train])) < 2 or len(np.unique(labels[valid])) < 2:

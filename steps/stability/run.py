@@ -80,7 +80,7 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
                out / "stability.svg")
     if features_output is not None:
         with timer.block("write_features"):
-            _narrowed_copy(table, Path(features_output), selected, selection)
+            narrowed_copy(table, Path(features_output), selected, selection)
     baseline = None
     if baseline_output is not None:
         with timer.block("baseline"):
@@ -94,7 +94,7 @@ def run_stability(features_dir: str | Path, output: str | Path, features_output:
     return report
 
 
-def _narrowed_copy(table: FeatureTable, target: Path, selected: list[str], selection: dict[str, Any]) -> None:
+def narrowed_copy(table: FeatureTable, target: Path, selected: list[str], selection: dict[str, Any]) -> None:
     """A features folder (features.parquet, folds.json, manifest.json last listing them) whose manifest names
     only the selected columns. File by file, each under a temporary name and renamed (the target may be a
     container mount). A single table is copied byte for byte; a sharded one (several BuildFeatures instances)

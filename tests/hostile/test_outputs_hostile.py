@@ -331,7 +331,7 @@ def test_the_stability_steps_narrowed_features_folder_is_complete_even_from_shar
     """Its manifest lists what it wrote (a sharded source is written merged: there is no single table to copy),
     and a stale table in the target from an earlier run is replaced, never read under the new manifest."""
     from steps.features.table import load_feature_table
-    from steps.stability.run import _narrowed_copy
+    from steps.stability.run import narrowed_copy
 
     hosts = ["algo-1", "algo-2"]
     sharded = tmp_path / "sharded"
@@ -348,7 +348,7 @@ def test_the_stability_steps_narrowed_features_folder_is_complete_even_from_shar
         shutil.copytree(features, target)  # an earlier run's full table: replaced, not kept
         (target / "shards").mkdir()
         selected = table.feature_columns[:3]
-        _narrowed_copy(table, target, selected, {"selected": selected})
+        narrowed_copy(table, target, selected, {"selected": selected})
         narrowed = load_feature_table(target)
         assert narrowed.feature_columns == selected
         assert not (target / "shards").exists()

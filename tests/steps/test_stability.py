@@ -157,10 +157,10 @@ def test_stability_writes_clarify_shap_values_studio_can_read_and_the_selected_c
 # --- RFE with walk-forward CV (issue 19, item 4) -------------------------------------------------------------------
 
 def test_rfe_splits_are_the_purged_walk_forward_folds_never_shuffled(known_features: Path) -> None:
-    from steps.stability.rfe import RfeSettings, _splits
+    from steps.stability.rfe import RfeSettings, fold_splits
 
     table = load_feature_table(known_features)
-    rows, splits = _splits(table, RfeSettings(enabled=True, max_rows_per_fold=500))
+    rows, splits = fold_splits(table, RfeSettings(enabled=True, max_rows_per_fold=500))
     frame = table.frame.iloc[rows].reset_index(drop=True)
     assert len(splits) == len(table.folds.folds)
     for (train, valid), fold in zip(splits, table.folds.folds, strict=True):
