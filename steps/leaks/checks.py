@@ -29,7 +29,7 @@ import pandas as pd
 import polars as pl
 
 from steps.common.folds import Folds, bar_interval, fold_masks, holdout_mask
-from steps.features.build import feature_columns
+from steps.features.catalogue import feature_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.compare import compare_frames
 from steps.leaks.sentiment_recount import parse_sentiment_columns, recount

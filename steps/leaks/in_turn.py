@@ -48,7 +48,8 @@ from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable
 from steps.common.logging import StepTimer
 from steps.common.validation import validate_bars
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.in_turn import read_batch_bars, read_batch_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows

@@ -18,7 +18,10 @@ computes. Around it:
 The engine implements the feature definitions documented in steps/features/bar_features.py anew (each
 window summed afresh at each decision row, no sliding sums, variances about the window's first value) and
 shares no code with the feature kernels: a look-ahead in the feature code, wherever and whenever it is
-active, makes the code disagree with the replay on exactly the rows it touches.
+active, makes the code disagree with the replay on exactly the rows it touches. What it shares is the feature
+catalogue (steps/features/catalogue.py): which columns there are and what they are named. Each family's slot
+in the engine's output row (WINDOW_SLOTS, SESSION_SLOTS) belongs to the formulas here; a catalogue family
+without a slot fails the replay (and tests/steps/test_feature_catalogue.py) instead of going unchecked.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from steps.features.catalogue import CATALOGUE, INDICATORS, SESSION_FEATURES, family_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.sentiment_recount import parse_sentiment_columns, recount
 
@@ -38,10 +42,14 @@ MARKET_TZ = "America/New_York"
 MINUTE_NS = 60_000_000_000
 HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
-# Per window, in this order in the engine's output row.
-FAMILIES = ("ret", "vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")
-SESSION_FEATURES = ("ret_daily", "gap_overnight", "prev_day_return", "prev_day_range")
-DAILY_FAMILIES = ("vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")  # suffix _daily
+# Where _window_values writes each family of a window (offset + slot) and _replay_tickers each session feature
+# (after the windows): the layout of these formulas, not a list of features (the catalogue names those).
+WINDOW_SLOTS = {"ret": 0, "vol": 1, "range": 2, "volume_z": 3, "vwap_dev": 4, "rsi": 5, "macd": 6, "macd_hist": 7,
+                "bb_pctb": 8}
+SESSION_SLOTS = {"ret_daily": 0, "gap_overnight": 1, "prev_day_return": 2, "prev_day_range": 3}
+WIDTH = len(WINDOW_SLOTS)
+# The catalogue's families computed per bar window (the engine's window blocks).
+CATALOGUE_WINDOW_FAMILIES = tuple(f for f in CATALOGUE if f.kind in ("return", "indicator", "period"))
 NEAR_ZERO = 1e-12  # a standard deviation at or below this times the mean counts as zero (documented rule)
 CLOSE, LOG_CLOSE, HIGH, LOW, VOLUME = range(5)  # rows of the engine's memory of bars
 
@@ -65,8 +73,8 @@ class Replay:
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
-    """The FAMILIES of window `w` at the newest of the `n` bars in `seen` (rows CLOSE..VOLUME, columns 0..n-1),
-    written to row[offset + f] for family f. One pass over the window: sums of squares are taken about the
+    """The families of window `w` at the newest of the `n` bars in `seen` (rows CLOSE..VOLUME, columns 0..n-1),
+    written to row[offset + slot] (WINDOW_SLOTS). One pass over the window: sums of squares are taken about the
     window's first close and volume (a member of the window, so they do not cancel the way raw sums would)."""
     close, log_close, high, low, volume = seen[CLOSE], seen[LOG_CLOSE], seen[HIGH], seen[LOW], seen[VOLUME]
     t = n - 1
@@ -141,7 +149,7 @@ def _update_emas(ema, alpha, n, c):
 def _replay_tickers(open_, high, low, close, volume, session, decision, starts, stops, windows, with_macd, alphas,
                     daily_window, daily_alpha, with_daily, stage, out):
     """Replay each ticker's bars (rows starts[i]..stops[i]-1, in time order); write a column of `out` at every
-    decision bar. Feature layout: FAMILIES per window, SESSION_FEATURES, then FAMILIES of the daily bars. A
+    decision bar. Feature layout: WINDOW_SLOTS per window, SESSION_SLOTS, then WINDOW_SLOTS of the daily bars. A
     ticker's rows are written to `stage` (row by row, as they are made) and then copied feature by feature
     into `out` (a feature per row of `out`, which is how the check reads them).
 
@@ -284,7 +292,7 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     starts = stops - lengths
     at = np.flatnonzero(decision)
     rows_per_ticker = np.diff(np.searchsorted(at, np.r_[starts, stops[-1:]])) if len(starts) else np.zeros(0, int)
-    width = 9 * len(bar_windows) + 4 + 9
+    width = WIDTH * len(bar_windows) + len(SESSION_SLOTS) + WIDTH
     out = np.empty((width, len(at)))  # a feature per row: the check gathers each one at the table's rows
     stage = np.empty((int(rows_per_ticker.max()) if len(at) else 0, width))
     arrays = [frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume")]
@@ -294,18 +302,7 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
                     np.array(macd_alphas(settings.daily_window)), settings.frequency == "1min", stage, out)
     owner = np.repeat(np.arange(len(tickers)), rows_per_ticker)
     names = np.asarray(tickers, dtype=object)[owner]
-    result: dict[str, np.ndarray] = {}
-    for j, w in enumerate(bar_windows):
-        for f, family in enumerate(FAMILIES):
-            if w in settings.windows or family == "rsi":
-                result[f"{family}_{w}"] = out[9 * j + f]
-    session_at = 9 * len(bar_windows)
-    for f, name in enumerate(SESSION_FEATURES):
-        result[name] = out[session_at + f]
-    if settings.frequency == "1min":
-        for f, family in enumerate(FAMILIES):
-            if family in DAILY_FAMILIES:
-                result[f"{family}_daily"] = out[session_at + 4 + f]
+    result = _named_columns(out, bar_windows, settings)
     row_ts = ts_ns[at]
     result.update(_relative_returns(result, owner, tickers, row_ts, settings.windows, sectors))
     sentiment = parse_sentiment_columns(columns)
@@ -314,6 +311,37 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
         result.update(recount(rows, tweets, sentiment, pd.Timedelta(seconds=settings.ingest_lag_seconds)))
     bounds = np.r_[0, np.cumsum(rows_per_ticker)]
     return Replay(names, row_ts, result, {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(tickers)})
+
+
+def _named_columns(out: np.ndarray, bar_windows: list[int], settings: FeatureSettings) -> dict[str, np.ndarray]:
+    """The engine's output rows under the catalogue's names: each window's families (the window families of the
+    catalogue whose columns the settings define at that window), the session features, the daily indicators.
+    A catalogue family without a slot in the engine's layout is a feature with no replay formula: refused here,
+    so that a new feature cannot pass the causality check unchecked."""
+    at_window: set[str] = set()
+    for family in CATALOGUE_WINDOW_FAMILIES:
+        at_window.update(c.name for c in family_columns(family, settings) if c.window != "daily")
+    result: dict[str, np.ndarray] = {}
+    for j, w in enumerate(bar_windows):
+        for family, slot in WINDOW_SLOTS.items():
+            if f"{family}_{w}" in at_window:
+                result[f"{family}_{w}"] = out[WIDTH * j + slot]
+    session_at = WIDTH * len(bar_windows)
+    for name in SESSION_FEATURES:
+        result[name] = out[session_at + _slot(SESSION_SLOTS, name)]
+    if settings.frequency == "1min":
+        for family in INDICATORS:
+            result[f"{family}_daily"] = out[session_at + len(SESSION_SLOTS) + _slot(WINDOW_SLOTS, family)]
+    unreplayed = sorted(at_window - set(result))
+    if unreplayed:
+        raise ValueError(f"no replay formula for {', '.join(unreplayed)} (add one to steps/leaks/replay.py)")
+    return result
+
+
+def _slot(slots: dict[str, int], family: str) -> int:
+    if family not in slots:
+        raise ValueError(f"no replay formula for the feature family {family!r} (add one to steps/leaks/replay.py)")
+    return slots[family]
 
 
 def _relative_returns(values: dict[str, np.ndarray], owner: np.ndarray, tickers: list[str], ts: np.ndarray,

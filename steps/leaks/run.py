@@ -16,9 +16,10 @@ from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_ma
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars
 from steps.features.baseline import write_baseline
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.in_turn import ticker_batches_of
-from steps.features.run import read_bars, read_tweets
+from steps.features.inputs import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks.asymmetry import AsymmetryThresholds

@@ -8,7 +8,7 @@ import pandas as pd
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable
 from steps.common.logging import StepTimer
-from steps.features.build import feature_columns
+from steps.features.catalogue import feature_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.asymmetry import AsymmetryThresholds, past_future_asymmetry
 from steps.leaks.checks import (

@@ -16,7 +16,8 @@ import pytest
 from steps.common.validation import validate_bars
 from steps.features.build import build_features
 from steps.features.in_turn import batches_of, ticker_partitions
-from steps.features.run import read_bars, read_tweets, run_features
+from steps.features.inputs import read_bars, read_tweets
+from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks import in_turn
