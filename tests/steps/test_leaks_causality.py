@@ -28,7 +28,7 @@ from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks.causality import causality
-from steps.leaks.checks import CheckResult
+from steps.leaks.checks.common import CheckResult
 from steps.leaks.replay import replay_decision_rows
 from steps.leaks.run import failure_summary, run_checks, run_leaks
 from steps.leaks.sentiment_recount import SentimentColumn, parse_sentiment_columns, recount

@@ -22,7 +22,7 @@ from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks import in_turn
 from steps.leaks import run as run_module
-from steps.leaks.checks import CheckResult
+from steps.leaks.checks.common import CheckResult
 from steps.leaks.in_turn import run_checks_in_turn
 from steps.leaks.run import run_checks, run_leaks
 
