@@ -44,10 +44,15 @@ HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
 # Where _window_values writes each family of a window (offset + slot) and _replay_tickers each session feature
 # (after the windows): the layout of these formulas, not a list of features (the catalogue names those).
-WINDOW_SLOTS = {"ret": 0, "vol": 1, "range": 2, "volume_z": 3, "vwap_dev": 4, "rsi": 5, "macd": 6, "macd_hist": 7,
-                "bb_pctb": 8}
-SESSION_SLOTS = {"ret_daily": 0, "gap_overnight": 1, "prev_day_return": 2, "prev_day_range": 3}
-WIDTH = len(WINDOW_SLOTS)
+# A new feature's formula takes a new slot here and in the numba code that writes it.
+RET, VOL, RANGE, VOLUME_Z, VWAP_DEV, RSI, MACD, MACD_HIST, BB_PCTB = range(9)
+WINDOW_SLOTS = {"ret": RET, "vol": VOL, "range": RANGE, "volume_z": VOLUME_Z, "vwap_dev": VWAP_DEV, "rsi": RSI,
+                "macd": MACD, "macd_hist": MACD_HIST, "bb_pctb": BB_PCTB}
+RET_DAILY, GAP_OVERNIGHT, PREV_DAY_RETURN, PREV_DAY_RANGE = range(4)
+SESSION_SLOTS = {"ret_daily": RET_DAILY, "gap_overnight": GAP_OVERNIGHT, "prev_day_return": PREV_DAY_RETURN,
+                 "prev_day_range": PREV_DAY_RANGE}
+WIDTH = len(WINDOW_SLOTS)  # slots of one window's block (numba reads these globals as constants)
+SESSIONS = len(SESSION_SLOTS)
 # The catalogue's families computed per bar window (the engine's window blocks).
 CATALOGUE_WINDOW_FAMILIES = tuple(f for f in CATALOGUE if f.kind in ("return", "indicator", "period"))
 NEAR_ZERO = 1e-12  # a standard deviation at or below this times the mean counts as zero (documented rule)
@@ -82,10 +87,10 @@ def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
     nan = np.nan
     moved = t >= w  # w one-bar changes end at the newest bar
     full = t >= w - 1  # w bars end at it
-    row[offset + 6] = (ema_f - ema_s) / c
-    row[offset + 7] = (ema_f - ema_s - ema_g) / c
+    row[offset + MACD] = (ema_f - ema_s) / c
+    row[offset + MACD_HIST] = (ema_f - ema_s - ema_g) / c
     if not full:
-        for f in (0, 1, 2, 3, 4, 5, 8):
+        for f in (RET, VOL, RANGE, VOLUME_Z, VWAP_DEV, RSI, BB_PCTB):  # all but the EMAs, known from bar 1
             row[offset + f] = nan
         return
     first = t - w + 1
@@ -110,17 +115,17 @@ def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
                 up += change
             elif change < 0.0:
                 down -= change
-    row[offset] = log_close[t] - log_close[t - w] if moved else nan
-    row[offset + 1] = np.sqrt(squares) if moved else nan
-    row[offset + 5] = (100.0 * (up / (up + down)) if up + down > 0.0 else 50.0) if moved else nan
+    row[offset + RET] = log_close[t] - log_close[t - w] if moved else nan
+    row[offset + VOL] = np.sqrt(squares) if moved else nan
+    row[offset + RSI] = (100.0 * (up / (up + down)) if up + down > 0.0 else 50.0) if moved else nan
     volume_mean, close_mean = volume_sum / w, c0 + dc / w
     volume_std = np.sqrt(max(dv2 / w - (dv / w) ** 2, 0.0))
     close_std = np.sqrt(max(dc2 / w - (dc / w) ** 2, 0.0))
-    row[offset + 2] = np.log(top / bottom)
-    row[offset + 3] = (volume[t] - volume_mean) / volume_std if volume_std > NEAR_ZERO * volume_mean else 0.0
-    row[offset + 4] = np.log(c / (typical_volume / (3.0 * volume_sum))) if volume_sum > 0.0 else nan
+    row[offset + RANGE] = np.log(top / bottom)
+    row[offset + VOLUME_Z] = (volume[t] - volume_mean) / volume_std if volume_std > NEAR_ZERO * volume_mean else 0.0
+    row[offset + VWAP_DEV] = np.log(c / (typical_volume / (3.0 * volume_sum))) if volume_sum > 0.0 else nan
     band = 4.0 * close_std
-    row[offset + 8] = (c - (close_mean - 2.0 * close_std)) / band if band > NEAR_ZERO * close_mean else 0.5
+    row[offset + BB_PCTB] = (c - (close_mean - 2.0 * close_std)) / band if band > NEAR_ZERO * close_mean else 0.5
 
 
 @numba.njit(nogil=True, cache=True)
@@ -156,8 +161,8 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
     The engine's memory of the past (`seen`: the bars it was given; `seen_daily`: the sessions completed)
     is filled one bar at a time; it could hold the whole ticker, but holds only what has been appended."""
     n_windows = len(windows)
-    session_at = n_windows * 9
-    daily_at = session_at + 4
+    session_at = n_windows * WIDTH
+    daily_at = session_at + SESSIONS
     row = 0
     longest = 0
     for ticker in range(len(starts)):
@@ -171,7 +176,7 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
     for ticker in range(len(starts)):
         first_row = row
         daily_ema = np.empty(3)
-        daily_values = np.full(9, np.nan)  # of the last completed session: known from the next session's first bar
+        daily_values = np.full(WIDTH, np.nan)  # of the last completed session: known from the next session's first bar
         n = 0  # bars seen
         days = 0  # sessions completed
         current = -1
@@ -201,12 +206,12 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
                 continue
             values = stage[row - first_row]
             for j in range(n_windows):
-                _window_values(seen, n, windows[j], ema[j, 0], ema[j, 1], ema[j, 2], values, 9 * j)
-            values[session_at] = np.log(c / prev_close) if days >= 1 else np.nan
-            values[session_at + 1] = np.log(s_open / prev_close) if days >= 1 else np.nan
-            values[session_at + 2] = np.log(prev_close / prev_prev_close) if days >= 2 else np.nan
-            values[session_at + 3] = np.log(prev_high / prev_low) if days >= 1 else np.nan
-            for f in range(9):
+                _window_values(seen, n, windows[j], ema[j, 0], ema[j, 1], ema[j, 2], values, WIDTH * j)
+            values[session_at + RET_DAILY] = np.log(c / prev_close) if days >= 1 else np.nan
+            values[session_at + GAP_OVERNIGHT] = np.log(s_open / prev_close) if days >= 1 else np.nan
+            values[session_at + PREV_DAY_RETURN] = np.log(prev_close / prev_prev_close) if days >= 2 else np.nan
+            values[session_at + PREV_DAY_RANGE] = np.log(prev_high / prev_low) if days >= 1 else np.nan
+            for f in range(WIDTH):
                 values[daily_at + f] = daily_values[f] if days >= 1 else np.nan
             row += 1
         for f in range(out.shape[0]):
@@ -292,7 +297,7 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     starts = stops - lengths
     at = np.flatnonzero(decision)
     rows_per_ticker = np.diff(np.searchsorted(at, np.r_[starts, stops[-1:]])) if len(starts) else np.zeros(0, int)
-    width = WIDTH * len(bar_windows) + len(SESSION_SLOTS) + WIDTH
+    width = WIDTH * len(bar_windows) + SESSIONS + WIDTH
     out = np.empty((width, len(at)))  # a feature per row: the check gathers each one at the table's rows
     stage = np.empty((int(rows_per_ticker.max()) if len(at) else 0, width))
     arrays = [frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume")]
@@ -331,7 +336,7 @@ def _named_columns(out: np.ndarray, bar_windows: list[int], settings: FeatureSet
         result[name] = out[session_at + _slot(SESSION_SLOTS, name)]
     if settings.frequency == "1min":
         for family in INDICATORS:
-            result[f"{family}_daily"] = out[session_at + len(SESSION_SLOTS) + _slot(WINDOW_SLOTS, family)]
+            result[f"{family}_daily"] = out[session_at + SESSIONS + _slot(WINDOW_SLOTS, family)]
     unreplayed = sorted(at_window - set(result))
     if unreplayed:
         raise ValueError(f"no replay formula for {', '.join(unreplayed)} (add one to steps/leaks/replay.py)")
