@@ -36,7 +36,7 @@ def load(data: Path, days: int | None):
     import pandas as pd
     import polars as pl
 
-    from steps.features.run import load_inputs, load_sectors
+    from steps.features.inputs import load_inputs, load_sectors
 
     if not (data / "bars").is_dir():
         subprocess.run([sys.executable, "-m", "steps.sample_data", "--output", str(data), "--size", "full"],
@@ -87,7 +87,8 @@ def main() -> None:
     import pandas as pd
 
     from pipelines.deployment.invoker import LocalServeInvoker
-    from steps.features.build import build_features, feature_columns
+    from steps.features.build import build_features
+    from steps.features.catalogue import feature_columns
     from steps.features.engine import FeatureEngine, arrival_batches
     from steps.features.parity import history_tickers, mismatches, replay_features, replay_stream
     from steps.features.sentiment import tweet_available_ns

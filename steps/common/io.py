@@ -31,7 +31,9 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
-def _data_files(folder: Path) -> tuple[list[Path], list[Path]]:
+def data_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(parquet files, CSV files) under `folder`, sorted; hidden and `_`-prefixed paths (`_SUCCESS`, `.tmp-*`,
+    `_universe.csv`) are not data. Public: the feature step lists a folder's partitions with it too."""
     parquet: list[Path] = []
     csv: list[Path] = []
     for path in sorted(folder.rglob("*")):
@@ -59,7 +61,7 @@ def read_table(path: str | Path, *, name: str = "table", allow_empty: bool = Fal
     if source.is_file():
         parquet, csv = ([source], []) if source.name.lower().endswith(_PARQUET_SUFFIXES) else ([], [source])
     else:
-        parquet, csv = _data_files(source)
+        parquet, csv = data_files(source)
     if parquet and csv:  # reading one format would silently drop the other's rows (tickers)
         raise StepInputError(
             f"the {name} folder holds both parquet ({len(parquet)}) and CSV ({len(csv)}) files, e.g. "

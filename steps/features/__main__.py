@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
+from steps.common.resource_config import RESOURCE_CONFIG
 from steps.common.settings import parse_step_arguments
 from steps.features.run import run_features
 from steps.features.settings import FeatureCommand, FeatureRun, FeatureSettings
@@ -18,7 +19,7 @@ def parse_args(argv: Sequence[str] | None):
     parser.add_argument("--output", required=True)
     parser.add_argument("--universe", default="configs/universe.csv",
                         help="ticker,sector CSV for the sector column (skipped if the file is absent)")
-    parser.add_argument("--resource-config", default="/opt/ml/config/resourceconfig.json",
+    parser.add_argument("--resource-config", default=RESOURCE_CONFIG,
                         help="SageMaker's host list; with several hosts this instance writes its shard")
     return parse_step_arguments(parser, FeatureCommand, argv)
 

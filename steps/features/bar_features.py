@@ -13,6 +13,7 @@ few windows, variances use shifted sums, so the values match the slow reference 
 tests/steps/test_features*.py to ~1e-12 relative. Measured against the numpy/polars version it replaced and
 against `ta` and TA-Lib in docs/performance.md ("Features").
 
+The families, their columns and what each needs are declared in catalogue.py; the definitions are here.
 Windows (`settings.windows`, in bars: minutes for 1-minute bars, sessions for daily bars), for window w:
 - ret_w: log(close[t] / close[t-w]);  ret_daily: log(close[t] / previous session's last close)
 - vol_w: sqrt(sum of squared 1-bar log returns over the last w bars) (realised volatility)
@@ -24,7 +25,7 @@ Windows (`settings.windows`, in bars: minutes for 1-minute bars, sessions for da
   macd_hist_w: (MACD line - EMA_g(MACD line)) / close, g = max(2, round(9 w / 12)). EMAs: adjust=False,
   started at the ticker's first bar (y0 = x0, y_t = (1 - a) y_{t-1} + a x_t, a = 2 / (span + 1))
 - bb_pctb_w: Bollinger %b, (close - (mean - 2 sd)) / (4 sd) over the last w closes (ddof 0); 0.5 if sd is 0
-Daily indicators (1-minute bars only): the same eight families with suffix `daily`, computed on the
+Daily indicators (1-minute bars only): the same indicator families with suffix `daily`, computed on the
 ticker's daily bars (one per session: first open, max high, min low, last close, summed volume) over the
 last `daily_window` *completed* sessions, i.e. known from the session's first bar on.
 Session features (sessions are New York calendar dates):
@@ -35,9 +36,10 @@ Cross-sectional (build.py, at the decision rows): mkt_rel_ret_w and sec_rel_ret_
 
 Absent inputs (`settings.absent_inputs`: close-only or wide price files have no open/high/low, many index
 files no volume): the kernels run on stand-ins (close for a missing open/high/low, 1 for a missing volume)
-so that one compiled loop serves every input shape, and every feature that reads an absent input
-(`NEEDS`) is dropped from the table. A stand-in value never reaches a column: a range of a close-only
-series would be 0 everywhere, and a gap computed from close would be a copy of the previous return.
+so that one compiled loop serves every input shape, and every feature that reads an absent input (its
+family's `needs` in catalogue.py) is dropped from the table. A stand-in value never reaches a column: a range
+of a close-only series would be 0 everywhere, and a gap computed from close would be a copy of the previous
+return.
 """
 
 from __future__ import annotations
@@ -48,66 +50,18 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from steps.features.catalogue import INDICATORS
 from steps.features.kernels import STATE_SIZE, window_features
 from steps.features.settings import FeatureSettings
 
 MARKET_TZ = "America/New_York"
 MINUTE_NS = 60_000_000_000
 DAY_NS = 86_400_000_000_000
-FAMILIES = ("vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")
-# The bar inputs besides close that a family (a name before its window suffix) or a session feature reads.
-NEEDS = {
-    "range": ("high", "low"),
-    "volume_z": ("volume",),
-    "vwap_dev": ("high", "low", "volume"),  # VWAP of the typical price (h + l + c) / 3
-    "gap_overnight": ("open",),
-    "prev_day_range": ("high", "low"),
-}
 
 
 def macd_spans(window: int) -> tuple[int, int, int]:
     """Fast, slow and signal spans of the MACD at `window`: 12/26/9 scaled so that fast = window."""
     return window, max(window + 1, round(26 * window / 12)), max(2, round(9 * window / 12))
-
-
-def bar_feature_names(settings: FeatureSettings) -> list[str]:
-    """The bar feature columns, without those that need an input the bars do not have."""
-    absent = set(settings.absent_inputs)
-    return [name for name in all_bar_feature_names(settings) if not absent & set(feature_needs(name))]
-
-
-def feature_needs(name: str) -> tuple[str, ...]:
-    """The optional bar inputs that feature `name` reads (empty: close alone)."""
-    for family, inputs in NEEDS.items():
-        if name == family or name.startswith(f"{family}_"):
-            return inputs
-    return ()
-
-
-def dropped_bar_features(settings: FeatureSettings) -> dict[str, list[str]]:
-    """feature -> the absent inputs it would need: what the table leaves out, for the manifest and the report."""
-    absent = set(settings.absent_inputs)
-    return {name: sorted(absent & set(feature_needs(name))) for name in all_bar_feature_names(settings)
-            if absent & set(feature_needs(name))}
-
-
-def all_bar_feature_names(settings: FeatureSettings) -> list[str]:
-    """Every bar feature the settings define when the bars have open, high, low, close and volume."""
-    suffixes = [str(w) for w in settings.windows]
-    if settings.frequency == "1min":
-        suffixes.append("daily")
-    names = [f"ret_{w}" for w in settings.windows] + ["ret_daily"]
-    for family in FAMILIES:
-        names += [f"{family}_{suffix}" for suffix in suffixes]
-    if settings.rsi_period not in settings.windows:
-        names.append(f"rsi_{settings.rsi_period}")
-    names += ["gap_overnight", "prev_day_return", "prev_day_range"]
-    names += relative_feature_names(settings)
-    return names
-
-
-def relative_feature_names(settings: FeatureSettings) -> list[str]:
-    return [f"mkt_rel_ret_{w}" for w in settings.windows] + [f"sec_rel_ret_{w}" for w in settings.windows]
 
 
 class TickerLayout:
@@ -133,12 +87,12 @@ def indicators(arrays: dict[str, np.ndarray], layout: TickerLayout, at: np.ndarr
                windows: list[tuple[str, int]], rsi_windows: list[tuple[str, int]], threads: int = 1,
                pos0: np.ndarray | None = None, states: dict[str, np.ndarray] | None = None
                ) -> dict[str, np.ndarray]:
-    """The eight indicator families at rows `at` for the (suffix, w) windows, plus RSI at `rsi_windows`.
+    """The indicators (catalogue.INDICATORS) at rows `at` for the (suffix, w) windows, plus RSI at `rsi_windows`.
 
     pos0/states (the live engine): resume every ticker's sweeps, one carried state array per suffix (and
     `rsi_<suffix>` for an RSI-only window), created here on first use (kernels.window_sweep).
 
-    Every sweep asks for all eight families, also where some are dropped (RSI outside `rsi_windows`, the
+    Every sweep asks for every indicator family, also where some are dropped (RSI outside `rsi_windows`, the
     rest of an RSI-only window): each distinct family set is its own compiled loop, ~1.5 s to compile in a
     process that has no cache (every job in a fresh container), while the extra families cost ~30 ms per
     window at full scale."""
@@ -157,12 +111,13 @@ def indicators(arrays: dict[str, np.ndarray], layout: TickerLayout, at: np.ndarr
         return states[key]
 
     for suffix, w in windows:
-        values = window_features(*common, w, FAMILIES, macd_spans(w), threads=threads, pos0=pos0, state=carry(suffix))
-        out.update({f"{family}_{suffix}": values[family] for family in FAMILIES
+        values = window_features(*common, w, INDICATORS, macd_spans(w), threads=threads, pos0=pos0,
+                                 state=carry(suffix))
+        out.update({f"{family}_{suffix}": values[family] for family in INDICATORS
                     if family != "rsi" or suffix in rsi_suffixes})
     for suffix, w in rsi_windows:
         if f"rsi_{suffix}" not in out:
-            out[f"rsi_{suffix}"] = window_features(*common, w, FAMILIES, macd_spans(w), threads=threads, pos0=pos0,
+            out[f"rsi_{suffix}"] = window_features(*common, w, INDICATORS, macd_spans(w), threads=threads, pos0=pos0,
                                                    state=carry(f"rsi_{suffix}"))["rsi"]
     return out
 

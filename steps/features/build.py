@@ -29,26 +29,18 @@ import polars as pl
 from steps.features.bar_features import (
     TickerLayout,
     add_relative_returns,
-    bar_feature_names,
     indicators,
     session_columns,
     session_features,
     trailing_returns,
 )
+from steps.features.catalogue import bar_feature_names, feature_columns
 from steps.features.kernels import ticker_groups
-from steps.features.sentiment import sentiment_feature_names, sentiment_features
+from steps.features.sentiment import sentiment_features
 from steps.features.settings import FeatureSettings
 
 UNKNOWN_SECTOR = "Unknown"
 FEATURE_THREADS = max(1, min(8, os.cpu_count() or 1))
-
-
-def feature_columns(settings: FeatureSettings) -> list[str]:
-    """The table's feature columns, in order (without those that need an input in `settings.absent_inputs`)."""
-    names = bar_feature_names(settings)
-    if settings.include_sentiment:
-        names += sentiment_feature_names(settings)
-    return names
 
 
 def as_polars_bars(bars: pd.DataFrame | pl.DataFrame, sort: bool = True) -> pl.DataFrame:
@@ -102,7 +94,7 @@ def _slice_features(arrays: dict[str, np.ndarray], session: np.ndarray, ticker_i
 
 def _input_array(frame: pl.DataFrame, column: str) -> np.ndarray:
     """A bar column as float64, or its stand-in when the bars lack it: close for open/high/low, 1 for volume.
-    Only features that never read the stand-in are kept (bar_features.NEEDS)."""
+    Only features that never read the stand-in are kept (the families' needs, catalogue.py)."""
     if column in frame.columns:
         return frame[column].cast(pl.Float64).to_numpy()
     if column == "volume":

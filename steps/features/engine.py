@@ -39,7 +39,6 @@ import polars as pl
 from steps.features.bar_features import (
     daily_bars,
     indicators,
-    relative_feature_names,
     session_columns,
     session_values,
     trailing_returns,
@@ -47,10 +46,10 @@ from steps.features.bar_features import (
 from steps.features.build import (
     UNKNOWN_SECTOR,
     as_polars_bars,
-    feature_columns,
     is_decision,
     relative_returns,
 )
+from steps.features.catalogue import columns_of_kind, feature_columns
 from steps.features.sentiment import (
     TweetHistory,
     by_segment_and_time,
@@ -274,8 +273,8 @@ class FeatureEngine:
         keep = max(w for _, w in self.rsi_windows) + 2  # bars a resumed sweep reads before its first new bar
         self.specs = window_specs(settings)
         self.longest_tweet_window = max(int(length.value) for _, _, length in self.specs)
-        self.daily_names = [k for k in self.columns if k.endswith("_daily") and k != "ret_daily"
-                            and not k.startswith(("sent", "tweet_count"))]
+        self.daily_names = [c.name for c in columns_of_kind(settings, "indicator") if c.window == "daily"]
+        self.relative_names = [c.name for c in columns_of_kind(settings, "relative")]
         # per ticker index
         self.names: list[str] = []
         self._names_enum = pl.Enum([])
@@ -627,7 +626,7 @@ class FeatureEngine:
         stamp = pl.Series(row_ts).cast(pl.Datetime("ns", "UTC"))
         relative = relative_returns(pl.DataFrame({"ticker": ordered, "ts": stamp, **{r: columns[r] for r in returns}}),
                                     self.settings, self.sectors)
-        for name in relative_feature_names(self.settings):
+        for name in self.relative_names:
             columns[name] = relative[name].to_numpy()
         if self.settings.include_sentiment:
             columns.update(self._sentiment(row_ticker, row_ts))

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
-from steps.common.io import _data_files
+from steps.common.io import data_files
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.inputs import check_frequency, inputs_settings
@@ -59,7 +59,7 @@ def ticker_partitions(bars_dir: str | Path) -> list[str] | None:
     source = Path(bars_dir)
     if not source.is_dir():
         return None
-    parquet, csv = _data_files(source)
+    parquet, csv = data_files(source)
     if csv or not parquet:
         return None
     tickers = set()
@@ -91,7 +91,7 @@ def ticker_batches_of(bars_dir: str | Path, count: int, logger: logging.Logger, 
 
 
 def read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
-    parquet, _ = _data_files(bars_dir)
+    parquet, _ = data_files(bars_dir)
     try:
         dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
                              partition_base_dir=str(bars_dir))
@@ -110,7 +110,7 @@ def read_batch_tweets(tweets_dir: Path | None, tickers: list[str], known: set[st
 
     if tweets_dir is None or not tweets_dir.exists():
         return validate_tweets(pd.DataFrame(), "tweets")
-    parquet, csv = _data_files(tweets_dir) if tweets_dir.is_dir() else ([], [])
+    parquet, csv = data_files(tweets_dir) if tweets_dir.is_dir() else ([], [])
     if parquet and not csv and not everything:
         try:
             table = ds.dataset([str(p) for p in parquet], format="parquet").to_table(

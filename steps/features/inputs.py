@@ -1,16 +1,98 @@
-"""What the bars say about the settings: their frequency must be the configured one, and the optional columns
-they lack make those inputs absent. Read by the one-pass build (run.py) and the in-turn build (in_turn.py) alike."""
+"""The feature step's inputs: bars, tweets and the universe read and validated, and what the bars say about the
+settings (their frequency must be the configured one; the optional columns they lack make those inputs absent).
+
+Read by the one-pass build (run.py), the in-turn build (in_turn.py), steps.leaks and steps.live alike: reading
+the inputs is not the runner's, so the other steps import it from here and not from a step's run module.
+"""
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
-from steps.features.bar_features import dropped_bar_features, session_columns
+from steps.common.io import data_files, read_table
+from steps.common.logging import log_input_size
+from steps.common.validation import validate_bars, validate_tweets
+from steps.features.bar_features import session_columns
+from steps.features.catalogue import dropped_features
 from steps.features.settings import FeatureSettings
+
+
+@dataclass
+class Inputs:
+    bars: pl.DataFrame
+    tweets: pd.DataFrame
+    sectors: dict[str, str] | None
+
+
+def load_sectors(universe: str | Path | None, logger: logging.Logger | None = None) -> dict[str, str] | None:
+    """ticker -> sector from the universe CSV; None (no sector column) when no universe file is found."""
+    if universe is None:
+        return None
+    source = Path(universe)
+    if not source.is_file():
+        if logger is not None:
+            logger.warning("universe %s not found: the table gets no sector column", source)
+        return None
+    frame = pd.read_csv(source)
+    for column in ("ticker", "sector"):
+        if column not in frame.columns:
+            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
+    if frame.empty:
+        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
+                             fix="list one ticker,sector per line")
+    return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str), strict=True))
+
+
+def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
+    """Parquet bars straight into polars (a year of minute bars in ~1 s); CSV through read_table."""
+    source = Path(path)
+    if source.is_dir():
+        parquet, csv = data_files(source)
+        if parquet and not csv:
+            try:
+                dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
+                                     partition_base_dir=str(source))
+                return pl.from_arrow(dataset.to_table())  # type: ignore[return-value]
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+                raise StepInputError(f"cannot read bars: {str(exc).splitlines()[0]}", file=source,
+                                     fix="rewrite the file(s)") from exc
+    return read_table(source, name="bars")
+
+
+def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None = None) -> pd.DataFrame:
+    """Validated scored tweets (an empty, typed frame when there is no folder)."""
+    if tweets_dir is None:
+        return validate_tweets(pd.DataFrame(), "tweets")
+    return validate_tweets(read_table(tweets_dir, name="tweets", allow_empty=True), tweets_dir,
+                           known_tickers=known_tickers)
+
+
+def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
+                sectors: dict[str, str] | None, logger: logging.Logger, frequency: str = "1min") -> Inputs:
+    """Bars (polars, multi-threaded) and tweets (pandas validation, one core) are read side by side; the bars'
+    errors are reported first, as when they were read one after the other."""
+    known = set(sectors) if sectors is not None else None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known)
+        bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
+        check_frequency(bars, frequency, bars_dir)
+        log_input_size(logger, "bars", bars, bars_dir)
+        tweets = pending.result()
+    if include_sentiment and tweets_dir is not None and tweets.empty:
+        logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
+    log_input_size(logger, "tweets", tweets, tweets_dir)
+    return Inputs(bars, tweets, sectors)  # type: ignore[arg-type]
+
+
 
 
 def check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> None:
@@ -31,7 +113,7 @@ def inputs_settings(settings: FeatureSettings, bars: pl.DataFrame, source: str |
     """The settings for these bars (the optional columns they lack are absent), said once in the log: a table
     without volume or range features must not look like one that has them."""
     settings = settings.with_bars(bars.columns)
-    dropped = dropped_bar_features(settings)
+    dropped = dropped_features(settings)
     if dropped:
         logger.warning("bars %s have no %s column(s): dropped the %d features that need them (%s); the manifest "
                        "lists them under dropped_features", source, ", ".join(settings.absent_inputs), len(dropped),

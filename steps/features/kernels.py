@@ -29,8 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-FAMILIES = ("ret", "vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_signal", "macd_hist", "bb_pctb",
-            "ret_std")
+# What a sweep can write, in window_sweep's argument order: the table's indicators (catalogue.INDICATORS) and
+# three more that only the benchmarks ask for (ret, macd_signal, ret_std).
+OUTPUTS = ("ret", "vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_signal", "macd_hist", "bb_pctb",
+           "ret_std")
 BOLLINGER_K = 2.0
 ZERO_STD = 1e-12
 # Sliding sums are recomputed from scratch every max(4 w, RECOMPUTE_ROWS) rows: often enough that rounding
@@ -240,23 +242,23 @@ def window_features(close: np.ndarray, log_close: np.ndarray, high: np.ndarray, 
                     families: tuple[str, ...] | list[str], spans: tuple[int, int, int] = (12, 26, 9),
                     threads: int = 1, pos0: np.ndarray | None = None, state: np.ndarray | None = None
                     ) -> dict[str, np.ndarray]:
-    """`families` (names from FAMILIES) of one window at rows `at`; spans: MACD fast/slow/signal.
+    """`families` (names from OUTPUTS) of one window at rows `at`; spans: MACD fast/slow/signal.
 
     pos0/state: resume each ticker's sweep where an earlier call left it (window_sweep; the live engine).
 
     starts/stops: each ticker's row range. `threads` > 1 splits the tickers into that many groups of about
     equal rows, swept concurrently (the kernel releases the GIL); the values do not depend on the split.
     """
-    unknown = set(families) - set(FAMILIES)
+    unknown = set(families) - set(OUTPUTS)
     if unknown:
-        raise ValueError(f"unknown indicator families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown indicator families {sorted(unknown)}; known: {', '.join(OUTPUTS)}")
     if window < 1:
         raise ValueError(f"indicator window must be >= 1 bar, got {window}")
     starts, stops, at = (np.asarray(x, dtype=np.int64) for x in (starts, stops, at))
     if pos0 is not None:
         pos0 = np.asarray(pos0, dtype=np.int64)
     allocate = np.empty if threads <= 1 else _faulted_in
-    outputs = {name: allocate(len(at)) if name in families else None for name in FAMILIES}
+    outputs = {name: allocate(len(at)) if name in families else None for name in OUTPUTS}
 
     def sweep(first: int, last: int) -> None:
         """Tickers first..last-1, and the decision rows inside them."""

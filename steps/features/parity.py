@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.engine import FeatureEngine, RowBlock, arrival_batches, rows_frame
 from steps.features.settings import FeatureSettings
 

@@ -14,37 +14,29 @@ from __future__ import annotations
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import polars as pl
-import pyarrow as pa
-import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
 from steps.common.folds import build_folds
 from steps.common.io import (
     MANIFEST_FILES,
-    _data_files,
     atomic_dir,
     clear_outputs,
     describe_files,
-    read_table,
     write_json,
     write_metrics,
     write_parquet,
 )
-from steps.common.logging import StepTimer, log_input_size
-from steps.common.resource_config import read_resource_config
-from steps.common.validation import validate_bars, validate_tweets
-from steps.features.bar_features import dropped_bar_features
-from steps.features.build import build_features, feature_columns
+from steps.common.logging import StepTimer
+from steps.common.resource_config import RESOURCE_CONFIG, read_resource_config
+from steps.features.build import build_features
+from steps.features.catalogue import dropped_features, feature_columns
 from steps.features.coverage import finish_manifest
 from steps.features.in_turn import Built, build_in_turn, ticker_batches_of
-from steps.features.inputs import check_frequency, inputs_settings
+from steps.features.inputs import inputs_settings, load_inputs, load_sectors
 from steps.features.settings import FeatureSettings
 from steps.features.shards import SHARD_FILES, SHARDS_DIR, session_bounds
 
@@ -54,76 +46,8 @@ MANIFEST_FILE = "manifest.json"
 SINGLE_FILES = [FEATURES_FILE, FOLDS_FILE]  # what a single instance's manifest lists
 
 MANIFEST_VERSION = 2  # 2: `files` lists what the step wrote (sizes, sha256); the manifest comes last
-RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
 JOB_CONFIG = "processingjobconfig.json"  # beside the resource config on SageMaker
 BARS_UNIVERSE = "_universe.csv"  # ticker,sector beside the bar files; overrides --universe
-
-
-@dataclass
-class Inputs:
-    bars: pl.DataFrame
-    tweets: pd.DataFrame
-    sectors: dict[str, str] | None
-
-
-def load_sectors(universe: str | Path | None, logger: logging.Logger | None = None) -> dict[str, str] | None:
-    """ticker -> sector from the universe CSV; None (no sector column) when no universe file is found."""
-    if universe is None:
-        return None
-    source = Path(universe)
-    if not source.is_file():
-        if logger is not None:
-            logger.warning("universe %s not found: the table gets no sector column", source)
-        return None
-    frame = pd.read_csv(source)
-    for column in ("ticker", "sector"):
-        if column not in frame.columns:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    if frame.empty:
-        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
-                             fix="list one ticker,sector per line")
-    return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str), strict=True))
-
-
-def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
-    """Parquet bars straight into polars (a year of minute bars in ~1 s); CSV through read_table."""
-    source = Path(path)
-    if source.is_dir():
-        parquet, csv = _data_files(source)
-        if parquet and not csv:
-            try:
-                dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
-                                     partition_base_dir=str(source))
-                return pl.from_arrow(dataset.to_table())  # type: ignore[return-value]
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-                raise StepInputError(f"cannot read bars: {str(exc).splitlines()[0]}", file=source,
-                                     fix="rewrite the file(s)") from exc
-    return read_table(source, name="bars")
-
-
-def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None = None) -> pd.DataFrame:
-    """Validated scored tweets (an empty, typed frame when there is no folder)."""
-    if tweets_dir is None:
-        return validate_tweets(pd.DataFrame(), "tweets")
-    return validate_tweets(read_table(tweets_dir, name="tweets", allow_empty=True), tweets_dir,
-                           known_tickers=known_tickers)
-
-
-def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
-                sectors: dict[str, str] | None, logger: logging.Logger, frequency: str = "1min") -> Inputs:
-    """Bars (polars, multi-threaded) and tweets (pandas validation, one core) are read side by side; the bars'
-    errors are reported first, as when they were read one after the other."""
-    known = set(sectors) if sectors is not None else None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known)
-        bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
-        check_frequency(bars, frequency, bars_dir)
-        log_input_size(logger, "bars", bars, bars_dir)
-        tweets = pending.result()
-    if include_sentiment and tweets_dir is not None and tweets.empty:
-        logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
-    log_input_size(logger, "tweets", tweets, tweets_dir)
-    return Inputs(bars, tweets, sectors)  # type: ignore[arg-type]
 
 
 def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple[str, list[str], str | None] | None:
@@ -155,7 +79,7 @@ def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None
         "settings": settings.to_json(),
         "feature_columns": feature_columns(settings),
         "absent_inputs": list(settings.absent_inputs),
-        "dropped_features": dropped_bar_features(settings),
+        "dropped_features": dropped_features(settings),
         "key_columns": ["ticker", "ts"],
         "group_columns": ["ticker", "sector"] if sectors is not None else ["ticker"],
         "target_columns": ["label", "forward_return", "label_end"],

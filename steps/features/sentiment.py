@@ -22,26 +22,20 @@ import numba
 import numpy as np
 import pandas as pd
 
+from steps.features.catalogue import sentiment_columns
 from steps.features.settings import FeatureSettings
 
+# The statistic of each sentiment family (catalogue.py), as window_values computes it.
+STATISTICS = {"sent": "sent", "sent_mean": "mean", "sent_sum": "sum", "sent_pos_ratio": "pos_ratio",
+              "tweet_count": "count"}
 
-def _window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelta]]:
-    unit = settings.window_unit
+
+def window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelta]]:
+    """(statistic, column, window length) of every sentiment feature, in the table's order (catalogue.py)."""
     length = pd.Timedelta(minutes=1) if settings.frequency == "1min" else pd.Timedelta(days=1)
-    windows = settings.windows
-    specs = [("sent", f"sent_{w}{unit}", length * w) for w in windows]
-    specs.append(("sent", "sent_daily", pd.Timedelta(days=1)))
-    specs.append(("mean", f"sent_mean_{windows[0]}{unit}", length * windows[0]))
-    second = windows[1] if len(windows) > 1 else windows[0]
-    specs.append(("sum", f"sent_sum_{second}{unit}", length * second))
-    specs.append(("pos_ratio", f"sent_pos_ratio_{windows[-1]}{unit}", length * windows[-1]))
-    specs += [("count", f"tweet_count_{w}{unit}", length * w) for w in windows]
-    specs.append(("count", "tweet_count_daily", pd.Timedelta(days=1)))
-    return specs
-
-
-def sentiment_feature_names(settings: FeatureSettings) -> list[str]:
-    return [name for _, name, _ in _window_specs(settings)]
+    return [(STATISTICS[column.family.name], column.name,
+             pd.Timedelta(days=1) if column.window == "daily" else length * int(column.window))
+            for column in sentiment_columns(settings)]
 
 
 def tweet_weights(tweets: pd.DataFrame) -> np.ndarray:
@@ -215,7 +209,7 @@ def by_segment_and_time(codes: np.ndarray, times: np.ndarray, n_codes: int) -> n
 
 def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
     """Sentiment features for `rows` (ticker, ts), in the rows' order."""
-    specs = _window_specs(settings)
+    specs = window_specs(settings)
     result = {name: np.zeros(len(rows)) for _, name, _ in specs}
     if len(tweets):
         available = tweet_available_ns(tweets, settings)
@@ -237,8 +231,3 @@ def tweet_available_ns(tweets: pd.DataFrame, settings: FeatureSettings) -> np.nd
     """When each tweet may first be counted: created_at + ingest_lag, as int64 ns UTC."""
     lag = np.int64(pd.Timedelta(seconds=settings.ingest_lag_seconds).value)
     return tweets["created_at"].to_numpy("datetime64[ns]").astype("int64") + lag
-
-
-def window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelta]]:
-    """(kind, column, window length) of every sentiment feature (public for the live engine)."""
-    return _window_specs(settings)

@@ -25,7 +25,7 @@ from steps.common.cli import StepArgumentParser, parse_bool, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
 from steps.leaks.asymmetry import AsymmetryThresholds
-from steps.leaks.checks import LeakThresholds
+from steps.leaks.checks.target_leakage import LeakThresholds
 from steps.leaks.run import run_leaks
 from steps.leaks.settings import LeakSettings
 

@@ -27,7 +27,9 @@ import pandas as pd
 
 from steps.common.folds import Folds, holdout_mask
 from steps.features.settings import FeatureSettings
-from steps.leaks.checks import TARGET_LEAKAGE_MAX_ROWS, CheckResult, _correlation, _ranks
+from steps.leaks.checks.common import CheckResult
+from steps.leaks.checks.ranks import correlation, ranks
+from steps.leaks.checks.target_leakage import TARGET_LEAKAGE_MAX_ROWS
 from steps.leaks.settings import LeakScreens
 
 NAME = "past_future_asymmetry"
@@ -51,7 +53,7 @@ def _segment(frame: pd.DataFrame, rows: np.ndarray, columns: list[str], forward_
     if len(rows) > TARGET_LEAKAGE_MAX_ROWS:  # same sample size and reason as target_leakage
         rows = np.sort(np.random.default_rng(0).choice(rows, TARGET_LEAKAGE_MAX_ROWS, replace=False))
     sample = frame.iloc[rows]
-    ranked = _ranks({"\0future": np.asarray(forward_return, dtype="float64")[rows],
+    ranked = ranks({"\0future": np.asarray(forward_return, dtype="float64")[rows],
                      "\0past": np.asarray(past_return, dtype="float64")[rows],
                      **{c: sample[c].to_numpy(dtype="float64", na_value=np.nan) for c in columns}})
     stats = {}
@@ -59,8 +61,8 @@ def _segment(frame: pd.DataFrame, rows: np.ndarray, columns: list[str], forward_
         values = ranked[column]
         paired = ~(np.isnan(values) | np.isnan(ranked["\0future"]))
         n_eff = paired.sum() / overlap
-        rho_future = _correlation(values, ranked["\0future"])
-        rho_past = _correlation(values, ranked["\0past"])
+        rho_future = correlation(values, ranked["\0future"])
+        rho_past = correlation(values, ranked["\0past"])
         if np.isnan(rho_future) or n_eff <= 4:
             continue
         rho_past = 0.0 if np.isnan(rho_past) else rho_past

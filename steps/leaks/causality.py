@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from steps.features.settings import NON_FEATURE_COLUMNS
-from steps.leaks.checks import CheckResult
+from steps.leaks.checks.common import CheckResult
+from steps.leaks.instants import instants
 from steps.leaks.replay import Replay
 from steps.leaks.sentiment_recount import is_sentiment_name
 
@@ -37,7 +38,7 @@ SENTIMENT_ATOL = 1e-9  # sums of up to a day of scores in [-1, 1], summed in ano
 def locate(rows: pd.DataFrame, replay: Replay) -> np.ndarray:
     """The replayed row of each (ticker, ts) of `rows`, -1 where the replay has none."""
     position = np.full(len(rows), -1, dtype=np.int64)
-    ts = _instants(rows["ts"])
+    ts = instants(rows["ts"])
     for ticker, members in rows.groupby(rows["ticker"].astype(str), sort=False).indices.items():
         block = replay.slices.get(ticker)
         if block is None:
@@ -223,12 +224,6 @@ def causality(table: pd.DataFrame, columns: list[str], replay: Replay, code: pd.
     check.add(table, np.arange(len(table)), replay, code)
     return check.result()
 
-
-def _instants(values: pd.Series) -> np.ndarray:
-    index = pd.DatetimeIndex(values)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return index.as_unit("ns").asi8
 
 
 def _shown(value: object) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from steps.leaks.instants import instants
+
 RTOL = 1e-9
 ATOL = 1e-12
 
@@ -20,7 +22,7 @@ def mismatched_rows(left: pd.Series, right: pd.Series) -> np.ndarray:
         return ~(both_nan | close)
     if pd.api.types.is_datetime64_any_dtype(left.dtype) and pd.api.types.is_datetime64_any_dtype(right.dtype):
         # Instants compared as UTC nanoseconds (NaT equals NaT); text conversion would take seconds per column.
-        return _instants(left) != _instants(right)
+        return instants(left) != instants(right)
     a_na, b_na = left.isna().to_numpy(), right.isna().to_numpy()
     equal = (left.astype(str).to_numpy() == right.astype(str).to_numpy()) & ~a_na & ~b_na
     return ~(equal | (a_na & b_na))
@@ -59,16 +61,11 @@ def _same_keys(expected: pd.DataFrame, actual: pd.DataFrame, keys: tuple[str, ..
         left, right = expected[key], actual[key]
         if pd.api.types.is_datetime64_any_dtype(left.dtype):
             if not pd.api.types.is_datetime64_any_dtype(right.dtype) or \
-                    not np.array_equal(_instants(left), _instants(right)):
+                    not np.array_equal(instants(left), instants(right)):
                 return False
         elif not np.array_equal(left.to_numpy(), right.to_numpy()):
             return False
     return True
-
-
-def _instants(series: pd.Series) -> np.ndarray:
-    values = series.dt.tz_convert("UTC") if getattr(series.dt, "tz", None) is not None else series
-    return values.to_numpy("datetime64[ns]").view("int64")
 
 
 def _plain(value: object) -> object:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from steps.features.settings import FeatureSettings
-from steps.leaks.checks import CheckResult
+from steps.leaks.checks.common import CheckResult
 
 NAME = "settings_contract"
 

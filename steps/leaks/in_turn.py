@@ -48,26 +48,18 @@ from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable
 from steps.common.logging import StepTimer
 from steps.common.validation import validate_bars
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.in_turn import read_batch_bars, read_batch_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows
 from steps.leaks.asymmetry import AsymmetryThresholds
 from steps.leaks.causality import CausalityAccumulator
-from steps.leaks.checks import (
-    RECOUNT_ATOL,
-    BarPositions,
-    BuildFn,
-    CheckResult,
-    LeakThresholds,
-    Matches,
-    choose_cutoffs,
-    choose_tickers,
-    locate_rows,
-    match_rows,
-    matches_result,
-    truncation_invariance,
-)
+from steps.leaks.checks.common import CheckResult
+from steps.leaks.checks.table_matches_code import Matches, match_rows, matches_result
+from steps.leaks.checks.target_leakage import LeakThresholds
+from steps.leaks.checks.timestamp_alignment import RECOUNT_ATOL, BarPositions, locate_rows
+from steps.leaks.checks.truncation_invariance import BuildFn, choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.contracts import settings_contract
 from steps.leaks.replay import Replay, combine_replays, replay_decision_rows
 from steps.leaks.sentiment_recount import parse_sentiment_columns, recount

@@ -18,7 +18,10 @@ computes. Around it:
 The engine implements the feature definitions documented in steps/features/bar_features.py anew (each
 window summed afresh at each decision row, no sliding sums, variances about the window's first value) and
 shares no code with the feature kernels: a look-ahead in the feature code, wherever and whenever it is
-active, makes the code disagree with the replay on exactly the rows it touches.
+active, makes the code disagree with the replay on exactly the rows it touches. What it shares is the feature
+catalogue (steps/features/catalogue.py): which columns there are and what they are named. Each family's slot
+in the engine's output row (WINDOW_SLOTS, SESSION_SLOTS) belongs to the formulas here; a catalogue family
+without a slot fails the replay (and tests/steps/test_feature_catalogue.py) instead of going unchecked.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from steps.features.catalogue import CATALOGUE, INDICATORS, SESSION_FEATURES, family_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.sentiment_recount import parse_sentiment_columns, recount
 
@@ -38,10 +42,19 @@ MARKET_TZ = "America/New_York"
 MINUTE_NS = 60_000_000_000
 HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
-# Per window, in this order in the engine's output row.
-FAMILIES = ("ret", "vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")
-SESSION_FEATURES = ("ret_daily", "gap_overnight", "prev_day_return", "prev_day_range")
-DAILY_FAMILIES = ("vol", "range", "volume_z", "vwap_dev", "rsi", "macd", "macd_hist", "bb_pctb")  # suffix _daily
+# Where _window_values writes each family of a window (offset + slot) and _replay_tickers each session feature
+# (after the windows): the layout of these formulas, not a list of features (the catalogue names those).
+# A new feature's formula takes a new slot here and in the numba code that writes it.
+RET, VOL, RANGE, VOLUME_Z, VWAP_DEV, RSI, MACD, MACD_HIST, BB_PCTB = range(9)
+WINDOW_SLOTS = {"ret": RET, "vol": VOL, "range": RANGE, "volume_z": VOLUME_Z, "vwap_dev": VWAP_DEV, "rsi": RSI,
+                "macd": MACD, "macd_hist": MACD_HIST, "bb_pctb": BB_PCTB}
+RET_DAILY, GAP_OVERNIGHT, PREV_DAY_RETURN, PREV_DAY_RANGE = range(4)
+SESSION_SLOTS = {"ret_daily": RET_DAILY, "gap_overnight": GAP_OVERNIGHT, "prev_day_return": PREV_DAY_RETURN,
+                 "prev_day_range": PREV_DAY_RANGE}
+WIDTH = len(WINDOW_SLOTS)  # slots of one window's block (numba reads these globals as constants)
+SESSIONS = len(SESSION_SLOTS)
+# The catalogue's families computed per bar window (the engine's window blocks).
+CATALOGUE_WINDOW_FAMILIES = tuple(f for f in CATALOGUE if f.kind in ("return", "indicator", "period"))
 NEAR_ZERO = 1e-12  # a standard deviation at or below this times the mean counts as zero (documented rule)
 CLOSE, LOG_CLOSE, HIGH, LOW, VOLUME = range(5)  # rows of the engine's memory of bars
 
@@ -65,8 +78,8 @@ class Replay:
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
-    """The FAMILIES of window `w` at the newest of the `n` bars in `seen` (rows CLOSE..VOLUME, columns 0..n-1),
-    written to row[offset + f] for family f. One pass over the window: sums of squares are taken about the
+    """The families of window `w` at the newest of the `n` bars in `seen` (rows CLOSE..VOLUME, columns 0..n-1),
+    written to row[offset + slot] (WINDOW_SLOTS). One pass over the window: sums of squares are taken about the
     window's first close and volume (a member of the window, so they do not cancel the way raw sums would)."""
     close, log_close, high, low, volume = seen[CLOSE], seen[LOG_CLOSE], seen[HIGH], seen[LOW], seen[VOLUME]
     t = n - 1
@@ -74,10 +87,10 @@ def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
     nan = np.nan
     moved = t >= w  # w one-bar changes end at the newest bar
     full = t >= w - 1  # w bars end at it
-    row[offset + 6] = (ema_f - ema_s) / c
-    row[offset + 7] = (ema_f - ema_s - ema_g) / c
+    row[offset + MACD] = (ema_f - ema_s) / c
+    row[offset + MACD_HIST] = (ema_f - ema_s - ema_g) / c
     if not full:
-        for f in (0, 1, 2, 3, 4, 5, 8):
+        for f in (RET, VOL, RANGE, VOLUME_Z, VWAP_DEV, RSI, BB_PCTB):  # all but the EMAs, known from bar 1
             row[offset + f] = nan
         return
     first = t - w + 1
@@ -102,17 +115,17 @@ def _window_values(seen, n, w, ema_f, ema_s, ema_g, row, offset):
                 up += change
             elif change < 0.0:
                 down -= change
-    row[offset] = log_close[t] - log_close[t - w] if moved else nan
-    row[offset + 1] = np.sqrt(squares) if moved else nan
-    row[offset + 5] = (100.0 * (up / (up + down)) if up + down > 0.0 else 50.0) if moved else nan
+    row[offset + RET] = log_close[t] - log_close[t - w] if moved else nan
+    row[offset + VOL] = np.sqrt(squares) if moved else nan
+    row[offset + RSI] = (100.0 * (up / (up + down)) if up + down > 0.0 else 50.0) if moved else nan
     volume_mean, close_mean = volume_sum / w, c0 + dc / w
     volume_std = np.sqrt(max(dv2 / w - (dv / w) ** 2, 0.0))
     close_std = np.sqrt(max(dc2 / w - (dc / w) ** 2, 0.0))
-    row[offset + 2] = np.log(top / bottom)
-    row[offset + 3] = (volume[t] - volume_mean) / volume_std if volume_std > NEAR_ZERO * volume_mean else 0.0
-    row[offset + 4] = np.log(c / (typical_volume / (3.0 * volume_sum))) if volume_sum > 0.0 else nan
+    row[offset + RANGE] = np.log(top / bottom)
+    row[offset + VOLUME_Z] = (volume[t] - volume_mean) / volume_std if volume_std > NEAR_ZERO * volume_mean else 0.0
+    row[offset + VWAP_DEV] = np.log(c / (typical_volume / (3.0 * volume_sum))) if volume_sum > 0.0 else nan
     band = 4.0 * close_std
-    row[offset + 8] = (c - (close_mean - 2.0 * close_std)) / band if band > NEAR_ZERO * close_mean else 0.5
+    row[offset + BB_PCTB] = (c - (close_mean - 2.0 * close_std)) / band if band > NEAR_ZERO * close_mean else 0.5
 
 
 @numba.njit(nogil=True, cache=True)
@@ -141,15 +154,15 @@ def _update_emas(ema, alpha, n, c):
 def _replay_tickers(open_, high, low, close, volume, session, decision, starts, stops, windows, with_macd, alphas,
                     daily_window, daily_alpha, with_daily, stage, out):
     """Replay each ticker's bars (rows starts[i]..stops[i]-1, in time order); write a column of `out` at every
-    decision bar. Feature layout: FAMILIES per window, SESSION_FEATURES, then FAMILIES of the daily bars. A
+    decision bar. Feature layout: WINDOW_SLOTS per window, SESSION_SLOTS, then WINDOW_SLOTS of the daily bars. A
     ticker's rows are written to `stage` (row by row, as they are made) and then copied feature by feature
     into `out` (a feature per row of `out`, which is how the check reads them).
 
     The engine's memory of the past (`seen`: the bars it was given; `seen_daily`: the sessions completed)
     is filled one bar at a time; it could hold the whole ticker, but holds only what has been appended."""
     n_windows = len(windows)
-    session_at = n_windows * 9
-    daily_at = session_at + 4
+    session_at = n_windows * WIDTH
+    daily_at = session_at + SESSIONS
     row = 0
     longest = 0
     for ticker in range(len(starts)):
@@ -163,7 +176,7 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
     for ticker in range(len(starts)):
         first_row = row
         daily_ema = np.empty(3)
-        daily_values = np.full(9, np.nan)  # of the last completed session: known from the next session's first bar
+        daily_values = np.full(WIDTH, np.nan)  # of the last completed session: known from the next session's first bar
         n = 0  # bars seen
         days = 0  # sessions completed
         current = -1
@@ -193,12 +206,12 @@ def _replay_tickers(open_, high, low, close, volume, session, decision, starts, 
                 continue
             values = stage[row - first_row]
             for j in range(n_windows):
-                _window_values(seen, n, windows[j], ema[j, 0], ema[j, 1], ema[j, 2], values, 9 * j)
-            values[session_at] = np.log(c / prev_close) if days >= 1 else np.nan
-            values[session_at + 1] = np.log(s_open / prev_close) if days >= 1 else np.nan
-            values[session_at + 2] = np.log(prev_close / prev_prev_close) if days >= 2 else np.nan
-            values[session_at + 3] = np.log(prev_high / prev_low) if days >= 1 else np.nan
-            for f in range(9):
+                _window_values(seen, n, windows[j], ema[j, 0], ema[j, 1], ema[j, 2], values, WIDTH * j)
+            values[session_at + RET_DAILY] = np.log(c / prev_close) if days >= 1 else np.nan
+            values[session_at + GAP_OVERNIGHT] = np.log(s_open / prev_close) if days >= 1 else np.nan
+            values[session_at + PREV_DAY_RETURN] = np.log(prev_close / prev_prev_close) if days >= 2 else np.nan
+            values[session_at + PREV_DAY_RANGE] = np.log(prev_high / prev_low) if days >= 1 else np.nan
+            for f in range(WIDTH):
                 values[daily_at + f] = daily_values[f] if days >= 1 else np.nan
             row += 1
         for f in range(out.shape[0]):
@@ -284,7 +297,7 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
     starts = stops - lengths
     at = np.flatnonzero(decision)
     rows_per_ticker = np.diff(np.searchsorted(at, np.r_[starts, stops[-1:]])) if len(starts) else np.zeros(0, int)
-    width = 9 * len(bar_windows) + 4 + 9
+    width = WIDTH * len(bar_windows) + SESSIONS + WIDTH
     out = np.empty((width, len(at)))  # a feature per row: the check gathers each one at the table's rows
     stage = np.empty((int(rows_per_ticker.max()) if len(at) else 0, width))
     arrays = [frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume")]
@@ -294,18 +307,7 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
                     np.array(macd_alphas(settings.daily_window)), settings.frequency == "1min", stage, out)
     owner = np.repeat(np.arange(len(tickers)), rows_per_ticker)
     names = np.asarray(tickers, dtype=object)[owner]
-    result: dict[str, np.ndarray] = {}
-    for j, w in enumerate(bar_windows):
-        for f, family in enumerate(FAMILIES):
-            if w in settings.windows or family == "rsi":
-                result[f"{family}_{w}"] = out[9 * j + f]
-    session_at = 9 * len(bar_windows)
-    for f, name in enumerate(SESSION_FEATURES):
-        result[name] = out[session_at + f]
-    if settings.frequency == "1min":
-        for f, family in enumerate(FAMILIES):
-            if family in DAILY_FAMILIES:
-                result[f"{family}_daily"] = out[session_at + 4 + f]
+    result = _named_columns(out, bar_windows, settings)
     row_ts = ts_ns[at]
     result.update(_relative_returns(result, owner, tickers, row_ts, settings.windows, sectors))
     sentiment = parse_sentiment_columns(columns)
@@ -314,6 +316,37 @@ def replay_decision_rows(bars: pd.DataFrame | pl.DataFrame, tweets: pd.DataFrame
         result.update(recount(rows, tweets, sentiment, pd.Timedelta(seconds=settings.ingest_lag_seconds)))
     bounds = np.r_[0, np.cumsum(rows_per_ticker)]
     return Replay(names, row_ts, result, {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(tickers)})
+
+
+def _named_columns(out: np.ndarray, bar_windows: list[int], settings: FeatureSettings) -> dict[str, np.ndarray]:
+    """The engine's output rows under the catalogue's names: each window's families (the window families of the
+    catalogue whose columns the settings define at that window), the session features, the daily indicators.
+    A catalogue family without a slot in the engine's layout is a feature with no replay formula: refused here,
+    so that a new feature cannot pass the causality check unchecked."""
+    at_window: set[str] = set()
+    for family in CATALOGUE_WINDOW_FAMILIES:
+        at_window.update(c.name for c in family_columns(family, settings) if c.window != "daily")
+    result: dict[str, np.ndarray] = {}
+    for j, w in enumerate(bar_windows):
+        for family, slot in WINDOW_SLOTS.items():
+            if f"{family}_{w}" in at_window:
+                result[f"{family}_{w}"] = out[WIDTH * j + slot]
+    session_at = WIDTH * len(bar_windows)
+    for name in SESSION_FEATURES:
+        result[name] = out[session_at + _slot(SESSION_SLOTS, name)]
+    if settings.frequency == "1min":
+        for family in INDICATORS:
+            result[f"{family}_daily"] = out[session_at + SESSIONS + _slot(WINDOW_SLOTS, family)]
+    unreplayed = sorted(at_window - set(result))
+    if unreplayed:
+        raise ValueError(f"no replay formula for {', '.join(unreplayed)} (add one to steps/leaks/replay.py)")
+    return result
+
+
+def _slot(slots: dict[str, int], family: str) -> int:
+    if family not in slots:
+        raise ValueError(f"no replay formula for the feature family {family!r} (add one to steps/leaks/replay.py)")
+    return slots[family]
 
 
 def _relative_returns(values: dict[str, np.ndarray], owner: np.ndarray, tickers: list[str], ts: np.ndarray,

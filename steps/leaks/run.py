@@ -16,24 +16,19 @@ from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_ma
 from steps.common.logging import StepTimer, log_input_size
 from steps.common.validation import validate_bars
 from steps.features.baseline import write_baseline
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.in_turn import ticker_batches_of
-from steps.features.run import read_bars, read_tweets
+from steps.features.inputs import read_bars, read_tweets
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks.asymmetry import AsymmetryThresholds
 from steps.leaks.causality import causality
-from steps.leaks.checks import (
-    Bars,
-    BuildFn,
-    CheckResult,
-    LeakThresholds,
-    choose_cutoffs,
-    choose_tickers,
-    locate_rows,
-    table_matches_code,
-    truncation_invariance,
-)
+from steps.leaks.checks.common import Bars, CheckResult
+from steps.leaks.checks.table_matches_code import table_matches_code
+from steps.leaks.checks.target_leakage import LeakThresholds
+from steps.leaks.checks.timestamp_alignment import locate_rows
+from steps.leaks.checks.truncation_invariance import BuildFn, choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.contracts import settings_contract
 from steps.leaks.in_turn import release_freed_memory, run_checks_in_turn
 from steps.leaks.replay import Replay, replay_decision_rows

@@ -26,6 +26,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from steps.leaks.instants import instants
+
 # Longest prefixes first: `sent_mean_5m` is a plain mean, not a weighted `sent_` column named `mean_5m`.
 _NAME = re.compile(r"^(sent_pos_ratio|sent_mean|sent_sum|tweet_count|sent)_(?:(\d+)(m|d)|(daily))$")
 _UNIT_NS = {"m": 60_000_000_000, "d": 86_400_000_000_000}
@@ -118,8 +120,8 @@ def recount(rows: pd.DataFrame, tweets: pd.DataFrame, columns: dict[str, Sentime
     windows = np.array(sorted({c.window_ns for c in columns.values()}), dtype=np.int64)
     slot = {int(w): k for k, w in enumerate(windows)}
     lag_ns = np.int64(pd.Timedelta(lag).value)
-    row_ts = _instants(rows["ts"])
-    created_all = _instants(tweets["created_at"])
+    row_ts = instants(rows["ts"])
+    created_all = instants(tweets["created_at"])
     score_all = tweets["score"].to_numpy(dtype="float64")
     weight_all, positive_all = tweet_weight(tweets), tweet_positive(tweets)
     tweet_groups = tweets.groupby(tweets["ticker"].astype(str), sort=False).indices
@@ -143,11 +145,3 @@ def recount(rows: pd.DataFrame, tweets: pd.DataFrame, columns: dict[str, Sentime
                          "sent_pos_ratio": at[:, POSITIVE_SUM] / count}[column.kind]
             result[name][row_idx] = np.where(count > 0, value, 0.0)
     return result
-
-
-def _instants(values: pd.Series) -> np.ndarray:
-    """UTC nanoseconds of a tz-aware (or naive UTC) timestamp column."""
-    index = pd.DatetimeIndex(values)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return index.as_unit("ns").asi8

@@ -8,20 +8,15 @@ import pandas as pd
 from steps.common.errors import StepInputError
 from steps.common.feature_table import FeatureTable
 from steps.common.logging import StepTimer
-from steps.features.build import feature_columns
+from steps.features.catalogue import feature_columns
 from steps.features.settings import FeatureSettings
 from steps.leaks.asymmetry import AsymmetryThresholds, past_future_asymmetry
-from steps.leaks.checks import (
-    BarPositions,
-    CheckResult,
-    LeakThresholds,
-    Recounter,
-    duplicates,
-    folds_are_clean,
-    label_alignment,
-    target_leakage,
-    timestamp_alignment,
-)
+from steps.leaks.checks.common import CheckResult
+from steps.leaks.checks.duplicates import duplicates
+from steps.leaks.checks.folds import folds_are_clean
+from steps.leaks.checks.label_alignment import label_alignment
+from steps.leaks.checks.target_leakage import LeakThresholds, target_leakage
+from steps.leaks.checks.timestamp_alignment import BarPositions, Recounter, timestamp_alignment
 
 
 def settings_from_manifest(table: FeatureTable) -> FeatureSettings:

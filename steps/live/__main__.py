@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from steps.common.io import clear_outputs
     from steps.common.logging import get_logger
     from steps.features.engine import FeatureEngine
-    from steps.features.run import load_inputs
+    from steps.features.inputs import load_inputs
     from steps.live.model_client import EndpointModel, HttpModel
     from steps.live.scorer import (
         REJECTED_DIR,
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_scores,
         write_summary,
     )
-    from steps.live.settings import load_training_manifest
+    from steps.live.training import load_training_manifest
 
     logger = get_logger("live")
     output = Path(args.output)

@@ -161,10 +161,10 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, t
     shows there); without them those features are listed under `psi_not_computed`, never silently absent."""
     from steps.common.folds import holdout_mask
     from steps.common.io import read_table, write_json
+    from steps.features.inputs import load_inputs
     from steps.features.parity import replay_features
-    from steps.features.run import load_inputs
     from steps.features.table import load_feature_table
-    from steps.live.settings import load_training_manifest
+    from steps.live.training import load_training_manifest
 
     training = load_training_manifest(features)
     files = sorted(scores_dir.glob("scores*.parquet"))

@@ -30,9 +30,9 @@ from steps.sample_data.generator import (
     MINUTES_PER_SESSION,
     GeneratedMarket,
     MarketParams,
-    _ar1,
-    _intraday_profile,
-    _tweets,
+    ar1,
+    draw_tweets,
+    intraday_profile,
     minute_grid,
     to_daily,
     trading_days,
@@ -76,11 +76,11 @@ def ticker_series(index: int, ticker: str, shared: SharedDraws, close_times: np.
     minute_of_day = np.tile(np.arange(MINUTES_PER_SESSION), days)
     day_index = np.repeat(np.arange(days), MINUTES_PER_SESSION)
     vol = shared.daily_vol[index]
-    regime = _ar1(rng.standard_normal((days, 1)), np.log(0.5) / np.log(params.vol_regime_persistence), rng)[:, 0]
+    regime = ar1(rng.standard_normal((days, 1)), np.log(0.5) / np.log(params.vol_regime_persistence), rng)[:, 0]
     regime = np.exp(params.vol_regime_sd * regime - 0.5 * params.vol_regime_sd**2)
-    sigma = vol / np.sqrt(MINUTES_PER_SESSION) * regime[day_index] * _intraday_profile(minute_of_day, 1.0)
-    z_fast = _ar1(rng.standard_normal((n_minutes, 1)), params.signal_half_life_minutes, rng)[:, 0]
-    z_slow = _ar1(rng.standard_normal((days, 1)), params.slow_half_life_days, rng)[day_index, 0]
+    sigma = vol / np.sqrt(MINUTES_PER_SESSION) * regime[day_index] * intraday_profile(minute_of_day, 1.0)
+    z_fast = ar1(rng.standard_normal((n_minutes, 1)), params.signal_half_life_minutes, rng)[:, 0]
+    z_slow = ar1(rng.standard_normal((days, 1)), params.slow_half_life_days, rng)[day_index, 0]
     z = np.sqrt(1.0 - params.slow_share) * z_fast + np.sqrt(params.slow_share) * z_slow
     idio = rng.standard_normal(n_minutes)
     previous_idio = np.concatenate([[0.0], idio[:-1]])
@@ -98,7 +98,7 @@ def ticker_series(index: int, ticker: str, shared: SharedDraws, close_times: np.
     log_high = np.maximum(log_open, log_close) + np.abs(rng.standard_normal(n_minutes)) * wick
     log_low = np.minimum(log_open, log_close) - np.abs(rng.standard_normal(n_minutes)) * wick
     surprise = np.abs(returns) / sigma
-    volume = np.round(shared.volume_level[index] * _intraday_profile(minute_of_day, 2.0) * (0.6 + 0.4 * surprise)
+    volume = np.round(shared.volume_level[index] * intraday_profile(minute_of_day, 2.0) * (0.6 + 0.4 * surprise)
                       * rng.lognormal(0.0, 0.4, n_minutes))
     keep = rng.random(n_minutes) >= params.missing_bar_rate
     bars = pd.DataFrame({
@@ -106,7 +106,7 @@ def ticker_series(index: int, ticker: str, shared: SharedDraws, close_times: np.
         "open": np.exp(log_open[keep]), "high": np.exp(log_high[keep]), "low": np.exp(log_low[keep]),
         "close": np.exp(log_close[keep]), "volume": volume[keep].astype("float64"),
     })
-    tweets = _tweets(rng, np.array([ticker]), close_times, z[:, None], surprise[:, None], params)
+    tweets = draw_tweets(rng, np.array([ticker]), close_times, z[:, None], surprise[:, None], params)
     return bars, tweets
 
 

@@ -94,8 +94,8 @@ def minute_grid(days: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(local.ravel()).tz_localize(MARKET_TZ).tz_convert("UTC")
 
 
-def _ar1(innovations: np.ndarray, half_life: float, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance AR(1) along axis 0, started from its stationary distribution."""
+def ar1(innovations: np.ndarray, half_life: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance AR(1) along axis 0, started from its stationary distribution (by_ticker.py uses it too)."""
     phi = 0.5 ** (1.0 / max(half_life, 1e-9))
     scale = np.sqrt(1.0 - phi**2)
     initial = rng.standard_normal(innovations.shape[1])
@@ -103,7 +103,9 @@ def _ar1(innovations: np.ndarray, half_life: float, rng: np.random.Generator) ->
     return out
 
 
-def _intraday_profile(minutes: np.ndarray, depth: float) -> np.ndarray:
+def intraday_profile(minutes: np.ndarray, depth: float) -> np.ndarray:
+    """The U-shaped intraday multiplier (busier at the open and the close) at each minute of the session,
+    mean 1; `depth` sets how much. Public: the by-ticker writer (by_ticker.py) draws the same market."""
     centre = (MINUTES_PER_SESSION - 1) / 2.0
     shape = 1.0 + depth * ((minutes - centre) / centre) ** 2
     return shape / shape.mean()
@@ -131,14 +133,14 @@ def generate_market(
 
     # Volatility: ticker level x daily regime x intraday U-shape.
     daily_vol = rng.uniform(0.010, 0.025, n_tickers)
-    regime = _ar1(rng.standard_normal((days, n_tickers)), np.log(0.5) / np.log(params.vol_regime_persistence), rng)
+    regime = ar1(rng.standard_normal((days, n_tickers)), np.log(0.5) / np.log(params.vol_regime_persistence), rng)
     regime = np.exp(params.vol_regime_sd * regime - 0.5 * params.vol_regime_sd**2)
     sigma = (daily_vol / np.sqrt(MINUTES_PER_SESSION))[None, :] * regime[day_index] \
-        * _intraday_profile(minute_of_day, 1.0)[:, None]
+        * intraday_profile(minute_of_day, 1.0)[:, None]
 
     # Latent conviction: fast minute-level AR(1) plus a slow day-level one.
-    z_fast = _ar1(rng.standard_normal((n_minutes, n_tickers)), params.signal_half_life_minutes, rng)
-    z_slow = _ar1(rng.standard_normal((days, n_tickers)), params.slow_half_life_days, rng)[day_index]
+    z_fast = ar1(rng.standard_normal((n_minutes, n_tickers)), params.signal_half_life_minutes, rng)
+    z_slow = ar1(rng.standard_normal((days, n_tickers)), params.slow_half_life_days, rng)[day_index]
     z = np.sqrt(1.0 - params.slow_share) * z_fast + np.sqrt(params.slow_share) * z_slow
 
     # Shocks: market, sector, idiosyncratic (with a little next-minute reversal).
@@ -167,7 +169,7 @@ def generate_market(
     log_low = np.minimum(log_open, log_close) - np.abs(rng.standard_normal(returns.shape)) * wick
     surprise = np.abs(returns) / sigma
     volume = np.round(
-        rng.uniform(2e3, 2e4, n_tickers)[None, :] * _intraday_profile(minute_of_day, 2.0)[:, None]
+        rng.uniform(2e3, 2e4, n_tickers)[None, :] * intraday_profile(minute_of_day, 2.0)[:, None]
         * (0.6 + 0.4 * surprise) * rng.lognormal(0.0, 0.4, returns.shape)
     )
 
@@ -185,7 +187,7 @@ def generate_market(
     keep = rng.random(len(bars)) >= params.missing_bar_rate
     bars = bars[keep].reset_index(drop=True)
 
-    tweets = _tweets(rng, tickers, close_times, z, surprise, params)
+    tweets = draw_tweets(rng, tickers, close_times, z, surprise, params)
     if frequency == "1d":
         bars = to_daily(bars)
     elif frequency != "1min":
@@ -194,7 +196,7 @@ def generate_market(
     return GeneratedMarket(bars, tweets, labelled_universe, params, seed, frequency)
 
 
-def _tweets(
+def draw_tweets(
     rng: np.random.Generator,
     tickers: np.ndarray,
     close_times: np.ndarray,
@@ -202,6 +204,8 @@ def _tweets(
     surprise: np.ndarray,
     params: MarketParams,
 ) -> pd.DataFrame:
+    """Scored tweets of `tickers` over the minutes closing at `close_times`: more where the return surprised
+    (`surprise`), scores leaning with the latent signal `z`. Public: by_ticker.py draws one ticker's with it."""
     intensity = params.tweet_rate_per_minute * (0.4 + 0.6 * surprise)
     counts = rng.poisson(intensity)
     minute_idx, ticker_idx = np.nonzero(counts)

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.settings import FeatureSettings
 
 LAG = pd.Timedelta(seconds=60)

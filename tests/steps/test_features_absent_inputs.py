@@ -16,7 +16,8 @@ import pytest
 
 from steps.common.errors import StepInputError
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.leaks.run import run_leaks

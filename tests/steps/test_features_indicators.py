@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.bar_features import FAMILIES, macd_spans
+from steps.features.bar_features import macd_spans
 from steps.features.build import build_features
+from steps.features.catalogue import INDICATORS
 from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
@@ -121,7 +122,7 @@ def test_indicator_families_match_slow_loop(inputs, built, settings) -> None:
     for index in picks:
         row = built.iloc[index]
         expected = _slow_row(bars, row["ticker"], row["ts"], settings.daily_window)
-        missing = {f"{family}_daily" for family in FAMILIES} - set(expected)
+        missing = {f"{family}_daily" for family in INDICATORS} - set(expected)
         for name in missing:  # the first session: no completed daily bar yet
             assert math.isnan(row[name]), (name, index)
         for name, value in expected.items():

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from steps.features.kernels import FAMILIES, RECOMPUTE_ROWS, ticker_groups, window_features
+from steps.features.kernels import OUTPUTS, RECOMPUTE_ROWS, ticker_groups, window_features
 
 
 def _market(lengths: list[int], seed: int = 7, level: float = 1000.0) -> dict[str, np.ndarray]:
@@ -30,7 +30,7 @@ def _market(lengths: list[int], seed: int = 7, level: float = 1000.0) -> dict[st
             "starts": stops - np.asarray(lengths), "stops": stops}
 
 
-def _run(m: dict[str, np.ndarray], w: int, at: np.ndarray, families=FAMILIES, threads: int = 1):
+def _run(m: dict[str, np.ndarray], w: int, at: np.ndarray, families=OUTPUTS, threads: int = 1):
     return window_features(m["close"], np.log(m["close"]), m["high"], m["low"], m["volume"], m["starts"],
                            m["stops"], at, w, list(families), threads=threads)
 

@@ -10,7 +10,7 @@ from steps.common.folds import holdout_mask
 from steps.common.validation import validate_bars
 from steps.features.table import load_feature_table
 from steps.leaks.asymmetry import AsymmetryThresholds, overlap_factor, past_future_asymmetry
-from steps.leaks.checks import locate_rows
+from steps.leaks.checks.timestamp_alignment import locate_rows
 
 
 @pytest.fixture(scope="module")

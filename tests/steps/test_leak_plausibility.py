@@ -23,7 +23,7 @@ from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.import_prices.run import import_prices
 from steps.leaks.asymmetry import AsymmetryThresholds
-from steps.leaks.checks import LeakThresholds
+from steps.leaks.checks.target_leakage import LeakThresholds
 from steps.leaks.run import run_leaks
 
 pytest.importorskip("arch", reason="the real daily prices come from the arch package (pip install -e '.[realdata]')")

@@ -18,7 +18,7 @@ from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
-from steps.leaks.checks import choose_cutoffs, choose_tickers, truncation_invariance
+from steps.leaks.checks.truncation_invariance import choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.run import run_checks, run_leaks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,12 +22,13 @@ import pytest
 
 from steps.common.io import describe_files
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks.causality import causality
-from steps.leaks.checks import CheckResult
+from steps.leaks.checks.common import CheckResult
 from steps.leaks.replay import replay_decision_rows
 from steps.leaks.run import failure_summary, run_checks, run_leaks
 from steps.leaks.sentiment_recount import SentimentColumn, parse_sentiment_columns, recount

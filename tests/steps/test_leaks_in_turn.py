@@ -16,12 +16,13 @@ import pytest
 from steps.common.validation import validate_bars
 from steps.features.build import build_features
 from steps.features.in_turn import batches_of, ticker_partitions
-from steps.features.run import read_bars, read_tweets, run_features
+from steps.features.inputs import read_bars, read_tweets
+from steps.features.run import run_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
 from steps.leaks import in_turn
 from steps.leaks import run as run_module
-from steps.leaks.checks import CheckResult
+from steps.leaks.checks.common import CheckResult
 from steps.leaks.in_turn import run_checks_in_turn
 from steps.leaks.run import run_checks, run_leaks
 

@@ -11,7 +11,8 @@ from gappy_market import gappy_market
 
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features import build
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.engine import FeatureEngine
 from steps.features.parity import ParityError, mismatches, replay_features, replay_parity
 from steps.features.sentiment import tweet_available_ns

@@ -17,13 +17,13 @@ from pipelines.deployment.invoker import LocalServeInvoker
 from pipelines.deployment.live_alarms import NAMESPACE, live_alarm_requests, retrain_rule_requests
 from steps.common.folds import load_folds
 from steps.common.validation import validate_bars, validate_tweets
-from steps.features.build import feature_columns
+from steps.features.catalogue import feature_columns
 from steps.features.engine import FeatureEngine
 from steps.features.parity import replay_features
 from steps.live.model_client import HttpModel
 from steps.live.monitor import drift, join_labels, metric_data, psi, publish, quality, realised_labels
 from steps.live.scorer import LiveScorer, replay
-from steps.live.settings import load_training_manifest
+from steps.live.training import load_training_manifest
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/conviction/3"
 COMPARE = {"LessThanThreshold": operator.lt, "GreaterThanThreshold": operator.gt}

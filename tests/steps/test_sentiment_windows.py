@@ -12,7 +12,8 @@ from gappy_market import gappy_market
 
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import utc_offsets
-from steps.features.build import build_features, feature_columns
+from steps.features.build import build_features
+from steps.features.catalogue import feature_columns
 from steps.features.engine import FeatureEngine, TweetStore
 from steps.features.parity import mismatches, replay_features
 from steps.features.sentiment import TweetHistory, by_segment_and_time, tweet_prefix, window_specs, window_values

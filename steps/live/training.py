@@ -3,7 +3,9 @@
 Why from the table's manifest and not from flags: a live row built with another ingest lag, window set or
 sector map than the training rows is exactly the skew this path exists to rule out. The manifest is what
 BuildFeatures wrote (steps/features/run.py), so the engine gets the settings the table was built with,
-`absent_inputs` included.
+`absent_inputs` included. The columns a model may take are the feature catalogue's
+(steps/features/catalogue.py, a declaration): reading a manifest pulls in no build code. (This module was
+steps/live/settings.py; it reads a file and declares no settings, so it is not named like a settings module.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from steps.common.errors import StepInputError
 from steps.common.io import read_json
-from steps.features.build import feature_columns
+from steps.features.catalogue import feature_columns
 from steps.features.settings import OPTIONAL_BAR_INPUTS, FeatureSettings
 
 MANIFEST = "manifest.json"
