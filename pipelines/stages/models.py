@@ -6,7 +6,8 @@ SageMaker cannot express "continue after whichever nested attempt passed", so re
              Gate-plausible false -> Fail-implausible (an AUC above the horizon's ceiling: plausibility.py)
              Gate-models true  -> the ensemble chain of round 1 (ensemble.py)
              Gate-models false -> round 2
-    round r: Tune-<alg>-r warm-started from Tune-<alg>-(r-1), Evaluate-<alg>-r of its OverallBestTrainingJob
+    round r: Tune-<alg>-r warm-started from Tune-<alg> ... Tune-<alg>-(r-1) (every earlier round a parent:
+             warm start is not recursive), Evaluate-<alg>-r of its OverallBestTrainingJob
              -> Gate-models-r, true -> the ensemble chain of round r, false -> round r+1
     last round's false branch: Fail-models, naming every algorithm with its holdout AUC and the threshold.
 
@@ -16,7 +17,7 @@ Gate-models is an AND over algorithms of `holdout AUC >= MinModelAUC`; the numbe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sagemaker.workflow.condition_step import ConditionStep
@@ -57,14 +58,15 @@ class ModelRound:
 
 
 def build_model_round(
-    ctx: StageContext, features_step: ProcessingStep, number: int, previous: ModelRound | None = None
+    ctx: StageContext, features_step: ProcessingStep, number: int, earlier: Sequence[ModelRound] = ()
 ) -> ModelRound:
+    """Round `number`; its tuning steps name the same algorithm's step of every round in `earlier` as a parent."""
     algorithms = list(ctx.config.algorithms)
     round_ = ModelRound(number=number, algorithms=algorithms)
     for algorithm in algorithms:
-        parent = previous.tuning[algorithm] if previous else None
-        tune = build_tuning_step(ctx, algorithm, features_step, round_number=number, parent=parent)
-        model_uri = best_model_uri(ctx, algorithm, tune, warm_started=parent is not None)
+        parents = [previous.tuning[algorithm] for previous in earlier]
+        tune = build_tuning_step(ctx, algorithm, features_step, round_number=number, parents=parents)
+        model_uri = best_model_uri(ctx, algorithm, tune, warm_started=bool(parents))
         round_.tuning[algorithm] = tune
         round_.model_uris[algorithm] = model_uri
         round_.evaluations[algorithm] = build_evaluation_step(ctx, algorithm, model_uri, features_step, number)
@@ -107,7 +109,7 @@ def build_model_rounds(
     """
     rounds: list[ModelRound] = []
     for number in range(1, ctx.config.gates.max_tuning_attempts + 1):
-        rounds.append(build_model_round(ctx, features_step, number, rounds[-1] if rounds else None))
+        rounds.append(build_model_round(ctx, features_step, number, earlier=list(rounds)))
     else_steps: list = [build_fail_models(ctx, rounds[-1])]
     for round_ in reversed(rounds):
         gate = build_model_gate(ctx, round_, if_steps=on_pass(round_), else_steps=else_steps)

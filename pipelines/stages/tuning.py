@@ -1,13 +1,18 @@
 """Tune-<algorithm>[-<round>]: a Bayesian TuningStep over the ranges in configs/hpo/<algorithm>.yaml.
 
-Round 1 tunes from scratch. Round r > 1 is warm-started (IdenticalDataAndAlgorithm) from the same
-algorithm's round r-1 tuning job, so its search starts from everything already tried; its model is the
-OverallBestTrainingJob, the best by the cross-validated objective across the parent and child jobs (never
-by holdout AUC). Every round writes under the same output path, so a model's S3 URI depends only on its
+Round 1 tunes from scratch. Round r > 1 is warm-started (IdenticalDataAndAlgorithm) from every earlier
+round of the same algorithm, named one by one: warm start is not recursive, so a round that named only
+round r-1 would neither start from nor report round r-2's trials ("If you want to use the information from
+MyTuningJob1, you must explicitly add it as a parent",
+https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html). Its model is the
+OverallBestTrainingJob, the best by the cross-validated objective across every round so far (never by
+holdout AUC). Every round writes under the same output path, so a model's S3 URI depends only on its
 training job's name, whichever tuning job ran it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sagemaker.estimator import Estimator
 from sagemaker.inputs import TrainingInput
@@ -73,19 +78,29 @@ def build_estimator(ctx: StageContext, algorithm: str) -> Estimator:
     )
 
 
+class OrderedWarmStartConfig(WarmStartConfig):
+    """The SDK's WarmStartConfig with its parents kept in the order given: the SDK holds them in a set, whose
+    order for pipeline variables changes from one process to the next, and the definition must be byte-stable."""
+
+    def __init__(self, warm_start_type: WarmStartTypes, parents: list) -> None:
+        super().__init__(warm_start_type, parents=set(parents))
+        self.parents = list(parents)
+
+
 def build_tuning_step(
     ctx: StageContext,
     algorithm: str,
     features_step: ProcessingStep,
     round_number: int = 1,
-    parent: TuningStep | None = None,
+    parents: Sequence[TuningStep] = (),
 ) -> TuningStep:
-    """Tune-<algorithm>; with `parent` (the previous round's step) a warm-started re-tune."""
+    """Tune-<algorithm>; with `parents` (every earlier round's step, oldest first) a warm-started re-tune."""
     tuning = ctx.config.tuning
     warm_start = None
-    if parent is not None:
-        warm_start = WarmStartConfig(
-            WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM, parents={parent.properties.HyperParameterTuningJobName}
+    if parents:
+        warm_start = OrderedWarmStartConfig(
+            WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM,
+            parents=[parent.properties.HyperParameterTuningJobName for parent in parents],
         )
     tuner = HyperparameterTuner(
         estimator=build_estimator(ctx, algorithm),
@@ -118,8 +133,9 @@ def build_tuning_step(
 def best_model_uri(ctx: StageContext, algorithm: str, tuning_step: TuningStep, warm_started: bool = False):
     """The best training job's model.tar.gz, at the path SageMaker writes it under the estimator's output.
 
-    A warm-started job's own summaries hold only its own trials; its OverallBestTrainingJob is the best
-    across it and its parents, by the objective (the cross-validated AUC).
+    A warm-started job's own summaries (and BestTrainingJob) hold only its own trials; its
+    OverallBestTrainingJob is the best of the jobs it and the parents it names launched, by the objective
+    (the cross-validated AUC): with every earlier round named, the best model across the rounds so far.
     """
     if warm_started:
         return Join(

@@ -146,20 +146,23 @@ def test_fail_models_names_every_algorithm_with_its_auc_and_the_threshold(zoo):
     assert not any(isinstance(v, dict) and "Std:Join" in v for v in values)
 
 
-def test_retuning_is_warm_started_from_the_previous_round_and_evaluates_the_overall_best(zoo):
+def test_retuning_is_warm_started_from_every_earlier_round_and_evaluates_the_overall_best(zoo):
+    """Warm start is not recursive: round 3 names round 1 too, or its OverallBestTrainingJob would not cover it."""
     steps = _steps_by_name(zoo["Steps"])
     for algorithm in ZOO:
         assert "WarmStartConfig" not in steps[f"Tune-{algorithm}"]["Arguments"]
-        for parent, child in (
-            (f"Tune-{algorithm}", f"Tune-{algorithm}-2"),
-            (f"Tune-{algorithm}-2", f"Tune-{algorithm}-3"),
+        for earlier, child in (
+            ([f"Tune-{algorithm}"], f"Tune-{algorithm}-2"),
+            ([f"Tune-{algorithm}", f"Tune-{algorithm}-2"], f"Tune-{algorithm}-3"),
         ):
             assert steps[child]["Arguments"]["WarmStartConfig"] == {
                 "WarmStartType": "IdenticalDataAndAlgorithm",
                 "ParentHyperParameterTuningJobs": [
                     {"HyperParameterTuningJobName": {"Get": f"Steps.{parent}.HyperParameterTuningJobName"}}
+                    for parent in earlier
                 ],
             }
+            parent = earlier[-1]
             # same job definition as the parent: identical data and algorithm
             assert (
                 steps[child]["Arguments"]["TrainingJobDefinition"]

@@ -67,6 +67,10 @@ class TuningHandler(StepHandler):
             "objective_metric": objective,
             "trials": properties["trials"],
         }
+        note = properties.pop("early_stopping_note", None)
+        if note:  # Auto is accepted and not emulated: said once per tuning step, and kept in its record
+            run.echo(f"         warning: {run.name}: {note}")
+            metrics["early_stopping"] = note
         overall = properties.get("OverallBestTrainingJob")
         if overall:
             outputs["overall_best_training_job"] = overall["TrainingJobName"]
@@ -87,7 +91,8 @@ class TuningHandler(StepHandler):
     def summary_note(self, step: StepRecord) -> str:
         if not step.metrics:
             return ""
-        return f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
+        note = f"best {step.metrics['objective_metric']}={step.metrics['best_objective']:.4f}"
+        return f"{note}, early stopping not emulated" if "early_stopping" in step.metrics else note
 
     def output_uris(self, properties: dict[str, Any]) -> list[str]:
         """Every trial's model: the best one is read downstream, and a warm start reads the others' results."""

@@ -3,7 +3,7 @@
 Bayesian maps to Optuna's TPE sampler and Random to its random sampler, seeded with the definition's
 RandomSeed. Scaling: Logarithmic samples in log space; ReverseLogarithmic is mirrored log space (dense
 near the maximum, as SageMaker's); Auto and Linear are uniform. Early stopping is not emulated: every
-trial runs to its end.
+trial runs to its end, and the response says so (`early_stopping_note`).
 
 Trials run in waves of MaxParallelTrainingJobs, as SageMaker keeps that many in flight: every trial of a
 wave is drawn before any of its results is told to the sampler, and results are told in trial order. So the
@@ -11,16 +11,20 @@ trials drawn depend on the definition alone, never on how many of them this mach
 trial holds one of the run's `--max-parallel` slots while it runs): a run with `--max-parallel 1` and one
 with eight draw the same trials and pick the same best job.
 
-Warm start (WarmStartConfig, IdenticalDataAndAlgorithm or TransferLearning): the parents' completed trials
-are added to the study before the first new trial, so the sampler starts from what they found; the
-response carries OverallBestTrainingJob, the best by the objective across the parents and this job, as
-SageMaker's does. `BestTrainingJob` and `TrainingJobSummaries` stay this job's own.
+Warm start (WarmStartConfig, IdenticalDataAndAlgorithm or TransferLearning): the named parents' own
+completed trials are added to the study before the first new trial, so the sampler starts from what they
+found. It is not recursive: a parent's parents are not read, neither for the study nor for the best job
+("Warm start tuning is not recursive ... If you want to use the information from MyTuningJob1, you must
+explicitly add it as a parent", https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html).
+`BestTrainingJob` and `TrainingJobSummaries` stay this job's own; an IdenticalDataAndAlgorithm job's
+response adds OverallBestTrainingJob (`overall_best_training_job`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -127,9 +131,78 @@ def _as_trial(summary: dict[str, Any], ranges: dict[str, list[dict[str, Any]]]) 
     return optuna.trial.create_trial(params=params, distributions=dists, value=float(value))
 
 
-def _overall_best(described: dict[str, Any]) -> dict[str, Any] | None:
-    """The best job of a tuning job counting its own warm-start parents (its OverallBestTrainingJob if any)."""
-    return described.get("OverallBestTrainingJob") or described.get("BestTrainingJob")
+def objective_rank(maximize: bool) -> Callable[[dict[str, Any]], float]:
+    """Sort key of succeeded training-job summaries: the best objective first."""
+
+    def rank(summary: dict[str, Any]) -> float:
+        value = float(summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+        return -value if maximize else value
+
+    return rank
+
+
+def overall_best_training_job(
+    own: list[dict[str, Any]], parents: list[dict[str, Any]], maximize: bool
+) -> dict[str, Any] | None:
+    """OverallBestTrainingJob of an IdenticalDataAndAlgorithm warm start: the best by the objective of "all
+    training jobs launched by this tuning job and all parent jobs specified for the warm start tuning job"
+    (botocore's DescribeHyperParameterTuningJobResponse doc string). Each parent counts with the jobs *it*
+    launched (its TrainingJobSummaries), never with its own OverallBestTrainingJob: that would reach the
+    parent's parents, and warm start is not recursive
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html).
+    On a tie this job's own trial wins, then the parents' in the order named. None if no job succeeded."""
+    launched = [*own, *(s for parent in parents for s in parent.get("TrainingJobSummaries", []))]
+    succeeded = [
+        s for s in launched
+        if s.get("ObjectiveStatus") == "Succeeded" and "FinalHyperParameterTuningJobObjectiveMetric" in s
+    ]  # fmt: skip
+    return min(succeeded, key=objective_rank(maximize)) if succeeded else None
+
+
+def warm_start_fields(
+    warm_start: dict[str, Any], own: list[dict[str, Any]], parents: list[dict[str, Any]], maximize: bool
+) -> dict[str, Any]:
+    """What a warm start adds to the describe-response: its WarmStartConfig, and OverallBestTrainingJob for
+    IdenticalDataAndAlgorithm only (botocore's doc string: "If the hyperparameter tuning job is an warm start
+    tuning job with a WarmStartType of IDENTICAL_DATA_AND_ALGORITHM, this is ..."; TransferLearning has none)."""
+    fields: dict[str, Any] = {"WarmStartConfig": warm_start}
+    if warm_start.get("WarmStartType") == "IdenticalDataAndAlgorithm":
+        best = overall_best_training_job(own, parents, maximize)
+        if best is not None:
+            fields["OverallBestTrainingJob"] = best
+    return fields
+
+
+def early_stopping_note(config: dict[str, Any], objective_lines: list[int]) -> str | None:
+    """One line when TrainingJobEarlyStoppingType is Auto, which the runner does not emulate; None for Off.
+
+    SageMaker's rule (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-early-stopping.html):
+    after each epoch, a trial whose objective is worse than the median of the previous trials' running
+    averages up to that epoch is stopped; "to support early stopping, an algorithm must emit objective
+    metrics for each epoch". `objective_lines`: how many objective values each trial printed. One each (this
+    project's trainers print the cross-validated AUC once, as their last line) leaves the rule no earlier
+    epoch to stop at, so running every trial to its end gives SageMaker's trials; more than one means the
+    cloud could stop trials that ran to their end here.
+    """
+    if config.get("TrainingJobEarlyStoppingType", "Off") != "Auto":
+        return None
+    per_epoch = sum(count > 1 for count in objective_lines)
+    if per_epoch:
+        return (
+            f"TrainingJobEarlyStoppingType Auto is not emulated: {per_epoch} trial(s) printed the objective per "
+            "epoch, so SageMaker's median rule could stop them early; here every trial ran to its end"
+        )
+    return (
+        "TrainingJobEarlyStoppingType Auto is not emulated: every trial ran to its end (none printed the "
+        "objective more than once, so SageMaker's per-epoch median rule had no earlier epoch to stop at)"
+    )
+
+
+def objective_line_count(log_path: str | None, regex: str | None) -> int:
+    """How many values of the objective metric a trial printed (its job log read with the metric's regex)."""
+    if not log_path or not regex or not Path(log_path).is_file():
+        return 0
+    return sum(1 for _ in re.finditer(regex, Path(log_path).read_text(errors="replace")))
 
 
 def _sampler(strategy: str, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
@@ -179,6 +252,12 @@ def run_tuning_job(
     definition = arguments["TrainingJobDefinition"]
     objective = config["HyperParameterTuningJobObjective"]
     metric_name, maximize = objective["MetricName"], objective["Type"] == "Maximize"
+    metric_regex = next(
+        (m["Regex"] for m in definition.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
+         if m["Name"] == metric_name),
+        None,
+    )  # fmt: skip
+    objective_lines: list[int] = []
     limits = config["ResourceLimits"]
     n_trials = int(limits["MaxNumberOfTrainingJobs"])
     if max_trials is not None:
@@ -216,6 +295,7 @@ def run_tuning_job(
                 threads=threads, containers=containers,
             )  # fmt: skip
         metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+        objective_lines.append(objective_line_count(described.get("log"), metric_regex))
         value = metrics.get(metric_name)
         summary = {
             "TrainingJobName": job_name,
@@ -259,19 +339,12 @@ def run_tuning_job(
         reason = summaries[0].get("FailureReason", "no trial ran") if summaries else "no trial ran"
         raise StepFailed(step_name, f"every training job of tuning job {tuning_job_name} failed; first: {reason}")
 
-    def rank(summary: dict[str, Any]) -> float:
-        value = summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-        return -value if maximize else value
-
-    ordered = sorted(succeeded, key=rank) + [s for s in summaries if s["ObjectiveStatus"] != "Succeeded"]
-    warm: dict[str, Any] = {}
+    ordered = sorted(succeeded, key=objective_rank(maximize))
+    ordered += [s for s in summaries if s["ObjectiveStatus"] != "Succeeded"]
+    warm = warm_start_fields(warm_start, ordered, warm_parents, maximize) if warm_start else {}
     if warm_start:
-        candidates = [ordered[0], *(b for b in (_overall_best(p) for p in warm_parents) if b)]
-        warm = {
-            "WarmStartConfig": warm_start,
-            "OverallBestTrainingJob": sorted(candidates, key=rank)[0],
-            "warm_start_trials": seeded,
-        }
+        warm["warm_start_trials"] = seeded
+    note = early_stopping_note(config, objective_lines)
     return {
         "HyperParameterTuningJobName": tuning_job_name,
         "HyperParameterTuningJobStatus": "Completed",
@@ -290,4 +363,5 @@ def run_tuning_job(
         "trials": len(summaries),
         "parallelism": parallel,
         **warm,
+        **({"early_stopping_note": note} if note else {}),
     }
