@@ -94,26 +94,18 @@ class Tuning(_Strict):
 
 # A tuning job names at most 5 warm-start parents (botocore's ParentHyperParameterTuningJobs, max 5; "A tuning
 # job can have a maximum of 5 parent jobs", https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html).
-# Round r names every earlier round (warm start is not recursive: pipelines/stages/tuning.py), so 6 rounds at most.
+# Round r names every earlier round (warm start is not recursive: pipelines/stages/tuning.py), so SageMaker would
+# take 6 rounds; the mission's "re-tuning at most 3 attempts" is the cap (tests/pipelines/test_tuning_rounds.py
+# holds the cap within the parent limit).
 MAX_WARM_START_PARENTS = 5
 
 
 class Gates(_Strict):
     min_model_auc: float = Field(ge=0.5, le=1.0)
     min_ensemble_auc: float = Field(ge=0.5, le=1.0)
-    max_tuning_attempts: int = Field(ge=1)
+    max_tuning_attempts: int = Field(ge=1, le=3)  # the mission: re-tuning at most 3 attempts
     # steps.ensemble's `margin` (its model declares the default and bounds): ensemble AUC >= best single AUC - margin
     ensemble_margin: Annotated[float, EnsembleSettings.model_fields["margin"]]
-
-    @field_validator("max_tuning_attempts")
-    @classmethod
-    def _parents_per_round(cls, rounds: int) -> int:
-        if rounds > MAX_WARM_START_PARENTS + 1:
-            raise ValueError(
-                f"at most {MAX_WARM_START_PARENTS + 1}: round r is warm-started from every earlier round, and a "
-                f"tuning job takes at most {MAX_WARM_START_PARENTS} parents (SageMaker's warm-start limit)"
-            )
-        return rounds
 
 
 class Training(TrainingSettings):

@@ -2,7 +2,7 @@
 
 "A tuning job can have a maximum of 5 parent jobs" and "Warm start tuning is not recursive"
 (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html); botocore's
-ParentHyperParameterTuningJobs has max 5. So `gates.max_tuning_attempts` is at most 6.
+ParentHyperParameterTuningJobs has max 5. The mission caps `gates.max_tuning_attempts` at 3, within that.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import botocore.session
 import pytest
 
-from pipelines.config import MAX_WARM_START_PARENTS, ConfigError, load_config
+from pipelines.config import MAX_WARM_START_PARENTS, ConfigError, Gates, load_config
 from pipelines.definition import definition_json, get_pipeline
 from pipelines.lint import lint_definition
 
@@ -31,25 +31,25 @@ def test_the_parent_limit_is_botocores():
     assert model.shape_for("ParentHyperParameterTuningJobs").metadata["max"] == MAX_WARM_START_PARENTS
 
 
-def test_more_rounds_than_five_parents_allow_is_refused_in_one_line():
-    with pytest.raises(ConfigError) as refused:
-        load_config(profile="quick", overrides={"gates": {"max_tuning_attempts": MAX_WARM_START_PARENTS + 2}})
-    message = str(refused.value)
-    assert "\n" not in message
-    assert "key 'gates.max_tuning_attempts': at most 6:" in message and "at most 5 parents" in message
+def test_the_round_cap_fits_the_parent_limit():
+    """The mission caps re-tuning at 3 rounds; round r names r - 1 parents, so the cap must stay within 5."""
+    cap = next(m.le for m in Gates.model_fields["max_tuning_attempts"].metadata if getattr(m, "le", None))
+    assert cap == 3 and cap - 1 <= MAX_WARM_START_PARENTS
+    with pytest.raises(ConfigError, match="max_tuning_attempts"):
+        load_config(profile="quick", overrides={"gates": {"max_tuning_attempts": cap + 1}})
 
 
 @pytest.fixture(scope="module")
-def six_rounds():
-    config = load_config(profile="quick", overrides={"algorithms": ["xgboost"], "gates": {"max_tuning_attempts": 6}})
+def three_rounds():
+    config = load_config(profile="quick", overrides={"algorithms": ["xgboost"]})
     return config, json.loads(definition_json(get_pipeline(config)))
 
 
-def test_six_rounds_name_five_parents_oldest_first_and_lint_clean(six_rounds):
-    config, definition = six_rounds
+def test_every_round_names_every_earlier_round_oldest_first_and_lints_clean(three_rounds):
+    config, definition = three_rounds
     steps = _all_steps(definition["Steps"])
-    rounds = ["Tune-xgboost", *(f"Tune-xgboost-{r}" for r in range(2, 7))]
-    assert "Tune-xgboost-7" not in steps
+    rounds = ["Tune-xgboost", "Tune-xgboost-2", "Tune-xgboost-3"]
+    assert "Tune-xgboost-4" not in steps
     for number, name in enumerate(rounds):
         warm = steps[name]["Arguments"].get("WarmStartConfig", {})
         assert [p["HyperParameterTuningJobName"]["Get"] for p in warm.get("ParentHyperParameterTuningJobs", [])] == [
@@ -58,14 +58,15 @@ def test_six_rounds_name_five_parents_oldest_first_and_lint_clean(six_rounds):
     assert lint_definition(definition, config) == []
 
 
-def test_a_sixth_parent_is_refused_by_lint_naming_the_step_and_field(six_rounds):
-    config, definition = six_rounds
+def test_a_sixth_parent_is_refused_by_lint_naming_the_step_and_field(three_rounds):
+    config, definition = three_rounds
     definition = json.loads(json.dumps(definition))
-    parents = _all_steps(definition["Steps"])["Tune-xgboost-6"]["Arguments"]["WarmStartConfig"][
+    parents = _all_steps(definition["Steps"])["Tune-xgboost-3"]["Arguments"]["WarmStartConfig"][
         "ParentHyperParameterTuningJobs"]
-    parents.append(dict(parents[0]))
+    parents.extend(dict(parents[0]) for _ in range(MAX_WARM_START_PARENTS + 1 - len(parents)))
+    assert len(parents) == MAX_WARM_START_PARENTS + 1
 
     found = [str(v) for v in lint_definition(definition, config)]
 
-    assert any(v.startswith("Tune-xgboost-6: request: CreateHyperParameterTuningJob") and
+    assert any(v.startswith("Tune-xgboost-3: request: CreateHyperParameterTuningJob") and
                "ParentHyperParameterTuningJobs" in v for v in found), found
