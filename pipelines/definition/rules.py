@@ -19,6 +19,7 @@ them, so `pipelines.lint` (and so `upsert`) and the local runner apply them befo
 - race:        a step that reads another step's execution-scoped output (a `Std:Join` over
                `Execution.PipelineExecutionId` naming that step) must depend on it, directly or through
                other steps; otherwise SageMaker starts both at once and the reader sees an empty prefix
+- retry:       RetryPolicies as the developer guide's retry page allows them (`retry_rules`)
 
 Each violation is a `Violation(step, rule, message)`, the same type lint prints.
 """
@@ -27,13 +28,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.expressions import gets, parse_path
 from pipelines.definition.graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
+from pipelines.definition.retry_rules import retry_policy_violations
 from pipelines.definition.step_types import property_error
+from pipelines.definition.violation import Violation
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # definition schema StepName; botocore StepName max 64
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,256}$")  # botocore PipelineParameterName
@@ -42,16 +44,6 @@ MAX_DISPLAY_NAME, MAX_DESCRIPTION = 256, 3072  # botocore StepDisplayName / Step
 # Where a step's own request names what it writes: an execution-scoped URI there is an output, not a read.
 _WRITE_LOCATIONS = ("ProcessingOutputConfig", "OutputDataConfig", "CheckpointConfig")
 _EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
-
-
-@dataclass(frozen=True)
-class Violation:
-    step: str
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.step}: {self.rule}: {self.message}"
 
 
 def check_definition(definition: dict[str, Any]) -> list[Violation]:
@@ -67,6 +59,7 @@ def check_definition(definition: dict[str, Any]) -> list[Violation]:
         violations += _property_violations(node, nodes)
         violations += _branch_violations(node, nodes)
         violations += _race_violations(node, nodes)
+        violations += retry_policy_violations(node.spec)
     return violations
 
 
