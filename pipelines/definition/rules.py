@@ -24,10 +24,10 @@ them, so `pipelines.lint` (and so `upsert`) and the local runner apply them befo
 - tuning:      tuning limits that are not request shapes: ranges in all, scaling domains, MinValue/MaxValue,
                hyperparameters per trial, the objective among MetricDefinitions, the warm-start training-job
                budget (`tuning_rules`)
-- spot:        MaxWaitTimeInSeconds against MaxRuntimeInSeconds and spot training (`spot_rules`)
+- stopping:    MaxWaitTimeInSeconds against MaxRuntimeInSeconds and spot training (`spot_rules`)
 - processing:  a processing job's LocalPaths under /opt/ml/processing/ (`processing_rules`)
 
-The rules that judge values (parameters to spot) read each step's arguments as lint can know them
+The rules that judge values (parameters to processing) read each step's arguments as lint can know them
 (`requests.static_arguments`): parameters at the values given, their defaults when none are, and a value
 only the run knows never judged. Each rule's source is cited in its module.
 
@@ -85,7 +85,7 @@ def check_definition(definition: dict[str, Any], parameters: dict[str, Any] | No
 def _value_violations(
     definition: dict[str, Any], nodes: dict[str, StepNode], parameters: dict[str, Any]
 ) -> Iterator[Violation]:
-    """The rules that judge a step's values: tuning, spot, processing."""
+    """The rules that judge a step's values: tuning, stopping (spot), processing."""
     values = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters", [])}
     values.update(parameters)
     arguments = {name: static_arguments(node.data_arguments, values) for name, node in nodes.items()}

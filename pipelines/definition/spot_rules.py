@@ -18,7 +18,7 @@ from typing import Any
 from pipelines.definition.service_rules import UNKNOWN
 from pipelines.definition.violation import Violation
 
-RULE = "spot"
+RULE = "stopping"  # not "spot": that is lint's policy rule (the firm's: a checkpoint, a MaxWait); this is SageMaker's
 
 
 def spot_violations(step: str, step_type: str, arguments: Any) -> Iterator[Violation]:

@@ -56,8 +56,8 @@ CASES: dict[str, tuple[Callable[[Definition], None], str]] = {
                                              ".ContinuousParameterRanges[3] (gamma).ScalingType: Logarithmic"),
     "tuning objective": (_objective_not_defined, "Tune-xgboost: tuning: HyperParameterTuningJobObjective.MetricName "
                                                  "'validation:f1' is not a Name in TrainingJobDefinition"),
-    "spot": (_spot_wait_below_run, "Tune-xgboost: spot: TrainingJobDefinition.StoppingCondition.MaxWaitTimeInSeconds"
-                                   " 60 is below MaxRuntimeInSeconds"),
+    "spot": (_spot_wait_below_run, "Tune-xgboost: stopping: TrainingJobDefinition.StoppingCondition"
+                                   ".MaxWaitTimeInSeconds 60 is below MaxRuntimeInSeconds"),
     "processing": (_input_outside_processing, "BuildFeatures: processing: ProcessingInputs[0] (code).S3Input.LocalPath"
                                               " '/tmp/code' must begin with /opt/ml/processing/"),
     "parameters": (_enum_values, "(parameters): parameters: Parameters["),
