@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.definition.parameter_rules import MAX_ENUM_VALUES
 from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, first_problem, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
@@ -172,6 +173,17 @@ class Security(_Strict):
     security_group_ids: list[str] = Field(default_factory=list)
     network_isolation: bool = False
     allowed_instance_types: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_instance_types")
+    @classmethod
+    def _fits_enum_values(cls, value: list[str]) -> list[str]:
+        """The allowlist becomes the instance-type parameters' EnumValues, which SageMaker caps."""
+        if len(value) > MAX_ENUM_VALUES:
+            raise ValueError(
+                f"{len(value)} instance types; it becomes the instance-type parameters' EnumValues, and SageMaker "
+                f"takes at most {MAX_ENUM_VALUES} (sagemaker-python-sdk#2314)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _vpc_pairs(self) -> Security:

@@ -19,6 +19,17 @@ them, so `pipelines.lint` (and so `upsert`) and the local runner apply them befo
 - race:        a step that reads another step's execution-scoped output (a `Std:Join` over
                `Execution.PipelineExecutionId` naming that step) must depend on it, directly or through
                other steps; otherwise SageMaker starts both at once and the reader sees an empty prefix
+- retry:       RetryPolicies as the developer guide's retry page allows them (`retry_rules`)
+- parameters:  a String parameter's EnumValues count (`parameter_rules`)
+- tuning:      tuning limits that are not request shapes: ranges in all, scaling domains, MinValue/MaxValue,
+               hyperparameters per trial, the objective among MetricDefinitions, the warm-start training-job
+               budget (`tuning_rules`)
+- stopping:    MaxWaitTimeInSeconds against MaxRuntimeInSeconds and spot training (`spot_rules`)
+- processing:  a processing job's LocalPaths under /opt/ml/processing/ (`processing_rules`)
+
+The rules that judge values (parameters to processing) read each step's arguments as lint can know them
+(`requests.static_arguments`): parameters at the values given, their defaults when none are, and a value
+only the run knows never judged. Each rule's source is cited in its module.
 
 Each violation is a `Violation(step, rule, message)`, the same type lint prints.
 """
@@ -27,13 +38,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.expressions import gets, parse_path
 from pipelines.definition.graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
+from pipelines.definition.parameter_rules import parameter_limit_violations
+from pipelines.definition.processing_rules import processing_path_violations
+from pipelines.definition.requests import static_arguments
+from pipelines.definition.retry_rules import retry_policy_violations
+from pipelines.definition.spot_rules import spot_violations
 from pipelines.definition.step_types import property_error
+from pipelines.definition.tuning_rules import training_job_budget, tuning_violations, warm_start_parents
+from pipelines.definition.violation import Violation
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")  # definition schema StepName; botocore StepName max 64
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,256}$")  # botocore PipelineParameterName
@@ -44,18 +61,10 @@ _WRITE_LOCATIONS = ("ProcessingOutputConfig", "OutputDataConfig", "CheckpointCon
 _EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 
 
-@dataclass(frozen=True)
-class Violation:
-    step: str
-    rule: str
-    message: str
+def check_definition(definition: dict[str, Any], parameters: dict[str, Any] | None = None) -> list[Violation]:
+    """Every service rule a definition breaks, as a list (empty when SageMaker would take it).
 
-    def __str__(self) -> str:
-        return f"{self.step}: {self.rule}: {self.message}"
-
-
-def check_definition(definition: dict[str, Any]) -> list[Violation]:
-    """Every service rule a definition breaks, as a list (empty when SageMaker would take it)."""
+    `parameters`: the values an execution starts with (`--param`), judged in place of the defaults."""
     violations = list(_name_violations(definition))
     try:
         nodes = flatten_steps(definition)
@@ -63,11 +72,32 @@ def check_definition(definition: dict[str, Any]) -> list[Violation]:
     except DefinitionError as exc:
         return [*violations, Violation("(definition)", "graph", str(exc))]
     violations += _parameter_violations(definition, nodes)
+    violations += parameter_limit_violations(definition)
     for node in nodes.values():
         violations += _property_violations(node, nodes)
         violations += _branch_violations(node, nodes)
         violations += _race_violations(node, nodes)
+        violations += retry_policy_violations(node.spec)
+    violations += _value_violations(definition, nodes, parameters or {})
     return violations
+
+
+def _value_violations(
+    definition: dict[str, Any], nodes: dict[str, StepNode], parameters: dict[str, Any]
+) -> Iterator[Violation]:
+    """The rules that judge a step's values: tuning, stopping (spot), processing."""
+    values = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    values.update(parameters)
+    arguments = {name: static_arguments(node.data_arguments, values) for name, node in nodes.items()}
+    budgets = {name: training_job_budget(arguments[name]) for name, node in nodes.items() if node.type == "Tuning"}
+    for name, node in nodes.items():
+        if node.type == "Tuning":
+            parents = {parent: budgets.get(parent) for parent in warm_start_parents(node.data_arguments)}
+            yield from tuning_violations(name, arguments[name], parents)
+        if node.type in ("Training", "Tuning"):
+            yield from spot_violations(name, node.type, arguments[name])
+        if node.type == "Processing":
+            yield from processing_path_violations(name, arguments[name])
 
 
 # -- names ------------------------------------------------------------------------------------------------

@@ -22,6 +22,13 @@ from pipelines.definition.service_rules import UNKNOWN
 
 Request = tuple[str, dict[str, Any]]  # (operation, request)
 
+# The retry policy's exception types (developer guide, "Retry Policy for Pipeline Steps",
+# https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-retry-policy.html; the SDK's
+# sagemaker/workflow/retry.py writes the same strings). Step.*: calling a downstream service failed;
+# SageMaker.*: the job the step created failed, so only a step that creates a job can meet them.
+STEP_EXCEPTIONS = ("Step.SERVICE_FAULT", "Step.THROTTLING")
+JOB_EXCEPTIONS = ("SageMaker.JOB_INTERNAL_ERROR", "SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT")
+
 
 @dataclass(frozen=True)
 class Job:
@@ -41,6 +48,10 @@ class StepType:
     job: ClassVar[Job | None] = None  # the job it creates, if any
     job_name_limit: ClassVar[int] = 63  # the service's length limit on the name of what the step creates
     property_shapes: ClassVar[tuple[str, ...]] = ()  # the botocore output shapes its properties come from
+    # The exception types its RetryPolicies may name (none: the type takes no retry policy; the retry page
+    # lists the steps that do), and those it accepts but SageMaker never retries for it.
+    retry_exceptions: ClassVar[tuple[str, ...]] = ()
+    unretried_exceptions: ClassVar[tuple[str, ...]] = ()
 
     def request(self, arguments: dict[str, Any], job_name: str) -> Request | None:
         """The SageMaker API call this step makes with these (resolved) arguments; None when it makes none."""
@@ -70,6 +81,7 @@ class JobStepType(StepType):
 
     operation: ClassVar[str]
     job: ClassVar[Job]
+    retry_exceptions = STEP_EXCEPTIONS + JOB_EXCEPTIONS
 
     def request(self, arguments: dict[str, Any], job_name: str) -> Request:
         return self.operation, {self.job.name_property: job_name, **arguments}
@@ -94,6 +106,9 @@ class TuningStepType(JobStepType):
     operation = "CreateHyperParameterTuningJob"
     job = Job("TuningJob", "HyperParameterTuningJobArn", "HyperParameterTuningJobName", "hyper-parameter-tuning-job")
     job_name_limit = 32  # HyperParameterTuningJobName
+    # "Jobs running inside both the tuning and AutoML steps conduct retries internally and will not retry the
+    # SageMaker.JOB_INTERNAL_ERROR exception type, even if a retry policy is configured" (the retry page)
+    unretried_exceptions = ("SageMaker.JOB_INTERNAL_ERROR",)
     property_shapes = ("DescribeHyperParameterTuningJobResponse", "ListTrainingJobsForHyperParameterTuningJobResponse")
 
     def static_requests(self, arguments: dict[str, Any], job_name: str) -> list[Request]:
@@ -112,6 +127,7 @@ class TuningStepType(JobStepType):
 class RegisterModelStepType(StepType):
     name = "RegisterModel"
     operation = "CreateModelPackage"
+    retry_exceptions = STEP_EXCEPTIONS  # it creates no job: nothing can fail with a SageMaker job's error
     property_shapes = ("DescribeModelPackageOutput",)
 
     def request(self, arguments: dict[str, Any], job_name: str) -> Request:
@@ -121,6 +137,7 @@ class RegisterModelStepType(StepType):
 class ModelStepType(StepType):
     name = "Model"
     operation = "CreateModel"
+    retry_exceptions = STEP_EXCEPTIONS
     property_shapes = ("DescribeModelOutput",)
 
     def request(self, arguments: dict[str, Any], job_name: str) -> Request:
