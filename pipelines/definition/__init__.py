@@ -6,7 +6,10 @@
 - `rules`:         SageMaker's rules for a definition as a whole (names, graph, property, branch, race)
 - `service_rules`: SageMaker's rules for one request, from botocore's model (`java_regex`: its patterns)
 - `step_types`:    each step type's request, job, name limit and properties; `requests`: job names, lint's view
-- `errors`:        `DefinitionError`, `UnsupportedConstruct`
+- `errors`:        `DefinitionError`, `UnsupportedConstruct`; `violation`: one broken rule, as lint lists it
+- the service's rules that are not request shapes, each with its source: `retry_rules` (RetryPolicies),
+  `parameter_rules` (EnumValues), `tuning_rules` (ranges, scaling, hyperparameter and job budgets, the
+  objective metric), `spot_rules` (MaxWaitTimeInSeconds), `processing_rules` (LocalPath)
 
 Nothing here imports the local runner (`pipelines.local`, which runs a definition and imports this), so
 lint and the report read a definition without it. `get_pipeline` and `definition_json` are loaded on first
