@@ -56,6 +56,8 @@ class Violation:
 
 def check_definition(definition: dict[str, Any]) -> list[Violation]:
     """Every service rule a definition breaks, as a list (empty when SageMaker would take it)."""
+    from pipelines.definition.output_rules import output_violations  # it imports Violation from here
+
     violations = list(_name_violations(definition))
     try:
         nodes = flatten_steps(definition)
@@ -65,6 +67,7 @@ def check_definition(definition: dict[str, Any]) -> list[Violation]:
     violations += _parameter_violations(definition, nodes)
     for node in nodes.values():
         violations += _property_violations(node, nodes)
+        violations += output_violations(node, nodes)  # names an output the step declares (output_rules)
         violations += _branch_violations(node, nodes)
         violations += _race_violations(node, nodes)
     return violations
