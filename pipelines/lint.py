@@ -1,6 +1,6 @@
 """`python -m pipelines.lint`: policy checks on the definition JSON, before anything is published.
 
-    python -m pipelines.lint [--config …] [--profile …] [--definition FILE]
+    python -m pipelines.lint [--config …] [--profile …] [--definition FILE] [--param Name=Value …]
 
 Rules (each violation is one line: `<step>: <rule>: <what is wrong>`):
 - kms:        with `security.kms_key_id` set, every job step encrypts its volume and its output with it
@@ -14,10 +14,16 @@ And SageMaker's own rules, as the local runner applies them (README "What the ru
 - request:    every request a step makes (CreateProcessingJob, CreateTrainingJob, the tuning job and the
               training jobs it starts, CreateModelPackage, CreateModel) and CreatePipeline itself, against
               botocore's SageMaker model: required members, types, lengths, ranges, list sizes, enums,
-              patterns. Parameters take their defaults; values only a run knows are not judged.
+              patterns. Parameters take their defaults, or the `--param` values given (checked first as
+              the runner and upsert check them, `pipelines.parameter_values`: a refused value is the same
+              line, exit 2). A value another step makes is judged by its longest value where that is known
+              (`pipelines.definition.static_values`: an output URI the step declares, a name's botocore
+              limit), and the message says what was assumed; other run-time values are not judged.
 - names, graph, property, branch, race: the definition-wide rules of `pipelines.definition.rules`
+              (property: also against the outputs, inputs and channels a step declares, output_rules)
 
 `upsert` runs the same checks before publishing. Exit 0 clean, 1 violations, 2 usage/config error.
+With `--definition`, lint loads no SageMaker SDK (building a definition does; reading one does not).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +40,10 @@ from pipelines.config import PipelineConfig
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.graph import flatten_steps
 from pipelines.definition.graph import iter_branch_steps as iter_steps
-from pipelines.definition.requests import SAMPLE_EXECUTION, job_name, static_arguments
+from pipelines.definition.requests import SAMPLE_EXECUTION, job_name
 from pipelines.definition.rules import Violation, check_definition
 from pipelines.definition.service_rules import UNKNOWN, validate_request
+from pipelines.definition.static_values import StaticContext, execution_sample, static_arguments
 from pipelines.definition.step_types import STEP_TYPES
 
 JOB_TYPES = tuple(name for name, step_type in STEP_TYPES.items() if step_type.job)  # the steps that create a job
@@ -114,28 +122,46 @@ def _secret_findings(name: str, value: Any) -> list[str]:
     return []
 
 
-def lint_definition(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
-    """Policy rules and SageMaker's rules; empty when the definition may be published."""
+def parameter_values(definition: dict[str, Any], given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Each declared parameter's value as a run would have it: the given one (already checked, typed), else
+    its default."""
+    values = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    return {**values, **(given or {})}
+
+
+def lint_definition(
+    definition: dict[str, Any], config: PipelineConfig, parameters: Mapping[str, Any] | None = None
+) -> list[Violation]:
+    """Policy rules and SageMaker's rules; empty when the definition may be published. `parameters`: values
+    for this execution, checked and typed (`pipelines.parameter_values.checked_parameter_values`); the others
+    take their defaults."""
     try:
         flatten_steps(definition)
     except DefinitionError as exc:  # a malformed definition: the rules below cannot read it
         return [Violation("(definition)", "shape", str(exc))]
-    return policy_violations(definition, config) + service_violations(definition, config)
+    return policy_violations(definition, config, parameters) + service_violations(definition, config, parameters)
 
 
-def service_violations(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
+def service_violations(
+    definition: dict[str, Any], config: PipelineConfig, parameters: Mapping[str, Any] | None = None
+) -> list[Violation]:
     """What SageMaker would refuse: the definition-wide rules, then each request with what lint can know."""
     from pipelines.publish import pipeline_request
 
     violations = check_definition(definition)
     if any(v.rule == "graph" for v in violations):
         return violations
-    defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
-    for node in flatten_steps(definition).values():
+    nodes = flatten_steps(definition)
+    context = StaticContext(
+        parameters=parameter_values(definition, parameters),
+        nodes=nodes,
+        execution=execution_sample(config.pipeline.name, config.pipeline.region),
+    )
+    for node in nodes.values():
         step_type = STEP_TYPES.get(node.type)
         if step_type is None or step_type.operation is None:
             continue
-        arguments = static_arguments(node.data_arguments, defaults)
+        arguments = static_arguments(node.data_arguments, context)
         name = job_name(node.name, SAMPLE_EXECUTION["PipelineExecutionId"], step_type.job_name_limit)
         for operation, request in step_type.static_requests(arguments, name):
             found = validate_request(operation, request)
@@ -155,10 +181,12 @@ def service_violations(definition: dict[str, Any], config: PipelineConfig) -> li
     return violations
 
 
-def policy_violations(definition: dict[str, Any], config: PipelineConfig) -> list[Violation]:
+def policy_violations(
+    definition: dict[str, Any], config: PipelineConfig, parameters: Mapping[str, Any] | None = None
+) -> list[Violation]:
     """The firm's own rules (kms, vpc, spot, instances, secrets, caching)."""
     security, caching = config.security, config.caching
-    defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    defaults = parameter_values(definition, parameters)
     violations: list[Violation] = []
     for step in iter_steps(definition.get("Steps", [])):
         if step["Type"] not in JOB_TYPES:
@@ -206,6 +234,8 @@ def policy_violations(definition: dict[str, Any], config: PipelineConfig) -> lis
 def main(argv: list[str] | None = None) -> int:
     from pipelines.cli_options import UsageError, add_config_arguments, config_overrides, resolve_legacy_options
     from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
+    from pipelines.parameter_table import ParameterPolicy
+    from pipelines.parameter_values import ParameterValueError, checked_parameter_values, parameter_pairs
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.lint", description=__doc__.splitlines()[0])
     add_config_arguments(parser)
@@ -221,10 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.definition import definition_json, get_pipeline
 
             definition = json.loads(definition_json(get_pipeline(config)))
-    except (ConfigError, UsageError, OSError, json.JSONDecodeError) as exc:
+        # the values the runner and upsert would run with, refused with the same line they give
+        given = checked_parameter_values(parameter_pairs(args.param), definition, ParameterPolicy.from_config(config))
+    except (ConfigError, UsageError, ParameterValueError, OSError, json.JSONDecodeError) as exc:
         print(f"lint: {exc}", file=sys.stderr)
         return 2
-    violations = lint_definition(definition, config)
+    violations = lint_definition(definition, config, given)
     for violation in violations:
         print(violation)
     if violations:

@@ -10,13 +10,15 @@ import ast
 import difflib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
 from pipelines.aws_timeouts import TimeoutSettingError, client_config, timeouts
-from pipelines.session import PendingUpload
+
+if TYPE_CHECKING:  # building (pipelines.session) loads the SageMaker SDK; publishing's checks do not need it
+    from pipelines.session import PendingUpload
 
 # CreatePipeline takes at most 100 KB inline; larger definitions go through S3.
 INLINE_DEFINITION_LIMIT = 100_000

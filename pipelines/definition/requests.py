@@ -2,17 +2,13 @@
 
 SageMaker names the job a step creates from the step and the execution; the local runner names it the same
 way (`job_name`), and lint names it with a sample execution so a name's length is judged as a run would.
-Before a run, lint sees a step's arguments with parameters at their defaults, execution variables as
-samples, and `UNKNOWN` wherever a value comes from another step (`static_arguments`).
+What lint knows of a step's arguments before a run: `pipelines.definition.static_values`.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-
-from pipelines.definition.expressions import to_text
-from pipelines.definition.service_rules import UNKNOWN
 
 # HyperParameterTrainingJobDefinition members that configure the tuning job, not the training job it starts.
 TUNING_ONLY_MEMBERS = ("DefinitionName", "TuningObjective", "HyperParameterRanges", "StaticHyperParameters",
@@ -61,29 +57,3 @@ def trial_request(definition: dict[str, Any], hyperparameters: dict[str, str], j
         request["ResourceConfig"] = {k: v for k, v in resources.items() if k in
                                      ("InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId")}
     return "CreateTrainingJob", request
-
-
-def static_arguments(value: Any, parameters: dict[str, Any]) -> Any:
-    """A step's arguments as lint can know them: parameters at their defaults, execution variables as
-    samples, and UNKNOWN wherever a value comes from another step (a property, a JSON file it writes)."""
-    if isinstance(value, dict) and len(value) == 1:
-        (key, inner), = value.items()
-        if key == "Get" and isinstance(inner, str):
-            head, _, rest = inner.partition(".")
-            if head == "Parameters" and rest in parameters:
-                return parameters[rest]
-            if head == "Execution" and rest in SAMPLE_EXECUTION:
-                return SAMPLE_EXECUTION[rest]
-            return UNKNOWN
-        if key == "Std:JsonGet":
-            return UNKNOWN
-        if key == "Std:Join" and isinstance(inner, dict):
-            values = [static_arguments(item, parameters) for item in inner.get("Values", [])]
-            if any(item is UNKNOWN for item in values):
-                return UNKNOWN
-            return str(inner.get("On", "")).join(to_text(item) for item in values)
-    if isinstance(value, dict):
-        return {key: static_arguments(item, parameters) for key, item in value.items()}
-    if isinstance(value, list):
-        return [static_arguments(item, parameters) for item in value]
-    return value

@@ -28,7 +28,7 @@ them, so `pipelines.lint` (and so `upsert`) and the local runner apply them befo
 - processing:  a processing job's LocalPaths under /opt/ml/processing/ (`processing_rules`)
 
 The rules that judge values (parameters to processing) read each step's arguments as lint can know them
-(`requests.static_arguments`): parameters at the values given, their defaults when none are, and a value
+(`static_values.static_arguments`): parameters at the values given, their defaults when none are, and a value
 only the run knows never judged. Each rule's source is cited in its module.
 
 Each violation is a `Violation(step, rule, message)`, the same type lint prints.
@@ -43,9 +43,10 @@ from typing import Any
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.expressions import gets, parse_path
 from pipelines.definition.graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
+from pipelines.definition.output_rules import output_violations
 from pipelines.definition.parameter_rules import parameter_limit_violations
 from pipelines.definition.processing_rules import processing_path_violations
-from pipelines.definition.requests import static_arguments
+from pipelines.definition.static_values import StaticContext, static_arguments
 from pipelines.definition.retry_rules import retry_policy_violations
 from pipelines.definition.spot_rules import spot_violations
 from pipelines.definition.step_types import property_error
@@ -75,6 +76,7 @@ def check_definition(definition: dict[str, Any], parameters: dict[str, Any] | No
     violations += parameter_limit_violations(definition)
     for node in nodes.values():
         violations += _property_violations(node, nodes)
+        violations += output_violations(node, nodes)  # names an output the step declares (output_rules)
         violations += _branch_violations(node, nodes)
         violations += _race_violations(node, nodes)
         violations += retry_policy_violations(node.spec)
@@ -88,7 +90,8 @@ def _value_violations(
     """The rules that judge a step's values: tuning, stopping (spot), processing."""
     values = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters", [])}
     values.update(parameters)
-    arguments = {name: static_arguments(node.data_arguments, values) for name, node in nodes.items()}
+    context = StaticContext(parameters=values)  # another step's property: UNKNOWN here (no length needed)
+    arguments = {name: static_arguments(node.data_arguments, context) for name, node in nodes.items()}
     budgets = {name: training_job_budget(arguments[name]) for name, node in nodes.items() if node.type == "Tuning"}
     for name, node in nodes.items():
         if node.type == "Tuning":

@@ -9,7 +9,10 @@ The model's patterns are Java regular expressions, matched the way Java's `Strin
 (`pipelines.definition.java_regex` translates them for the `regex` package).
 
 `UNKNOWN` stands for a value not known until run time (a pipeline expression, in static lint): it passes
-every type and value check wherever it appears, but a required member is still required.
+every type and value check wherever it appears, but a required member is still required. A `RuntimeText`
+is a run-time string whose longest value is known (a Std:Join of literals and a property whose length the
+service bounds): it is held to a string member's maximum length, with what was assumed in the message, and
+passes the other checks.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pipelines.definition.java_regex import compiled_pattern
 __all__ = [
     "UNKNOWN",
     "RuleViolation",
+    "RuntimeText",
     "Unknown",
     "service_model",
     "validate_request",
@@ -53,6 +57,16 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class RuntimeText:
+    """A string known only at run time, at most `max_length` characters: `assumed` says why (one phrase each
+    for the parts that are not literal, e.g. "Steps.Train.BestTrainingJob.TrainingJobName: at most 63
+    characters, botocore's TrainingJobName"). Its content is not known, so only a maximum length is judged."""
+
+    max_length: int
+    assumed: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,9 @@ class _Checker:
         if value is UNKNOWN:
             return
         shape = self.shapes[shape_name]
+        if isinstance(value, RuntimeText):
+            self._runtime_text(shape, value, path, key)
+            return
         kind = shape["type"]
         method = getattr(self, f"_{kind}", None)
         if method is None:  # a `document`, or a type this module does not know: no rules to check
@@ -218,6 +235,13 @@ class _Checker:
         pattern = shape.get("pattern")
         if pattern is not None and not compiled_pattern(pattern).fullmatch(value):
             self.add(path, shown, f"{prefix}must match pattern {pattern}")
+
+    def _runtime_text(self, shape: dict[str, Any], value: RuntimeText, path: str, key: bool) -> None:
+        """A run-time string: only its longest value can be judged, against the member's maximum length."""
+        if shape["type"] == "string" and "max" in shape and value.max_length > shape["max"]:
+            prefix = "key " if key else ""
+            shown = f"up to {_plural(value.max_length, 'character')} at run time, assuming {value.assumed}"
+            self.add(path, shown, f"{prefix}at most {_plural(shape['max'], 'character')}")
 
     def _range(self, shape: dict[str, Any], value: Any, path: str) -> None:
         if "min" in shape and value < shape["min"]:
