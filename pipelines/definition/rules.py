@@ -46,9 +46,9 @@ from pipelines.definition.graph import StepNode, ancestors, execution_order, fla
 from pipelines.definition.output_rules import output_violations
 from pipelines.definition.parameter_rules import parameter_limit_violations
 from pipelines.definition.processing_rules import processing_path_violations
-from pipelines.definition.static_values import StaticContext, static_arguments
 from pipelines.definition.retry_rules import retry_policy_violations
 from pipelines.definition.spot_rules import spot_violations
+from pipelines.definition.static_values import StaticContext, static_arguments
 from pipelines.definition.step_types import property_error
 from pipelines.definition.tuning_rules import training_job_budget, tuning_violations, warm_start_parents
 from pipelines.definition.violation import Violation
