@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import string
 import threading
 import time
 import traceback
@@ -112,9 +113,24 @@ def resolve_parameters(definition: dict[str, Any], given: dict[str, str], policy
     return values
 
 
+# SageMaker's execution ids are 12 lowercase letters and digits (the last part of a PipelineExecutionArn,
+# e.g. `.../pipeline/abalone/execution/123ab12cd3ef` in the developer guide's selective-execution page,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-selective-ex.html); botocore's ARN pattern leaves
+# it open (`.../execution/.*`). The runner's are the same length, so the lengths of S3 URIs and job names
+# built from `Execution.PipelineExecutionId` are checked locally at the length the cloud gives them.
+EXECUTION_ID_LENGTH = 12
+EXECUTION_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
 def new_execution_id() -> str:
-    """Sortable by start time, lowercase like SageMaker's, safe in S3 keys and file names."""
-    return f"{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
+    """12 random lowercase letters and digits, as SageMaker's (`EXECUTION_ID_LENGTH`)."""
+    return "".join(secrets.choice(EXECUTION_ID_ALPHABET) for _ in range(EXECUTION_ID_LENGTH))
+
+
+def execution_folder_name(execution_id: str, started: datetime) -> str:
+    """`<run-dir>/<UTC start>-<execution id>`: the folder sorts and reads by start time, which the random id
+    does not; the id alone is what S3 URIs and job names carry."""
+    return f"{started:%Y%m%dt%H%M%S}-{execution_id}"
 
 
 def stage_uploads(uploads: list[Upload], store: LocalStore) -> str:
@@ -158,7 +174,7 @@ class PipelineExecution:
         self.uploads = uploads or []
         self.execution_id = new_execution_id()
         self.pipeline_name = pipeline_name
-        self.exec_dir = self.run_dir / self.execution_id
+        self.exec_dir = self.run_dir / execution_folder_name(self.execution_id, datetime.now(UTC))
         self.record = ExecutionRecord(
             execution_id=self.execution_id,
             pipeline_name=self.pipeline_name,

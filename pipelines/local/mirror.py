@@ -8,7 +8,7 @@ embedded emulator, or `--endpoint-url`):
   there unchanged);
 - each time the record is written (a step started or ended, the run ended), the emulator's
   `PutLocalPipelineExecution` with the whole execution: id and ARN from the run's execution id
-  (`runs/<execution-id>/`), status, failure reason, times, parameters and the steps in the
+  (`runs/<start>-<execution-id>/`), status, failure reason, times, parameters and the steps in the
   `ListPipelineExecutionSteps` item shape (`execution_request`).
 
 Then `list_pipeline_executions`, `describe_pipeline_execution`, `list_pipeline_execution_steps` and the

@@ -1,4 +1,4 @@
-"""`<run-dir>/<execution-id>/execution.json`: what the run did, step by step, rewritten as it goes."""
+"""`<run-dir>/<start>-<execution-id>/execution.json`: what the run did, step by step, rewritten as it goes."""
 
 from __future__ import annotations
 
