@@ -63,6 +63,10 @@ class RunOptions:
     region: str = "us-east-1"
     cores: int | None = None
     max_parallel: int | None = None  # jobs and tuning trials at once (default: the cores)
+    # The pipeline's ParallelismConfiguration.MaxParallelExecutionSteps (`pipeline.max_parallel_steps`, sent with
+    # CreatePipeline by `upsert`): steps at once, whatever the machine; None: every ready step at once, as
+    # SageMaker. A step waits for one of these and, for each job it runs, for one of `max_parallel`.
+    max_parallel_steps: int | None = None
     echo: Callable[[str], None] = print
     # the start-time policy --param values are held to (pipelines.parameter_table.ParameterPolicy; run_config sets
     # the config's); None: the definition's own (ranges, and Approved only where it is the default)
@@ -175,14 +179,19 @@ class PipelineExecution:
         self.execution_id = new_execution_id()
         self.pipeline_name = pipeline_name
         self.exec_dir = self.run_dir / execution_folder_name(self.execution_id, datetime.now(UTC))
+        self.max_parallel_steps = options.max_parallel_steps
         self.record = ExecutionRecord(
             execution_id=self.execution_id,
             pipeline_name=self.pipeline_name,
             path=self.exec_dir / "execution.json",
             parameters=dict(self.parameters),
+            parallelism_configuration=(
+                {"MaxParallelExecutionSteps": self.max_parallel_steps} if self.max_parallel_steps else None
+            ),
         )
         self.max_parallel = max(1, options.max_parallel or default_cores())
         self._slots = threading.BoundedSemaphore(self.max_parallel)
+        self._step_slots = threading.BoundedSemaphore(self.max_parallel_steps) if self.max_parallel_steps else None
         self._record_lock = threading.RLock()
         self._client_lock = threading.Lock()
         self.observer_error: str | None = None
@@ -253,6 +262,15 @@ class PipelineExecution:
         with self._slots:
             yield
 
+    @contextmanager
+    def step_slot(self) -> Iterator[None]:
+        """Hold one of the pipeline's `MaxParallelExecutionSteps` slots while a step runs (none: no limit)."""
+        if self._step_slots is None:
+            yield
+            return
+        with self._step_slots:
+            yield
+
     def _warn(self, message: str) -> None:
         self.options.echo(f"warning: {message}")
 
@@ -289,9 +307,12 @@ class PipelineExecution:
                 branch=f"{node.branch[0]}.{'IfSteps' if node.branch[1] else 'ElseSteps'}" if node.branch else None,
             )
         self.write_record()
+        limit = self.max_parallel_steps
+        steps_at_once = f"up to {limit} step{'s' if limit > 1 else ''} at once (ParallelismConfiguration), " \
+            if limit else ""  # fmt: skip
         echo(
             f"execution {self.execution_id} of {self.pipeline_name}: {len(self.order)} steps, "
-            f"up to {self.max_parallel} jobs at once; record {self.record.path}"
+            f"{steps_at_once}up to {self.max_parallel} jobs at once; record {self.record.path}"
         )
         try:
             self._link_local_folders()
@@ -379,9 +400,10 @@ class PipelineExecution:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: self.nodes[running[f]].order):
                 name = running.pop(future)
-                if not future.result():
+                ran = future.result()
+                if ran is False:
                     failed = True
-                elif after_step:
+                elif ran and after_step:
                     after_step(self, name)
 
     def _readiness(self, node: StepNode) -> str:
@@ -424,8 +446,16 @@ class PipelineExecution:
             self.options.echo(f"[ skip ] {node.name:<24} {node.type:<13} not executed: {reason}")
         self.write_record()
 
-    def _run_step(self, node: StepNode) -> bool:
-        """Runs one step (on a pool thread); False when the pipeline must stop (the step failed)."""
+    def _run_step(self, node: StepNode) -> bool | None:
+        """Runs one step (on a pool thread) once it has a parallelism slot; False when the pipeline must stop
+        (the step failed), None when it never started (the run failed while it waited for a slot)."""
+        with self.step_slot():
+            with self._record_lock:
+                if self._stopping or self.record.status == "Failed":  # SageMaker starts no step after a failure
+                    return None
+            return self._run_started_step(node)
+
+    def _run_started_step(self, node: StepNode) -> bool:
         step = self.record.steps[node.name]
         echo = self.options.echo
         with self._record_lock:

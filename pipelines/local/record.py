@@ -47,6 +47,9 @@ class ExecutionRecord:
     sample_data: str | None = None
     model_package_arn: str | None = None
     aws_endpoint: str | None = None
+    # the pipeline's ParallelismConfiguration ({"MaxParallelExecutionSteps": n}), as DescribePipelineExecution
+    # shows it; None: no limit
+    parallelism_configuration: dict[str, int] | None = None
     steps: dict[str, StepRecord] = field(default_factory=dict)
 
     def write(self) -> None:
