@@ -34,12 +34,14 @@ from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
 from pipelines.definition.expressions import EXECUTION_VARIABLES, EvaluationContext, check_supported, resolve
 from pipelines.definition.graph import StepNode, execution_order, flatten_steps
 from pipelines.definition.requests import job_name
+from pipelines.definition.retry_rules import parse_retry_policies
 from pipelines.definition.rules import check_definition
 from pipelines.local.cache import StepCache, cache_key, output_digests
 from pipelines.local.errors import DefinitionRefused, DefinitionUnreadable, LocalRunError, StepFailed
 from pipelines.local.handlers import HANDLERS, StepResult, StepRun
 from pipelines.local.jobs.host import stop_all_jobs
 from pipelines.local.record import ExecutionRecord, StepRecord, now
+from pipelines.local.retries import Retrier, RetryClock, StepFault, injected_fault
 from pipelines.local.service_checks import refuse_invalid
 from pipelines.local.store import LOCAL_INPUTS_BUCKET, LocalStore
 
@@ -76,9 +78,24 @@ class RunOptions:
     # run, e.g. the emulator's pipeline execution. A failing observer is called no more; the run still
     # finishes its steps (their artifacts and record are kept), then fails: `RunResult.observer_error`.
     on_record: Callable[[ExecutionRecord], None] | None = None
+    # Tests only: per step, the exception types (`pipelines.local.retries.EXCEPTION_TYPES`) its successive
+    # attempts fail with, raised where the step would call the service; and a clock whose sleep only counts.
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    retry_clock: RetryClock | None = None
     # Container mode (`--containers`): every job in the image its step declares, on this machine's Docker
     # (pipelines.local.jobs.containers); None: on the host, in this venv.
     containers: Any = None
+
+
+@dataclass
+class StepAttempt:
+    """How one attempt at a step ended: its status, why it failed and the fault's exception type, if any."""
+
+    status: str = "Succeeded"
+    reason: str | None = None
+    exception_type: str | None = None
+    result: StepResult | None = None
+    cache_hit: bool = False
 
 
 @dataclass
@@ -196,6 +213,7 @@ class PipelineExecution:
         self._client_lock = threading.Lock()
         self.observer_error: str | None = None
         self._stopping = False
+        self._stop_event = threading.Event()  # set with _stopping: a retry's wait ends at once
         self._reported_branches: set[tuple[str, bool]] = set()
         self._emulator = None
         self._sagemaker = None
@@ -373,6 +391,7 @@ class PipelineExecution:
                 self._schedule_loop(pool, pending, running, after_step)
             except BaseException:  # Ctrl-C or a fault: end the jobs so the pool's threads can finish
                 self._stopping = True
+                self._stop_event.set()
                 stopped = stop_all_jobs()
                 if stopped:
                     self.options.echo(f"stopped {stopped} running job(s)")
@@ -456,6 +475,7 @@ class PipelineExecution:
             return self._run_started_step(node)
 
     def _run_started_step(self, node: StepNode) -> bool:
+        """The step from its start to its end, each attempt its RetryPolicies allow (`pipelines.local.retries`)."""
         step = self.record.steps[node.name]
         echo = self.options.echo
         with self._record_lock:
@@ -463,23 +483,27 @@ class PipelineExecution:
         self.write_record()
         echo(f"[start ] {node.name:<24} {node.type}")
         started = time.monotonic()
-        status, reason, result, cache_hit = "Succeeded", None, None, False
         handler = HANDLERS[node.type]
-        try:
-            result, cache_hit = self._execute(node, step)
-        except (LocalRunError, DefinitionError) as exc:
-            status = "Failed"
-            reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
-            if isinstance(exc, UnsupportedConstruct):
-                reason = f"unsupported: {exc}"
-        except Exception as exc:  # a runner bug or a fault (disk full): fail this step, let the others end
-            status = "Failed"
-            log = self.exec_dir / f"runner-error-{node.name}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc())
-            reason = f"the local runner failed: {type(exc).__name__}: {exc} (traceback in {log})"
+        clock = self.options.retry_clock
+        executing_since = clock.monotonic() if clock else started
+        retrier = Retrier(node.type, parse_retry_policies(node.spec))  # valid: check_definition held them
+        while True:
+            attempt = self._attempt(node, step)
+            if attempt.status != "Failed" or self._stopping:
+                break
+            elapsed = (clock.monotonic() if clock else time.monotonic()) - executing_since
+            wait = retrier.wait_before_retry(attempt.exception_type, elapsed)
+            if wait is None:
+                break
+            echo(f"[retry ] {node.name:<24} {node.type:<13} {attempt.exception_type}: attempt {len(step.attempts) + 1} "
+                 f"in {wait:g}s")  # fmt: skip
+            self.write_record()
+            self._retry_wait(wait)
+        status, reason, result, cache_hit = attempt.status, attempt.reason, attempt.result, attempt.cache_hit
         if status == "Failed" and self._stopping:
             status, reason = "Stopped", "the run was interrupted while this step ran"
+        if status == "Failed" and len(step.attempts) > 1:
+            reason = f"{reason} (attempt {len(step.attempts)}; the earlier ones in the record's attempts)"
         with self._record_lock:
             if result is not None:
                 step.properties, step.outputs, step.metrics = result.properties, result.outputs, result.metrics
@@ -499,11 +523,51 @@ class PipelineExecution:
         self.write_record()
         return status != "Failed"
 
+    def _attempt(self, node: StepNode, step: StepRecord) -> StepAttempt:
+        """One attempt at the step, recorded in `step.attempts` (ListPipelineExecutionSteps' AttemptCount)."""
+        with self._record_lock:
+            entry: dict[str, Any] = {"attempt": len(step.attempts) + 1, "started_at": now(), "status": "Executing"}
+            step.attempts.append(entry)
+        attempt = StepAttempt()
+        try:
+            attempt.result, attempt.cache_hit = self._execute(node, step)
+        except (LocalRunError, DefinitionError) as exc:
+            attempt.status = "Failed"
+            attempt.reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
+            attempt.exception_type = exc.exception_type if isinstance(exc, StepFault) else None
+            if isinstance(exc, UnsupportedConstruct):
+                attempt.reason = f"unsupported: {exc}"
+        except Exception as exc:  # a runner bug or a fault (disk full): fail this step, let the others end
+            attempt.status = "Failed"
+            log = self.exec_dir / f"runner-error-{node.name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+            attempt.reason = f"the local runner failed: {type(exc).__name__}: {exc} (traceback in {log})"
+        with self._record_lock:
+            entry.update(ended_at=now(), status=attempt.status)
+            if attempt.status == "Failed":
+                entry.update(failure_reason=attempt.reason, exception_type=attempt.exception_type)
+        return attempt
+
+    def _retry_wait(self, seconds: float) -> None:
+        """Wait before a retry; a test's clock only counts, and an interrupted run stops waiting at once."""
+        if self.options.retry_clock is not None:
+            self.options.retry_clock.sleep(seconds)
+        else:
+            self._stop_event.wait(seconds)
+
+    def _raise_injected_fault(self, node: StepNode, step: StepRecord) -> None:
+        """Where the step would call the service: the fault a test planted for this attempt, if any."""
+        fault = injected_fault(self.options.faults, node.name, len(step.attempts))
+        if fault is not None:
+            raise fault
+
     def _execute(self, node: StepNode, step: StepRecord) -> tuple[StepResult, bool]:
         """The step's result and whether it came from the cache."""
         handler = HANDLERS[node.type]
         run = StepRun(self, node, step)
         if handler.resolves_own_arguments:
+            self._raise_injected_fault(node, step)
             return handler.execute(run), False
         arguments_spec = node.spec.get("Arguments", {})
         run.arguments = resolve(arguments_spec, self.context())
@@ -523,6 +587,7 @@ class PipelineExecution:
             if entry:
                 properties = {**entry["properties"], "CachedFromExecution": entry.get("execution_id")}
                 return StepResult(properties, entry.get("outputs", {}), entry.get("metrics", {})), True
+        self._raise_injected_fault(node, step)
         result = handler.execute(run)
         if key:
             self.cache.save(

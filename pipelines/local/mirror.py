@@ -9,8 +9,8 @@ embedded emulator, or `--endpoint-url`):
 - each time the record is written (a step started or ended, the run ended), the emulator's
   `PutLocalPipelineExecution` with the whole execution: id and ARN from the run's execution id
   (`runs/<start>-<execution-id>/`), status, failure reason, times, parameters, the pipeline's
-  ParallelismConfiguration and the steps in the `ListPipelineExecutionSteps` item shape
-  (`execution_request`).
+  ParallelismConfiguration and the steps in the `ListPipelineExecutionSteps` item shape, each with its
+  `AttemptCount` (`execution_request`).
 
 Then `list_pipeline_executions`, `describe_pipeline_execution`, `list_pipeline_execution_steps` and the
 SageMaker SDK's `_PipelineExecution` (describe, list_steps, wait) answer for the run, live and after the
@@ -75,6 +75,8 @@ def execution_request(
             item["StepDescription"] = spec["Description"]
         if step.ended_at:
             item["EndTime"] = _time(step.ended_at)
+        if step.attempts:  # "The current attempt of the execution step" (botocore's PipelineExecutionStep)
+            item["AttemptCount"] = len(step.attempts)
         if step.status == "Failed" and step.failure_reason:
             item["FailureReason"] = clip(step.failure_reason, STEP_REASON_MAX)
         if step.cache_hit and (step.properties or {}).get("CachedFromExecution"):

@@ -32,6 +32,10 @@ class StepRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     failure_reason: str | None = None
+    # each attempt at the step: attempt (from 1), started_at, ended_at, status, and for a failed one its
+    # failure_reason and exception_type (a retry page type, or None: not retryable); SageMaker lists the step
+    # once, its AttemptCount the number of these (ListPipelineExecutionSteps)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
