@@ -499,6 +499,8 @@ class PipelineExecution:
                  f"in {wait:g}s")  # fmt: skip
             self.write_record()
             self._retry_wait(wait)
+            if self._stopping:  # interrupted while it waited: the step ends Stopped, no further attempt
+                break
         status, reason, result, cache_hit = attempt.status, attempt.reason, attempt.result, attempt.cache_hit
         if status == "Failed" and self._stopping:
             status, reason = "Stopped", "the run was interrupted while this step ran"
