@@ -45,6 +45,10 @@ class PipelineSection(_Strict):
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
     prefix: str = Field(pattern=r"^[A-Za-z0-9_\-/]+$")
     tags: dict[str, str] = Field(default_factory=dict)
+    # ParallelismConfiguration.MaxParallelExecutionSteps of CreatePipeline / UpdatePipeline (botocore: min 1;
+    # "The max number of steps that can be executed in parallel"); None: SageMaker runs every ready step at once.
+    # A request member, not part of the definition JSON: `upsert` sends it and the local runner honours it.
+    max_parallel_steps: int | None = Field(default=None, ge=1)
 
 
 class Images(_Strict):

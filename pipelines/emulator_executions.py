@@ -15,7 +15,8 @@ beside moto rather than inside it:
 - `ListPipelineExecutionSteps`: a local execution's steps that started, newest first (`SortOrder`),
   `MaxResults` / `NextToken` pages; none for an execution moto has.
 - `DescribePipelineExecution`, `ListPipelineExecutions`: the local executions and moto's merged, with the
-  failure reason (absent when there is none), newest first, `SortOrder`, `MaxResults` / `NextToken`.
+  failure reason (absent when there is none), newest first, `SortOrder`, `MaxResults` / `NextToken`; a local
+  execution is described with the ParallelismConfiguration its run obeyed.
 - `ListPipelineParametersForExecution`, `DescribePipelineDefinitionForExecution`: a local execution's
   (the definition the pipeline had at its first put); moto's answer for moto's executions.
 
@@ -131,6 +132,7 @@ class LocalExecution:
             "FailureReason": put.get("FailureReason"),
             "CreationTime": self.started,
             "LastModifiedTime": put.get("LastModifiedTime") or self.started,
+            "ParallelismConfiguration": put.get("ParallelismConfiguration"),
         }
         return {k: v for k, v in described.items() if v not in (None, "")}
 

@@ -129,16 +129,34 @@ def definition_diff(old: dict[str, Any] | None, new: dict[str, Any], name: str) 
     return "\n".join(difflib.unified_diff(old_text, new_text, label, f"{name} (this build)", lineterm=""))
 
 
+def parallelism_configuration(max_parallel_steps: int | None) -> dict[str, Any]:
+    """The `ParallelismConfiguration` member of CreatePipeline / UpdatePipeline (and of StartPipelineExecution,
+    where it overrides the pipeline's for one run): SageMaker runs every ready step at once unless
+    `MaxParallelExecutionSteps` limits it. Not part of the definition JSON (the SDK's `Pipeline.create` /
+    `upsert` / `start` send it beside the definition, as `parallelism_config`). Empty when unlimited."""
+    return {} if max_parallel_steps is None else {
+        "ParallelismConfiguration": {"MaxParallelExecutionSteps": max_parallel_steps}
+    }
+
+
 def pipeline_request(
-    *, name: str, definition: str, role_arn: str, description: str, definition_uri: str
+    *,
+    name: str,
+    definition: str,
+    role_arn: str,
+    description: str,
+    definition_uri: str,
+    max_parallel_steps: int | None = None,
 ) -> dict[str, Any]:
-    """The CreatePipeline / UpdatePipeline body: the definition inline up to 100 KB, else from S3."""
+    """The CreatePipeline / UpdatePipeline body: the definition inline up to 100 KB, else from S3; the
+    pipeline's parallelism limit (`pipeline.max_parallel_steps`) when it has one."""
     body: dict[str, Any] = {"PipelineName": name, "RoleArn": role_arn, "PipelineDescription": description}
     if len(definition.encode()) > INLINE_DEFINITION_LIMIT:
         bucket, key = _split_s3(definition_uri)
         body["PipelineDefinitionS3Location"] = {"Bucket": bucket, "ObjectKey": key}
     else:
         body["PipelineDefinition"] = definition
+    body.update(parallelism_configuration(max_parallel_steps))
     return body
 
 
@@ -152,10 +170,17 @@ def upsert_pipeline(
     description: str,
     tags: dict[str, str],
     definition_uri: str,
+    max_parallel_steps: int | None = None,
 ) -> tuple[str, bool]:
-    """Create the pipeline or update it in place (never a duplicate); returns (ARN, created)."""
+    """Create the pipeline or update it in place (never a duplicate); returns (ARN, created). The pipeline's
+    `max_parallel_steps` goes with it as its ParallelismConfiguration, which every execution then obeys."""
     body = pipeline_request(
-        name=name, definition=definition, role_arn=role_arn, description=description, definition_uri=definition_uri
+        name=name,
+        definition=definition,
+        role_arn=role_arn,
+        description=description,
+        definition_uri=definition_uri,
+        max_parallel_steps=max_parallel_steps,
     )
     location = body.get("PipelineDefinitionS3Location")
     if location:
@@ -185,6 +210,7 @@ __all__ = [
     "PublishError",
     "definition_diff",
     "ensure_bucket",
+    "parallelism_configuration",
     "pipeline_request",
     "published_definition",
     "start_execution",

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             description=config.pipeline.description,
             tags=config.pipeline.tags,
             definition_uri=f"{config.s3_root}/definitions/{config.pipeline.name}.json",
+            max_parallel_steps=config.pipeline.max_parallel_steps,
         )
         log.info("%s pipeline %s", "created" if created else "updated", arn)
         print(arn)

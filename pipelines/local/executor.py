@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import string
 import threading
 import time
 import traceback
@@ -33,12 +34,14 @@ from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
 from pipelines.definition.expressions import EXECUTION_VARIABLES, EvaluationContext, check_supported, resolve
 from pipelines.definition.graph import StepNode, execution_order, flatten_steps
 from pipelines.definition.requests import job_name
+from pipelines.definition.retry_rules import parse_retry_policies
 from pipelines.definition.rules import check_definition
 from pipelines.local.cache import StepCache, cache_key, output_digests
 from pipelines.local.errors import DefinitionRefused, DefinitionUnreadable, LocalRunError, StepFailed
 from pipelines.local.handlers import HANDLERS, StepResult, StepRun
 from pipelines.local.jobs.host import stop_all_jobs
 from pipelines.local.record import ExecutionRecord, StepRecord, now
+from pipelines.local.retries import Retrier, RetryClock, StepFault, injected_fault
 from pipelines.local.service_checks import refuse_invalid
 from pipelines.local.store import LOCAL_INPUTS_BUCKET, LocalStore
 
@@ -62,6 +65,10 @@ class RunOptions:
     region: str = "us-east-1"
     cores: int | None = None
     max_parallel: int | None = None  # jobs and tuning trials at once (default: the cores)
+    # The pipeline's ParallelismConfiguration.MaxParallelExecutionSteps (`pipeline.max_parallel_steps`, sent with
+    # CreatePipeline by `upsert`): steps at once, whatever the machine; None: every ready step at once, as
+    # SageMaker. A step waits for one of these and, for each job it runs, for one of `max_parallel`.
+    max_parallel_steps: int | None = None
     echo: Callable[[str], None] = print
     # the start-time policy --param values are held to (pipelines.parameter_table.ParameterPolicy; run_config sets
     # the config's); None: the definition's own (ranges, and Approved only where it is the default)
@@ -71,9 +78,24 @@ class RunOptions:
     # run, e.g. the emulator's pipeline execution. A failing observer is called no more; the run still
     # finishes its steps (their artifacts and record are kept), then fails: `RunResult.observer_error`.
     on_record: Callable[[ExecutionRecord], None] | None = None
+    # Tests only: per step, the exception types (`pipelines.local.retries.EXCEPTION_TYPES`) its successive
+    # attempts fail with, raised where the step would call the service; and a clock whose sleep only counts.
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    retry_clock: RetryClock | None = None
     # Container mode (`--containers`): every job in the image its step declares, on this machine's Docker
     # (pipelines.local.jobs.containers); None: on the host, in this venv.
     containers: Any = None
+
+
+@dataclass
+class StepAttempt:
+    """How one attempt at a step ended: its status, why it failed and the fault's exception type, if any."""
+
+    status: str = "Succeeded"
+    reason: str | None = None
+    exception_type: str | None = None
+    result: StepResult | None = None
+    cache_hit: bool = False
 
 
 @dataclass
@@ -112,9 +134,24 @@ def resolve_parameters(definition: dict[str, Any], given: dict[str, str], policy
     return values
 
 
+# SageMaker's execution ids are 12 lowercase letters and digits (the last part of a PipelineExecutionArn,
+# e.g. `.../pipeline/abalone/execution/123ab12cd3ef` in the developer guide's selective-execution page,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-selective-ex.html); botocore's ARN pattern leaves
+# it open (`.../execution/.*`). The runner's are the same length, so the lengths of S3 URIs and job names
+# built from `Execution.PipelineExecutionId` are checked locally at the length the cloud gives them.
+EXECUTION_ID_LENGTH = 12
+EXECUTION_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
 def new_execution_id() -> str:
-    """Sortable by start time, lowercase like SageMaker's, safe in S3 keys and file names."""
-    return f"{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
+    """12 random lowercase letters and digits, as SageMaker's (`EXECUTION_ID_LENGTH`)."""
+    return "".join(secrets.choice(EXECUTION_ID_ALPHABET) for _ in range(EXECUTION_ID_LENGTH))
+
+
+def execution_folder_name(execution_id: str, started: datetime) -> str:
+    """`<run-dir>/<UTC start>-<execution id>`: the folder sorts and reads by start time, which the random id
+    does not; the id alone is what S3 URIs and job names carry."""
+    return f"{started:%Y%m%dt%H%M%S}-{execution_id}"
 
 
 def stage_uploads(uploads: list[Upload], store: LocalStore) -> str:
@@ -158,19 +195,25 @@ class PipelineExecution:
         self.uploads = uploads or []
         self.execution_id = new_execution_id()
         self.pipeline_name = pipeline_name
-        self.exec_dir = self.run_dir / self.execution_id
+        self.exec_dir = self.run_dir / execution_folder_name(self.execution_id, datetime.now(UTC))
+        self.max_parallel_steps = options.max_parallel_steps
         self.record = ExecutionRecord(
             execution_id=self.execution_id,
             pipeline_name=self.pipeline_name,
             path=self.exec_dir / "execution.json",
             parameters=dict(self.parameters),
+            parallelism_configuration=(
+                {"MaxParallelExecutionSteps": self.max_parallel_steps} if self.max_parallel_steps else None
+            ),
         )
         self.max_parallel = max(1, options.max_parallel or default_cores())
         self._slots = threading.BoundedSemaphore(self.max_parallel)
+        self._step_slots = threading.BoundedSemaphore(self.max_parallel_steps) if self.max_parallel_steps else None
         self._record_lock = threading.RLock()
         self._client_lock = threading.Lock()
         self.observer_error: str | None = None
         self._stopping = False
+        self._stop_event = threading.Event()  # set with _stopping: a retry's wait ends at once
         self._reported_branches: set[tuple[str, bool]] = set()
         self._emulator = None
         self._sagemaker = None
@@ -237,6 +280,15 @@ class PipelineExecution:
         with self._slots:
             yield
 
+    @contextmanager
+    def step_slot(self) -> Iterator[None]:
+        """Hold one of the pipeline's `MaxParallelExecutionSteps` slots while a step runs (none: no limit)."""
+        if self._step_slots is None:
+            yield
+            return
+        with self._step_slots:
+            yield
+
     def _warn(self, message: str) -> None:
         self.options.echo(f"warning: {message}")
 
@@ -273,9 +325,12 @@ class PipelineExecution:
                 branch=f"{node.branch[0]}.{'IfSteps' if node.branch[1] else 'ElseSteps'}" if node.branch else None,
             )
         self.write_record()
+        limit = self.max_parallel_steps
+        steps_at_once = f"up to {limit} step{'s' if limit > 1 else ''} at once (ParallelismConfiguration), " \
+            if limit else ""  # fmt: skip
         echo(
             f"execution {self.execution_id} of {self.pipeline_name}: {len(self.order)} steps, "
-            f"up to {self.max_parallel} jobs at once; record {self.record.path}"
+            f"{steps_at_once}up to {self.max_parallel} jobs at once; record {self.record.path}"
         )
         try:
             self._link_local_folders()
@@ -336,6 +391,7 @@ class PipelineExecution:
                 self._schedule_loop(pool, pending, running, after_step)
             except BaseException:  # Ctrl-C or a fault: end the jobs so the pool's threads can finish
                 self._stopping = True
+                self._stop_event.set()
                 stopped = stop_all_jobs()
                 if stopped:
                     self.options.echo(f"stopped {stopped} running job(s)")
@@ -363,9 +419,10 @@ class PipelineExecution:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: self.nodes[running[f]].order):
                 name = running.pop(future)
-                if not future.result():
+                ran = future.result()
+                if ran is False:
                     failed = True
-                elif after_step:
+                elif ran and after_step:
                     after_step(self, name)
 
     def _readiness(self, node: StepNode) -> str:
@@ -408,8 +465,17 @@ class PipelineExecution:
             self.options.echo(f"[ skip ] {node.name:<24} {node.type:<13} not executed: {reason}")
         self.write_record()
 
-    def _run_step(self, node: StepNode) -> bool:
-        """Runs one step (on a pool thread); False when the pipeline must stop (the step failed)."""
+    def _run_step(self, node: StepNode) -> bool | None:
+        """Runs one step (on a pool thread) once it has a parallelism slot; False when the pipeline must stop
+        (the step failed), None when it never started (the run failed while it waited for a slot)."""
+        with self.step_slot():
+            with self._record_lock:
+                if self._stopping or self.record.status == "Failed":  # SageMaker starts no step after a failure
+                    return None
+            return self._run_started_step(node)
+
+    def _run_started_step(self, node: StepNode) -> bool:
+        """The step from its start to its end, each attempt its RetryPolicies allow (`pipelines.local.retries`)."""
         step = self.record.steps[node.name]
         echo = self.options.echo
         with self._record_lock:
@@ -417,23 +483,29 @@ class PipelineExecution:
         self.write_record()
         echo(f"[start ] {node.name:<24} {node.type}")
         started = time.monotonic()
-        status, reason, result, cache_hit = "Succeeded", None, None, False
         handler = HANDLERS[node.type]
-        try:
-            result, cache_hit = self._execute(node, step)
-        except (LocalRunError, DefinitionError) as exc:
-            status = "Failed"
-            reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
-            if isinstance(exc, UnsupportedConstruct):
-                reason = f"unsupported: {exc}"
-        except Exception as exc:  # a runner bug or a fault (disk full): fail this step, let the others end
-            status = "Failed"
-            log = self.exec_dir / f"runner-error-{node.name}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc())
-            reason = f"the local runner failed: {type(exc).__name__}: {exc} (traceback in {log})"
+        clock = self.options.retry_clock
+        executing_since = clock.monotonic() if clock else started
+        retrier = Retrier(node.type, parse_retry_policies(node.spec))  # valid: check_definition held them
+        while True:
+            attempt = self._attempt(node, step)
+            if attempt.status != "Failed" or self._stopping:
+                break
+            elapsed = (clock.monotonic() if clock else time.monotonic()) - executing_since
+            wait = retrier.wait_before_retry(attempt.exception_type, elapsed)
+            if wait is None:
+                break
+            echo(f"[retry ] {node.name:<24} {node.type:<13} {attempt.exception_type}: attempt {len(step.attempts) + 1} "
+                 f"in {wait:g}s")  # fmt: skip
+            self.write_record()
+            self._retry_wait(wait)
+            if self._stopping:  # interrupted while it waited: the step ends Stopped, no further attempt
+                break
+        status, reason, result, cache_hit = attempt.status, attempt.reason, attempt.result, attempt.cache_hit
         if status == "Failed" and self._stopping:
             status, reason = "Stopped", "the run was interrupted while this step ran"
+        if status == "Failed" and len(step.attempts) > 1:
+            reason = f"{reason} (attempt {len(step.attempts)}; the earlier ones in the record's attempts)"
         with self._record_lock:
             if result is not None:
                 step.properties, step.outputs, step.metrics = result.properties, result.outputs, result.metrics
@@ -453,11 +525,51 @@ class PipelineExecution:
         self.write_record()
         return status != "Failed"
 
+    def _attempt(self, node: StepNode, step: StepRecord) -> StepAttempt:
+        """One attempt at the step, recorded in `step.attempts` (ListPipelineExecutionSteps' AttemptCount)."""
+        with self._record_lock:
+            entry: dict[str, Any] = {"attempt": len(step.attempts) + 1, "started_at": now(), "status": "Executing"}
+            step.attempts.append(entry)
+        attempt = StepAttempt()
+        try:
+            attempt.result, attempt.cache_hit = self._execute(node, step)
+        except (LocalRunError, DefinitionError) as exc:
+            attempt.status = "Failed"
+            attempt.reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
+            attempt.exception_type = exc.exception_type if isinstance(exc, StepFault) else None
+            if isinstance(exc, UnsupportedConstruct):
+                attempt.reason = f"unsupported: {exc}"
+        except Exception as exc:  # a runner bug or a fault (disk full): fail this step, let the others end
+            attempt.status = "Failed"
+            log = self.exec_dir / f"runner-error-{node.name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+            attempt.reason = f"the local runner failed: {type(exc).__name__}: {exc} (traceback in {log})"
+        with self._record_lock:
+            entry.update(ended_at=now(), status=attempt.status)
+            if attempt.status == "Failed":
+                entry.update(failure_reason=attempt.reason, exception_type=attempt.exception_type)
+        return attempt
+
+    def _retry_wait(self, seconds: float) -> None:
+        """Wait before a retry; a test's clock only counts, and an interrupted run stops waiting at once."""
+        if self.options.retry_clock is not None:
+            self.options.retry_clock.sleep(seconds)
+        else:
+            self._stop_event.wait(seconds)
+
+    def _raise_injected_fault(self, node: StepNode, step: StepRecord) -> None:
+        """Where the step would call the service: the fault a test planted for this attempt, if any."""
+        fault = injected_fault(self.options.faults, node.name, len(step.attempts))
+        if fault is not None:
+            raise fault
+
     def _execute(self, node: StepNode, step: StepRecord) -> tuple[StepResult, bool]:
         """The step's result and whether it came from the cache."""
         handler = HANDLERS[node.type]
         run = StepRun(self, node, step)
         if handler.resolves_own_arguments:
+            self._raise_injected_fault(node, step)
             return handler.execute(run), False
         arguments_spec = node.spec.get("Arguments", {})
         run.arguments = resolve(arguments_spec, self.context())
@@ -477,6 +589,7 @@ class PipelineExecution:
             if entry:
                 properties = {**entry["properties"], "CachedFromExecution": entry.get("execution_id")}
                 return StepResult(properties, entry.get("outputs", {}), entry.get("metrics", {})), True
+        self._raise_injected_fault(node, step)
         result = handler.execute(run)
         if key:
             self.cache.save(

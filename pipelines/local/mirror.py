@@ -8,8 +8,9 @@ embedded emulator, or `--endpoint-url`):
   there unchanged);
 - each time the record is written (a step started or ended, the run ended), the emulator's
   `PutLocalPipelineExecution` with the whole execution: id and ARN from the run's execution id
-  (`runs/<execution-id>/`), status, failure reason, times, parameters and the steps in the
-  `ListPipelineExecutionSteps` item shape (`execution_request`).
+  (`runs/<start>-<execution-id>/`), status, failure reason, times, parameters, the pipeline's
+  ParallelismConfiguration and the steps in the `ListPipelineExecutionSteps` item shape, each with its
+  `AttemptCount` (`execution_request`).
 
 Then `list_pipeline_executions`, `describe_pipeline_execution`, `list_pipeline_execution_steps` and the
 SageMaker SDK's `_PipelineExecution` (describe, list_steps, wait) answer for the run, live and after the
@@ -74,6 +75,8 @@ def execution_request(
             item["StepDescription"] = spec["Description"]
         if step.ended_at:
             item["EndTime"] = _time(step.ended_at)
+        if step.attempts:  # "The current attempt of the execution step" (botocore's PipelineExecutionStep)
+            item["AttemptCount"] = len(step.attempts)
         if step.status == "Failed" and step.failure_reason:
             item["FailureReason"] = clip(step.failure_reason, STEP_REASON_MAX)
         if step.cache_hit and (step.properties or {}).get("CachedFromExecution"):
@@ -102,6 +105,8 @@ def execution_request(
     }
     if ended and record.failure_reason:
         request["FailureReason"] = clip(record.failure_reason, EXECUTION_REASON_MAX)
+    if record.parallelism_configuration:
+        request["ParallelismConfiguration"] = dict(record.parallelism_configuration)
     return request
 
 
@@ -193,9 +198,12 @@ class ExecutionMirror:
         request = {"PipelineName": name, "PipelineDefinition": text, "RoleArn": self.role_arn}
         if self.description:
             request["PipelineDescription"] = self.description
+        parallelism = self.execution.record.parallelism_configuration  # as `upsert` sends it
+        if parallelism:
+            request["ParallelismConfiguration"] = dict(parallelism)
         if described is None:
             return client.create_pipeline(**request)["PipelineArn"]
-        if described.get("PipelineDefinition") != text:
+        if described.get("PipelineDefinition") != text or described.get("ParallelismConfiguration") != parallelism:
             client.update_pipeline(**request)
         return described["PipelineArn"]
 

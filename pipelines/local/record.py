@@ -1,4 +1,4 @@
-"""`<run-dir>/<execution-id>/execution.json`: what the run did, step by step, rewritten as it goes."""
+"""`<run-dir>/<start>-<execution-id>/execution.json`: what the run did, step by step, rewritten as it goes."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ class StepRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     failure_reason: str | None = None
+    # each attempt at the step: attempt (from 1), started_at, ended_at, status, and for a failed one its
+    # failure_reason and exception_type (a retry page type, or None: not retryable); SageMaker lists the step
+    # once, its AttemptCount the number of these (ListPipelineExecutionSteps)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +51,9 @@ class ExecutionRecord:
     sample_data: str | None = None
     model_package_arn: str | None = None
     aws_endpoint: str | None = None
+    # the pipeline's ParallelismConfiguration ({"MaxParallelExecutionSteps": n}), as DescribePipelineExecution
+    # shows it; None: no limit
+    parallelism_configuration: dict[str, int] | None = None
     steps: dict[str, StepRecord] = field(default_factory=dict)
 
     def write(self) -> None:

@@ -52,6 +52,8 @@ def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
 def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> RunResult:
     definition, uploads = build_definition(config)
     options.region = config.pipeline.region
+    if options.max_parallel_steps is None:  # the pipeline's ParallelismConfiguration, as `upsert` publishes it
+        options.max_parallel_steps = config.pipeline.max_parallel_steps
     from pipelines.parameter_table import ParameterPolicy
 
     if options.parameter_policy is None:  # --param values are held to this config's allowlist and approval policy

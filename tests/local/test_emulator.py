@@ -278,7 +278,7 @@ def test_the_sdk_follows_a_local_run_while_it_runs(run_fake, tmp_path, monkeypat
 
 # -- the mirror's request, piece by piece -----------------------------------------------------------------
 def _record(tmp_path, **fields) -> ExecutionRecord:
-    record = ExecutionRecord(execution_id="20260101t000000-abcdef", pipeline_name="p", path=tmp_path / "x.json")
+    record = ExecutionRecord(execution_id="0a1b2c3d4e5f", pipeline_name="p", path=tmp_path / "x.json")
     for name, value in fields.items():
         setattr(record, name, value)
     return record
@@ -298,7 +298,8 @@ def test_only_started_steps_are_listed_and_the_execution_ends_with_the_run(tmp_p
     assert request["PipelineExecutionStatus"] == "Executing" and "FailureReason" not in request
     a, b = request["PipelineExecutionSteps"]
     assert (a["StepName"], a["StepStatus"], len(a["FailureReason"])) == ("A", "Failed", 1024)
-    assert a["Metadata"] == {"ProcessingJob": {"Arn": f"{pipeline_arn.split(':pipeline/')[0]}:processing-job/a-abcdef"}}
+    prefix = pipeline_arn.split(":pipeline/")[0]
+    assert a["Metadata"] == {"ProcessingJob": {"Arn": f"{prefix}:processing-job/a-0a1b2c3d4e5f"}}
     assert (b["StepName"], b["StepStatus"], "EndTime" in b) == ("B", "Executing", False)
     record.ended_at = t1
     ended = execution_request(record, pipeline_arn)
