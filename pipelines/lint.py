@@ -5,7 +5,8 @@
 Rules (each violation is one line: `<step>: <rule>: <what is wrong>`):
 - kms:        with `security.kms_key_id` set, every job step encrypts its volume and its output with it
 - vpc:        with subnets set, every job step runs in that VPC; with `network_isolation`, every job is isolated
-- spot:       managed spot training only with a checkpoint S3 URI and a MaxWaitTimeInSeconds
+- spot:       managed spot training only with a checkpoint S3 URI (MaxWaitTimeInSeconds is a service rule:
+              `stopping`, pipelines/definition/spot_rules.py)
 - instances:  every instance type (literal or parameter default) is in `security.allowed_instance_types`
 - secrets:    no plain-text secret in container arguments, environment or hyperparameters
 - caching:    every deterministic job step caches (steps in `caching.nondeterministic_steps` are exempt)
@@ -173,6 +174,7 @@ def service_violations(
         role_arn=config.pipeline.role_arn,
         description=config.pipeline.description,
         definition_uri=f"{config.s3_root}/definitions/{config.pipeline.name}.json",
+        max_parallel_steps=config.pipeline.max_parallel_steps,
     )
     body["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(config.pipeline.tags.items())]
     body["ClientRequestToken"] = UNKNOWN  # boto3 fills it in
@@ -209,11 +211,8 @@ def policy_violations(
                 flag("vpc", "not in the configured security groups")
         if security.network_isolation and not job["isolated"]:
             flag("vpc", "network isolation is configured but not enabled")
-        if job["spot"]:
-            if not job.get("checkpoint"):
-                flag("spot", "managed spot training without a CheckpointConfig S3Uri (work is lost on interruption)")
-            if not job.get("max_wait"):
-                flag("spot", "managed spot training without StoppingCondition.MaxWaitTimeInSeconds")
+        if job["spot"] and not job.get("checkpoint"):
+            flag("spot", "managed spot training without a CheckpointConfig S3Uri (work is lost on interruption)")
         instance_type = _literal(job["instance_type"], defaults)
         if security.allowed_instance_types and instance_type not in security.allowed_instance_types:
             flag("instances", f"instance type {instance_type!r} is not in security.allowed_instance_types")

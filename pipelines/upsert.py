@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.identities import is_local_endpoint, placeholder_errors
     from pipelines.lint import lint_definition
     from pipelines.parameter_table import ParameterPolicy
+    from pipelines.parameter_values import checked_parameter_values, parameter_pairs
     from pipelines.publish import (
         AwsTarget,
         PublishError,
@@ -101,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             len(session.pending_uploads),
             time.perf_counter() - started,
         )
-        violations = lint_definition(parsed, config)
+        # lint judges the definition at this start's values (already checked above, now typed)
+        values = checked_parameter_values(parameter_pairs(args.param), parsed, ParameterPolicy.from_config(config))
+        violations = lint_definition(parsed, config, values)
         for violation in violations:
             log.error("lint: %s", violation)
         if violations and not args.dry_run:

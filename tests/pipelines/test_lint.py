@@ -63,8 +63,9 @@ def test_spot_training_needs_a_checkpoint_and_max_wait(default):
     tuning = next(s for s in _job_steps(spot) if s["Type"] == "Tuning")
     job = tuning["Arguments"]["TrainingJobDefinition"]
     job["EnableManagedSpotTraining"] = True
-    messages = [v.message for v in lint.lint_definition(spot, config) if v.rule == "spot"]
-    assert len(messages) == 2 and any("CheckpointConfig" in m for m in messages)
+    found = lint.lint_definition(spot, config)
+    assert [v.rule for v in found if "CheckpointConfig" in v.message] == ["spot"]  # the policy: work is lost
+    assert [v.rule for v in found if "MaxWaitTimeInSeconds" in v.message] == ["stopping"]  # the service rule, once
     job["CheckpointConfig"] = {"S3Uri": "s3://bucket/checkpoints"}
     job["StoppingCondition"]["MaxWaitTimeInSeconds"] = 7200
     assert lint.lint_definition(spot, config) == []
