@@ -149,7 +149,7 @@ def service_violations(
     """What SageMaker would refuse: the definition-wide rules, then each request with what lint can know."""
     from pipelines.publish import pipeline_request
 
-    violations = check_definition(definition)
+    violations = check_definition(definition, dict(parameters or {}))  # at the values lint was given
     if any(v.rule == "graph" for v in violations):
         return violations
     nodes = flatten_steps(definition)

@@ -185,10 +185,12 @@ class PipelineExecution:
             self.order = execution_order(self.nodes)
         except DefinitionError as exc:
             raise DefinitionUnreadable(exc) from exc
-        refused = check_definition(definition)
+        refused = check_definition(definition)  # the definition as published, at its defaults
         if refused:  # before anything is written: a refused definition leaves no trace
             raise DefinitionRefused(refused)
         self.parameters = resolve_parameters(definition, options.parameters, options.parameter_policy)  # ditto
+        if options.parameters and (refused := check_definition(definition, self.parameters)):  # ... and as started
+            raise DefinitionRefused(refused)
         self.run_dir = Path(options.run_dir).resolve()  # jobs run in their own folders: no relative paths
         self.store = LocalStore(self.run_dir / "s3")
         self.cache = StepCache(self.run_dir / ".cache", enabled=options.use_cache, warn=self._warn)

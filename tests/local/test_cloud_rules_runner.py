@@ -77,3 +77,11 @@ def test_the_runner_refuses_before_the_first_job(quick_definition, tmp_path, cas
 
 def test_the_quick_definition_is_not_refused(quick_definition, tmp_path):
     PipelineExecution(copy.deepcopy(quick_definition), RunOptions(run_dir=tmp_path / "runs"))
+
+
+def test_the_runner_judges_the_rules_at_the_executions_own_values(quick_definition, tmp_path):
+    """The same definition, started with MaxTuningJobs=251: round 2 and its parent ask for 502 training jobs."""
+    with pytest.raises(DefinitionRefused, match=r"Tune-xgboost-2: tuning: .*502 training jobs"):
+        PipelineExecution(copy.deepcopy(quick_definition),
+                          RunOptions(run_dir=tmp_path / "runs", parameters={"MaxTuningJobs": "251"}))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

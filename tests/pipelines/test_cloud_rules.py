@@ -238,3 +238,14 @@ def test_which_exception_types_each_step_type_takes_and_retries():
     assert allowed_exception_types("Condition") == allowed_exception_types("Fail") == ()
     assert "SageMaker.JOB_INTERNAL_ERROR" not in retried_exception_types("Tuning")  # the tuning job retries its own
     assert "SageMaker.JOB_INTERNAL_ERROR" in retried_exception_types("Training")
+
+
+def test_lint_judges_the_budget_at_its_param_values(built, tmp_path, capsys):
+    """`pipelines.lint --param MaxTuningJobs=251`: round 2 would ask for 502 training jobs with its parent's."""
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(built[1]))
+    assert lint.main(["--definition", str(path), "--param", "MaxTuningJobs=166"]) == 0
+    capsys.readouterr()
+    assert lint.main(["--definition", str(path), "--param", "MaxTuningJobs=251"]) == 1
+    assert any(line.startswith("Tune-xgboost-2: tuning: ") and "502 training jobs" in line
+               for line in capsys.readouterr().out.splitlines())
