@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.definition.errors import DefinitionError, UnsupportedConstruct
-from pipelines.definition.expressions import step_references
+from pipelines.definition.expressions import gets, step_references
 
 STEP_KEYS = {
     "Name",
@@ -186,3 +186,16 @@ def iter_branch_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         if step.get("Type") == "Condition":
             yield from iter_branch_steps(step.get("Arguments", {}).get("IfSteps", []))
             yield from iter_branch_steps(step.get("Arguments", {}).get("ElseSteps", []))
+
+
+def property_references(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[tuple[str, StepNode, str]]:
+    """(`Get` reference, the step it names, the property path) for each `Get Steps.X.<path>` in `node`'s
+    arguments naming a step of the definition (an unknown step is flatten_steps' error, a bare step name
+    has no property: both are skipped). The property and output rules each judge the path their way."""
+    for reference in gets(node.data_arguments):
+        if not reference.startswith("Steps."):
+            continue
+        step_name, _, path = reference.removeprefix("Steps.").partition(".")
+        target = nodes.get(step_name)
+        if target is not None and path:
+            yield reference, target, path

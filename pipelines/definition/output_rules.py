@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.definition.errors import DefinitionError
-from pipelines.definition.expressions import gets, parse_path
-from pipelines.definition.graph import StepNode
+from pipelines.definition.expressions import parse_path
+from pipelines.definition.graph import StepNode, property_references
 from pipelines.definition.violation import Violation
 
 # Per step type: the describe-response lists whose items a path may select by name (or index), where the
@@ -59,13 +59,8 @@ def output_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Vi
 
 
 def _reference_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
-    for reference in gets(node.data_arguments):
-        if not reference.startswith("Steps."):
-            continue
-        step_name, _, path = reference.removeprefix("Steps.").partition(".")
-        target = nodes.get(step_name)
-        if target is None or not path:
-            continue  # the graph rule's
+    for reference, target, path in property_references(node, nodes):
+        step_name = target.name
         try:
             tokens = parse_path(path)
         except DefinitionError:

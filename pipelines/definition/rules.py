@@ -42,7 +42,14 @@ from typing import Any
 
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.expressions import gets, parse_path
-from pipelines.definition.graph import StepNode, ancestors, execution_order, flatten_steps, iter_branch_steps
+from pipelines.definition.graph import (
+    StepNode,
+    ancestors,
+    execution_order,
+    flatten_steps,
+    iter_branch_steps,
+    property_references,
+)
 from pipelines.definition.output_rules import output_violations
 from pipelines.definition.parameter_rules import parameter_limit_violations
 from pipelines.definition.processing_rules import processing_path_violations
@@ -134,13 +141,8 @@ def _parameter_violations(definition: dict[str, Any], nodes: dict[str, StepNode]
 
 # -- property references ----------------------------------------------------------------------------------
 def _property_violations(node: StepNode, nodes: dict[str, StepNode]) -> Iterator[Violation]:
-    for reference in gets(node.data_arguments):
-        if not reference.startswith("Steps."):
-            continue
-        step_name, _, path = reference.removeprefix("Steps.").partition(".")
-        target = nodes.get(step_name)
-        if target is None or not path:
-            continue  # an unknown step is a graph error; flatten_steps reports it
+    for reference, target, path in property_references(node, nodes):
+        step_name = target.name
         try:
             tokens = parse_path(path)
         except DefinitionError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.definition.service_rules import UNKNOWN
+from pipelines.definition.tuning_rules import training_definitions
 from pipelines.definition.violation import Violation
 
 RULE = "stopping"  # not "spot": that is lint's policy rule (the firm's: a checkpoint, a MaxWait); this is SageMaker's
@@ -45,12 +46,7 @@ def _training_jobs(step_type: str, arguments: Any) -> Iterator[tuple[str, dict[s
     if step_type == "Training":
         yield "", arguments
     elif step_type == "Tuning":
-        if isinstance(arguments.get("TrainingJobDefinition"), dict):
-            yield "TrainingJobDefinition.", arguments["TrainingJobDefinition"]
-        definitions = arguments.get("TrainingJobDefinitions")
-        for index, job in enumerate(definitions if isinstance(definitions, list) else []):
-            if isinstance(job, dict):
-                yield f"TrainingJobDefinitions[{index}].", job
+        yield from ((f"{where}.", job) for where, job in training_definitions(arguments))
 
 
 def _number(value: Any) -> bool:

@@ -65,7 +65,7 @@ def tuning_violations(step: str, arguments: Any, parent_budgets: dict[str, Any])
     if not isinstance(arguments, dict):
         return
     config = _mapping(arguments.get("HyperParameterTuningJobConfig"))
-    for where, training in _training_definitions(arguments):
+    for where, training in training_definitions(arguments):
         ranges_where, ranges = "HyperParameterTuningJobConfig.ParameterRanges", config.get("ParameterRanges")
         if "HyperParameterRanges" in training:
             ranges_where, ranges = f"{where}.HyperParameterRanges", training["HyperParameterRanges"]
@@ -97,7 +97,8 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _training_definitions(arguments: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def training_definitions(arguments: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A tuning request's training-job definitions, each with where it sits (`TrainingJobDefinitions[1]`)."""
     if isinstance(arguments.get("TrainingJobDefinition"), dict):
         yield "TrainingJobDefinition", arguments["TrainingJobDefinition"]
     definitions = arguments.get("TrainingJobDefinitions")
