@@ -151,3 +151,95 @@ def test_an_artifact_of_an_unexpected_shape_leaves_the_report_written_and_says_w
     assert report_main(["--execution", str(execution)]) == 0, capsys.readouterr().err
     html = (execution.parent / "report.html").read_text()
     assert "<script" not in html.lower() and html.rstrip().endswith("</html>")
+
+
+# -- credential-shaped strings anywhere in the definition --------------------------------------------------------
+KEY_ID = "AKIA" + "Q3EGRZBMJXN7T5WY"  # shaped like an access key id, not one
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY"  # AWS's documented example shape: 40 characters
+
+
+@pytest.fixture(scope="module")
+def definition():
+    from pipelines.config import load_config
+    from pipelines.definition import definition_json, get_pipeline
+
+    return json.loads(definition_json(get_pipeline(load_config())))
+
+
+def _parameter(definition: dict, name: str) -> dict:
+    return next(p for p in definition["Parameters"] if p["Name"] == name)
+
+
+PLANTED = [
+    pytest.param(("param", "InputDataUrl", f"s3://{KEY_ID}:{SECRET}@bucket/data/"), "Parameters[InputDataUrl]",
+                 id="key-and-secret-in-url-userinfo"),
+    pytest.param(("param", "InputDataUrl", f"s3://bucket/data/?aws_access_key_id={KEY_ID}"),
+                 "Parameters[InputDataUrl]", id="key-id-in-a-query"),
+    pytest.param(("param", "InputDataUrl", f"https://host/data?k={SECRET}"), "Parameters[InputDataUrl]",
+                 id="secret-key-shape-in-a-query"),
+    pytest.param(("param", "InputDataUrl", "https://h/x?X-Amz-Signature=abc123&X-Amz-Security-Token=zz"),
+                 "Parameters[InputDataUrl]", id="presigned-url"),
+    pytest.param(("param", "InputDataUrl", "https://user:hunter2@host/data"), "Parameters[InputDataUrl]",
+                 id="password-in-userinfo"),
+    pytest.param(("param", "InputDataUrl", f"prefix_{KEY_ID}_suffix"), "Parameters[InputDataUrl]",
+                 id="key-id-between-underscores"),
+    pytest.param(("enum", "ProcessingInstanceType", f"s3://x/?token={SECRET}"), "Parameters[ProcessingInstanceType]",
+                 id="an-allowed-value"),
+    pytest.param(("step-input", None, f"s3://{KEY_ID}:{SECRET}@bucket/in/"), "Steps[BuildFeatures]",
+                 id="a-processing-input-uri"),
+    pytest.param(("register-env", None, f"ASIA{'Z' * 16}"), "Steps[", id="a-model-environment"),
+]
+
+
+def _plant(definition: dict, where) -> dict:
+    import copy
+
+    planted = copy.deepcopy(definition)
+    kind, name, value = where
+    if kind == "param":
+        _parameter(planted, name)["DefaultValue"] = value
+    elif kind == "enum":
+        _parameter(planted, name).setdefault("EnumValues", []).append(value)
+    elif kind == "step-input":
+        step = next(s for s in planted["Steps"] if s["Name"] == "BuildFeatures")
+        step["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] = value
+    else:  # the first step that is not a job (its arguments are not in the per-job rule's reach)
+        from pipelines.definition.graph import iter_branch_steps
+
+        step = next(s for s in iter_branch_steps(planted["Steps"]) if s["Type"] not in {"Processing", "Training",
+                                                                                          "Tuning"})
+        step.setdefault("Arguments", {})["Planted"] = {"Environment": {"AWS_ACCESS_KEY_ID": value}}
+    return planted
+
+
+@pytest.mark.parametrize(("where", "names"), PLANTED)
+def test_lint_refuses_a_credential_shaped_string_anywhere_in_the_definition_without_echoing_it(
+        tmp_path, capsys, definition, where, names):
+    from pipelines.lint import main as lint_main
+
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(_plant(definition, where)))
+    assert lint_main(["--definition", str(path)]) == 1
+    out, err = capsys.readouterr()
+    found = [line for line in out.splitlines() if ": secrets: " in line]
+    assert len(found) == 1 and names in found[0], out
+    assert "Secrets Manager" in found[0]
+    # masked: neither the key id, nor the secret, nor the password, nor the token
+    for secret in (KEY_ID, SECRET, "hunter2", "abc123", f"ASIA{'Z' * 16}", SECRET[:20]):
+        assert secret not in out and secret not in err
+    assert "no violations" not in out
+
+
+def test_the_projects_own_definition_has_no_credential_shaped_string(definition):
+    from pipelines.lint import credential_violations
+
+    assert credential_violations(definition) == []
+
+
+@pytest.mark.parametrize("value", ["s3://bucket/data/", "arn:aws:secretsmanager:us-east-1:1:secret:x",
+                                   "https://host/x?page=2&limit=50", "conviction/twitter/bearer",
+                                   "a" * 40, "s3://bucket/" + "0123456789abcdef" * 3])
+def test_ordinary_values_are_not_taken_for_credentials(value):
+    from pipelines.lint import credential_kind
+
+    assert credential_kind(value) is None
