@@ -4,6 +4,7 @@ not a regular file, an interrupt while tuning trials run."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,72 @@ def test_the_emulator_command_and_approve_local_start_on_a_torn_journal_with_one
     warning = [line for line in approve.stderr.splitlines() if "not a journalled request" in line]
     assert len(warning) == 1 and str(state / JOURNAL_NAME) in warning[0], approve.stderr
     assert (state / DROPPED_NAME).read_bytes() == b'{"method": "PO\n'
+
+
+# -- upsert --output never replaces what the user named -------------------------------------------------------------
+def _upsert(target: Path) -> int:
+    from pipelines import upsert
+
+    return upsert.main(["--dry-run", "--output", str(target)])
+
+
+def test_upsert_output_through_a_symlink_writes_its_target_and_keeps_the_link(no_aws_credentials, tmp_path):
+    real = tmp_path / "shared" / "pipeline.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "pipeline.json"
+    link.symlink_to(real)
+    assert _upsert(link) == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert json.loads(real.read_text())["Steps"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["pipeline.json"]  # no temporary left
+    # a dangling link: its target is created, the link kept
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "shared" / "new.json")
+    assert _upsert(dangling) == 0 and dangling.is_symlink() and (tmp_path / "shared" / "new.json").is_file()
+
+
+def test_upsert_output_to_a_fifo_writes_through_it_or_refuses_one_line_without_a_reader(no_aws_credentials,
+                                                                                         tmp_path, capsys):
+    import os
+    import threading
+
+    fifo = tmp_path / "definition.fifo"
+    os.mkfifo(fifo)
+    # no reader: refused on one line, not waited on, the FIFO left a FIFO
+    assert _upsert(fifo) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"upsert: --output {fifo}: a FIFO with no reader; start the reader first"
+    assert stat_is_fifo(fifo)
+    # a reader: the definition goes through the FIFO
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    for _ in range(200):  # the reader opens its end
+        import time
+
+        time.sleep(0.02)
+        if _upsert(fifo) == 0:
+            break
+    reader.join(timeout=30)
+    assert received and json.loads(received[0])["Steps"] and stat_is_fifo(fifo)
+
+
+def stat_is_fifo(path: Path) -> bool:
+    import stat
+
+    return stat.S_ISFIFO(path.lstat().st_mode)
+
+
+def test_upsert_output_to_dev_null_is_written_through_and_a_folder_is_refused(no_aws_credentials, tmp_path, capsys):
+    import os
+
+    if Path("/dev/null").is_char_device() and os.access("/dev/null", os.W_OK):
+        assert _upsert(Path("/dev/null")) == 0
+        assert Path("/dev/null").is_char_device()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert _upsert(folder) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"upsert: --output {folder}: is a folder, not a file; name a file"
+    assert list(folder.iterdir()) == []
