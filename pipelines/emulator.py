@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipelines.emulator_journal import JOURNAL_NAME, JournalError, is_read_only
@@ -64,8 +64,11 @@ class Emulator:
     When another emulator already serves `state_dir`, `start()` returns that one's endpoint and `stop()`
     leaves it running (`attached`)."""
 
-    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, region: str = DEFAULT_REGION, port: int = 0):
+    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, region: str = DEFAULT_REGION, port: int = 0,
+                 warn: Callable[[str], None] | None = None):
         self.state_dir = Path(state_dir)
+        # a journal recovered from a torn line says so on stderr (one line) unless the caller shows it itself
+        self.warn = warn or (lambda message: print(f"emulator: warning: {message}", file=sys.stderr, flush=True))
         self.region = region
         self.port = port
         self.endpoint: str | None = None
@@ -97,10 +100,13 @@ class Emulator:
 
         from pipelines.emulator_executions import LocalExecutions
         from pipelines.emulator_front import Front, Moto
-        from pipelines.emulator_journal import Journal, read_journal
+        from pipelines.emulator_journal import Journal, read_journal, recover_journal
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         try:
+            recovered = recover_journal(self.journal)
+            if recovered:
+                self.warn(recovered)
             self.replayed = compact_journal(self.journal)
             lines = read_journal(self.journal)
         except JournalError as exc:

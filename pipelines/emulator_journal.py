@@ -6,8 +6,12 @@ which journalled through moto's recorder, replay unchanged. The emulator's HTTP 
 (`pipelines.emulator_front`) writes it now: one line at a time under a lock, written then flushed, so two
 large requests at once (a run's execution put while a step registers its model) never interleave.
 
-A line that is not such an object makes the emulator refuse to start with one line naming the file and
-the line: replaying around it could silently drop a registered model, and the user can see what to fix.
+A line that is not such an object (the torn last line `kill -9` leaves mid-write, a line that is valid JSON
+but not an object, bytes that are not UTF-8) is recovered from before the emulator starts (`recover_journal`):
+the valid prefix is kept, and that line and every one after it are set aside, byte for byte, in
+`recording.dropped.jsonl` beside the journal, with one warning line naming the journal, the line, how many
+requests were kept and how many lines were set aside. Only the prefix is replayed: the lines after a bad one
+may depend on it (a model registered into a group created there), and nothing is lost, only moved aside.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs
 
 JOURNAL_NAME = "recording.jsonl"
+DROPPED_NAME = "recording.dropped.jsonl"
 _READ_ACTION_PREFIXES = ("Describe", "List", "Get", "Search", "BatchGet", "BatchDescribe", "Query")
 
 
@@ -72,22 +77,64 @@ def is_read_only(line: dict[str, Any]) -> bool:
     return bool(action and action.startswith(_READ_ACTION_PREFIXES))
 
 
+def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """A journal line's request, or None and why it is not one."""
+    try:
+        line = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError as exc:
+        return None, getattr(exc, "msg", "not JSON")
+    if not isinstance(line, dict):
+        return None, f"a JSON {type(line).__name__}, not an object"
+    if not isinstance(line.get("method"), str) or not isinstance(line.get("url"), str):
+        return None, "no method and url"
+    return line, ""
+
+
+def _scan(path: Path) -> tuple[list[dict[str, Any]], int | None, str, list[bytes]]:
+    """(the valid prefix's requests, the first bad line's number or None, why, that line and all after it)."""
+    raws = path.read_bytes().splitlines(keepends=True)
+    lines = []
+    for number, raw in enumerate(raws, start=1):
+        if not raw.strip():
+            continue
+        line, why = _parse(raw)
+        if line is None:
+            return lines, number, why, raws[number - 1:]
+        lines.append(line)
+    return lines, None, "", []
+
+
+def recover_journal(path: Path) -> str | None:
+    """Keep the journal's valid prefix and set the rest aside (see the module's docstring); the warning to
+    show, or None when the journal was whole."""
+    if not path.is_file():
+        return None
+    lines, number, why, rest = _scan(path)
+    if number is None:
+        return None
+    aside = path.with_name(DROPPED_NAME)
+    with aside.open("ab") as handle:
+        handle.writelines(raw if raw.endswith(b"\n") else raw + b"\n" for raw in rest)
+    partial = path.with_suffix(".partial")
+    partial.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    partial.replace(path)
+    dropped = sum(1 for raw in rest if raw.strip())
+    return (f"{path}:{number}: not a journalled request ({why}); kept the {len(lines)} requests before it, "
+            f"set {dropped} line{'s' if dropped != 1 else ''} from there on aside in {aside}")
+
+
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """The journal's requests in order; a line that is not a journalled request is a `JournalError`."""
+    """The journal's requests in order; a line that is not a journalled request is a `JournalError`
+    (`recover_journal` first keeps the valid prefix)."""
     if not path.is_file():
         return []
-    lines = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        where = f"{path}:{number}: not a journalled request"
-        try:
-            line = json.loads(text)
-        except ValueError as exc:
-            raise JournalError(f"{where} ({exc.msg}); fix or remove that line") from None
-        if not isinstance(line, dict) or not isinstance(line.get("method"), str) or "url" not in line:
-            raise JournalError(f"{where} (no method and url); fix or remove that line")
-        lines.append(line)
+    lines, number, why, _ = _scan(path)
+    if number is not None:
+        raise JournalError(f"{path}:{number}: not a journalled request ({why}); fix or remove that line")
     return lines
 
 

@@ -8,7 +8,8 @@ Rules (each violation is one line: `<step>: <rule>: <what is wrong>`):
 - spot:       managed spot training only with a checkpoint S3 URI (MaxWaitTimeInSeconds is a service rule:
               `stopping`, pipelines/definition/spot_rules.py)
 - instances:  every instance type (literal or parameter default) is in `security.allowed_instance_types`
-- secrets:    no plain-text secret in container arguments, environment or hyperparameters
+- secrets:    no plain-text secret in container arguments, environment or hyperparameters, and no
+              credential-shaped string (an AWS key, a URL's password or signed query) anywhere in the definition
 - caching:    every deterministic job step caches (steps in `caching.nondeterministic_steps` are exempt)
 
 And SageMaker's own rules, as the local runner applies them (README "What the runner enforces"):
@@ -33,7 +34,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,96 @@ def _literal(value: Any, defaults: dict[str, Any]) -> Any:
     return value
 
 
+# Credentials inside a URL (a configured data URL becomes a parameter default): a password in the userinfo
+# (`s3://AKIA…:secret@bucket/`), or a query value that is a signature, a token or a secret key's shape
+# (40 characters of base64: an AWS secret access key).
+_URL_USERINFO_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:]*:[^/?#@\s]+@")
+_URL_QUERY = re.compile(r"[?&;](?P<key>[^=&;#\s]+)=(?P<value>[^&;#\s]+)")
+_SECRET_QUERY_KEY = re.compile(r"(?i)(signature|security-token|token|secret|password|passwd|credential|api[_-]?key"
+                               r"|access[_-]?key|sig)$")
+_SECRET_KEY_SHAPE = re.compile(r"^[A-Za-z0-9/+=]{40}$")
+_AWS_KEY_ID = re.compile(r"(?<![A-Z0-9])(AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])")
+
+
+def credential_kind(value: str) -> str | None:
+    """What kind of credential `value` holds, in words that never repeat it (None: nothing credential-shaped)."""
+    found = _AWS_KEY_ID.search(value)
+    if found:
+        return f"an AWS access key id ({found.group(1)}…, masked)"
+    if any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS):
+        return "what looks like a credential (a token or a private key, masked)"
+    if _URL_USERINFO_PASSWORD.search(value):
+        return "a URL with a password in it (user:…@, masked)"
+    for query in _URL_QUERY.finditer(value):
+        if _SECRET_QUERY_KEY.search(query["key"]) or _SECRET_KEY_SHAPE.match(query["value"]):
+            return f"a URL whose query carries a credential ({query['key'][:40]}=…, masked)"
+    return None
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with every credential-shaped part replaced by its kind (a message may quote a value)."""
+    text = _AWS_KEY_ID.sub(lambda m: f"{m.group(1)}…(masked)", text)
+    for pattern in _SECRET_VALUE_PATTERNS:
+        text = pattern.sub("…(masked)", text)
+    text = re.sub(r"(://[^/?#@\s:]*:)[^/?#@\s]+@", r"\1…(masked)@", text)
+    text = re.sub(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])", "…(masked)", text)  # a secret key's shape
+    return _URL_QUERY.sub(
+        lambda m: (m.group(0)[0] + f"{m['key']}=…(masked)"
+                   if _SECRET_QUERY_KEY.search(m["key"]) or _SECRET_KEY_SHAPE.match(m["value"]) else m.group(0)),
+        text,
+    )
+
+
+def _definition_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, string) for every string in `value`, keys included; a condition's branch steps are left to
+    their own walk (iter_steps lists them)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    for _ in range(1_000_000):  # bounded: a definition is at most a few MB
+        if not stack:
+            return
+        where, item = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if key in {"IfSteps", "ElseSteps"}:
+                    continue
+                yield f"{where}.{key} (the key)", str(key)
+                stack.append((f"{where}.{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+
+
+def credential_violations(definition: dict[str, Any], already: set[tuple[str, str]] | None = None) -> list[Violation]:
+    """Credential-shaped strings anywhere in the definition: parameter defaults and allowed values, every
+    step's arguments (not only the jobs' arguments, environment and hyperparameters), the pipeline's own
+    settings. `already`: (step, value) pairs the per-job rule flagged (not said twice). Never echoes a value."""
+    places: list[tuple[str, str, Any]] = []
+    for parameter in _sequence(definition.get("Parameters")):
+        name = _mapping(parameter).get("Name", "?")
+        places.append(("(parameters)", f"Parameters[{name}]", parameter))
+    for step in iter_steps(_sequence(definition.get("Steps"))):
+        places.append((str(step.get("Name")), f"Steps[{step.get('Name')}]", step))
+    for key, value in definition.items():
+        if key not in {"Parameters", "Steps"}:
+            places.append(("(definition)", key, value))
+    violations, seen = [], set(already or ())
+    for owner, root, value in places:
+        for where, text in _definition_strings(value, root):
+            kind = credential_kind(text)
+            if kind and (owner, text) not in seen:
+                seen.add((owner, text))
+                violations.append(Violation(owner, "secrets", f"{where} holds {kind}; a definition is stored and "
+                                            "shown in the console: pass a Secrets Manager secret id instead"))
+    return violations
+
+
 def _secret_findings(name: str, value: Any) -> list[str]:
     if not isinstance(value, str):
         return []
-    if any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS):
-        return [f"{name} holds what looks like a credential (pass a Secrets Manager secret id instead)"]
+    kind = credential_kind(value)
+    if kind:
+        return [f"{name} holds {kind} (pass a Secrets Manager secret id instead)"]
     if _SECRET_NAME.search(name) and len(value) >= 16 and not _SECRET_REFERENCE.match(value):
         return [f"{name} looks like a plain-text secret (pass a Secrets Manager secret id instead)"]
     return []
@@ -139,8 +225,10 @@ def lint_definition(
     try:
         flatten_steps(definition)
     except DefinitionError as exc:  # a malformed definition: the rules below cannot read it
-        return [Violation("(definition)", "shape", str(exc))]
-    return policy_violations(definition, config, parameters) + service_violations(definition, config, parameters)
+        return [Violation("(definition)", "shape", mask_credentials(str(exc)))]
+    found = policy_violations(definition, config, parameters) + service_violations(definition, config, parameters)
+    # every rule's message, not only the secrets rule's: a request rule quoting a value must not print a key
+    return [Violation(v.step, v.rule, mask_credentials(v.message)) for v in found]
 
 
 def service_violations(
@@ -190,6 +278,7 @@ def policy_violations(
     security, caching = config.security, config.caching
     defaults = parameter_values(definition, parameters)
     violations: list[Violation] = []
+    flagged: set[tuple[str, str]] = set()  # (step, value) the per-job secrets rule named
     for step in iter_steps(definition.get("Steps", [])):
         if step["Type"] not in JOB_TYPES:
             continue
@@ -221,13 +310,15 @@ def policy_violations(
             label = f"argument {previous} " if isinstance(previous, str) and previous.startswith("--") else "argument "
             for finding in _secret_findings(f"{label}#{index}".replace("--", ""), argument):
                 flag("secrets", finding)
+                flagged.add((name, argument))
         for key, value in {**job["environment"], **job["hyperparameters"]}.items():
             for finding in _secret_findings(key, value):
                 flag("secrets", finding)
+                flagged.add((name, value))
         enabled = step.get("CacheConfig", {}).get("Enabled", False)
         if not enabled and name not in caching.nondeterministic_steps:
             flag("caching", "caching is off for a deterministic step (else list it in caching.nondeterministic_steps)")
-    return violations
+    return violations + credential_violations(definition, flagged)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,10 @@ pipelines/aws_timeouts.py), 2 usage, config, credentials or parameter-policy pro
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -43,11 +45,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class OutputRefused(ValueError):
+    """--output names something the definition must not replace (one line)."""
+
+
+def _write_through(path: Path, text: str) -> None:
+    """A FIFO or a character device (a pipe to another program, /dev/stdout, /dev/null) is written to, never
+    replaced; a FIFO with no reader is refused rather than waited on."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OutputRefused(f"--output {path}: a FIFO with no reader; start the reader first") from None
+        raise
+    os.set_blocking(descriptor, True)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
+    """Write the definition to `path`, never replacing what the user named with something else.
+
+    A symlink is kept and its target written (temp file beside the target, then rename): the link may
+    point into another checkout or a shared folder, and replacing it with a file would silently cut it.
+    A FIFO or a character device is written through; any other special file (a block device, a socket,
+    a folder) is refused on one line."""
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        _write_through(target, text)
+        return
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else "a special file"
+        raise OutputRefused(f"--output {path}: is {kind}, not a file; name a file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
     partial.write_text(text)
-    os.replace(partial, path)
+    os.replace(partial, target)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.output:
                 try:
                     _write_atomically(args.output, definition)
+                except OutputRefused as exc:
+                    raise UsageError(str(exc)) from None
                 except OSError as exc:
                     folder = args.output.parent
                     why = f"{folder} is a file" if folder.exists() and not folder.is_dir() else exc.strerror or exc

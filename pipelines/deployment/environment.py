@@ -132,13 +132,16 @@ def open_environment(*, local: bool, run_dir: Path, region: str, endpoint_url: s
             except LocalRunError as exc:
                 raise DeployError(str(exc)) from None
             invoker = ContainerServeInvoker(serving_image, runtime)
-        from pipelines.emulator import DEFAULT_STATE_DIR, Emulator, emulator_client
+        from pipelines.emulator import DEFAULT_STATE_DIR, Emulator, EmulatorError, emulator_client
 
         closers = []
         endpoint = endpoint_url
         if endpoint is None:
             emulator = Emulator(run_dir / DEFAULT_STATE_DIR.name, region)
-            endpoint = emulator.start()
+            try:
+                endpoint = emulator.start()
+            except EmulatorError as exc:  # one line, as every refusal of these commands
+                raise DeployError(f"the emulator in {emulator.state_dir} cannot start: {exc}") from None
             closers.append(emulator.stop)
         return Environment(
             description=f"local AWS API emulator {endpoint} (state {run_dir / DEFAULT_STATE_DIR.name}, "

@@ -8,7 +8,8 @@ exact outputs it reads, so a chain of hits stays consistent and a rerun upstream
 
 A hit must find its outputs exactly as the step wrote them: each entry keeps every output file's size and
 sha256, checked on lookup; a file missing, added or changed makes the entry a miss (the step runs again),
-and an unreadable entry is a miss too, never an error.
+and an unreadable entry is a miss too, never an error. An entry with nothing to verify (no outputs, or an
+output with no files) is a miss as well: it would match outputs deleted since.
 """
 
 from __future__ import annotations
@@ -70,6 +71,26 @@ def output_digests(store, uris: list[str]) -> dict[str, dict[str, list]]:
     return digests
 
 
+def _unverifiable(recorded: Any) -> str | None:
+    """Why an entry's recorded digests cannot prove its outputs are intact (None when they can).
+
+    Nothing recorded proves nothing: an empty map, or an output with no files listed, would match outputs
+    that were deleted since, so such an entry is a miss, as is one whose digests are not
+    {uri: {file: [size, sha256]}}."""
+    if not isinstance(recorded, dict):
+        return "has no output digests"
+    if not recorded:
+        return "records no outputs to verify"
+    for uri, files in recorded.items():
+        if not isinstance(files, dict) or not files:
+            return f"records no files to verify for {uri}"
+        for name, digest in files.items():
+            if not (isinstance(digest, list) and len(digest) == 2 and isinstance(digest[0], int)
+                    and not isinstance(digest[0], bool) and isinstance(digest[1], str)):
+                return f"has a malformed digest for {uri} {name}"
+    return None
+
+
 class StepCache:
     def __init__(self, root: Path, enabled: bool = True, warn: Callable[[str], None] | None = None):
         self.root = Path(root)
@@ -95,8 +116,9 @@ class StepCache:
             return None
         if store is not None:
             recorded = entry.get("output_digests")
-            if not isinstance(recorded, dict):
-                self.warn(f"cache entry for {entry.get('step', key)} has no output digests; running the step")
+            problem = _unverifiable(recorded)
+            if problem:
+                self.warn(f"cache entry for {entry.get('step', key)} {problem}; running the step")
                 return None
             current = output_digests(store, list(recorded))
             for uri, files in recorded.items():

@@ -21,6 +21,7 @@ from pipelines.definition.step_types import step_type_of_metadata
 from pipelines.report.collect import collect
 from pipelines.report.graph import branch_text
 from pipelines.report.local import write_report
+from pipelines.report.record import RecordError
 from pipelines.report.render import render
 from pipelines.report.sources import S3Source
 
@@ -142,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: {args.execution}: no such execution record; run `python -m pipelines.run` first",
                   file=sys.stderr)  # fmt: skip
             return 2
-        print(write_report(args.execution))
+        try:
+            print(write_report(args.execution))
+        except RecordError as exc:
+            print(f"report: {exc}", file=sys.stderr)
+            return 2
         return 0
     import boto3
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,20 +69,33 @@ class ReportData:
     models: list[ModelResult] = field(default_factory=list)
     tunings: list[TuningResult] = field(default_factory=list)
     leak_reports: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    stability: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    stability: list[tuple[str, dict[str, Any], bytes | None]] = field(default_factory=list)  # plot: an <img>
     checks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     features: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # the feature table's manifest
     problems: list[str] = field(default_factory=list)
 
 
 def _json(source: ArtifactSource, uri: str) -> dict[str, Any] | None:
+    """The artifact's JSON object; None when absent or not an object (not UTF-8, not JSON, too deep)."""
     blob = source.read_bytes(uri)
     if blob is None:
         return None
     try:
-        return json.loads(blob)
-    except json.JSONDecodeError:
+        value = json.loads(blob)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, numbers past the digit limit
         return None
+    return value if isinstance(value, dict) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    """A figure from an artifact, when it is one (a string or true/false is not a number to draw)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _fold_aucs(meta: dict[str, Any] | None) -> list[float]:
@@ -98,8 +112,12 @@ def _model_meta(source: ArtifactSource, model_uri: str | None) -> dict[str, Any]
     blob = source.read_bytes(model_uri)
     if blob is None:
         return None
-    member = member_of_tarball(blob, "model_meta.json")
-    return json.loads(member) if member else None
+    try:
+        member = member_of_tarball(blob, "model_meta.json")
+        meta = json.loads(member) if member else None
+    except (OSError, EOFError, tarfile.TarError, ValueError, RecursionError):  # a model.tar.gz the report cannot read
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def _roc(source: ArtifactSource, folder: str) -> tuple[list[float], list[float]] | None:
@@ -114,17 +132,17 @@ def _roc(source: ArtifactSource, folder: str) -> tuple[list[float], list[float]]
 
 
 def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], source: ArtifactSource) -> ModelResult:
-    metrics = evaluation.get("binary_classification_metrics", {})
-    auc = metrics.get("auc", {})
+    metrics = _dict(evaluation.get("binary_classification_metrics"))
+    auc = _dict(metrics.get("auc"))
     name = evaluation.get("algorithm") or ("ensemble" if "ensemble" in evaluation else step["name"])
     return ModelResult(
         step=step["name"],
         name=str(name),
-        auc=auc.get("value"),
-        auc_std=auc.get("standard_deviation"),
-        metrics={k: v.get("value") for k, v in metrics.items() if isinstance(v, dict) and k != "auc"},
+        auc=_number(auc.get("value")),
+        auc_std=_number(auc.get("standard_deviation")),
+        metrics={str(k): v.get("value") for k, v in metrics.items() if isinstance(v, dict) and k != "auc"},
         roc=_roc(source, folder),
-        suspicion=evaluation.get("suspicion"),
+        suspicion=evaluation.get("suspicion") if isinstance(evaluation.get("suspicion"), dict) else None,
         extra={k: evaluation[k] for k in ("ensemble", "holdout", "degradation", "signal_quality", "backtest")
                if evaluation.get(k)},
         folder=folder,
@@ -133,30 +151,31 @@ def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], s
 
 def _tuning(step: dict[str, Any]) -> TuningResult:
     properties = step.get("properties") or {}
-    summaries = properties.get("TrainingJobSummaries") or []
+    listed = properties.get("TrainingJobSummaries")
+    summaries = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
     trials = [
         {
             "job": s.get("TrainingJobName"),
             "status": s.get("ObjectiveStatus") or s.get("TrainingJobStatus"),
-            "objective": (s.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value"),
-            "hyperparameters": s.get("TunedHyperParameters") or {},
+            "objective": _number(_dict(s.get("FinalHyperParameterTuningJobObjectiveMetric")).get("Value")),
+            "hyperparameters": _dict(s.get("TunedHyperParameters")),
         }
         for s in summaries
     ]
     uris = {s["TrainingJobName"]: s["ModelArtifacts"]["S3ModelArtifacts"] for s in summaries
-            if s.get("TrainingJobName") and (s.get("ModelArtifacts") or {}).get("S3ModelArtifacts")}
-    own = properties.get("BestTrainingJob") or {}
-    best = properties.get("OverallBestTrainingJob") or own
+            if s.get("TrainingJobName") and _dict(s.get("ModelArtifacts")).get("S3ModelArtifacts")}
+    own = _dict(properties.get("BestTrainingJob"))
+    best = _dict(properties.get("OverallBestTrainingJob")) or own
     outputs = step.get("outputs") or {}
     for job in (own, best):
-        uri = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        uri = _dict(job.get("ModelArtifacts")).get("S3ModelArtifacts")
         if job.get("TrainingJobName") and uri:
             uris.setdefault(job["TrainingJobName"], uri)
     if own.get("TrainingJobName") and outputs.get("best_model"):  # the local runner's output: the own best's model
         uris.setdefault(own["TrainingJobName"], outputs["best_model"])
 
     def value(job: dict[str, Any]) -> float | None:
-        return (job.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
+        return _number(_dict(job.get("FinalHyperParameterTuningJobObjectiveMetric")).get("Value"))
 
     objective = (step.get("metrics") or {}).get("objective_metric", "objective")
     return TuningResult(step["name"], objective, best.get("TrainingJobName"), value(best), trials, [],
@@ -198,13 +217,17 @@ def feature_notes(manifest: dict[str, Any]) -> list[str]:
 
 def latest_week_below_gate(model: ModelResult, record: dict[str, Any]) -> dict[str, Any] | None:
     """The model's latest holdout week against the execution's MinModelAUC (None when not below it)."""
-    decay = model.extra.get("degradation") or {}
-    gate = decay.get("gate")
+    decay = _dict(model.extra.get("degradation"))
+    gate = _number(decay.get("gate"))
     if gate is None:
-        gate = (record.get("parameters") or {}).get("MinModelAUC")
-    if decay.get("auc") is None or gate is None or decay["auc"] >= float(gate):
+        try:
+            gate = float((record.get("parameters") or {}).get("MinModelAUC"))
+        except (TypeError, ValueError):
+            gate = None
+    auc = _number(decay.get("auc"))
+    if auc is None or gate is None or auc >= gate:
         return None
-    return {**decay, "gate": float(gate), "below_gate": True}
+    return {**decay, "auc": auc, "gate": gate, "below_gate": True}
 
 
 def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
@@ -227,8 +250,10 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
                 data.leak_reports.append((step["name"], leaks))
             stability = _json(source, f"{folder}/stability_report.json")
             if stability:
-                svg = source.read_bytes(f"{folder}/{stability.get('plot', 'stability.svg')}")
-                data.stability.append((step["name"], stability, svg.decode() if svg else None))
+                plot = stability.get("plot")
+                plot = plot if isinstance(plot, str) and plot and "/" not in plot and plot != ".." else "stability.svg"
+                svg = source.read_bytes(f"{folder}/{plot}")
+                data.stability.append((step["name"], stability, svg))
             check = _json(source, f"{folder}/check_report.json")
             if check:
                 data.checks.append((step["name"], check))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from pipelines.report.collect import collect, feature_notes, latest_week_below_gate
+from pipelines.report.record import read_record
 from pipelines.report.render import render
 from pipelines.report.sources import LocalStoreSource
 
 
 def write_report(execution_json: Path, store_root: Path | None = None) -> Path:
     """Render `report.html` beside a local execution record; the store is the run folder's `s3/`."""
-    record = json.loads(execution_json.read_text())
+    record = read_record(execution_json)
     root = store_root or execution_json.parent.parent / "s3"
     html = render(collect(record, LocalStoreSource(root)))
     target = execution_json.with_name("report.html")
@@ -26,7 +26,7 @@ def write_report(execution_json: Path, store_root: Path | None = None) -> Path:
 def run_warnings(execution_json: Path) -> list[str]:
     """What the run summary must not bury: suspiciously high holdout AUCs, decay in the latest week, and what
     the feature table left out (absent inputs, sessions in no fold)."""
-    record = json.loads(execution_json.read_text())
+    record = read_record(execution_json)
     data = collect(record, LocalStoreSource(execution_json.parent.parent / "s3"))
     warnings = [f"{step}: {note}" for step, manifest in data.features for note in feature_notes(manifest)]
     for model in data.models:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -35,6 +37,25 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return escape(str(value))
 
 
+def _image(svg: bytes | None) -> str:
+    """A plot an artifact holds, as an <img>: a picture loaded that way runs no script and cannot reach the
+    page, whatever the file contains (inline, an SVG's <script> or <foreignObject> would be the page's)."""
+    if not svg:
+        return ""
+    return f'<img class="plot" alt="stability plot" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">'
+
+
+def _section(title: str, draw: Callable[[ReportData], str], data: ReportData) -> str:
+    """A section drawn from artifacts; one whose artifact has a shape the page cannot show says so in place
+    (the rest of the report is still written)."""
+    try:
+        return draw(data)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        data.problems.append(f"{title}: an artifact has an unexpected shape ({type(exc).__name__})")
+        return (f'<p class="fail" data-problem="{escape(title)}">This section could not be drawn: an artifact it '
+                f"reads has an unexpected shape ({escape(type(exc).__name__)}: {escape(str(exc)[:200])}).</p>")
+
+
 def _short(value: Any) -> str:
     """Tuned values as a person reads them: 4 significant digits."""
     try:
@@ -44,7 +65,8 @@ def _short(value: Any) -> str:
     return f"{number:.4g}"
 
 
-def _status(status: str) -> str:
+def _status(status: Any) -> str:
+    status = str(status or "")
     colour = STATUS_COLOURS.get(status, "#757575")
     return f'<span class="status" style="color:{colour}">{escape(status)}</span>'
 
@@ -85,7 +107,8 @@ def _steps_table(steps: list[dict[str, Any]]) -> str:
         if step.get("failure_reason"):
             note = step["failure_reason"]
         rows.append(
-            f'<tr data-step="{escape(step["name"])}"><td>{escape(step["name"])}</td><td>{escape(step["type"])}</td>'
+            f'<tr data-step="{escape(step["name"])}"><td>{escape(step["name"])}</td>'
+            f'<td>{escape(str(step.get("type") or ""))}</td>'
             f"<td>{_status(step.get('status', ''))}</td><td class=num>{_fmt(seconds, 1)}{bar}</td>"
             f"<td class=muted>{escape(str(note))}</td></tr>"
         )
@@ -121,7 +144,7 @@ def _models_section(data: ReportData) -> str:
         ci = model.ci95
         ci_text = f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "–"
         folds = ", ".join(f"{a:.4f}" for a in model.fold_aucs) or "–"
-        others = ", ".join(f"{k} {_fmt(v)}" for k, v in model.metrics.items() if isinstance(v, int | float))
+        others = ", ".join(f"{_fmt(k)} {_fmt(v)}" for k, v in model.metrics.items() if isinstance(v, int | float))
         flag = ""
         if model.suspicion and model.suspicion.get("flag"):
             flag = f' <span class="fail">suspiciously high: {escape(str(model.suspicion.get("reason", "")))}</span>'
@@ -129,9 +152,9 @@ def _models_section(data: ReportData) -> str:
         if decay:
             flag += (f' <span class="fail">latest week {escape(str(decay.get("latest_period")))}: '
                      f'{_fmt(decay.get("auc"))} below the gate {_fmt(decay.get("gate"), 2)}</span>')
-        job = escape(model.training_job or "–")
+        job = escape(str(model.training_job or "–"))
         if model.training_job_step:
-            job += f' <span class="muted">(run by {escape(model.training_job_step)})</span>'
+            job += f' <span class="muted">(run by {_fmt(model.training_job_step)})</span>'
         rows.append(
             f'<tr data-model="{escape(model.name)}" data-model-step="{escape(model.step)}">'
             f"<td>{escape(model.name)}</td><td>{escape(model.step)}</td><td>{job}</td>"
@@ -175,10 +198,10 @@ def _leaks_section(data: ReportData) -> str:
     for step, report in data.leak_reports:
         verdict = '<span class="pass">passed</span>' if report.get("passed") else '<span class="fail">LEAK</span>'
         rows = "".join(
-            f"<tr><td>{escape(c.get('name', ''))}</td>"
+            f"<tr><td>{_fmt(c.get('name', ''))}</td>"
             f"<td>{'<span class=pass>pass</span>' if c.get('passed') else '<span class=fail>fail</span>'}</td>"
             f"<td class=muted>{escape(str(c.get('details', '')))}</td>"
-            f"<td>{escape(', '.join(c.get('columns') or []))}</td></tr>"
+            f"<td>{escape(', '.join(map(str, c.get('columns') or [])))}</td></tr>"
             for c in report.get("checks", [])
         )
         parts.append(
@@ -194,9 +217,9 @@ def _features_section(data: ReportData) -> str:
         rows = manifest.get("rows") or {}
         notes = "".join(f'<li class="fail">{escape(note)}</li>' for note in feature_notes(manifest))
         parts.append(
-            f'<p data-features="{escape(step)}">{escape(step)}: {rows.get("total", "–")} rows x '
-            f'{len(manifest.get("feature_columns") or [])} features, {manifest.get("tickers", "–")} tickers, '
-            f'{rows.get("holdout", "–")} holdout rows</p>' + (f"<ul>{notes}</ul>" if notes else "")
+            f'<p data-features="{escape(step)}">{escape(step)}: {_fmt(rows.get("total"))} rows x '
+            f'{len(manifest.get("feature_columns") or [])} features, {_fmt(manifest.get("tickers"))} tickers, '
+            f'{_fmt(rows.get("holdout"))} holdout rows</p>' + (f"<ul>{notes}</ul>" if notes else "")
         )
     return "".join(parts) or '<p class="muted">No feature table in this run.</p>'
 
@@ -207,15 +230,15 @@ def _stability_section(data: ReportData) -> str:
         features = report.get("features") or {}
         ranked = sorted(features.items(), key=lambda item: -(item[1].get("mean_share") or 0))
         rows = "".join(
-            f"<tr><td>{escape(name)}</td><td class=num>{_fmt(info.get('mean_share'))}</td>"
+            f"<tr><td>{_fmt(name)}</td><td class=num>{_fmt(info.get('mean_share'))}</td>"
             f"<td>{'kept' if info.get('selected') else '<span class=fail>dropped</span>'}</td>"
-            f"<td class=muted>{escape(', '.join(info.get('dropped_because') or []))}</td></tr>"
+            f"<td class=muted>{escape(', '.join(map(str, info.get('dropped_because') or [])))}</td></tr>"
             for name, info in ranked
         )
         parts.append(
-            f"<p>{escape(step)}: kept {report.get('features_after')} of {report.get('features_before')} features "
-            f"(floor {report.get('floor')} on {escape(str(report.get('scale', '')))})</p>"
-            + (svg or "")
+            f"<p>{escape(step)}: kept {_fmt(report.get('features_after'))} of {_fmt(report.get('features_before'))} "
+            f"features (floor {_fmt(report.get('floor'))} on {escape(str(report.get('scale', '')))})</p>"
+            + _image(svg)
             + "<table><tr><th>feature</th><th>mean |SHAP| share</th><th>verdict</th><th>why</th></tr>"
             + rows
             + "</table>"
@@ -232,10 +255,10 @@ def render(data: ReportData) -> str:
         banner_text += f": {record['failure_reason']}"
     package = record.get("model_package_arn")
     verdicts = {True: "<span class=pass>passed</span>", False: "<span class=fail>failed</span>"}
-    checks = "".join(
+    checks = _section("Artifact check", lambda d: "".join(
         f"<p>{escape(step)}: {verdicts[bool(c.get('passed'))]} — {escape(str(c.get('summary', '')))}</p>"
-        for step, c in data.checks
-    )
+        for step, c in d.checks
+    ), data)
     parameters = json.dumps(record.get("parameters", {}), indent=1, sort_keys=True, default=str)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(str(record.get("pipeline_name")))} run report</title>
@@ -245,12 +268,12 @@ def render(data: ReportData) -> str:
 <div class="banner {"ok" if ok else "bad"}" id="status">{escape(banner_text)}</div>
 <h2>Steps</h2>{_graph_section(steps)}{_steps_table(steps)}
 <h2>Gates</h2>{_gates_table(steps)}
-<h2>Features</h2>{_features_section(data)}
-<h2>Models (out-of-time holdout)</h2>{_models_section(data)}
-<h2>Signal quality and backtest (holdout)</h2>{signal_section(data)}
-<h2>Tuning</h2>{_tuning_section(data)}
-<h2>Leak tests</h2>{_leaks_section(data)}
-<h2>Feature stability (SHAP)</h2>{_stability_section(data)}
+<h2>Features</h2>{_section("Features", _features_section, data)}
+<h2>Models (out-of-time holdout)</h2>{_section("Models", _models_section, data)}
+<h2>Signal quality and backtest (holdout)</h2>{_section("Signal quality", signal_section, data)}
+<h2>Tuning</h2>{_section("Tuning", _tuning_section, data)}
+<h2>Leak tests</h2>{_section("Leak tests", _leaks_section, data)}
+<h2>Feature stability (SHAP)</h2>{_section("Feature stability", _stability_section, data)}
 <h2>Artifact check</h2>{checks or '<p class="muted">No artifact check in this run.</p>'}
 <h2>Registered model package</h2>
 <p id="package">{escape(package) if package else '<span class="muted">none registered</span>'}</p>

@@ -18,7 +18,7 @@ WIDTH, HEIGHT, PAD = 520, 150, 34
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
     return escape(str(value))
 
@@ -62,8 +62,9 @@ def backtest_table(backtest: dict[str, Any]) -> str:
                 + f"<td class=num>{_fmt(figures.get('mean_turnover'), 3) if kind == 'net' else ''}</td></tr>")
     settings = backtest.get("settings") or {}
     note = (f"top / bottom {_fmt(settings.get('quantile'), 2)} by predicted probability, equal weight, "
-            f"{escape(str(settings.get('scheme')))} periods of {settings.get('holding_periods')} decision time(s), "
-            f"{_fmt(settings.get('cost_bps'), 1)} bps per unit traded; {settings.get('periods')} periods, "
+            f"{escape(str(settings.get('scheme')))} periods of {_fmt(settings.get('holding_periods'))} "
+            "decision time(s), "
+            f"{_fmt(settings.get('cost_bps'), 1)} bps per unit traded; {_fmt(settings.get('periods'))} periods, "
             f"{_fmt(settings.get('periods_per_year'), 0)} a year")
     return (f'<p class="muted">{note}</p><table><tr><th>portfolio</th><th></th><th>annual return</th>'
             "<th>annual volatility</th><th>Sharpe</th><th>cumulative</th><th>max drawdown</th><th>hit rate</th>"

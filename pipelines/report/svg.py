@@ -110,9 +110,9 @@ def _edge(edge: Edge, points: list[tuple[float, float]], active: bool, marker: s
             f'<rect x="{lx - span / 2:.1f}" y="{ly - 8:.1f}" width="{span}" height="15" rx="7" fill="#ffffff" '
             f'stroke="{colour}"/><text class="edge-label" x="{lx:.1f}" y="{ly + 3.5:.1f}" font-size="10" '
             f'font-family="sans-serif" text-anchor="middle" fill="{EDGE_COLOURS["label"] if active else colour}">'
-            f"{edge.label}</text>"
+            f"{escape(edge.label)}</text>"
         )
-    branch = f' data-branch="{edge.label}"' if edge.label else ""
+    branch = f' data-branch="{escape(edge.label)}"' if edge.label else ""
     return (
         f'<g class="{" ".join(classes)}" data-from="{escape(edge.source)}" data-to="{escape(edge.target)}"{branch}>'
         f'<path d="{_path(points)}" fill="none" stroke="{colour}" stroke-width="{width}" '
