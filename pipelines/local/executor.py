@@ -39,7 +39,7 @@ from pipelines.definition.rules import check_definition
 from pipelines.local.cache import StepCache, cache_key, output_digests
 from pipelines.local.errors import DefinitionRefused, DefinitionUnreadable, LocalRunError, StepFailed
 from pipelines.local.handlers import HANDLERS, StepResult, StepRun
-from pipelines.local.jobs.host import stop_all_jobs
+from pipelines.local.jobs.host import allow_new_jobs, stop_all_jobs
 from pipelines.local.record import ExecutionRecord, StepRecord, now
 from pipelines.local.retries import Retrier, RetryClock, StepFault, injected_fault
 from pipelines.local.service_checks import refuse_invalid
@@ -388,6 +388,7 @@ class PipelineExecution:
         """Start each step as soon as SageMaker would; after a failure start nothing new, let running ones end."""
         pending = list(self.order)
         running: dict[Future[bool], str] = {}
+        allow_new_jobs()  # an earlier run in this process may have been stopped
         with ThreadPoolExecutor(max_workers=max(1, len(self.order)), thread_name_prefix="step") as pool:
             try:
                 self._schedule_loop(pool, pending, running, after_step)

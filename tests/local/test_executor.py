@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_tuning_stays_in_the_declared_ranges_and_exposes_the_argmax(run_fake, qu
         i for i in run.record.steps["Evaluate-xgboost"].arguments["ProcessingInputs"] if i["InputName"] == "model"
     )
     assert f"/{best['TrainingJobName']}/output/model.tar.gz" in model_input["S3Input"]["S3Uri"]
-    trial_lines = [line for line in run.lines if "trial " in line]
+    trial_lines = [line for line in run.lines if re.search(r"Tune-\S+ trial \d+/\d+ ", line)]
     assert len(trial_lines) == 4 and all("validation:auc=" in line for line in trial_lines)
 
 
@@ -359,3 +360,56 @@ def test_an_interrupted_run_ends_its_jobs_and_records_stopped(tmp_path):
     assert "Executing" not in statuses.values()
     step = next(s for s in document["steps"] if s["name"] == "BuildFeatures")
     assert step["failure_reason"] == "the run was interrupted while this step ran"
+
+
+def test_an_interrupted_tuning_step_ends_its_trials_and_draws_no_more(tmp_path):
+    """Ctrl-C while tuning trials run: the trials are ended (SIGTERM) and no further wave starts, so the run
+    stops in seconds, not after every trial has run (issue 29: a quick run took 17.8 s, a default one > 35 s)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    # Given a run (its own process) whose tuning trials each wait for a file that never comes (up to 120 s)
+    run_dir = tmp_path / "runs"
+    script = (
+        "import sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from conftest import fake_run\n"
+        "from pipelines.config import load_config\n"
+        "from pipelines.local.runner import build_definition\n"
+        "config = load_config(profile='quick')\n"
+        "definition, _ = build_definition(config)\n"
+        f"fake_run(config, definition, Path({str(run_dir)!r}), control={{'train_hold_until': '/never/there'}})\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        trials: list[Path] = []
+        while time.monotonic() < deadline and not trials:
+            time.sleep(0.2)
+            trials = [p for p in run_dir.glob("*/jobs/tune-xgboost*/*") if p.is_dir()]
+        assert trials, "the run never started a tuning trial"
+        time.sleep(1.0)  # the trial programs have started
+
+        # When the runner alone is interrupted
+        interrupted = time.monotonic()
+        os.kill(child.pid, signal.SIGINT)
+        child.wait(timeout=60)  # hang guard: without ending its trials it would wait out each one's 120 s
+        stopped_after = time.monotonic() - interrupted
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    # Then the run ended Stopped, well before a held trial's 120 s, and no trial beyond the first wave started
+    document = json.loads(next(run_dir.glob("*/execution.json")).read_text())
+    assert document["status"] == "Stopped"
+    assert stopped_after < 60
+    started = [p for p in run_dir.glob("*/jobs/tune-xgboost*/*") if (p / "job.log").is_file()
+               and "not started: the run is stopping" not in (p / "job.log").read_text()]
+    assert len(started) <= 2, [p.name for p in started]  # the quick profile's MaxParallelJobs: one wave
+

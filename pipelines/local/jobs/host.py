@@ -97,15 +97,28 @@ class ProgramResult:
 
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set by stop_all_jobs: no job program starts until a run allows them again
 STOP_GRACE_SECONDS = 5.0
+
+
+def allow_new_jobs() -> None:
+    """A run starts: job programs may start (an earlier run in this process may have been stopped)."""
+    _STOPPING.clear()
+
+
+def jobs_stopping() -> bool:
+    """Whether the run is ending its jobs: a tuning job draws no further trials."""
+    return _STOPPING.is_set()
 
 
 def stop_all_jobs() -> int:
     """End every job program still running (SIGTERM, then SIGKILL after a grace period); how many there were.
 
     Why: an interrupted run waits for its job threads, and a job that did not get the terminal's SIGINT
-    (a signal sent to the runner alone) would otherwise run on to its end."""
+    (a signal sent to the runner alone) would otherwise run on to its end. From here on no job program starts:
+    a tuning job's next trials, queued behind the ones ended here, would otherwise each run to its end."""
     with _LIVE_LOCK:
+        _STOPPING.set()
         live = list(_LIVE)
     for process in live:
         with suppress(ProcessLookupError):
@@ -128,14 +141,20 @@ def run_program(command: list[str], env: dict[str, str], cwd: Path, log_path: Pa
     with log_path.open("w") as log:
         log.write("$ " + " ".join(command) + "\n")
         log.flush()
-        try:
-            process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        except OSError as exc:
-            log.write(f"\nlocal runner: cannot start {command[0]!r}: {exc}\n")
-            code = 127
-        else:
-            with _LIVE_LOCK:
-                _LIVE.add(process)
+        with _LIVE_LOCK:  # started and listed at once: stop_all_jobs sees every program that started
+            process = None
+            if _STOPPING.is_set():
+                log.write("\nlocal runner: not started: the run is stopping\n")
+                code = 130
+            else:
+                try:
+                    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+                except OSError as exc:
+                    log.write(f"\nlocal runner: cannot start {command[0]!r}: {exc}\n")
+                    code = 127
+                else:
+                    _LIVE.add(process)
+        if process is not None:
             try:
                 code = process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

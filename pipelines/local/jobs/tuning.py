@@ -37,6 +37,7 @@ from pipelines.definition.errors import UnsupportedConstruct
 from pipelines.definition.expressions import to_text
 from pipelines.local.errors import StepFailed
 from pipelines.local.jobs.containers import ContainerRuntime
+from pipelines.local.jobs.host import jobs_stopping
 from pipelines.local.jobs.training import run_training_job
 from pipelines.local.store import LocalStore
 
@@ -334,6 +335,8 @@ def run_tuning_job(
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             summaries += results
+            if jobs_stopping():  # the run is being stopped: draw no further wave
+                raise StepFailed(step_name, f"tuning job {tuning_job_name} stopped after {len(summaries)} trial(s)")
     succeeded = [s for s in summaries if s["ObjectiveStatus"] == "Succeeded"]
     if not succeeded:
         reason = summaries[0].get("FailureReason", "no trial ran") if summaries else "no trial ran"
