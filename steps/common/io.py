@@ -29,6 +29,11 @@ from steps.common.errors import StepInputError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _CSV_SUFFIXES = (".csv", ".csv.gz")
+# Columns that hold names (tickers, sectors): read as text, never as a missing value or a number.
+NAME_COLUMNS = ("ticker", "symbol", "sector")
+# pandas' default missing-value spellings (pandas.read_csv's na_values documentation), kept for the other columns.
+_PANDAS_NA = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
 
 def data_files(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -45,6 +50,38 @@ def data_files(folder: Path) -> tuple[list[Path], list[Path]]:
         elif name.endswith(_CSV_SUFFIXES):
             csv.append(path)
     return parquet, csv
+
+
+def hive_dataset(files: list[Path], base: Path) -> ds.Dataset:
+    """The parquet files under `base` as one hive-partitioned dataset, refusing a file whose own column
+    disagrees with its folder (`ticker=MSFT/` holding rows that say AAPL): pyarrow lets the folder name win
+    silently. The one home of this check: every reader of a partitioned folder opens it here."""
+    dataset = ds.dataset([str(p) for p in files], format="parquet", partitioning="hive",
+                         partition_base_dir=str(base))
+    for fragment in dataset.get_fragments():
+        keys = ds.get_partition_keys(fragment.partition_expression)
+        for key in (k for k in keys if k in fragment.physical_schema.names):
+            said = {str(v) for v in pq.read_table(fragment.path, columns=[key]).column(key).unique().to_pylist()}
+            if said - {str(keys[key])}:
+                other = ", ".join(sorted(said - {str(keys[key])})[:3])
+                raise StepInputError(f"sits in the folder {key}={keys[key]} but its {key} column says {other}",
+                                     file=fragment.path, column=key,
+                                     fix=f"move the file to the folder its rows name, or fix its {key} column")
+    return dataset
+
+
+def read_csv_names(path: str | Path, *, skiprows: int = 0, name_columns: tuple[str, ...] = NAME_COLUMNS,
+                   **options: Any) -> pd.DataFrame:
+    """pandas.read_csv, with ticker/symbol/sector columns read as text: the ticker `NA` (or `NULL`, `nan`)
+    stays a ticker instead of becoming a missing value; only an empty cell is missing there. Every other column
+    keeps pandas' missing-value spellings."""
+    header = pd.read_csv(path, skiprows=skiprows, nrows=0, **options).columns
+    names = [c for c in header if str(c).strip().lower() in name_columns]
+    if not names:
+        return pd.read_csv(path, skiprows=skiprows, **options)
+    missing = {c: ([""] if c in names else list(_PANDAS_NA)) for c in header}
+    return pd.read_csv(path, skiprows=skiprows, keep_default_na=False, na_values=missing,
+                       dtype={c: str for c in names}, **options)
 
 
 def read_table(path: str | Path, *, name: str = "table", allow_empty: bool = False) -> pd.DataFrame:
@@ -79,15 +116,10 @@ def read_table(path: str | Path, *, name: str = "table", allow_empty: bool = Fal
         )
     try:
         if parquet:
-            if source.is_file():
-                table = pq.read_table(source)
-            else:
-                dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
-                                     partition_base_dir=str(source))
-                table = dataset.to_table()
+            table = pq.read_table(source) if source.is_file() else hive_dataset(parquet, source).to_table()
             frame = table.to_pandas()
         else:
-            frame = pd.concat([pd.read_csv(p) for p in csv], ignore_index=True)
+            frame = pd.concat([read_csv_names(p) for p in csv], ignore_index=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OSError) as exc:
         raise StepInputError(
             f"cannot read {name}: {str(exc).splitlines()[0]}", file=source, fix="rewrite the file(s)"

@@ -24,6 +24,10 @@ OPTIONAL_BAR_COLUMNS = ("open", "high", "low", "volume")
 REQUIRED_BAR_COLUMNS = tuple(c for c in BAR_COLUMNS if c not in OPTIONAL_BAR_COLUMNS)
 TWEET_COUNT_COLUMNS = ("like_count", "retweet_count", "reply_count")
 TWEET_PROB_COLUMNS = ("p_pos", "p_neg", "p_neu")
+# Sane bounds on a bar's values: a price above a billion or a volume above 1e15 is a unit slip or a corrupt
+# row (1e308 is finite, yet it puts ±inf into every VWAP and volume z-score built on it).
+MAX_PRICE = 1e9
+MAX_VOLUME = 1e15
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str, what: str) -> None:
@@ -203,14 +207,15 @@ def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
                 fix="drop those bars or fill them from the previous close" + (
                     "" if column == "close" else ", or drop the column to build without the features that need it"),
             )
-        bad = values < 0 if column == "volume" else values <= 0
+        bound = MAX_VOLUME if column == "volume" else MAX_PRICE
+        bad = ((values < 0) if column == "volume" else (values <= 0)) | (values > bound)
         if bad.any():
             first = int(bad.arg_true()[0])
-            rule = ">= 0" if column == "volume" else "> 0"
+            rule = f"{'>= 0' if column == 'volume' else '> 0'} and <= {bound:g}"
             raise StepInputError(
                 f"has {int(bad.sum())} values that break {column} {rule} "
-                f"(first: ticker {ticker[first]} at {columns['ts'][first]})",
-                file=source, column=column, fix="correct or drop those bars",
+                f"(first: row {first}, ticker {ticker[first]} at {columns['ts'][first]}, value {values[first]:g})",
+                file=source, column=column, fix="correct or drop those bars (a unit slip or a corrupt row?)",
             )
         columns[column] = values
     bars = pl.DataFrame(columns)
@@ -323,3 +328,48 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
             f"{first['ticker']})", file=source, column="tweet_id", fix="keep one row per tweet and ticker it names",
         )
     return tweets.sort_values(["ticker", "created_at"], kind="stable").reset_index(drop=True)
+
+
+def universe_sectors(frame: pd.DataFrame, source: str | Path) -> dict[str, str]:
+    """ticker -> sector from a universe frame (read with steps.common.io.read_csv_names, so the ticker `NA` is a
+    ticker). Every line needs both; a ticker listed twice must name one sector: first-wins would silently put a
+    ticker in the wrong sector's relative returns."""
+    lowered = {str(c).strip().lower(): c for c in frame.columns}
+    for column in ("ticker", "sector"):
+        if column not in lowered:
+            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
+    if frame.empty:
+        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
+                             fix="list one ticker,sector per line")
+    mapping: dict[str, str] = {}
+    for column in ("ticker", "sector"):
+        values = frame[lowered[column]]
+        blank = values.isna() | (values.astype(str).str.strip() == "")
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0])
+            raise StepInputError(f"has {int(blank.sum())} line(s) without a {column} (first: data row {row + 1})",
+                                 file=source, column=column, fix="fill in both ticker and sector on every line")
+    tickers = frame[lowered["ticker"]].astype(str).str.strip()
+    sectors = frame[lowered["sector"]].astype(str).str.strip()
+    for row, (ticker, sector) in enumerate(zip(tickers, sectors, strict=True)):
+        if mapping.setdefault(ticker, sector) != sector:
+            raise StepInputError(f"gives {ticker} two sectors ({mapping[ticker]}, {sector}; data row {row + 1})",
+                                 file=source, column="sector", fix="keep one line per ticker, with its one sector")
+    return mapping
+
+
+def check_no_infinities(frame: pd.DataFrame, target: str | Path) -> None:
+    """The last guard before a table is written: no ±inf in any column. A missing value (NaN) has a meaning
+    in a features table (a window not yet full); an infinity is an overflow that every model reads as a number."""
+    for column in frame.columns:
+        values = frame[column]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue
+        infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            where = f", ticker {frame['ticker'].iloc[row]}" if "ticker" in frame.columns else ""
+            raise StepInputError(f"would hold {int(infinite.sum())} infinite value(s) (first: row {row}{where}); "
+                                 "nothing was written", file=target, column=str(column),
+                                 fix="find the bars with absurd prices or volumes that overflowed it and correct them")
+

@@ -300,6 +300,7 @@ class FeatureEngine:
         self.sessions_seen = 0
         self.last_session = NO_TIME
         self.late_bars = 0
+        self.dropped_bars = 0  # of late_bars, those older than their ticker's newest bar: not in any state
         self.late_tweets = 0
 
     # ----- input ---------------------------------------------------------------------------------------
@@ -475,6 +476,7 @@ class FeatureEngine:
             t = ts[a:a + n]
             kept[a:a + n] = t > np.maximum.accumulate(np.concatenate(([self.last_ts[ticker[a]]], t[:-1])))
         self.late_bars += int((~kept).sum())
+        self.dropped_bars += int((~kept).sum())  # lost entirely: steps.live reports them and exits non-zero
         return kept
 
     # ----- a decision time completes ---------------------------------------------------------------------

@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
-from steps.common.io import data_files
+from steps.common.io import data_files, hive_dataset
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
-from steps.features.inputs import check_frequency, inputs_settings
+from steps.features.inputs import check_frequency, check_tweets_span, inputs_settings
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows, session_bounds
 
@@ -93,9 +93,7 @@ def ticker_batches_of(bars_dir: str | Path, count: int, logger: logging.Logger, 
 def read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
     parquet, _ = data_files(bars_dir)
     try:
-        dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
-                             partition_base_dir=str(bars_dir))
-        table = dataset.to_table(filter=ds.field("ticker").isin(tickers))
+        table = hive_dataset(parquet, bars_dir).to_table(filter=ds.field("ticker").isin(tickers))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise StepInputError(f"cannot read bars: {str(exc).splitlines()[0]}", file=bars_dir,
                              fix="rewrite the file(s)") from exc
@@ -148,6 +146,7 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
         bars = validate_bars(raw, source, known_tickers=known, as_polars=True)
         check_frequency(bars, settings.frequency, source)
         tweets = read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything)
+        check_tweets_span(tweets, bars, tweets_source, logger)
         # The dataset's schema comes from its files, not the batch, as in one pass: every batch has the same
         # columns (a file without one reads as nulls there, which validate_bars refuses as it does in one pass).
         batch_settings = inputs_settings(settings, bars, source, logger) if first is None else first

@@ -12,15 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from steps.common.errors import StepInputError
-from steps.common.io import data_files, read_table
+from steps.common.io import data_files, hive_dataset, read_csv_names, read_table
 from steps.common.logging import log_input_size
-from steps.common.validation import validate_bars, validate_tweets
+from steps.common.validation import universe_sectors, validate_bars, validate_tweets
 from steps.features.bar_features import session_columns
 from steps.features.catalogue import dropped_features
 from steps.features.settings import FeatureSettings
@@ -42,14 +42,7 @@ def load_sectors(universe: str | Path | None, logger: logging.Logger | None = No
         if logger is not None:
             logger.warning("universe %s not found: the table gets no sector column", source)
         return None
-    frame = pd.read_csv(source)
-    for column in ("ticker", "sector"):
-        if column not in frame.columns:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    if frame.empty:
-        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
-                             fix="list one ticker,sector per line")
-    return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str), strict=True))
+    return universe_sectors(read_csv_names(source), source)
 
 
 def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
@@ -59,9 +52,7 @@ def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
         parquet, csv = data_files(source)
         if parquet and not csv:
             try:
-                dataset = ds.dataset([str(p) for p in parquet], format="parquet", partitioning="hive",
-                                     partition_base_dir=str(source))
-                return pl.from_arrow(dataset.to_table())  # type: ignore[return-value]
+                return pl.from_arrow(hive_dataset(parquet, source).to_table())  # type: ignore[return-value]
             except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
                 raise StepInputError(f"cannot read bars: {str(exc).splitlines()[0]}", file=source,
                                      fix="rewrite the file(s)") from exc
@@ -87,12 +78,39 @@ def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_
         check_frequency(bars, frequency, bars_dir)
         log_input_size(logger, "bars", bars, bars_dir)
         tweets = pending.result()
+    check_tweets_span(tweets, bars, tweets_dir, logger)
     if include_sentiment and tweets_dir is not None and tweets.empty:
         logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
     log_input_size(logger, "tweets", tweets, tweets_dir)
     return Inputs(bars, tweets, sectors)  # type: ignore[arg-type]
 
 
+
+
+# Tweets this long after the last bar belong to no row, and no feed runs that far ahead of its bars: a clock or
+# a year typo (2052 for 2025), refused rather than silently unused.
+TWEETS_AHEAD_LIMIT = pd.Timedelta(days=7)
+
+
+def check_tweets_span(tweets: pd.DataFrame, bars: pl.DataFrame, source: str | Path | None,
+                      logger: logging.Logger) -> None:
+    """Tweets dated after the last bar are counted: within TWEETS_AHEAD_LIMIT, a warning (a feed a little
+    ahead of the bars; no row uses them); beyond it, refused, naming how many and the first."""
+    if tweets.empty or bars.height == 0:
+        return
+    last_bar = pd.Timestamp(bars["ts"].max())
+    last_bar = last_bar.tz_localize("UTC") if last_bar.tzinfo is None else last_bar
+    created = tweets["created_at"]
+    far = created > last_bar + TWEETS_AHEAD_LIMIT
+    if far.any():
+        first = tweets.loc[far.idxmax()]
+        raise StepInputError(f"has {int(far.sum())} tweet(s) dated more than {TWEETS_AHEAD_LIMIT.days} days after the "
+                             f"last bar ({last_bar}), first: {first['tweet_id']} at {first['created_at']}",
+                             file=source, column="created_at",
+                             fix="correct those timestamps (a year typo?) or drop the tweets")
+    after = int((created > last_bar).sum())
+    if after:
+        logger.warning("%s: %d tweet(s) dated after the last bar (%s): no row uses them", source, after, last_bar)
 
 
 def check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> None:
@@ -106,6 +124,24 @@ def check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> N
     if frequency == "1min" and most == 1 and per_session.height > 20:
         raise StepInputError("holds one bar per ticker and session (daily bars), but the frequency is 1min",
                              file=source, column="ts", fix="pass --frequency 1d (the daily profile)")
+    # The declared frequency, verified from the timestamps: 5-minute or 30-second bars read as 1-minute bars
+    # would make every window 5x (or half) as long as its name. The median spacing is robust to gaps and halts.
+    ts = bars["ts"].to_physical().to_numpy()
+    ticker = bars["ticker"].rle_id().to_numpy()  # the bars are sorted by (ticker, ts): validate_bars
+    same = ticker[1:] == ticker[:-1]
+    if frequency == "1min":
+        same &= session[1:] == session[:-1]
+    spacing = np.diff(ts)[same]
+    if len(spacing) == 0:
+        return
+    median_s = float(np.median(spacing)) / 1e9
+    if frequency == "1min" and median_s != 60.0:
+        raise StepInputError(f"are declared 1min, but consecutive bars within a session are {median_s:g} s apart "
+                             "(median)", file=source, column="ts",
+                             fix="resample the bars to 1 minute, or pass the frequency they have (1min or 1d)")
+    if frequency == "1d" and not 0.5 * 86_400 <= median_s <= 4 * 86_400:
+        raise StepInputError(f"are declared 1d, but consecutive bars are {median_s / 86_400:g} days apart "
+                             "(median)", file=source, column="ts", fix="pass daily bars (one per session)")
 
 
 def inputs_settings(settings: FeatureSettings, bars: pl.DataFrame, source: str | Path,

@@ -32,6 +32,7 @@ from steps.common.io import (
 )
 from steps.common.logging import StepTimer
 from steps.common.resource_config import RESOURCE_CONFIG, read_resource_config
+from steps.common.validation import check_no_infinities
 from steps.features.build import build_features
 from steps.features.catalogue import dropped_features, feature_columns
 from steps.features.coverage import finish_manifest
@@ -115,6 +116,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
             f"no decision rows with a full {settings.label_horizon_bars}-bar label window",
             file=bars_dir, column="ts", fix="supply more bars or lower --label-horizon-bars",
         )
+    check_no_infinities(frame, Path(output) / FEATURES_FILE)
     with timer.block("build_folds"):
         folds = build_folds(pd.Series(built.bounds), n_folds=settings.n_folds, train_days=settings.train_days,
                             validation_days=settings.validation_days, holdout_days=settings.holdout_days,
@@ -178,6 +180,7 @@ def _write_shard(built: Built, output: Path, sectors: dict[str, str] | None,
                                 "tweet_rows_of_shard_tickers": built.tweets_of_own_tickers}})
     # A single instance's table, or shards of hosts this job does not have, are a previous run's: removed (the
     # other hosts' shards of this job are theirs to replace).
+    check_no_infinities(frame, output / SHARDS_DIR / host / FEATURES_FILE)
     clear_outputs(output, [MANIFEST_FILE, FEATURES_FILE, FOLDS_FILE, "metrics.json"])
     root = output / SHARDS_DIR
     if root.is_dir():

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from steps.common.errors import StepInputError
+from steps.common.io import read_csv_names
 
 MARKET_TZ = "America/New_York"
 CLOSE_TIME = pd.Timedelta(hours=16)
@@ -61,7 +62,7 @@ def read_csv_with_comments(path: Path) -> pd.DataFrame:
                 if not line.lstrip().startswith("#") or skip >= 100:
                     break
                 skip += 1
-        return pd.read_csv(path, skiprows=skip)
+        return read_csv_names(path, skiprows=skip)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise StepInputError(f"cannot be read as CSV ({str(exc).splitlines()[0]})", file=path,
                              fix="pass a comma-separated file with a header row") from exc
@@ -90,9 +91,40 @@ def check_ticker(ticker: str, path: Path | str, column: str = "ticker",
     return ticker
 
 
-def session_close_times(values: pd.Series) -> pd.Series:
-    """Dates (any common format) -> the session's close, 16:00 New York, in UTC; NaT where unreadable."""
-    dates = pd.to_datetime(values, errors="coerce")  # one format, inferred from the first date: no day/month mix
+# A date that starts with two numbers (03/04/2024, 3.4.24, 03-04-2024): day-first or month-first?
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})(\s|T|$)")
+
+
+def date_order(values: pd.Series, path: Path | str, column: str) -> bool | None:
+    """Whether the dates are day-first (True), month-first (False), or neither (year-first ISO dates, month
+    names: None, pandas' inference is unambiguous there). pandas infers from the first date and reads
+    03/04/2024 as March 4th: a day-first file was silently misdated on every day <= 12. The file's own
+    dates decide: a first number above 12 proves day-first, a second above 12 month-first; a file where no
+    date decides (every day <= 12), or where both orders appear, is refused."""
+    parts = values.dropna().astype(str).str.extract(_NUMERIC_DATE)
+    parts = parts[parts[0].notna()]
+    if parts.empty:
+        return None
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first and month_first:
+        raise StepInputError("mixes day-first and month-first dates (e.g. 13/04 and 04/13)", file=path, column=column,
+                             fix="write the dates as ISO 8601 (YYYY-MM-DD)")
+    if not day_first and not month_first:
+        raise StepInputError(f"has dates like {values.dropna().astype(str).iloc[0]!r} that read as day-first and as "
+                             "month-first alike (no day above 12 decides)", file=path, column=column,
+                             fix="write the dates as ISO 8601 (YYYY-MM-DD)")
+    return day_first
+
+
+def session_close_times(values: pd.Series, path: Path | str = "", column: str = "date") -> pd.Series:
+    """Dates (ISO, or a numeric order the file itself proves: date_order) -> the session's close, 16:00 New
+    York, in UTC; NaT where unreadable."""
+    day_first = date_order(values, path, column)
+    if day_first is None:
+        dates = pd.to_datetime(values, errors="coerce")  # one format, inferred from the first date
+    else:
+        dates = pd.to_datetime(values, errors="coerce", dayfirst=day_first)
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_convert(MARKET_TZ).dt.tz_localize(None)
     return (dates.dt.normalize() + CLOSE_TIME).dt.tz_localize(MARKET_TZ, nonexistent="shift_forward",
@@ -147,7 +179,7 @@ def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
 
 def _read_ohlc(path: Path, frame: pd.DataFrame, columns: dict[str, str], tickers: pd.Series, ticker_source: str,
                *, adjust: bool) -> PriceFile:
-    ts = session_close_times(frame[columns["date"]])
+    ts = session_close_times(frame[columns["date"]], path, str(columns["date"]))
     present = [name for name in PRICE_COLUMNS if name in columns]
     prices = {name: _numbers(frame, columns[name]) for name in present}
     has_adjusted = "adj_close" in columns
@@ -190,7 +222,7 @@ def _read_wide(path: Path, frame: pd.DataFrame, date_column: str, ticker: str | 
     if not value_columns:
         raise StepInputError("missing column (no close or ticker columns beside the date)", file=path,
                              column="close", fix="pass daily prices: Date,Close or Date,<TICKER>,<TICKER>,...")
-    ts = session_close_times(frame[date_column])
+    ts = session_close_times(frame[date_column], path, str(date_column))
     pieces, dropped = [], 0
     for column in value_columns:
         name = check_ticker(str(column).strip().upper(), path, str(column),

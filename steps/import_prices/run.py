@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps.common.errors import StepInputError
-from steps.common.io import atomic_dir, write_json, write_text
-from steps.common.validation import OPTIONAL_BAR_COLUMNS, validate_bars
+from steps.common.io import atomic_dir, read_csv_names, write_json, write_text
+from steps.common.validation import OPTIONAL_BAR_COLUMNS, universe_sectors, validate_bars
 from steps.import_prices.read import PriceFile, check_ticker, read_price_file
 from steps.import_prices.splits import split_like_jumps
 
@@ -79,22 +79,11 @@ def load_sectors(path: str | Path) -> dict[str, str]:
     source = Path(path)
     if not source.is_file():
         raise StepInputError("not found", file=source, fix="pass a ticker,sector CSV")
-    frame = pd.read_csv(source, dtype=str)
+    frame = read_csv_names(source)
     lowered = {str(c).strip().lower(): c for c in frame.columns}
-    for column in ("ticker", "sector"):
-        if column not in lowered:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    tickers = frame[lowered["ticker"]].fillna("").str.strip().str.upper()
-    sectors = frame[lowered["sector"]].fillna("").str.strip()
-    if (tickers == "").any() or (sectors == "").any():
-        raise StepInputError(f"has {int(((tickers == '') | (sectors == '')).sum())} rows without a ticker or sector",
-                             file=source, column="sector", fix="fill in both on every line")
-    mapping: dict[str, str] = {}
-    for ticker, sector in zip(tickers, sectors, strict=True):
-        if mapping.setdefault(ticker, sector) != sector:
-            raise StepInputError(f"gives {ticker} two sectors ({mapping[ticker]}, {sector})", file=source,
-                                 column="sector", fix="keep one line per ticker")
-    return mapping
+    if "ticker" in lowered:  # tickers are matched upper-case here (the files' tickers are)
+        frame[lowered["ticker"]] = frame[lowered["ticker"]].str.strip().str.upper()
+    return universe_sectors(frame, source)
 
 
 def _common_columns(pieces: list[tuple[Source, PriceFile]], logger: logging.Logger) -> list[str]:

@@ -148,14 +148,14 @@ async def ingest(bearer: Secret, writer: PartitionedTweetWriter, universe: froze
 
 
 def read_universe(path: str | Path) -> frozenset[str]:
-    import pandas as pd
 
     from steps.common.errors import StepInputError
+    from steps.common.io import read_csv_names
 
     source = Path(path)
     if not source.is_file():
         raise StepInputError("universe file not found", file=source, fix="pass --universe configs/universe.csv")
-    frame = pd.read_csv(source)
+    frame = read_csv_names(source)
     if "ticker" not in frame.columns:
         raise StepInputError("missing column", file=source, column="ticker", fix="add a ticker,sector header")
     return frozenset(frame["ticker"].astype(str).str.strip().str.upper())

@@ -113,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             existing = output / f"scores-{day}.parquet"  # a restarted follower continues the day's file
             today[day] = [pd.read_parquet(existing)] if existing.is_file() else []
         today[day].append(scored)
-        write_scores(pd.concat(today[day], ignore_index=True), output, f"scores-{day}.parquet")
+        # Keyed by (ticker, ts): a restarted follower that meets the same feed again rescores decision times
+        # the day's file already holds; the first score stands (it is the one acted on), never a second row.
+        day_scores = pd.concat(today[day], ignore_index=True).drop_duplicates(["ticker", "ts"], keep="first",
+                                                                             ignore_index=True)
+        today[day] = [day_scores]
+        write_scores(day_scores, output, f"scores-{day}.parquet")
 
     scorer = LiveScorer(engine, model, training.columns, args.model_package_arn, score_from,
                         on_scores=save_day if args.follow else None, keep_scores=not args.follow)
@@ -127,18 +132,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         scorer.score_from = score_from
     if args.follow:
         known = set(training.sectors) if training.sectors else None
-        follower = FolderFollower(Path(args.follow), known, args.poll_s, args.idle_s, args.max_files)
+        follower = FolderFollower(Path(args.follow), known, args.poll_s, args.idle_s, args.max_files,
+                                  required_bar_columns=training.required_bar_inputs())
         follower.follow(scorer, logger)
         rejected = follower.rejected
+        feed = {"quarantined_feed_rows": follower.quarantined_rows, "quarantined_feed": follower.quarantined,
+                "duplicate_files": follower.duplicate_files, "duplicate_tweets": follower.duplicate_tweets}
     else:
         write_scores(scorer.table(), output)
-        rejected = []
-    write_summary(output, scorer, {"model_package_arn": args.model_package_arn, "rejected_files": rejected})
+        rejected, feed = [], {"quarantined_feed_rows": 0}
+    write_summary(output, scorer, {"model_package_arn": args.model_package_arn, "rejected_files": rejected, **feed})
     logger.info("scored %d decision times into %s", len(scorer.decision_seconds), output)
     if rejected:
         raise RejectedFiles(f"{len(rejected)} feed file(s) rejected, first {rejected[0]['file']}: "
                             f"{rejected[0]['reason']} (moved to {Path(args.follow) / REJECTED_DIR}; every valid "
                             "file was scored)")
+    lost = {"bar(s) older than their ticker's newest (dropped)": engine.dropped_bars,
+            "feed row(s) stamped ahead of the feed's clock (quarantined)": feed["quarantined_feed_rows"],
+            "row(s) with a non-finite feature (not scored)": scorer.quarantined_rows}
+    if any(lost.values()):
+        said = ", ".join(f"{count} {what}" for what, count in lost.items() if count)
+        raise RejectedFiles(f"{args.follow or args.bars}: {said}; every other row was scored (see "
+                            f"{output / SUMMARY_FILE}); fix: look at the feed's clock and the quarantined rows")
     return 0
 
 

@@ -150,6 +150,38 @@ def publish(client: Any, data: list[dict[str, Any]], namespace: str = NAMESPACE)
     return len(data)
 
 
+def read_scores(files: list[Path]) -> tuple[pd.DataFrame, int]:
+    """steps.live's score files, checked row by row, and the rows that repeat a (ticker, ts, package) dropped
+    (a restarted follower, a file copied twice): counted once, and how many were dropped. A probability that is
+    missing or outside [0, 1], or a time that is not a UTC timestamp, is refused naming the file."""
+    from steps.common.io import read_table
+
+    pieces = []
+    for path in files:
+        frame = read_table(path, name="scores")
+        for column in ("ticker", "ts", "probability", "model_package_arn"):
+            if column not in frame.columns:
+                raise StepInputError("missing column", file=path, column=column, fix="pass steps.live's scores")
+        ts = frame["ts"]
+        if not pd.api.types.is_datetime64_any_dtype(ts.dtype) or getattr(ts.dt, "tz", None) is None or ts.isna().any():
+            raise StepInputError(f"has dtype {ts.dtype} or missing times, expected UTC timestamps", file=path,
+                                 column="ts", fix="pass the score files steps.live wrote (ts as timestamp[ns, UTC])")
+        probability = frame["probability"]
+        if not pd.api.types.is_numeric_dtype(probability.dtype) or pd.api.types.is_bool_dtype(probability.dtype):
+            raise StepInputError(f"has dtype {probability.dtype}, expected numbers", file=path, column="probability",
+                                 fix="pass the score files steps.live wrote")
+        bad = ~probability.astype("float64").between(0, 1)  # NaN is outside too
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise StepInputError(f"has {int(bad.sum())} probabilities missing or outside [0, 1] (first: row {row}, "
+                                 f"{probability.iloc[row]})", file=path, column="probability",
+                                 fix="drop those rows or re-score them")
+        pieces.append(frame.assign(ts=ts.dt.tz_convert("UTC"), probability=probability.astype("float64")))
+    scores = pd.concat(pieces, ignore_index=True)
+    keyed = scores.drop_duplicates(["ticker", "ts", "model_package_arn"], keep="first", ignore_index=True)
+    return keyed, len(scores) - len(keyed)
+
+
 def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, tweets: Path | None = None,
                 endpoint_url: str | None = None, region: str | None = None,
                 publish_metrics: bool = False) -> dict[str, Any]:
@@ -160,7 +192,7 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, t
     the sent_* features get a PSI like the others (a sentiment model that drifts, or a feed that goes quiet,
     shows there); without them those features are listed under `psi_not_computed`, never silently absent."""
     from steps.common.folds import holdout_mask
-    from steps.common.io import read_table, write_json
+    from steps.common.io import write_json
     from steps.features.inputs import load_inputs
     from steps.features.parity import replay_features
     from steps.features.table import load_feature_table
@@ -171,10 +203,7 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, t
     if not files:
         raise StepInputError("no scores*.parquet (what python -m steps.live writes)", file=scores_dir,
                              column="probability", fix="pass the folder steps.live wrote its scores to")
-    scores = pd.concat([read_table(f, name="scores") for f in files], ignore_index=True)
-    for column in ("ticker", "ts", "probability", "model_package_arn"):
-        if column not in scores.columns:
-            raise StepInputError("missing column", file=files[0], column=column, fix="pass steps.live's scores")
+    scores, duplicates = read_scores(files)
     with_sentiment = tweets is not None and training.settings.include_sentiment
     inputs = load_inputs(bars, tweets if with_sentiment else None, include_sentiment=with_sentiment,
                          sectors=training.sectors, logger=logging.getLogger("monitor"),
@@ -188,7 +217,7 @@ def run_monitor(scores_dir: Path, bars: Path, features: Path, output: Path, *, t
     live_rows = live_rows.merge(scores[["ticker", "ts"]].drop_duplicates(), on=["ticker", "ts"])
     columns = [c for c in training.columns if c in live_rows.columns]
     psis, skipped = drift(train_rows, live_rows, columns)
-    summary = {"scored_rows": len(scores), "labelled_rows": len(joined),
+    summary = {"scored_rows": len(scores), "duplicate_score_rows": duplicates, "labelled_rows": len(joined),
                "quality": pd.concat(qualities).astype({"period": str}).to_dict("records"),
                "psi": psis, "psi_skipped": skipped,
                "psi_not_computed": {c: "no --tweets: the sentiment features need the scored tweets"

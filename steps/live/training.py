@@ -29,6 +29,10 @@ class TrainingFeatures:
     columns: list[str]
     source: Path
 
+    def required_bar_inputs(self) -> tuple[str, ...]:
+        """The optional bar inputs the training bars had: live bars must carry each."""
+        return tuple(name for name in OPTIONAL_BAR_INPUTS if name not in self.settings.absent_inputs)
+
     def check_bars(self, columns: Iterable[str], where: str | Path) -> None:
         """Live bars must carry every input the training bars had: a stand-in would silently change features."""
         present = set(columns)
