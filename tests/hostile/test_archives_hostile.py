@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import logging
 import math
 import os
 import shutil
@@ -22,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from steps.common import archives, artifact_json
@@ -32,30 +30,6 @@ from steps.serve.model import ENSEMBLE_META_FILE, MetaLearner, load_artifact
 from steps.train.algorithms import load_model_dir
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real xgboost model folder from a tiny generated market."""
-    from steps.features.run import run_features
-    from steps.features.settings import FeatureSettings
-    from steps.sample_data.generator import generate_market
-    from steps.sample_data.writer import write_market
-    from steps.train.algorithms import get_algorithm
-    from steps.train.run import run_training
-
-    root = tmp_path_factory.mktemp("archives")
-    universe = pd.DataFrame({"ticker": ["AAPL", "JPM"], "sector": ["IT", "Fin"]})
-    universe.to_csv(root / "universe.csv", index=False)
-    write_market(generate_market(universe, days=25, seed=5), root / "sample")
-    log = logging.getLogger("test")
-    run_features(root / "sample" / "bars", root / "sample" / "tweets", root / "features",
-                 FeatureSettings(n_folds=2, train_days=8, validation_days=4, holdout_days=5, embargo_bars=30),
-                 universe=root / "universe.csv", logger=log)
-    algorithm = get_algorithm("xgboost")
-    run_training(root / "features", root / "model", root / "out", algorithm,
-                 {**algorithm.defaults(), "num_round": 10, "early_stopping_rounds": 5, "nthread": 1}, log)
-    return root / "model"
 
 
 @pytest.fixture
@@ -207,15 +181,15 @@ def test_the_serving_container_refuses_a_bomb_in_one_line_with_exit_2(tmp_path: 
 
 # -- links and paths leading out -----------------------------------------------------------------------
 
-def _copy(trained: Path, tmp_path: Path) -> Path:
+def _copy(model_folder: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "model"
-    shutil.copytree(trained, folder)
+    shutil.copytree(model_folder, folder)
     return folder
 
 
 @pytest.mark.parametrize("case", ["symlink-out", "symlink-in", "hardlink", "meta-symlink", "fifo"])
-def test_a_listed_model_file_that_is_a_link_is_refused(case: str, trained: Path, tmp_path: Path) -> None:
-    folder = _copy(trained, tmp_path)
+def test_a_listed_model_file_that_is_a_link_is_refused(case: str, model_folder: Path, tmp_path: Path) -> None:
+    folder = _copy(model_folder, tmp_path)
     meta = json.loads((folder / "model_meta.json").read_text())
     listed = next(name for name in meta["files"] if name.endswith(".json"))
     target = folder / listed
@@ -244,19 +218,19 @@ def test_a_listed_model_file_that_is_a_link_is_refused(case: str, trained: Path,
         _one_line(refused, str(target), needle)
 
 
-def _ensemble(trained: Path, folder: Path) -> Path:
+def _ensemble(model_folder: Path, folder: Path) -> Path:
     from steps.ensemble.run import build_artifact_folder
 
-    meta = json.loads((trained / "model_meta.json").read_text())
-    build_artifact_folder(folder, {"xgboost": trained}, MetaLearner(["xgboost"], [1.0], 0.0),
+    meta = json.loads((model_folder / "model_meta.json").read_text())
+    build_artifact_folder(folder, {"xgboost": model_folder}, MetaLearner(["xgboost"], [1.0], 0.0),
                           {"kind": "stacking", "base_models": {"xgboost": {"folder": "base/xgboost",
                                                                            "algorithm": "xgboost"}},
                            "meta_learner": "meta_learner.json", "features": meta["features"], "threshold": 0.5})
     return folder
 
 
-def test_an_ensemble_whose_base_folder_is_a_symlink_out_is_refused(trained: Path, tmp_path: Path) -> None:
-    folder = _ensemble(trained, tmp_path / "ensemble")
+def test_an_ensemble_whose_base_folder_is_a_symlink_out_is_refused(model_folder: Path, tmp_path: Path) -> None:
+    folder = _ensemble(model_folder, tmp_path / "ensemble")
     with load_artifact(folder) as model:  # the artifact as built serves
         assert model.kind == "ensemble"
     shutil.move(folder / "base" / "xgboost", tmp_path / "elsewhere")
@@ -273,9 +247,9 @@ def test_an_ensemble_whose_base_folder_is_a_symlink_out_is_refused(trained: Path
     ("1.5", "between 0 and 1"), ("-0.1", "between 0 and 1"), ("0", "between 0 and 1"), ('"0.5"', "between 0 and 1"),
     ("true", "between 0 and 1"), ("null", "between 0 and 1"), ("[0.5]", "between 0 and 1"),
 ])
-def test_an_ensemble_threshold_that_is_not_a_probability_is_refused(trained: Path, tmp_path: Path,
+def test_an_ensemble_threshold_that_is_not_a_probability_is_refused(model_folder: Path, tmp_path: Path,
                                                                      threshold: str, needle: str) -> None:
-    folder = _ensemble(trained, tmp_path / "ensemble")
+    folder = _ensemble(model_folder, tmp_path / "ensemble")
     path = folder / ENSEMBLE_META_FILE
     text = path.read_text()
     assert '"threshold": 0.5' in text
@@ -296,9 +270,9 @@ def test_an_ensemble_threshold_that_is_not_a_probability_is_refused(trained: Pat
      "positive whole number"),
     ("stock", "not an object"),
 ])
-def test_a_grouped_model_with_a_malformed_field_is_refused_in_one_line(trained: Path, tmp_path: Path,
+def test_a_grouped_model_with_a_malformed_field_is_refused_in_one_line(model_folder: Path, tmp_path: Path,
                                                                        grouping, needle: str) -> None:
-    folder = _copy(trained, tmp_path)
+    folder = _copy(model_folder, tmp_path)
     meta = json.loads((folder / "model_meta.json").read_text())
     (folder / "model_meta.json").write_text(json.dumps({**meta, "grouping": grouping}))
     for load in (load_model_dir, load_artifact):
@@ -325,14 +299,14 @@ HOSTILE_JSON = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_JSON))
-def test_a_hostile_artifact_json_is_refused_in_one_line(case: str, trained: Path, tmp_path: Path) -> None:
+def test_a_hostile_artifact_json_is_refused_in_one_line(case: str, model_folder: Path, tmp_path: Path) -> None:
     data, needle = HOSTILE_JSON[case]
     path = tmp_path / "model_meta.json"
     path.write_bytes(data)
     with pytest.raises(StepInputError) as refused:
         read_json(path, name="model metadata")
     _one_line(refused, str(path), needle)
-    folder = _copy(trained, tmp_path / "planted")
+    folder = _copy(model_folder, tmp_path / "planted")
     (folder / "model_meta.json").write_bytes(data)
     for load in (load_model_dir, load_artifact):
         with pytest.raises(StepInputError) as planted:
