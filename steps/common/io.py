@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from steps.common.artifact_json import read_artifact_json
 from steps.common.errors import StepInputError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -133,13 +134,8 @@ def read_table(path: str | Path, *, name: str = "table", allow_empty: bool = Fal
 
 
 def read_json(path: str | Path, *, name: str = "JSON file") -> dict[str, Any]:
-    source = Path(path)
-    if not source.is_file():
-        raise StepInputError(f"{name} not found", file=source, fix=f"pass the folder that holds {source.name}")
-    try:
-        return json.loads(source.read_text())
-    except json.JSONDecodeError as exc:
-        raise StepInputError(f"{name} is not valid JSON ({exc.msg})", file=source, fix="rewrite it") from exc
+    """The JSON object in `path`, bounded and strict (steps.common.artifact_json); one line otherwise."""
+    return read_artifact_json(path, name=name)
 
 
 @contextmanager

@@ -135,6 +135,13 @@ class SecretStore:
             value = payload[key]
         if not value.strip():
             raise SecretError(f"secret {secret_id!r} key {key!r} is empty; fix: store the credential")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value) or not value.isascii():
+            # A credential goes into an HTTP header: CR/LF would split it (requests refuses the header, and the
+            # ingest loop read that as a dropped stream: exit 0 with 0 rows), other control characters and
+            # non-ASCII are no bearer token (RFC 6750's token68 is printable ASCII).
+            raise SecretError(f"secret {secret_id!r} key {key!r} holds a line break, a control character or "
+                              "non-ASCII text (not shown); fix: store the credential as one line of printable "
+                              "ASCII (no trailing newline)")
         return Secret(value, f"{secret_id}:{key}" if key else secret_id)
 
     def invalidate(self, secret_id: str | None = None) -> None:

@@ -92,6 +92,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args.port = _port(os.environ.get(PORT_VARIABLE, "8080"), PORT_VARIABLE)
     logger = get_logger("serve", args.log_format)
+    # Signals first: a SIGTERM while the model loads (or before serve_forever runs) ends the server cleanly,
+    # with the extracted model removed, instead of killing it mid-load or being lost.
+    stopping = threading.Event()
+    serving: list[ServingServer] = []
+
+    def stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+        for server in serving:
+            server.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     listener = _listen(args)
     try:
         artifact = load_artifact(args.model_dir)
@@ -102,15 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("model loaded from %s: %s", args.model_dir, model.describe())
         server = ServingServer(listener, ServingState(model, logger), workers=args.workers,
                                idle_timeout=args.idle_timeout, request_timeout=args.request_timeout)
-        stopping = threading.Event()
-
-        def stop(_signum: int, _frame: object) -> None:
-            if not stopping.is_set():
-                stopping.set()
-                threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        serving.append(server)
+        if stopping.is_set():
+            server.request_stop()
         logger.info("listening on %s", server.url)
         print(f"serving {server.url}", flush=True)
         try:

@@ -20,7 +20,7 @@ readable, portable across library versions, and bit-for-bit reproducible in a fr
 
 from __future__ import annotations
 
-import json
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steps.common.archives import extract_archive
+from steps.common.archives import contained_file, extract_archive
+from steps.common.artifact_json import read_artifact_json
 from steps.common.errors import StepError, StepInputError
 from steps.common.io import MANIFEST_FILES, check_files
 from steps.train.algorithms import LoadedModel, load_model_dir
@@ -81,6 +82,8 @@ class MetaLearner:
                           float(payload["intercept"]), dict(payload.get("settings", {})))
             if len(learner.inputs) != len(learner.coefficients):
                 raise ValueError("inputs and coefficients differ in length")
+            if not all(math.isfinite(v) for v in (*learner.coefficients, learner.intercept)):
+                raise ValueError("a coefficient or the intercept is not a finite number")
             return learner
         except (KeyError, TypeError, ValueError) as exc:
             raise StepInputError(f"malformed meta-learner ({exc})", file=source,
@@ -132,13 +135,22 @@ class ServingModel:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StepInputError(f"cannot read {what} ({exc})", file=path, fix="rebuild the artifact") from None
-    if not isinstance(payload, dict):
-        raise StepInputError(f"{what} is not a JSON object", file=path, fix="rebuild the artifact")
-    return payload
+    return read_artifact_json(path, name=what, fix="rebuild the artifact")
+
+
+def _threshold(meta: dict[str, Any], source: Path) -> float:
+    """The label cut-off: ensemble_meta.json is the listing itself, so no digest covers it; it is checked here."""
+    value = meta.get("threshold", 0.5)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+        raise StepInputError(f"threshold {str(value)[:40]!r} is not a number strictly between 0 and 1", file=source,
+                             column="threshold", fix="rebuild the artifact with steps.ensemble")
+    return float(value)
+
+
+def _check_contained(root: Path, listing: Any, manifest: Path) -> None:
+    """Every listed file a regular file inside the artifact (no symlink, hard link or path leading out)."""
+    for name in listing if isinstance(listing, dict) else {}:
+        contained_file(root, str(name), manifest, fix="rebuild the artifact with steps.ensemble")
 
 
 def find_artifact_root(path: Path) -> Path:
@@ -174,18 +186,20 @@ def load_folder(folder: Path) -> ServingModel:
     """Load an extracted artifact folder (ensemble or single model)."""
     root = find_artifact_root(folder)
     if (root / ENSEMBLE_META_FILE).is_file():
+        _check_contained(root, {ENSEMBLE_META_FILE: None}, root / ENSEMBLE_META_FILE)
         meta = _read_json(root / ENSEMBLE_META_FILE, "ensemble metadata")
+        _check_contained(root, meta.get(MANIFEST_FILES), root / ENSEMBLE_META_FILE)
         check_files(root, meta.get(MANIFEST_FILES), root / ENSEMBLE_META_FILE,
                     fix="rebuild the artifact with steps.ensemble (it is complete only as that step packs it)")
         try:
             folders = {str(name): str(entry["folder"]) for name, entry in dict(meta["base_models"]).items()}
-            threshold = float(meta.get("threshold", 0.5))
             listed = [f"{folder_name}/{MODEL_META_FILE}" for folder_name in folders.values()]
             listed += [META_LEARNER_FILE] if meta.get("meta_learner") else []
         except (KeyError, TypeError, ValueError) as exc:
             raise StepInputError(f"malformed ensemble metadata ({type(exc).__name__}: {exc})",
                                  file=root / ENSEMBLE_META_FILE,
                                  fix="rebuild the artifact with steps.ensemble") from None
+        threshold = _threshold(meta, root / ENSEMBLE_META_FILE)
         for name in listed:  # every base model is one the artifact lists (check_files keeps those inside it)
             if name not in meta[MANIFEST_FILES]:
                 raise StepInputError(f"lists no {name}", file=root / ENSEMBLE_META_FILE,
@@ -211,7 +225,11 @@ class LoadedArtifact:
             source.is_dir() and ((source / ENSEMBLE_META_FILE).is_file() or (source / MODEL_META_FILE).is_file())
         ):
             self._scratch = Path(tempfile.mkdtemp(prefix="conviction-model-"))
-            folder = extract_archive(archive, self._scratch)
+            try:
+                folder = extract_archive(archive, self._scratch / "model")
+            except BaseException:  # a refused archive leaves nothing behind
+                self.close()
+                raise
         elif source.is_dir():
             folder = source
         else:

@@ -16,16 +16,22 @@ import csv
 import io
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from steps.common.artifact_json import parse_json_text
 
 MAX_ROWS = 100_000
 ROUTING_KEYS = ("ticker",)
 CSV_TYPES = {"text/csv", "application/csv"}
 JSON_TYPES = {"application/json"}
 _MISSING_TEXT = {"", "nan", "na", "null"}
+# A float needs at most 17 significant digits; longer text is not a feature value.
+MAX_NUMBER_CHARS = 100
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class PayloadError(ValueError):
@@ -42,13 +48,18 @@ def _names(items: list[str], limit: int = 5) -> str:
 
 
 def _number(text: str, where: str) -> float:
+    """A decimal number as CSV writers write it; Python's float() would also take `1_000`, `infinity`,
+    Arabic-Indic digits and 10,000-digit strings."""
     value = text.strip()
     if value.lower() in _MISSING_TEXT:
         return math.nan
-    try:
-        number = float(value)
-    except ValueError:
-        raise PayloadError(f"{where}: {value[:40]!r} is not a number") from None
+    if value.lower().lstrip("+-") in ("inf", "infinity"):
+        raise PayloadError(f"{where}: {value!r} is not a finite number")
+    if len(value) > MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(value):
+        shown = f"a {len(value)}-character value" if len(value) > MAX_NUMBER_CHARS else repr(value[:40])
+        raise PayloadError(f"{where}: {shown} is not a number (send decimal numbers of at most "
+                           f"{MAX_NUMBER_CHARS} characters)")
+    number = float(value)
     if math.isinf(number):
         raise PayloadError(f"{where}: {value[:40]!r} is not a finite number")
     return number
@@ -71,13 +82,15 @@ def _check_names(given: list[str], features: list[str], where: str) -> None:
 
 
 def _looks_like_header(row: list[str], features: list[str]) -> bool:
-    """A header names at least one feature, or holds no number at all; otherwise the row is data."""
+    """A header names at least one feature, or holds text and no number; a row of numbers and missing values
+    only (`nan`, empty fields) is data: a headerless body may start with a row of missing values."""
     cells = [cell.strip() for cell in row]
     if any(cell in features for cell in cells):
         return True
-    for cell in cells:
-        if cell.lower() in _MISSING_TEXT:
-            continue
+    values = [cell for cell in cells if cell.lower() not in _MISSING_TEXT]
+    if not values:
+        return False
+    for cell in values:
         try:
             float(cell)
             return False
@@ -88,9 +101,15 @@ def _looks_like_header(row: list[str], features: list[str]) -> bool:
 
 def parse_csv(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd.DataFrame:
     try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+        rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
         raise PayloadError(f"body is not valid CSV ({exc}); send one row of feature values per line") from None
+    while rows and not any(cell.strip() for cell in rows[-1]) and len(rows[-1]) <= 1:
+        rows.pop()  # blank lines at the end: no row follows them, so no answer can shift
+    for line, row in enumerate(rows, start=1):
+        if not row or (len(row) == 1 and not row[0].strip() and len(features) + len(keys) > 1):
+            raise PayloadError(f"CSV line {line} is blank; send one row per line (a row of missing values is "
+                               "its commas: ',,,')")
     if not rows:
         raise PayloadError("CSV body has no rows; send one row of feature values per line")
     header: list[str] | None = None
@@ -155,12 +174,10 @@ def _json_value(value: Any, where: str) -> float:
 
 
 def parse_json(text: str, features: list[str], keys: tuple[str, ...] = ()) -> pd.DataFrame:
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:  # the decoder recurses once per nesting level
-        raise PayloadError('JSON body is nested too deeply; send {"instances": [{"<feature>": <number>, ...}]}'
+    try:  # bounded: nesting, number length, no NaN/Infinity (steps.common.artifact_json)
+        payload = parse_json_text(text)
+    except ValueError as exc:
+        raise PayloadError(f"JSON body: {exc}; send {{\"instances\": [{{\"<feature>\": <number>, ...}}]}}"
                            ) from None
     shape = 'expected {"instances": [{"<feature>": <number>, ...}, ...]}'
     if not isinstance(payload, dict) or "instances" not in payload:

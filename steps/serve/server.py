@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import resource
 import selectors
 import socket
@@ -47,6 +48,9 @@ LISTEN_BACKLOG = 1024
 # Scoring is serialised on the model thread, so more workers only overlap reading and parsing with scoring.
 DEFAULT_WORKERS = 16
 CONTROL_WORKERS = 2
+# SageMaker's health check wants an answer within 2 s: a control thread waits at most this long on a client
+# that does not read its answer (a /ping answer fits a socket buffer, so a reading client never waits).
+CONTROL_WRITE_TIMEOUT_S = 1.0
 # Longer than the 60 s idle timeout of the usual HTTP front ends: the server must not close a keep-alive
 # connection the front end is about to reuse.
 DEFAULT_IDLE_TIMEOUT_S = 65.0
@@ -54,6 +58,10 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 4096
 # A worker serves at most this many pipelined requests of one connection before it queues it again.
 REQUESTS_PER_TURN = 32
+# The selector thread reads a request's head (request line and headers) before any worker takes it; past
+# this size the head goes to a scoring worker, whose parser answers 431 or 414 for the long line or headers.
+MAX_HEAD_BYTES = 32 * 1024
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _ACCEPTS_PER_WAKE = 64
 _FD_RESERVE = 64
 
@@ -103,18 +111,52 @@ class ServingState:
         return status, json.dumps({"error": " ".join(message.split())}).encode()
 
 
+class FramingError(ValueError):
+    """A request whose body length cannot be known for certain: answered 400, and the connection closed."""
+
+
+def body_length(headers: Any) -> int:
+    """The body's length from the request headers (0 when none is declared), by RFC 9112 section 6.
+
+    Only one Content-Length of ASCII digits (RFC 9110 section 8.6: `1*DIGIT`; the spaces and tabs around a
+    field value are not part of it) is accepted: Python's int() would also take `+513`, `51_3`, ` 5 `,
+    Arabic-Indic digits. Transfer-Encoding is refused whatever it says (this server reads no chunked
+    bodies), and so with a Content-Length beside it (section 6.3: the two disagree on where the request
+    ends, the classic request-smuggling shape): the caller answers 400 and closes the connection.
+    """
+    if headers.get_all("Transfer-Encoding"):
+        raise FramingError("Transfer-Encoding is not supported (with or without Content-Length); send the body "
+                           "with one Content-Length header")
+    values = headers.get_all("Content-Length") or []
+    if not values:
+        return 0
+    if len(values) > 1:
+        raise FramingError(f"{len(values)} Content-Length headers; send exactly one")
+    value = values[0].strip(" \t")
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise FramingError(f"Content-Length {value[:20]!r} is not a whole number of bytes (digits only)")
+    return int(value)
+
+
 class _DeadlineReader(io.RawIOBase):
-    """Socket reads that give up at one deadline for the whole request; no deadline: never wait."""
+    """Socket reads that give up at one deadline for the whole request; no deadline: never wait.
+    `pending`: bytes the selector thread already read from the socket (a request's head), returned first."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
         self.sock = sock
         self.deadline: float | None = None
+        self.pending = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int | None:
+        if self.pending:
+            size = min(len(buffer), len(self.pending))
+            buffer[:size] = self.pending[:size]
+            self.pending = self.pending[size:]
+            return size
         if self.deadline is None:
             self.sock.settimeout(0.0)
         else:
@@ -204,26 +246,39 @@ class InvocationHandler(BaseHTTPRequestHandler):
         if getattr(self, "command", "") != "HEAD":
             self.wfile.write(body)
 
+    def _framed_length(self) -> int | None:
+        """The body length, or None after answering 400 (bad framing: the connection is closed)."""
+        try:
+            return body_length(self.headers)
+        except FramingError as exc:
+            self.close_connection = True
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return None
+
     def do_GET(self) -> None:
+        length = self._framed_length()
+        if length is None:
+            return
+        if length:  # a GET body has no meaning here; not read, so the connection cannot be reused
+            self.close_connection = True
         if self.path.split("?", 1)[0] == "/ping":
             self._send(HTTPStatus.OK, self.state.ping_body())
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no route GET {self.path}; use GET /ping or POST /invocations")
 
     def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] == "/invocations":
+            self.state.count(request=True)
+        length = self._framed_length()
+        if length is None:
+            return
         if self.path.split("?", 1)[0] != "/invocations":
-            self._discard_body()
+            self._discard_body(length)
             self._error(HTTPStatus.NOT_FOUND, f"no route POST {self.path}; use POST /invocations")
             return
-        self.state.count(request=True)
-        length_header = self.headers.get("Content-Length")
-        try:
-            length = int(length_header) if length_header is not None else -1
-        except ValueError:
-            length = -1
-        if length < 0:
+        if self.headers.get("Content-Length") is None:
             self.close_connection = True
-            self._error(HTTPStatus.BAD_REQUEST, "missing or bad Content-Length header")
+            self._error(HTTPStatus.BAD_REQUEST, "missing Content-Length header")
             return
         if length > MAX_BODY_BYTES:
             self.close_connection = True
@@ -236,11 +291,7 @@ class InvocationHandler(BaseHTTPRequestHandler):
             return
         self._send(*self.state.invoke(body, self.headers.get("Content-Type")))
 
-    def _discard_body(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
+    def _discard_body(self, length: int) -> None:
         if 0 < length <= MAX_BODY_BYTES:
             self.rfile.read(length)
         elif length:
@@ -253,6 +304,8 @@ class _Connection:
     address: Any
     last_active: float = field(default_factory=time.monotonic)
     close: bool = False
+    head: bytes = b""  # what the selector thread has read of the next request's head
+    head_since: float | None = None
 
 
 def _fd_limit() -> int:
@@ -284,6 +337,7 @@ class ServingServer:
         self._wake_write.setblocking(False)
         self._returned: collections.deque[_Connection] = collections.deque()
         self._idle: collections.OrderedDict[_Connection, None] = collections.OrderedDict()  # oldest first
+        self._partial: dict[_Connection, None] = {}  # idle connections holding part of a request head
         self._busy = 0
         self._accepting = False
         self._stop = threading.Event()
@@ -304,7 +358,8 @@ class ServingServer:
     # -- the selector thread -------------------------------------------------------------------------
 
     def serve_forever(self, poll_interval: float = 0.2) -> None:
-        self._stop.clear()
+        """Serve until a stop is requested; a stop requested before this starts (a SIGTERM during start-up) is
+        honoured: the flag is never cleared, so a server serves once."""
         self._stopped.clear()
         try:
             self._selector.register(self._wake_read, selectors.EVENT_READ, "wake")
@@ -321,6 +376,7 @@ class ServingServer:
                     except Exception:  # one bad event must not stop the server
                         self.state.logger.exception("selector event failed")
                 self._close_idle(time.monotonic() - self.idle_timeout)
+                self._close_slow_heads(time.monotonic() - self.request_timeout)
         finally:
             self._set_accepting(False)
             self._selector.unregister(self._wake_read)
@@ -358,22 +414,36 @@ class ServingServer:
         self._selector.register(connection.sock, selectors.EVENT_READ, connection)
 
     def _dispatch(self, connection: _Connection) -> None:
+        """Read what the client sent (never waiting); hand the connection to a worker once a request's head
+        is whole. A client trickling its head holds no worker, so the control lane cannot be starved."""
         try:
-            head = connection.sock.recv(4, socket.MSG_PEEK)
+            chunk = connection.sock.recv(MAX_HEAD_BYTES - len(connection.head))
         except BlockingIOError:
             return
         except OSError:
-            head = b""
-        if not head:  # the client closed (or reset) an idle connection
+            chunk = b""
+        if not chunk:  # the client closed (or reset) the connection
             self._close(connection)
             return
+        connection.head += chunk
+        if not _HEAD_END.search(connection.head) and len(connection.head) < MAX_HEAD_BYTES:
+            if connection.head_since is None:
+                connection.head_since = time.monotonic()
+                self._partial[connection] = None
+            return  # the rest of the head wakes the selector again
+        self._partial.pop(connection, None)
         self._selector.unregister(connection.sock)
         del self._idle[connection]
         self._busy += 1
-        if head == b"GET ":
-            self._control.submit(self._serve, connection, None, 1)
+        if connection.head.startswith(b"GET ") and len(connection.head) < MAX_HEAD_BYTES:
+            self._control.submit(self._serve, connection, None, 1, CONTROL_WRITE_TIMEOUT_S)
         else:
             self._scoring.submit(self._serve, connection)
+
+    def _close_slow_heads(self, cutoff: float) -> None:
+        """A head still incomplete `request_timeout` seconds after its first byte: the connection is closed."""
+        for connection in [c for c in self._partial if c.head_since is not None and c.head_since < cutoff]:
+            self._close(connection)
 
     def _take_back(self) -> None:
         try:
@@ -399,6 +469,7 @@ class ServingServer:
             self._close(oldest)
 
     def _close(self, connection: _Connection) -> None:
+        self._partial.pop(connection, None)
         self._selector.unregister(connection.sock)
         del self._idle[connection]
         self._shut(connection.sock)
@@ -414,14 +485,18 @@ class ServingServer:
     # -- worker threads ------------------------------------------------------------------------------
 
     def _serve(self, connection: _Connection, handler: InvocationHandler | None = None,
-               turn: int = REQUESTS_PER_TURN) -> None:
+               turn: int = REQUESTS_PER_TURN, write_timeout: float | None = None) -> None:
         """Serve up to `turn` requests this connection has sent, then hand it back to the selector thread.
 
         `handler`: the one whose read buffer already holds this connection's next (pipelined) requests.
         The control lane serves one request a turn: a GET with POSTs pipelined behind it must not make a
-        control thread wait on the model.
+        control thread wait on the model; and it writes with a short timeout (`write_timeout`): a client
+        that stops reading its answers cannot hold a control thread either.
         """
-        handler = handler or InvocationHandler(connection.sock, connection.address, self)
+        if handler is None:
+            handler = InvocationHandler(connection.sock, connection.address, self)
+            handler.reader.pending, connection.head, connection.head_since = connection.head, b"", None
+        handler.wfile.timeout = min(write_timeout or self.request_timeout, self.request_timeout)
         try:
             for _ in range(turn):
                 handler.serve_one()
@@ -450,11 +525,15 @@ class ServingServer:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
-    def shutdown(self) -> None:
-        """Stop serve_forever (from another thread) and wait until it has returned."""
+    def request_stop(self) -> None:
+        """Ask serve_forever to return, now or as soon as it starts; never waits (safe in a signal handler)."""
         self._stop.set()
         with contextlib.suppress(OSError):
             self._wake_write.send(b"\0")
+
+    def shutdown(self) -> None:
+        """Stop serve_forever (from another thread) and wait until it has returned."""
+        self.request_stop()
         self._stopped.wait()
 
     def server_close(self) -> None:

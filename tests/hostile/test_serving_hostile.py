@@ -318,7 +318,7 @@ def test_deeply_nested_json_is_a_400_with_one_line(model, body: bytes) -> None:
     finally:
         _stop(server, thread)
     assert caught.value.code == 400
-    assert payload["error"].startswith("JSON body is nested too deeply") and "\n" not in payload["error"]
+    assert payload["error"].startswith("JSON body: nested too deeply") and "\n" not in payload["error"]
     assert status == 200
 
 

@@ -86,3 +86,22 @@ def test_a_failing_rules_api_says_run_again_later(tmp_path, aws_endpoint, step_e
     assert result.returncode == 2, result.stderr
     line = _error_line(result)
     assert "answered 503 (Service Unavailable - try later)" in line and "run again later" in line
+
+
+@pytest.mark.moto
+@pytest.mark.parametrize("token", [CANARY + "\r\nX-Injected: 1", CANARY + "\n", "\r" + CANARY, CANARY + "\x00x",
+                                   CANARY + "\t", CANARY + "\u00e9", CANARY + "\x7f"],
+                         ids=["crlf-header", "trailing-newline", "leading-cr", "nul", "tab", "non-ascii", "del"])
+def test_a_token_that_cannot_be_a_header_ends_on_one_line_with_nothing_written(tmp_path, aws_endpoint, step_env,
+                                                                               python, token):
+    """Issue 29: a token with CR/LF made requests refuse the header, read as a dropped stream: exit 0, 0 rows."""
+    _store_token(aws_endpoint, token)
+    output = tmp_path / "tweets"
+    state = ServerState(bearer=CANARY, script=build_script(1000, ["AAPL", "MSFT"], seed=1))
+    with FakeStreamServer(state) as server:
+        result = _ingest(python, step_env, output, server.url, aws_endpoint)
+    assert result.returncode == 2, result.stderr
+    line = _error_line(result)
+    assert "conviction/twitter" in line and "bearer_token" in line and "line break" in line
+    assert CANARY not in result.stderr + result.stdout
+    assert not output.exists() or not any(output.rglob("*.parquet"))

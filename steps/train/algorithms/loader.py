@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steps.common.archives import extract_archive
+from steps.common.archives import contained_file, extract_archive
 from steps.common.errors import StepInputError
 from steps.common.io import MANIFEST_FILES, check_files, describe_files, file_digest, read_json, write_json
 
@@ -42,6 +42,8 @@ def check_model_folder(folder: Path, meta: dict[str, Any], required: tuple[str, 
     if isinstance(listing, list):  # before sizes and digests: nothing to check the files against
         raise StepInputError("lists file names without sizes and sha256 (written by an older steps.train, or by "
                              "hand)", file=path, column=MANIFEST_FILES, fix=RETRAIN)
+    for name in listing if isinstance(listing, dict) else {}:
+        contained_file(folder, str(name), path, fix=RETRAIN)
     check_files(folder, listing, path, fix=RETRAIN)
     for name in required:
         if name not in listing:
@@ -74,8 +76,7 @@ def find_model_folder(path: str | Path, scratch: str | Path) -> Path:
     path = Path(path)
     archive = path / "model.tar.gz" if path.is_dir() else path
     if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz")):
-        extract_archive(archive, Path(scratch), fix="pass the training job's output")
-        path = Path(scratch)
+        path = extract_archive(archive, Path(scratch) / "model", fix="pass the training job's output")
     if (path / META_FILE).is_file():
         return path
     found = sorted(path.rglob(META_FILE)) if path.is_dir() else []
@@ -127,23 +128,54 @@ class LoadedModel:
         return scores
 
 
+def _groups(meta: dict[str, Any], source: Path) -> dict[str, dict[str, Any]]:
+    """`grouping`: mode, ticker_group (ticker -> group) and groups (group -> folder, refit_iterations), each
+    checked for its type: model_meta.json lists the digests but is covered by none itself."""
+    grouping = meta.get("grouping")
+    if grouping is None:
+        return {}
+    if not isinstance(grouping, dict):
+        raise StepInputError("'grouping' is not an object", file=source, column="grouping", fix=RETRAIN)
+    groups = grouping.get("groups") or {}
+    ticker_group = grouping.get("ticker_group", {})
+    if not isinstance(groups, dict) or not isinstance(ticker_group, dict):
+        raise StepInputError("'grouping.groups' and 'grouping.ticker_group' must be objects", file=source,
+                             column="grouping", fix=RETRAIN)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in ticker_group.items()):
+        raise StepInputError("'grouping.ticker_group' must map tickers to group names", file=source,
+                             column="grouping.ticker_group", fix=RETRAIN)
+    for name, group in groups.items():
+        where = f"grouping.groups.{name}"
+        if not isinstance(group, dict):
+            raise StepInputError("is not an object", file=source, column=where, fix=RETRAIN)
+        for key in ("folder", "refit_iterations"):
+            if key not in group:
+                raise StepInputError(f"has no '{key}' (each group needs 'folder' and 'refit_iterations')",
+                                     file=source, column=where, fix=RETRAIN)
+        if not isinstance(group["folder"], str) or not group["folder"]:
+            raise StepInputError("'folder' is not a folder name", file=source, column=where, fix=RETRAIN)
+        iterations = group["refit_iterations"]
+        if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, int)
+                                       or iterations < 1):
+            raise StepInputError(f"'refit_iterations' {str(iterations)[:40]!r} is not a positive whole number",
+                                 file=source, column=where, fix=RETRAIN)
+    return groups
+
+
 def load_model_dir(path: str | Path) -> LoadedModel:
     """Load a model folder or model.tar.gz written by steps.train, whatever its algorithm and grouping."""
     from steps.train.algorithms import get_algorithm
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = find_model_folder(path, scratch)
+        contained_file(folder, META_FILE, folder / META_FILE, fix=RETRAIN)
         meta = read_json(folder / META_FILE, name="model metadata")
         if "algorithm" not in meta or "features" not in meta:
             raise StepInputError("needs 'algorithm' and 'features'", file=folder / META_FILE, column="algorithm",
                                  fix="pass a model folder written by steps.train")
         algorithm_cls = get_algorithm(str(meta["algorithm"]))
-        groups = (meta.get("grouping") or {}).get("groups") or {}
-        try:
-            group_files = [f"{group['folder']}/{name}" for group in groups.values() for name in algorithm_cls.files]
-        except (KeyError, TypeError):
-            raise StepInputError("malformed grouping (each group needs a 'folder')", file=folder / META_FILE,
-                                 column="grouping", fix=RETRAIN) from None
+        groups = _groups(meta, folder / META_FILE)
+        group_files = [f"{group['folder']}/{name}" for group in groups.values() for name in algorithm_cls.files]
         check_model_folder(folder, meta, (*algorithm_cls.files, *group_files))
         features = meta["features"]
         if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
