@@ -8,7 +8,6 @@ ignored is how a gate ends up at its default without anyone noticing.
 from __future__ import annotations
 
 import copy
-import csv
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -501,17 +500,18 @@ def load_hpo(path: Path) -> HpoSpec:
 
 
 def load_universe(path: Path) -> list[UniverseMember]:
+    """The universe CSV's members, read by the steps' own reader (steps.common.names: each ticker and sector
+    a name, never a path; a ticker once, with one sector)."""
+    from steps.common.errors import StepInputError
+    from steps.common.names import read_universe_rows
+
     if not path.is_file():
         raise ConfigError(f"{path}: universe file not found; set data.universe_csv in pipeline.yaml")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or {"ticker", "sector"} - set(reader.fieldnames):
-            raise ConfigError(f"{path}: needs the columns 'ticker' and 'sector' in its header row")
-        members = [UniverseMember(ticker=row["ticker"].strip(), sector=row["sector"].strip()) for row in reader]
-    tickers = [m.ticker for m in members]
-    if not members or len(set(tickers)) != len(tickers):
-        raise ConfigError(f"{path}: column 'ticker' must list each ticker once and not be empty")
-    return members
+    try:
+        rows = read_universe_rows(path)
+    except StepInputError as exc:
+        raise ConfigError(f"{exc} (data.universe_csv)") from None
+    return [UniverseMember(ticker=ticker, sector=sector) for ticker, sector in rows]
 
 
 def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:

@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 from steps.common.errors import StepInputError
 from steps.common.io import data_files, read_table
 from steps.common.logging import log_input_size
+from steps.common.names import read_universe_rows
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import session_columns
 from steps.features.catalogue import dropped_features
@@ -42,14 +43,7 @@ def load_sectors(universe: str | Path | None, logger: logging.Logger | None = No
         if logger is not None:
             logger.warning("universe %s not found: the table gets no sector column", source)
         return None
-    frame = pd.read_csv(source)
-    for column in ("ticker", "sector"):
-        if column not in frame.columns:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    if frame.empty:
-        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
-                             fix="list one ticker,sector per line")
-    return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str), strict=True))
+    return dict(read_universe_rows(source))  # names checked: tickers and sectors become folder names
 
 
 def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:

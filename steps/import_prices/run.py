@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from steps.common.errors import StepInputError
 from steps.common.io import atomic_dir, write_json, write_text
+from steps.common.names import read_universe_rows
 from steps.common.validation import OPTIONAL_BAR_COLUMNS, validate_bars
 from steps.import_prices.read import PriceFile, check_ticker, read_price_file
 from steps.import_prices.splits import split_like_jumps
@@ -77,23 +78,11 @@ def resolve_sources(sources: list[str], tickers: list[str] | None = None) -> lis
 def load_sectors(path: str | Path) -> dict[str, str]:
     """ticker -> sector from a `ticker,sector` CSV (the universe's own format)."""
     source = Path(path)
-    if not source.is_file():
-        raise StepInputError("not found", file=source, fix="pass a ticker,sector CSV")
-    frame = pd.read_csv(source, dtype=str)
-    lowered = {str(c).strip().lower(): c for c in frame.columns}
-    for column in ("ticker", "sector"):
-        if column not in lowered:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    tickers = frame[lowered["ticker"]].fillna("").str.strip().str.upper()
-    sectors = frame[lowered["sector"]].fillna("").str.strip()
-    if (tickers == "").any() or (sectors == "").any():
-        raise StepInputError(f"has {int(((tickers == '') | (sectors == '')).sum())} rows without a ticker or sector",
-                             file=source, column="sector", fix="fill in both on every line")
     mapping: dict[str, str] = {}
-    for ticker, sector in zip(tickers, sectors, strict=True):
-        if mapping.setdefault(ticker, sector) != sector:
-            raise StepInputError(f"gives {ticker} two sectors ({mapping[ticker]}, {sector})", file=source,
-                                 column="sector", fix="keep one line per ticker")
+    for ticker, sector in read_universe_rows(source):  # names checked: each ticker becomes a folder
+        if mapping.setdefault(ticker.upper(), sector) != sector:
+            raise StepInputError(f"gives {ticker.upper()} two sectors ({mapping[ticker.upper()]}, {sector})",
+                                 file=source, column="sector", fix="keep one line per ticker")
     return mapping
 
 
