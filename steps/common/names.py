@@ -115,3 +115,57 @@ def read_universe_rows(path: str | Path, *, need_sector: bool = True) -> list[tu
         raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
                              fix="list one ticker,sector per line")
     return rows
+
+
+# --- data URLs: s3://bucket/key, where the key's segments become folder names in the local store ----------
+
+# Amazon S3 general purpose bucket naming rules
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html): 3 to 63 characters;
+# lowercase letters, digits, dots and hyphens; begin and end with a letter or digit; no two adjacent dots;
+# not an IP address; not the reserved prefixes xn--, sthree-, amzn-s3-demo-; not the reserved suffixes
+# -s3alias, --ol-s3, .mrap, --x-s3, --table-s3.
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+MAX_KEY_BYTES = 1024  # S3's object key limit (UTF-8 bytes)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def bucket_error(bucket: str) -> str | None:
+    """Why `bucket` is not an S3 bucket name (S3's naming rules), or None."""
+    if not BUCKET.match(bucket):
+        return (f"bucket {bucket[:70]!r} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and "
+                "hyphens, starting and ending with a letter or digit)")
+    if ".." in bucket:
+        return f"bucket {bucket!r} is not an S3 bucket name (two adjacent dots)"
+    if _IP_ADDRESS.match(bucket):
+        return f"bucket {bucket!r} is not an S3 bucket name (it is formatted as an IP address)"
+    if bucket.startswith(_BUCKET_PREFIXES) or bucket.endswith(_BUCKET_SUFFIXES):
+        return f"bucket {bucket!r} uses a prefix or suffix S3 reserves"
+    return None
+
+
+def s3_key_error(key: str, *, strict: bool = True) -> str | None:
+    """Why `key` (without the leading slash) cannot name S3 objects safely, or None: a `..` segment (it would
+    leave the prefix in every local mirror), a control character, past 1,024 bytes; `strict` (data URLs):
+    also a `.` segment or an empty one (`a//b`, S3 keeps both but no folder can)."""
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return f"key is longer than S3's {MAX_KEY_BYTES} bytes"
+    if _CONTROL.search(key):
+        return "key holds a control character"
+    segments = key.split("/")
+    if ".." in segments:
+        return "key has a '..' segment"
+    if strict and ("." in segments or "" in segments[:-1]):
+        return "key has an empty or '.' segment"
+    return None
+
+
+def s3_uri_error(uri: object) -> str | None:
+    """Why `uri` is not an `s3://bucket/key` URI whose bucket follows S3's rules and whose key is a plain
+    prefix (no `..`, `.` or empty segment), or None."""
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        return "expected an s3:// URI"
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket_error(bucket) or s3_key_error(key)

@@ -173,3 +173,106 @@ def test_the_features_step_with_a_host_that_is_a_path_writes_nothing_outside_its
     assert "Traceback" not in result.stderr and "column 'hosts'" in result.stderr and str(config) in result.stderr
     assert [p for p in _files(tmp_path) if p not in before and not p.startswith("job")] == []
     assert not output.exists() or _files(output) == []
+
+
+# --- data URLs -------------------------------------------------------------------------------------------
+
+BAD_S3_URLS = [
+    ("s3://../x/", "bucket '..'"),
+    ("s3://./x", "bucket '.'"),
+    ("s3://bucket/a/../../b/", "'..' segment"),
+    ("s3://bucket/../x", "'..' segment"),
+    ("s3://bucket//etc/", "empty or '.' segment"),
+    ("s3://bucket/./x/", "empty or '.' segment"),
+    ("s3://Bucket/x/", "not an S3 bucket name"),
+    ("s3://my_bucket/x/", "not an S3 bucket name"),
+    ("s3://ab/x/", "not an S3 bucket name"),
+    ("s3://my..bucket/x/", "two adjacent dots"),
+    ("s3://192.168.0.1/x/", "IP address"),
+    ("s3://xn--bucket/x/", "reserves"),
+    ("s3://bucket-s3alias/x/", "reserves"),
+    ("s3://bucket/a\nb/", "control character"),
+    ("s3://bucket/" + "k" * 1025, "1024 bytes"),
+    ("s3:///x/", "not an S3 bucket name"),
+]
+
+
+@pytest.mark.parametrize("url, problem", BAD_S3_URLS)
+def test_a_data_url_is_refused_unless_bucket_and_key_follow_s3s_rules(url, problem):
+    from pipelines.parameter_table import ParameterPolicy
+    from pipelines.parameter_values import parameter_value_error
+
+    for name in ("InputDataUrl", "TweetsDataUrl"):
+        for policy in (ParameterPolicy(), ParameterPolicy(local_folders=True)):
+            refused = parameter_value_error(name, url, policy)
+            assert refused and refused.startswith(f"--param {name}=") and problem in refused
+    with pytest.raises(ConfigError, match=r"data\.input_data_url"):
+        load_config(overrides={"data": {"input_data_url": url}})
+
+
+def test_file_urls_are_a_local_runs_folders_never_what_is_published():
+    from pipelines.parameter_table import ParameterPolicy
+    from pipelines.parameter_values import parameter_value_error
+
+    for url in ("file:///etc/", "file:///tmp/bars/", "file://localhost/x/"):
+        assert "a SageMaker job reads s3:// only" in parameter_value_error("InputDataUrl", url, ParameterPolicy())
+        assert parameter_value_error("InputDataUrl", url, ParameterPolicy(local_folders=True)) is None
+    for url in ("s3://conviction-ml-data/bars/", "s3://a.b-c/x=1/y/", "s3://bucket/key"):
+        assert parameter_value_error("InputDataUrl", url, ParameterPolicy()) is None
+
+
+@pytest.mark.parametrize("url", ["s3://../x/", "file:///etc/", "s3://bucket/a/../../b/", "http://example.com/x"])
+def test_lint_refuses_a_bad_data_url_param_in_one_line(url):
+    result = subprocess.run([sys.executable, "-m", "pipelines.lint", "--param", f"InputDataUrl={url}"],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and f"--param InputDataUrl={url}" in result.stderr
+
+
+def test_lint_and_upsert_refuse_a_configured_file_url_as_a_violation():
+    from pipelines.definition import definition_json, get_pipeline
+    from pipelines.lint import lint_definition
+
+    config = load_config(overrides={"data": {"tweets_data_url": "file:///home/me/tweets/"}})
+    violations = lint_definition(json.loads(definition_json(get_pipeline(config))), config)
+    found = [v for v in violations if v.rule == "parameters"]
+    assert len(found) == 1 and "TweetsDataUrl=file:///home/me/tweets/" in found[0].message
+    assert "s3:// only" in found[0].message
+
+
+def test_pipelines_run_refuses_a_data_url_that_escapes_the_store_and_writes_nothing_outside(tmp_path: Path):
+    run_dir = tmp_path / "runs"
+    before = _files(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "pipelines.run", "--profile", "quick", "--run-dir", str(run_dir),
+                             "--param", "InputDataUrl=s3://../x/"], capture_output=True, text=True, cwd=REPO,
+                            timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "--param InputDataUrl=s3://../x/: bucket '..'" in result.stderr
+    assert [p for p in _files(tmp_path) if p not in before and not p.startswith("runs")] == []
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("uri", ["s3://../x/y", "s3://./x", "s3://bucket/../../x", "s3://bucket/a/../../../x",
+                                 "s3://local-inputs/../../x", "s3://bucket/a\x00b", "s3://a%2F../x"])
+def test_the_local_store_refuses_a_uri_that_would_leave_it(tmp_path: Path, uri):
+    from pipelines.local.errors import LocalRunError
+    from pipelines.local.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(LocalRunError):
+        store.put_bytes(b"x", uri)
+    assert _files(tmp_path) == ["store"]
+
+
+def test_the_local_store_refuses_a_bucket_that_is_a_link_out_of_it(tmp_path: Path):
+    from pipelines.local.errors import LocalRunError
+    from pipelines.local.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    (tmp_path / "outside").mkdir()
+    (store.root / "planted").symlink_to(tmp_path / "outside", target_is_directory=True)
+    with pytest.raises(LocalRunError, match="outside the local store"):
+        store.put_bytes(b"x", "s3://planted/x")
+    assert list((tmp_path / "outside").iterdir()) == []
+    store.put_bytes(b"x", "s3://conviction-data/a=1/b.parquet")  # an ordinary key still works
+    assert (store.root / "conviction-data" / "a=1" / "b.parquet").read_bytes() == b"x"
