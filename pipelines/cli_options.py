@@ -170,18 +170,26 @@ def resolve_legacy_options(args: argparse.Namespace, environ: dict[str, str] | N
 
 def config_overrides(pairs: list[str]) -> dict[str, Any]:
     """`--set sample_data.tickers=4` -> {"sample_data": {"tickers": 4}} (values read as YAML scalars)."""
-    import yaml
+    from pipelines.config import ConfigError, parse_yaml
 
     overrides: dict[str, Any] = {}
     for pair in pairs:
         dotted, sep, text = pair.partition("=")
-        if not sep or not dotted:
-            raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set tuning.max_jobs=8")
+        keys = dotted.strip().split(".")
+        if not sep or not all(key.strip() for key in keys):
+            raise UsageError(f"--set {pair[:200]!r}: expected key=value, e.g. --set tuning.max_jobs=8")
+        try:  # the config's own YAML reader: no aliases, no key twice, one line for what it refuses
+            value = parse_yaml(text, f"--set {dotted.strip()}") if text != "" else ""
+        except ConfigError as exc:
+            raise UsageError(f"{exc}; quote a text value, e.g. --set '{dotted.strip()}=\"[x\"'") from None
         target = overrides
-        *parents, leaf = dotted.strip().split(".")
-        for part in parents:
+        *parents, leaf = keys
+        for depth, part in enumerate(parents):
             target = target.setdefault(part, {})
-        target[leaf] = yaml.safe_load(text) if text != "" else ""
+            if not isinstance(target, dict):
+                earlier = ".".join(keys[: depth + 1])
+                raise UsageError(f"--set {dotted.strip()}: an earlier --set gave {earlier} a value, not a section")
+        target[leaf] = value
     return overrides
 
 

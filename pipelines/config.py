@@ -8,7 +8,6 @@ ignored is how a gate ends up at its default without anyone noticing.
 from __future__ import annotations
 
 import copy
-import csv
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +15,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.definition.parameter_rules import MAX_ENUM_VALUES
+from steps.common.names import s3_uri_error
 from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, first_problem, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
@@ -72,9 +72,22 @@ class Instances(_Strict):
     max_runtime_seconds: int = Field(ge=60, le=2419200)
 
 
+def _data_url(value: str) -> str:
+    """An s3:// data URL follows S3's bucket and key rules (steps.common.names.s3_uri_error: no `..`, `.` or
+    empty segment); file:// is a local run's folder (pipelines.run links it; lint and upsert refuse it)."""
+    if value.startswith("s3://"):
+        refused = s3_uri_error(value)
+        if refused:
+            raise ValueError(refused)
+    return value
+
+
+DataUrl = Annotated[str, Field(pattern=r"^(s3|file)://"), AfterValidator(_data_url)]
+
+
 class Data(_Strict):
-    input_data_url: str = Field(pattern=r"^(s3|file)://")
-    tweets_data_url: str = Field(pattern=r"^(s3|file)://")
+    input_data_url: DataUrl
+    tweets_data_url: DataUrl
     universe_csv: str
 
 
@@ -94,7 +107,9 @@ class Tuning(_Strict):
     max_jobs: int = Field(ge=1, le=500)
     max_parallel_jobs: int = Field(ge=1, le=100)
     early_stopping: Literal["Off", "Auto"]
-    random_seed: int = Field(ge=0)
+    # HyperParameterTuningJobConfig.RandomSeed: botocore's shape is an `integer` (min 0), a 32-bit signed int
+    # in the AWS JSON protocol; a 40-digit seed landed in the definition and failed at CreateHyperParameterTuningJob
+    random_seed: int = Field(ge=0, le=2**31 - 1)
 
 
 # A tuning job names at most 5 warm-start parents (botocore's ParentHyperParameterTuningJobs, max 5; "A tuning
@@ -478,15 +493,93 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             if name not in {"hpo", "universe", "source", "profile"}]
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found; pass --config with the path to pipeline.yaml")
+MAX_CONFIG_BYTES = 1024 * 1024  # configs/pipeline.yaml is ~20 KB; a config past 1 MiB is not one
+
+
+MAX_CONFIG_VALUES = 100_000  # values once aliases are expanded; configs/pipeline.yaml has ~1,000
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """yaml.SafeLoader for configuration: aliases bounded (a short file whose aliases expand to billions of
+    values made lint run past a minute; yaml.safe_dump writes aliases for a repeated value, so they are not
+    refused outright), no recursive alias, and no key twice in one mapping (the last one won silently). Each
+    refusal is a yaml.MarkedYAMLError: the line, never the expanded input."""
+
+    def compose_document(self):  # type: ignore[no-untyped-def]
+        node = super().compose_document()
+        if node is not None:
+            self._expanded_size(node, {}, set())
+        return node
+
+    def _expanded_size(self, node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+        """How many values `node` holds with every alias written out (each shared node counted once, then
+        reused: linear in the file, however large the expansion)."""
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to the value that holds it "
+                                              "(a recursive alias)", node.start_mark)
+        total = 1
+        if isinstance(node, yaml.CollectionNode):
+            open_nodes.add(id(node))
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+            for child in children:
+                total += self._expanded_size(child, sizes, open_nodes)
+                if total > MAX_CONFIG_VALUES:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"expands to more than {MAX_CONFIG_VALUES:,} values (aliases repeat a value "
+                        "many times): write the values out", node.start_mark)
+            open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: keys after it may override its own
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # a list or mapping as a key
+                raise yaml.constructor.ConstructorError(None, None, "a key must be a name, not a list or mapping",
+                                                        key_node.start_mark) from None
+            seen.setdefault(key, key_node.start_mark.line + 1)
+            if first is not None:
+                raise yaml.constructor.ConstructorError(None, None, f"key {str(key)[:60]!r} appears twice in one "
+                                                        f"mapping (first on line {first}): keep one",
+                                                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str | bytes, source: str) -> Any:
+    """YAML text of a config, a per-user config, a --set or CONVICTION_* value, read by `_ConfigLoader`;
+    ConfigError naming `source` on one line (with the line for a file) for anything it refuses: not UTF-8,
+    past MAX_CONFIG_BYTES, not YAML, an alias, a key twice."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} bytes, more than a config's {MAX_CONFIG_BYTES:,}")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); is it a YAML file?") from None
     try:
-        loaded = yaml.safe_load(path.read_text())
+        return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass: no Python tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(" ".join(f"{source}:{where} is not valid YAML: {problem}".split())) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found; pass --config with the path to pipeline.yaml")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes, more than a config's {MAX_CONFIG_BYTES:,}")
+    loaded = parse_yaml(path.read_bytes(), str(path))
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     return loaded
@@ -501,17 +594,18 @@ def load_hpo(path: Path) -> HpoSpec:
 
 
 def load_universe(path: Path) -> list[UniverseMember]:
+    """The universe CSV's members, read by the steps' own reader (steps.common.names: each ticker and sector
+    a name, never a path; a ticker once, with one sector)."""
+    from steps.common.errors import StepInputError
+    from steps.common.names import read_universe_rows
+
     if not path.is_file():
         raise ConfigError(f"{path}: universe file not found; set data.universe_csv in pipeline.yaml")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or {"ticker", "sector"} - set(reader.fieldnames):
-            raise ConfigError(f"{path}: needs the columns 'ticker' and 'sector' in its header row")
-        members = [UniverseMember(ticker=row["ticker"].strip(), sector=row["sector"].strip()) for row in reader]
-    tickers = [m.ticker for m in members]
-    if not members or len(set(tickers)) != len(tickers):
-        raise ConfigError(f"{path}: column 'ticker' must list each ticker once and not be empty")
-    return members
+    try:
+        rows = read_universe_rows(path)
+    except StepInputError as exc:
+        raise ConfigError(f"{exc} (data.universe_csv)") from None
+    return [UniverseMember(ticker=ticker, sector=sector) for ticker, sector in rows]
 
 
 def _check_argument_lengths(config: PipelineConfig, path: Path) -> None:
@@ -542,9 +636,14 @@ def load_config(
     merged = raw
     if profile:
         profiles = raw.get("profiles") or {}
+        if not isinstance(profiles, dict):
+            raise ConfigError(f"{path}: key 'profiles': expected a mapping of profile names to overrides")
         if profile not in profiles:
-            allowed = ", ".join(profiles) or "none defined"
+            allowed = ", ".join(str(name) for name in profiles) or "none defined"
             raise ConfigError(f"{path}: key 'profiles.{profile}' not found; profiles: {allowed}")
+        if not isinstance(profiles[profile], dict):
+            raise ConfigError(f"{path}: key 'profiles.{profile}': expected a mapping of overrides "
+                              f"(like the config's own sections), not {type(profiles[profile]).__name__}")
         merged = deep_merge(merged, profiles[profile])
     if overrides:
         merged = deep_merge(merged, overrides)

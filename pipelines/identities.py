@@ -44,30 +44,37 @@ def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def user_overrides(environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The per-user file's settings, then the CONVICTION_<SECTION>__<KEY> variables; and notes saying which."""
-    import yaml
-
-    from pipelines.config import deep_merge
+    from pipelines.config import ConfigError, deep_merge, parse_yaml
 
     environ = os.environ if environ is None else environ
     overrides: dict[str, Any] = {}
     notes: list[str] = []
     path = user_config_path(environ)
+    if environ.get(USER_CONFIG_ENV) and not path.is_file():  # named, so meant: not silently ignored
+        raise IdentityError(f"{USER_CONFIG_ENV}={environ[USER_CONFIG_ENV]}: no such file ({path}); point it at "
+                            "your per-user pipeline.yaml, or unset it")
     if path.is_file():
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise IdentityError(f"{path}: cannot read the per-user config: {str(exc).splitlines()[0]}") from None
+            loaded = parse_yaml(path.read_bytes(), f"{path} (the per-user config)") or {}
+        except OSError as exc:
+            raise IdentityError(f"{path}: cannot read the per-user config: {exc.strerror or exc}") from None
+        except ConfigError as exc:
+            raise IdentityError(str(exc)) from None
         if not isinstance(loaded, dict):
             raise IdentityError(f"{path}: the per-user config must be a mapping like configs/pipeline.yaml")
         overrides = deep_merge(overrides, loaded)
-        notes.append(f"per-user settings from {path}: {', '.join(sorted(_dotted(loaded)))}")
+        if loaded:
+            notes.append(f"per-user settings from {path}: {', '.join(sorted(_dotted(loaded)))}")
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         keys = [part.lower() for part in name.removeprefix(ENV_PREFIX).split("__")]
         if not all(keys):
             raise IdentityError(f"{name}: expected CONVICTION_<SECTION>__<KEY>, e.g. CONVICTION_PIPELINE__ROLE_ARN")
-        value: Any = yaml.safe_load(environ[name]) if environ[name].strip() else environ[name]
+        try:
+            value: Any = parse_yaml(environ[name], name) if environ[name].strip() else environ[name]
+        except ConfigError as exc:
+            raise IdentityError(f"{exc}; quote a text value, e.g. {name}='\"[x\"'") from None
         for key in reversed(keys):
             value = {key: value}
         overrides = deep_merge(overrides, value)

@@ -275,9 +275,14 @@ def policy_violations(
     definition: dict[str, Any], config: PipelineConfig, parameters: Mapping[str, Any] | None = None
 ) -> list[Violation]:
     """The firm's own rules (kms, vpc, spot, instances, secrets, caching)."""
+    from pipelines.parameter_table import ParameterPolicy
+    from pipelines.parameter_values import default_value_errors
+
     security, caching = config.security, config.caching
     defaults = parameter_values(definition, parameters)
-    violations: list[Violation] = []
+    # what a start without --param runs with, held to the start-time policy (a file:// data URL: no job reads it)
+    violations = [Violation("(parameters)", "parameters", error)
+                  for error in default_value_errors(definition, ParameterPolicy.from_config(config))]
     flagged: set[tuple[str, str]] = set()  # (step, value) the per-job secrets rule named
     for step in iter_steps(definition.get("Steps", [])):
         if step["Type"] not in JOB_TYPES:

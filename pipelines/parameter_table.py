@@ -22,10 +22,11 @@ from pipelines.config import PipelineConfig
 INSTANCE_TYPE = "instance_type"  # policy: held to security.allowed_instance_types (EnumValues carry it)
 APPROVAL = "approval"  # policy: Approved at start only where the config approves every run
 APPROVED = "Approved"
+DATA_URL = "data_url"  # policy: an s3:// URI by S3's rules; file:// only where a local run links the folder
 
 _ROWS = (  # Name, PipelineParameters field, Type, config key (default and bounds), policy, step setting
-    ("InputDataUrl", "input_data_url", "String", "data.input_data_url", "", None),
-    ("TweetsDataUrl", "tweets_data_url", "String", "data.tweets_data_url", "", None),
+    ("InputDataUrl", "input_data_url", "String", "data.input_data_url", DATA_URL, None),
+    ("TweetsDataUrl", "tweets_data_url", "String", "data.tweets_data_url", DATA_URL, None),
     ("IncludeSentiment", "include_sentiment", "Boolean", "features.include_sentiment", "", "include_sentiment"),
     ("MinModelAUC", "min_model_auc", "Float", "gates.min_model_auc", "", None),
     ("MinEnsembleAUC", "min_ensemble_auc", "Float", "gates.min_ensemble_auc", "", None),
@@ -48,7 +49,7 @@ class ParameterSpec:
     attribute: str  # the PipelineParameters field a stage reads
     kind: str  # the definition's Type: String, Integer, Float, Boolean
     source: str  # the config key that sets its default, and whose bounds hold a value given at start
-    policy: str = ""  # INSTANCE_TYPE, APPROVAL or "" (none)
+    policy: str = ""  # INSTANCE_TYPE, APPROVAL, DATA_URL or "" (none)
     setting: str | None = None  # the step setting it sets at run time (its own flag beside --settings)
     minimum: float | None = None
     maximum: float | None = None
@@ -113,17 +114,22 @@ class ParameterPolicy:
 
     allowed_instance_types: tuple[str, ...] = ()
     approved_at_start: bool = False
+    # a data URL may be file:// (a local run links the folder into its store); False for what is published
+    # (upsert, lint): a SageMaker job reads s3:// only
+    local_folders: bool = False
 
     @classmethod
-    def from_config(cls, config: PipelineConfig) -> ParameterPolicy:
+    def from_config(cls, config: PipelineConfig, *, local_folders: bool = False) -> ParameterPolicy:
         return cls(
             allowed_instance_types=tuple(config.security.allowed_instance_types),
             approved_at_start=config.registry.approval_status == APPROVED,
+            local_folders=local_folders,
         )
 
     @classmethod
-    def from_definition(cls, definition: dict[str, Any]) -> ParameterPolicy:
+    def from_definition(cls, definition: dict[str, Any], *, local_folders: bool = False) -> ParameterPolicy:
         """Without a config (a bare definition): Approved only where the definition's default is Approved."""
         defaults = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters", [])}
         approval = [spec.name for spec in PARAMETERS.values() if spec.policy == APPROVAL]
-        return cls(approved_at_start=any(defaults.get(name) == APPROVED for name in approval))
+        return cls(approved_at_start=any(defaults.get(name) == APPROVED for name in approval),
+                   local_folders=local_folders)

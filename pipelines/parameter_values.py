@@ -18,7 +18,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pipelines.parameter_table import APPROVAL, APPROVED, INSTANCE_TYPE, PARAMETERS, ParameterPolicy
+from pipelines.parameter_table import APPROVAL, APPROVED, DATA_URL, INSTANCE_TYPE, PARAMETERS, ParameterPolicy
+from steps.common.names import s3_uri_error
 
 
 class ParameterValueError(ValueError):
@@ -78,6 +79,10 @@ def parameter_value_error(name: str, value: Any, policy: ParameterPolicy) -> str
         return f"{prefix}: allowed values are {', '.join(rule.values)}"
     if rule.pattern and not re.match(rule.pattern, str(value)):
         return f"{prefix}: expected a value {rule.describe()} ({rule.source}'s pattern)"
+    if rule.policy == DATA_URL:
+        refused = data_url_error(str(value), policy)
+        if refused:
+            return f"{prefix}: {refused}"
     allowlist = policy.allowed_instance_types
     if rule.policy == INSTANCE_TYPE and allowlist and str(value) not in allowlist:
         return f"{prefix}: not in security.allowed_instance_types; allowed: {', '.join(allowlist)}"
@@ -88,6 +93,20 @@ def parameter_value_error(name: str, value: Any, policy: ParameterPolicy) -> str
             f"(only a config with registry.approval_status: {APPROVED} may start one Approved)"
         )
     return None
+
+
+def default_value_errors(definition: dict[str, Any], policy: ParameterPolicy) -> list[str]:
+    """One line per data-URL parameter whose DefaultValue the table or `policy` refuses (a config's
+    data.input_data_url of file:// in a definition to publish): what a start without --param would run with."""
+    refused = []
+    for spec in definition.get("Parameters", []):
+        rule = PARAMETERS.get(str(spec.get("Name")))
+        # the data URLs only: lint's own rules already name a default instance type outside the allowlist
+        if rule is not None and rule.policy == DATA_URL and "DefaultValue" in spec:
+            error = parameter_value_error(str(spec.get("Name")), spec["DefaultValue"], policy)
+            if error:
+                refused.append(error.replace("--param ", "default ", 1))
+    return refused
 
 
 def checked_parameter_values(
@@ -111,3 +130,16 @@ def checked_parameter_values(
         if allowed and text not in allowed:
             raise ParameterValueError(f"--param {name}={text!r}: allowed values are {', '.join(allowed)}")
     return values
+
+
+def data_url_error(value: str, policy: ParameterPolicy) -> str | None:
+    """Why a data URL (InputDataUrl, TweetsDataUrl, the config's data.*_url) cannot be read, or None: an
+    s3:// URI whose bucket follows S3's naming rules and whose key has no `..`, `.` or empty segment
+    (steps.common.names.s3_uri_error); `file://` only where a local run links the folder
+    (`policy.local_folders`), never in what is published: a SageMaker job reads s3:// only."""
+    if value.startswith("file://"):
+        if policy.local_folders:
+            return None
+        return ("file:// is read only by a local run (pipelines.run links the folder); a SageMaker job reads "
+                "s3:// only: upload the folder and pass its s3:// URI")
+    return s3_uri_error(value)

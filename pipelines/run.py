@@ -52,6 +52,9 @@ def writable_run_dir(path: Path) -> Path:
     return resolved
 
 
+MAX_CORES = 1024  # a bound, not a machine: past it a number is a typo
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__.splitlines()[0])
     add_config_arguments(parser)
@@ -89,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--max-trials must be at least 1")
         if args.max_parallel is not None and args.max_parallel < 1:
             raise UsageError("--max-parallel must be at least 1")
+        if args.cores is not None and not 1 <= args.cores <= MAX_CORES:
+            raise UsageError(f"--cores {args.cores}: must be from 1 to {MAX_CORES} (default: this machine's cores)")
         legacy = resolve_legacy_options(args)
         log = get_logger("run", args.log_format)
         for note in legacy.notes:

@@ -13,7 +13,10 @@ def no_per_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> N
     """Tests see the repository's config only: no per-user file, no CONVICTION_<SECTION>__<KEY> variables."""
     import os
 
-    monkeypatch.setenv("CONVICTION_USER_CONFIG", str(tmp_path_factory.getbasetemp() / "no-user-config.yaml"))
+    empty = tmp_path_factory.getbasetemp() / "no-user-config.yaml"  # named, so it must exist (issue 29): empty
+    if not empty.is_file():
+        empty.write_text("")
+    monkeypatch.setenv("CONVICTION_USER_CONFIG", str(empty))
     for name in list(os.environ):
         if name.startswith("CONVICTION_") and "__" in name:
             monkeypatch.delenv(name)

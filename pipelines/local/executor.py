@@ -117,6 +117,10 @@ def resolve_parameters(definition: dict[str, Any], given: dict[str, str], policy
     from pipelines.parameter_values import ParameterValueError, checked_parameter_values  # loads the config
 
     try:
+        if policy is None:  # the definition's own, with file:// folders: this run links them (_link_local_folders)
+            from pipelines.parameter_table import ParameterPolicy
+
+            policy = ParameterPolicy.from_definition(definition, local_folders=True)
         checked = checked_parameter_values(given.items(), definition, policy)
     except ParameterValueError as exc:
         raise LocalRunError(str(exc)) from None

@@ -57,7 +57,7 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
     from pipelines.parameter_table import ParameterPolicy
 
     if options.parameter_policy is None:  # --param values are held to this config's allowlist and approval policy
-        options.parameter_policy = ParameterPolicy.from_config(config)
+        options.parameter_policy = ParameterPolicy.from_config(config, local_folders=True)  # links file://
     if options.containers is not None:  # every image the definition names is here, before anything runs
         from pipelines.local.jobs.containers import definition_images
 

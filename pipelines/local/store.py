@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from pipelines.local.errors import LocalRunError
+from steps.common.names import NAME, s3_key_error
 
 # Where the runner links a local folder given as a file:// parameter, so job requests carry an S3 URI.
 LOCAL_INPUTS_BUCKET = "s3://local-inputs"
@@ -27,10 +28,23 @@ class LocalStore:
             return Path(unquote(parsed.path))
         if parsed.scheme != "s3" or not parsed.netloc:
             raise LocalRunError(f"not an s3:// or file:// URI: {uri!r}")
-        key = parsed.path.lstrip("/")
-        if any(part == ".." for part in key.split("/")):
-            raise LocalRunError(f"S3 key with '..' is not allowed locally: {uri!r}")
-        return self.root / parsed.netloc / key
+        # Defence in depth (every --param is checked first, pipelines.parameter_values): a bucket that is not
+        # an S3 bucket name (`s3://../x`) or a key with a `..` segment would name a path outside the store.
+        # (A bucket need only be a plain name here: the data URLs are held to S3's full naming rules upstream.)
+        bucket = None if NAME.match(parsed.netloc) else f"bucket {parsed.netloc[:70]!r} is not a name"
+        refused = bucket or s3_key_error(parsed.path.lstrip("/"), strict=False)
+        if refused:
+            raise LocalRunError(f"{uri[:200]!r}: {refused}; the local store holds only what S3 could")
+        target = self.root / parsed.netloc / parsed.path.lstrip("/")
+        if not target.resolve().is_relative_to(self.root.resolve()) and not self._linked(target):
+            raise LocalRunError(f"{uri[:200]!r}: leads outside the local store ({self.root})")
+        return target
+
+    def _linked(self, target: Path) -> bool:
+        """A path under a folder the runner linked from a file:// parameter (LOCAL_INPUTS_BUCKET): the link
+        leads out of the store by design; only those links may."""
+        inputs = self.root / LOCAL_INPUTS_BUCKET.removeprefix("s3://")
+        return target.is_relative_to(inputs) and ".." not in target.relative_to(inputs).parts
 
     def exists(self, uri: str) -> bool:
         """True when the URI is an object or a non-empty prefix."""

@@ -330,34 +330,6 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
     return tweets.sort_values(["ticker", "created_at"], kind="stable").reset_index(drop=True)
 
 
-def universe_sectors(frame: pd.DataFrame, source: str | Path) -> dict[str, str]:
-    """ticker -> sector from a universe frame (read with steps.common.io.read_csv_names, so the ticker `NA` is a
-    ticker). Every line needs both; a ticker listed twice must name one sector: first-wins would silently put a
-    ticker in the wrong sector's relative returns."""
-    lowered = {str(c).strip().lower(): c for c in frame.columns}
-    for column in ("ticker", "sector"):
-        if column not in lowered:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    if frame.empty:
-        raise StepInputError("no tickers (the universe is empty)", file=source, column="ticker",
-                             fix="list one ticker,sector per line")
-    mapping: dict[str, str] = {}
-    for column in ("ticker", "sector"):
-        values = frame[lowered[column]]
-        blank = values.isna() | (values.astype(str).str.strip() == "")
-        if blank.any():
-            row = int(np.flatnonzero(blank.to_numpy())[0])
-            raise StepInputError(f"has {int(blank.sum())} line(s) without a {column} (first: data row {row + 1})",
-                                 file=source, column=column, fix="fill in both ticker and sector on every line")
-    tickers = frame[lowered["ticker"]].astype(str).str.strip()
-    sectors = frame[lowered["sector"]].astype(str).str.strip()
-    for row, (ticker, sector) in enumerate(zip(tickers, sectors, strict=True)):
-        if mapping.setdefault(ticker, sector) != sector:
-            raise StepInputError(f"gives {ticker} two sectors ({mapping[ticker]}, {sector}; data row {row + 1})",
-                                 file=source, column="sector", fix="keep one line per ticker, with its one sector")
-    return mapping
-
-
 def check_no_infinities(frame: pd.DataFrame, target: str | Path) -> None:
     """The last guard before a table is written: no ±inf in any column. A missing value (NaN) has a meaning
     in a features table (a window not yet full); an infinity is an overflow that every model reads as a number."""

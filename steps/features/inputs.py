@@ -18,9 +18,10 @@ import polars as pl
 import pyarrow as pa
 
 from steps.common.errors import StepInputError
-from steps.common.io import data_files, hive_dataset, read_csv_names, read_table
+from steps.common.io import data_files, hive_dataset, read_table
 from steps.common.logging import log_input_size
-from steps.common.validation import universe_sectors, validate_bars, validate_tweets
+from steps.common.names import read_universe_rows
+from steps.common.validation import validate_bars, validate_tweets
 from steps.features.bar_features import session_columns
 from steps.features.catalogue import dropped_features
 from steps.features.settings import FeatureSettings
@@ -42,7 +43,7 @@ def load_sectors(universe: str | Path | None, logger: logging.Logger | None = No
         if logger is not None:
             logger.warning("universe %s not found: the table gets no sector column", source)
         return None
-    return universe_sectors(read_csv_names(source), source)
+    return dict(read_universe_rows(source))  # names checked: tickers and sectors become folder names
 
 
 def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:

@@ -31,7 +31,7 @@ from steps.common.io import (
     write_parquet,
 )
 from steps.common.logging import StepTimer
-from steps.common.resource_config import RESOURCE_CONFIG, read_resource_config
+from steps.common.resource_config import RESOURCE_CONFIG, host_list, read_resource_config
 from steps.common.validation import check_no_infinities
 from steps.features.build import build_features
 from steps.features.catalogue import dropped_features, feature_columns
@@ -56,12 +56,12 @@ def current_shard(resource_config: str | Path | None = RESOURCE_CONFIG) -> tuple
 
     The job name (`ProcessingJobName` of processingjobconfig.json beside the resource config) is the same on
     every instance of one job: the reader refuses shards of different jobs (one left from an older run)."""
-    read = read_resource_config(resource_config, lambda config, path: (path, [str(h) for h in config["hosts"]],
-                                                                        str(config["current_host"])),
+    read = read_resource_config(resource_config, lambda config, path: (path, *host_list(config["current_host"],
+                                                                                     config["hosts"], path)),
                                 fix="check the job's instances")
     if read is None:
         return None
-    path, hosts, host = read
+    path, host, hosts = read
     if len(hosts) <= 1:
         return None
     job = path.parent / JOB_CONFIG

@@ -23,6 +23,7 @@ import pandas as pd
 
 from steps.common.errors import StepInputError
 from steps.common.io import read_csv_names
+from steps.common.names import safe_name
 
 MARKET_TZ = "America/New_York"
 CLOSE_TIME = pd.Timedelta(hours=16)
@@ -36,7 +37,6 @@ ALIASES = {
     "volume": ("volume", "vol"),
 }
 # A ticker becomes a folder name (bars/ticker=X/) and an S3 key: no separators, spaces or '='.
-TICKER_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.^_-]{0,31}$")
 
 
 @dataclass
@@ -85,10 +85,7 @@ def ticker_from_name(path: Path) -> str:
 
 def check_ticker(ticker: str, path: Path | str, column: str = "ticker",
                  fix: str = "pass --ticker SYMBOL for this file, or rename the file") -> str:
-    if not TICKER_PATTERN.match(ticker):
-        raise StepInputError(f"ticker {ticker!r} is not a symbol (letters, digits, . ^ _ -, at most 32)",
-                             file=path, column=column, fix=fix)
-    return ticker
+    return safe_name(ticker, column, path, fix=fix)  # the one name pattern (steps.common.names)
 
 
 # A date that starts with two numbers (03/04/2024, 3.4.24, 03-04-2024): day-first or month-first?

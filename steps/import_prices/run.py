@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps.common.errors import StepInputError
-from steps.common.io import atomic_dir, read_csv_names, write_json, write_text
-from steps.common.validation import OPTIONAL_BAR_COLUMNS, universe_sectors, validate_bars
+from steps.common.io import atomic_dir, write_json, write_text
+from steps.common.names import read_universe_rows
+from steps.common.validation import OPTIONAL_BAR_COLUMNS, validate_bars
 from steps.import_prices.read import PriceFile, check_ticker, read_price_file
 from steps.import_prices.splits import split_like_jumps
 
@@ -77,13 +78,12 @@ def resolve_sources(sources: list[str], tickers: list[str] | None = None) -> lis
 def load_sectors(path: str | Path) -> dict[str, str]:
     """ticker -> sector from a `ticker,sector` CSV (the universe's own format)."""
     source = Path(path)
-    if not source.is_file():
-        raise StepInputError("not found", file=source, fix="pass a ticker,sector CSV")
-    frame = read_csv_names(source)
-    lowered = {str(c).strip().lower(): c for c in frame.columns}
-    if "ticker" in lowered:  # tickers are matched upper-case here (the files' tickers are)
-        frame[lowered["ticker"]] = frame[lowered["ticker"]].str.strip().str.upper()
-    return universe_sectors(frame, source)
+    mapping: dict[str, str] = {}
+    for ticker, sector in read_universe_rows(source):  # names checked: each ticker becomes a folder
+        if mapping.setdefault(ticker.upper(), sector) != sector:
+            raise StepInputError(f"gives {ticker.upper()} two sectors ({mapping[ticker.upper()]}, {sector})",
+                                 file=source, column="sector", fix="keep one line per ticker")
+    return mapping
 
 
 def _common_columns(pieces: list[tuple[Source, PriceFile]], logger: logging.Logger) -> list[str]:

@@ -148,14 +148,8 @@ async def ingest(bearer: Secret, writer: PartitionedTweetWriter, universe: froze
 
 
 def read_universe(path: str | Path) -> frozenset[str]:
+    """The universe's tickers, upper-cased (cashtags are matched in upper case); names checked
+    (steps.common.names: a ticker becomes a `ticker=X/` folder)."""
+    from steps.common.names import read_universe_rows
 
-    from steps.common.errors import StepInputError
-    from steps.common.io import read_csv_names
-
-    source = Path(path)
-    if not source.is_file():
-        raise StepInputError("universe file not found", file=source, fix="pass --universe configs/universe.csv")
-    frame = read_csv_names(source)
-    if "ticker" not in frame.columns:
-        raise StepInputError("missing column", file=source, column="ticker", fix="add a ticker,sector header")
-    return frozenset(frame["ticker"].astype(str).str.strip().str.upper())
+    return frozenset(ticker.upper() for ticker, _ in read_universe_rows(path, need_sector=False))

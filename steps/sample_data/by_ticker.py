@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps.common.io import atomic_dir, write_json, write_text
+from steps.common.names import safe_name
 from steps.sample_data.generator import (
     MINUTES_PER_SESSION,
     GeneratedMarket,
@@ -121,6 +122,8 @@ def write_market_by_ticker(universe: pd.DataFrame, output: str | Path, *, days: 
     root = Path(output)
     root.mkdir(parents=True, exist_ok=True)
     tickers = universe["ticker"].astype(str).to_numpy()
+    for ticker in tickers:  # each becomes a folder under `output`: a name, never a path (checked before writing)
+        safe_name(ticker, "ticker", "universe")
     sectors = universe["sector"].astype(str).to_numpy() if "sector" in universe else np.array(["-"] * len(tickers))
     close_times = minute_grid(trading_days(start, days)).tz_convert(None).to_numpy()
     shared = shared_draws(len(tickers), sectors, days * MINUTES_PER_SESSION, seed)

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps.common.errors import StepInputError
-from steps.common.io import atomic_dir, read_csv_names, write_json, write_text
+from steps.common.io import atomic_dir, write_json, write_text
+from steps.common.names import read_universe_rows
 from steps.sample_data.generator import GeneratedMarket
 
 DEFAULT_UNIVERSE = Path("configs/universe.csv")
@@ -21,12 +22,8 @@ def load_universe(path: str | Path | None, tickers: int | str = "all") -> pd.Dat
     if not source.is_file():
         raise StepInputError("universe file not found", file=source,
                              fix="pass --universe pointing at a CSV with ticker,sector columns")
-    universe = read_csv_names(source)
-    for column in ("ticker", "sector"):
-        if column not in universe.columns:
-            raise StepInputError("missing column", file=source, column=column, fix="add a ticker,sector header")
-    if universe["ticker"].duplicated().any():
-        raise StepInputError("duplicate tickers", file=source, column="ticker", fix="list each ticker once")
+    # names checked (steps.common.names): each ticker becomes a ticker=X/ folder under --output
+    universe = pd.DataFrame(read_universe_rows(source), columns=["ticker", "sector"])
     if tickers != "all":
         count = int(tickers)
         if not 1 <= count <= len(universe):

@@ -13,15 +13,12 @@ environment variables.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from steps.common.errors import StepInputError
-from steps.common.resource_config import read_resource_config
-
-_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # a folder name, never a path
+from steps.common.resource_config import host_list, read_resource_config
 
 
 @dataclass(frozen=True)
@@ -36,15 +33,10 @@ class Shard:
 
 
 def _shard(host: object, hosts: object, source: str) -> Shard | None:
-    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts) or host not in hosts:
-        raise StepInputError(f"malformed host list (current {host!r}, hosts {hosts!r})", file=source,
-                             fix="run the step as SageMaker starts it, or drop the resource config")
-    if len(hosts) <= 1:
+    current, names = host_list(host, hosts, source)  # plain names (steps.common.names): they become folders
+    if len(names) <= 1:
         return None
-    if not all(_HOST.match(h) for h in hosts):
-        raise StepInputError(f"a host name is not a plain name: {hosts!r}", file=source,
-                             fix="host names become folder names (algo-1, algo-2, …)")
-    return Shard(str(host), tuple(sorted(hosts)))
+    return Shard(current, tuple(sorted(names)))
 
 
 def processing_shard(resource_config: str | Path | None) -> Shard | None:

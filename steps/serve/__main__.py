@@ -44,9 +44,12 @@ def _port(text: str, where: str) -> int:
     return port
 
 
+MAX_TIMEOUT_S = 3600.0  # an hour: past it a deadline is never reached (1e300 started a server that answered nothing)
+
+
 def seconds(text: str) -> float:
     value = float(text)
-    if not 0 < value < float("inf"):
+    if not 0 < value <= MAX_TIMEOUT_S:
         raise ValueError(text)
     return value
 
@@ -82,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=count, default=DEFAULT_WORKERS,
                         help="threads that read and score requests (the model itself runs one request at a time)")
     parser.add_argument("--idle-timeout", type=seconds, default=DEFAULT_IDLE_TIMEOUT_S,
-                        help="seconds a keep-alive connection may idle before the server closes it")
+                        help="seconds a keep-alive connection may idle before the server closes it (0 to 3600)")
     parser.add_argument("--request-timeout", type=seconds, default=DEFAULT_REQUEST_TIMEOUT_S,
-                        help="seconds a request may take to arrive whole")
+                        help="seconds a request may take to arrive whole (above 0, at most 3600)")
     parser.add_log_format()
     args = parser.parse_args(args_in)
     if args.port is not None:

@@ -132,7 +132,7 @@ def test_universe_with_duplicate_ticker_is_rejected(tmp_path):
     path = _write_config(tmp_path, lambda raw: None)
     universe = path.parent / "universe.csv"
     universe.write_text(universe.read_text() + "AAPL,Information Technology\n")
-    with pytest.raises(ConfigError, match=r"universe\.csv: column 'ticker' must list each ticker once"):
+    with pytest.raises(ConfigError, match=r"universe\.csv line \d+: column 'ticker': lists AAPL again"):
         load_config(path)
 
 

@@ -58,8 +58,10 @@ def test_allowed_values_pass_and_nan_and_fractions_do_not():
     policy = ParameterPolicy(allowed_instance_types=("ml.m5.xlarge",))
     for name, value in [("MinModelAUC", "0.7"), ("MaxTuningJobs", "500"), ("FeatureInstanceCount", 3),
                         ("ModelApprovalStatus", "Rejected"), ("ProcessingInstanceType", "ml.m5.xlarge"),
-                        ("IncludeSentiment", True), ("InputDataUrl", "file:///tmp/bars/")]:
+                        ("IncludeSentiment", True), ("InputDataUrl", "s3://my-data/bars/")]:
         assert parameter_value_error(name, value, policy) is None, name
+    local = ParameterPolicy(local_folders=True)  # a local run links a file:// folder; what is published cannot
+    assert parameter_value_error("InputDataUrl", "file:///tmp/bars/", local) is None
     assert "out of range" in parameter_value_error("MinModelAUC", "nan", policy)
     assert "whole number" in parameter_value_error("MaxTuningJobs", 2.5, policy)
     assert parameter_value_error("ModelApprovalStatus", "Approved", ParameterPolicy(approved_at_start=True)) is None

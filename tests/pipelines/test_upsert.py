@@ -105,11 +105,12 @@ def test_bad_param_and_unimplemented_legacy_switch_exit_2(no_aws_credentials, ca
 
 def test_legacy_words_map_to_config(no_aws_credentials, capsys, monkeypatch):
     monkeypatch.setenv("HPO", "1")
-    assert upsert.main(["--dry-run", "--algorithm", "xgboost", "--input-data-s3", "s3://x/bars/", "--time-cv"]) == 0
+    assert upsert.main(["--dry-run", "--algorithm", "xgboost", "--input-data-s3", "s3://my-data/bars/",
+                        "--time-cv"]) == 0
     captured = capsys.readouterr()
     definition = json.loads(captured.out)
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
-    assert defaults["InputDataUrl"] == "s3://x/bars/"
+    assert defaults["InputDataUrl"] == "s3://my-data/bars/"
     assert "HPO=1: always on" in captured.err and "--time-cv: always on" in captured.err
 
 
