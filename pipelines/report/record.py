@@ -23,7 +23,7 @@ _STEP_FIELDS: dict[str, tuple[type, ...]] = {
     "outputs": (dict,),
     "properties": (dict,),
     "metrics": (dict,),
-    "arguments": (list,),
+    "arguments": (dict, list),  # a job step's request members; a condition's list of conditions
     "depends_on": (list,),
     "seconds": (int, float),
     "failure_reason": (str,),
