@@ -17,7 +17,8 @@ from pipelines.session import PendingUpload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CODE_PACKAGES = ("steps",)
-CODE_DATA_FILES = ("configs/universe.csv",)
+UNIVERSE_FILE = "configs/universe.csv"  # where the jobs read the universe (`--universe`)
+CODE_DATA_FILES = (UNIVERSE_FILE,)
 PROCESSING_CODE_DIR = "/opt/ml/processing/input/code"
 TRAINING_CODE_DIR = "/opt/ml/input/data/code"
 
@@ -26,28 +27,32 @@ TRAINING_CODE_DIR = "/opt/ml/input/data/code"
 class CodeBundle:
     digest: str
     s3_uri: str
-    files: tuple[Path, ...]
+    files: tuple[tuple[str, Path], ...]  # (name in the bundle, the file it is read from)
 
     def uploads(self) -> list[PendingUpload]:
-        return [
-            PendingUpload(f"{self.s3_uri}/{path.relative_to(REPO_ROOT).as_posix()}", local_path=path)
-            for path in self.files
-        ]
+        return [PendingUpload(f"{self.s3_uri}/{name}", local_path=path) for name, path in self.files]
 
 
-def source_files(root: Path = REPO_ROOT) -> tuple[Path, ...]:
+def source_files(root: Path = REPO_ROOT, universe: Path | None = None) -> tuple[tuple[str, Path], ...]:
+    """Every file the jobs import or read, by its name in the bundle. The universe is shipped as
+    `configs/universe.csv` whichever file `data.universe_csv` names: the jobs read it there (`--universe`), so a
+    configured universe is the one they use, and a changed one moves the code URI like changed code."""
     files = []
     for package in CODE_PACKAGES:
         files.extend(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
-    files.extend(root / name for name in CODE_DATA_FILES)
-    return tuple(sorted(files))
+    named = {path.relative_to(root).as_posix(): path for path in files}
+    for name in CODE_DATA_FILES:
+        named[name] = root / name
+    if universe is not None:
+        named[UNIVERSE_FILE] = universe
+    return tuple(sorted(named.items()))
 
 
-def build_code_bundle(s3_root: str, root: Path = REPO_ROOT) -> CodeBundle:
-    files = source_files(root)
+def build_code_bundle(s3_root: str, root: Path = REPO_ROOT, universe: Path | None = None) -> CodeBundle:
+    files = source_files(root, universe)
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode())
+    for name, path in files:
+        digest.update(name.encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")

@@ -406,6 +406,7 @@ class PipelineConfig(_Strict):
     # Filled by load_config, not by the YAML file.
     hpo: dict[str, HpoSpec] = Field(default_factory=dict)
     universe: list[UniverseMember] = Field(default_factory=list)
+    universe_path: str = ""  # data.universe_csv resolved: the file the code bundle ships to the jobs
     source: str = ""
     profile: str | None = None
 
@@ -490,7 +491,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         model = annotation
     return [field.alias or name for name, field in model.model_fields.items()
-            if name not in {"hpo", "universe", "source", "profile"}]
+            if name not in {"hpo", "universe", "universe_path", "source", "profile"}]
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # configs/pipeline.yaml is ~20 KB; a config past 1 MiB is not one
@@ -669,6 +670,7 @@ def load_config(
         update={
             "hpo": hpo,
             "universe": load_universe(universe_path),
+            "universe_path": str(universe_path),
             "source": str(path),
             "profile": profile,
         }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_definition_config import PipelineDefinitionConfig
@@ -44,7 +45,7 @@ def get_pipeline(config: PipelineConfig, session: OfflinePipelineSession | None 
 
 
 def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipeline:
-    code = build_code_bundle(config.s3_root)
+    code = build_code_bundle(config.s3_root, universe=Path(config.universe_path) if config.universe_path else None)
     for upload in code.uploads():
         session.record_upload(upload)
     ctx = StageContext(config=config, session=session, params=build_parameters(config), code=code)

@@ -522,3 +522,26 @@ def test_build_features_scales_out_over_ticker_shards(definition, config):
     assert job["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {"Get": "Parameters.FeatureInstanceCount"}
     distribution = {i["InputName"]: i["S3Input"]["S3DataDistributionType"] for i in job["ProcessingInputs"]}
     assert distribution == {"code": "FullyReplicated", "bars": "ShardedByS3Key", "tweets": "FullyReplicated"}
+
+
+def test_a_configured_universe_is_the_file_the_jobs_read(tmp_path):
+    """data.universe_csv ships as the bundle's configs/universe.csv (what every job's --universe names), so a
+    configured universe is the one the jobs use, and changing it moves the code URI (issue 29: it was ignored)."""
+    from pipelines.definition import get_pipeline
+    from pipelines.session import OfflinePipelineSession
+
+    universe = tmp_path / "three.csv"
+    universe.write_text("ticker,sector\nAAPL,Technology\nMSFT,Technology\nXOM,Energy\n")
+
+    def code_uploads(config):
+        session = OfflinePipelineSession(config)
+        get_pipeline(config, session)
+        return {u.s3_uri.rsplit("/code/", 1)[1]: u for u in session.pending_uploads if "/code/" in u.s3_uri}
+
+    bundled = code_uploads(load_config())
+    configured = code_uploads(load_config(overrides={"data": {"universe_csv": str(universe)}}))
+    (bundled_key,) = [k for k in bundled if k.endswith("/configs/universe.csv")]
+    (configured_key,) = [k for k in configured if k.endswith("/configs/universe.csv")]
+    assert Path(configured[configured_key].local_path) == universe
+    assert Path(bundled[bundled_key].local_path).read_text() != universe.read_text()
+    assert configured_key.split("/")[0] != bundled_key.split("/")[0]  # another code digest
