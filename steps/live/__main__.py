@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         REJECTED_DIR,
         SCORES_FILE,
         SUMMARY_FILE,
+        DayScores,
         FolderFollower,
         LiveScorer,
         replay,
@@ -103,25 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tickers = list(training.sectors) if training.sectors else None
     engine = FeatureEngine(training.settings, training.sectors, expected=tickers)
 
-    today: dict[str, list[pd.DataFrame]] = {}
-
-    def save_day(scored: pd.DataFrame) -> None:
-        """The day's file rewritten whole after each decision time; only the current day is held."""
-        day = scored["ts"].iloc[0].strftime("%Y-%m-%d")
-        if day not in today:
-            today.clear()
-            existing = output / f"scores-{day}.parquet"  # a restarted follower continues the day's file
-            today[day] = [pd.read_parquet(existing)] if existing.is_file() else []
-        today[day].append(scored)
-        # Keyed by (ticker, ts): a restarted follower that meets the same feed again rescores decision times
-        # the day's file already holds; the first score stands (it is the one acted on), never a second row.
-        day_scores = pd.concat(today[day], ignore_index=True).drop_duplicates(["ticker", "ts"], keep="first",
-                                                                             ignore_index=True)
-        today[day] = [day_scores]
-        write_scores(day_scores, output, f"scores-{day}.parquet")
+    day_scores = DayScores(output)
 
     scorer = LiveScorer(engine, model, training.columns, args.model_package_arn, score_from,
-                        on_scores=save_day if args.follow else None, keep_scores=not args.follow)
+                        on_scores=day_scores.save if args.follow else None, keep_scores=not args.follow)
     if args.bars:
         inputs = load_inputs(args.bars, args.tweets, include_sentiment=training.settings.include_sentiment,
                              sectors=training.sectors, logger=logger, frequency=training.settings.frequency)

@@ -142,6 +142,28 @@ def write_scores(frame: pd.DataFrame, output: Path, name: str = SCORES_FILE) -> 
     return write_parquet(frame, output / name)
 
 
+class DayScores:
+    """A following scorer's `scores-<day>.parquet`, rewritten whole after each decision time; only the current
+    day is held. Keyed by (ticker, ts): a restarted follower that meets the same feed again rescores decision
+    times the day's file already holds, and the first score stands (it is the one acted on), never a second
+    row (issue 29: a restart on the same feed and output doubled the day's scores)."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.day: str | None = None
+        self.scores = pd.DataFrame()
+
+    def save(self, scored: pd.DataFrame) -> Path:
+        day = scored["ts"].iloc[0].strftime("%Y-%m-%d")
+        if day != self.day:
+            existing = self.output / f"scores-{day}.parquet"  # a restarted follower continues the day's file
+            self.day, self.scores = day, pd.read_parquet(existing) if existing.is_file() else pd.DataFrame()
+        parts = [frame for frame in (self.scores, scored) if not frame.empty]
+        self.scores = pd.concat(parts, ignore_index=True).drop_duplicates(["ticker", "ts"], keep="first",
+                                                                          ignore_index=True)
+        return write_scores(self.scores, self.output, f"scores-{day}.parquet")
+
+
 # A bar or tweet stamped this far ahead of the feed's clock (the newest bar taken so far, else the delivery's
 # median time), or ahead of the wall clock, is an outlier: quarantined alone, so that it cannot make every
 # later bar "late". A market closure is at most a few sessions; 10 days is well beyond any.

@@ -180,3 +180,27 @@ def test_the_monitor_refuses_bad_score_rows_on_one_line(tmp_path: Path, change, 
         read_scores([_scores(tmp_path / "scores-a.parquet"), bad])
     message = str(error.value)
     assert str(bad) in message and f"column '{column}'" in message and "\n" not in message
+
+
+def test_a_restarted_follower_keeps_one_score_per_ticker_and_time(tmp_path: Path) -> None:
+    """A restart on the same feed and output rescores the day's decision times: the day's file keeps the first
+    score of each (ticker, ts) and adds only new ones (issue 29: the day's scores were doubled)."""
+    import pandas as pd
+
+    from steps.live.scorer import DayScores
+
+    def scores(times: list[str], probability: float) -> pd.DataFrame:
+        ts = pd.to_datetime(times, utc=True)
+        return pd.DataFrame({"ticker": ["AAPL"] * len(ts) + ["MSFT"] * len(ts), "ts": list(ts) * 2,
+                             "probability": probability})
+
+    first = DayScores(tmp_path)
+    first.save(scores(["2025-02-03T14:30Z"], 0.61))
+    first.save(scores(["2025-02-03T14:35Z"], 0.62))
+    restarted = DayScores(tmp_path)  # a new process: the day's file is read back
+    restarted.save(scores(["2025-02-03T14:30Z", "2025-02-03T14:35Z"], 0.99))  # the same decision times again
+    path = restarted.save(scores(["2025-02-03T14:40Z"], 0.63))
+
+    day = pd.read_parquet(path)
+    assert len(day) == 6 and not day.duplicated(["ticker", "ts"]).any()
+    assert sorted(day["probability"].round(2).unique()) == [0.61, 0.62, 0.63]  # the first scores stand
