@@ -310,16 +310,12 @@ def test_an_unreadable_cache_entry_is_a_miss_with_a_warning(run_fake, tmp_path):
     assert any("is unreadable (JSONDecodeError)" in line for line in second.lines)
 
 
-def test_an_interrupted_run_ends_its_jobs_and_records_stopped(tmp_path):
-    import os
-    import signal
+def _fake_run_in_its_own_process(run_dir, control: dict):
+    """A quick fake run in a child process (so a test can interrupt the runner alone), with these knobs."""
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
-    # Given a run (its own process) whose BuildFeatures job waits for a file that never comes (up to 120 s)
-    run_dir = tmp_path / "runs"
     script = (
         "import sys; from pathlib import Path\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
@@ -328,10 +324,20 @@ def test_an_interrupted_run_ends_its_jobs_and_records_stopped(tmp_path):
         "from pipelines.local.runner import build_definition\n"
         "config = load_config(profile='quick')\n"
         "definition, _ = build_definition(config)\n"
-        f"fake_run(config, definition, Path({str(run_dir)!r}), control={{'hold_until': '/never/there'}})\n"
+        f"fake_run(config, definition, Path({str(run_dir)!r}), control={control!r})\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_an_interrupted_run_ends_its_jobs_and_records_stopped(tmp_path):
+    import os
+    import signal
+    import time
+
+    # Given a run (its own process) whose BuildFeatures job waits for a file that never comes (up to 120 s)
+    run_dir = tmp_path / "runs"
+    child = _fake_run_in_its_own_process(run_dir, {"hold_until": "/never/there"})
     try:
         deadline = time.monotonic() + 120
         executing = False
@@ -367,25 +373,12 @@ def test_an_interrupted_tuning_step_ends_its_trials_and_draws_no_more(tmp_path):
     stops in seconds, not after every trial has run (issue 29: a quick run took 17.8 s, a default one > 35 s)."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
     from pathlib import Path
 
     # Given a run (its own process) whose tuning trials each wait for a file that never comes (up to 120 s)
     run_dir = tmp_path / "runs"
-    script = (
-        "import sys; from pathlib import Path\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from conftest import fake_run\n"
-        "from pipelines.config import load_config\n"
-        "from pipelines.local.runner import build_definition\n"
-        "config = load_config(profile='quick')\n"
-        "definition, _ = build_definition(config)\n"
-        f"fake_run(config, definition, Path({str(run_dir)!r}), control={{'train_hold_until': '/never/there'}})\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    child = _fake_run_in_its_own_process(run_dir, {"train_hold_until": "/never/there"})
     try:
         deadline = time.monotonic() + 120
         trials: list[Path] = []
