@@ -146,7 +146,8 @@ def mask_credentials(text: str) -> str:
     for pattern in _SECRET_VALUE_PATTERNS:
         text = pattern.sub("…(masked)", text)
     text = re.sub(r"(://[^/?#@\s:]*:)[^/?#@\s]+@", r"\1…(masked)@", text)
-    text = re.sub(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])", "…(masked)", text)  # a secret key's shape
+    # a secret key's shape, also right after `name=` (a query parameter quoted in another rule's message)
+    text = re.sub(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])", "…(masked)", text)
     return _URL_QUERY.sub(
         lambda m: (m.group(0)[0] + f"{m['key']}=…(masked)"
                    if _SECRET_QUERY_KEY.search(m["key"]) or _SECRET_KEY_SHAPE.match(m["value"]) else m.group(0)),

@@ -74,10 +74,11 @@ def test_an_undeclared_param_is_refused_as_the_runner_refuses_it(definition, def
 
 
 def test_param_values_are_what_the_requests_are_judged_with(definition_file, capsys):
-    """A value the parameter checks allow (an s3:// URI) but the requests refuse (S3Uri: at most 1024
-    characters): ignored before issue 28, so lint passed what the runner then refused at the first step."""
+    """A value the parameter checks allow (an s3:// URI, its key within S3's 1024 bytes) but the requests refuse
+    (S3Uri: at most 1024 characters): ignored before issue 28, so lint passed what the runner then refused at the
+    first step."""
     assert lint.main(["--definition", str(definition_file)]) == 0
-    long_uri = "s3://bucket/" + "x" * 1100
+    long_uri = "s3://bucket/" + "x" * 1015  # a key S3 takes (<= 1024 bytes), a URI the request cannot carry
     capsys.readouterr()
     assert lint.main(["--definition", str(definition_file), "--param", f"InputDataUrl={long_uri}"]) == 1
     lines = capsys.readouterr().out.splitlines()
