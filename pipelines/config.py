@@ -565,7 +565,11 @@ def parse_yaml(text: str | bytes, source: str) -> Any:
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); is it a YAML file?") from None
     try:
-        return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass: no Python tags
+        loader = _ConfigLoader(text)  # a SafeLoader subclass: no Python tags, aliases bounded, keys once
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

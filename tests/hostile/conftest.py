@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from trained_model import build_model_folder
 
 
 @pytest.fixture(scope="session")
 def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real xgboost model folder from a tiny generated market."""
-    from steps.features.run import run_features
-    from steps.features.settings import FeatureSettings
-    from steps.sample_data.generator import generate_market
-    from steps.sample_data.writer import write_market
-    from steps.train.algorithms import get_algorithm
-    from steps.train.run import run_training
-
-    root = tmp_path_factory.mktemp("archives")
-    universe = pd.DataFrame({"ticker": ["AAPL", "JPM"], "sector": ["IT", "Fin"]})
-    universe.to_csv(root / "universe.csv", index=False)
-    write_market(generate_market(universe, days=25, seed=5), root / "sample")
-    log = logging.getLogger("test")
-    run_features(root / "sample" / "bars", root / "sample" / "tweets", root / "features",
-                 FeatureSettings(n_folds=2, train_days=8, validation_days=4, holdout_days=5, embargo_bars=30),
-                 universe=root / "universe.csv", logger=log)
-    algorithm = get_algorithm("xgboost")
-    run_training(root / "features", root / "model", root / "out", algorithm,
-                 {**algorithm.defaults(), "num_round": 10, "early_stopping_rounds": 5, "nthread": 1}, log)
-    return root / "model"
+    return build_model_folder(tmp_path_factory.mktemp("archives"), num_round=10)

