@@ -389,19 +389,17 @@ def test_an_interrupted_tuning_step_ends_its_trials_and_draws_no_more(tmp_path):
         time.sleep(1.0)  # the trial programs have started
 
         # When the runner alone is interrupted
-        interrupted = time.monotonic()
         os.kill(child.pid, signal.SIGINT)
         child.wait(timeout=60)  # hang guard: without ending its trials it would wait out each one's 120 s
-        stopped_after = time.monotonic() - interrupted
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
 
-    # Then the run ended Stopped, well before a held trial's 120 s, and no trial beyond the first wave started
+    # Then the run ended Stopped (child.wait's 60 s is the hang guard: a held trial waits 120 s), and no trial
+    # beyond the first wave started
     document = json.loads(next(run_dir.glob("*/execution.json")).read_text())
     assert document["status"] == "Stopped"
-    assert stopped_after < 60
     started = [p for p in run_dir.glob("*/jobs/tune-xgboost*/*") if (p / "job.log").is_file()
                and "not started: the run is stopping" not in (p / "job.log").read_text()]
     assert len(started) <= 2, [p.name for p in started]  # the quick profile's MaxParallelJobs: one wave
