@@ -48,8 +48,7 @@ class _Findings:
     """Per kind of difference: the count and the first rows (ticker, ts, table value vs recomputed)."""
 
     def __init__(self, table: pd.DataFrame) -> None:
-        self.tickers = table["ticker"].astype(str).to_numpy()
-        self.ts = table["ts"].to_numpy("datetime64[ns]")
+        self.table = table
         self.problems: list[str] = []
         self.columns: list[str] = []
         self.counts: dict[str, int] = {}
@@ -62,7 +61,7 @@ class _Findings:
             return
         examples = []
         for row in rows[:EXAMPLES]:
-            where = f"{self.tickers[row]} at {_instant(self.ts[row])}"
+            where = f"{self.table['ticker'].iat[row]} at {_instant(self.table['ts'].iat[row])}"
             if shown_table is not None and shown_bars is not None:
                 where += f": table {show(shown_table[row])} vs bars {show(shown_bars[row])}"
             examples.append(where)
