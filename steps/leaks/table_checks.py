@@ -15,6 +15,7 @@ from steps.leaks.checks.common import CheckResult
 from steps.leaks.checks.duplicates import duplicates
 from steps.leaks.checks.folds import folds_are_clean
 from steps.leaks.checks.label_alignment import label_alignment
+from steps.leaks.checks.labels_match_bars import labels_match_bars
 from steps.leaks.checks.target_leakage import LeakThresholds, target_leakage
 from steps.leaks.checks.timestamp_alignment import BarPositions, Recounter, timestamp_alignment
 
@@ -43,6 +44,8 @@ def table_checks(table: FeatureTable, positions: BarPositions, tweets: pd.DataFr
     with timer.block("alignment"):
         found = [label_alignment(frame, settings),
                  timestamp_alignment(frame, positions, tweets, settings, recounter)]
+    with timer.block("labels_match_bars"):
+        found.append(labels_match_bars(frame, positions, settings))
     with timer.block("folds_duplicates"):
         found.append(folds_are_clean(frame, table.folds, settings, positions.label_end))
         found.append(duplicates(frame, table.folds, columns or feature_columns(settings)))

@@ -222,7 +222,7 @@ def test_clean_sample_passes_every_named_check(features_dir: Path, sample_dir: P
     report = _leaks(features_dir, sample_dir, tmp_path, truncation_tickers=2, contract=tiny_settings)
     assert {c["name"]: c["passed"] for c in report["checks"]} == {
         "settings_contract": True, "past_future_asymmetry": True, "causality": True, "truncation_invariance": True,
-        "table_matches_code": True, "label_alignment": True,
+        "table_matches_code": True, "label_alignment": True, "labels_match_bars": True,
         "timestamp_alignment": True, "folds": True, "duplicates": True, "target_leakage": True}
     assert "tweet_count_60m" in _check(report, "timestamp_alignment")["details"]
     rows = len(load_feature_table(features_dir).frame)

@@ -6,6 +6,8 @@
 - table_matches_code: the *table* — the given features equal a recomputation from the inputs with the
   manifest's settings; a column the code does not produce cannot be verified, and fails;
 - label_alignment: every label window ends after its row (label_end > ts) and labels match returns;
+- labels_match_bars: every row's forward_return, label (dead zone included) and label_end recomputed from the
+  bars (locate_rows) with none of the feature code; a row whose label the bars cannot recompute fails;
 - timestamp_alignment: against the bars themselves, not the feature code: every row sits on a bar close, its
   label window is the bars t+1 .. t+1+H (strictly after t), and every sentiment column equals an independent
   recount of the tweets created at or before t - ingest_lag, on every row;
