@@ -20,6 +20,7 @@ from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, first_p
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureRun, FeatureSettings, FoldSettings
+from steps.final_holdout.settings import FinalHoldoutSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 from steps.sentiment.settings import CombinePolicy, FinBertScoring, FinBertSettings, FinGptSettings
 from steps.stability.settings import StabilitySettings
@@ -123,6 +124,8 @@ MAX_WARM_START_PARENTS = 5
 class Gates(_Strict):
     min_model_auc: float = Field(ge=0.5, le=1.0)
     min_ensemble_auc: float = Field(ge=0.5, le=1.0)
+    # Gate-final: the final holdout (the lockbox) AUC of the model about to be registered (steps.final_holdout)
+    min_final_auc: float = Field(ge=0.5, le=1.0)
     max_tuning_attempts: int = Field(ge=1, le=3)  # the mission: re-tuning at most 3 attempts
     # steps.ensemble's `margin` (its model declares the default and bounds): ensemble AUC >= best single AUC - margin
     ensemble_margin: Annotated[float, EnsembleSettings.model_fields["margin"]]
@@ -410,6 +413,14 @@ class PipelineConfig(_Strict):
     source: str = ""
     profile: str | None = None
 
+    @field_validator("folds")
+    @classmethod
+    def _a_lockbox(cls, folds: FoldSettings) -> FoldSettings:
+        """The pipeline always seals a final holdout: Register requires its gate (docs/training.md, "Two holdouts")."""
+        if folds.final_holdout_days < 1:
+            raise ValueError("final_holdout_days must be >= 1: the pipeline scores the lockbox before Register")
+        return folds
+
     @field_validator("algorithms")
     @classmethod
     def _known_algorithms(cls, algorithms: list[str]) -> list[str]:
@@ -444,6 +455,10 @@ class PipelineConfig(_Strict):
     def ensemble_settings(self) -> EnsembleSettings:
         """What the config sets of steps.ensemble's settings: the gate's margin and the backtest."""
         return EnsembleSettings(margin=self.gates.ensemble_margin, backtest=self.signal_settings())
+
+    def final_holdout_settings(self) -> FinalHoldoutSettings:
+        """What the config sets of steps.final_holdout's settings: this horizon's ceiling and the backtest."""
+        return FinalHoldoutSettings(suspicious_auc=self.plausibility.max_holdout_auc, backtest=self.signal_settings())
 
     def signal_settings(self) -> SignalSettings:
         return SignalSettings(**self.backtest.model_dump(exclude={"min_net_sharpe"}))

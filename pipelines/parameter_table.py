@@ -30,6 +30,7 @@ _ROWS = (  # Name, PipelineParameters field, Type, config key (default and bound
     ("IncludeSentiment", "include_sentiment", "Boolean", "features.include_sentiment", "", "include_sentiment"),
     ("MinModelAUC", "min_model_auc", "Float", "gates.min_model_auc", "", None),
     ("MinEnsembleAUC", "min_ensemble_auc", "Float", "gates.min_ensemble_auc", "", None),
+    ("MinFinalAUC", "min_final_auc", "Float", "gates.min_final_auc", "", None),
     ("ModelApprovalStatus", "model_approval_status", "String", "registry.approval_status", APPROVAL, None),
     ("MaxTuningJobs", "max_tuning_jobs", "Integer", "tuning.max_jobs", "", None),
     ("MaxParallelJobs", "max_parallel_jobs", "Integer", "tuning.max_parallel_jobs", "", None),

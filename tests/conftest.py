@@ -84,14 +84,16 @@ def relist():
 
 def container_argv(arguments: list, definition: dict) -> list[str]:
     """A step's ContainerArguments as the container gets them: a `Std:Join` of one parameter becomes the
-    parameter's default as SageMaker renders it (booleans `true`/`false`); every argument within the 256-character
-    limit of a container argument (botocore's ContainerArgument)."""
+    parameter's default as SageMaker renders it (booleans `true`/`false`), one of a step property (a tuning job's
+    completed-trial count) a stand-in "4"; every argument within the 256-character limit of a container argument
+    (botocore's ContainerArgument)."""
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     argv = []
     for argument in arguments:
         if isinstance(argument, dict):
             (value,) = argument["Std:Join"]["Values"]
-            default = defaults[value["Get"].removeprefix("Parameters.")]
+            default = (defaults[value["Get"].removeprefix("Parameters.")]
+                       if value["Get"].startswith("Parameters.") else 4)
             argument = str(default).lower() if isinstance(default, bool) else str(default)
         assert len(argument) <= 256, argument
         argv.append(argument)

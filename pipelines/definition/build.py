@@ -32,6 +32,7 @@ from pipelines.stages.checks import build_leak_gate, build_leak_step
 from pipelines.stages.context import StageContext
 from pipelines.stages.ensemble import build_ensemble_chain
 from pipelines.stages.features import build_features_step
+from pipelines.stages.lockbox import build_seal_step
 from pipelines.stages.models import build_model_rounds
 from pipelines.stages.registry import Report, build_register_step
 from pipelines.stages.sentiment import build_sentiment_stage, scored_tweets_uri
@@ -62,24 +63,27 @@ def _compose(config: PipelineConfig, session: OfflinePipelineSession) -> Pipelin
 
     leak_file = Report(leaks, "leaks", "leak_report.json")
 
+    # The lockbox: SealLockbox (beside LeakTests) takes the final holdout out of the table every later step reads.
+    seal = build_seal_step(ctx, features)
     # --feature-analysis: SHAP stability selection; its `features` output (the same table, manifest narrowed
-    # to the selected columns) replaces BuildFeatures' as what every tuning job and the ensemble read.
-    stability = build_stability_step(ctx, features) if config.stability.enabled else None
-    training_source = stability or features
+    # to the selected columns) replaces the sealed table as what every tuning job and the ensemble read.
+    stability = build_stability_step(ctx, seal) if config.stability.enabled else None
+    training_source = stability or seal
     stability_file = Report(stability, "stability", "stability_report.json") if stability else None
 
-    def register(round_, ensemble):
-        return build_register_step(ctx, round_, ensemble, features, leak_file, stability_file)
+    def register(round_, ensemble, final):
+        return build_register_step(ctx, round_, ensemble, final, features, leak_file, stability_file)
 
     models = build_model_rounds(
-        ctx, training_source, on_pass=lambda round_: build_ensemble_chain(ctx, round_, training_source, register)
+        ctx, training_source,
+        on_pass=lambda round_: build_ensemble_chain(ctx, round_, training_source, seal, register),
     )
     leak_gate = build_leak_gate(leaks, leak_report, if_steps=[*([stability] if stability else []), *models], ctx=ctx)
 
     return Pipeline(
         name=config.pipeline.name,
         parameters=ctx.params.as_list(),
-        steps=[*sentiment_steps, features, leaks, leak_gate],
+        steps=[*sentiment_steps, features, leaks, seal, leak_gate],
         sagemaker_session=session,
         pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
     )

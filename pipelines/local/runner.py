@@ -25,9 +25,11 @@ def build_definition(config: PipelineConfig) -> tuple[dict[str, Any], list[Uploa
 
 
 def folds_days_needed(config: PipelineConfig) -> int:
-    """Trading days the walk-forward folds need (steps/common/folds.py: train + folds x validation + holdout)."""
+    """Trading days the walk-forward folds need (steps/common/folds.py: train + folds x validation + the two
+    holdouts)."""
     folds = config.folds
-    return folds.train_days + folds.n_folds * folds.validation_days + folds.holdout_days
+    return (folds.train_days + folds.n_folds * folds.validation_days + folds.holdout_days
+            + folds.final_holdout_days)
 
 
 # Sessions generated beyond what the folds need: the first session's rows have no previous close.

@@ -48,29 +48,36 @@ class LocalStore:
 
     def exists(self, uri: str) -> bool:
         """True when the URI is an object or a non-empty prefix."""
-        target = self.path(uri)
-        if target.is_file():
-            return True
-        return target.is_dir() and any(p.is_file() for p in target.rglob("*"))
+        return bool(self.files(uri))
 
     def files(self, uri: str) -> list[Path]:
+        """The objects under the URI: the object itself, a "folder", or (S3's own semantics) every key that
+        merely starts with it, `s3://b/models/tune-x-` matching `models/tune-x-001-ab12/...`."""
         target = self.path(uri)
         if target.is_file():
             return [target]
         if target.is_dir():
             return sorted(p for p in target.rglob("*") if p.is_file())
-        return []
+        if uri.endswith("/") or not target.name or not target.parent.is_dir():
+            return []
+        found: list[Path] = []
+        for entry in sorted(target.parent.iterdir()):
+            if entry.name.startswith(target.name) and not entry.name.endswith((".uploading", ".partial")):
+                found += [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
+        return found
 
     def download(self, uri: str, destination: Path) -> int:
-        """Copy the object or prefix into `destination` (a folder); returns the number of files."""
+        """Copy the object or prefix into `destination` (a folder); returns the number of files. A key prefix
+        that is not a folder keeps each match's path below the prefix's folder."""
         source = self.path(uri)
         destination.mkdir(parents=True, exist_ok=True)
         if source.is_file():
             shutil.copy2(source, destination / source.name)
             return 1
+        base = source if source.is_dir() else source.parent
         count = 0
         for file in self.files(uri):
-            target = destination / file.relative_to(source)
+            target = destination / file.relative_to(base)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(file, target)
             count += 1

@@ -258,7 +258,8 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
             if check:
                 data.checks.append((step["name"], check))
             manifest = _json(source, f"{folder}/manifest.json")
-            if manifest and "feature_columns" in manifest:
+            # SealLockbox's copy is BuildFeatures' table less the lockbox: its notes are the table's, said once
+            if manifest and "feature_columns" in manifest and not manifest.get("lockbox"):
                 data.features.append((step["name"], manifest))
     _attach_fold_aucs(data.tunings, source)
     runs = {job: t.step for t in data.tunings for job in (t.own_best_job, *(x["job"] for x in t.trials)) if job}

@@ -5,7 +5,9 @@
     Gate-plausible-ensemble[-r]  ensemble AUC <= the horizon's plausible ceiling, else Fail-implausible-ensemble[-r]
     CheckArtifact[-r]   the packed artifact, loaded fresh through the serving code, reproduces the holdout
                         predictions (steps.check_artifact)
-    Gate-artifact[-r]   check_report passed, else Fail-artifact[-r]
+    Gate-artifact[-r]   check_report passed, else Fail-artifact[-r]: the last gate of the round loop
+    FinalHoldout[-r]    the lockbox opened: the artifact scored once on the final holdout (final_holdout.py)
+    Gate-final[-r]      final holdout AUC >= MinFinalAUC and <= the ceiling, else Fail-final[-r]
     Register[-r]        the ensemble artifact as a model package (registry.py)
 
 Container paths and files follow docs/steps.md.
@@ -27,6 +29,7 @@ from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import PROCESSING_ROOT, StageContext
 from pipelines.stages.evaluation import AUC_JSON_PATH
 from pipelines.stages.features import FEATURES_IN, features_input
+from pipelines.stages.final_holdout import build_final_gate, build_final_holdout_step
 from pipelines.stages.models import ModelRound
 from pipelines.stages.plausibility import build_plausibility_gate
 from pipelines.stages.report_gate import build_report_gate
@@ -133,16 +136,18 @@ def build_check_step(
 
 
 def build_ensemble_chain(
-    ctx: StageContext, round_: ModelRound, features_step: ProcessingStep, register_builder
+    ctx: StageContext, round_: ModelRound, features_step: ProcessingStep, seal_step: ProcessingStep, register_builder
 ) -> list:
-    """[BuildEnsemble, Gate-ensemble] of one round; `register_builder(round_, ensemble)` builds its Register."""
+    """[BuildEnsemble, Gate-ensemble] of one round; `register_builder(round_, ensemble, final)` builds its
+    Register."""
     ensemble = build_ensemble_step(ctx, round_, features_step)
     check, report = build_check_step(ctx, round_, ensemble, features_step)
-    register = register_builder(round_, ensemble)
+    final = build_final_holdout_step(ctx, round_, ensemble.output_uri, features_step, seal_step)
+    register = register_builder(round_, ensemble, final)
     artifact_gate = build_report_gate(
         f"Gate-artifact{round_.suffix}", f"Fail-artifact{round_.suffix}", check, report,
         "The ensemble artifact does not reproduce its holdout predictions when loaded through the serving code:",
-        if_steps=[register],
+        if_steps=[final.step, build_final_gate(ctx, round_, final, if_steps=[register])],
     )
     ensemble_auc = ensemble.get(AUC_JSON_PATH)
     plausible = build_plausibility_gate(

@@ -69,7 +69,9 @@ def build_model_round(
         model_uri = best_model_uri(ctx, algorithm, tune, warm_started=bool(parents))
         round_.tuning[algorithm] = tune
         round_.model_uris[algorithm] = model_uri
-        round_.evaluations[algorithm] = build_evaluation_step(ctx, algorithm, model_uri, features_step, number)
+        earlier_evaluation = earlier[-1].evaluations[algorithm][0] if earlier else None
+        round_.evaluations[algorithm] = build_evaluation_step(ctx, algorithm, model_uri, features_step, number,
+                                                              tuning_step=tune, earlier=earlier_evaluation)
     return round_
 
 

@@ -1,7 +1,9 @@
 """Register[-r]: the ensemble artifact as a model package in the group, awaiting approval (or the status given).
 
 ModelMetrics, each in the format Studio reads in that place:
-- ModelQuality.Statistics: the ensemble's evaluation.json (Model Monitor's model-quality shape);
+- ModelQuality.Statistics: FinalHoldout's evaluation.json (Model Monitor's model-quality shape): the final
+  holdout's figures, the lockbox scored once after the rounds, with the selection holdout's beside them,
+  labelled (`selection_holdout`), and the looks counted (`selection`);
 - ModelDataQuality.Statistics / .Constraints: Model Monitor's statistics.json / constraints.json of the
   training rows (steps/features/baseline.py), written by FeatureStability over the selected columns when
   the pipeline has that step, else by LeakTests over every feature column: the columns the models take;
@@ -13,7 +15,8 @@ monitoring schedule for this package's endpoint starts from.
 The project's own reports are not metrics in any of those formats; they stay reachable as customer
 metadata URIs: `leak_report` (LeakTests' leak_report.json) and, with FeatureStability, `stability_report`.
 Customer metadata also holds the algorithms ("+"-joined: pipelines/model_metadata.py), the code digest,
-the data range and the features manifest.
+the data range, the features manifest, the final holdout's IC, Rank IC and net Sharpe (`holdout_*`), and
+`final_auc`, `selection_auc`, `looks`, `selection_dsr`, `pbo` (final_holdout.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pipelines.model_metadata import encode_list
 from pipelines.stages.checks import BASELINE_OUTPUT
 from pipelines.stages.context import StageContext
 from pipelines.stages.ensemble import Ensemble
+from pipelines.stages.final_holdout import FinalHoldout
 from pipelines.stages.models import ModelRound
 from pipelines.stages.signal import registry_metadata
 from pipelines.stages.stability import EXPLAINABILITY_FILE
@@ -69,6 +73,7 @@ def build_register_step(
     ctx: StageContext,
     round_: ModelRound,
     ensemble: Ensemble,
+    final: FinalHoldout,
     features_step: ProcessingStep,
     leak_report: Report,
     stability_report: Report | None = None,
@@ -76,7 +81,7 @@ def build_register_step(
     statistics, constraints = baseline_reports(leak_report, stability_report)
     explainability = Report(stability_report.step, "stability", EXPLAINABILITY_FILE) if stability_report else None
     metrics = ModelMetrics(
-        model_statistics=_json_source(Join(on="/", values=[ensemble.output_uri, "evaluation.json"])),
+        model_statistics=_json_source(Join(on="/", values=[final.output_uri, "evaluation.json"])),
         model_data_statistics=_json_source(statistics.uri),
         model_data_constraints=_json_source(constraints.uri),
         explainability=_json_source(explainability.uri) if explainability else None,
@@ -115,7 +120,9 @@ def build_register_step(
             "features_manifest": manifest.uri,
             # The project's own reports, not metrics in a format ModelMetrics has a place for (module docstring).
             **reports,
-            # Holdout IC, Rank IC and long-short net Sharpe (strings the step writes within the value pattern).
-            **registry_metadata(ensemble.step, ensemble.evaluation),
+            # The final holdout's IC, Rank IC and long-short net Sharpe, and the final and selection AUCs, the looks,
+            # the DSR and the PBO (strings the step writes within the value pattern).
+            **registry_metadata(final.step, final.evaluation),
+            **final.metadata(),
         },
     )

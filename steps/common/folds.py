@@ -2,7 +2,7 @@
 
 Layout (trading days, oldest left):
 
-    | ... | train_0 (T days) | val_0 (V) | val_1 (V) | ... | val_{n-1} (V) | holdout (H days) |
+    | ... | train_0 (T days) | val_0 (V) | ... | val_{n-1} (V) | holdout (H days) | final holdout (F days) |
                            | train_1 (T days, rolling) |
 
 Validation windows tile the days just before the holdout; each fold trains on the T trading days
@@ -10,6 +10,12 @@ immediately before its validation window. Because labels look forward, a train r
 window has a label that overlaps the validation window: such rows are purged (a train row is kept only if
 `label_end + embargo < validation_start`), and validation rows whose label reaches into the holdout are
 dropped too. The holdout is every row with `ts >= holdout_start` and belongs to no fold.
+
+The final holdout (the lockbox, F = `final_holdout_days` > 0) is the last F sessions. The holdout before it is
+then the *selection* holdout: the gates and the re-tuning rounds look at it, as often as they run. The lockbox
+is read once, after the round loop has ended, by the model about to be registered (steps/final_holdout). A
+selection-holdout row whose label window reaches into the lockbox is dropped from the selection holdout: its
+outcome is a lockbox-period return. F = 0 keeps the one-holdout layout (a step run by hand).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class Folds:
     embargo: pd.Timedelta
     purge: str = "label_end"
     days: dict[str, int] = field(default_factory=dict)
+    final_holdout_start: pd.Timestamp | None = None
 
     def to_json(self) -> dict[str, Any]:
         def iso(ts: pd.Timestamp) -> str:
@@ -68,6 +75,7 @@ class Folds:
             "embargo_seconds": int(self.embargo.total_seconds()),
             "purge": self.purge,
             "days": self.days,
+            **({"final_holdout_start": iso(self.final_holdout_start)} if self.final_holdout_start is not None else {}),
         }
 
     @classmethod
@@ -91,6 +99,8 @@ class Folds:
                 embargo=pd.Timedelta(seconds=float(payload.get("embargo_seconds", 0))),
                 purge=str(payload.get("purge", "label_end")),
                 days=dict(payload.get("days", {})),
+                final_holdout_start=(pd.Timestamp(payload["final_holdout_start"])
+                                     if payload.get("final_holdout_start") is not None else None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StepInputError(
@@ -122,28 +132,33 @@ def build_folds(
     embargo_bars: int,
     frequency: str = "1min",
     source: str = "bars",
+    final_holdout_days: int = 0,
 ) -> Folds:
     """Folds over the trading days present in `bar_ts` (the bars' close times, UTC)."""
-    if min(n_folds, train_days, validation_days, holdout_days) < 1 or embargo_bars < 0:
+    if min(n_folds, train_days, validation_days, holdout_days) < 1 or embargo_bars < 0 or final_holdout_days < 0:
         raise StepInputError(
-            "n_folds, train_days, validation_days and holdout_days must be >= 1 and embargo_bars >= 0",
+            "n_folds, train_days, validation_days and holdout_days must be >= 1, embargo_bars and "
+            "final_holdout_days >= 0",
             column="folds", fix="check the --n-folds/--train-days/--validation-days/--holdout-days values",
         )
     ts = pd.Series(pd.DatetimeIndex(bar_ts))
     dates = session_dates(ts)
     bounds = ts.groupby(dates).agg(["min", "max"]).sort_index()
     n_days = len(bounds)
-    needed = train_days + n_folds * validation_days + holdout_days
+    needed = train_days + n_folds * validation_days + holdout_days + final_holdout_days
     if n_days < needed:
+        final = f" + {final_holdout_days} final holdout" if final_holdout_days else ""
         raise StepInputError(
             f"{n_days} trading days, but {n_folds} folds x ({train_days} train + {validation_days} validation)"
-            f" + {holdout_days} holdout days need {needed}",
+            f" + {holdout_days} holdout{final} days need {needed}",
             file=source, column="ts",
-            fix="supply more days or lower --train-days/--n-folds/--validation-days/--holdout-days",
+            fix="supply more days or lower --train-days/--n-folds/--validation-days/--holdout-days"
+                + ("/--final-holdout-days" if final_holdout_days else ""),
         )
     starts = bounds["min"].to_numpy()
     ends = bounds["max"].to_numpy()
-    holdout_first = n_days - holdout_days
+    final_first = n_days - final_holdout_days
+    holdout_first = final_first - holdout_days
     folds = []
     for k in range(n_folds):
         validation_first = holdout_first - (n_folds - k) * validation_days
@@ -162,10 +177,12 @@ def build_folds(
     return Folds(
         folds=folds,
         holdout_start=_utc(starts[holdout_first]),
-        holdout_end=_utc(ends[-1]),
+        holdout_end=_utc(ends[final_first - 1]),
         embargo_bars=embargo_bars,
         embargo=embargo,
-        days={"total": n_days, "train": train_days, "validation": validation_days, "holdout": holdout_days},
+        days={"total": n_days, "train": train_days, "validation": validation_days, "holdout": holdout_days,
+              **({"final_holdout": final_holdout_days} if final_holdout_days else {})},
+        final_holdout_start=_utc(starts[final_first]) if final_holdout_days else None,
     )
 
 
@@ -202,9 +219,32 @@ def fold_masks(frame: pd.DataFrame, folds: Folds | dict[str, Any]) -> list[tuple
 
 
 def holdout_mask(frame: pd.DataFrame, folds: Folds | dict[str, Any]) -> np.ndarray:
-    """Rows of the out-of-time holdout: every row with `ts >= holdout_start`."""
+    """Rows of the out-of-time (selection) holdout: every row with `ts >= holdout_start`; with a final holdout,
+    only those before it whose label window ends before it too (a later end is a lockbox-period outcome)."""
     spec = _as_folds(folds)
-    return np.asarray(pd.DatetimeIndex(frame["ts"]) >= spec.holdout_start)
+    ts = pd.DatetimeIndex(frame["ts"])
+    rows = ts >= spec.holdout_start
+    if spec.final_holdout_start is not None:
+        rows &= (ts < spec.final_holdout_start) & (pd.DatetimeIndex(frame["label_end"]) < spec.final_holdout_start)
+    return np.asarray(rows)
+
+
+def final_holdout_mask(frame: pd.DataFrame, folds: Folds | dict[str, Any]) -> np.ndarray:
+    """Rows of the final holdout (the lockbox): every row with `ts >= final_holdout_start`; none without one."""
+    spec = _as_folds(folds)
+    if spec.final_holdout_start is None:
+        return np.zeros(len(frame), dtype=bool)
+    return np.asarray(pd.DatetimeIndex(frame["ts"]) >= spec.final_holdout_start)
+
+
+def sealed_mask(frame: pd.DataFrame, folds: Folds | dict[str, Any]) -> np.ndarray:
+    """Rows every step before the lockbox is opened may hold: neither a lockbox row nor a row whose label
+    window reaches into the lockbox (all rows without one)."""
+    spec = _as_folds(folds)
+    if spec.final_holdout_start is None:
+        return np.ones(len(frame), dtype=bool)
+    return np.asarray((pd.DatetimeIndex(frame["ts"]) < spec.final_holdout_start)
+                      & (pd.DatetimeIndex(frame["label_end"]) < spec.final_holdout_start))
 
 
 def development_mask(frame: pd.DataFrame, folds: Folds | dict[str, Any]) -> np.ndarray:

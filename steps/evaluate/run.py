@@ -23,6 +23,7 @@ from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_ma
 from steps.common.logging import StepTimer, log_input_size
 from steps.evaluate.metrics import bootstrap_std, point_metrics
 from steps.evaluate.signal import SignalSettings, fold_sections, holdout_sections, read_oof, with_forward_returns
+from steps.evaluate.trials import TRIALS_FILE, TRIALS_MANIFEST, TrialsInput, collect
 from steps.features.table import load_feature_table
 from steps.train.algorithms import LoadedModel, load_model_dir
 
@@ -108,7 +109,8 @@ def breakdowns(frame: pd.DataFrame, scores: np.ndarray, model: LoadedModel) -> d
 def run_evaluation(model_path: str | Path, features_path: str | Path, output: str | Path,
                    algorithm: str | None, logger: logging.Logger, *, bootstrap: int = 200,
                    seed: int = 0, suspicious_auc: float = 0.70, min_auc: float | None = None,
-                   signal: SignalSettings | None = None) -> dict[str, Any]:
+                   signal: SignalSettings | None = None, trials: TrialsInput | None = None) -> dict[str, Any]:
+    """`trials`: also collect the round's tuning trials' out-of-fold predictions (steps/evaluate/trials.py)."""
     timer = StepTimer(logger)
     signal = signal or SignalSettings()
     with timer.block("load_model"):
@@ -156,12 +158,20 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                 "prediction": scores, "forward_return": frame.get("forward_return")})
     out = Path(output)
-    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])  # the old manifest first: no new file under an old listing
+    # the old manifest first: no new file under an old listing
+    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS, TRIALS_FILE, TRIALS_MANIFEST])
     write_parquet(predictions, out / PREDICTIONS_FILE)
     write_json(report, out / EVALUATION_FILE)
+    listed = list(OUTPUTS)
+    if trials is not None:
+        with timer.block("collect_trials"):
+            collected = collect(trials.archives, trials.earlier, trials.round_name, trials.completed, out, logger)
+        listed += [TRIALS_MANIFEST] + ([TRIALS_FILE] if (out / TRIALS_FILE).is_file() else [])
+        logger.info("%d trial(s) of %d round(s) collected for the count of looks", collected["trials"],
+                    len(collected["rounds"]))
     write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), **point,
                         "suspicious": report["suspicion"]["flag"]})
-    write_manifest(out, OUTPUTS, step="evaluate", algorithm=name, model_meta_sha256=model.meta_sha256)  # last
+    write_manifest(out, listed, step="evaluate", algorithm=name, model_meta_sha256=model.meta_sha256)  # last
     if report["suspicion"]["flag"]:
         logger.warning("SUSPICIOUS: %s", report["suspicion"]["reason"])
     decay = report["degradation"]

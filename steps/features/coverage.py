@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from steps.common.errors import StepInputError
-from steps.common.folds import fold_masks, holdout_mask
+from steps.common.folds import final_holdout_mask, fold_masks, holdout_mask
 
 
 def finish_manifest(manifest: dict[str, Any], frame: pd.DataFrame, folds, source: str | Path) -> dict[str, Any]:
@@ -27,6 +27,12 @@ def finish_manifest(manifest: dict[str, Any], frame: pd.DataFrame, folds, source
                              column="ts", fix="lengthen --train-days/--validation-days or shorten --embargo-bars")
     manifest["rows"] = {"total": len(frame), "holdout": int(holdout.sum()), "folds": fold_rows,
                         "positive_rate": float(frame["label"].mean())}
+    if folds.final_holdout_start is not None:
+        final = final_holdout_mask(frame, folds)
+        if not final.any():
+            raise StepInputError("the final holdout has no labelled rows", file=source, column="ts",
+                                 fix="lengthen --final-holdout-days (a row needs its whole label window)")
+        manifest["rows"]["final_holdout"] = int(final.sum())
     manifest["tickers"] = int(frame["ticker"].nunique())
     manifest["data_range"] = {"rows_start": frame["ts"].min().isoformat(), "rows_end": frame["ts"].max().isoformat()}
     manifest["fold_coverage"] = fold_coverage(folds, frame)
@@ -38,7 +44,8 @@ def fold_coverage(folds, frame: pd.DataFrame) -> dict[str, Any]:
     sees them) and only the final refit trains on them. Long daily histories with the daily profile's 4 x
     (504 + 126) sessions leave most of the data there, which a user should be told, not find out."""
     days = {name: int(value) for name, value in (folds.days or {}).items()}
-    total, holdout, validation = days.get("total", 0), days.get("holdout", 0), days.get("validation", 1) or 1
+    total, validation = days.get("total", 0), days.get("validation", 1) or 1
+    holdout = days.get("holdout", 0) + days.get("final_holdout", 0)
     in_folds = days.get("train", 0) + len(folds.folds) * validation
     before = max(0, total - in_folds - holdout)
     first_train = folds.folds[0].train_start if folds.folds else folds.holdout_start

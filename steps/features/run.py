@@ -120,6 +120,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
     with timer.block("build_folds"):
         folds = build_folds(pd.Series(built.bounds), n_folds=settings.n_folds, train_days=settings.train_days,
                             validation_days=settings.validation_days, holdout_days=settings.holdout_days,
+                            final_holdout_days=settings.final_holdout_days,
                             embargo_bars=settings.embargo_bars, frequency=settings.frequency,
                             source=str(bars_dir))
         manifest = finish_manifest(_settings_manifest(settings, sectors), frame, folds, bars_dir)

@@ -35,7 +35,10 @@ class FoldSettings(StepSettings):
     train_days: int = Field(126, ge=1, description="sessions in each fold's rolling train window")
     validation_days: int = Field(21, ge=1, description="sessions in each fold's validation window")
     embargo_bars: int = Field(30, ge=0, description="bars after a train row's label window before validation")
-    holdout_days: int = Field(21, ge=1, description="the last sessions: no fold and no tuning job sees them")
+    holdout_days: int = Field(21, ge=1, description="the sessions after the folds: no fold and no tuning job "
+                                                    "sees them; the gates and rounds select on them")
+    final_holdout_days: int = Field(0, ge=0, description="the last sessions, the lockbox: sealed until the round "
+                                                         "loop has ended, scored once before Register (0: none)")
 
 
 class FeatureOptions(StepSettings):

@@ -165,6 +165,7 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     bounds = pd.concat([read_table(s / "sessions.parquet", name="sessions")["ts"] for s in shards], ignore_index=True)
     folds = build_folds(bounds, n_folds=settings.n_folds, train_days=settings.train_days,
                         validation_days=settings.validation_days, holdout_days=settings.holdout_days,
+                        final_holdout_days=settings.final_holdout_days,
                         embargo_bars=settings.embargo_bars, frequency=settings.frequency, source=str(folder))
     manifest = finish_manifest(manifest, merged, folds, folder)
     manifest["shards"] = [s.name for s in shards]

@@ -7,6 +7,8 @@ a model failing always -> three rounds, then Fail-models naming it. Plus the ens
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 
 import pytest
 
@@ -45,11 +47,13 @@ def test_thresholds_that_pass_register_the_ensemble_in_round_one(run_zoo):
     assert {"Tune-xgboost", "Tune-lightgbm", "Evaluate-xgboost", "Evaluate-lightgbm"} <= _ran(run)
     assert run.status("Register-RegisterModel") == "Succeeded"
     assert not any(name.endswith(("-2", "-3")) for name in _ran(run))
-    # The registered package is the ensemble's artifact, with its evaluation and the leak report
+    # The registered package is the ensemble's artifact, with the final holdout's evaluation and the leak report
     register = run.record.steps["Register-RegisterModel"].arguments
     ensemble_uri = run.record.steps["BuildEnsemble"].outputs["ensemble"]
+    final_uri = run.record.steps["FinalHoldout"].outputs["final"]
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == f"{ensemble_uri}/model.tar.gz"
-    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == f"{ensemble_uri}/evaluation.json"
+    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == f"{final_uri}/evaluation.json"
+    assert run.record.steps["Gate-final"].properties == {"Outcome": True}
     # data quality: Model Monitor's baseline files, which the (fake) LeakTests wrote where Register points
     baseline_uri = run.record.steps["LeakTests"].outputs["baseline"]
     data_quality = register["ModelMetrics"]["ModelDataQuality"]
@@ -65,6 +69,8 @@ def test_thresholds_that_pass_register_the_ensemble_in_round_one(run_zoo):
     assert metadata["algorithms"] == "xgboost+lightgbm" and metadata["tuning_round"] == "1"
     assert decode_list(metadata["algorithms"]) == ALGORITHMS
     assert metadata["features_manifest"].endswith("/manifest.json")
+    # the final holdout's figures, the selection holdout's beside them (the fake's strings)
+    assert metadata["final_auc"] != metadata["selection_auc"] and metadata["looks"] == "7"
 
 
 def test_a_model_failing_once_is_retuned_warm_started_then_registered(run_zoo):
@@ -175,3 +181,62 @@ def test_an_ensemble_above_the_plausible_ceiling_is_not_registered(run_zoo):
     assert message.startswith("Gate-plausible-ensemble failed: a holdout AUC above 0.7 is implausible")
     assert message.endswith(" ensemble 0.71;")
     assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
+
+
+def test_a_final_holdout_below_its_gate_is_not_registered_and_says_both_holdouts(run_zoo):
+    """The selection gates pass (as they will after enough looks); the lockbox, scored once, says no."""
+    run = run_zoo(control={"final_auc": 0.55})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-artifact"].properties == {"Outcome": True}
+    assert run.record.steps["Gate-final"].properties == {"Outcome": False}
+    message = run.record.steps["Fail-final"].failure_reason
+    assert message.startswith("Gate-final failed: the final holdout (the lockbox, scored once after the rounds) AUC "
+                              "0.55 must reach MinFinalAUC 0.6")
+    assert "the selection holdout said 0.6" in message and " after 7 looks" in message
+    assert run.status("Register-RegisterModel") == "Skipped" and run.record.model_package_arn is None
+    # no round after the lockbox was opened: the loop had ended
+    assert not any(name.endswith(("-2", "-3")) for name in _ran(run))
+
+
+def test_a_final_holdout_above_the_plausible_ceiling_is_not_registered(run_zoo):
+    run = run_zoo(control={"final_auc": 0.72})
+
+    assert run.record.steps["Gate-final"].properties == {"Outcome": False}
+    assert "stay <= the plausible ceiling 0.7" in run.record.steps["Fail-final"].failure_reason
+    assert run.status("Register-RegisterModel") == "Skipped"
+
+
+def test_the_lockbox_is_staged_for_final_holdout_only_after_every_round_gate(run_zoo, monkeypatch):
+    """An instrumented reader at the storage layer: every object the runner stages into any job is recorded with the
+    time. The lockbox (SealLockbox's `lockbox` output) reaches one job, FinalHoldout-2, and only after the last gate
+    of the round loop (round 1 failed Gate-models, round 2 passed every selection gate); no job before it was given
+    the lockbox, and the features every round read are SealLockbox's `features` output, not BuildFeatures'."""
+    staged: list[tuple[str, str, float]] = []
+    original = LocalStore.download
+
+    def recording(self, uri, destination):
+        staged.append((uri, str(destination), time.time()))
+        return original(self, uri, destination)
+
+    monkeypatch.setattr(LocalStore, "download", recording)
+    run = run_zoo(control={"holdout_auc": {"lightgbm": [0.55, 0.65]}})
+
+    assert run.status("Register-2-RegisterModel") == "Succeeded", run.lines
+    lockbox = run.record.steps["SealLockbox"].outputs["lockbox"]
+    readers = [(destination, at) for uri, destination, at in staged if uri.startswith(lockbox)]
+    assert len(readers) == 1, readers
+    opened = readers[0][1]
+    loop_gates = [name for name in run.record.steps if name.startswith(("Gate-models", "Gate-artifact",
+                                                                         "Gate-ensemble", "Gate-plausible"))]
+    for name in loop_gates:
+        ended = run.record.steps[name].ended_at
+        if ended:
+            assert datetime.fromisoformat(ended).timestamp() <= opened, name
+    assert run.record.steps["FinalHoldout-2"].status == "Succeeded"
+    assert run.status("FinalHoldout") == "Skipped"  # round 1's, never reached
+    features = run.record.steps["BuildFeatures"].outputs["features"]
+    sealed = run.record.steps["SealLockbox"].outputs["features"]
+    readers_of_full_table = {d for uri, d, _ in staged if uri.startswith(features)}
+    assert readers_of_full_table and all(("leak" in d.lower() or "seal" in d.lower()) for d in readers_of_full_table)
+    assert any(uri.startswith(sealed) for uri, _, _ in staged)

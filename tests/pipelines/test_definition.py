@@ -67,9 +67,10 @@ def test_top_level_chain_and_branches(definition):
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
         ("BuildFeatures", "Processing"),
         ("LeakTests", "Processing"),
+        ("SealLockbox", "Processing"),
         ("LeakGate", "Condition"),
     ]
-    leak_gate = definition["Steps"][2]["Arguments"]
+    leak_gate = definition["Steps"][3]["Arguments"]
     assert _names(leak_gate["IfSteps"]) == ["Tune-xgboost", "Evaluate-xgboost", "Gate-plausible"]
     assert _names(leak_gate["ElseSteps"]) == ["Fail-leaks"]
 
@@ -101,10 +102,17 @@ def test_each_round_gates_every_model_then_builds_checks_and_registers_the_ensem
         ]
         assert _names(ensemble_gate["ElseSteps"]) == [f"Fail-ensemble{suffix}"]
         artifact_gate = steps[f"Gate-artifact{suffix}"]["Arguments"]
+        # passed: the round loop has ended; the lockbox is opened once, and its own gate guards Register
         assert [(s["Name"], s["Type"]) for s in artifact_gate["IfSteps"]] == [
-            (f"Register{suffix}-RegisterModel", "RegisterModel")
+            (f"FinalHoldout{suffix}", "Processing"),
+            (f"Gate-final{suffix}", "Condition"),
         ]
         assert _names(artifact_gate["ElseSteps"]) == [f"Fail-artifact{suffix}"]
+        final_gate = steps[f"Gate-final{suffix}"]["Arguments"]
+        assert [(s["Name"], s["Type"]) for s in final_gate["IfSteps"]] == [
+            (f"Register{suffix}-RegisterModel", "RegisterModel")
+        ]
+        assert _names(final_gate["ElseSteps"]) == [f"Fail-final{suffix}"]
         # failed: the next round (every algorithm re-tuned), or after the last round Fail-models
         expected = _round_names(next_suffix, ZOO) if next_suffix else ["Fail-models"]
         assert _names(gate["ElseSteps"]) == expected
@@ -264,6 +272,11 @@ def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_re
         assert steps[f"Gate-plausible-ensemble{suffix}"]["Arguments"]["Conditions"] == [
             {"Type": "LessThanOrEqualTo", "LeftValue": auc(f"BuildEnsemble{suffix}", f"EnsembleEvaluation{suffix}"),
              "RightValue": ceiling}]
+        # and the final holdout's, in Gate-final beside MinFinalAUC
+        final = auc(f"FinalHoldout{suffix}", f"FinalEvaluation{suffix}")
+        assert steps[f"Gate-final{suffix}"]["Arguments"]["Conditions"] == [
+            {"Type": "GreaterThanOrEqualTo", "LeftValue": final, "RightValue": {"Get": "Parameters.MinFinalAUC"}},
+            {"Type": "LessThanOrEqualTo", "LeftValue": final, "RightValue": ceiling}]
         message = steps[f"Fail-implausible{suffix}"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
         assert message[0].startswith(f"Gate-plausible{suffix} failed: a holdout AUC above {ceiling} is implausible")
         assert auc(f"Evaluate-lightgbm{suffix}", f"Evaluation-lightgbm{suffix}") in message
@@ -360,14 +373,15 @@ def test_tuning_step_is_bayesian_on_validation_auc_with_the_yaml_ranges(definiti
 
     assert float(re.search(regexes["validation:auc"], "fold 3 done\nvalidation:auc=0.6123\n").group(1)) == 0.6123
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition_["InputDataConfig"]}
-    assert channels["train"] == {"Get": "Steps.BuildFeatures.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
+    # the sealed table: every row but the lockbox's (SealLockbox stands in for BuildFeatures)
+    assert channels["train"] == {"Get": "Steps.SealLockbox.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
     assert channels["code"].startswith("s3://conviction-ml-artifacts/conviction-pipelines/code/")
 
 
 def test_every_job_step_caches_and_retries_throttling_and_capacity(definition):
     jobs = [s for s in _steps_by_name(definition["Steps"]).values() if s["Type"] in {"Processing", "Tuning"}]
-    # features, leaks, and per round: tune, evaluate, ensemble, artifact check
-    assert len(jobs) == 2 + 3 * 4
+    # features, leaks, the seal, and per round: tune, evaluate, ensemble, artifact check, final holdout
+    assert len(jobs) == 3 + 3 * 5
     for step in jobs:
         assert step["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}, step["Name"]
         retried = {e for policy in step["RetryPolicies"] for e in policy["ExceptionType"]}
@@ -413,8 +427,10 @@ def test_register_registers_the_ensemble_artifact_with_its_metrics_and_metadata(
         assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
         assert register["ModelPackageGroupName"] == "conviction-direction"
         metrics = register["ModelMetrics"]
+        # model quality: the final holdout's evaluation (the lockbox, scored once), not the selection holdout's
+        final_output = {"Get": f"Steps.FinalHoldout{suffix}.ProcessingOutputConfig.Outputs['final'].S3Output.S3Uri"}
         assert metrics["ModelQuality"]["Statistics"]["S3Uri"] == {
-            "Std:Join": {"On": "/", "Values": [ensemble_output, "evaluation.json"]}
+            "Std:Join": {"On": "/", "Values": [final_output, "evaluation.json"]}
         }
         # Studio-native data quality: Model Monitor's baseline files, written by LeakTests (no FeatureStability)
         baseline = {"Get": "Steps.LeakTests.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}
@@ -432,6 +448,9 @@ def test_register_registers_the_ensemble_artifact_with_its_metrics_and_metadata(
         assert {"code_digest", "data_start", "data_end", "features_manifest", "algorithms"} <= set(metadata)
         assert metadata["data_start"]["Std:JsonGet"]["Path"] == "data_range.rows_start"
         assert metadata["tuning_round"] == str(1 if not suffix else int(suffix[1:]))
+        for key in ("final_auc", "selection_auc", "looks", "selection_dsr", "pbo", "holdout_ic"):
+            assert metadata[key]["Std:JsonGet"]["PropertyFile"] == {
+                "Get": f"Steps.FinalHoldout{suffix}.PropertyFiles.FinalEvaluation{suffix}"}, key
 
 
 def test_building_makes_no_aws_call_and_opens_no_socket(config, monkeypatch):

@@ -66,13 +66,13 @@ def test_register_points_at_clarify_shap_values_and_the_baseline_of_the_selected
         assert metadata["leak_report"]["Std:Join"]["Values"][-1] == "leak_report.json"
 
 
-def test_off_by_default_and_the_tuning_reads_build_features():
+def test_off_by_default_and_the_tuning_reads_the_sealed_features():
     definition = _definition(False)
     names = {s["Name"] for s in iter_steps(definition["Steps"])}
     assert "FeatureStability" not in names
     tuning = next(s for s in iter_steps(definition["Steps"]) if s["Type"] == "Tuning")
     train = tuning["Arguments"]["TrainingJobDefinition"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
-    assert "BuildFeatures" in train["Get"]
+    assert "SealLockbox" in train["Get"]  # BuildFeatures' table less the lockbox
 
 
 def test_feature_stability_takes_the_stability_section_as_its_settings(step_settings):

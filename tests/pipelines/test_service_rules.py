@@ -501,6 +501,8 @@ def _resolver(definition: dict, unknown: bool = False):
             return job
         if path.endswith("TrainingJobName"):
             return f"{job}-001-0a1b2c3d"
+        if path.endswith("TrainingJobStatusCounters.Completed"):
+            return 4
         raise AssertionError(f"an expression this test does not resolve: {path}")
 
     def resolve(value: Any) -> Any:

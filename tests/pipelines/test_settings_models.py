@@ -24,13 +24,14 @@ from steps.common.settings import StepSettings, settings_from_argv
 from steps.ensemble.settings import EnsembleSettings
 from steps.evaluate.settings import EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureCommand, FeatureConfiguration, FeatureOptions, FeatureSettings, FoldSettings
+from steps.final_holdout.settings import FinalHoldoutSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
 from steps.sentiment.settings import FinBertScoring, FinBertSettings, FinGptSettings
 from steps.stability.settings import StabilitySettings
 from steps.train.settings import TrainingSettings
 
 STEP_MODELS = [FeatureCommand, LeakSettings, StabilitySettings, EvaluateSettings, EnsembleSettings,
-               TrainingSettings, FinBertSettings, FinGptSettings]
+               TrainingSettings, FinBertSettings, FinGptSettings, FinalHoldoutSettings]
 # Models in steps/*/settings.py that are no command line and no config section, and why (the rest must be walked)
 NOT_WALKED = {FeatureSettings: "FeatureConfiguration plus what steps.features finds in the bars (absent_inputs)"}
 # config section (dotted path in pipeline.yaml) -> the step model it embeds

@@ -25,7 +25,7 @@ def _publish(endpoint: str, *extra: str) -> int:
 def test_dry_run_prints_the_definition_without_aws(no_aws_credentials, capsys):
     assert upsert.main(["--dry-run"]) == 0
     definition = json.loads(capsys.readouterr().out)
-    assert [s["Name"] for s in definition["Steps"]] == ["BuildFeatures", "LeakTests", "LeakGate"]
+    assert [s["Name"] for s in definition["Steps"]] == ["BuildFeatures", "LeakTests", "SealLockbox", "LeakGate"]
 
 
 def test_dry_run_writes_the_output_file(no_aws_credentials, tmp_path):
@@ -55,7 +55,7 @@ def test_create_then_update_keeps_one_pipeline_with_tags(aws_endpoint, capsys):
     tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=first_arn)["Tags"]}
     assert tags == {"owner": "ml-platform", "project": "conviction"}
     published = published_definition(client, "conviction-direction")  # JSON, or moto's repr of an S3 definition
-    assert [s["Name"] for s in published["Steps"]] == ["BuildFeatures", "LeakTests", "LeakGate"]
+    assert [s["Name"] for s in published["Steps"]] == ["BuildFeatures", "LeakTests", "SealLockbox", "LeakGate"]
 
 
 def test_code_is_uploaded_once_by_content_hash(aws_endpoint, capsys):
