@@ -105,7 +105,7 @@ def test_a_tampered_lockbox_is_refused(chain: dict[str, Path], tmp_path: Path) -
 
 
 def test_features_without_a_final_holdout_cannot_be_sealed(features_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(StepInputError, match="no final holdout to seal.*--final-holdout-days"):
+    with pytest.raises(StepInputError, match=r"no final holdout to seal.*--final-holdout-days"):
         seal(load_feature_table(features_dir), tmp_path / "a", tmp_path / "b", LOG)
 
 
@@ -180,7 +180,8 @@ def test_no_step_of_the_round_loop_reads_the_lockbox_and_the_final_step_reads_it
     looks = report["selection"]["looks"]
     assert looks["trials"] == 2 and looks["n"] == 3 and looks["tuning_job_counters"] == {"xgboost/round-1": 2}
     metadata = report["final_metadata"]
-    assert metadata["looks"] == "3" and metadata["final_auc"] == f"{report['binary_classification_metrics']['auc']['value']:.4f}"
+    final_auc = report["binary_classification_metrics"]["auc"]["value"]
+    assert metadata["looks"] == "3" and metadata["final_auc"] == f"{final_auc:.4f}"
     predictions = pd.read_parquet(tmp_path / "final" / "holdout_predictions.parquet")
     assert np.isfinite(predictions["prediction"]).all() and len(predictions) == report["holdout"]["rows"]
 
