@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # imported once the arguments are read: `--help` answers without loading the runner, optuna or pandas
     from pipelines.local.executor import RunOptions, default_cores
     from pipelines.local.runner import print_summary, run_config
-    from pipelines.report.local import run_warnings, write_report
+    from pipelines.report.local import final_holdout_summary, run_warnings, write_report
 
     started = time.monotonic()
     try:
@@ -134,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_summary(result)
     try:
         report_path = write_report(Path(result.record.path))
+        for line in final_holdout_summary(Path(result.record.path)):
+            print(line)
         for warning in run_warnings(Path(result.record.path)):
             print(f"warning: {warning}")
         print(f"report {report_path}")

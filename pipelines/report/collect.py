@@ -72,6 +72,8 @@ class ReportData:
     stability: list[tuple[str, dict[str, Any], bytes | None]] = field(default_factory=list)  # plot: an <img>
     checks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     features: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # the feature table's manifest
+    finals: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # FinalHoldout's evaluation.json
+    lockbox: dict[str, Any] | None = None  # SealLockbox's lockbox.json: what was sealed, opened or not
     problems: list[str] = field(default_factory=list)
 
 
@@ -135,6 +137,8 @@ def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], s
     metrics = _dict(evaluation.get("binary_classification_metrics"))
     auc = _dict(metrics.get("auc"))
     name = evaluation.get("algorithm") or ("ensemble" if "ensemble" in evaluation else step["name"])
+    if isinstance(evaluation.get("final_metadata"), dict):
+        name = f"{name} (final holdout)"
     return ModelResult(
         step=step["name"],
         name=str(name),
@@ -245,6 +249,11 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
             evaluation = _json(source, f"{folder}/evaluation.json")
             if evaluation:
                 data.models.append(_evaluation(step, folder, evaluation, source))
+                if isinstance(evaluation.get("final_metadata"), dict):
+                    data.finals.append((step["name"], evaluation))
+            lockbox = _json(source, f"{folder}/lockbox.json")
+            if lockbox:
+                data.lockbox = lockbox
             leaks = _json(source, f"{folder}/leak_report.json")
             if leaks:
                 data.leak_reports.append((step["name"], leaks))
@@ -273,3 +282,18 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
         if not model.fold_aucs:
             model.fold_aucs = tuning.fold_aucs
     return data
+
+
+def final_holdout_lines(data: ReportData) -> list[str]:
+    """The run summary's word on the lockbox: the final holdout's figures beside the selection holdout's, or that
+    it stayed sealed (nothing passed selection), or nothing when the run had no lockbox."""
+    lines = []
+    for step, evaluation in data.finals:
+        metadata = _dict(evaluation.get("final_metadata"))
+        lines.append(f"{step}: {metadata.get('summary')}")
+    if not lines and data.lockbox:
+        box = data.lockbox
+        lines.append(f"final holdout sealed, not opened: {box.get('final_holdout_rows')} rows from "
+                     f"{box.get('final_holdout_start')} ({box.get('final_holdout_sessions')} sessions); no model passed "
+                     "the selection gates, so nothing was scored on it")
+    return lines

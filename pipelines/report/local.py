@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipelines.report.collect import collect, feature_notes, latest_week_below_gate
+from pipelines.report.collect import collect, feature_notes, final_holdout_lines, latest_week_below_gate
 from pipelines.report.record import read_record
 from pipelines.report.render import render
 from pipelines.report.sources import LocalStoreSource
@@ -21,6 +21,12 @@ def write_report(execution_json: Path, store_root: Path | None = None) -> Path:
     partial.write_text(html)
     os.replace(partial, target)
     return target
+
+
+def final_holdout_summary(execution_json: Path) -> list[str]:
+    """The lockbox's lines of the run summary (pipelines/report/collect.py `final_holdout_lines`)."""
+    record = read_record(execution_json)
+    return final_holdout_lines(collect(record, LocalStoreSource(execution_json.parent.parent / "s3")))
 
 
 def run_warnings(execution_json: Path) -> list[str]:

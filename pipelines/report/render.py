@@ -10,6 +10,7 @@ from typing import Any
 
 from pipelines.definition.conditions import condition_text
 from pipelines.report.collect import ReportData, feature_notes, latest_week_below_gate
+from pipelines.report.final import final_holdout_section
 from pipelines.report.signal import signal_section
 from pipelines.report.svg import STATUS_COLOURS, collapsed_step_graph, roc_chart, step_graph
 
@@ -266,10 +267,11 @@ def render(data: ReportData) -> str:
 <h1>{escape(str(record.get("pipeline_name")))} — execution {escape(str(record.get("execution_id")))}</h1>
 <p class="muted">started {escape(str(record.get("started_at")))}, ended {escape(str(record.get("ended_at")))}</p>
 <div class="banner {"ok" if ok else "bad"}" id="status">{escape(banner_text)}</div>
+<h2>Final holdout (the lockbox)</h2>{_section("Final holdout", final_holdout_section, data)}
 <h2>Steps</h2>{_graph_section(steps)}{_steps_table(steps)}
 <h2>Gates</h2>{_gates_table(steps)}
 <h2>Features</h2>{_section("Features", _features_section, data)}
-<h2>Models (out-of-time holdout)</h2>{_section("Models", _models_section, data)}
+<h2>Models (selection holdout; the final holdout row is the lockbox's)</h2>{_section("Models", _models_section, data)}
 <h2>Signal quality and backtest (holdout)</h2>{_section("Signal quality", signal_section, data)}
 <h2>Tuning</h2>{_section("Tuning", _tuning_section, data)}
 <h2>Leak tests</h2>{_section("Leak tests", _leaks_section, data)}
