@@ -28,7 +28,7 @@ from steps.features.run import run_features
 from steps.features.sentiment import sentiment_features
 from steps.features.settings import FeatureSettings
 from steps.features.table import load_feature_table
-from steps.leaks.run import run_checks
+from steps.leaks.run import run_checks, run_leaks
 from steps.leaks.sentiment_recount import engagement_tally, parse_sentiment_columns, recount
 from steps.sample_data.generator import GeneratedMarket
 from steps.sample_data.writer import write_market
@@ -194,6 +194,9 @@ def test_a_file_without_the_column_is_unweighted_with_one_warning_and_the_manife
     tables = [load_feature_table(tmp_path / name).frame for name in ("f_missing", "f_turn", "f_archive")]
     pd.testing.assert_frame_equal(tables[0], tables[2], check_exact=True)
     pd.testing.assert_frame_equal(tables[1], tables[2], check_exact=True)
+    # Unweighted: sent_5m is the plain mean of the window's scores (the counts are not 0, so weighted it is not).
+    assert np.allclose(tables[0]["sent_5m"], tables[0]["sent_mean_5m"], rtol=1e-12, atol=1e-15)
+    assert (market.tweets["like_count"] > 0).mean() > 0.5
 
 
 def test_the_manifest_counts_a_mixed_archive(market, tiny_settings, universe_csv, tmp_path: Path) -> None:
@@ -236,9 +239,24 @@ def test_leak_checks_prove_the_rule_causal_and_catch_weights_by_counts_read_late
     tweets = _observed(market.tweets, "mixed")
     root = _written(market, tweets, tmp_path / "mixed")
     validated = validate_tweets(tweets, "tweets")
-    honest = _check_results(root, tmp_path / "honest", tiny_settings, universe_csv, validated, market)
+    run_features(root / "bars", root / "tweets", tmp_path / "honest", tiny_settings, universe=universe_csv,
+                 logger=logging.getLogger("test"))
+    report = run_leaks(tmp_path / "honest", root / "bars", root / "tweets", tmp_path / "report", cutoffs=3, seed=0,
+                       logger=logging.getLogger("test"), contract=tiny_settings)
+    honest = {c["name"]: c for c in report["checks"]}
     for name in ("causality", "timestamp_alignment", "table_matches_code", "truncation_invariance"):
-        assert honest[name].passed, (name, honest[name].details)
+        assert honest[name]["passed"], (name, honest[name]["details"])
+    # The report says, on one line, what the recount weighted, and that the features manifest counted the same.
+    kind = np.arange(len(tweets)) % 3
+    counts = {"used": int((kind == 0).sum()), "neutralised_late": int((kind == 1).sum()),
+              "neutralised_unknown": int((kind == 2).sum())}
+    assert {k: report["engagement"][k] for k in counts} == counts
+    line = next(x for x in (tmp_path / "report" / "leak_report.txt").read_text().splitlines()
+                if x.startswith("engagement:"))
+    assert f"weighted {counts['used']} tweets" in line and "the features manifest counts the same" in line
+    in_turn = run_leaks(tmp_path / "honest", root / "bars", root / "tweets", tmp_path / "report2", cutoffs=3, seed=0,
+                        logger=logging.getLogger("test"), contract=tiny_settings, ticker_batches=2)
+    assert in_turn["engagement"] == report["engagement"] and in_turn["passed"] == report["passed"]
     # The feature code without the rule (an archive's final counts weight every tweet): the leak step, running
     # that same code, still finds the weighted columns differ from its recount and from the causal replay.
     with monkeypatch.context() as patch:
