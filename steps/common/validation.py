@@ -6,6 +6,7 @@ duplicated or naive-time input would be silently wrong, which is worse than stop
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,11 @@ OPTIONAL_BAR_COLUMNS = ("open", "high", "low", "volume")
 REQUIRED_BAR_COLUMNS = tuple(c for c in BAR_COLUMNS if c not in OPTIONAL_BAR_COLUMNS)
 TWEET_COUNT_COLUMNS = ("like_count", "retweet_count", "reply_count")
 TWEET_PROB_COLUMNS = ("p_pos", "p_neg", "p_neu")
+# Optional: when the like/retweet/reply counts were read (UTC). steps.features weights a tweet by its counts only
+# if they were read by created_at + ingest_lag (steps/features/engagement.py); missing or NaT: unknown, unweighted.
+ENGAGEMENT_OBSERVED_AT = "engagement_observed_at"
+ENGAGEMENT_FIX = (f"add '{ENGAGEMENT_OBSERVED_AT}' (the UTC time the like/retweet/reply counts were read; "
+                  "python -m steps.ingest writes it)")
 # Sane bounds on a bar's values: a price above a billion or a volume above 1e15 is a unit slip or a corrupt
 # row (1e308 is finite, yet it puts ±inf into every VWAP and volume z-score built on it).
 MAX_PRICE = 1e9
@@ -103,6 +109,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
 
 
 _TZ_SUFFIX = r"(Z|[+-]\d\d:?\d\d)$"
+_HAS_ZONE = r"(?:Z|[+-]\d\d:?\d\d)$"  # the same, without a group (pandas' str.contains warns about groups)
 
 
 def _unknown_tickers(tickers: pl.Series, known: Collection[str] | None, source: str, what: str) -> None:
@@ -249,19 +256,73 @@ def validate_bars(frame: pd.DataFrame | pl.DataFrame, source: str | Path, *,
     return out
 
 
+def _observation_times(frame: pd.DataFrame, tweets: pd.DataFrame, source: str) -> pd.Series:
+    """`engagement_observed_at` as UTC timestamps, NaT where unknown (all of it when the column is absent).
+
+    Parquet timestamps with a zone, or ISO-8601 text with an offset (CSV; an empty cell is unknown). A time
+    before the tweet was created cannot be when its counts were read: refused, not guessed at."""
+    column = ENGAGEMENT_OBSERVED_AT
+    created = tweets["created_at"]
+    if column not in frame.columns:
+        return pd.Series(pd.NaT, index=created.index, dtype="datetime64[ns, UTC]")
+    values = frame[column].reset_index(drop=True)
+    present = values.dropna()
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        if getattr(values.dt, "tz", None) is None:
+            raise StepInputError("holds naive timestamps (no time zone), which are ambiguous", file=source,
+                                 column=column, fix="write UTC timestamps (pd.to_datetime(..., utc=True))")
+        observed = values.dt.tz_convert("UTC")
+    elif present.empty:  # a CSV column of empty cells: nothing is known
+        observed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    elif all(isinstance(v, str) for v in present.head(100_000)) or all(
+            isinstance(v, datetime) and v.tzinfo is not None for v in present.head(100_000)):
+        text = present.astype(str)
+        if isinstance(present.iloc[0], str) and not text.str.contains(_HAS_ZONE).all():
+            raise StepInputError("holds timestamps without an offset, which are ambiguous", file=source, column=column,
+                                 fix="write every timestamp with an offset or Z (e.g. 2025-01-02T14:31:00Z)")
+        try:
+            observed = pd.to_datetime(values, utc=True, format="ISO8601")
+        except (ValueError, TypeError) as exc:
+            raise StepInputError(f"has timestamps that cannot be parsed ({str(exc).splitlines()[0]})", file=source,
+                                 column=column, fix="write ISO-8601 timestamps with an offset, or leave unknown ones "
+                                 "empty") from exc
+    else:
+        raise StepInputError(f"has dtype {values.dtype}, expected a UTC timestamp", file=source, column=column,
+                             fix="store it as timestamp[ns, UTC] (pandas: pd.to_datetime(..., utc=True)); NaT where "
+                             "unknown")
+    try:
+        observed = observed.astype("datetime64[ns, UTC]")
+    except (ValueError, OverflowError) as exc:  # beyond 1677-2262
+        raise StepInputError(f"has timestamps outside 1677-09-22..2262-04-11 ({str(exc).splitlines()[0]})",
+                             file=source, column=column, fix="correct those rows (a typo in the year?)") from exc
+    early = (observed < created.reset_index(drop=True)).to_numpy(dtype=bool)  # NaT compares False: unknown is fine
+    if early.any():
+        first = int(np.flatnonzero(early)[0])
+        raise StepInputError(
+            f"has {int(early.sum())} tweet(s) whose counts were read before the tweet was created (first: "
+            f"{tweets['tweet_id'].iloc[first]}, created {created.iloc[first]}, observed {observed.iloc[first]})",
+            file=source, column=column,
+            fix="write when the counts were read (not when the tweet was made); leave it empty (NaT) if unknown")
+    return observed
+
+
 def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
-                    known_tickers: Collection[str] | None = None) -> pd.DataFrame:
+                    known_tickers: Collection[str] | None = None,
+                    logger: logging.Logger | None = None) -> pd.DataFrame:
     """Check the scored-tweets contract; an empty input gives an empty, correctly typed frame.
 
-    `known_tickers`: the universe; a tweet about a ticker outside it is an error."""
+    `known_tickers`: the universe; a tweet about a ticker outside it is an error. `logger`: where a file without
+    `engagement_observed_at` is said to be unweighted, on one line (None: not said; the in-turn build asks once)."""
     source = str(source)
-    columns = ["tweet_id", "created_at", "ticker", *TWEET_COUNT_COLUMNS, *TWEET_PROB_COLUMNS, "score", "model"]
+    columns = ["tweet_id", "created_at", "ticker", *TWEET_COUNT_COLUMNS, *TWEET_PROB_COLUMNS, "score", "model",
+               ENGAGEMENT_OBSERVED_AT]
     if frame.empty:
         empty = pd.DataFrame({column: pd.Series(dtype="float64") for column in columns})
         empty["tweet_id"] = empty["tweet_id"].astype(str)
         empty["ticker"] = empty["ticker"].astype(str)
         empty["model"] = empty["model"].astype(str)
         empty["created_at"] = pd.Series(dtype="datetime64[ns, UTC]")
+        empty[ENGAGEMENT_OBSERVED_AT] = pd.Series(dtype="datetime64[ns, UTC]")
         for column in TWEET_COUNT_COLUMNS:
             empty[column] = empty[column].astype("int64")
         return empty
@@ -318,6 +379,11 @@ def validate_tweets(frame: pd.DataFrame, source: str | Path, *,
                              fix="re-score the tweets or clip the scores")
     tweets["score"] = score.to_numpy()
     tweets["model"] = frame["model"].astype(str).to_numpy()
+    tweets[ENGAGEMENT_OBSERVED_AT] = _observation_times(frame, tweets, source).array
+    if ENGAGEMENT_OBSERVED_AT not in frame.columns and logger is not None:
+        logger.warning("%s: no '%s' column, so when the engagement counts were read is unknown: its %d tweets are "
+                       "unweighted (weight 1) in sent_*; fix: %s", source, ENGAGEMENT_OBSERVED_AT, len(tweets),
+                       ENGAGEMENT_FIX)
     # One row per (tweet, ticker it names): the ingester writes a tweet naming $AAPL and $MSFT twice, once
     # for each ticker, and each ticker's sentiment counts it. The same tweet twice for one ticker is a duplicate.
     duplicated = tweets.duplicated(["tweet_id", "ticker"])

@@ -399,7 +399,7 @@ class FeatureEngine:
         order = by_segment_and_time(ticker, available, len(self.names))  # ties: as delivered
         ticker, times = ticker[order], available[order]
         times = np.maximum(times, self.tweets.last_times()[ticker])  # delivered after a later one: from now
-        self.tweets.extend(ticker, times, tweet_weights(tweets)[order],
+        self.tweets.extend(ticker, times, tweet_weights(tweets, self.settings)[order],
                            tweets["score"].to_numpy(dtype="float64")[order], tweet_is_positive(tweets)[order])
         return emitted
 

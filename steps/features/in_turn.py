@@ -18,7 +18,7 @@ dataset scan); a tweet about a ticker that has no bars is then never read, so ne
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -32,6 +32,7 @@ from steps.common.errors import StepInputError
 from steps.common.io import data_files, hive_dataset
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
+from steps.features.engagement import add_counts, engagement_counts
 from steps.features.inputs import check_frequency, check_tweets_span, inputs_settings
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows, session_bounds
@@ -51,6 +52,8 @@ class Built:
     bars_start: pd.Timestamp
     bars_end: pd.Timestamp
     tweets_of_own_tickers: bool = False  # tweet_rows counts only the built tickers' tweets (in turn), not all
+    # The tweet_rows tweets: how many had their engagement used or neutralised, and why (engagement.py).
+    engagement: dict[str, int] = field(default_factory=lambda: add_counts({}, {}))
 
 
 def ticker_partitions(bars_dir: str | Path) -> list[str] | None:
@@ -101,9 +104,10 @@ def read_batch_bars(bars_dir: Path, tickers: list[str]) -> pl.DataFrame:
 
 
 def read_batch_tweets(tweets_dir: Path | None, tickers: list[str], known: set[str] | None,
-                      everything: list[pd.DataFrame]) -> pd.DataFrame:
+                      everything: list[pd.DataFrame], logger: logging.Logger | None = None) -> pd.DataFrame:
     """The batch's tweets, validated. Parquet: filtered in the scan. CSV (or a scan that fails): the folder is
-    read and validated once, kept in `everything`, and cut per batch (correct, not bounded)."""
+    read and validated once, kept in `everything`, and cut per batch (correct, not bounded). `logger`: where
+    tweets without `engagement_observed_at` are said to be unweighted (the caller passes it for one batch)."""
     from steps.common.io import read_table
 
     if tweets_dir is None or not tweets_dir.exists():
@@ -113,12 +117,12 @@ def read_batch_tweets(tweets_dir: Path | None, tickers: list[str], known: set[st
         try:
             table = ds.dataset([str(p) for p in parquet], format="parquet").to_table(
                 filter=ds.field("ticker").isin(tickers))
-            return validate_tweets(table.to_pandas(), tweets_dir, known_tickers=known)
+            return validate_tweets(table.to_pandas(), tweets_dir, known_tickers=known, logger=logger)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             pass  # mixed schemas or no ticker column: read_table's checks name the problem
     if not everything:
         everything.append(validate_tweets(read_table(tweets_dir, name="tweets", allow_empty=True), tweets_dir,
-                                          known_tickers=known))
+                                          known_tickers=known, logger=logger))
     tweets = everything[0]
     return tweets[tweets["ticker"].isin(tickers)].reset_index(drop=True)
 
@@ -136,6 +140,7 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
     bounds: list[np.ndarray] = []
     everything: list[pd.DataFrame] = []
     bar_rows = tweet_rows = 0
+    engagement: dict[str, int] = {}
     first: FeatureSettings | None = None
     starts, ends = [], []
     for number, tickers in enumerate(batches, start=1):
@@ -145,7 +150,8 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
             continue
         bars = validate_bars(raw, source, known_tickers=known, as_polars=True)
         check_frequency(bars, settings.frequency, source)
-        tweets = read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything)
+        tweets = read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything,
+                                   logger if not tweet_rows else None)  # a missing column is said once
         check_tweets_span(tweets, bars, tweets_source, logger)
         # The dataset's schema comes from its files, not the batch, as in one pass: every batch has the same
         # columns (a file without one reads as nulls there, which validate_bars refuses as it does in one pass).
@@ -155,6 +161,7 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
         pieces.append(pl.from_pandas(frame))
         bounds.append(np.asarray(session_bounds(bars).tz_convert(None), dtype="datetime64[ns]"))
         bar_rows, tweet_rows = bar_rows + bars.height, tweet_rows + len(tweets)
+        engagement = add_counts(engagement, engagement_counts(tweets, batch_settings.ingest_lag_seconds))
         starts.append(bars["ts"].min())
         ends.append(bars["ts"].max())
         logger.info("batch %d of %d: %d tickers, %d bars, %d tweets -> %d rows", number, len(batches), len(tickers),
@@ -170,4 +177,5 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
             frame[column] = frame[column].astype("datetime64[ns, UTC]")
     else:
         frame = merge_rows(pieces, first, sectors)
-    return Built(frame, union, first, bar_rows, tweet_rows, min(starts), max(ends), tweets_of_own_tickers=True)
+    return Built(frame, union, first, bar_rows, tweet_rows, min(starts), max(ends), tweets_of_own_tickers=True,
+                 engagement=engagement)

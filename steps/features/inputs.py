@@ -60,12 +60,14 @@ def read_bars(path: str | Path) -> pl.DataFrame | pd.DataFrame:
     return read_table(source, name="bars")
 
 
-def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None = None) -> pd.DataFrame:
-    """Validated scored tweets (an empty, typed frame when there is no folder)."""
+def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None = None,
+                logger: logging.Logger | None = None) -> pd.DataFrame:
+    """Validated scored tweets (an empty, typed frame when there is no folder). `logger`: where tweets without
+    `engagement_observed_at` are said to be unweighted (validate_tweets)."""
     if tweets_dir is None:
         return validate_tweets(pd.DataFrame(), "tweets")
     return validate_tweets(read_table(tweets_dir, name="tweets", allow_empty=True), tweets_dir,
-                           known_tickers=known_tickers)
+                           known_tickers=known_tickers, logger=logger)
 
 
 def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
@@ -74,7 +76,8 @@ def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_
     errors are reported first, as when they were read one after the other."""
     known = set(sectors) if sectors is not None else None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known)
+        pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known,
+                              logger=logger)
         bars = validate_bars(read_bars(bars_dir), bars_dir, known_tickers=known, as_polars=True)
         check_frequency(bars, frequency, bars_dir)
         log_input_size(logger, "bars", bars, bars_dir)

@@ -36,6 +36,7 @@ from steps.common.validation import check_no_infinities
 from steps.features.build import build_features
 from steps.features.catalogue import dropped_features, feature_columns
 from steps.features.coverage import finish_manifest
+from steps.features.engagement import describe_counts, engagement_counts
 from steps.features.in_turn import Built, build_in_turn, ticker_batches_of
 from steps.features.inputs import inputs_settings, load_inputs, load_sectors
 from steps.features.settings import FeatureSettings
@@ -108,6 +109,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
     built = _build(bars_dir, tweets_dir, settings, sectors, logger, timer, ticker_batches,
                    keep_unlabelled=shard is not None)
     settings = built.settings
+    logger.info("%s", describe_counts(built.engagement, settings.ingest_lag_seconds))
     if shard is not None:
         return _write_shard(built, Path(output), sectors, shard, timer, logger, bars_dir, tweets_dir)
     frame = built.frame
@@ -129,6 +131,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
         logger.warning("%s", unused["note"])
     manifest["inputs"] = {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
                           "bar_rows": built.bar_rows, "tweet_rows": built.tweet_rows}
+    manifest["engagement"] = built.engagement
     manifest["data_range"].update({"bars_start": built.bars_start.isoformat(),
                                    "bars_end": built.bars_end.isoformat()})
     out = Path(output)
@@ -165,7 +168,7 @@ def _build(bars_dir: str | Path, tweets_dir: str | Path | None, settings: Featur
         frame = build_features(inputs.bars, inputs.tweets, settings, sectors=sectors, keep_unlabelled=keep_unlabelled)
     ts = inputs.bars["ts"]
     return Built(frame, session_bounds(inputs.bars), settings, inputs.bars.height, len(inputs.tweets),
-                 ts.min(), ts.max())
+                 ts.min(), ts.max(), engagement=engagement_counts(inputs.tweets, settings.ingest_lag_seconds))
 
 
 def _write_shard(built: Built, output: Path, sectors: dict[str, str] | None,
@@ -178,7 +181,8 @@ def _write_shard(built: Built, output: Path, sectors: dict[str, str] | None,
                                "tickers": sorted(frame["ticker"].unique().tolist()), "pid": os.getpid()},
                      "inputs": {"bars": str(bars_dir), "tweets": str(tweets_dir) if tweets_dir else None,
                                 "bar_rows": built.bar_rows, "tweet_rows": built.tweet_rows,
-                                "tweet_rows_of_shard_tickers": built.tweets_of_own_tickers}})
+                                "tweet_rows_of_shard_tickers": built.tweets_of_own_tickers},
+                     "engagement": built.engagement})
     # A single instance's table, or shards of hosts this job does not have, are a previous run's: removed (the
     # other hosts' shards of this job are theirs to replace).
     check_no_infinities(frame, output / SHARDS_DIR / host / FEATURES_FILE)

@@ -4,7 +4,8 @@ A tweet becomes available at `created_at + ingest_lag`; the window of length W f
 holds the tweets with availability in (t - W, t], i.e. `created_at` in (t - W - lag, t - lag]. Window
 lengths are minutes for 1-minute bars and days for daily bars; `sent_daily` is a 1-day window.
 
-- sent_W: engagement-weighted mean score, weight = 1 + log1p(likes + retweets + replies)
+- sent_W: engagement-weighted mean score, weight = 1 + log1p(likes + retweets + replies) where the counts were
+  read by the time the tweet is first counted, else 1 (engagement.py: `engagement_observed_at`)
 - sent_mean_W (shortest window): plain mean score;  sent_sum_W (second window): sum of scores
 - sent_pos_ratio_W (longest window): share of tweets whose p_pos is the largest probability (score > 0
   when only a score is given);  tweet_count_W (every window, and tweet_count_daily): the number of tweets
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from steps.features.catalogue import sentiment_columns
+from steps.features.engagement import engagement_usable, lag_ns
 from steps.features.settings import FeatureSettings
 
 # The statistic of each sentiment family (catalogue.py), as window_values computes it.
@@ -38,10 +40,13 @@ def window_specs(settings: FeatureSettings) -> list[tuple[str, str, pd.Timedelta
             for column in sentiment_columns(settings)]
 
 
-def tweet_weights(tweets: pd.DataFrame) -> np.ndarray:
+def tweet_weights(tweets: pd.DataFrame, settings: FeatureSettings) -> np.ndarray:
+    """1 + log1p(likes + retweets + replies) where those counts were read by created_at + ingest_lag, else 1:
+    counts read later (an archive's final counts) would weight a row by the future (engagement.py)."""
     # numpy, not Series arithmetic (index alignment cost ~0.3 ms per live delivery); the same integer sum
     likes, retweets, replies = (tweets[c].to_numpy() for c in ("like_count", "retweet_count", "reply_count"))
-    return 1.0 + np.log1p(np.asarray(likes + retweets + replies, dtype="float64"))
+    weights = 1.0 + np.log1p(np.asarray(likes + retweets + replies, dtype="float64"))
+    return np.where(engagement_usable(tweets, settings.ingest_lag_seconds), weights, 1.0)
 
 
 def tweet_is_positive(tweets: pd.DataFrame) -> np.ndarray:
@@ -218,7 +223,7 @@ def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: Featu
         order = by_segment_and_time(codes[known], available[known], len(names))
         order = np.flatnonzero(known)[order]
         counts = np.bincount(codes[known], minlength=len(names))
-        prefix = tweet_prefix(tweet_weights(tweets)[order], tweets["score"].to_numpy(dtype="float64")[order],
+        prefix = tweet_prefix(tweet_weights(tweets, settings)[order], tweets["score"].to_numpy(dtype="float64")[order],
                               tweet_is_positive(tweets)[order], counts)
         history = TweetHistory(available[order], counts, prefix)
         row_segment = pd.Index(names).get_indexer(rows["ticker"])
@@ -229,5 +234,4 @@ def sentiment_features(rows: pd.DataFrame, tweets: pd.DataFrame, settings: Featu
 
 def tweet_available_ns(tweets: pd.DataFrame, settings: FeatureSettings) -> np.ndarray:
     """When each tweet may first be counted: created_at + ingest_lag, as int64 ns UTC."""
-    lag = np.int64(pd.Timedelta(seconds=settings.ingest_lag_seconds).value)
-    return tweets["created_at"].to_numpy("datetime64[ns]").astype("int64") + lag
+    return tweets["created_at"].to_numpy("datetime64[ns]").astype("int64") + lag_ns(settings.ingest_lag_seconds)

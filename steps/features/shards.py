@@ -20,6 +20,7 @@ from steps.common.folds import Folds, build_folds
 from steps.common.io import MANIFEST_FILES, check_files, read_json, read_table
 from steps.features.bar_features import add_relative_returns, session_columns
 from steps.features.coverage import finish_manifest
+from steps.features.engagement import add_counts
 from steps.features.settings import FeatureSettings
 
 SHARDS_DIR = "shards"
@@ -143,6 +144,19 @@ def tweet_rows(manifests: list[dict[str, Any]]) -> int:
     return int(manifests[0]["inputs"]["tweet_rows"])
 
 
+def engagement(manifests: list[dict[str, Any]]) -> dict[str, int] | None:
+    """The shards' engagement counts (engagement.py) added up when each counted its own tickers' tweets (built in
+    turn), else any one's (each read every tweet), as tweet_rows; None from shards written before they had any."""
+    if any("engagement" not in m for m in manifests):
+        return None
+    if all(m["inputs"].get("tweet_rows_of_shard_tickers") for m in manifests):
+        total: dict[str, int] = {}
+        for m in manifests:
+            total = add_counts(total, m["engagement"])
+        return total
+    return dict(manifests[0]["engagement"])
+
+
 def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     """(table, folds, manifest) of a sharded features folder; the same as one instance would have written."""
     shards, manifests = check_shards(folder)
@@ -158,7 +172,7 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
                     f"ticker {ticker} is in shards {owners[ticker]} and {shard.name}", file=folder / SHARDS_DIR,
                     column="ticker", fix="partition the bars so that each file holds whole tickers (ticker=X/)")
             owners[ticker] = shard.name
-    manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs", "files")}
+    manifest = {k: v for k, v in manifests[0].items() if k not in ("shard", "inputs", "files", "engagement")}
     settings = FeatureSettings.from_json(manifest["settings"], source=str(shards[0] / "manifest.json"))
     pieces = [pl.from_pandas(read_table(s / "features.parquet", name="features")) for s in shards]
     merged = merge_rows(pieces, settings, manifest.get("sectors"))
@@ -171,4 +185,5 @@ def merge_shards(folder: Path) -> tuple[pd.DataFrame, Folds, dict[str, Any]]:
     manifest["shards"] = [s.name for s in shards]
     manifest["inputs"] = {"bar_rows": sum(m["inputs"]["bar_rows"] for m in manifests),
                           "tweet_rows": tweet_rows(manifests)}
+    manifest["engagement"] = engagement(manifests)
     return merged, folds, manifest

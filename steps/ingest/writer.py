@@ -34,6 +34,7 @@ SCHEMA = pa.schema([
     ("reply_count", pa.int64()),
     ("quote_count", pa.int64()),
     ("ingested_at", pa.timestamp("ns", tz="UTC")),
+    ("engagement_observed_at", pa.timestamp("ns", tz="UTC")),  # when the counts were received (records.py)
 ])
 
 

@@ -38,6 +38,7 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ from steps.leaks.checks.timestamp_alignment import RECOUNT_ATOL, BarPositions, l
 from steps.leaks.checks.truncation_invariance import BuildFn, choose_cutoffs, choose_tickers, truncation_invariance
 from steps.leaks.contracts import settings_contract
 from steps.leaks.replay import Replay, combine_replays, replay_decision_rows
-from steps.leaks.sentiment_recount import parse_sentiment_columns, recount
+from steps.leaks.sentiment_recount import engagement_tally, parse_sentiment_columns, recount
 from steps.leaks.table_checks import labelled_rows, settings_from_manifest, table_checks
 
 
@@ -155,9 +156,10 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
                        build: BuildFn = build_features, timer: StepTimer | None = None,
                        thresholds: LeakThresholds = LeakThresholds(), contract: FeatureSettings | None = None,
                        asymmetry: AsymmetryThresholds = AsymmetryThresholds(),
-                       logger: logging.Logger | None = None) -> tuple[list[CheckResult], dict[str, int]]:
+                       logger: logging.Logger | None = None) -> tuple[list[CheckResult], dict[str, Any]]:
     """run_checks' results, in its order, from the bars read in `batches` of tickers in turn (module docstring);
-    also the bars and tweets read. Bad input in any batch raises StepInputError before anything is written."""
+    also the bars and tweets read and the tweets' engagement_tally. Bad input in any batch raises StepInputError
+    before anything is written."""
     logger = logger or logging.getLogger("leaks")
     timer = timer or StepTimer(logger)
     source = Path(bars_dir)
@@ -184,7 +186,7 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
     replay_thin: list[Replay] = []
     present: list[str] = []
     per_batch_truncation: list[CheckResult] = []
-    counts = {"bars": 0, "tweets": 0}
+    counts: dict[str, Any] = {"bars": 0, "tweets": 0, "engagement": {}}
     without_bars = 0
     every_ticker = truncation_tickers <= 0 or truncation_tickers >= len(partitioned)  # choose_tickers: None
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -214,6 +216,8 @@ def run_checks_in_turn(table: FeatureTable, bars_dir: str | Path, tweets_dir: st
             with timer.block("recount"):
                 recounted.add(rows, keys, tweets)
             counts["tweets"] += len(tweets)
+            tally = engagement_tally(tweets, recounted.lag)
+            counts["engagement"] = {k: counts["engagement"].get(k, 0) + v for k, v in tally.items()}
             if bars is None:
                 logger.warning("batch %d of %d (%s): no bars", number, len(batches), ", ".join(tickers))
                 continue

@@ -32,6 +32,7 @@ from steps.leaks.checks.truncation_invariance import BuildFn, choose_cutoffs, ch
 from steps.leaks.contracts import settings_contract
 from steps.leaks.in_turn import release_freed_memory, run_checks_in_turn
 from steps.leaks.replay import Replay, replay_decision_rows
+from steps.leaks.sentiment_recount import engagement_tally
 from steps.leaks.table_checks import labelled_rows, settings_from_manifest, table_checks
 
 OUTPUTS = ["leak_report.json", "leak_report.txt", "metrics.json"]
@@ -97,14 +98,29 @@ def run_checks(table: FeatureTable, bars: Bars, tweets: pd.DataFrame, *, cutoffs
     return results
 
 
-def report_text(results: list[CheckResult]) -> str:
+def report_text(results: list[CheckResult], engagement: str | None = None) -> str:
     passed = all(r.passed for r in results)
     lines = [f"LEAK REPORT: {'PASSED' if passed else 'FAILED'}", ""]
     for r in results:
         mark = "PASS" if r.passed else "FAIL"
         suffix = f" [columns: {', '.join(r.columns)}]" if r.columns and not r.passed else ""
         lines.append(f"{mark}  {r.name}: {r.details}{suffix}")
+    if engagement:
+        lines += ["", engagement]
     return "\n".join(lines) + "\n"
+
+
+def engagement_line(counts: dict[str, int], lag_seconds: float, manifest: dict[str, Any]) -> str:
+    """What the recount weighted by engagement and what it weighed 1 (sentiment_recount.engagement_tally), and
+    whether the features manifest counted the same: one line of the report."""
+    line = (f"engagement: the recount weighted {counts['used']} tweets by counts read by created_at + "
+            f"{lag_seconds:g}s, and weighed 1 {counts['neutralised_late']} whose counts were read later and "
+            f"{counts['neutralised_unknown']} read at an unknown time")
+    built = manifest.get("engagement")
+    if built is None:
+        return line + " (the features manifest has no engagement counts)"
+    same = all(int(built.get(k, -1)) == int(v) for k, v in counts.items())
+    return line + (" (the features manifest counts the same)" if same else f" (the features manifest says {built})")
 
 
 def failure_summary(results: list[CheckResult]) -> str:
@@ -155,10 +171,10 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
                 table, bars_dir, tweets_dir, batches, cutoffs=cutoffs, seed=seed,
                 truncation_tickers=truncation_tickers, timer=timer, thresholds=thresholds, contract=contract,
                 asymmetry=asymmetry, logger=logger)
-        bar_rows, tweet_rows = read["bars"], read["tweets"]
+        bar_rows, tweet_rows, engagement = read["bars"], read["tweets"], read["engagement"]
     else:
         with timer.block("read_inputs"), ThreadPoolExecutor(max_workers=1) as pool:  # tweets beside the bars
-            pending = pool.submit(read_tweets, tweets_dir)
+            pending = pool.submit(read_tweets, tweets_dir, logger=logger)
             bars = validate_bars(read_bars(bars_dir), bars_dir, as_polars=True)
             tweets = pending.result()
         log_input_size(logger, "bars", bars, bars_dir)
@@ -168,8 +184,11 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
                                  truncation_tickers=truncation_tickers, timer=timer, thresholds=thresholds,
                                  contract=contract, asymmetry=asymmetry)
         bar_rows, tweet_rows = len(bars), len(tweets)
+        engagement = engagement_tally(tweets, pd.Timedelta(seconds=_lag_seconds(table, contract)))
         del bars, tweets
     passed = all(r.passed for r in results)
+    engagement = {"used": 0, "neutralised_late": 0, "neutralised_unknown": 0, **engagement}
+    said = engagement_line(engagement, _lag_seconds(table, contract), table.manifest)
     report = {"passed": passed,
               "summary": failure_summary(results),
               "checks": [{"name": r.name, "passed": r.passed, "details": r.details, "columns": r.columns}
@@ -180,7 +199,8 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
               "contract": contract.to_json() if contract is not None else None,
               "target_leakage": next(r.data for r in results if r.name == "target_leakage"),
               "past_future_asymmetry": next(r.data for r in results if r.name == "past_future_asymmetry"),
-              "causality": next(r.data for r in results if r.name == "causality")}
+              "causality": next(r.data for r in results if r.name == "causality"),
+              "engagement": {**engagement, "line": said}}
     baseline = None
     if baseline_output is not None:
         with timer.block("baseline"):
@@ -188,7 +208,7 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     out = Path(output)
     clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS])  # the old manifest first: no new file under an old listing
     write_json(report, out / "leak_report.json")
-    write_text(report_text(results), out / "leak_report.txt")
+    write_text(report_text(results, said), out / "leak_report.txt")
     write_metrics(out, {"timings_s": timer.as_metrics(), "passed": passed,
                         "failed_checks": [r.name for r in results if not r.passed],
                         "rows": len(table.frame), "bars": bar_rows, "tweets": tweet_rows,
@@ -197,4 +217,10 @@ def run_leaks(features_dir: str | Path, bars_dir: str | Path, tweets_dir: str | 
     write_manifest(out, OUTPUTS, step="leaks", passed=passed)  # last: the report folder is complete
     for r in results:
         (logger.info if r.passed else logger.error)("%s %s: %s", "PASS" if r.passed else "FAIL", r.name, r.details)
+    logger.info("%s", said)
     return report
+
+
+def _lag_seconds(table: FeatureTable, contract: FeatureSettings | None) -> float:
+    """The ingest lag the checks recount with (run_checks: the contract's, else the manifest's)."""
+    return (contract if contract is not None else settings_from_manifest(table)).ingest_lag_seconds

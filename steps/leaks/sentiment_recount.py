@@ -12,7 +12,11 @@ to the wrong tweets) would be reproduced by any check that calls it. This module
   feature code windows the availability time instead: the same set, reached another way);
 - each window is summed tweet by tweet (no prefix sums), with two pointers per ticker that only move
   forward and never past the last tweet created at or before t - lag. So the value at t is, by
-  construction, a function of the tweets available at t: steps.leaks.causality relies on that.
+  construction, a function of the tweets available at t: steps.leaks.causality relies on that;
+- a tweet's engagement weight uses its like/retweet/reply counts only if they were read
+  (`engagement_observed_at`) by `created_at + lag`, the moment it may first be counted; counts read later, or
+  at an unknown time (no column, NaT), give weight 1 (docs/sentiment.md). Stated here again, in pandas
+  timestamps, apart from steps/features/engagement.py's integer nanoseconds.
 
 No tweets in a window gives 0 for every column, as the feature code documents.
 """
@@ -26,6 +30,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from steps.common.validation import ENGAGEMENT_OBSERVED_AT
 from steps.leaks.instants import instants
 
 # Longest prefixes first: `sent_mean_5m` is a plain mean, not a weighted `sent_` column named `mean_5m`.
@@ -64,10 +69,26 @@ def parse_sentiment_columns(names: list[str]) -> dict[str, SentimentColumn]:
     return found
 
 
-def tweet_weight(tweets: pd.DataFrame) -> np.ndarray:
-    """1 + log1p(likes + retweets + replies): engagement weighting (docs/sentiment.md)."""
+def tweet_weight(tweets: pd.DataFrame, lag: pd.Timedelta) -> np.ndarray:
+    """1 + log1p(likes + retweets + replies) for a tweet whose counts were read by created_at + lag, else 1:
+    engagement weighting (docs/sentiment.md) with nothing read after the tweet could first be counted."""
     engagement = sum(tweets[c].to_numpy(dtype="float64") for c in ("like_count", "retweet_count", "reply_count"))
-    return 1.0 + np.log1p(engagement)
+    if ENGAGEMENT_OBSERVED_AT not in tweets.columns:
+        return np.ones(len(tweets))
+    in_time = (tweets[ENGAGEMENT_OBSERVED_AT] <= tweets["created_at"] + pd.Timedelta(lag)).to_numpy(dtype=bool)
+    return np.where(in_time, 1.0 + np.log1p(engagement), 1.0)
+
+
+def engagement_tally(tweets: pd.DataFrame, lag: pd.Timedelta) -> dict[str, int]:
+    """How many tweets the recount weights by their counts, and how many it weighs 1 because the counts were read
+    after created_at + lag or at an unknown time: what the leak report says beside the features manifest's."""
+    if tweets is None or not len(tweets) or ENGAGEMENT_OBSERVED_AT not in tweets.columns:
+        return {"used": 0, "neutralised_late": 0, "neutralised_unknown": 0 if tweets is None else len(tweets)}
+    observed = tweets[ENGAGEMENT_OBSERVED_AT]
+    unknown = observed.isna().to_numpy(dtype=bool)
+    in_time = (observed <= tweets["created_at"] + pd.Timedelta(lag)).to_numpy(dtype=bool)
+    return {"used": int(in_time.sum()), "neutralised_late": int((~in_time & ~unknown).sum()),
+            "neutralised_unknown": int(unknown.sum())}
 
 
 def tweet_positive(tweets: pd.DataFrame) -> np.ndarray:
@@ -123,7 +144,7 @@ def recount(rows: pd.DataFrame, tweets: pd.DataFrame, columns: dict[str, Sentime
     row_ts = instants(rows["ts"])
     created_all = instants(tweets["created_at"])
     score_all = tweets["score"].to_numpy(dtype="float64")
-    weight_all, positive_all = tweet_weight(tweets), tweet_positive(tweets)
+    weight_all, positive_all = tweet_weight(tweets, lag), tweet_positive(tweets)
     tweet_groups = tweets.groupby(tweets["ticker"].astype(str), sort=False).indices
     for ticker, row_idx in rows.groupby(rows["ticker"].astype(str), sort=False).indices.items():
         members = tweet_groups.get(ticker)

@@ -251,7 +251,7 @@ class FolderFollower:
                 checked = validate_bars(frame, path, known_tickers=self.known_tickers)
                 checked = self._on_time(checked, "ts", path, scorer, logger)
             else:
-                checked = validate_tweets(frame, path, known_tickers=self.known_tickers)
+                checked = validate_tweets(frame, path, known_tickers=self.known_tickers, logger=logger)
                 checked = self._on_time(checked, "created_at", path, scorer, logger)
                 keys = list(zip(checked["tweet_id"].astype(str), checked["ticker"].astype(str), strict=True))
                 fresh = np.array([key not in self.tweet_keys for key in keys], bool)

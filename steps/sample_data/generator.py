@@ -237,6 +237,9 @@ def draw_tweets(
     })
     tweets["score"] = tweets["p_pos"] - tweets["p_neg"]
     tweets["model"] = GENERATOR_MODEL
+    # As a stream that reads each tweet's counts when it arrives: read at creation, so they may weight it
+    # (docs/sentiment.md); the counts drawn above are those of that moment, by construction.
+    tweets["engagement_observed_at"] = tweets["created_at"]
     return tweets
 
 

@@ -31,6 +31,7 @@ from steps.common.errors import StepInputError
 from steps.common.io import atomic_dir, read_table, write_metrics, write_parquet
 from steps.common.logging import StepTimer, get_logger, log_input_size
 from steps.common.settings import parse_step_arguments
+from steps.common.validation import ENGAGEMENT_OBSERVED_AT
 from steps.sentiment import score_cache
 from steps.sentiment.combine import combine_scores
 from steps.sentiment.labels import PROB_COLUMNS, score_from_probs
@@ -81,15 +82,19 @@ def load_raw_tweets(folder: str | Path) -> pd.DataFrame:
 
 def score_tweets(raw: pd.DataFrame, model: OnnxSentimentModel, *, batch_size: int = DEFAULTS.batch_size,
                  cached: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The tweets contract (ids, time, ticker, counts, p_pos/p_neg/p_neu, score, model), the rows newly
+    """The tweets contract (ids, time, ticker, counts, engagement_observed_at when the raw tweets have it,
+    p_pos/p_neg/p_neu, score, model), the rows newly
     scored (cache layout: tweet_id, text_sha, probabilities, created_at) and how many tweets were read from
     the cache.
 
     Each distinct (tweet_id, text) is scored once, in one length-sorted pass over the misses; `cached`
     (score_cache.read_cached) supplies the rest."""
-    scored = raw[["tweet_id", "created_at", "ticker", *COUNT_COLUMNS]].copy()
+    observed = [ENGAGEMENT_OBSERVED_AT] if ENGAGEMENT_OBSERVED_AT in raw.columns else []
+    scored = raw[["tweet_id", "created_at", "ticker", *COUNT_COLUMNS, *observed]].copy()
     scored["tweet_id"] = scored["tweet_id"].astype(str)
     scored["created_at"] = pd.to_datetime(scored["created_at"], utc=True)
+    for column in observed:  # passed through: when the counts were read decides whether they weight (features)
+        scored[column] = pd.to_datetime(scored[column], utc=True)
     for column in COUNT_COLUMNS:
         scored[column] = scored[column].fillna(0).astype("int64")
     scored["text_sha"] = score_cache.text_digests(raw["text"].tolist())

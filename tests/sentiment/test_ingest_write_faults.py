@@ -133,7 +133,8 @@ class _Refusing:
 def _row(i: int, ticker: str) -> dict:
     stamp = pd.Timestamp("2026-03-01T14:00:00Z") + pd.Timedelta(minutes=i)
     return {"tweet_id": str(i), "ticker": ticker, "created_at": stamp, "text": "t", "author_id": "1", "lang": "en",
-            "like_count": 0, "retweet_count": 0, "reply_count": 0, "quote_count": 0, "ingested_at": stamp}
+            "like_count": 0, "retweet_count": 0, "reply_count": 0, "quote_count": 0, "ingested_at": stamp,
+            "engagement_observed_at": stamp}
 
 
 def test_writer_keeps_its_buffer_while_the_output_fails_then_spills_on_the_final_flush(tmp_path):

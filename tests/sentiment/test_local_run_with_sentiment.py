@@ -24,7 +24,8 @@ def _market_with_raw_tweets(tmp_path):
     subprocess.run(generate, cwd=REPO, check=True, capture_output=True, timeout=300)
     scored = pd.read_parquet(market / "tweets")
     texts, _ = synthetic_tweets(len(scored), seed=3)
-    raw = scored[["tweet_id", "created_at", "ticker", "like_count", "retweet_count", "reply_count"]].assign(
+    raw = scored[["tweet_id", "created_at", "ticker", "like_count", "retweet_count", "reply_count",
+                  "engagement_observed_at"]].assign(
         text=texts, ticker=scored["ticker"].astype(str)
     )
     (tmp_path / "raw").mkdir()

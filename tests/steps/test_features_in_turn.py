@@ -41,7 +41,7 @@ def _same_table(left: Path, right: Path) -> None:
     pd.testing.assert_frame_equal(a.frame, b.frame, check_exact=False, rtol=1e-12, atol=1e-15)
     assert a.folds.to_json() == b.folds.to_json()
     assert a.feature_columns == b.feature_columns
-    for key in ("rows", "data_range", "fold_coverage", "tickers", "settings", "sectors"):
+    for key in ("rows", "data_range", "fold_coverage", "tickers", "settings", "sectors", "engagement"):
         assert a.manifest[key] == b.manifest[key], key
     assert a.manifest["inputs"]["bar_rows"] == b.manifest["inputs"]["bar_rows"]
     assert a.manifest["inputs"]["tweet_rows"] == b.manifest["inputs"]["tweet_rows"]

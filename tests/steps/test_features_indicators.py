@@ -199,3 +199,4 @@ def test_sharded_build_merges_to_the_single_instance_table(sample_dir: Path, uni
     assert merged.folds.to_json() == single.folds.to_json()
     assert merged.feature_columns == single.feature_columns
     assert merged.manifest["rows"] == single.manifest["rows"]
+    assert merged.manifest["engagement"] == single.manifest["engagement"]  # added up or taken once, as tweet_rows

@@ -140,6 +140,7 @@ def _sparse_tweets(market: GeneratedMarket, features_dir: Path) -> pd.DataFrame:
         score = float(np.tanh(0.3 * (k % 7) - 0.9))
         rows.append({**template.to_dict(), "tweet_id": f"sparse-{k}", "ticker": ticker,
                      "created_at": pd.Timestamp(instant) - pd.Timedelta(seconds=30),
+                     "engagement_observed_at": pd.Timestamp(instant) - pd.Timedelta(seconds=30),
                      "like_count": 3 * k, "retweet_count": k % 4, "reply_count": 1,
                      "p_pos": (1 + score) / 2 * 0.9, "p_neg": (1 - score) / 2 * 0.9, "p_neu": 0.1,
                      "score": score})
@@ -185,6 +186,7 @@ def test_recount_of_every_sentiment_kind_matches_numbers_worked_by_hand() -> Non
         "like_count": [0, 9, 1, 100], "retweet_count": [0, 0, 1, 0], "reply_count": [0, 0, 0, 0],
         "p_pos": [0.2, 0.5, np.nan, 0.9], "p_neg": [0.7, 0.1, np.nan, 0.05], "p_neu": [0.1, 0.4, np.nan, 0.05],
         "score": [-0.5, 0.4, 0.2, 0.85]})
+    tweets["engagement_observed_at"] = tweets["created_at"]  # counts read at creation: they weight the tweets
     rows = pd.DataFrame({"ticker": ["AAPL", "MSFT"], "ts": [t, t]})
     names = ["sent_5m", "sent_10m", "sent_mean_10m", "sent_sum_5m", "sent_pos_ratio_10m", "tweet_count_10m",
              "tweet_count_daily"]
