@@ -356,7 +356,8 @@ def tweets_clock(tweet_ticker: Any, created: Any, *, bars_ticker: Any = None, ba
                 figures["offset_hours"] = lag
                 return ClockVerdict(
                     "tweets", level, lag,
-                    f"tweet counts follow |returns| {abs(lag)} h {'later' if lag > 0 else 'earlier'} than stamped: "
+                    f"tweet counts line up with the |returns| of {abs(lag)} h {'before' if lag > 0 else 'after'} "
+                    "their created_at: "
                     f"the lead-lag peaks at {_hours(lag)} (r = {peak:.3f} against {at_zero:.3f} at lag 0, "
                     f"{margin:.1f} standard errors apart; {n_tweets} tweets, {pairs} buckets): estimated clock offset "
                     f"{_hours(lag)}, created_at {abs(lag)} h {'ahead of' if lag > 0 else 'behind'} the bars' UTC"
