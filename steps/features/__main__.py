@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger = get_logger("features", args.log_format)
     settings = FeatureSettings(**configured.model_dump(exclude=set(FeatureRun.model_fields)))
     run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,
-                 resource_config=args.resource_config, ticker_batches=configured.ticker_batches)
+                 resource_config=args.resource_config, ticker_batches=configured.ticker_batches,
+                 clock_check=configured.clock_check)
     return 0
 
 

@@ -33,7 +33,7 @@ from steps.common.io import data_files, hive_dataset
 from steps.common.validation import validate_bars, validate_tweets
 from steps.features.build import build_features
 from steps.features.engagement import add_counts, engagement_counts
-from steps.features.inputs import check_frequency, check_tweets_span, inputs_settings
+from steps.features.inputs import check_clocks, check_frequency, check_tweets_span, inputs_settings
 from steps.features.settings import FeatureSettings
 from steps.features.shards import merge_rows, session_bounds
 
@@ -129,7 +129,7 @@ def read_batch_tweets(tweets_dir: Path | None, tickers: list[str], known: set[st
 
 def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings: FeatureSettings, *,
                   sectors: dict[str, str] | None, batches: list[list[str]], logger: logging.Logger,
-                  keep_unlabelled: bool = False) -> Built:
+                  keep_unlabelled: bool = False, clock_check: str = "off") -> Built:
     """The feature table built one batch of tickers after the other (module docstring).
 
     `keep_unlabelled`: return the concatenated batches' rows as they are, unlabelled rows included and the
@@ -153,6 +153,8 @@ def build_in_turn(bars_dir: str | Path, tweets_dir: str | Path | None, settings:
         tweets = read_batch_tweets(tweets_source if settings.include_sentiment else None, tickers, known, everything,
                                    logger if not tweet_rows else None)  # a missing column is said once
         check_tweets_span(tweets, bars, tweets_source, logger)
+        check_clocks(bars, tweets, frequency=settings.frequency, bars_source=source, tweets_source=tweets_source,
+                     mode=clock_check, logger=logger)
         # The dataset's schema comes from its files, not the batch, as in one pass: every batch has the same
         # columns (a file without one reads as nulls there, which validate_bars refuses as it does in one pass).
         batch_settings = inputs_settings(settings, bars, source, logger) if first is None else first

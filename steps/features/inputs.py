@@ -17,6 +17,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
+from steps.common.clock import apply_verdict, bars_clock, tweets_clock
 from steps.common.errors import StepInputError
 from steps.common.io import data_files, hive_dataset, read_table
 from steps.common.logging import log_input_size
@@ -71,9 +72,11 @@ def read_tweets(tweets_dir: str | Path | None, *, known_tickers: set[str] | None
 
 
 def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_sentiment: bool,
-                sectors: dict[str, str] | None, logger: logging.Logger, frequency: str = "1min") -> Inputs:
+                sectors: dict[str, str] | None, logger: logging.Logger, frequency: str = "1min",
+                clock_check: str = "off") -> Inputs:
     """Bars (polars, multi-threaded) and tweets (pandas validation, one core) are read side by side; the bars'
-    errors are reported first, as when they were read one after the other."""
+    errors are reported first, as when they were read one after the other. `clock_check` (refuse | warn | off):
+    what to do when the data shows a clock whole hours off (check_clocks); BuildFeatures passes its setting."""
     known = set(sectors) if sectors is not None else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read_tweets, tweets_dir if include_sentiment else None, known_tickers=known,
@@ -83,6 +86,8 @@ def load_inputs(bars_dir: str | Path, tweets_dir: str | Path | None, *, include_
         log_input_size(logger, "bars", bars, bars_dir)
         tweets = pending.result()
     check_tweets_span(tweets, bars, tweets_dir, logger)
+    check_clocks(bars, tweets, frequency=frequency, bars_source=bars_dir, tweets_source=tweets_dir, mode=clock_check,
+                 logger=logger)
     if include_sentiment and tweets_dir is not None and tweets.empty:
         logger.warning("no tweets in %s: every sentiment feature is 0", tweets_dir)
     log_input_size(logger, "tweets", tweets, tweets_dir)
@@ -115,6 +120,20 @@ def check_tweets_span(tweets: pd.DataFrame, bars: pl.DataFrame, source: str | Pa
     after = int((created > last_bar).sum())
     if after:
         logger.warning("%s: %d tweet(s) dated after the last bar (%s): no row uses them", source, after, last_bar)
+
+
+def check_clocks(bars: pl.DataFrame, tweets: pd.DataFrame, *, frequency: str, bars_source: str | Path,
+                 tweets_source: str | Path | None, mode: str, logger: logging.Logger) -> None:
+    """The bars' clock against the exchange session, the tweets' against the bars' returns (steps/common/clock.py):
+    a file stamped whole hours off is refused (mode refuse) or warned about (warn); off skips both."""
+    if mode == "off":
+        return
+    apply_verdict(bars_clock(bars["ts"], frequency), mode, bars_source, "ts", logger)
+    if tweets_source is None or tweets.empty:
+        return
+    verdict = tweets_clock(tweets["ticker"].to_numpy(), tweets["created_at"], bars_ticker=bars["ticker"],
+                           bars_ts=bars["ts"], close=bars["close"].to_numpy(), frequency=frequency)
+    apply_verdict(verdict, mode, tweets_source, "created_at", logger)
 
 
 def check_frequency(bars: pl.DataFrame, frequency: str, source: str | Path) -> None:

@@ -94,8 +94,11 @@ def _settings_manifest(settings: FeatureSettings, sectors: dict[str, str] | None
 def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: str | Path,
                  settings: FeatureSettings, *, universe: str | Path | None,
                  logger: logging.Logger, resource_config: str | Path | None = RESOURCE_CONFIG,
-                 ticker_batches: int = 1) -> dict[str, Any]:
+                 ticker_batches: int = 1, clock_check: str = "refuse") -> dict[str, Any]:
     """The whole step. Everything is computed before the first file is written.
+
+    `clock_check` (refuse | warn | off): bars or tweets whose clock the data shows to be whole hours off
+    (steps/common/clock.py) are refused, warned about, or not checked.
 
     `ticker_batches` > 1: the tickers' partitions are read and built in that many batches, one after the other
     (in_turn.py: the peak memory of a batch, not of the universe; the same table)."""
@@ -107,7 +110,7 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
     sectors = load_sectors(universe, logger)
     shard = current_shard(resource_config)
     built = _build(bars_dir, tweets_dir, settings, sectors, logger, timer, ticker_batches,
-                   keep_unlabelled=shard is not None)
+                   keep_unlabelled=shard is not None, clock_check=clock_check)
     settings = built.settings
     logger.info("%s", describe_counts(built.engagement, settings.ingest_lag_seconds))
     if shard is not None:
@@ -153,16 +156,16 @@ def run_features(bars_dir: str | Path, tweets_dir: str | Path | None, output: st
 
 def _build(bars_dir: str | Path, tweets_dir: str | Path | None, settings: FeatureSettings,
            sectors: dict[str, str] | None, logger: logging.Logger, timer: StepTimer, ticker_batches: int, *,
-           keep_unlabelled: bool) -> Built:
+           keep_unlabelled: bool, clock_check: str = "refuse") -> Built:
     """One pass over every input, or (ticker_batches > 1 and bars partitioned by ticker) batches in turn."""
     batches = ticker_batches_of(bars_dir, ticker_batches, logger, "built")
     if batches:
         with timer.block("build_in_turn"):
             return build_in_turn(bars_dir, tweets_dir, settings, sectors=sectors, batches=batches, logger=logger,
-                                 keep_unlabelled=keep_unlabelled)
+                                 keep_unlabelled=keep_unlabelled, clock_check=clock_check)
     with timer.block("read_inputs"):
         inputs = load_inputs(bars_dir, tweets_dir, include_sentiment=settings.include_sentiment,
-                             sectors=sectors, logger=logger, frequency=settings.frequency)
+                             sectors=sectors, logger=logger, frequency=settings.frequency, clock_check=clock_check)
     settings = inputs_settings(settings, inputs.bars, bars_dir, logger)
     with timer.block("build_features"):
         frame = build_features(inputs.bars, inputs.tweets, settings, sectors=sectors, keep_unlabelled=keep_unlabelled)

@@ -78,6 +78,10 @@ class FeatureRun(StepSettings):
     ticker_batches: int = Field(1, ge=1, le=1000,
                                 description="build the ticker= partitions in this many batches in turn: the peak "
                                             "memory of a batch, the same table (1: one pass)")
+    # refuse by default: a clock hours off passes every other check (the features and the leak checks agree on
+    # the wrong instants), and the refusal needs clear evidence (steps/common/clock.py); warn keeps building.
+    clock_check: Literal["refuse", "warn", "off"] = Field(
+        "refuse", description="bars or tweets whose clock the data shows to be whole hours off: refuse, warn or off")
 
 
 class FeatureCommand(FeatureConfiguration, FeatureRun):

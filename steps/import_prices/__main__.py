@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, parse_bool, run_main
+from steps.common.clock import CLOCK_MODES
 from steps.common.logging import get_logger
 from steps.import_prices.run import import_prices
 
@@ -25,11 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--adjust", type=parse_bool, default=True, help="scale OHLC by Adj Close / Close")
     parser.add_argument("--start", default=None, help="first date to keep (YYYY-MM-DD)")
     parser.add_argument("--end", default=None, help="last date to keep (YYYY-MM-DD)")
+    parser.add_argument("--clock-check", choices=CLOCK_MODES, default="refuse",
+                        help="daily bars whose New York dates fall on Sunday-Thursday (midnight-UTC timestamps read "
+                             "in New York: every bar a day early): refuse, warn or off (default %(default)s)")
     parser.add_log_format()
     args = parser.parse_args(argv)
     logger = get_logger("import_prices", args.log_format)
     summary = import_prices(args.input, args.output, sector=args.sector, adjust=args.adjust, start=args.start,
-                            end=args.end, tickers=args.ticker, sectors_file=args.sectors, logger=logger)
+                            end=args.end, tickers=args.ticker, sectors_file=args.sectors, logger=logger,
+                            clock_check=args.clock_check)
     logger.info("wrote %d daily bars for %s (%s .. %s) to %s", summary["bars"], ", ".join(summary["tickers"]),
                 summary["start"], summary["end"], args.output)
     if summary["absent_inputs"]:

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from steps.common.clock import apply_verdict, bars_clock
 from steps.common.errors import StepInputError
 from steps.common.io import atomic_dir, write_json, write_text
 from steps.common.names import read_universe_rows
@@ -121,10 +122,14 @@ def _volume(bars: pd.DataFrame, source: str, logger: logging.Logger) -> pd.DataF
 
 def import_prices(sources: list[str], output: str | Path, *, sector: str = "Unknown", adjust: bool = True,
                   start: str | None = None, end: str | None = None, tickers: list[str] | None = None,
-                  sectors_file: str | Path | None = None, logger: logging.Logger | None = None) -> dict[str, object]:
+                  sectors_file: str | Path | None = None, logger: logging.Logger | None = None,
+                  clock_check: str = "refuse") -> dict[str, object]:
     """Read every source, validate, and write `<output>/bars/` (parquet, hive-partitioned by ticker) with a
     `_universe.csv` (ticker,sector) that steps.features reads, plus an empty `<output>/tweets/`,
-    `import.json` (what was read and what is missing) and `SOURCE.md`."""
+    `import.json` (what was read and what is missing) and `SOURCE.md`.
+
+    `clock_check` (refuse | warn | off): the bars' dates must fall on Monday-Friday in New York; a calendar moved
+    by a day (midnight-UTC timestamps in the date column, read in New York) is refused (steps/common/clock.py)."""
     logger = logger or logging.getLogger("import_prices")
     label = ", ".join(sources)
     mapping = load_sectors(sectors_file) if sectors_file is not None else None
@@ -153,6 +158,7 @@ def import_prices(sources: list[str], output: str | Path, *, sector: str = "Unkn
                              column="ts", fix="widen --start/--end")
     bars = _volume(bars.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True), label, logger)
     bars = validate_bars(bars, label)
+    clock = apply_verdict(bars_clock(bars["ts"], "1d"), clock_check, label, "ts", logger)
     jumps = split_like_jumps(bars)
     for ticker, found in jumps.items():
         shown = ", ".join(f"{j['date']} x{j['ratio']:.3f}" for j in found[:5])
@@ -178,6 +184,7 @@ def import_prices(sources: list[str], output: str | Path, *, sector: str = "Unkn
                    "ticker_from": p.ticker_source, "adjusted_close_applied": p.adjusted,
                    "has_adjusted_close": p.has_adjusted_column, "notes": p.notes} for s, p in pieces],
         "split_like_jumps": jumps,
+        "clock_check": {"mode": clock_check, "level": clock.level, "finding": clock.problem, **clock.figures},
     }
     write_json(summary, root / "import.json")
     write_text(_source_text(summary, universe), root / "SOURCE.md")

@@ -142,6 +142,8 @@ async def ingest(bearer: Secret, writer: PartitionedTweetWriter, universe: froze
         "files_spilled": writer.files_spilled,
         "rows_not_durable": len(writer.buffer),
         "per_ticker": dict(sorted(writer.per_ticker.items())),
+        # the last flush's clock finding (steps/common/clock.py stream_clock): null when none was judged
+        "clock_offset_hours": writer.clock.offset_hours if writer.clock is not None else None,
         "metrics_published": sum(published.values()),
         "finished_at": datetime.now(UTC).isoformat(),
     }

@@ -7,6 +7,11 @@ a tweet naming two tickers is two rows, and after a crash between its two files 
 still written when the backfill re-delivers the tweet. On start the keys already in the newest
 `dedupe_days` partitions are loaded, so a restarted ingester does not write again what the previous
 one flushed (the stream's backfill re-delivers recent tweets on purpose).
+
+Each flush also checks the rows' clock (steps/common/clock.py `stream_clock`): a live stream delivers a tweet
+seconds after its `created_at`, so a median delay near a whole number of hours is a `created_at` in the wrong zone.
+It is warned about (once per offset) and counted, never refused: the stream cannot be replayed, and the rows are
+kept; steps.features judges the tweets against the bars before they are used.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from steps.common.clock import ClockVerdict, stream_clock
 from steps.ingest.sinks import Sink
 
 SCHEMA = pa.schema([
@@ -91,6 +97,8 @@ class PartitionedTweetWriter:
         self.failed_flushes = 0
         self.last_error: str | None = None
         self.per_ticker: Counter[str] = Counter()
+        self.clock: ClockVerdict | None = None  # the last flush's clock finding (None: none judged yet)
+        self._clock_warned: set[int | None] = set()
         self._consecutive_failures = 0
         self._sequence = 0
         self._last_flush = time.monotonic()
@@ -156,6 +164,7 @@ class PartitionedTweetWriter:
             return {}
         frame = pd.DataFrame(self.buffer)
         frame["date"] = frame["created_at"].dt.strftime("%Y-%m-%d")
+        self._check_clock(frame)
         self.logger.info("flush %d: writing %d rows to %d partitions", self.flushes, len(frame),
                          frame.groupby(["date", "ticker"]).ngroups)
         sequence = self._sequence
@@ -192,6 +201,17 @@ class PartitionedTweetWriter:
                                 "%d spilled so far", self.flushes - 1, self._consecutive_failures,
                                 len(self.buffer), self.rows_spilled)
         return written
+
+    def _check_clock(self, frame: pd.DataFrame) -> None:
+        """The buffered rows' delay from created_at to ingested_at: a whole number of hours is a clock, said once
+        per offset (a restart's backfill or a replay is not judged: stream_clock)."""
+        verdict = stream_clock(frame["created_at"], frame["ingested_at"])
+        if verdict.level == "unknown":
+            return
+        self.clock = verdict
+        if verdict.level == "warn" and verdict.offset_hours not in self._clock_warned:
+            self._clock_warned.add(verdict.offset_hours)
+            self.logger.warning("column 'created_at': clock check: %s; fix: %s", verdict.problem, verdict.fix)
 
     def _spill(self, key: str, body: bytes) -> bool:
         try:
