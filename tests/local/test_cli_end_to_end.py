@@ -38,7 +38,8 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
     run_dir = tmp_path / "runs"
     # Three tickers give a holdout AUC of about 0.61-0.65: the gates are set below that noise so this test
     # is about the runner (registration, cache, the failing gate), not about the sample market's edge.
-    first = _run(run_dir, "--param", "MinModelAUC=0.55", "--param", "MinEnsembleAUC=0.55")
+    first = _run(run_dir, "--param", "MinModelAUC=0.55", "--param", "MinEnsembleAUC=0.55", "--param",
+                 "MinFinalAUC=0.55")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "GENERATED SAMPLE DATA" in first.stdout
     record = _record(run_dir)
@@ -55,11 +56,18 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
     assert [e["PipelineExecutionStatus"] for e in executions["PipelineExecutionSummaries"]] == ["Succeeded"]
     # Issue 19: the report shows each evaluation's signal quality and backtest; the package carries the figures.
     report = (sorted(run_dir.glob("*/report.html"))[-1]).read_text()
-    for step in ("Evaluate-xgboost", "BuildEnsemble"):
+    for step in ("Evaluate-xgboost", "BuildEnsemble", "FinalHoldout"):
         assert f'data-signal="{step}"' in report
-    assert report.count('class="curve-chart"') == 2 and report.count('class="ic-chart"') == 2
+    assert report.count('class="curve-chart"') == 3 and report.count('class="ic-chart"') == 3
     register = {s["name"]: s for s in record["steps"]}["Register-RegisterModel"]["arguments"]
     assert re.fullmatch(r"-?\d\.\d{4}", register["CustomerMetadataProperties"]["holdout_ic"])
+    # Issue 30: the lockbox leads the report and the summary; the package carries both holdouts' AUC and the looks
+    metadata = register["CustomerMetadataProperties"]
+    assert re.fullmatch(r"0\.\d{4}", metadata["final_auc"]) and re.fullmatch(r"0\.\d{4}", metadata["selection_auc"])
+    assert int(metadata["looks"]) >= 2
+    assert report.index('id="final-holdout"') < report.index("<h2>Steps</h2>")
+    assert f"FinalHoldout: final holdout AUC {metadata['final_auc']} (selection holdout {metadata['selection_auc']}" \
+        in first.stdout
 
     # the same run again: the jobs come from the cache; a gate above the model's AUC fails, registers nothing
     second = _run(run_dir, "--param", "MinModelAUC=0.99")
@@ -75,6 +83,8 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
     assert "every model must reach MinModelAUC 0.99" in steps["Fail-models"]["failure_reason"]
     assert steps["Register-RegisterModel"]["status"] == "Skipped"
     assert "every model must reach MinModelAUC 0.99" in second.stdout
+    assert "final holdout sealed, not opened: " in second.stdout  # no model passed selection: never scored
+    assert steps["FinalHoldout"]["status"] == "Skipped" and steps["FinalHoldout-3"]["status"] == "Skipped"
     with Emulator(run_dir / ".emulator") as emulator:
         listed = emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="conviction-direction")
     assert len(listed["ModelPackageSummaryList"]) == 1

@@ -102,7 +102,9 @@ def test_tweets_three_hours_late_are_refused_with_the_offset(tmp_path: Path) -> 
     universe = tmp_path / "universe.csv"
     EIGHT.to_csv(universe, index=False)
     market = generate_market(EIGHT, days=30, seed=3)
-    late = market.tweets.assign(created_at=market.tweets["created_at"] + pd.Timedelta(hours=3))
+    # the whole file is on the wrong clock: when the counts were read too (engagement_observed_at)
+    late = market.tweets.assign(created_at=market.tweets["created_at"] + pd.Timedelta(hours=3),
+                                engagement_observed_at=market.tweets["engagement_observed_at"] + pd.Timedelta(hours=3))
     assert _offsets_hours(late["created_at"], market.tweets["created_at"]) == {3}
     root = _write(market, tmp_path / "in", tweets=late)
     with pytest.raises(StepInputError) as caught:
@@ -215,7 +217,8 @@ def test_a_stream_whose_created_at_is_local_time_is_warned_about(tmp_path: Path,
     def rows(delay: timedelta, n: int = 40, first: int = 0) -> list[dict]:
         return [{"tweet_id": str(first + i), "created_at": pd.Timestamp(now - delay - timedelta(seconds=i)),
                  "ticker": "AAPL", "text": "", "author_id": "", "lang": "en", "like_count": 0, "retweet_count": 0,
-                 "reply_count": 0, "quote_count": 0, "ingested_at": pd.Timestamp(now)} for i in range(n)]
+                 "reply_count": 0, "quote_count": 0, "ingested_at": pd.Timestamp(now),
+                 "engagement_observed_at": pd.Timestamp(now)} for i in range(n)]
 
     with caplog.at_level(logging.WARNING):
         writer.add(rows(timedelta(seconds=2)))
