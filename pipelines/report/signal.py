@@ -16,8 +16,10 @@ WIDTH, HEIGHT, PAD = 520, 150, 34
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
+    """A figure as the table shows it; null (a figure the step could not compute: fewer than two names per
+    decision time, no spread) is "undefined", never a dash that could pass for a zero or a missing column."""
     if value is None:
-        return "–"
+        return "undefined"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
     return escape(str(value))
@@ -110,6 +112,9 @@ def ic_chart(ic_by_period: dict[str, Any]) -> str:
 def curve_chart(curve: dict[str, Any]) -> str:
     """The long-short net cumulative return (running sum, line) above its drawdown (shaded)."""
     cumulative, drawdown = curve.get("cumulative") or [], curve.get("drawdown") or []
+    if curve.get("held_periods") == 0:
+        return ('<p class="muted">No position was ever held (fewer than two names at every rebalance time): the '
+                "backtest's figures are undefined.</p>")
     if not cumulative:
         return '<p class="muted">No backtest periods.</p>'
     low, high = _scale(cumulative + drawdown)
