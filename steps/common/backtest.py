@@ -19,7 +19,8 @@ Definitions (docs/training.md, "Signal quality and backtest", says the same in p
   annualised return = mean(r) x N, annualised volatility = std(r, ddof 1) x sqrt(N), Sharpe = information
   ratio = mean / std x sqrt(N) (no risk-free rate), cumulative return = the running sum, max drawdown = the
   largest fall of that sum from its running peak (the peak includes the start at 0, so a first losing
-  period counts; Qlib's does not), hit rate = share of periods with r > 0. N = rebalance periods per trading
+  period counts; Qlib's does not), hit rate = share of periods with r > 0, per-period Sharpe = mean / std
+  (no annualisation: what steps/common/backtest_plausibility.py screens). N = rebalance periods per trading
   day x 252, measured on the window itself.
 - **Undefined is null.** A variant that never holds a position (every rebalance time has fewer than two
   names, e.g. one ticker per decision time) has no figures: every one is None (JSON null), never 0, and
@@ -142,8 +143,8 @@ def run_backtest(ts: pd.Series | np.ndarray, tickers: pd.Series | np.ndarray, sc
     return Backtest(periods=periods, settings=settings, periods_per_year=float(per_year))
 
 
-RISK_FIGURES = ("mean", "annualized_return", "annualized_volatility", "sharpe", "cumulative_return",
-                "max_drawdown", "hit_rate")
+RISK_FIGURES = ("mean", "annualized_return", "annualized_volatility", "sharpe", "sharpe_per_period",
+                "cumulative_return", "max_drawdown", "hit_rate")
 
 
 def undefined_figures(periods: int) -> dict[str, Any]:
@@ -173,6 +174,9 @@ def risk_figures(returns: pd.Series | np.ndarray, periods_per_year: float) -> di
         "annualized_volatility": std * math.sqrt(periods_per_year) if std is not None
         and math.isfinite(periods_per_year) else None,
         "sharpe": sharpe,
+        # mean / sd of one period: comparable across bar sizes (the plausibility screen's figure), unlike the
+        # annualised Sharpe, which grows with the square root of the periods a year.
+        "sharpe_per_period": mean / std if std is not None and std > 0 and mean is not None else None,
         "cumulative_return": float(cumulative[-1]),
         "max_drawdown": float(drawdown.min()),
         "hit_rate": float((r > 0).mean()) if n else None,

@@ -5,7 +5,8 @@ in docs/training.md); this module picks the rows, the horizon and the regimes, a
 
 - `signal_quality`: IC / Rank IC summaries on the holdout, by quarter, by market volatility regime, per
   walk-forward fold (on the out-of-fold predictions), and the daily mean IC the report draws;
-- `backtest`: the three portfolios' gross and net figures on the holdout, and the long-short net curve;
+- `backtest`: the three portfolios' gross and net figures on the holdout, the long-short net curve, and
+  `plausibility`: the screen of those economics (steps/common/backtest_plausibility.py; a flag, not a gate);
 - three figures added to `binary_classification_metrics` as `{value, standard_deviation}`, the shape Model
   Monitor's model-quality file gives every metric, so the registered package's ModelQuality shows them;
 - `signal_metadata`: the same figures as short strings for the model package's customer metadata (a
@@ -36,6 +37,7 @@ from steps.common.backtest import (
     run_backtest,
     sharpe_standard_error,
 )
+from steps.common.backtest_plausibility import screen
 from steps.common.errors import StepInputError
 from steps.common.folds import session_dates
 from steps.common.signal_quality import (
@@ -104,7 +106,8 @@ def holdout_sections(frame: pd.DataFrame, scores: np.ndarray, manifest: dict[str
     days = len(np.unique(session_dates(frame["ts"])))
     test = run_backtest(frame["ts"], frame["ticker"], scores, returns, backtest_settings(settings, manifest),
                         trading_days=days)
-    backtest = {**test.figures(), "curve": curve(test)}
+    figures = test.figures()
+    backtest = {**figures, "curve": curve(test), "plausibility": screen(figures, settings.plausibility)}
     return {"signal_quality": signal, "backtest": backtest, **headline(signal["holdout"], backtest)}
 
 

@@ -69,3 +69,22 @@ def test_one_ticker_per_time_shows_undefined_where_a_zero_would_have_been() -> N
     assert "0.0000" not in html and "None" not in html
     page = render(ReportData(record={"steps": [], "status": "Succeeded"}, models=[model]))
     assert "information_coefficient undefined" in page and "long_short_net_sharpe undefined" in page
+
+
+def test_the_backtest_plausibility_verdict_is_named_beside_the_figures() -> None:
+    sections = _sections()  # scores = returns x 0.3 + a little noise: a near-perfect book
+    screen = sections["backtest"]["plausibility"]
+    assert screen["plausible"] is False and screen["flags"]
+    html = signal_section(ReportData(record={}, models=[_model("Evaluate-xgboost", {
+        "signal_quality": sections["signal_quality"], "backtest": sections["backtest"]})]))
+    table_end = html.index("</table>", html.index("<th>Sharpe / period</th>"))
+    assert html.index('data-plausibility="implausible"') > table_end  # right after the backtest table
+    assert "Implausible economics" in html and all(flag in html for flag in screen["flags"])
+    sharpe = sections["backtest"]["long_short"]["net"]["sharpe_per_period"]
+    assert f"<td class=num>{sharpe:.4f}</td>" in html
+
+    calm = {**sections["backtest"], "plausibility": {**screen, "plausible": True, "flags": []}}
+    html = signal_section(ReportData(record={}, models=[_model("Evaluate-xgboost", {
+        "signal_quality": sections["signal_quality"], "backtest": calm})]))
+    assert 'data-plausibility="plausible"' in html and "hit rate &le; 0.75" in html
+    assert "Implausible" not in html

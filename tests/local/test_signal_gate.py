@@ -114,3 +114,24 @@ def test_an_ordering_comparison_with_a_null_operand_is_false_and_equality_still_
     assert evaluate({"Type": "Equals", "LeftValue": None, "RightValue": 0.0}, context) is False
     text = condition_text({"Type": "GreaterThanOrEqualTo", "LeftValue": None, "RightValue": 1.0})
     assert text.startswith("null GreaterThanOrEqualTo 1.0000") and "undefined" in text
+
+
+def test_the_backtest_plausibility_ceilings_reach_both_evaluations_from_the_horizon_entry(quick_definition,
+                                                                                          step_settings):
+    """Like max_holdout_auc: per `<bar_frequency>/<label_horizon_bars>` in leaks.plausibility, never in backtest:."""
+    from pipelines.config import ConfigError
+
+    steps = flatten_steps(quick_definition)
+    config = load_config(profile="quick")
+    entry = config.leaks.plausibility["1min/30"]
+    for name, model in (("Evaluate-xgboost", EvaluateSettings), ("BuildEnsemble", EnsembleSettings)):
+        ceiling = step_settings(steps[name].spec, model, quick_definition).backtest.plausibility
+        assert (ceiling.max_period_sharpe, ceiling.max_hit_rate, ceiling.max_annual_sharpe, ceiling.min_periods) == (
+            entry.max_period_sharpe, entry.max_hit_rate, entry.max_annual_sharpe, entry.min_periods)
+    daily = load_config(profile="daily").evaluate_settings().backtest.plausibility
+    assert daily.max_annual_sharpe == load_config(profile="daily").leaks.plausibility["1d/1"].max_annual_sharpe
+    assert daily.max_annual_sharpe is not None
+    changed = load_config(profile="quick", overrides={"leaks": {"plausibility": {"1min/30": {"max_hit_rate": 0.9}}}})
+    assert changed.evaluate_settings().backtest.plausibility.max_hit_rate == 0.9
+    with pytest.raises(ConfigError, match=r"key 'backtest.plausibility': unknown key"):
+        load_config(profile="quick", overrides={"backtest": {"plausibility": {"max_hit_rate": 0.9}}})

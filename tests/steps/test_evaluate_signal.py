@@ -60,6 +60,13 @@ def test_holdout_ic_folds_and_backtest_agree_with_the_written_predictions(model_
         assert figures["net"]["cumulative_return"] == pytest.approx(
             figures["gross"]["cumulative_return"] - figures["total_cost"])
     assert backtest["curve"]["cumulative"][-1] == pytest.approx(backtest["long_short"]["net"]["cumulative_return"])
+    # The plausibility screen judged the long-short book's net periods (the curve's, recomputed here).
+    net = np.asarray(backtest["curve"]["net"])
+    screen = backtest["plausibility"]
+    assert screen["thresholds"]["max_period_sharpe"] == 0.5 and screen["screened"][0] == "long_short"
+    assert (f"long-short net: per-period Sharpe {net.mean() / net.std(ddof=1):.2f}" in " ".join(screen["flags"])) \
+        == (net.mean() / net.std(ddof=1) > 0.5)
+    assert screen["plausible"] is (not screen["flags"])
     assert all(METADATA_VALUE.fullmatch(value) for value in written["signal_metadata"].values())
     assert report["signal_metadata"] == written["signal_metadata"]
 
