@@ -285,6 +285,9 @@ class SampleData(_Strict):
     seed: int = 7
     tickers: int | Literal["all"] = "all"
     universe: str | None = None  # a universe CSV to simulate instead of data.universe_csv (e.g. one ticker)
+    # steps.sample_data --signal: the planted signal's strength (None or 1: the default market; 0: a null market
+    # whose labels are independent of every input, for checking that the pipeline finds nothing where nothing is)
+    signal: float | None = Field(default=None, ge=0.0, le=10.0)
 
 
 class HpoRange(_Strict):
