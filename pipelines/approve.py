@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _format(value, digits: int = 4) -> str:
+    """A listing cell; null (an IC or net Sharpe with no cross-section, steps/evaluate/signal.py) is undefined."""
+    if value is None:
+        return "undefined"
     return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 

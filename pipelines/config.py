@@ -15,10 +15,11 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.definition.parameter_rules import MAX_ENUM_VALUES
+from steps.common.backtest_plausibility import BacktestPlausibility
 from steps.common.names import s3_uri_error
 from steps.common.settings import NumbersAreNotBooleans, SettingTooLong, first_problem, settings_arguments
 from steps.ensemble.settings import EnsembleSettings
-from steps.evaluate.settings import EvaluateSettings, SignalSettings
+from steps.evaluate.settings import BacktestOptions, EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureOptions, FeatureRun, FeatureSettings, FoldSettings
 from steps.final_holdout.settings import FinalHoldoutSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
@@ -135,13 +136,15 @@ class Training(TrainingSettings):
     """steps.train's job options (steps/train/settings.py): one global model, or one per stock / sector."""
 
 
-class Plausibility(LeakScreens):
+class Plausibility(LeakScreens, BacktestPlausibility):
     """What honest features and models can reach on data of one bar frequency and label horizon (docs/leaks.md).
 
     Plausibility depends on the data: a single-feature AUC of 0.66 is a leak on next-session index direction and
     unremarkable on a generated market with a planted signal. So every threshold of the screens (steps.leaks'
     `LeakScreens`) lives here, one entry per `<bar_frequency>/<label_horizon_bars>`, and a run whose horizon has
-    no entry is refused.
+    no entry is refused. So do the ceilings of the backtest's economics (`BacktestPlausibility`: per-period
+    Sharpe, hit rate, optionally the annualised Sharpe; a flag in evaluation.json, not a gate), which the
+    evaluations receive inside their `backtest` settings.
     """
 
     # steps.evaluate's `suspicious_auc` (the flag) and the ceiling of Gate-plausible*: above it, Fail-implausible
@@ -285,6 +288,9 @@ class SampleData(_Strict):
     seed: int = 7
     tickers: int | Literal["all"] = "all"
     universe: str | None = None  # a universe CSV to simulate instead of data.universe_csv (e.g. one ticker)
+    # steps.sample_data --signal: the planted signal's strength (None or 1: the default market; 0: a null market
+    # whose labels are independent of every input, for checking that the pipeline finds nothing where nothing is)
+    signal: float | None = Field(default=None, ge=0.0, le=10.0)
 
 
 class HpoRange(_Strict):
@@ -373,9 +379,9 @@ class Deploy(_Strict):
     tweet_metric: TweetMetric = TweetMetric()
 
 
-class Backtest(SignalSettings):
-    """The evaluations' cost-aware backtest (steps.evaluate's `SignalSettings`, docs/training.md) and its optional
-    gate.
+class Backtest(BacktestOptions):
+    """The evaluations' cost-aware backtest (steps.evaluate's `BacktestOptions`, docs/training.md) and its optional
+    gate. The screen of its economics is set per horizon in `leaks.plausibility` (`Plausibility`), not here.
 
     `min_net_sharpe`: when set, Gate-signal[-r] requires the ensemble's holdout long-short net Sharpe to reach
     it before the artifact check and Register (None: no gate; the definition is then as without this). A
@@ -461,7 +467,10 @@ class PipelineConfig(_Strict):
         return FinalHoldoutSettings(suspicious_auc=self.plausibility.max_holdout_auc, backtest=self.signal_settings())
 
     def signal_settings(self) -> SignalSettings:
-        return SignalSettings(**self.backtest.model_dump(exclude={"min_net_sharpe"}))
+        """`backtest:` with this horizon's plausibility ceilings (`leaks.plausibility.<key>`)."""
+        ceilings = self.plausibility.model_dump(include=set(BacktestPlausibility.model_fields))
+        return SignalSettings(**self.backtest.model_dump(exclude={"min_net_sharpe"}),
+                              plausibility=BacktestPlausibility(**ceilings))
 
     @property
     def plausibility(self) -> Plausibility:

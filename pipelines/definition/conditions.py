@@ -35,10 +35,19 @@ def _as_bool(value: Any) -> Any:
     return value
 
 
+# Ordering comparisons: a null operand (a JSON null read by JsonGet, e.g. an evaluation's undefined net Sharpe)
+# makes the comparison false, so a gate on it takes its else branch (its Fail step says why) instead of the run
+# crashing on a TypeError. Null is not a number: it never reaches a threshold, and it is not below one either.
+_ORDERINGS = {"GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo"}
+
+
 def evaluate(condition: dict[str, Any], context: EvaluationContext) -> bool:
     kind = condition.get("Type")
     if kind in _COMPARISONS:
-        left, right = _comparable(resolve(condition["LeftValue"], context), resolve(condition["RightValue"], context))
+        left, right = resolve(condition["LeftValue"], context), resolve(condition["RightValue"], context)
+        if kind in _ORDERINGS and (left is None or right is None):
+            return False
+        left, right = _comparable(left, right)
         try:
             return bool(_COMPARISONS[kind](left, right))
         except TypeError:
@@ -67,12 +76,17 @@ def condition_text(condition: dict[str, Any]) -> str:
         return " or ".join(f"({condition_text(c)})" for c in condition["Conditions"])
     if kind == "In":
         return f"{condition['QueryValue']!r} in {condition['Values']!r}"
-    return f"{_operand(condition, 'Left')} {kind} {_operand(condition, 'Right')}"
+    text = f"{_operand(condition, 'Left')} {kind} {_operand(condition, 'Right')}"
+    if kind in _ORDERINGS and (condition["LeftValue"] is None or condition["RightValue"] is None):
+        text += " (null: the figure is undefined, so the comparison is false)"
+    return text
 
 
 def _operand(condition: dict[str, Any], side: str) -> str:
-    """Numbers at 4 decimals, with the 95% interval where the gate's report gives one."""
+    """Numbers at 4 decimals, with the 95% interval where the gate's report gives one; null as null."""
     value = condition[f"{side}Value"]
+    if value is None:
+        return "null"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return repr(value)
     text = f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -48,6 +48,7 @@ def sample_data_settings(config: PipelineConfig) -> dict[str, Any] | None:
         "seed": sample.seed,
         "frequency": config.features.frequency,
         "universe": sample.universe,
+        "signal": sample.signal,
     }
 
 

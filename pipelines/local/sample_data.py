@@ -41,7 +41,7 @@ def ensure_sample_data(
             "sample_data section; put bars there or add sample_data to the config"
         )
     command = [sys.executable, "-m", "steps.sample_data"]
-    for option in ("days", "tickers", "seed", "frequency", "universe", "start"):
+    for option in ("days", "tickers", "seed", "frequency", "universe", "start", "signal"):
         if settings.get(option) is not None:
             command += [f"--{option}", str(settings[option])]
     with tempfile.TemporaryDirectory(prefix="sample-data-") as scratch:

@@ -145,7 +145,9 @@ def _models_section(data: ReportData) -> str:
         ci = model.ci95
         ci_text = f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "–"
         folds = ", ".join(f"{a:.4f}" for a in model.fold_aucs) or "–"
-        others = ", ".join(f"{_fmt(k)} {_fmt(v)}" for k, v in model.metrics.items() if isinstance(v, int | float))
+        # A null metric (IC or net Sharpe with no cross-section) is shown as undefined, not dropped or zeroed.
+        others = ", ".join(f"{_fmt(k)} {'undefined' if v is None else _fmt(v)}" for k, v in model.metrics.items()
+                           if v is None or isinstance(v, int | float))
         flag = ""
         if model.suspicion and model.suspicion.get("flag"):
             flag = f' <span class="fail">suspiciously high: {escape(str(model.suspicion.get("reason", "")))}</span>'

@@ -16,8 +16,10 @@ WIDTH, HEIGHT, PAD = 520, 150, 34
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
+    """A figure as the table shows it; null (a figure the step could not compute: fewer than two names per
+    decision time, no spread) is "undefined", never a dash that could pass for a zero or a missing column."""
     if value is None:
-        return "–"
+        return "undefined"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
     return escape(str(value))
@@ -57,8 +59,8 @@ def backtest_table(backtest: dict[str, Any]) -> str:
             rows.append(
                 f"<tr><td>{variant.replace('_', '-')}</td><td>{kind}</td>"
                 + "".join(f"<td class=num>{_fmt(f.get(k), 4)}</td>" for k in (
-                    "annualized_return", "annualized_volatility", "sharpe", "cumulative_return", "max_drawdown",
-                    "hit_rate"))
+                    "annualized_return", "annualized_volatility", "sharpe", "sharpe_per_period", "cumulative_return",
+                    "max_drawdown", "hit_rate"))
                 + f"<td class=num>{_fmt(figures.get('mean_turnover'), 3) if kind == 'net' else ''}</td></tr>")
     settings = backtest.get("settings") or {}
     note = (f"top / bottom {_fmt(settings.get('quantile'), 2)} by predicted probability, equal weight, "
@@ -67,8 +69,33 @@ def backtest_table(backtest: dict[str, Any]) -> str:
             f"{_fmt(settings.get('cost_bps'), 1)} bps per unit traded; {_fmt(settings.get('periods'))} periods, "
             f"{_fmt(settings.get('periods_per_year'), 0)} a year")
     return (f'<p class="muted">{note}</p><table><tr><th>portfolio</th><th></th><th>annual return</th>'
-            "<th>annual volatility</th><th>Sharpe</th><th>cumulative</th><th>max drawdown</th><th>hit rate</th>"
-            "<th>turnover / period</th></tr>" + "".join(rows) + "</table>")
+            "<th>annual volatility</th><th>Sharpe</th><th>Sharpe / period</th><th>cumulative</th>"
+            "<th>max drawdown</th><th>hit rate</th><th>turnover / period</th></tr>" + "".join(rows) + "</table>"
+            + plausibility_note(backtest.get("plausibility")))
+
+
+def plausibility_note(screen: dict[str, Any] | None) -> str:
+    """The backtest plausibility screen's verdict beside the figures it judged (steps/common/
+    backtest_plausibility.py): each reason named when it flags, the ceilings when it does not."""
+    if not isinstance(screen, dict):
+        return ""  # an evaluation written before the screen existed
+    limits = screen.get("thresholds") or {}
+    ceilings = (f"net per-period Sharpe &le; {_fmt(limits.get('max_period_sharpe'), 2)}, hit rate &le; "
+                f"{_fmt(limits.get('max_hit_rate'), 2)}"
+                + (f", annualised Sharpe &le; {_fmt(limits.get('max_annual_sharpe'), 1)}"
+                   if limits.get("max_annual_sharpe") is not None else "")
+                + f", over at least {_fmt(limits.get('min_periods'))} periods (leaks.plausibility; a flag, not a gate)")
+    verdict = screen.get("plausible")
+    if verdict is False:
+        items = "".join(f"<li>{escape(str(flag))}</li>" for flag in screen.get("flags") or [])
+        return (f'<div class="fail" data-plausibility="implausible"><p><b>Implausible economics</b>: too good to be '
+                f"true for equity direction ({ceilings}); look for a planted or leaked signal before believing "
+                f"these figures.</p><ul>{items}</ul></div>")
+    if verdict is True:
+        return (f'<p class="muted" data-plausibility="plausible">Plausibility screen: within the ceilings '
+                f"({ceilings}).</p>")
+    return (f'<p class="muted" data-plausibility="undefined">Plausibility screen: undefined, not judged '
+            f"({escape(str(screen.get('note') or ''))}).</p>")
 
 
 def _scale(values: list[float], low: float | None = None, high: float | None = None) -> tuple[float, float]:
@@ -110,6 +137,9 @@ def ic_chart(ic_by_period: dict[str, Any]) -> str:
 def curve_chart(curve: dict[str, Any]) -> str:
     """The long-short net cumulative return (running sum, line) above its drawdown (shaded)."""
     cumulative, drawdown = curve.get("cumulative") or [], curve.get("drawdown") or []
+    if curve.get("held_periods") == 0:
+        return ('<p class="muted">No position was ever held (fewer than two names at every rebalance time): the '
+                "backtest's figures are undefined.</p>")
     if not cumulative:
         return '<p class="muted">No backtest periods.</p>'
     low, high = _scale(cumulative + drawdown)

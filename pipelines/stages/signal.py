@@ -12,7 +12,14 @@ This module only points at them:
   Sharpe >= it) before the artifact check, else Fail-signal[-r]; without it, nothing (the definition is
   unchanged);
 - `registry_metadata`: holdout IC, Rank IC and net Sharpe as the model package's customer metadata (strings
-  within CustomerMetadataValue's pattern, written so by the step).
+  within CustomerMetadataValue's pattern, written so by the step: `undefined` where a figure cannot be
+  computed, e.g. one ticker per decision time).
+
+An undefined net Sharpe is JSON null in evaluation.json. The gate must refuse it, not pass it and not crash:
+the local runner evaluates an ordering comparison with a null operand as false (pipelines/definition/
+conditions.py), so Gate-signal takes its else branch and Fail-signal quotes the metadata string `undefined`
+(the message quotes the string, not the number, so a null is never rendered into it). On SageMaker a null
+operand either compares false or fails the condition step; either way nothing is registered.
 """
 
 from __future__ import annotations
@@ -48,11 +55,14 @@ def build_signal_gate(ctx: StageContext, suffix: str, step: ProcessingStep, eval
     if threshold is None:
         return if_steps
     sharpe = JsonGet(step_name=step.name, property_file=evaluation, json_path=NET_SHARPE_PATH)
+    metadata = registry_metadata(step, evaluation)
     fail = FailStep(
         name=f"Fail-signal{suffix}",
         error_message=Join(on="", values=[
-            f"Gate-signal{suffix} failed: the ensemble's holdout long-short net Sharpe ", sharpe,
-            f" is below backtest.min_net_sharpe {threshold!r} (", summary(step, evaluation), ")",
+            f"Gate-signal{suffix} failed: the ensemble's holdout long-short net Sharpe ",
+            metadata["holdout_net_sharpe"],
+            f" does not reach backtest.min_net_sharpe {threshold!r} (an undefined Sharpe, e.g. with fewer than two "
+            "names per decision time, never does) (", summary(step, evaluation), ")",
         ]),
     )
     gate = ConditionStep(

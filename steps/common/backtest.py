@@ -19,8 +19,12 @@ Definitions (docs/training.md, "Signal quality and backtest", says the same in p
   annualised return = mean(r) x N, annualised volatility = std(r, ddof 1) x sqrt(N), Sharpe = information
   ratio = mean / std x sqrt(N) (no risk-free rate), cumulative return = the running sum, max drawdown = the
   largest fall of that sum from its running peak (the peak includes the start at 0, so a first losing
-  period counts; Qlib's does not), hit rate = share of periods with r > 0. N = rebalance periods per trading
+  period counts; Qlib's does not), hit rate = share of periods with r > 0, per-period Sharpe = mean / std
+  (no annualisation: what steps/common/backtest_plausibility.py screens). N = rebalance periods per trading
   day x 252, measured on the window itself.
+- **Undefined is null.** A variant that never holds a position (every rebalance time has fewer than two
+  names, e.g. one ticker per decision time) has no figures: every one is None (JSON null), never 0, and
+  `held_periods` says 0. A Sharpe with no spread (sd 0) is None likewise.
 
 Nothing here reads files; everything is vectorised over a (periods x names) weight matrix, so it costs
 milliseconds at the full profile's size.
@@ -75,11 +79,17 @@ class Backtest:
                                                "periods": len(self.periods)}}
         for variant in VARIANTS:
             columns = self.periods
+            held = int(columns[f"{variant}_held"].sum()) if f"{variant}_held" in columns else len(columns)
+            if held == 0:  # nothing was ever traded: no return, turnover or cost to speak of (docstring)
+                result[variant] = {"gross": undefined_figures(len(columns)), "net": undefined_figures(len(columns)),
+                                   "mean_turnover": None, "total_cost": None, "held_periods": 0}
+                continue
             result[variant] = {
                 "gross": risk_figures(columns[f"{variant}_gross"], self.periods_per_year),
                 "net": risk_figures(columns[f"{variant}_net"], self.periods_per_year),
                 "mean_turnover": _float(columns[f"{variant}_turnover"].mean()),
                 "total_cost": _float(columns[f"{variant}_cost"].sum()),
+                "held_periods": held,
             }
         return result
 
@@ -124,7 +134,7 @@ def run_backtest(ts: pd.Series | np.ndarray, tickers: pd.Series | np.ndarray, sc
         turnover = (matrix - previous).abs().sum(axis=1)
         cost = turnover * settings.cost_bps / 10_000
         columns.update({f"{variant}_gross": gross, f"{variant}_turnover": turnover, f"{variant}_cost": cost,
-                        f"{variant}_net": gross - cost})
+                        f"{variant}_net": gross - cost, f"{variant}_held": matrix.abs().sum(axis=1) > 0})
     periods = pd.DataFrame(columns, index=index)
     periods.index = as_utc(periods.index)
     if trading_days is None:
@@ -133,10 +143,23 @@ def run_backtest(ts: pd.Series | np.ndarray, tickers: pd.Series | np.ndarray, sc
     return Backtest(periods=periods, settings=settings, periods_per_year=float(per_year))
 
 
+RISK_FIGURES = ("mean", "annualized_return", "annualized_volatility", "sharpe", "sharpe_per_period",
+                "cumulative_return", "max_drawdown", "hit_rate")
+
+
+def undefined_figures(periods: int) -> dict[str, Any]:
+    """`risk_figures` of a book that never held anything: every figure None (null), the period count kept."""
+    return {**dict.fromkeys(RISK_FIGURES), "periods": periods}
+
+
 def risk_figures(returns: pd.Series | np.ndarray, periods_per_year: float) -> dict[str, Any]:
-    """Annualised return and volatility, Sharpe, cumulative return, max drawdown, hit rate (module docstring)."""
+    """Annualised return and volatility, Sharpe, cumulative return, max drawdown, hit rate (module docstring).
+
+    No periods: every figure None (an empty series has no drawdown or hit rate, not a zero one)."""
     r = np.asarray(returns, dtype="float64")
     n = len(r)
+    if n == 0:
+        return undefined_figures(0)
     mean = float(r.mean()) if n else None
     std = float(r.std(ddof=1)) if n > 1 else None
     sharpe = None
@@ -151,6 +174,9 @@ def risk_figures(returns: pd.Series | np.ndarray, periods_per_year: float) -> di
         "annualized_volatility": std * math.sqrt(periods_per_year) if std is not None
         and math.isfinite(periods_per_year) else None,
         "sharpe": sharpe,
+        # mean / sd of one period: comparable across bar sizes (the plausibility screen's figure), unlike the
+        # annualised Sharpe, which grows with the square root of the periods a year.
+        "sharpe_per_period": mean / std if std is not None and std > 0 and mean is not None else None,
         "cumulative_return": float(cumulative[-1]),
         "max_drawdown": float(drawdown.min()),
         "hit_rate": float((r > 0).mean()) if n else None,
@@ -167,7 +193,11 @@ def sharpe_standard_error(sharpe: float | None, periods: int, periods_per_year: 
 
 
 def curve(backtest: Backtest, variant: str = "long_short") -> dict[str, list]:
-    """The net return per period, its running sum and drawdown: what the report draws."""
+    """The net return per period, its running sum and drawdown: what the report draws (empty lists, and
+    `held_periods` 0, when the book never held anything: a flat line at 0 would read as a result)."""
+    held = backtest.periods.get(f"{variant}_held")
+    if held is not None and not held.any():
+        return {"variant": variant, "ts": [], "net": [], "cumulative": [], "drawdown": [], "held_periods": 0}
     net = backtest.periods[f"{variant}_net"].to_numpy(dtype="float64")
     cumulative = np.cumsum(net)
     peak = np.maximum.accumulate(np.concatenate([[0.0], cumulative]))[1:]

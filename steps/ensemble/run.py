@@ -267,4 +267,6 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
     logger.info("ensemble holdout auc=%.4f (sd %.4f) vs best single %s %.4f (margin %.4f): beats_best_single=%s",
                 point["auc"], spread["auc"], best_name, best[best_name], margin, ensemble["beats_best_single"])
     logger.info("ensemble holdout %s", report["signal_metadata"]["summary"])
+    for flag in report["backtest"]["plausibility"]["flags"]:
+        logger.warning("IMPLAUSIBLE BACKTEST: %s", flag)
     return report

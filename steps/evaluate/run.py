@@ -181,4 +181,6 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
     logger.info("holdout auc=%.4f (sd %.4f) accuracy=%.4f log_loss=%.4f brier=%.4f on %d rows", point["auc"],
                 spread["auc"], point["accuracy"], point["log_loss"], point["brier"], len(frame))
     logger.info("holdout %s", report["signal_metadata"]["summary"])
+    for flag in report["backtest"]["plausibility"]["flags"]:
+        logger.warning("IMPLAUSIBLE BACKTEST: %s", flag)
     return report

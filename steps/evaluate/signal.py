@@ -5,12 +5,18 @@ in docs/training.md); this module picks the rows, the horizon and the regimes, a
 
 - `signal_quality`: IC / Rank IC summaries on the holdout, by quarter, by market volatility regime, per
   walk-forward fold (on the out-of-fold predictions), and the daily mean IC the report draws;
-- `backtest`: the three portfolios' gross and net figures on the holdout, and the long-short net curve;
+- `backtest`: the three portfolios' gross and net figures on the holdout, the long-short net curve, and
+  `plausibility`: the screen of those economics (steps/common/backtest_plausibility.py; a flag, not a gate);
 - three figures added to `binary_classification_metrics` as `{value, standard_deviation}`, the shape Model
-  Monitor's model-quality file gives every metric, so the registered package's ModelQuality shows them
-  (a value is always a number there: 0.0 where it cannot be computed, `signal_quality` says why);
+  Monitor's model-quality file gives every metric, so the registered package's ModelQuality shows them;
 - `signal_metadata`: the same figures as short strings for the model package's customer metadata (a
   metadata value is a string of letters, digits, spaces and `_.:/=+-@`).
+
+Undefined is null, never 0: with one ticker per decision time there is no cross-section, so no IC and no
+long-short book. A 0.0 there would read as "no edge", which is a finding; "cannot be computed" is not. So
+an undefined value or standard deviation is JSON null in the metrics, and the metadata string is
+`undefined` (null is not a string, and the pattern admits no other marker worth reading). The optional
+Gate-signal refuses a null net Sharpe (pipelines/stages/signal.py).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from steps.common.backtest import (
     run_backtest,
     sharpe_standard_error,
 )
+from steps.common.backtest_plausibility import screen
 from steps.common.errors import StepInputError
 from steps.common.folds import session_dates
 from steps.common.signal_quality import (
@@ -99,7 +106,8 @@ def holdout_sections(frame: pd.DataFrame, scores: np.ndarray, manifest: dict[str
     days = len(np.unique(session_dates(frame["ts"])))
     test = run_backtest(frame["ts"], frame["ticker"], scores, returns, backtest_settings(settings, manifest),
                         trading_days=days)
-    backtest = {**test.figures(), "curve": curve(test)}
+    figures = test.figures()
+    backtest = {**figures, "curve": curve(test), "plausibility": screen(figures, settings.plausibility)}
     return {"signal_quality": signal, "backtest": backtest, **headline(signal["holdout"], backtest)}
 
 
@@ -125,18 +133,21 @@ def headline(holdout: dict[str, Any], backtest: dict[str, Any]) -> dict[str, Any
     return {"metrics": metrics, "signal_metadata": metadata}
 
 
-def _number(value: float | None) -> float:
-    return float(value) if value is not None and math.isfinite(value) else 0.0
+UNDEFINED = "undefined"  # the metadata string of a figure that cannot be computed (module docstring)
 
 
-def _standard_error(summary: dict[str, Any]) -> float:
+def _number(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _standard_error(summary: dict[str, Any]) -> float | None:
     if summary["std"] is None or summary["periods"] < 2:
-        return 0.0
-    return float(summary["std"] / math.sqrt(summary["periods"]))
+        return None
+    return _number(summary["std"] / math.sqrt(summary["periods"]))
 
 
 def _text(value: float | None, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else "none"
+    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else UNDEFINED
 
 
 def fold_sections(predictions: pd.DataFrame, score_column: str, settings: SignalSettings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
@@ -42,6 +43,10 @@ def parse_args(argv: Sequence[str] | None) -> object:
                         help=f"tweets per ticker-minute before the |return| boost (default "
                              f"{MarketParams().tweet_rate_per_minute})")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--signal", type=float, default=None,
+                        help="strength of the planted signal (drift and reversal) as a multiple of the default: "
+                             "1 = the default market (byte-identical), 0 = a null market whose labels are "
+                             "independent of every input (generator.py)")
     parser.add_argument("--frequency", choices=["1min", "1d"], default="1min")
     parser.add_argument("--universe", default="configs/universe.csv")
     parser.add_argument("--start", default="2025-01-02")
@@ -65,6 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.days < 1:  # numpy would fail deep in the generator with a traceback
         raise StepConfigError(f"--days {args.days} is below 1", file="command line", column="days",
                               fix="pass at least 1 trading day (or a --size)")
+    if args.signal is not None:
+        if not (math.isfinite(args.signal) and 0 <= args.signal <= 10):
+            raise StepConfigError(f"--signal {args.signal} is outside 0..10", file="command line", column="signal",
+                                  fix="pass 0 (a null market), 1 (the default) or a multiple in between")
+        params = (params or MarketParams()).with_signal(args.signal)
+        logger.info("planted signal x %g: signal_strength %g, reversal %g%s", args.signal, params.signal_strength,
+                    params.reversal, " (NULL MARKET: labels independent of every input)" if params.is_null else "")
     universe = load_universe(args.universe, args.tickers)
     by_ticker = args.by_ticker or args.days * MINUTES_PER_SESSION * len(universe) > BY_TICKER_BARS
     if by_ticker:

@@ -29,6 +29,7 @@ from steps.common.io import atomic_dir, write_json, write_text
 from steps.common.names import safe_name
 from steps.sample_data.generator import (
     MINUTES_PER_SESSION,
+    NULL_NOTE,
     GeneratedMarket,
     MarketParams,
     ar1,
@@ -168,4 +169,4 @@ row is a real price or a real tweet. Use it to exercise the pipeline; never to j
 | parameter | value |
 | --- | --- |
 {params}
-"""
+{NULL_NOTE if market.params.is_null else ""}"""

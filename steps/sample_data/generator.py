@@ -34,11 +34,22 @@ is the check that the pipeline is not fooling itself. 0.16 gives ~0.69-0.73. The
 signal: `signal_strength` 0.12 (drift per minute in units of sigma per unit of z), `sentiment_loading`
 1.0 and `sentiment_noise` 1.2 (how clearly tweets reveal z), `tweet_rate_per_minute` 0.12,
 `signal_half_life_minutes` 40 (how long a view lasts, against the 30-bar label horizon).
+
+**A null market** (`python -m steps.sample_data --signal 0`, `MarketParams.with_signal(0)`): `--signal s`
+scales every planted predictability, the drift `signal_strength` (0.12 s) and the one-minute `reversal`
+(0.1 s); 1 is the default market, byte for byte. At 0 the log price is a random walk with stochastic
+volatility: each minute's return is `sigma x shock`, the shocks independent standard normals drawn after
+(and independent of) everything an input could know, sigma a level x regime x time-of-day scale that sets
+the size of a move but never its sign. The tweets still lean with `z` and still crowd around large
+|returns|, but z no longer moves prices and a past |return| says nothing about the sign of the next ones.
+So the direction of every future window is a fair coin given any feature built from the past, by
+construction: a model's holdout AUC on it must be 0.5 within noise (tests/steps/test_sample_data.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +58,9 @@ from scipy.signal import lfilter
 MARKET_TZ = "America/New_York"
 MINUTES_PER_SESSION = 390
 GENERATOR_MODEL = "sample-generator"
+# GENERATED.md's line for a null market (the default market's file has none, so it stays byte-identical).
+NULL_NOTE = ("\n**NULL MARKET** (`--signal 0`): no planted relation between any input and a future return; "
+             "a model's holdout AUC here must be 0.5 within noise.\n")
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,18 @@ class MarketParams:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+    def with_signal(self, strength: float) -> MarketParams:
+        """These knobs with every planted predictability scaled by `strength`: the drift from the latent
+        conviction and the one-minute reversal (1: unchanged; 0: a null market, module docstring)."""
+        if not (math.isfinite(strength) and strength >= 0):
+            raise ValueError(f"signal strength must be a finite number >= 0, got {strength}")
+        return replace(self, signal_strength=self.signal_strength * strength, reversal=self.reversal * strength)
+
+    @property
+    def is_null(self) -> bool:
+        """No planted relation between any input and a future return (`with_signal(0)`)."""
+        return self.signal_strength == 0 and self.reversal == 0
 
 
 @dataclass

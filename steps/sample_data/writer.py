@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from steps.common.errors import StepInputError
 from steps.common.io import atomic_dir, write_json, write_text
 from steps.common.names import read_universe_rows
-from steps.sample_data.generator import GeneratedMarket
+from steps.sample_data.generator import NULL_NOTE, GeneratedMarket
 
 DEFAULT_UNIVERSE = Path("configs/universe.csv")
 
@@ -51,7 +51,7 @@ tweet. Use it to exercise the pipeline; never to judge a trading idea.
 | parameter | value |
 | --- | --- |
 {params}
-"""
+{NULL_NOTE if market.params.is_null else ""}"""
 
 
 def write_market(market: GeneratedMarket, output: str | Path) -> dict[str, int]:

@@ -50,3 +50,41 @@ def test_an_evaluation_without_the_section_says_so_and_the_page_still_renders() 
     data = ReportData(record={"steps": [], "status": "Succeeded"}, models=[_model("Evaluate-xgboost", {})])
     assert "written before it existed" in signal_section(data)
     assert "<h2>Signal quality and backtest (holdout)</h2>" in render(data)
+
+
+def test_one_ticker_per_time_shows_undefined_where_a_zero_would_have_been() -> None:
+    """No cross-section: the step writes null; the page says "undefined", draws no curve and shows no 0.0000."""
+    rng = np.random.default_rng(2)
+    ts = pd.date_range("2024-06-03 14:45", periods=60, freq="15min", tz="UTC")
+    frame = pd.DataFrame({"ts": ts, "ticker": "T0", "forward_return": rng.normal(0, 0.01, len(ts)),
+                          "vol_60": rng.uniform(0.01, 0.03, len(ts))})
+    manifest = {"settings": {"label_horizon_bars": 30, "sample_every_bars": 15}}
+    sections = holdout_sections(frame, rng.uniform(0, 1, len(ts)), manifest, SignalSettings(), Path("f.parquet"))
+    model = _model("Evaluate-xgboost", {"signal_quality": sections["signal_quality"], "backtest": sections["backtest"]})
+    model.metrics = {k: v["value"] for k, v in sections["metrics"].items()}
+    html = signal_section(ReportData(record={}, models=[model]))
+    assert "<td>holdout</td><td class=num>undefined</td>" in html
+    assert re.search(r"<td>long-short</td><td>net</td>(<td class=num>undefined</td>){6}", html)
+    assert "No position was ever held" in html and 'class="curve-chart"' not in html
+    assert "0.0000" not in html and "None" not in html
+    page = render(ReportData(record={"steps": [], "status": "Succeeded"}, models=[model]))
+    assert "information_coefficient undefined" in page and "long_short_net_sharpe undefined" in page
+
+
+def test_the_backtest_plausibility_verdict_is_named_beside_the_figures() -> None:
+    sections = _sections()  # scores = returns x 0.3 + a little noise: a near-perfect book
+    screen = sections["backtest"]["plausibility"]
+    assert screen["plausible"] is False and screen["flags"]
+    html = signal_section(ReportData(record={}, models=[_model("Evaluate-xgboost", {
+        "signal_quality": sections["signal_quality"], "backtest": sections["backtest"]})]))
+    table_end = html.index("</table>", html.index("<th>Sharpe / period</th>"))
+    assert html.index('data-plausibility="implausible"') > table_end  # right after the backtest table
+    assert "Implausible economics" in html and all(flag in html for flag in screen["flags"])
+    sharpe = sections["backtest"]["long_short"]["net"]["sharpe_per_period"]
+    assert f"<td class=num>{sharpe:.4f}</td>" in html
+
+    calm = {**sections["backtest"], "plausibility": {**screen, "plausible": True, "flags": []}}
+    html = signal_section(ReportData(record={}, models=[_model("Evaluate-xgboost", {
+        "signal_quality": sections["signal_quality"], "backtest": calm})]))
+    assert 'data-plausibility="plausible"' in html and "hit rate &le; 0.75" in html
+    assert "Implausible" not in html

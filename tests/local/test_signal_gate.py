@@ -49,8 +49,9 @@ def test_a_net_sharpe_below_the_threshold_ends_in_fail_signal_and_registers_noth
     assert run.record.steps["Gate-ensemble"].properties == {"Outcome": True}
     assert run.record.steps["Gate-signal"].properties == {"Outcome": False}
     message = run.record.steps["Fail-signal"].failure_reason
-    assert message.startswith("Gate-signal failed: the ensemble's holdout long-short net Sharpe 0.2 is below "
-                              "backtest.min_net_sharpe 1.0 (IC 0.0100 RankIC 0.0100")
+    assert message.startswith("Gate-signal failed: the ensemble's holdout long-short net Sharpe 0.2 does not reach "
+                              "backtest.min_net_sharpe 1.0 (")
+    assert "(IC 0.0100 RankIC 0.0100" in message
     assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
     assert run.record.model_package_arn is None
 
@@ -76,3 +77,69 @@ def test_the_approval_listing_shows_ic_and_net_sharpe_beside_the_auc():
     summary = metrics_summary(statistics)
     assert (summary["auc"], summary["information_coefficient"], summary["long_short_net_sharpe"]) == (0.61, 0.021, -0.4)
     assert "information_coefficient" not in metrics_summary({"binary_classification_metrics": {"auc": {"value": 0.6}}})
+    # One ticker per decision time: the evaluation says null, the listing says undefined (not None, not 0).
+    from pipelines.approve import _format
+
+    undefined = metrics_summary({"binary_classification_metrics": {
+        "auc": {"value": 0.61, "standard_deviation": 0.01},
+        "long_short_net_sharpe": {"value": None, "standard_deviation": None}}})
+    assert undefined["long_short_net_sharpe"] is None and _format(undefined["long_short_net_sharpe"]) == "undefined"
+    assert _format(0.0) == "0.0000"
+
+
+def test_an_undefined_net_sharpe_is_refused_by_the_gate_with_a_message_not_a_crash(run_fake, gated_definition,
+                                                                                     tmp_path):
+    """One ticker per decision time: the ensemble writes a null net Sharpe and "undefined" in its metadata; null
+    never reaches a threshold, so Gate-signal takes its else branch and Fail-signal says why."""
+    run = run_fake(definition=gated_definition, control={"state_dir": str(tmp_path), "ensemble": {"net_sharpe": None}})
+
+    assert run.result.exit_code == 1
+    assert run.record.steps["Gate-signal"].properties == {"Outcome": False}
+    (condition,) = run.record.steps["Gate-signal"].arguments
+    assert condition["condition"]["LeftValue"] is None and condition["value"] is False
+    message = run.record.steps["Fail-signal"].failure_reason
+    assert message.startswith("Gate-signal failed: the ensemble's holdout long-short net Sharpe undefined does not "
+                              "reach backtest.min_net_sharpe 1.0")
+    assert "None" not in message and "null" not in message
+    from pipelines.local.handlers.condition import ConditionHandler
+
+    first = ConditionHandler().gate_lines(run.record.steps["Gate-signal"])[0]
+    assert first.startswith("Gate-signal: null GreaterThanOrEqualTo 1.0000") and "undefined" in first
+    assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
+    assert run.record.model_package_arn is None
+
+
+def test_an_ordering_comparison_with_a_null_operand_is_false_and_equality_still_works():
+    from pipelines.definition.conditions import condition_text, evaluate
+    from pipelines.definition.expressions import EvaluationContext
+
+    context = EvaluationContext(parameters={}, execution={})
+    for kind in ("GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo"):
+        assert evaluate({"Type": kind, "LeftValue": None, "RightValue": 0.5}, context) is False
+        assert evaluate({"Type": kind, "LeftValue": 0.5, "RightValue": None}, context) is False
+    assert evaluate({"Type": "GreaterThanOrEqualTo", "LeftValue": 0.6, "RightValue": 0.5}, context) is True
+    assert evaluate({"Type": "Equals", "LeftValue": None, "RightValue": None}, context) is True
+    assert evaluate({"Type": "Equals", "LeftValue": None, "RightValue": 0.0}, context) is False
+    text = condition_text({"Type": "GreaterThanOrEqualTo", "LeftValue": None, "RightValue": 1.0})
+    assert text.startswith("null GreaterThanOrEqualTo 1.0000") and "undefined" in text
+
+
+def test_the_backtest_plausibility_ceilings_reach_both_evaluations_from_the_horizon_entry(quick_definition,
+                                                                                          step_settings):
+    """Like max_holdout_auc: per `<bar_frequency>/<label_horizon_bars>` in leaks.plausibility, never in backtest:."""
+    from pipelines.config import ConfigError
+
+    steps = flatten_steps(quick_definition)
+    config = load_config(profile="quick")
+    entry = config.leaks.plausibility["1min/30"]
+    for name, model in (("Evaluate-xgboost", EvaluateSettings), ("BuildEnsemble", EnsembleSettings)):
+        ceiling = step_settings(steps[name].spec, model, quick_definition).backtest.plausibility
+        assert (ceiling.max_period_sharpe, ceiling.max_hit_rate, ceiling.max_annual_sharpe, ceiling.min_periods) == (
+            entry.max_period_sharpe, entry.max_hit_rate, entry.max_annual_sharpe, entry.min_periods)
+    daily = load_config(profile="daily").evaluate_settings().backtest.plausibility
+    assert daily.max_annual_sharpe == load_config(profile="daily").leaks.plausibility["1d/1"].max_annual_sharpe
+    assert daily.max_annual_sharpe is not None
+    changed = load_config(profile="quick", overrides={"leaks": {"plausibility": {"1min/30": {"max_hit_rate": 0.9}}}})
+    assert changed.evaluate_settings().backtest.plausibility.max_hit_rate == 0.9
+    with pytest.raises(ConfigError, match=r"key 'backtest.plausibility': unknown key"):
+        load_config(profile="quick", overrides={"backtest": {"plausibility": {"max_hit_rate": 0.9}}})

@@ -19,10 +19,11 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from pipelines.config import ConfigError, PipelineConfig, load_config
+from steps.common.backtest_plausibility import BacktestPlausibility
 from steps.common.errors import StepInputError
 from steps.common.settings import StepSettings, settings_from_argv
 from steps.ensemble.settings import EnsembleSettings
-from steps.evaluate.settings import EvaluateSettings, SignalSettings
+from steps.evaluate.settings import BacktestOptions, EvaluateSettings, SignalSettings
 from steps.features.settings import FeatureCommand, FeatureConfiguration, FeatureOptions, FeatureSettings, FoldSettings
 from steps.final_holdout.settings import FinalHoldoutSettings
 from steps.leaks.settings import LeakRun, LeakScreens, LeakSettings
@@ -37,7 +38,7 @@ NOT_WALKED = {FeatureSettings: "FeatureConfiguration plus what steps.features fi
 # config section (dotted path in pipeline.yaml) -> the step model it embeds
 EMBEDDED = {"features": FeatureOptions, "folds": FoldSettings, "leaks": LeakRun,
             "leaks.plausibility.1min/30": LeakScreens, "stability": StabilitySettings, "training": TrainingSettings,
-            "backtest": SignalSettings, "sentiment.finbert": FinBertScoring, "sentiment.fingpt": FinGptSettings}
+            "backtest": BacktestOptions, "sentiment.finbert": FinBertScoring, "sentiment.fingpt": FinGptSettings}
 
 
 def declared_models() -> set[type[StepSettings]]:
@@ -236,3 +237,17 @@ def test_sentiment_combine_is_the_finbert_steps_field_and_refused_at_config_load
     assert (config_field.annotation, config_field.default) == (step_field.annotation, step_field.default)
     with pytest.raises(ConfigError, match=r"key 'sentiment.combine': Input should be 'finbert', 'fingpt' or 'mean'"):
         load_config(overrides={"sentiment": {"combine": "both"}})
+
+
+def test_a_plausibility_entry_embeds_the_backtest_screen_and_refuses_with_its_bounds() -> None:
+    """The backtest's plausibility ceilings sit in each leaks.plausibility entry (per horizon, beside the AUC
+    ceiling): steps.evaluate's BacktestPlausibility field for field, refused at load with the entry's key."""
+    from pipelines.config import Plausibility
+
+    assert issubclass(Plausibility, BacktestPlausibility)
+    assert SignalSettings.model_fields["plausibility"].annotation is BacktestPlausibility
+    for name, field in leaves(BacktestPlausibility):
+        for value in bad_values(BacktestPlausibility, name, field):
+            with pytest.raises(ConfigError) as refused:
+                load_config(overrides=nest_path(f"leaks.plausibility.1min/30.{name}", value))
+            assert f"key 'leaks.plausibility.1min/30.{name}'" in str(refused.value)

@@ -60,6 +60,13 @@ def test_holdout_ic_folds_and_backtest_agree_with_the_written_predictions(model_
         assert figures["net"]["cumulative_return"] == pytest.approx(
             figures["gross"]["cumulative_return"] - figures["total_cost"])
     assert backtest["curve"]["cumulative"][-1] == pytest.approx(backtest["long_short"]["net"]["cumulative_return"])
+    # The plausibility screen judged the long-short book's net periods (the curve's, recomputed here).
+    net = np.asarray(backtest["curve"]["net"])
+    screen = backtest["plausibility"]
+    assert screen["thresholds"]["max_period_sharpe"] == 0.5 and screen["screened"][0] == "long_short"
+    assert (f"long-short net: per-period Sharpe {net.mean() / net.std(ddof=1):.2f}" in " ".join(screen["flags"])) \
+        == (net.mean() / net.std(ddof=1) > 0.5)
+    assert screen["plausible"] is (not screen["flags"])
     assert all(METADATA_VALUE.fullmatch(value) for value in written["signal_metadata"].values())
     assert report["signal_metadata"] == written["signal_metadata"]
 
@@ -107,3 +114,54 @@ def test_a_corrupt_out_of_fold_table_in_the_model_is_one_line_naming_it(model_di
     last = done.stderr.strip().splitlines()[-1]
     assert "oof_predictions.parquet cannot be read" in last and "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def _table_of(features_dir: Path, tickers: int, folder: Path) -> Path:
+    """The tiny feature table cut to its first `tickers` names (manifest relisted, as steps.features would)."""
+    shutil.copytree(features_dir, folder)
+    table = pd.read_parquet(folder / "features.parquet")
+    keep = sorted(table["ticker"].astype(str).unique())[:tickers]
+    table[table["ticker"].astype(str).isin(keep)].to_parquet(folder / "features.parquet")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = describe_files(folder, ["features.parquet", "folds.json"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_one_ticker_per_decision_time_is_null_and_undefined_never_zero(model_dir: Path, features_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    """No cross-section: no IC, no long-short book. evaluation.json says null (not 0.0 +- 0.0) and the
+    metadata says "undefined"; with two names per time the same figures are numbers."""
+    one = _table_of(features_dir, 1, tmp_path / "one")
+    run_evaluation(model_dir, one, tmp_path / "out1", "xgboost", logging.getLogger("test"), bootstrap=0)
+    written = json.loads((tmp_path / "out1" / "evaluation.json").read_text())
+    metrics = written["binary_classification_metrics"]
+    for name in ("information_coefficient", "rank_information_coefficient", "long_short_net_sharpe"):
+        assert metrics[name] == {"value": None, "standard_deviation": None}, name
+    assert written["signal_quality"]["holdout"]["ic"]["mean"] is None
+    assert written["signal_quality"]["holdout"]["ic"]["periods"] == 0
+    net = written["backtest"]["long_short"]["net"]
+    assert net["periods"] > 0 and written["backtest"]["long_short"]["held_periods"] == 0
+    assert all(net[k] is None for k in ("sharpe", "hit_rate", "max_drawdown", "cumulative_return", "mean"))
+    assert written["backtest"]["curve"]["cumulative"] == []
+    metadata = written["signal_metadata"]
+    assert (metadata["holdout_ic"], metadata["holdout_rank_ic"], metadata["holdout_net_sharpe"]) == (
+        "undefined", "undefined", "undefined")
+    assert all(METADATA_VALUE.fullmatch(value) for value in metadata.values())
+    assert "none" not in metadata["summary"]
+
+    two = _table_of(features_dir, 2, tmp_path / "two")
+    run_evaluation(model_dir, two, tmp_path / "out2", "xgboost", logging.getLogger("test"), bootstrap=0)
+    written = json.loads((tmp_path / "out2" / "evaluation.json").read_text())
+    predictions = pd.read_parquet(tmp_path / "out2" / "holdout_predictions.parquet")
+    # Two names: each time's IC is +1 or -1 (the pair ordered right or wrong), computed here by hand.
+    signs = [np.sign((rows["prediction"].iloc[0] - rows["prediction"].iloc[1])
+                     * (rows["forward_return"].iloc[0] - rows["forward_return"].iloc[1]))
+             for _, rows in predictions.groupby("ts") if len(rows) == 2]
+    signs = [s for s in signs if s != 0]
+    metric = written["binary_classification_metrics"]["information_coefficient"]
+    assert metric["value"] == pytest.approx(np.mean(signs))
+    assert metric["standard_deviation"] == pytest.approx(np.std(signs, ddof=1) / math.sqrt(len(signs)))
+    assert isinstance(written["binary_classification_metrics"]["long_short_net_sharpe"]["value"], float)
+    assert written["signal_metadata"]["holdout_ic"] == f"{np.mean(signs):.4f}"
+    assert written["signal_metadata"]["holdout_net_sharpe"] != "undefined"

@@ -146,3 +146,39 @@ def test_bad_backtest_settings_are_refused_with_the_allowed_range() -> None:
         BacktestSettings(quantile=0.7)
     with pytest.raises(ValueError, match="cost_bps"):
         BacktestSettings(cost_bps=-1)
+
+
+def test_the_plausibility_screen_flags_a_too_steady_book_and_passes_a_noisy_one() -> None:
+    from steps.common.backtest_plausibility import BacktestPlausibility, screen
+
+    ceiling = BacktestPlausibility()  # 0.5 per period, hit rate 0.75, over >= 20 periods
+    panel = _panel(periods=250, names=50, rho=0.0, seed=3)
+    settings = BacktestSettings(quantile=0.2, cost_bps=5.0)
+    foresight = run_backtest(panel["ts"], panel["ticker"], panel["ret"].to_numpy(), panel["ret"].to_numpy(), settings)
+    net = foresight.periods["long_short_net"].to_numpy()
+    per_period = net.mean() / net.std(ddof=1)  # computed here, not read from the figures
+    figures = foresight.figures()
+    assert figures["long_short"]["net"]["sharpe_per_period"] == pytest.approx(per_period)
+    verdict = screen(figures, ceiling)
+    assert verdict["plausible"] is False and verdict["screened"] == ["long_short", "market_neutral"]
+    assert f"long-short net: per-period Sharpe {per_period:.2f} is above 0.5 over 250 periods" in verdict["flags"][0]
+    assert any(f.startswith("long-short net: hit rate 1.00 is above 0.75") and "max drawdown 0" in f
+               for f in verdict["flags"])
+
+    noise = run_backtest(panel["ts"], panel["ticker"], panel["score"].to_numpy(), panel["ret"].to_numpy(), settings)
+    assert screen(noise.figures(), ceiling) == {"plausible": True, "flags": [], "note": "",
+                                                "screened": ["long_short", "market_neutral"],
+                                                "thresholds": ceiling.model_dump()}
+    # An edge a real book could have (IC ~0.05 over 50 names) is not flagged; an annual ceiling can be added.
+    modest = _panel(periods=250, names=50, rho=0.05, seed=4)
+    book = run_backtest(modest["ts"], modest["ticker"], modest["score"].to_numpy(), modest["ret"].to_numpy(), settings)
+    assert screen(book.figures(), ceiling)["plausible"] is True
+    strict = screen(foresight.figures(), BacktestPlausibility(max_annual_sharpe=5.0))
+    assert any("annualised Sharpe" in f and "above 5" in f for f in strict["flags"])
+    # Too few periods, or no book held at all (one name per time): not judged, null rather than a verdict.
+    short = panel[panel["ts"] < panel["ts"].unique()[10]]
+    few = run_backtest(short["ts"], short["ticker"], short["ret"].to_numpy(), short["ret"].to_numpy(), settings)
+    assert screen(few.figures(), ceiling)["plausible"] is None
+    alone = panel[panel["ticker"] == "T000"]
+    idle = run_backtest(alone["ts"], alone["ticker"], alone["ret"].to_numpy(), alone["ret"].to_numpy(), settings)
+    assert screen(idle.figures(), ceiling)["plausible"] is None
