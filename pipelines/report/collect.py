@@ -294,6 +294,6 @@ def final_holdout_lines(data: ReportData) -> list[str]:
     if not lines and data.lockbox:
         box = data.lockbox
         lines.append(f"final holdout sealed, not opened: {box.get('final_holdout_rows')} rows from "
-                     f"{box.get('final_holdout_start')} ({box.get('final_holdout_sessions')} sessions); no model passed "
-                     "the selection gates, so nothing was scored on it")
+                     f"{box.get('final_holdout_start')} ({box.get('final_holdout_sessions')} sessions); no model "
+                     "passed the selection gates, so nothing was scored on it")
     return lines
