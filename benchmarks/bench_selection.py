@@ -45,6 +45,12 @@ def null_quantile(positives: int, negatives: int, z: float = 1.6449) -> float:
     return 0.5 + z * math.sqrt((positives + negatives + 1) / (12.0 * positives * negatives))
 
 
+def _quiet_logger() -> logging.Logger:
+    logger = logging.getLogger("bench_selection.features")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
 def holdout_counts(config, seed: int, tickers: int) -> dict[str, tuple[int, int]]:
     """Positives and negatives of the selection and the final holdout, on a features build of one null seed."""
     import pandas as pd
@@ -65,7 +71,7 @@ def holdout_counts(config, seed: int, tickers: int) -> dict[str, tuple[int, int]
                                  params=MarketParams().with_signal(0.0))
         write_market(market, root / "data")
         run_features(root / "data" / "bars", root / "data" / "tweets", root / "features", config.feature_settings(),
-                     universe=root / "universe.csv", logger=logging.getLogger("bench"))
+                     universe=root / "universe.csv", logger=_quiet_logger())
         table = load_feature_table(root / "features")
         counts = {}
         for name, mask in (("selection", holdout_mask), ("final", final_holdout_mask)):
