@@ -127,6 +127,11 @@ class Gates(_Strict):
     min_ensemble_auc: float = Field(ge=0.5, le=1.0)
     # Gate-final: the final holdout (the lockbox) AUC of the model about to be registered (steps.final_holdout)
     min_final_auc: float = Field(ge=0.5, le=1.0)
+    # Optional, off (null) by default like backtest.min_net_sharpe: Gate-final also requires the selection holdout's
+    # deflated Sharpe ratio >= min_dsr and the probability of backtest overfitting <= max_pbo (an undefined figure
+    # fails the condition). Definition-time literals: changing them means publishing again.
+    min_dsr: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_pbo: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tuning_attempts: int = Field(ge=1, le=3)  # the mission: re-tuning at most 3 attempts
     # steps.ensemble's `margin` (its model declares the default and bounds): ensemble AUC >= best single AUC - margin
     ensemble_margin: Annotated[float, EnsembleSettings.model_fields["margin"]]

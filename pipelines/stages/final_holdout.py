@@ -87,21 +87,35 @@ def build_final_holdout_step(ctx: StageContext, round_: ModelRound, ensemble_uri
     return FinalHoldout(ctx.processing_step(name, step_args, [evaluation]), evaluation)
 
 
+DSR_PATH = "selection.selection_holdout.dsr.dsr"
+PBO_PATH = "selection.pbo.pbo"
+
+
 def build_final_gate(ctx: StageContext, round_: ModelRound, final: FinalHoldout, if_steps: list) -> ConditionStep:
-    """Gate-final[-r]: the lockbox AUC within [MinFinalAUC, the horizon's ceiling], else Fail-final[-r]."""
+    """Gate-final[-r]: the lockbox AUC within [MinFinalAUC, the horizon's ceiling], and with `gates.min_dsr` /
+    `gates.max_pbo` set the selection statistics too; else Fail-final[-r]."""
     auc = final.get(AUC_JSON_PATH)
+    gates = ctx.config.gates
     ceiling = ctx.config.plausibility.max_holdout_auc
+    conditions = [ConditionGreaterThanOrEqualTo(left=auc, right=ctx.params.min_final_auc),
+                  ConditionLessThanOrEqualTo(left=auc, right=ceiling)]
+    optional = ""
+    if gates.min_dsr is not None:
+        conditions.append(ConditionGreaterThanOrEqualTo(left=final.get(DSR_PATH), right=float(gates.min_dsr)))
+        optional += f", the deflated Sharpe ratio must reach gates.min_dsr {gates.min_dsr!r}"
+    if gates.max_pbo is not None:
+        conditions.append(ConditionLessThanOrEqualTo(left=final.get(PBO_PATH), right=float(gates.max_pbo)))
+        optional += f", the probability of backtest overfitting must stay <= gates.max_pbo {gates.max_pbo!r}"
     message = Join(on="", values=[
         f"Gate-final{round_.suffix} failed: the final holdout (the lockbox, scored once after the rounds) AUC ",
         auc, " must reach MinFinalAUC ", ctx.params.min_final_auc,
-        f" and stay <= the plausible ceiling {ceiling}; the selection holdout said ",
+        f" and stay <= the plausible ceiling {ceiling}{optional}; the selection holdout said ",
         final.get("final_metadata.selection_auc"), " after ", final.get("final_metadata.looks"),
         " looks, so nothing is registered (", final.get(SUMMARY_PATH), ")",
     ])
     return ConditionStep(
         name=f"Gate-final{round_.suffix}",
-        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=ctx.params.min_final_auc),
-                    ConditionLessThanOrEqualTo(left=auc, right=ceiling)],
+        conditions=conditions,
         if_steps=if_steps,
         else_steps=[FailStep(name=f"Fail-final{round_.suffix}", error_message=message)],
     )

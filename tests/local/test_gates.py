@@ -240,3 +240,35 @@ def test_the_lockbox_is_staged_for_final_holdout_only_after_every_round_gate(run
     readers_of_full_table = {d for uri, d, _ in staged if uri.startswith(features)}
     assert readers_of_full_table and all(("leak" in d.lower() or "seal" in d.lower()) for d in readers_of_full_table)
     assert any(uri.startswith(sealed) for uri, _, _ in staged)
+
+
+@pytest.mark.parametrize(("knobs", "passes"), [({"pbo": 0.2, "dsr": 0.9}, True), ({"pbo": 0.7}, False),
+                                               ({"dsr": 0.3}, False), ({"dsr": None}, False)])
+def test_the_optional_selection_statistics_gate_refuses_overfit_or_undefined(run_fake, tmp_path, knobs, passes):
+    """gates.max_pbo / gates.min_dsr (off by default) join Gate-final; an undefined DSR (null) never passes."""
+    config = load_config(profile="quick", overrides={"algorithms": ALGORITHMS,
+                                                     "gates": {"max_pbo": 0.5, "min_dsr": 0.5}})
+    definition, _ = build_definition(config)
+    run = run_fake(definition=definition, control={"state_dir": str(tmp_path), **knobs}, max_trials=2)
+    assert run.record.steps["Gate-final"].properties == {"Outcome": passes}
+    if passes:
+        assert run.status("Register-RegisterModel") == "Succeeded"
+    else:
+        message = run.record.steps["Fail-final"].failure_reason
+        assert "the deflated Sharpe ratio must reach gates.min_dsr 0.5" in message
+        assert "the probability of backtest overfitting must stay <= gates.max_pbo 0.5" in message
+        assert run.status("Register-RegisterModel") == "Skipped"
+
+
+def test_without_the_optional_statistics_gate_gate_final_holds_the_auc_only(zoo_definition):
+    steps = {s["Name"]: s for s in _walk(zoo_definition["Steps"])}
+    assert len(steps["Gate-final"]["Arguments"]["Conditions"]) == 2
+
+
+def _walk(steps: list) -> list:
+    found = []
+    for step in steps:
+        found.append(step)
+        arguments = step.get("Arguments", {})
+        found += _walk(arguments.get("IfSteps", [])) + _walk(arguments.get("ElseSteps", []))
+    return found
