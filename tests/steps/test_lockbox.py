@@ -195,3 +195,18 @@ def test_a_tuning_job_that_completed_more_trials_than_were_found_is_refused(
     with pytest.raises(StepInputError, match="completed 3 trials but 1 archives were found"):
         run_evaluation(staged, chain["sealed"], tmp_path / "out", "xgboost", LOG, bootstrap=0,
                        trials=TrialsInput(trials, None, "round-2", completed=3))
+
+
+def test_the_final_step_refuses_features_that_were_never_sealed_or_a_lockbox_of_other_features(
+        chain: dict[str, Path], features_dir: Path, tmp_path: Path) -> None:
+    """Hostile wiring: the unsealed table (it holds the lockbox rows the rounds would have seen) and a lockbox
+    sealed from another table are refused before anything is scored."""
+    ensemble = tmp_path / "ensemble"
+    ensemble.mkdir()
+    (ensemble / "model.tar.gz").write_bytes(b"")
+    (ensemble / "evaluation.json").write_text("{}")
+    with pytest.raises(StepInputError, match="the features hold final-holdout rows: they were never sealed"):
+        run_final_holdout(ensemble, chain["features"], chain["lockbox"], None, tmp_path / "out", LOG)
+    with pytest.raises(StepInputError, match="the lockbox was not sealed from these features"):
+        run_final_holdout(ensemble, features_dir, chain["lockbox"], None, tmp_path / "out", LOG)
+    assert not (tmp_path / "out").exists()  # nothing written
