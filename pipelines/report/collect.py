@@ -216,6 +216,14 @@ def feature_notes(manifest: dict[str, Any]) -> list[str]:
     coverage = manifest.get("fold_coverage") or {}
     if coverage.get("note"):
         notes.append(str(coverage["note"]))
+    engagement = _dict(manifest.get("engagement"))
+    late = _number(engagement.get("neutralised_late")) or 0
+    unknown = _number(engagement.get("neutralised_unknown")) or 0
+    if late or unknown:
+        total = late + unknown + (_number(engagement.get("used")) or 0)
+        notes.append(f"{int(late + unknown)} of {int(total)} tweets are unweighted in sent_*: their engagement counts "
+                     f"were read after the tweet could first be used ({int(late)}) or at an unknown time "
+                     f"({int(unknown)}; docs/data.md, \"When the engagement counts were read\")")
     return notes
 
 

@@ -126,3 +126,12 @@ def test_the_page_prints_each_rounds_own_fold_aucs_and_what_the_features_left_ou
     notes = feature_notes(json.loads(store.objects["s3://b/f/manifest.json"]))
     assert notes[0] == "the bars have no volume: 2 features that need them were dropped (volume_z_5, vwap_dev_5)"
     assert all(note in html for note in notes)
+
+
+def test_unweighted_tweets_are_a_feature_note_of_the_page_and_the_summary() -> None:
+    """Engagement read after the fact (issue 30): the manifest's counts become one note; none when all weighted."""
+    late = {"engagement": {"used": 90, "neutralised_late": 7, "neutralised_unknown": 3}}
+    assert feature_notes(late) == [
+        "10 of 100 tweets are unweighted in sent_*: their engagement counts were read after the tweet could first be "
+        'used (7) or at an unknown time (3; docs/data.md, "When the engagement counts were read")']
+    assert feature_notes({"engagement": {"used": 90, "neutralised_late": 0, "neutralised_unknown": 0}}) == []
