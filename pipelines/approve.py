@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _format(value, digits: int = 4) -> str:
+def listing_cell(value, digits: int = 4) -> str:
     """A listing cell; null (an IC or net Sharpe with no cross-section, steps/evaluate/signal.py) is undefined."""
     if value is None:
         return "undefined"
@@ -69,9 +69,10 @@ def list_packages(env, group: str, include_all: bool, as_json: bool) -> int:
         m = row["metrics"]
         created = (row["created"] or "")[:19]
         print(f"{row['version']:>7}  {row['status']:<22}{created:<21}{m.get('algorithm') or '?':<10}"
-              f"{_format(m.get('auc', '-')):>8}{_format(m.get('auc_sd', '-')):>8}"
-              f"{_format(m.get('best_single_auc', '-')):>13}{_format(m.get('beats_best_single', '-')):>7}"
-              f"{_format(m.get('information_coefficient', '-')):>8}{_format(m.get('long_short_net_sharpe', '-')):>8}  "
+              f"{listing_cell(m.get('auc', '-')):>8}{listing_cell(m.get('auc_sd', '-')):>8}"
+              f"{listing_cell(m.get('best_single_auc', '-')):>13}{listing_cell(m.get('beats_best_single', '-')):>7}"
+              f"{listing_cell(m.get('information_coefficient', '-')):>8}"
+              f"{listing_cell(m.get('long_short_net_sharpe', '-')):>8}  "
               f"{m.get('holdout', 'no metrics found')}")
     return 0
 

@@ -78,13 +78,14 @@ def test_the_approval_listing_shows_ic_and_net_sharpe_beside_the_auc():
     assert (summary["auc"], summary["information_coefficient"], summary["long_short_net_sharpe"]) == (0.61, 0.021, -0.4)
     assert "information_coefficient" not in metrics_summary({"binary_classification_metrics": {"auc": {"value": 0.6}}})
     # One ticker per decision time: the evaluation says null, the listing says undefined (not None, not 0).
-    from pipelines.approve import _format
+    from pipelines.approve import listing_cell
 
     undefined = metrics_summary({"binary_classification_metrics": {
         "auc": {"value": 0.61, "standard_deviation": 0.01},
         "long_short_net_sharpe": {"value": None, "standard_deviation": None}}})
-    assert undefined["long_short_net_sharpe"] is None and _format(undefined["long_short_net_sharpe"]) == "undefined"
-    assert _format(0.0) == "0.0000"
+    sharpe = undefined["long_short_net_sharpe"]
+    assert sharpe is None and listing_cell(sharpe) == "undefined"
+    assert listing_cell(0.0) == "0.0000"
 
 
 def test_an_undefined_net_sharpe_is_refused_by_the_gate_with_a_message_not_a_crash(run_fake, gated_definition,
