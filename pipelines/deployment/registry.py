@@ -101,6 +101,10 @@ def read_statistics(artifacts, package: Package) -> dict[str, Any] | None:
         return None
 
 
+def _figure(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) and not isinstance(value, bool) else "undefined"
+
+
 def metrics_summary(statistics: dict[str, Any] | None) -> dict[str, Any]:
     """The figures a reviewer approves on: holdout AUC (± sd), accuracy, log loss, IC and the long-short net
     Sharpe of the backtest (where the evaluation has them), and the ensemble's clause."""
@@ -116,7 +120,14 @@ def metrics_summary(statistics: dict[str, Any] | None) -> dict[str, Any]:
     holdout = statistics.get("holdout", {})
     start, end = str(holdout.get("start", "?"))[:10], str(holdout.get("end", "?"))[:10]
     summary["holdout"] = f"{start}..{end} ({holdout.get('rows')} rows)"
-    ensemble = statistics.get("ensemble")
+    selection = statistics.get("selection_holdout")
+    if isinstance(selection, dict):  # a final-holdout evaluation (the lockbox): what selected it, beside it
+        looks = (statistics.get("selection") or {}).get("looks") or {}
+        summary["selection_auc"] = (selection.get("auc") or {}).get("value")
+        summary["looks"] = looks.get("n")
+        summary["holdout"] = (f"final holdout {summary['holdout']}; selection holdout AUC "
+                              f"{_figure(summary['selection_auc'])} after {looks.get('n', '?')} looks")
+    ensemble = statistics.get("ensemble") or (selection or {}).get("ensemble")
     if isinstance(ensemble, dict):
         summary.update({"best_single_auc": ensemble.get("best_single_auc"),
                         "best_single_algorithm": ensemble.get("best_single_algorithm"),

@@ -63,6 +63,7 @@ def selection_view(evaluation: dict[str, Any]) -> dict[str, Any]:
         "holdout": evaluation.get("holdout"),
         "long_short_net": (backtest.get("long_short") or {}).get("net"),
         "signal_metadata": evaluation.get("signal_metadata"),
+        "ensemble": evaluation.get("ensemble"),  # the ensemble's clause, judged on this holdout by Gate-ensemble
     }
 
 

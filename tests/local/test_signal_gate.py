@@ -144,3 +144,21 @@ def test_the_backtest_plausibility_ceilings_reach_both_evaluations_from_the_hori
     assert changed.evaluate_settings().backtest.plausibility.max_hit_rate == 0.9
     with pytest.raises(ConfigError, match=r"key 'backtest.plausibility': unknown key"):
         load_config(profile="quick", overrides={"backtest": {"plausibility": {"max_hit_rate": 0.9}}})
+
+
+def test_the_approval_listing_of_a_final_holdout_evaluation_says_what_selected_it():
+    """Issue 30: the registered statistics are the lockbox's; the listing shows the selection holdout's AUC and the
+    looks beside them, and the ensemble's clause from the selection holdout."""
+    from pipelines.deployment.registry import metrics_summary
+
+    final = {"binary_classification_metrics": {"auc": {"value": 0.58, "standard_deviation": 0.01}},
+             "algorithm": "ensemble",
+             "holdout": {"start": "2025-03-01T14:45:00+00:00", "end": "2025-03-10T19:15:00+00:00", "rows": 900},
+             "selection_holdout": {"auc": {"value": 0.63}, "ensemble": {"best_single_auc": 0.62,
+                                                                        "beats_best_single": True}},
+             "selection": {"looks": {"n": 13}}}
+    summary = metrics_summary(final)
+    assert summary["auc"] == 0.58 and summary["selection_auc"] == 0.63 and summary["looks"] == 13
+    assert summary["holdout"] == ("final holdout 2025-03-01..2025-03-10 (900 rows); selection holdout AUC 0.6300 "
+                                  "after 13 looks")
+    assert summary["best_single_auc"] == 0.62 and summary["beats_best_single"] is True
