@@ -158,3 +158,11 @@ def test_plausibility_keys_name_a_frequency_and_a_horizon(tmp_path):
     path = _write_config(tmp_path, misnamed)
     with pytest.raises(ConfigError, match=r"key 'leaks.plausibility': entry 'daily': keys are '<bar_frequency>/"):
         load_config(path)
+
+
+def test_the_pipeline_refuses_a_configuration_without_a_lockbox() -> None:
+    """Register requires the final holdout's gate (docs/training.md, "Two holdouts"): no lockbox, no pipeline."""
+    with pytest.raises(ConfigError, match="final_holdout_days must be >= 1"):
+        load_config(overrides={"folds": {"final_holdout_days": 0}})
+    assert load_config(profile="quick").folds.final_holdout_days == 8
+    assert load_config(profile="daily").folds.final_holdout_days == 252
