@@ -467,6 +467,16 @@ class PipelineConfig(_Strict):
         """What the config sets of steps.ensemble's settings: the gate's margin and the backtest."""
         return EnsembleSettings(margin=self.gates.ensemble_margin, backtest=self.signal_settings())
 
+    def unpassable_gates(self) -> list[str]:
+        """The AUC gates set above the horizon's plausible ceiling: Gate-plausible stops every AUC above it first, so
+        such a gate can never pass (the daily profile's MinEnsembleAUC 0.62 against its 0.60: by design, nothing is
+        registered on next-session index direction; said before a run, not refused)."""
+        ceiling = self.plausibility.max_holdout_auc
+        return [f"gates.{name} {getattr(self.gates, name)} is above the plausible ceiling {ceiling} "
+                f"(leaks.plausibility {horizon_key(self.features)} max_holdout_auc): no model can pass it"
+                for name in ("min_model_auc", "min_ensemble_auc", "min_final_auc")
+                if getattr(self.gates, name) > ceiling]
+
     def final_holdout_settings(self) -> FinalHoldoutSettings:
         """What the config sets of steps.final_holdout's settings: this horizon's ceiling and the backtest."""
         return FinalHoldoutSettings(suspicious_auc=self.plausibility.max_holdout_auc, backtest=self.signal_settings())

@@ -23,14 +23,15 @@ INSTANCE_TYPE = "instance_type"  # policy: held to security.allowed_instance_typ
 APPROVAL = "approval"  # policy: Approved at start only where the config approves every run
 APPROVED = "Approved"
 DATA_URL = "data_url"  # policy: an s3:// URI by S3's rules; file:// only where a local run links the folder
+AUC_GATE = "auc_gate"  # policy: a holdout AUC threshold at most the horizon's plausible ceiling (else unpassable)
 
 _ROWS = (  # Name, PipelineParameters field, Type, config key (default and bounds), policy, step setting
     ("InputDataUrl", "input_data_url", "String", "data.input_data_url", DATA_URL, None),
     ("TweetsDataUrl", "tweets_data_url", "String", "data.tweets_data_url", DATA_URL, None),
     ("IncludeSentiment", "include_sentiment", "Boolean", "features.include_sentiment", "", "include_sentiment"),
-    ("MinModelAUC", "min_model_auc", "Float", "gates.min_model_auc", "", None),
-    ("MinEnsembleAUC", "min_ensemble_auc", "Float", "gates.min_ensemble_auc", "", None),
-    ("MinFinalAUC", "min_final_auc", "Float", "gates.min_final_auc", "", None),
+    ("MinModelAUC", "min_model_auc", "Float", "gates.min_model_auc", AUC_GATE, None),
+    ("MinEnsembleAUC", "min_ensemble_auc", "Float", "gates.min_ensemble_auc", AUC_GATE, None),
+    ("MinFinalAUC", "min_final_auc", "Float", "gates.min_final_auc", AUC_GATE, None),
     ("ModelApprovalStatus", "model_approval_status", "String", "registry.approval_status", APPROVAL, None),
     ("MaxTuningJobs", "max_tuning_jobs", "Integer", "tuning.max_jobs", "", None),
     ("MaxParallelJobs", "max_parallel_jobs", "Integer", "tuning.max_parallel_jobs", "", None),
@@ -50,7 +51,7 @@ class ParameterSpec:
     attribute: str  # the PipelineParameters field a stage reads
     kind: str  # the definition's Type: String, Integer, Float, Boolean
     source: str  # the config key that sets its default, and whose bounds hold a value given at start
-    policy: str = ""  # INSTANCE_TYPE, APPROVAL, DATA_URL or "" (none)
+    policy: str = ""  # INSTANCE_TYPE, APPROVAL, DATA_URL, AUC_GATE or "" (none)
     setting: str | None = None  # the step setting it sets at run time (its own flag beside --settings)
     minimum: float | None = None
     maximum: float | None = None
@@ -118,6 +119,9 @@ class ParameterPolicy:
     # a data URL may be file:// (a local run links the folder into its store); False for what is published
     # (upsert, lint): a SageMaker job reads s3:// only
     local_folders: bool = False
+    # the horizon's plausible ceiling (leaks.plausibility max_holdout_auc): an AUC gate above it can never pass,
+    # since Gate-plausible refuses every AUC above the ceiling before the gate reads it
+    auc_ceiling: float | None = None
 
     @classmethod
     def from_config(cls, config: PipelineConfig, *, local_folders: bool = False) -> ParameterPolicy:
@@ -125,12 +129,31 @@ class ParameterPolicy:
             allowed_instance_types=tuple(config.security.allowed_instance_types),
             approved_at_start=config.registry.approval_status == APPROVED,
             local_folders=local_folders,
+            auc_ceiling=config.plausibility.max_holdout_auc,
         )
 
     @classmethod
     def from_definition(cls, definition: dict[str, Any], *, local_folders: bool = False) -> ParameterPolicy:
-        """Without a config (a bare definition): Approved only where the definition's default is Approved."""
+        """Without a config (a bare definition): Approved only where the definition's default is Approved; the AUC
+        ceiling as Gate-plausible holds it (a literal of the definition)."""
         defaults = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters", [])}
         approval = [spec.name for spec in PARAMETERS.values() if spec.policy == APPROVAL]
         return cls(approved_at_start=any(defaults.get(name) == APPROVED for name in approval),
-                   local_folders=local_folders)
+                   local_folders=local_folders, auc_ceiling=_plausible_ceiling(definition.get("Steps", [])))
+
+
+def _plausible_ceiling(steps: list[Any]) -> float | None:
+    """The number Gate-plausible holds every holdout AUC to (pipelines/stages/plausibility.py), if any."""
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        arguments = step.get("Arguments") or {}
+        if step.get("Name") == "Gate-plausible":
+            for condition in arguments.get("Conditions") or []:
+                right = condition.get("RightValue") if isinstance(condition, dict) else None
+                if isinstance(right, int | float) and not isinstance(right, bool):
+                    return float(right)
+        found = _plausible_ceiling([*(arguments.get("IfSteps") or []), *(arguments.get("ElseSteps") or [])])
+        if found is not None:
+            return found
+    return None

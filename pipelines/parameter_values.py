@@ -18,7 +18,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pipelines.parameter_table import APPROVAL, APPROVED, DATA_URL, INSTANCE_TYPE, PARAMETERS, ParameterPolicy
+from pipelines.parameter_table import (
+    APPROVAL,
+    APPROVED,
+    AUC_GATE,
+    DATA_URL,
+    INSTANCE_TYPE,
+    PARAMETERS,
+    ParameterPolicy,
+)
 from steps.common.names import s3_uri_error
 
 
@@ -79,6 +87,15 @@ def parameter_value_error(name: str, value: Any, policy: ParameterPolicy) -> str
         return f"{prefix}: allowed values are {', '.join(rule.values)}"
     if rule.pattern and not re.match(rule.pattern, str(value)):
         return f"{prefix}: expected a value {rule.describe()} ({rule.source}'s pattern)"
+    if rule.policy == AUC_GATE and policy.auc_ceiling is not None:
+        try:
+            threshold = float(value)
+        except (TypeError, ValueError):
+            threshold = None
+        if threshold is not None and threshold > policy.auc_ceiling:
+            return (f"{prefix}: above the horizon's plausible ceiling {policy.auc_ceiling:g} (leaks.plausibility "
+                    f"max_holdout_auc): Gate-plausible stops every AUC above it first, so no model could ever pass; "
+                    f"use a value <= {policy.auc_ceiling:g}")
     if rule.policy == DATA_URL:
         refused = data_url_error(str(value), policy)
         if refused:

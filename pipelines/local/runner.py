@@ -57,7 +57,7 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
     options.region = config.pipeline.region
     if options.max_parallel_steps is None:  # the pipeline's ParallelismConfiguration, as `upsert` publishes it
         options.max_parallel_steps = config.pipeline.max_parallel_steps
-    from pipelines.parameter_table import ParameterPolicy
+    from pipelines.parameter_table import PARAMETERS, ParameterPolicy
 
     if options.parameter_policy is None:  # --param values are held to this config's allowlist and approval policy
         options.parameter_policy = ParameterPolicy.from_config(config, local_folders=True)  # links file://
@@ -71,6 +71,10 @@ def run_config(config: PipelineConfig, options: RunOptions, after_step=None) -> 
     settings = sample_data_settings(config)
 
     def prepare(run: PipelineExecution) -> None:
+        given = {PARAMETERS[name].source for name in options.parameters if name in PARAMETERS}  # --param wins
+        for warning in config.unpassable_gates():
+            if warning.split(" ", 1)[0] not in given:
+                options.echo(f"warning: {warning}")
         if settings and config.sample_data and settings["days"] > config.sample_data.days:
             options.echo(
                 f"sample data, if generated: {settings['days']} sessions, not sample_data.days "

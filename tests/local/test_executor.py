@@ -66,7 +66,7 @@ def test_runs_exactly_the_definitions_steps_in_dag_order(run_fake, quick_definit
 
 
 def test_gate_above_the_auc_ends_in_the_fail_step_and_registers_nothing(run_fake, tmp_path):
-    run = run_fake(parameters={"MinModelAUC": "0.99"})
+    run = run_fake(parameters={"MinModelAUC": "0.7"})  # the ceiling: above it is refused (test_parameter_policy)
 
     assert run.result.exit_code == 1
     for gate in ("Gate-models", "Gate-models-2", "Gate-models-3"):
@@ -74,7 +74,7 @@ def test_gate_above_the_auc_ends_in_the_fail_step_and_registers_nothing(run_fake
         assert run.record.steps[gate].properties == {"Outcome": False}
     assert run.status("Fail-models") == "Failed"
     message = run.record.steps["Fail-models"].failure_reason
-    assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.99")
+    assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.7")
     assert " xgboost 0.6" in message
     assert run.record.failure_reason == f"Fail-models: {message}"
     assert run.status("Register-RegisterModel") == "Skipped"

@@ -163,3 +163,28 @@ def test_upsert_start_approved_is_allowed_where_the_config_approves(aws_endpoint
     sagemaker = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=aws_endpoint)
     executions = sagemaker.list_pipeline_executions(PipelineName="conviction-direction")
     assert len(executions["PipelineExecutionSummaries"]) == 1
+
+
+def test_an_auc_gate_above_the_plausible_ceiling_is_refused_before_any_round_runs() -> None:
+    """Issue 31: MinModelAUC=0.99 could never pass: Gate-plausible stops every AUC above 0.70 first. Refused in one
+    line at start (from the config or from the definition's own Gate-plausible), and in the config itself."""
+    from pipelines.config import load_config
+    from pipelines.local.runner import build_definition
+
+    config = load_config(profile="quick")
+    for policy in (ParameterPolicy.from_config(config), ParameterPolicy.from_definition(build_definition(config)[0])):
+        assert policy.auc_ceiling == 0.7
+        for name in ("MinModelAUC", "MinEnsembleAUC", "MinFinalAUC"):
+            refused = parameter_value_error(name, "0.99", policy)
+            assert refused == (f"--param {name}=0.99: above the horizon's plausible ceiling 0.7 (leaks.plausibility "
+                               "max_holdout_auc): Gate-plausible stops every AUC above it first, so no model could "
+                               "ever pass; use a value <= 0.7")
+            assert parameter_value_error(name, "0.7", policy) is None
+    daily = ParameterPolicy.from_config(load_config(profile="daily"))
+    assert parameter_value_error("MinModelAUC", "0.65", daily) is not None  # daily's ceiling is 0.60
+    # a configured default above the ceiling is said before a run, not refused: the daily profile's ensemble gate
+    # (the mission's 0.62) is above its ceiling (0.60) by design: nothing is registered on next-session direction
+    assert load_config(profile="daily").unpassable_gates() == [
+        "gates.min_ensemble_auc 0.62 is above the plausible ceiling 0.6 (leaks.plausibility 1d/1 max_holdout_auc): "
+        "no model can pass it"]
+    assert config.unpassable_gates() == []
