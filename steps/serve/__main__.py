@@ -20,15 +20,7 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.errors import StepConfigError
 from steps.common.logging import get_logger
-from steps.serve.model import load_artifact
-from steps.serve.server import (
-    DEFAULT_IDLE_TIMEOUT_S,
-    DEFAULT_REQUEST_TIMEOUT_S,
-    DEFAULT_WORKERS,
-    ServingServer,
-    ServingState,
-    listen,
-)
+from steps.serve.defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_WORKERS
 
 PORT_VARIABLE = "SAGEMAKER_BIND_TO_PORT"
 
@@ -62,6 +54,8 @@ def count(text: str) -> int:
 
 
 def _listen(args: argparse.Namespace) -> socket.socket:
+    from steps.serve.server import listen
+
     try:
         return listen(args.host, args.port)
     except (OSError, OverflowError) as exc:
@@ -94,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.port = _port(args.port, "--port")
     else:
         args.port = _port(os.environ.get(PORT_VARIABLE, "8080"), PORT_VARIABLE)
+    # after parsing: --help answers without numpy and pandas
+    from steps.serve.model import load_artifact
+    from steps.serve.server import ServingServer, ServingState
+
     logger = get_logger("serve", args.log_format)
     # Signals first: a SIGTERM while the model loads (or before serve_forever runs) ends the server cleanly,
     # with the extracted model removed, instead of killing it mid-load or being lost.
