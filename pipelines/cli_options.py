@@ -95,13 +95,16 @@ class _ProfileOption(argparse.Action):
     another --config has its own profiles, and `load_config` refuses an unknown one naming them."""
 
     def __init__(self, option_strings, dest, **kwargs) -> None:
+        self._help: str | None = None
         super().__init__(option_strings, dest, **kwargs)
 
     @property
     def help(self) -> str:  # type: ignore[override]
-        names = default_profiles()
-        listed = ", ".join(names) if names else "none readable"
-        return f"a named override set in the config; configs/pipeline.yaml has: {listed}"
+        if self._help is None:  # argparse reads it several times while it formats the help: read the YAML once
+            names = default_profiles()
+            listed = ", ".join(names) if names else "none readable"
+            self._help = f"a named override set in the config; configs/pipeline.yaml has: {listed}"
+        return self._help
 
     @help.setter
     def help(self, _value: str | None) -> None:
