@@ -24,8 +24,7 @@ from typing import Any
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
-
-NAMESPACE = "Conviction/Live"
+from steps.live.names import NAMESPACE
 
 
 def __getattr__(name: str) -> Any:

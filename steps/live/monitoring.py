@@ -19,7 +19,7 @@ from steps.common.errors import StepError, StepInputError
 from steps.evaluate.metrics import point_metrics
 from steps.features.build import build_features
 from steps.features.settings import FeatureSettings
-from steps.live.monitor import NAMESPACE
+from steps.live.names import NAMESPACE
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4
