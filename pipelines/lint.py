@@ -354,9 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         options = resolve_legacy_options(args)
-        log = get_logger("lint", args.log_format)
-        for note in options.notes:  # what each old word did to the definition, as upsert says it
-            log.info(note)
         overrides = deep_merge(options.overrides, config_overrides(args.set))
         config = load_config(args.config or DEFAULT_CONFIG, profile=args.profile, overrides=overrides or None)
         if args.definition:
@@ -370,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, ParameterValueError, OSError, json.JSONDecodeError) as exc:
         print(f"lint: {exc}", file=sys.stderr)
         return 2
+    log = get_logger("lint", args.log_format)
+    for note in options.notes:  # what each old word did to the definition, as upsert says it (a refusal stays one line)
+        log.info(note)
     violations = lint_definition(definition, config, given)
     for violation in violations:
         print(violation)
