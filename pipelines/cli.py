@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import runpy
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,12 @@ def run_command(command: Command, arguments: Sequence[str]) -> int:
     saved = sys.argv
     sys.argv = [command.module, *arguments]
     try:
-        runpy.run_module(command.module, run_name="__main__", alter_sys=True)
+        with warnings.catch_warnings():
+            # Called in a process that already imported the module (a test, a notebook), runpy warns that it runs a
+            # second copy as __main__: that copy is what `python -m` runs, so the warning says nothing here.
+            warnings.filterwarnings("ignore", message=r".*found in sys\.modules after import of package",
+                                    category=RuntimeWarning)
+            runpy.run_module(command.module, run_name="__main__", alter_sys=True)
     except SystemExit as stop:
         if stop.code is None:
             return 0
