@@ -1,15 +1,19 @@
 """How long `--help` takes for every CLI, and `pipelines.lint --definition` on the fullest definition
 (prints figures; asserts nothing).
 
-    .venv/bin/python benchmarks/bench_cli_help.py [--rounds 5]
+    .venv/bin/python benchmarks/bench_cli_help.py [--rounds 3] [--no-lint-definition]
 
-Each command runs as a user runs it (`python -m <module> --help`, a new interpreter each time), in
-interleaved rounds; best and median wall per command. Beside them, in the same run: the bare interpreter
-(`python -c pass`, the floor) and `python -c "import sagemaker"` (what every CLI paid before the SDK was
-imported late). `pipelines.lint --definition` lints a prebuilt definition of the fullest config (every
-algorithm, per-sector models, both sentiment jobs, stability with RFE, a backtest gate, KMS and a VPC),
-built once before the rounds: it reads JSON, loads no SageMaker SDK. The target is 1 s on a quiet machine,
-for each; the load average is printed with the figures.
+Every CLI is every command `conviction` dispatches to (pipelines/cli.py `COMMANDS`, which
+tests/pipelines/test_cli_help.py holds to every `__main__` in the tree), plus `conviction --help` itself. Each
+runs as a user runs it (`python -m <module> --help`, a new interpreter each time, this interpreter: run it with
+the venv's), in interleaved rounds; the median and the best wall time per command. Beside them, in the same run:
+the bare interpreter (`python -c pass`, the floor: what no CLI can beat) and `python -c "import sagemaker"`
+(what every pipelines CLI paid before the SDK was imported late). `pipelines.lint --definition` lints a prebuilt
+definition of the fullest config (every algorithm, per-sector models, both sentiment jobs, stability with RFE, a
+backtest gate, KMS and a VPC), built once before the rounds: it reads JSON, loads no SageMaker SDK.
+
+The target is 1 s for each on a quiet machine; the load average (1 min) is printed before and after, since on
+a loaded machine every figure, the floor included, grows with it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipelines.cli import COMMANDS  # noqa: E402  (light: the list of commands, no command imported)
+
 LINT_DEFINITION = "pipelines.lint --definition (fullest)"
+FLOOR = "(floor) python -c pass"
 # The fullest definition: every optional stage on (the issue-27 snapshot's FULL overrides).
 FULLEST: dict[str, Any] = {
     "algorithms": ["xgboost", "catboost", "lightgbm", "gru"],
@@ -41,18 +50,15 @@ FULLEST: dict[str, Any] = {
         "network_isolation": True,
     },
 }
-COMMANDS = {
-    "pipelines.run": ["-m", "pipelines.run", "--help"],
-    "pipelines.upsert": ["-m", "pipelines.upsert", "--help"],
-    "pipelines.lint": ["-m", "pipelines.lint", "--help"],
-    "pipelines.approve": ["-m", "pipelines.approve", "--help"],
-    "pipelines.deploy": ["-m", "pipelines.deploy", "--help"],
-    "pipelines.report": ["-m", "pipelines.report", "--help"],
-    "pipelines.emulator": ["-m", "pipelines.emulator", "--help"],
-    "pipelines.experiments.sentiment_uplift": ["-m", "pipelines.experiments.sentiment_uplift", "--help"],
-    "(floor) python -c pass": ["-c", "pass"],
-    "(peer) import sagemaker": ["-c", "import sagemaker"],
-}
+
+
+def help_commands() -> dict[str, list[str]]:
+    """Label -> interpreter arguments: every CLI's --help, conviction's, the floor and the SDK import."""
+    commands = {command.module: ["-m", command.module, "--help"] for command in COMMANDS}
+    commands["conviction --help (pipelines.cli)"] = ["-m", "pipelines.cli", "--help"]
+    commands[FLOOR] = ["-c", "pass"]
+    commands["(peer) import sagemaker"] = ["-c", "import sagemaker"]
+    return commands
 
 
 def one(arguments: list[str]) -> float:
@@ -87,22 +93,30 @@ def count_steps(steps: list[dict[str, Any]]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-lint-definition", action="store_true", help="skip building the fullest definition")
     args = parser.parse_args()
+    commands = help_commands()
     with tempfile.TemporaryDirectory() as folder:
-        fullest = build_fullest(Path(folder))
-        steps = count_steps(json.loads(fullest.read_text())["Steps"])
-        print(f"fullest definition: {fullest.stat().st_size} bytes, {steps} steps")
-        commands = {**COMMANDS, LINT_DEFINITION: ["-m", "pipelines.lint", "--definition", str(fullest)]}
-        print(f"{os.cpu_count()} cores; load average before {os.getloadavg()[0]:.2f}")
+        if not args.no_lint_definition:
+            fullest = build_fullest(Path(folder))
+            steps = count_steps(json.loads(fullest.read_text())["Steps"])
+            print(f"fullest definition: {fullest.stat().st_size} bytes, {steps} steps")
+            commands[LINT_DEFINITION] = ["-m", "pipelines.lint", "--definition", str(fullest)]
+        load_before = os.getloadavg()[0]
+        print(f"{sys.executable}; {os.cpu_count()} cores; load average (1 min) before {load_before:.2f}")
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, arguments in commands.items():
                 times[name].append(one(arguments))
-    print(f"{'command':<42}{'best s':>8}{'median s':>10}")
+    floor = statistics.median(times[FLOOR])
+    print(f"{'command':<46}{'median s':>9}{'best s':>8}{'- floor s':>10}")
     for name, values in times.items():
-        print(f"{name:<42}{min(values):>8.2f}{statistics.median(values):>10.2f}")
-    print(f"load average after {os.getloadavg()[0]:.2f}")
+        median = statistics.median(values)
+        print(f"{name:<46}{median:>9.2f}{min(values):>8.2f}{median - floor:>10.2f}")
+    slowest = max((n for n in times if not n.startswith("(")), key=lambda n: statistics.median(times[n]))
+    print(f"slowest CLI: {slowest} {statistics.median(times[slowest]):.2f} s (median of {args.rounds}); "
+          f"load average (1 min) before {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def start(kind: str, model_dir: Path, scratch: Path, before_rev: str, waitress_p
     python = sys.executable
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     if kind == "AFTER":
-        command = [python, "-m", "steps.serve", "--model-dir", str(model_dir), "--port", "0", *serve_args]
+        command = [python, "-m", "steps.serve", "--model", str(model_dir), "--port", "0", *serve_args]
     elif kind == "BEFORE":
         server_file = scratch / "before_server.py"
         server_file.write_bytes(subprocess.run(["git", "show", f"{before_rev}:steps/serve/server.py"], cwd=REPO,

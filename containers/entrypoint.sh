@@ -11,7 +11,7 @@ case "${1:-}" in
     ;;
   serve)
     shift
-    exec python3 -m steps.serve --model-dir "${SM_MODEL_DIR:-/opt/ml/model}" --host 0.0.0.0 --port "${SAGEMAKER_BIND_TO_PORT:-8080}" "$@"
+    exec python3 -m steps.serve --model "${SM_MODEL_DIR:-/opt/ml/model}" --host 0.0.0.0 --port "${SAGEMAKER_BIND_TO_PORT:-8080}" "$@"
     ;;
   *)
     exec "$@"

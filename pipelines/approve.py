@@ -25,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_arguments(parser)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--list", action="store_true", help="list packages awaiting approval, with their metrics")
-    action.add_argument("--approve", action="store_true")
-    action.add_argument("--reject", action="store_true")
+    action.add_argument("--approve", action="store_true",
+                        help="set the package (--latest or --version N) to Approved: `pipelines.deploy` and the "
+                             "EventBridge rule deploy it")
+    action.add_argument("--reject", action="store_true",
+                        help="set the package (--latest or --version N) to Rejected: never deployed")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--latest", action="store_true", help="the newest package awaiting approval")
     which.add_argument("--version", type=int, help="package version N of the group")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.parameter_values import ParameterValueError, checked_parameter_values, parameter_pairs
-from steps.common.cli import parse_bool
+from steps.common.cli import add_log_format, parse_bool
 from steps.train.settings import ALGORITHMS
 
 
@@ -76,9 +76,55 @@ def add_endpoint_argument(parser: argparse.ArgumentParser, help_text: str = ENDP
     parser.add_argument("--aws-endpoint", dest="endpoint_url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def default_profiles() -> list[str]:
+    """The profile names of configs/pipeline.yaml, read with the config's own YAML reader; [] when it cannot be
+    read (the help then says so; `load_config` words the real error when the command runs)."""
+    from pipelines.config import DEFAULT_CONFIG, ConfigError, parse_yaml
+
+    try:
+        raw = parse_yaml(DEFAULT_CONFIG.read_text(encoding="utf-8"), str(DEFAULT_CONFIG))
+    except (OSError, ConfigError):
+        return []
+    profiles = raw.get("profiles") if isinstance(raw, dict) else None
+    return [str(name) for name in profiles] if isinstance(profiles, dict) else []
+
+
+class _ProfileOption(argparse.Action):
+    """`--profile NAME`, whose help lists configs/pipeline.yaml's profiles. The list is read when the help is
+    shown, not when the parser is built (reading the YAML costs ~30 ms that a run does not need). Not `choices`:
+    another --config has its own profiles, and `load_config` refuses an unknown one naming them."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        self._help: str | None = None
+        super().__init__(option_strings, dest, **kwargs)
+
+    @property
+    def help(self) -> str:  # type: ignore[override]
+        if self._help is None:  # argparse reads it several times while it formats the help: read the YAML once
+            names = default_profiles()
+            listed = ", ".join(names) if names else "none readable"
+            self._help = f"a named override set in the config; configs/pipeline.yaml has: {listed}"
+        return self._help
+
+    @help.setter
+    def help(self, _value: str | None) -> None:
+        pass
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", action=_ProfileOption, default=None, metavar="NAME")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, refused: dict[str, str] | None = None) -> None:
+    """The config, parameter and logging options of run, upsert and lint, and the old scripts' words. `refused`:
+    old words this command does not take (flag -> what to run instead), hidden from its help and refused with
+    that line (lint: --use-aws and --deploy say nothing about a definition)."""
+    refused = refused or {}
     parser.add_argument("--config", default=None, help="pipeline.yaml (default: configs/pipeline.yaml)")
-    parser.add_argument("--profile", default=None, help="a named override set in the config, e.g. quick")
+    add_profile_argument(parser)
     parser.add_argument(
         "--param",
         action="append",
@@ -93,14 +139,28 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a config override, e.g. images.training=<ECR URI> or sample_data.tickers=4 (repeatable)",
     )
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    add_log_format(parser)
     add_endpoint_argument(parser)
     legacy = parser.add_argument_group("the old scripts' words (also as environment variables, e.g. HPO=1)")
     legacy.add_argument("--algorithm", "--algorithms", dest="algorithms", default=None, help="xgboost[,catboost,…]")
     legacy.add_argument("--input-data-s3", default=None, help="sets the InputDataUrl parameter's default")
     for switch in LEGACY_SWITCHES:
+        if switch.flag in refused:
+            parser.add_argument(switch.flag, action=_RefusedFlag, nargs=0, replacement=refused[switch.flag])
+            continue
         suffix = "" if switch.implemented else " [stops with a message saying what to run instead]"
         legacy.add_argument(switch.flag, action="store_true", help=f"{switch.meaning}{suffix}")
+
+
+class _RefusedFlag(argparse.Action):
+    """An old word a command no longer takes: one line naming what to do instead, exit 2 (argparse's usage error)."""
+
+    def __init__(self, option_strings, dest, replacement: str = "", **kwargs) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, default=False, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string} is not taken here: {self.replacement}")
 
 
 @dataclass

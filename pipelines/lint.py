@@ -25,6 +25,9 @@ And SageMaker's own rules, as the local runner applies them (README "What the ru
               (property: also against the outputs, inputs and channels a step declares, output_rules)
 
 `upsert` runs the same checks before publishing. Exit 0 clean, 1 violations, 2 usage/config error.
+The old scripts' words that change the definition (`--per-sector`, `--feature-analysis`, `--fingpt`, `--algorithm`,
+...) are taken as upsert takes them, so lint checks the definition upsert would publish with them (and logs what
+each did); `--use-aws` and `--deploy`, which say nothing about a definition, are refused with what to run instead.
 With `--definition`, lint loads no SageMaker SDK (building a definition does; reading one does not).
 """
 
@@ -327,14 +330,26 @@ def policy_violations(
     return violations + credential_violations(definition, flagged)
 
 
+# The old scripts' words that say nothing about a definition: lint refuses them, naming what does what they did.
+# The others (--per-sector, --feature-analysis, --fingpt, --algorithm, ...) change the definition, so lint takes
+# them as upsert does and checks the definition upsert would publish with them.
+LINT_REFUSED = {
+    "--use-aws": "lint checks the definition offline and never publishes; `python -m pipelines.upsert` publishes it "
+                 "to AWS",
+    "--deploy": "a model is deployed after it is approved: `python -m pipelines.approve --latest --approve`, then "
+                "`python -m pipelines.deploy`",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipelines.cli_options import UsageError, add_config_arguments, config_overrides, resolve_legacy_options
     from pipelines.config import DEFAULT_CONFIG, ConfigError, deep_merge, load_config
     from pipelines.parameter_table import ParameterPolicy
     from pipelines.parameter_values import ParameterValueError, checked_parameter_values, parameter_pairs
+    from steps.common.logging import get_logger
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.lint", description=__doc__.splitlines()[0])
-    add_config_arguments(parser)
+    add_config_arguments(parser, refused=LINT_REFUSED)
     parser.add_argument("--definition", type=Path, default=None, help="lint this JSON instead of building one")
     args = parser.parse_args(argv)
     try:
@@ -352,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, ParameterValueError, OSError, json.JSONDecodeError) as exc:
         print(f"lint: {exc}", file=sys.stderr)
         return 2
+    log = get_logger("lint", args.log_format)
+    for note in options.notes:  # what each old word did to the definition, as upsert says it (a refusal stays one line)
+        log.info(note)
     violations = lint_definition(definition, config, given)
     for violation in violations:
         print(violation)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.cli_options import add_endpoint_argument
+from pipelines.cli_options import add_endpoint_argument, add_profile_argument
 from pipelines.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 from pipelines.identities import IdentityError, is_local_endpoint, placeholder_errors, user_overrides
+from steps.common.cli import add_log_format
 
 if TYPE_CHECKING:
     from pipelines.deployment.environment import Environment
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="pipeline.yaml (default: configs/pipeline.yaml)")
-    parser.add_argument("--profile", default=None, help="a named override set in the config, e.g. quick")
+    add_profile_argument(parser)
     parser.add_argument("--group", default=None, help="model package group (default: registry.model_package_group)")
     parser.add_argument("--local", action="store_true",
                         default=os.environ.get("CONVICTION_LOCAL", "").lower() in {"1", "true", "yes"},
@@ -32,7 +33,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, default=Path("runs"),
                         help="the local runner's run folder (with --local)")
     add_endpoint_argument(parser, "another AWS API endpoint, e.g. a running `python -m pipelines.emulator`")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    add_log_format(parser)
 
 
 def load(args: argparse.Namespace, program: str = "approve", needs: tuple[str, ...] = ()) -> tuple[PipelineConfig, str]:

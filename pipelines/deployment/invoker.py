@@ -115,7 +115,7 @@ class LocalServeInvoker:
             model_artifact) / "serve.log"
         with log_path.open("w") as log:
             process = subprocess.Popen(
-                [self.python, "-m", "steps.serve", "--model-dir", str(model_artifact), "--host", "127.0.0.1",
+                [self.python, "-m", "steps.serve", "--model", str(model_artifact), "--host", "127.0.0.1",
                  "--port", "0"],
                 stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "PYTHONPATH": path}, cwd=REPO_ROOT,
             )

@@ -18,11 +18,8 @@ from pipelines.cli_options import add_endpoint_argument
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.graph import execution_order, flatten_steps
 from pipelines.definition.step_types import step_type_of_metadata
-from pipelines.report.collect import collect
 from pipelines.report.graph import branch_text
-from pipelines.report.local import write_report
 from pipelines.report.record import RecordError
-from pipelines.report.render import render
 from pipelines.report.sources import S3Source
 
 
@@ -138,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default=None)
     add_endpoint_argument(parser, "read the execution from this AWS API endpoint instead of AWS")
     args = parser.parse_args(argv)
+    # imported once the arguments are read: `--help` answers without pandas
+    from pipelines.report.collect import collect
+    from pipelines.report.local import write_report
+    from pipelines.report.render import render
+
     if args.execution:
         if not args.execution.is_file():
             print(f"report: {args.execution}: no such execution record; run `python -m pipelines.run` first",

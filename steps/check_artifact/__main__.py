@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from steps.check_artifact.run import run_check
 from steps.common.cli import StepArgumentParser, parse_bool, run_main
 from steps.common.logging import get_logger
 
@@ -26,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fail-on-mismatch", type=parse_bool, default=True)
     parser.add_log_format()
     args = parser.parse_args(argv)
+    from steps.check_artifact.run import run_check  # after parsing: --help answers without pandas
+
     logger = get_logger("check_artifact", args.log_format)
     report = run_check(args.model, args.features, args.evaluation, args.output, logger, tolerance=args.tolerance)
     if not report["passed"] and args.fail_on_mismatch:

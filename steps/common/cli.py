@@ -41,16 +41,39 @@ def parse_int_list(value: str) -> list[int]:
     return items
 
 
+LOG_FORMAT_HELP = "text: '<UTC time> <step> <LEVEL> <message>'; json: one JSON object a line"
+
+
+def add_log_format(parser: argparse.ArgumentParser) -> None:
+    """`--log-format text|json`: every command that writes log records takes it (docs/design.md, CLIs)."""
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help=LOG_FORMAT_HELP)
+
+
+class RenamedFlag(argparse.Action):
+    """An old spelling of a renamed flag, kept for one release: it sets the new flag's value and says on stderr
+    that it is deprecated and what replaces it. Not shown in --help (the new flag's help names it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, replacement: str = "", **kwargs) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values,
+                 option_string: str | None = None) -> None:
+        print(f"{parser.prog}: warning: {option_string} is deprecated and goes in the next release; "
+              f"use {self.replacement}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, dest: str) -> None:
+    """Accept `old` as a deprecated spelling of `new` (which stores into `dest`) for one release."""
+    parser.add_argument(old, dest=dest, action=RenamedFlag, replacement=new, default=argparse.SUPPRESS)
+
+
 class StepArgumentParser(argparse.ArgumentParser):
     """argparse whose usage errors exit with 2 on one line (argparse prints usage; that is fine)."""
 
     def add_log_format(self) -> None:
-        self.add_argument(
-            "--log-format",
-            choices=["text", "json"],
-            default="text",
-            help="text: '<UTC time> <step> <LEVEL> <message>'; json: one JSON object a line",
-        )
+        add_log_format(self)
 
 
 # sysexits' EX_IOERR: the machine, not the input, is at fault (a full disk, a read-only mount, a file in the way).

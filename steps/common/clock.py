@@ -35,11 +35,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from steps.common.clock_modes import CLOCK_MODES, ClockMode  # noqa: F401  (read from here by the checks' callers)
 from steps.common.errors import StepInputError
 
 MARKET_TZ = "America/New_York"  # steps.common.folds.MARKET_TZ (not imported: folds reads json and settings)
-ClockMode = Literal["refuse", "warn", "off"]
-CLOCK_MODES: tuple[str, ...] = ("refuse", "warn", "off")
 Level = Literal["ok", "unknown", "warn", "refuse"]
 
 MINUTE_NS = 60 * 1_000_000_000

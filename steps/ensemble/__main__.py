@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
-from steps.ensemble.run import run_ensemble
 from steps.ensemble.settings import EnsembleSettings
 
 
@@ -23,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--features", required=True)
     parser.add_argument("--output", required=True)
     args, settings = parse_step_arguments(parser, EnsembleSettings, argv)
+    from steps.ensemble.run import run_ensemble  # after parsing: --help answers without sklearn
+
     logger = get_logger("ensemble", args.log_format)
     run_ensemble(args.models, args.evaluations, args.features, args.output, logger, margin=settings.margin,
                  c=settings.c, period=settings.period, smoke_rows=settings.smoke_rows, bootstrap=settings.bootstrap,

@@ -10,9 +10,7 @@ from pathlib import Path
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
-from steps.evaluate.run import run_evaluation
 from steps.evaluate.settings import EvaluateSettings
-from steps.evaluate.trials import TrialsInput
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials-completed", type=int, default=None,
                         help="trials the tuning job completed (TrainingJobStatusCounters.Completed)")
     args, settings = parse_step_arguments(parser, EvaluateSettings, argv)
+    # after parsing: --help answers without sklearn and pandas
+    from steps.evaluate.run import run_evaluation
+    from steps.evaluate.trials import TrialsInput
+
     logger = get_logger("evaluate", args.log_format)
     trials = None
     if args.trials or args.earlier_trials:

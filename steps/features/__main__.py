@@ -8,7 +8,6 @@ from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.common.resource_config import RESOURCE_CONFIG
 from steps.common.settings import parse_step_arguments
-from steps.features.run import run_features
 from steps.features.settings import FeatureCommand, FeatureRun, FeatureSettings
 
 
@@ -26,6 +25,8 @@ def parse_args(argv: Sequence[str] | None):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, configured = parse_args(argv)
+    from steps.features.run import run_features  # after parsing: --help answers without polars and numba
+
     logger = get_logger("features", args.log_format)
     settings = FeatureSettings(**configured.model_dump(exclude=set(FeatureRun.model_fields)))
     run_features(args.bars, args.tweets, args.output, settings, universe=args.universe, logger=logger,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, parse_bool, run_main
-from steps.common.clock import CLOCK_MODES
+from steps.common.clock_modes import CLOCK_MODES
 from steps.common.logging import get_logger
-from steps.import_prices.run import import_prices
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "in New York: every bar a day early): refuse, warn or off (default %(default)s)")
     parser.add_log_format()
     args = parser.parse_args(argv)
+    from steps.import_prices.run import import_prices  # after parsing: --help answers without polars and pandas
+
     logger = get_logger("import_prices", args.log_format)
     summary = import_prices(args.input, args.output, sector=args.sector, adjust=args.adjust, start=args.start,
                             end=args.end, tickers=args.ticker, sectors_file=args.sectors, logger=logger,

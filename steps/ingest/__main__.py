@@ -10,16 +10,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from steps.common.cli import StepArgumentParser, run_main
-from steps.common.io import write_json
 from steps.common.logging import get_logger
-from steps.common.secrets import Secret, SecretStore
-from steps.ingest.client import DEFAULT_API_BASE, Backoff
-from steps.ingest.rules import DEFAULT_RULE_SUFFIX, build_rules
-from steps.ingest.run import IngestSettings, ingest, read_universe
-from steps.ingest.sinks import LocalSink, open_sink
-from steps.ingest.writer import PartitionedTweetWriter
+from steps.ingest.defaults import DEFAULT_API_BASE
+from steps.ingest.rules import DEFAULT_RULE_SUFFIX
+
+if TYPE_CHECKING:
+    from steps.ingest.sinks import LocalSink
 
 DEFAULT_SPILL_DIR = Path(tempfile.gettempdir()) / "conviction-ingest-spill"
 EXIT_SPILLED = 3  # everything is durable, but some of it is in the spill folder, not the output
@@ -69,6 +68,14 @@ def parse_args(argv: Sequence[str] | None):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # after parsing: --help answers without tweepy, aiohttp, polars and pandas
+    from steps.common.secrets import Secret, SecretStore
+    from steps.ingest.client import Backoff
+    from steps.ingest.rules import build_rules
+    from steps.ingest.run import IngestSettings, ingest, read_universe
+    from steps.ingest.sinks import LocalSink, open_sink
+    from steps.ingest.writer import PartitionedTweetWriter
+
     logger = get_logger("ingest", args.log_format)
     # tweepy/aiohttp log request details at DEBUG; keep them at WARNING whatever the root level is.
     for name in ("tweepy", "aiohttp"):
@@ -118,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _write_metrics(figures, args, sink, spill: LocalSink, run_id: str, logger: logging.Logger) -> None:
     """The run's figures go where asked (default: the local output's `_metrics/`); if that write fails (the
     disk that refused the rows), to the spill folder's `_metrics/`."""
+    from steps.common.io import write_json
+    from steps.ingest.sinks import LocalSink
+
     key = f"_metrics/ingest-{run_id}.json"
     body = (json.dumps(figures, indent=2, default=str) + "\n").encode()
     try:

@@ -28,8 +28,7 @@ from tweepy.asynchronous import AsyncStreamingClient
 
 from steps.common.errors import StepError
 from steps.common.secrets import Secret
-
-DEFAULT_API_BASE = "https://api.twitter.com"
+from steps.ingest.defaults import DEFAULT_API_BASE
 
 
 class StreamRejected(StepError):

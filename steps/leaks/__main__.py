@@ -24,9 +24,6 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, parse_bool, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
-from steps.leaks.asymmetry import AsymmetryThresholds
-from steps.leaks.checks.target_leakage import LeakThresholds
-from steps.leaks.run import run_leaks
 from steps.leaks.settings import LeakSettings
 
 
@@ -42,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", nargs="?", const=True, default=False, type=parse_bool,
                         help="exit 1 when a leak is found (also --strict true/false)")
     args, settings = parse_step_arguments(parser, LeakSettings, argv)
+    # after parsing: --help answers without polars, numba and sklearn
+    from steps.leaks.asymmetry import AsymmetryThresholds
+    from steps.leaks.checks.target_leakage import LeakThresholds
+    from steps.leaks.run import run_leaks
+
     logger = get_logger("leaks", args.log_format)
     thresholds = LeakThresholds(settings.max_single_feature_auc, settings.min_future_correlation,
                                 settings.max_future_to_past_correlation)

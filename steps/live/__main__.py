@@ -51,6 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--poll-s", type=float, default=0.5)
     parser.add_argument("--idle-s", type=float, default=60.0, help="follow: stop after this long without a file")
     parser.add_argument("--max-files", type=int, default=None, help="follow: stop after this many files")
+    parser.add_log_format()
     args = parser.parse_args(argv)
     if args.follow is None and args.bars is None:
         parser.error("pass --bars to replay, or --follow DIR to score a feed")
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from steps.live.training import load_training_manifest
 
-    logger = get_logger("live")
+    logger = get_logger("live", args.log_format)
     output = Path(args.output)
     if not args.follow:
         clear_outputs(output, [SCORES_FILE, SUMMARY_FILE])  # first: a run that fails leaves no earlier scores

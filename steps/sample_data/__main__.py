@@ -7,11 +7,8 @@ from collections.abc import Sequence
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.errors import StepConfigError
-from steps.common.io import write_metrics
 from steps.common.logging import StepTimer, get_logger
-from steps.sample_data.by_ticker import BY_TICKER_BARS, write_market_by_ticker
-from steps.sample_data.generator import MINUTES_PER_SESSION, MarketParams, generate_market
-from steps.sample_data.writer import load_universe, write_market
+from steps.sample_data.defaults import BY_TICKER_BARS, MINUTES_PER_SESSION, TWEET_RATE_PER_MINUTE
 
 
 def _tickers(value: str) -> int | str:
@@ -41,7 +38,7 @@ def parse_args(argv: Sequence[str] | None) -> object:
                         help="first N tickers of the universe, or all (default all)")
     parser.add_argument("--tweet-rate", type=float, default=None,
                         help=f"tweets per ticker-minute before the |return| boost (default "
-                             f"{MarketParams().tweet_rate_per_minute})")
+                             f"{TWEET_RATE_PER_MINUTE})")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--signal", type=float, default=None,
                         help="strength of the planted signal (drift and reversal) as a multiple of the default: "
@@ -60,6 +57,12 @@ def parse_args(argv: Sequence[str] | None) -> object:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # after parsing: --help answers without numpy, pandas and scipy
+    from steps.common.io import write_metrics
+    from steps.sample_data.by_ticker import write_market_by_ticker
+    from steps.sample_data.generator import MarketParams, generate_market
+    from steps.sample_data.writer import load_universe, write_market
+
     size = SIZES.get(args.size or "", {})
     args.days = args.days if args.days is not None else int(size.get("days", 40))  # type: ignore[arg-type]
     args.tickers = args.tickers if args.tickers is not None else size.get("tickers", "all")

@@ -12,7 +12,7 @@ the same model (generator.py's docstring) in two passes:
 
 Deterministic by seed, but not the same draws as `generate_market` (which draws every ticker from one
 stream): the two are different samples of one model, so a size keeps the generator it was measured with
-(`steps.sample_data` switches to this one above `BY_TICKER_BARS`, or with `--by-ticker`).
+(`steps.sample_data` switches to this one above `BY_TICKER_BARS` (defaults.py), or with `--by-ticker`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ from steps.sample_data.generator import (
     to_daily,
     trading_days,
 )
-
-BY_TICKER_BARS = 8_000_000  # above this many bars steps.sample_data writes by ticker (one-pass peaks ~4 GB)
 
 
 @dataclass(frozen=True)

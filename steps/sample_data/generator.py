@@ -55,8 +55,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from steps.sample_data.defaults import MINUTES_PER_SESSION, TWEET_RATE_PER_MINUTE
+
 MARKET_TZ = "America/New_York"
-MINUTES_PER_SESSION = 390
 GENERATOR_MODEL = "sample-generator"
 # GENERATED.md's line for a null market (the default market's file has none, so it stays byte-identical).
 NULL_NOTE = ("\n**NULL MARKET** (`--signal 0`): no planted relation between any input and a future return; "
@@ -76,7 +77,7 @@ class MarketParams:
     sector_share: float = 0.15
     sentiment_loading: float = 1.0
     sentiment_noise: float = 1.2
-    tweet_rate_per_minute: float = 0.12
+    tweet_rate_per_minute: float = TWEET_RATE_PER_MINUTE
     gap_vol_ratio: float = 0.5
     missing_bar_rate: float = 0.002
     vol_regime_persistence: float = 0.8

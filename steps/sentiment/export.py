@@ -20,7 +20,6 @@ from typing import Any
 
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.errors import StepInputError
-from steps.common.io import atomic_dir, write_json
 from steps.common.logging import get_logger
 from steps.sentiment.labels import label_order
 
@@ -43,6 +42,8 @@ def export_classifier(model_dir: str | Path, output: str | Path, *, quantize: st
     """Export, optimize and quantize; the output folder appears whole or not at all."""
     import onnxruntime
     from optimum.exporters.onnx import main_export
+
+    from steps.common.io import atomic_dir, write_json  # here, not above: --help answers without pandas
 
     logger = logger or logging.getLogger(__name__)
     source, destination = Path(model_dir), Path(output)

@@ -1,9 +1,11 @@
-"""`python -m steps.serve --model-dir DIR [--host 127.0.0.1] [--port 8080]`: the serving container.
+"""`python -m steps.serve --model DIR [--host 127.0.0.1] [--port 8080]`: the serving container.
 
 SageMaker starts the image as `serve` with the model at /opt/ml/model and expects port 8080 on every
 interface (`SAGEMAKER_BIND_TO_PORT` overrides the port); run by hand it listens on 127.0.0.1. `--port 0`
 picks a free port. Prints `serving <url>` on stdout once it accepts requests; SIGTERM stops it.
 A bad artifact, a bad port or a port in use ends it with one line on stderr and exit code 2.
+`--model` was `--model-dir` (the steps' one name for a model is `--model`); the old spelling still works, with
+a deprecation warning, until the next release.
 """
 
 from __future__ import annotations
@@ -17,18 +19,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from steps.common.cli import StepArgumentParser, run_main
+from steps.common.cli import StepArgumentParser, add_renamed_flag, run_main
 from steps.common.errors import StepConfigError
 from steps.common.logging import get_logger
-from steps.serve.model import load_artifact
-from steps.serve.server import (
-    DEFAULT_IDLE_TIMEOUT_S,
-    DEFAULT_REQUEST_TIMEOUT_S,
-    DEFAULT_WORKERS,
-    ServingServer,
-    ServingState,
-    listen,
-)
+from steps.serve.defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_WORKERS
 
 PORT_VARIABLE = "SAGEMAKER_BIND_TO_PORT"
 
@@ -62,6 +56,8 @@ def count(text: str) -> int:
 
 
 def _listen(args: argparse.Namespace) -> socket.socket:
+    from steps.serve.server import listen
+
     try:
         return listen(args.host, args.port)
     except (OSError, OverflowError) as exc:
@@ -79,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sagemaker_mode:
         args_in = args_in[1:]
     parser = StepArgumentParser(prog="python -m steps.serve", description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", default="/opt/ml/model", help="ensemble output, model folder or model.tar.gz")
+    parser.add_argument("--model", dest="model_dir", metavar="DIR", default="/opt/ml/model",
+                        help="ensemble output, model folder or model.tar.gz (formerly --model-dir)")
+    add_renamed_flag(parser, "--model-dir", "--model", dest="model_dir")
     parser.add_argument("--host", default="0.0.0.0" if sagemaker_mode else "127.0.0.1")
     parser.add_argument("--port", default=None, help=f"default: ${PORT_VARIABLE}, else 8080; 0 picks a free port")
     parser.add_argument("--workers", type=count, default=DEFAULT_WORKERS,
@@ -94,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.port = _port(args.port, "--port")
     else:
         args.port = _port(os.environ.get(PORT_VARIABLE, "8080"), PORT_VARIABLE)
+    # after parsing: --help answers without numpy and pandas
+    from steps.serve.model import load_artifact
+    from steps.serve.server import ServingServer, ServingState
+
     logger = get_logger("serve", args.log_format)
     # Signals first: a SIGTERM while the model loads (or before serve_forever runs) ends the server cleanly,
     # with the extracted model removed, instead of killing it mid-load or being lost.

@@ -38,6 +38,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from steps.serve.defaults import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_WORKERS
 from steps.serve.model import ServingModel
 from steps.serve.payload import PayloadError, parse_payload, predictions_body
 
@@ -45,16 +46,10 @@ from steps.serve.payload import PayloadError, parse_payload, predictions_body
 MAX_BODY_BYTES = 6 * 1024 * 1024
 # The kernel caps this at net.core.somaxconn (4096 on current Linux).
 LISTEN_BACKLOG = 1024
-# Scoring is serialised on the model thread, so more workers only overlap reading and parsing with scoring.
-DEFAULT_WORKERS = 16
 CONTROL_WORKERS = 2
 # SageMaker's health check wants an answer within 2 s: a control thread waits at most this long on a client
 # that does not read its answer (a /ping answer fits a socket buffer, so a reading client never waits).
 CONTROL_WRITE_TIMEOUT_S = 1.0
-# Longer than the 60 s idle timeout of the usual HTTP front ends: the server must not close a keep-alive
-# connection the front end is about to reuse.
-DEFAULT_IDLE_TIMEOUT_S = 65.0
-DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 4096
 # A worker serves at most this many pipelined requests of one connection before it queues it again.
 REQUESTS_PER_TURN = 32

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from steps.common.cli import StepArgumentParser, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
-from steps.stability.rfe import RfeSettings
-from steps.stability.run import run_stability
 from steps.stability.settings import StabilitySettings
 
 
@@ -29,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-output", default=None,
                         help="Model Monitor statistics.json and constraints.json of the selected columns")
     args, settings = parse_step_arguments(parser, StabilitySettings, argv)
+    # after parsing: --help answers without shap, xgboost and sklearn
+    from steps.stability.rfe import RfeSettings
+    from steps.stability.run import run_stability
+
     run_stability(args.features, args.output, args.output_features, settings, get_logger("stability", args.log_format),
                   baseline_output=args.baseline_output, rfe=RfeSettings.from_settings(settings))
     return 0

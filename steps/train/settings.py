@@ -6,8 +6,9 @@ it as the training job's static hyperparameters (pipelines/stages/tuning.py), an
 arrives (strings, as SageMaker passes every hyperparameter) with this model.
 
 `ALGORITHMS` is the one list of model families (Qlib's habit: one interface, a family bound by name). A family is
-one implementation module under steps/train/algorithms/ (a subclass of `Algorithm` that declares its
-hyperparameters), one `AlgorithmEntry` line here and one configs/hpo/<name>.yaml. The config's `algorithms:`,
+one implementation module under steps/train/algorithms/ (a subclass of `Algorithm`), its hyperparameters'
+declarations in steps/train/hyperparameter_specs.py (read by `--help` without the model library), one
+`AlgorithmEntry` line here and one configs/hpo/<name>.yaml. The config's `algorithms:`,
 the HPO files, `--algorithm`, the tuning stage's image and instance type and `get_algorithm` all read it here.
 """
 

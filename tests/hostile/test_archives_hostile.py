@@ -167,7 +167,7 @@ def test_the_serving_container_refuses_a_bomb_in_one_line_with_exit_2(tmp_path: 
     archive = _tar_gz(tmp_path / "model.tar.gz", [], raw_tail=_huge_header("zeros.bin", 2 << 30))
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    done = subprocess.run([sys.executable, "-m", "steps.serve", "--model-dir", str(archive), "--port", "0"],
+    done = subprocess.run([sys.executable, "-m", "steps.serve", "--model", str(archive), "--port", "0"],
                           cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "TMPDIR": str(scratch)})
     assert done.returncode == 2, done.stderr

@@ -323,7 +323,7 @@ def test_sigterm_at_start_up_stops_the_server_and_removes_the_extracted_model(pa
                                                                               moment: str) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    process = subprocess.Popen([sys.executable, "-m", "steps.serve", "--model-dir", str(packed), "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "steps.serve", "--model", str(packed), "--port", "0"],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TMPDIR": str(scratch)})
     try:

@@ -335,7 +335,7 @@ def test_protocol_errors_are_one_line_json_and_close_the_connection(model, reque
 # -- start-up ------------------------------------------------------------------------------------------
 
 def _start(model_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "steps.serve", "--model-dir", str(model_dir), *args],
+    return subprocess.run([sys.executable, "-m", "steps.serve", "--model", str(model_dir), *args],
                           capture_output=True, text=True, timeout=GUARD_S, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
 

@@ -29,6 +29,24 @@ def test_every_family_in_the_registry_has_its_class_under_its_name_and_its_hpo_f
     assert set(spec["defaults"]) <= {hp.name for hp in cls.hyperparameters}
 
 
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_every_family_takes_its_hyperparameters_from_the_library_free_declarations(name):
+    """steps.train --help lists steps/train/hyperparameter_specs.py without importing any family: the class
+    must use that very tuple, or the help would document other names, defaults or bounds than the job applies."""
+    from steps.train.hyperparameter_specs import DECLARED
+
+    assert set(DECLARED) == set(ALGORITHMS)
+    assert get_algorithm(name).hyperparameters is DECLARED[name]
+
+
+def test_the_hyperparameter_declarations_are_read_without_a_model_library_or_pandas():
+    libraries = ["xgboost", "lightgbm", "catboost", "torch", "sklearn", "pandas", "numpy", "steps.train.algorithms"]
+    done = subprocess.run([sys.executable, "-c", "import sys, steps.train.hyperparameter_specs; "
+                           f"print([m for m in {libraries!r} if m in sys.modules])"],
+                          capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
 def test_the_registry_is_read_without_importing_a_model_library():
     """The pipeline reads it (config, tuning stage): that must not cost, or require, any family's library."""
     libraries = ["xgboost", "lightgbm", "catboost", "torch", "sklearn", "steps.train.algorithms"]

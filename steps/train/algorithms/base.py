@@ -12,7 +12,6 @@ copies positions, not K-row sequences.
 
 from __future__ import annotations
 
-import math
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -22,51 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class HyperParameter:
-    name: str
-    kind: type
-    default: Any
-    help: str = ""
-    minimum: float | None = None
-    """The least value that makes sense (a size or a count), checked when the job reads its parameters: a GRU
-    window of 0 rows or a batch of 0 would otherwise fail deep in training with a traceback, and some values
-    a library takes without complaint (catboost's depth 0, a negative learning rate) train nonsense."""
-    maximum: float | None = None
-    above: float | None = None
-    """An exclusive lower bound: a rate or a fraction must be above 0."""
-    library: str | None = ""
-    """The name the model library takes it under (`Algorithm.library_params`): "" its own name, another name where
-    the library's differs (catboost's `random_seed`), None where the library is not handed it as it is (what the
-    family's loop reads itself, such as round counts and patience, or turns into something else, such as threads)."""
-
-    def bounds(self) -> str:
-        """The allowed values in interval notation, e.g. (0, 1] or [1, inf)."""
-        if self.above is not None:
-            low = f"({self.above:g}"
-        elif self.minimum is not None:
-            low = f"[{self.minimum:g}"
-        else:
-            low = "(-inf"
-        return f"{low}, {'inf)' if self.maximum is None else f'{self.maximum:g}]'}"
-
-    def allowed(self) -> str:
-        """The bounds in words: "at least 1" for a size or a count, else "in (0, 1]"."""
-        if self.minimum is not None and self.maximum is None and self.above is None:
-            return f"at least {self.minimum:g}"
-        return f"in {self.bounds()}"
-
-    def problem(self, value: Any) -> str | None:
-        """Why `value` is refused, or None. Only numbers are bounded; NaN and infinities never pass."""
-        if self.kind not in (int, float) or isinstance(value, bool):
-            return None
-        if not math.isfinite(value):
-            return f"{self.name} must be a finite number, got {value!r}"
-        if ((self.minimum is not None and value < self.minimum) or (self.above is not None and value <= self.above)
-                or (self.maximum is not None and value > self.maximum)):
-            return f"{self.name} must be {self.allowed()}, got {value!r}"
-        return None
+from steps.train.hyperparameter_specs import HyperParameter
 
 
 @dataclass

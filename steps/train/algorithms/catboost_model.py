@@ -7,7 +7,8 @@ from typing import Any
 
 from catboost import CatBoostClassifier, Pool
 
-from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+from steps.train.algorithms.base import Algorithm, FitResult, default_threads
+from steps.train.hyperparameter_specs import DECLARED
 
 MODEL_FILE = "model.cbm"
 
@@ -15,23 +16,7 @@ MODEL_FILE = "model.cbm"
 class CatBoostAlgorithm(Algorithm):
     name = "catboost"
     files = (MODEL_FILE,)
-    hyperparameters = (
-        HyperParameter("iterations", int, 1000, minimum=1, library=None),
-        HyperParameter("learning_rate", float, 0.05, above=0),
-        HyperParameter("depth", int, 6, minimum=1, maximum=16),
-        HyperParameter("l2_leaf_reg", float, 3.0, minimum=0),
-        HyperParameter("random_strength", float, 1.0, minimum=0),
-        HyperParameter("bagging_temperature", float, 1.0, minimum=0),
-        HyperParameter("border_count", int, 128, minimum=1, maximum=65535),
-        # Not handed to the classifier: it grows symmetric trees (catboost's default), which have no such setting.
-        HyperParameter("min_data_in_leaf", int, 20, "used by Depthwise/Lossguide growing only", minimum=1,
-                       library=None),
-        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1,
-                       library=None),
-        HyperParameter("eval_metric", str, "AUC"),
-        HyperParameter("seed", int, 0, library="random_seed"),
-        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0, library=None),
-    )
+    hyperparameters = DECLARED["catboost"]
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from steps.common.errors import StepInputError
-from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+from steps.train.algorithms.base import Algorithm, FitResult, default_threads
 from steps.train.algorithms.sequences import SequenceMatrix, sequence_indices
+from steps.train.hyperparameter_specs import DECLARED
 
 __all__ = ["GRUAlgorithm", "SequenceMatrix", "sequence_indices"]
 
@@ -77,20 +78,7 @@ def _torch():
 class GRUAlgorithm(Algorithm):
     name = "gru"
     files = (MODEL_FILE, META_FILE)
-    hyperparameters = (
-        HyperParameter("sequence_length", int, 8, "K: rows of the same ticker in each input sequence", minimum=1),
-        HyperParameter("hidden_size", int, 32, minimum=1),
-        HyperParameter("num_layers", int, 1, minimum=1),
-        HyperParameter("dropout", float, 0.1, minimum=0, maximum=1),
-        HyperParameter("learning_rate", float, 0.002, above=0),
-        HyperParameter("weight_decay", float, 1e-5, minimum=0),
-        HyperParameter("batch_size", int, 512, minimum=1),
-        HyperParameter("max_epochs", int, 30, minimum=1),
-        HyperParameter("patience", int, 4, "epochs without a better validation AUC before stopping", minimum=1),
-        HyperParameter("seed", int, 0),
-        HyperParameter("device", str, "auto", "auto | cpu | cuda"),
-        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0),
-    )
+    hyperparameters = DECLARED["gru"]
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)

@@ -7,7 +7,8 @@ from typing import Any
 
 import lightgbm as lgb
 
-from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+from steps.train.algorithms.base import Algorithm, FitResult, default_threads
+from steps.train.hyperparameter_specs import DECLARED
 
 MODEL_FILE = "model.txt"
 
@@ -15,24 +16,7 @@ MODEL_FILE = "model.txt"
 class LightGBMAlgorithm(Algorithm):
     name = "lightgbm"
     files = (MODEL_FILE,)
-    hyperparameters = (
-        HyperParameter("num_round", int, 1000, minimum=1, library=None),
-        HyperParameter("learning_rate", float, 0.05, above=0),
-        HyperParameter("num_leaves", int, 31, minimum=2),
-        HyperParameter("max_depth", int, -1, "-1 = no limit", minimum=-1),
-        HyperParameter("min_data_in_leaf", int, 50, minimum=0),
-        HyperParameter("feature_fraction", float, 0.8, above=0, maximum=1),
-        HyperParameter("bagging_fraction", float, 0.8, above=0, maximum=1),
-        HyperParameter("bagging_freq", int, 1, minimum=0),
-        HyperParameter("lambda_l1", float, 0.0, minimum=0),
-        HyperParameter("lambda_l2", float, 1.0, minimum=0),
-        HyperParameter("min_gain_to_split", float, 0.0, minimum=0),
-        HyperParameter("max_bin", int, 255, minimum=2),
-        HyperParameter("early_stopping_rounds", int, 50, "patience: rounds without a better validation AUC", minimum=1,
-                       library=None),
-        HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = the job's cores", minimum=0, library=None),
-    )
+    hyperparameters = DECLARED["lightgbm"]
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)

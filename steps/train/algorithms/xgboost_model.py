@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from steps.train.algorithms.base import Algorithm, FitResult, HyperParameter, default_threads
+from steps.train.algorithms.base import Algorithm, FitResult, default_threads
+from steps.train.hyperparameter_specs import DECLARED
 
 MODEL_FILE = "model.json"
 
@@ -16,23 +17,7 @@ MODEL_FILE = "model.json"
 class XGBoostAlgorithm(Algorithm):
     name = "xgboost"
     files = (MODEL_FILE,)
-    hyperparameters = (
-        HyperParameter("max_depth", int, 4, minimum=0),
-        HyperParameter("min_child_weight", float, 10.0, minimum=0),
-        HyperParameter("subsample", float, 0.8, above=0, maximum=1),
-        HyperParameter("colsample_bytree", float, 0.8, above=0, maximum=1),
-        HyperParameter("eta", float, 0.1, above=0),
-        HyperParameter("gamma", float, 0.0, minimum=0),
-        HyperParameter("lambda", float, 1.0, minimum=0),
-        HyperParameter("alpha", float, 0.0, minimum=0),
-        HyperParameter("num_round", int, 1000, minimum=1, library=None),
-        HyperParameter("early_stopping_rounds", int, 50, minimum=1, library=None),
-        HyperParameter("eval_metric", str, "auc"),
-        HyperParameter("max_bin", int, 256, minimum=2),
-        HyperParameter("scale_pos_weight", float, 1.0, above=0),
-        HyperParameter("seed", int, 0),
-        HyperParameter("nthread", int, 0, "0 = all cores", minimum=0, library=None),
-    )
+    hyperparameters = DECLARED["xgboost"]
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
