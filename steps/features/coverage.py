@@ -60,5 +60,9 @@ def fold_coverage(folds, frame: pd.DataFrame) -> dict[str, Any]:
             f"sessions ({early} rows, before {first_train.date()}) are in no fold, so no validation window judges a "
             f"model on them and only the final refit trains on them; to use them in validation too, raise "
             + (f"--validation-days to {longer} (the same {n_folds} folds) or " if longer > validation else "")
-            + f"--train-days to {train + before}")
+            + f"--train-days to {train + before}"
+            # the same advice for whoever runs the pipeline, not the step (pipelines.run / upsert --set)
+            + " (on pipelines.run: "
+            + (f"--set folds.validation_days={longer} or " if longer > validation else "")
+            + f"--set folds.train_days={train + before})")
     return coverage

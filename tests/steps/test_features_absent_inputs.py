@@ -123,6 +123,8 @@ def test_fold_coverage_counts_the_sessions_no_fold_sees(tmp_path: Path, caplog) 
     assert first_train == (pd.bdate_range("2022-01-03", periods=190)[80] + pd.Timedelta(hours=16)).tz_localize(
         "America/New_York")
     assert "--validation-days to 60 (the same 2 folds) or --train-days to 120" in coverage["note"]  # 120 // 2; 40 + 80
+    # and how a pipeline user says it (issue 31): config keys, not step flags
+    assert coverage["note"].endswith("(on pipelines.run: --set folds.validation_days=60 or --set folds.train_days=120)")
     assert any("the first 80 sessions" in r.getMessage() for r in caplog.records)
     exact = FeatureSettings(**{**DAILY.to_json(), "validation_days": 60, "absent_inputs": ()})
     covered = run_features(bars, None, tmp_path / "f2", exact, universe=None, logger=logging.getLogger("test"))
@@ -131,7 +133,8 @@ def test_fold_coverage_counts_the_sessions_no_fold_sees(tmp_path: Path, caplog) 
     nearly = FeatureSettings(**{**DAILY.to_json(), "train_days": 39, "validation_days": 60, "absent_inputs": ()})
     note = run_features(bars, None, tmp_path / "f4", nearly, universe=None,
                         logger=logging.getLogger("test"))["fold_coverage"]["note"]
-    assert note.endswith("to use them in validation too, raise --train-days to 40")
+    assert note.endswith("to use them in validation too, raise --train-days to 40 (on pipelines.run: --set "
+                         "folds.train_days=40)")
     longer = FeatureSettings(**{**DAILY.to_json(), "train_days": 120, "absent_inputs": ()})
     assert run_features(bars, None, tmp_path / "f3", longer, universe=None,
                         logger=logging.getLogger("test"))["fold_coverage"]["sessions_before_folds"] == 0
