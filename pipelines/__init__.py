@@ -27,3 +27,17 @@ for _noisy in (
 ):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message="Running within a PipelineSession", category=UserWarning)
+
+# The SDK calls logging.basicConfig(level=INFO) on import (sagemaker/experiments/_metrics.py), so with
+# AWS_ENDPOINT_URL set botocore said "Found endpoint for sagemaker via: environment_global" 13-16 times per
+# command. Third-party libraries speak at WARNING unless asked (`--verbose`, or CONVICTION_VERBOSE=1).
+THIRD_PARTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "sagemaker")
+
+
+def third_party_logging(verbose: bool) -> None:
+    """INFO from botocore, boto3, urllib3, s3transfer and the SDK when `verbose`, else WARNING and above."""
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+third_party_logging(os.environ.get("CONVICTION_VERBOSE", "") in {"1", "true", "yes"})

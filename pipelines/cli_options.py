@@ -114,6 +114,16 @@ class _ProfileOption(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+class _VerboseOption(argparse.Action):
+    """Turns the third-party loggers up as soon as it is parsed (pipelines/__init__.py keeps them at WARNING)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from pipelines import third_party_logging
+
+        third_party_logging(True)
+        setattr(namespace, self.dest, True)
+
+
 def add_profile_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action=_ProfileOption, default=None, metavar="NAME")
 
@@ -140,6 +150,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, refused: dict[str, str
         help="a config override, e.g. images.training=<ECR URI> or sample_data.tickers=4 (repeatable)",
     )
     add_log_format(parser)
+    parser.add_argument("--verbose", action=_VerboseOption, nargs=0, default=False,
+                        help="also show the libraries' INFO logs (botocore, the SageMaker SDK); "
+                             "env CONVICTION_VERBOSE=1")
     add_endpoint_argument(parser)
     legacy = parser.add_argument_group("the old scripts' words (also as environment variables, e.g. HPO=1)")
     legacy.add_argument("--algorithm", "--algorithms", dest="algorithms", default=None, help="xgboost[,catboost,…]")

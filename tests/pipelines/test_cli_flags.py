@@ -149,3 +149,20 @@ def test_lint_logs_what_an_old_word_did(tmp_path, capsys):
     logged = [line for line in capsys.readouterr().err.splitlines() if '"step": "lint"' in line]
     assert len(logged) == 1 and "--per-sector: one model per sector" in logged[0]
 
+
+
+def test_third_party_info_logs_are_quiet_unless_verbose(tmp_path) -> None:
+    """Issue 31: with AWS_ENDPOINT_URL exported, botocore said 'Found endpoint ...' 13 times per command (the SDK
+    sets the root logger to INFO on import); now only with --verbose."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    env.pop("CONVICTION_VERBOSE", None)
+    command = [sys.executable, "-m", "pipelines.lint", "--profile", "quick"]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    loud = subprocess.run([*command, "--verbose"], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "INFO:botocore" not in quiet.stdout + quiet.stderr
+    assert "INFO:botocore" in loud.stdout + loud.stderr
