@@ -245,8 +245,11 @@ def test_the_summary_prints_gate_values_at_four_decimals_with_their_interval(run
 
     lines: list[str] = []
     print_summary(run.result, echo=lines.append)
-    gate = next(line for line in lines if line.strip().startswith("Gate-models: 0."))
-    assert gate.strip() == "Gate-models: 0.6523 (95% interval 0.6327-0.6719) GreaterThanOrEqualTo 0.6000 -> True"
+    # one line per gate (issue 31): the outcome, and what was compared with what, named
+    gate = next(line for line in lines if line.strip().startswith("Gate-models:"))
+    assert gate.strip() == ("Gate-models: passed: Evaluate-xgboost AUC 0.6523 (95% interval 0.6327-0.6719) >= "
+                            "MinModelAUC 0.6000")
+    assert sum(line.strip().startswith("Gate-models:") for line in lines) == 1
     assert "0.6523456789" not in "\n".join(lines)
 
 

@@ -104,8 +104,9 @@ def test_an_undefined_net_sharpe_is_refused_by_the_gate_with_a_message_not_a_cra
     assert "None" not in message and "null" not in message
     from pipelines.local.handlers.condition import ConditionHandler
 
-    first = ConditionHandler().gate_lines(run.record.steps["Gate-signal"])[0]
-    assert first.startswith("Gate-signal: null GreaterThanOrEqualTo 1.0000") and "undefined" in first
+    (first,) = ConditionHandler().gate_lines(run.record.steps["Gate-signal"])
+    assert first.startswith("Gate-signal: FAILED: BuildEnsemble net Sharpe null >= 1.0000") and "undefined" in first
+    assert first.endswith("(no)")
     assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
     assert run.record.model_package_arn is None
 

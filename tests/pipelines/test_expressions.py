@@ -100,3 +100,18 @@ def test_conditions(context, condition, expected):
 def test_unknown_condition_is_named(context):
     with pytest.raises(UnsupportedConstruct, match="'Xor'"):
         evaluate({"Type": "Xor"}, context)
+
+
+def test_a_gate_operand_is_named_by_what_it_reads() -> None:
+    """Issue 31: 'True Equals True -> True' did not say what was checked; the summary names each operand."""
+    from pipelines.definition.operands import operand_label
+
+    auc = {"Std:JsonGet": {"Path": "binary_classification_metrics.auc.value",
+                           "PropertyFile": {"Get": "Steps.Evaluate-xgboost-2.PropertyFiles.Evaluation-xgboost-2"}}}
+    assert operand_label(auc) == "Evaluate-xgboost-2 AUC"
+    assert operand_label({"Get": "Parameters.MinModelAUC"}) == "MinModelAUC"
+    passed = {"Std:JsonGet": {"Path": "passed", "PropertyFile": {"Get": "Steps.LeakTests.PropertyFiles.LeakReport"}}}
+    assert operand_label(passed) == "LeakTests passed"
+    other = {"Std:JsonGet": {"Path": "a.b.some_figure.value", "PropertyFile": {"Get": "Steps.X.PropertyFiles.Y"}}}
+    assert operand_label(other) == "X some_figure"
+    assert operand_label(0.7) is None and operand_label(True) is None

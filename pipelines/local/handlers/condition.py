@@ -7,6 +7,7 @@ from typing import Any
 from pipelines.definition.conditions import condition_text, evaluate
 from pipelines.definition.errors import DefinitionError
 from pipelines.definition.expressions import EvaluationContext, resolve
+from pipelines.definition.operands import SYMBOLS, operand_label
 from pipelines.definition.step_types import ConditionStepType
 from pipelines.local.errors import LocalRunError
 from pipelines.local.handlers.base import StepHandler, StepResult, StepRun
@@ -30,17 +31,33 @@ class ConditionHandler(StepHandler):
         return f" -> {'IfSteps' if step.properties['Outcome'] else 'ElseSteps'}"
 
     def gate_lines(self, step: StepRecord) -> list[str]:
-        """Each condition with its operands and value, then the branch the outcome chose."""
+        """One line per gate: its outcome, then each condition with what its operands are (a parameter, a step's
+        figure) and their values, the failed ones marked."""
         evaluated = step.arguments or []
-        lines = [f"{step.name}: {condition_text(item['condition'])} -> {item['value']}" for item in evaluated]
-        outcome = "passed (IfSteps)" if step.properties.get("Outcome") else "failed (ElseSteps)"
-        return [*lines, f"{step.name}: {outcome}"]
+        outcome = "passed" if step.properties.get("Outcome") else "FAILED"
+        parts = [condition_line(item["condition"]) + ("" if item["value"] else " (no)") for item in evaluated]
+        return [f"{step.name}: {outcome}: " + "; ".join(parts)]
 
     def list_metadata(self, step: StepRecord, execution_id: str, arn_prefix: str) -> dict[str, Any]:
         properties = step.properties or {}
         if "Outcome" not in properties:
             return {}
         return {"Condition": {"Outcome": "True" if properties["Outcome"] else "False"}}
+
+
+def condition_line(condition: dict[str, Any]) -> str:
+    """'Evaluate-xgboost AUC 0.6643 (95% interval 0.6468-0.6818) >= MinModelAUC 0.6000' (the labels the record
+    kept, `describe_condition`); without them, the condition's own text."""
+    kind = condition.get("Type")
+    if kind not in SYMBOLS or not (condition.get("LeftLabel") or condition.get("RightLabel")):
+        return condition_text(condition)
+    text = condition_text(condition)
+    left, _, right = text.partition(f" {kind} ")
+    if not right:
+        return text
+    named = [f"{label} {value}".strip() for label, value in ((condition.get("LeftLabel") or "", left),
+                                                              (condition.get("RightLabel") or "", right))]
+    return f"{named[0]} {SYMBOLS[kind]} {named[1]}"
 
 
 def describe_condition(condition: dict[str, Any], context: EvaluationContext) -> dict[str, Any]:
@@ -65,6 +82,9 @@ def describe_condition(condition: dict[str, Any], context: EvaluationContext) ->
         interval = _interval(condition[f"{side}Value"], described[f"{side}Value"], context)
         if interval:
             described[f"{side}Interval"] = interval
+        label = operand_label(condition[f"{side}Value"])
+        if label:
+            described[f"{side}Label"] = label
     return described
 
 
