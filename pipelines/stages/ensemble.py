@@ -33,7 +33,7 @@ from pipelines.stages.final_holdout import build_final_gate, build_final_holdout
 from pipelines.stages.models import ModelRound
 from pipelines.stages.plausibility import build_plausibility_gate
 from pipelines.stages.report_gate import build_report_gate
-from pipelines.stages.signal import build_signal_gate, summary
+from pipelines.stages.signal import as_text, build_signal_gate, summary
 from steps.common.settings import settings_arguments
 
 MODELS_IN = f"{PROCESSING_ROOT}/input/models"
@@ -169,13 +169,13 @@ def build_ensemble_chain(
                     on="",
                     values=[
                         f"Gate-ensemble{round_.suffix} failed: ensemble holdout AUC ",
-                        ensemble_auc,
+                        as_text(ensemble_auc),
                         " (needs >= MinEnsembleAUC ",
                         ctx.params.min_ensemble_auc,
                         ") vs best single model ",
                         ensemble.get("ensemble.best_single_algorithm"),
                         " ",
-                        ensemble.get("ensemble.best_single_auc"),
+                        ensemble.get("signal_metadata.best_single_auc"),
                         " (needs >= best single - margin ",
                         ensemble.get("ensemble.margin"),
                         "); ensemble holdout ",

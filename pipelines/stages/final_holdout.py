@@ -108,7 +108,7 @@ def build_final_gate(ctx: StageContext, round_: ModelRound, final: FinalHoldout,
         optional += f", the probability of backtest overfitting must stay <= gates.max_pbo {gates.max_pbo!r}"
     message = Join(on="", values=[
         f"Gate-final{round_.suffix} failed: the final holdout (the lockbox, scored once after the rounds) AUC ",
-        auc, " must reach MinFinalAUC ", ctx.params.min_final_auc,
+        final.get("final_metadata.final_auc"), " must reach MinFinalAUC ", ctx.params.min_final_auc,
         f" and stay <= the plausible ceiling {ceiling}{optional}; the selection holdout said ",
         final.get("final_metadata.selection_auc"), " after ", final.get("final_metadata.looks"),
         " looks, so nothing is registered (", final.get(SUMMARY_PATH), ")",

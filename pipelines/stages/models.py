@@ -31,7 +31,7 @@ from pipelines import sdk  # noqa: F401
 from pipelines.stages.context import StageContext
 from pipelines.stages.evaluation import build_evaluation_step, holdout_auc
 from pipelines.stages.plausibility import build_plausibility_gate
-from pipelines.stages.signal import summary
+from pipelines.stages.signal import as_text, summary
 from pipelines.stages.tuning import best_model_uri, build_tuning_step, round_suffix
 
 
@@ -85,7 +85,7 @@ def build_fail_models(ctx: StageContext, last: ModelRound) -> FailStep:
         f" on the holdout. Round {rounds} holdout AUC:",
     ]
     for algorithm in last.algorithms:
-        values += [f" {algorithm} ", last.auc(algorithm), " (", summary(*last.evaluations[algorithm]), ");"]
+        values += [f" {algorithm} ", as_text(last.auc(algorithm)), " (", summary(*last.evaluations[algorithm]), ");"]
     # One flat Join (no nested functions), with the spacing in the literals.
     return FailStep(name="Fail-models", error_message=Join(on="", values=values))
 

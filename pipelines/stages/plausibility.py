@@ -21,6 +21,7 @@ from sagemaker.workflow.functions import Join, JsonGet
 from pipelines import sdk  # noqa: F401
 from pipelines.config import horizon_key
 from pipelines.stages.context import StageContext
+from pipelines.stages.signal import as_text
 
 
 def build_plausibility_gate(
@@ -36,7 +37,7 @@ def build_plausibility_gate(
         "nothing is registered. Holdout AUC:",
     ]
     for label, auc in aucs.items():
-        values += [f" {label} ", auc, ";"]
+        values += [f" {label} ", as_text(auc), ";"]
     return ConditionStep(
         name=name,
         conditions=[ConditionLessThanOrEqualTo(left=auc, right=ceiling) for auc in aucs.values()],

@@ -43,6 +43,14 @@ def summary(step: ProcessingStep, evaluation: PropertyFile) -> JsonGet:
     return JsonGet(step_name=step.name, property_file=evaluation, json_path=SUMMARY_PATH)
 
 
+AUC_TEXT_PATH = "signal_metadata.auc"  # the holdout AUC at 4 decimals (steps/common/holdout_report.py)
+
+
+def as_text(value: JsonGet, path: str = AUC_TEXT_PATH) -> JsonGet:
+    """The same report's figure as the text the step writes for messages (a definition cannot round a number)."""
+    return JsonGet(step_name=value.step_name, property_file=value.property_file, json_path=path)
+
+
 def registry_metadata(step: ProcessingStep, evaluation: PropertyFile) -> dict[str, JsonGet]:
     return {key: JsonGet(step_name=step.name, property_file=evaluation, json_path=f"signal_metadata.{key}")
             for key in METADATA_KEYS}

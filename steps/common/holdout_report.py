@@ -37,5 +37,10 @@ def holdout_report(algorithm: str | None, frame: pd.DataFrame, labels: np.ndarra
         **details,
         "signal_quality": sections["signal_quality"],
         "backtest": sections["backtest"],
-        "signal_metadata": sections["signal_metadata"],
+        # the AUC as text at 4 decimals too: what the pipeline's Fail messages quote (a definition cannot round)
+        "signal_metadata": {**sections["signal_metadata"], "auc": _text(point["auc"])},
     }
+
+
+def _text(value: float | None) -> str:
+    return "undefined" if value is None or not np.isfinite(value) else f"{value:.4f}"

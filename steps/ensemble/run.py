@@ -245,6 +245,7 @@ def run_ensemble(models: str | Path, evaluations: str | Path, features: str | Pa
             sections["signal_quality"]["by_fold"] = fold_sections(meta_scores, "prediction", signal, table.manifest)
         report = holdout_report("ensemble", frame, labels, point, spread, sections, bootstrap=bootstrap, seed=seed,
                                 details={"ensemble": ensemble})
+        report["signal_metadata"]["best_single_auc"] = f"{best[best_name]:.4f}"  # quoted by Fail-ensemble
         predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                     "prediction": scores})
         # A few held-out rows with their expected output: the deploy smoke test sends them to the endpoint.

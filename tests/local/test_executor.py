@@ -39,6 +39,7 @@ def test_runs_exactly_the_definitions_steps_in_dag_order(run_fake, quick_definit
     assert executed == [
         "BuildFeatures",
         "LeakTests",
+        "SealLockbox",
         "LeakGate",
         "Tune-xgboost",
         "Evaluate-xgboost",
@@ -49,6 +50,8 @@ def test_runs_exactly_the_definitions_steps_in_dag_order(run_fake, quick_definit
         "Gate-plausible-ensemble",
         "CheckArtifact",
         "Gate-artifact",
+        "FinalHoldout",
+        "Gate-final",
         "Register-RegisterModel",
     ]
     position = {name: i for i, name in enumerate(run.record.steps)}
@@ -99,7 +102,8 @@ def test_tuning_stays_in_the_declared_ranges_and_exposes_the_argmax(run_fake, qu
     tune = run.record.steps["Tune-xgboost"]
     summaries = tune.properties["TrainingJobSummaries"]
     assert len(summaries) == 4 == tune.metrics["trials"]
-    tuning = quick_definition["Steps"][2]["Arguments"]["IfSteps"][0]["Arguments"]
+    leak_gate = next(step for step in quick_definition["Steps"] if step["Name"] == "LeakGate")
+    tuning = leak_gate["Arguments"]["IfSteps"][0]["Arguments"]
     ranges = tuning["HyperParameterTuningJobConfig"]["ParameterRanges"]
     for summary in summaries:
         tuned = summary["TunedHyperParameters"]
@@ -129,10 +133,12 @@ def test_second_run_reuses_cached_steps(run_fake, tmp_path):
     assert cached == {
         "BuildFeatures",
         "LeakTests",
+        "SealLockbox",
         "Tune-xgboost",
         "Evaluate-xgboost",
         "BuildEnsemble",
         "CheckArtifact",
+        "FinalHoldout",
     }
     assert not any(step.cache_hit for step in first.record.steps.values())
     assert not any(step.cache_hit for step in third.record.steps.values())
@@ -178,7 +184,7 @@ def test_unsupported_step_type_and_condition_are_errors_naming_them(quick_defini
     assert isinstance(refused.value.cause, UnsupportedConstruct)
 
     changed = copy.deepcopy(quick_definition)
-    changed["Steps"][2]["Arguments"]["Conditions"][0]["Type"] = "And"
+    next(step for step in changed["Steps"] if step["Name"] == "LeakGate")["Arguments"]["Conditions"][0]["Type"] = "And"
     with pytest.raises(UnsupportedConstruct, match="'And'"):
         flatten_steps(changed)
 

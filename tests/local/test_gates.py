@@ -118,7 +118,7 @@ def test_a_model_failing_every_round_ends_in_fail_models_naming_it(run_zoo):
     assert not any(name.startswith(("BuildEnsemble", "Register")) for name in _ran(run))
     message = run.record.steps["Fail-models"].failure_reason
     assert message.startswith("Gate-models-3 failed after 3 tuning rounds: every model must reach MinModelAUC 0.6 ")
-    assert " lightgbm 0.55 (IC 0.0100 RankIC 0.0100 ICIR 0.100 long-short net Sharpe 0.50);" in message
+    assert " lightgbm 0.5500 (IC 0.0100 RankIC 0.0100 ICIR 0.100 long-short net Sharpe 0.50);" in message
     assert " xgboost 0.6" in message
     assert run.record.model_package_arn is None
 
@@ -130,7 +130,7 @@ def test_an_ensemble_below_its_gate_fails_with_the_numbers(run_zoo):
     assert run.record.steps["Gate-models"].properties == {"Outcome": True}
     assert run.record.steps["Gate-ensemble"].properties == {"Outcome": False}
     message = run.record.steps["Fail-ensemble"].failure_reason
-    assert message.startswith("Gate-ensemble failed: ensemble holdout AUC 0.605 (needs >= MinEnsembleAUC 0.62)")
+    assert message.startswith("Gate-ensemble failed: ensemble holdout AUC 0.6050 (needs >= MinEnsembleAUC 0.62)")
     assert "vs best single model" in message
     assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
 
@@ -164,7 +164,7 @@ def test_a_holdout_auc_above_the_plausible_ceiling_stops_the_run_before_register
     message = run.record.steps["Fail-implausible"].failure_reason
     assert message.startswith("Gate-plausible failed: a holdout AUC above 0.7 is implausible for 1min bars with a "
                               "30-bar label horizon (leaks.plausibility 1min/30 max_holdout_auc")
-    assert " lightgbm 0.75;" in message and " xgboost 0.6" in message
+    assert " lightgbm 0.7500;" in message and " xgboost 0.6" in message
     assert run.status("Gate-models") == "Skipped"
     assert not any(name.startswith(("BuildEnsemble", "Register", "Tune-xgboost-2")) for name in _ran(run))
     assert run.record.model_package_arn is None
@@ -179,7 +179,7 @@ def test_an_ensemble_above_the_plausible_ceiling_is_not_registered(run_zoo):
     assert run.record.steps["Gate-plausible-ensemble"].properties == {"Outcome": False}
     message = run.record.steps["Fail-implausible-ensemble"].failure_reason
     assert message.startswith("Gate-plausible-ensemble failed: a holdout AUC above 0.7 is implausible")
-    assert message.endswith(" ensemble 0.71;")
+    assert message.endswith(" ensemble 0.7100;")
     assert run.status("CheckArtifact") == "Skipped" and run.status("Register-RegisterModel") == "Skipped"
 
 
@@ -192,7 +192,7 @@ def test_a_final_holdout_below_its_gate_is_not_registered_and_says_both_holdouts
     assert run.record.steps["Gate-final"].properties == {"Outcome": False}
     message = run.record.steps["Fail-final"].failure_reason
     assert message.startswith("Gate-final failed: the final holdout (the lockbox, scored once after the rounds) AUC "
-                              "0.55 must reach MinFinalAUC 0.6")
+                              "0.5500 must reach MinFinalAUC 0.6")
     assert "the selection holdout said 0.6" in message and " after 7 looks" in message
     assert run.status("Register-RegisterModel") == "Skipped" and run.record.model_package_arn is None
     # no round after the lockbox was opened: the loop had ended

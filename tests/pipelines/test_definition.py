@@ -143,9 +143,9 @@ def test_fail_models_names_every_algorithm_with_its_auc_and_the_threshold(zoo):
     values = message["Values"]
     assert {"Get": "Parameters.MinModelAUC"} in values
     for algorithm in ZOO:
-        auc = {
+        auc = {  # the AUC as the step writes it at 4 decimals (a definition cannot round): issue 31
             "Std:JsonGet": {
-                "Path": "binary_classification_metrics.auc.value",
+                "Path": "signal_metadata.auc",
                 "PropertyFile": {"Get": f"Steps.Evaluate-{algorithm}-3.PropertyFiles.Evaluation-{algorithm}-3"},
             }
         }
@@ -229,7 +229,8 @@ def test_ensemble_gate_requires_the_threshold_and_beating_the_best_single_model(
     ]
     message = steps["Fail-ensemble"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     assert {"Get": "Parameters.MinEnsembleAUC"} in message
-    assert {"Std:JsonGet": {"Path": "ensemble.best_single_auc", "PropertyFile": evaluation}} in message
+    for quoted in ("signal_metadata.auc", "signal_metadata.best_single_auc"):  # at 4 decimals, as the step writes
+        assert {"Std:JsonGet": {"Path": quoted, "PropertyFile": evaluation}} in message
     check = steps["CheckArtifact"]["Arguments"]
     assert check["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "steps.check_artifact"]
     assert steps["Gate-artifact"]["Arguments"]["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "passed"
@@ -279,7 +280,9 @@ def test_every_evaluated_auc_is_held_to_the_profiles_plausible_ceiling_before_re
             {"Type": "LessThanOrEqualTo", "LeftValue": final, "RightValue": ceiling}]
         message = steps[f"Fail-implausible{suffix}"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
         assert message[0].startswith(f"Gate-plausible{suffix} failed: a holdout AUC above {ceiling} is implausible")
-        assert auc(f"Evaluate-lightgbm{suffix}", f"Evaluation-lightgbm{suffix}") in message
+        quoted = auc(f"Evaluate-lightgbm{suffix}", f"Evaluation-lightgbm{suffix}")
+        quoted["Std:JsonGet"]["Path"] = "signal_metadata.auc"  # quoted at 4 decimals, compared at full precision
+        assert quoted in message
     evaluate = step_settings(steps["Evaluate-xgboost"], EvaluateSettings, definition)
     assert evaluate.suspicious_auc == ceiling  # the step's flag and the gate agree
 
