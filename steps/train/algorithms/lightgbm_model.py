@@ -15,6 +15,7 @@ MODEL_FILE = "model.txt"
 class LightGBMAlgorithm(Algorithm):
     name = "lightgbm"
     files = (MODEL_FILE,)
+    importance_type = "gain"
     hyperparameters = (
         HyperParameter("num_round", int, 1000, minimum=1, library=None),
         HyperParameter("learning_rate", float, 0.05, above=0),
@@ -63,6 +64,12 @@ class LightGBMAlgorithm(Algorithm):
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         return self.booster.predict(x, num_iteration=self.best_iteration or self.booster.current_iteration())
+
+    def feature_importance(self) -> dict[str, float] | None:
+        if self.booster is None:
+            return None
+        gains = self.booster.feature_importance(importance_type="gain", iteration=self.best_iteration)
+        return {name: float(gain) for name, gain in zip(self.booster.feature_name(), gains, strict=True)}
 
     def trained_features(self) -> list[str] | None:
         return list(self.booster.feature_name()) if self.booster is not None else None
