@@ -84,6 +84,29 @@ def with_definition(record_steps: list[dict], definition: dict[str, Any], finish
     return [*merged.values(), *(step for name, step in listed.items() if name not in merged)]
 
 
+_JOB_NAME = {"ProcessingJob": "ProcessingJobName", "TrainingJob": "TrainingJobName",
+             "TuningJob": "HyperParameterTuningJobName", "TransformJob": "TransformJobName"}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def package_approval(client, arn: str | None) -> dict[str, str]:
+    """The registered package's ARN and its approval status now (DescribeModelPackage); {} when unreadable."""
+    if not arn:
+        return {}
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        described = client.describe_model_package(ModelPackageName=arn)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"report: the model package {arn} could not be described ({exc}); its approval status is not shown",
+              file=sys.stderr)  # fmt: skip
+        return {"ModelPackageArn": arn}
+    return {"ModelPackageArn": arn, "ModelApprovalStatus": str(described.get("ModelApprovalStatus"))}
+
+
 def record_from_steps(described: dict, steps: list[dict], client=None, definition: dict | None = None) -> dict:
     record_steps = []
     for step in reversed(steps):  # the API lists the newest first
@@ -96,6 +119,11 @@ def record_from_steps(described: dict, steps: list[dict], client=None, definitio
         properties = {}
         if kind == "Condition":
             properties["Outcome"] = metadata[kind].get("Outcome") == "True"
+        job = str(_dict(metadata.get(kind)).get("Arn") or "").rsplit("/", 1)[-1]
+        if job and kind in _JOB_NAME:  # the job's name, for its log link (pipelines/report/logs.py)
+            properties[_JOB_NAME[kind]] = job
+        if kind == "RegisterModel" and client is not None:
+            properties.update(package_approval(client, metadata[kind].get("Arn")))
         started, ended = step.get("StartTime"), step.get("EndTime")
         record_steps.append(
             {
@@ -114,7 +142,12 @@ def record_from_steps(described: dict, steps: list[dict], client=None, definitio
     if definition is not None:
         finished = described.get("PipelineExecutionStatus") in {"Succeeded", "Failed", "Stopped"}
         record_steps = with_definition(record_steps, definition, finished)
+    package = next((s["properties"].get("ModelPackageArn") for s in record_steps
+                    if s.get("type") == "RegisterModel" and s.get("status") == "Succeeded"
+                    and (s.get("properties") or {}).get("ModelPackageArn")), None)
     return {
+        "model_package_arn": package,
+        "region": ([*str(described.get("PipelineExecutionArn") or "").split(":"), "", "", "", ""][3] or None),
         "pipeline_name": described.get("PipelineArn", "").rsplit("/", 1)[-1],
         "execution_id": described.get("PipelineExecutionArn", "").rsplit("/", 1)[-1],
         "status": described.get("PipelineExecutionStatus"),
@@ -131,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--execution", type=Path, help="a local run's execution.json")
     which.add_argument("--execution-arn", help="a SageMaker pipeline execution ARN (reads artifacts from S3)")
-    parser.add_argument("--output", type=Path, default=None, help="where to write the HTML (SageMaker mode)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where to write the HTML (default: the run's report.html for --execution, "
+                             "report-<execution-id>.html for --execution-arn)")
     parser.add_argument("--region", default=None)
     add_endpoint_argument(parser, "read the execution from this AWS API endpoint instead of AWS")
     args = parser.parse_args(argv)
     # imported once the arguments are read: `--help` answers without pandas
     from pipelines.report.collect import collect
     from pipelines.report.local import write_report
+    from pipelines.report.logs import sagemaker_log_links
     from pipelines.report.render import render
 
     if args.execution:
@@ -146,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)  # fmt: skip
             return 2
         try:
-            print(write_report(args.execution))
+            print(write_report(args.execution, target=args.output))
         except RecordError as exc:
             print(f"report: {exc}", file=sys.stderr)
             return 2
@@ -158,13 +194,26 @@ def main(argv: list[str] | None = None) -> int:
         print("report: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
               file=sys.stderr)  # fmt: skip
         return 2
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from pipelines.aws_timeouts import client_config
 
     config = client_config()
-    record = record_from_sagemaker(
-        session.client("sagemaker", endpoint_url=args.endpoint_url, config=config), args.execution_arn
-    )
-    html = render(collect(record, S3Source(session.client("s3", endpoint_url=args.endpoint_url, config=config))))
+    try:
+        record = record_from_sagemaker(
+            session.client("sagemaker", endpoint_url=args.endpoint_url, config=config), args.execution_arn
+        )
+        data = collect(record, S3Source(session.client("s3", endpoint_url=args.endpoint_url, config=config)))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"report: {args.execution_arn}: {error.get('Code', 'error')}: {error.get('Message', exc)}; check the "
+              "ARN (`aws sagemaker list-pipeline-executions`) and the region", file=sys.stderr)  # fmt: skip
+        return 2
+    except BotoCoreError as exc:
+        print(f"report: {args.execution_arn}: {exc}", file=sys.stderr)
+        return 2
+    data.job_logs = sagemaker_log_links(record["steps"], record.get("region") or session.region_name or "")
+    html = render(data)
     target = args.output or Path(f"report-{record['execution_id']}.html")
     target.write_text(html)
     print(target)

@@ -35,6 +35,7 @@ class ModelResult:
     folder: str | None = None
     training_job: str | None = None     # the tuning job's best the evaluation read (its fold AUCs are shown)
     training_job_step: str | None = None  # the tuning step that ran it, when another round's (warm start)
+    model_meta: dict[str, Any] | None = None  # that job's model_meta.json (its own feature importance)
 
     @property
     def ci95(self) -> tuple[float, float] | None:
@@ -57,6 +58,7 @@ class TuningResult:
     own_best_job: str | None = None
     own_best_value: float | None = None
     model_uris: dict[str, str] = field(default_factory=dict)  # training job -> model.tar.gz
+    best_meta: dict[str, Any] | None = None  # the best job's model_meta.json
 
     @property
     def best_hyperparameters(self) -> dict[str, Any]:
@@ -75,6 +77,19 @@ class ReportData:
     finals: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # FinalHoldout's evaluation.json
     lockbox: dict[str, Any] | None = None  # SealLockbox's lockbox.json: what was sealed, opened or not
     problems: list[str] = field(default_factory=list)
+    job_logs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # step -> (label, href) of its logs
+
+    @property
+    def approval(self) -> str | None:
+        """The registered package's approval status as the record holds it (set when the package was created;
+        `python -m pipelines.approve` changes it later in the registry, not in the record)."""
+        for step in self.record.get("steps") or []:
+            if step.get("type") == "RegisterModel" and step.get("status") == "Succeeded":
+                status = _dict(step.get("properties")).get("ModelApprovalStatus")
+                if status:
+                    return str(status)
+        status = self.record.get("model_approval_status")
+        return str(status) if status else None
 
 
 def _json(source: ArtifactSource, uri: str) -> dict[str, Any] | None:
@@ -147,7 +162,8 @@ def _evaluation(step: dict[str, Any], folder: str, evaluation: dict[str, Any], s
         metrics={str(k): v.get("value") for k, v in metrics.items() if isinstance(v, dict) and k != "auc"},
         roc=_roc(source, folder),
         suspicion=evaluation.get("suspicion") if isinstance(evaluation.get("suspicion"), dict) else None,
-        extra={k: evaluation[k] for k in ("ensemble", "holdout", "degradation", "signal_quality", "backtest")
+        extra={k: evaluation[k] for k in ("ensemble", "holdout", "degradation", "signal_quality", "backtest",
+                                          "by_sector", "by_ticker", "by_period", "calibration")
                if evaluation.get(k)},
         folder=folder,
     )
@@ -194,7 +210,8 @@ def _attach_fold_aucs(tunings: list[TuningResult], source: ArtifactSource) -> No
             uris.setdefault(job, uri)
     for tuning in tunings:
         if tuning.best_job:
-            tuning.fold_aucs = _fold_aucs(_model_meta(source, uris.get(tuning.best_job)))
+            tuning.best_meta = _model_meta(source, uris.get(tuning.best_job))
+            tuning.fold_aucs = _fold_aucs(tuning.best_meta)
 
 
 def tuning_of(model: ModelResult, tunings: list[TuningResult]) -> TuningResult | None:
@@ -285,6 +302,7 @@ def collect(record: dict[str, Any], source: ArtifactSource) -> ReportData:
         if tuning is None:
             continue
         model.training_job = tuning.best_job
+        model.model_meta = tuning.best_meta
         if tuning.best_job and runs.get(tuning.best_job, tuning.step) != tuning.step:
             model.training_job_step = runs[tuning.best_job]
         if not model.fold_aucs:

@@ -6,18 +6,24 @@ import os
 from pathlib import Path
 
 from pipelines.report.collect import collect, feature_notes, final_holdout_lines, latest_week_below_gate
+from pipelines.report.logs import local_log_links
 from pipelines.report.record import read_record
 from pipelines.report.render import render
 from pipelines.report.sources import LocalStoreSource
 
 
-def write_report(execution_json: Path, store_root: Path | None = None) -> Path:
-    """Render `report.html` beside a local execution record; the store is the run folder's `s3/`."""
+def write_report(execution_json: Path, store_root: Path | None = None, target: Path | None = None) -> Path:
+    """Render `report.html` beside a local execution record (or at `target`, leaving the run's own report as it
+    is); the store is the run folder's `s3/`; job logs are linked relative to where the page is written."""
     record = read_record(execution_json)
     root = store_root or execution_json.parent.parent / "s3"
-    html = render(collect(record, LocalStoreSource(root)))
-    target = execution_json.with_name("report.html")
-    partial = target.with_name(".report.html.partial")
+    data = collect(record, LocalStoreSource(root))
+    target = Path(target) if target else execution_json.with_name("report.html")
+    data.job_logs = local_log_links(record.get("steps") or [], execution_json.parent.resolve(),
+                                    target.parent.resolve())
+    html = render(data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
     partial.write_text(html)
     os.replace(partial, target)
     return target

@@ -9,10 +9,14 @@ from html import escape
 from typing import Any
 
 from pipelines.definition.conditions import condition_text
+from pipelines.report.breakdown import breakdown_section
 from pipelines.report.collect import ReportData, feature_notes, latest_week_below_gate
 from pipelines.report.final import final_holdout_section
+from pipelines.report.importance import importance_section
 from pipelines.report.signal import signal_section
 from pipelines.report.svg import STATUS_COLOURS, collapsed_step_graph, roc_chart, step_graph
+from pipelines.report.trials import trials_chart
+from pipelines.report.verdict import verdict_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#212121;max-width:1200px}
@@ -26,7 +30,12 @@ code{background:#f5f5f5;padding:1px 4px;border-radius:3px}.graph,.roc{margin:8px
 .graph-box{width:fit-content;max-width:100%;overflow-x:auto;border:1px solid #eceff1;border-radius:6px;padding:4px}
 .legend{font-size:12px;margin:6px 0}.legend span{margin-right:12px}.swatch{display:inline-block;width:11px;height:11px;
 border-radius:3px;margin-right:4px;vertical-align:-1px}label.fold{font-size:13px}input.fold{margin:4px 6px 8px 0}
-#fold-unrun:checked~.graph-full,.graph-folded{display:none}#fold-unrun:checked~.graph-folded{display:block}
+details.unfolded{margin:6px 0}details.unfolded summary{cursor:pointer;font-size:13px;color:#37474f}
+#verdict{margin:8px 0 4px}.verdict-grid{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.verdict-grid table{margin:0}.facts{max-width:640px}.facts th{white-space:nowrap}
+.side-by-side{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+svg.chart{display:block;margin:8px 0;max-width:100%;height:auto}img.plot{max-width:100%}
+pre{white-space:pre-wrap;word-break:break-all}td{overflow-wrap:break-word}code,a.log{overflow-wrap:anywhere}
 """
 
 
@@ -89,14 +98,15 @@ def _graph_section(steps: list[dict[str, Any]]) -> str:
     if folded is None:
         return legend + full
     svg, hidden = folded
+    # folded by default: the retry rounds that did not run are one box each; every step stays one click away
     return (
-        f'{legend}<input type="checkbox" id="fold-unrun" class="fold">'
-        f'<label for="fold-unrun" class="fold">fold the {hidden} steps of branches not taken</label>'
-        f'{full}<div class="graph-box graph-folded">{svg}</div>'
+        f'{legend}<div class="graph-box graph-folded">{svg}</div>'
+        f'<details class="unfolded"><summary>unfold: every step, including the {hidden} steps of branches not '
+        f"taken</summary>{full}</details>"
     )
 
 
-def _steps_table(steps: list[dict[str, Any]]) -> str:
+def _steps_table(steps: list[dict[str, Any]], logs: dict[str, list[tuple[str, str]]] | None = None) -> str:
     longest = max((s.get("seconds") or 0 for s in steps), default=0) or 1
     rows = []
     for step in steps:
@@ -107,14 +117,19 @@ def _steps_table(steps: list[dict[str, Any]]) -> str:
             note = (step.get("properties") or {}).get("reason", "")
         if step.get("failure_reason"):
             note = step["failure_reason"]
+        links = (logs or {}).get(step["name"], [])
+        shown = " ".join(f'<a class="log" href="{escape(href)}">{escape(label if len(links) > 1 else "log")}</a>'
+                         for label, href in links[:12])
+        if len(links) > 12:
+            shown += f' <span class="muted">and {len(links) - 12} more</span>'
         rows.append(
             f'<tr data-step="{escape(step["name"])}"><td>{escape(step["name"])}</td>'
             f'<td>{escape(str(step.get("type") or ""))}</td>'
             f"<td>{_status(step.get('status', ''))}</td><td class=num>{_fmt(seconds, 1)}{bar}</td>"
-            f"<td class=muted>{escape(str(note))}</td></tr>"
+            f"<td class=muted>{escape(str(note))}</td><td>{shown}</td></tr>"
         )
     return (
-        "<table><tr><th>step</th><th>type</th><th>status</th><th>seconds</th><th>note</th></tr>"
+        "<table><tr><th>step</th><th>type</th><th>status</th><th>seconds</th><th>note</th><th>job log</th></tr>"
         + "".join(rows)
         + "</table>"
     )
@@ -169,8 +184,9 @@ def _models_section(data: ReportData) -> str:
         "<th>95% CI (bootstrap)</th><th>fold AUCs of that job (validation)</th><th>other holdout metrics</th></tr>"
         + "".join(rows) + "</table>"
     )
-    curves = [(f"{m.name} ({m.step})", *m.roc) for m in data.models if m.roc]
-    return table + (roc_chart(curves) if curves else "")
+    with_roc = [m for m in data.models if m.roc]
+    curves = [(f"{m.name} ({m.step})", *m.roc) for m in with_roc]
+    return table + (roc_chart(curves, [m.auc for m in with_roc]) if curves else "")
 
 
 def _tuning_section(data: ReportData) -> str:
@@ -190,6 +206,7 @@ def _tuning_section(data: ReportData) -> str:
         parts.append(
             f"<h3>{escape(tuning.step)}</h3><p>best job <code>{escape(str(tuning.best_job))}</code>, "
             f"{escape(tuning.objective)} = {_fmt(tuning.best_value)}{own}; {len(tuning.trials)} trials</p>"
+            f"{_section('Tuning trials', lambda _, t=tuning: trials_chart(t), data)}"
             "<table><tr><th>training job</th><th>status</th><th>objective</th><th>hyperparameters</th></tr>"
             f"{rows}</table>"
         )
@@ -249,38 +266,59 @@ def _stability_section(data: ReportData) -> str:
     return "".join(parts) or '<p class="muted">Feature stability analysis was not part of this run.</p>'
 
 
+def _empty(record: dict[str, Any]) -> str:
+    """An execution with no steps: said plainly, never a success banner over empty sections."""
+    return (f'<section id="verdict"><div class="banner bad" id="status">Pipeline {escape(str(record.get("status")))} '
+            "with no steps recorded: nothing to report</div><p>This execution lists no steps, so there are no gates, "
+            "models, metrics or artifacts to show. Either nothing ran (an execution started against an emulator "
+            "that does not run steps, or one stopped before its first step) or its step list could not be read. "
+            "Run the pipeline with <code>python -m pipelines.run</code>, or check the execution's "
+            "steps with <code>aws sagemaker list-pipeline-execution-steps</code>.</p></section>")
+
+
+def _package(data: ReportData) -> str:
+    package = data.record.get("model_package_arn")
+    if not package:
+        return '<span class="muted">none registered</span>'
+    approval = data.approval
+    return (f'{escape(str(package))} — approval status: <b id="approval">{escape(approval or "unknown")}</b>'
+            + ("" if approval else ' <span class="muted">(the record does not carry it; see '
+               "<code>python -m pipelines.approve --list</code>)</span>"))
+
+
 def render(data: ReportData) -> str:
     record = data.record
     steps = record.get("steps", [])
-    ok = record.get("status") == "Succeeded"
-    banner_text = f"Pipeline {record.get('status')}"
-    if record.get("failure_reason"):
-        banner_text += f": {record['failure_reason']}"
-    package = record.get("model_package_arn")
     verdicts = {True: "<span class=pass>passed</span>", False: "<span class=fail>failed</span>"}
     checks = _section("Artifact check", lambda d: "".join(
         f"<p>{escape(step)}: {verdicts[bool(c.get('passed'))]} — {escape(str(c.get('summary', '')))}</p>"
         for step, c in d.checks
     ), data)
     parameters = json.dumps(record.get("parameters", {}), indent=1, sort_keys=True, default=str)
-    return f"""<!DOCTYPE html>
+    head = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(str(record.get("pipeline_name")))} run report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{CSS}</style></head><body>
 <h1>{escape(str(record.get("pipeline_name")))} — execution {escape(str(record.get("execution_id")))}</h1>
 <p class="muted">started {escape(str(record.get("started_at")))}, ended {escape(str(record.get("ended_at")))}</p>
-<div class="banner {"ok" if ok else "bad"}" id="status">{escape(banner_text)}</div>
+"""
+    if not steps and not (data.models or data.tunings or data.finals or data.features or data.leak_reports):
+        return head + _empty(record) + "\n</body></html>\n"
+    return head + f"""{_section("Verdict", verdict_section, data)}
 <h2>Final holdout (the lockbox)</h2>{_section("Final holdout", final_holdout_section, data)}
-<h2>Steps</h2>{_graph_section(steps)}{_steps_table(steps)}
+<h2>Steps</h2>{_graph_section(steps)}{_steps_table(steps, data.job_logs)}
 <h2>Gates</h2>{_gates_table(steps)}
 <h2>Features</h2>{_section("Features", _features_section, data)}
 <h2>Models (selection holdout; the final holdout row is the lockbox's)</h2>{_section("Models", _models_section, data)}
+<h2>AUC by sector, ticker and week; calibration</h2>{_section("AUC by group", breakdown_section, data)}
+<h2>Feature importance (the model's own)</h2>{_section("Feature importance", importance_section, data)}
 <h2>Signal quality and backtest (holdout)</h2>{_section("Signal quality", signal_section, data)}
 <h2>Tuning</h2>{_section("Tuning", _tuning_section, data)}
 <h2>Leak tests</h2>{_section("Leak tests", _leaks_section, data)}
 <h2>Feature stability (SHAP)</h2>{_section("Feature stability", _stability_section, data)}
 <h2>Artifact check</h2>{checks or '<p class="muted">No artifact check in this run.</p>'}
 <h2>Registered model package</h2>
-<p id="package">{escape(package) if package else '<span class="muted">none registered</span>'}</p>
+<p id="package">{_package(data)}</p>
 <h2>Parameters</h2><pre>{escape(parameters)}</pre>
 </body></html>
 """

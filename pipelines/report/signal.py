@@ -10,9 +10,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from pipelines.report.axes import Axes, padded, polyline
 from pipelines.report.collect import ModelResult, ReportData
-
-WIDTH, HEIGHT, PAD = 520, 150, 34
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -50,6 +49,26 @@ def ic_table(signal: dict[str, Any]) -> str:
             "<th>Rank IC</th><th>Rank ICIR</th><th>periods</th><th>net Sharpe</th></tr>" + "".join(rows) + "</table>")
 
 
+PERCENT = ("annualized_return", "annualized_volatility", "cumulative_return", "max_drawdown", "hit_rate")
+BACKTEST_COLUMNS = (  # (figure, header with its unit)
+    ("annualized_return", "annual return (%, annualised: mean per period × periods a year)"),
+    ("annualized_volatility", "annual volatility (%, annualised)"),
+    ("sharpe", "Sharpe (annualised)"),
+    ("sharpe_per_period", "Sharpe (per period, not annualised)"),
+    ("cumulative_return", "cumulative return (%, sum of periods)"),
+    ("max_drawdown", "max drawdown (% of capital)"),
+    ("hit_rate", "hit rate (% of periods up)"),
+)
+
+
+def _figure(key: str, value: Any) -> str:
+    """A backtest figure with its unit: returns, volatility, drawdown and hit rate in percent (the step writes
+    fractions: 15.96 is 1,596 % a year), Sharpe ratios as they are."""
+    if key in PERCENT and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{100 * value:,.2f}%"
+    return _fmt(value, 4)
+
+
 def backtest_table(backtest: dict[str, Any]) -> str:
     rows = []
     for variant in ("long_short", "long_only", "market_neutral"):
@@ -58,19 +77,18 @@ def backtest_table(backtest: dict[str, Any]) -> str:
             f = figures.get(kind) or {}
             rows.append(
                 f"<tr><td>{variant.replace('_', '-')}</td><td>{kind}</td>"
-                + "".join(f"<td class=num>{_fmt(f.get(k), 4)}</td>" for k in (
-                    "annualized_return", "annualized_volatility", "sharpe", "sharpe_per_period", "cumulative_return",
-                    "max_drawdown", "hit_rate"))
+                + "".join(f"<td class=num>{_figure(k, f.get(k))}</td>" for k, _ in BACKTEST_COLUMNS)
                 + f"<td class=num>{_fmt(figures.get('mean_turnover'), 3) if kind == 'net' else ''}</td></tr>")
     settings = backtest.get("settings") or {}
     note = (f"top / bottom {_fmt(settings.get('quantile'), 2)} by predicted probability, equal weight, "
             f"{escape(str(settings.get('scheme')))} periods of {_fmt(settings.get('holding_periods'))} "
             "decision time(s), "
             f"{_fmt(settings.get('cost_bps'), 1)} bps per unit traded; {_fmt(settings.get('periods'))} periods, "
-            f"{_fmt(settings.get('periods_per_year'), 0)} a year")
-    return (f'<p class="muted">{note}</p><table><tr><th>portfolio</th><th></th><th>annual return</th>'
-            "<th>annual volatility</th><th>Sharpe</th><th>Sharpe / period</th><th>cumulative</th>"
-            "<th>max drawdown</th><th>hit rate</th><th>turnover / period</th></tr>" + "".join(rows) + "</table>"
+            f"{_fmt(settings.get('periods_per_year'), 0)} a year. Returns are simple sums of period returns "
+            "(no compounding), as fractions of the book shown in percent")
+    headers = "".join(f"<th>{escape(header)}</th>" for _, header in BACKTEST_COLUMNS)
+    return (f'<p class="muted">{note}</p><table class="backtest"><tr><th>portfolio</th><th></th>{headers}'
+            "<th>turnover (per period, share of the book traded)</th></tr>" + "".join(rows) + "</table>"
             + plausibility_note(backtest.get("plausibility")))
 
 
@@ -98,70 +116,72 @@ def plausibility_note(screen: dict[str, Any] | None) -> str:
             f"({escape(str(screen.get('note') or ''))}).</p>")
 
 
-def _scale(values: list[float], low: float | None = None, high: float | None = None) -> tuple[float, float]:
-    low = min([*values, 0.0] if low is None else [low, *values])
-    high = max([*values, 0.0] if high is None else [high, *values])
-    return (low, high) if high > low else (low - 1e-9, high + 1e-9)
+def _date_ticks(labels: list[str], count: int = 5) -> list[tuple[float, str]]:
+    """A few evenly spaced positions labelled with their date (the first and the last always)."""
+    if not labels:
+        return []
+    n = len(labels)
+    picks = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(count)}) if n > 1 else [0]
+    return [(float(i), str(labels[i])[:10]) for i in picks]
 
 
 def ic_chart(ic_by_period: dict[str, Any]) -> str:
     """One bar per day: the mean IC of that day's decision times (green above 0, red below)."""
     values = [v for v in ic_by_period.get("ic") or []]
     dates = ic_by_period.get("dates") or []
-    if not any(v is not None for v in values):
+    defined = [v for v in values if isinstance(v, int | float)]
+    if not defined:
         return '<p class="muted">No defined IC by day.</p>'
-    low, high = _scale([v for v in values if v is not None], -0.1, 0.1)
-    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
-
-    def y(v: float) -> float:
-        return PAD + (high - v) / (high - low) * inner_h
-
-    step = inner_w / max(len(values), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" class="ic-chart" '
-             'aria-label="IC by day" font-family="sans-serif" font-size="10">',
-             f'<line x1="{PAD}" y1="{y(0):.1f}" x2="{WIDTH - PAD}" y2="{y(0):.1f}" stroke="#9e9e9e"/>',
-             f'<text x="4" y="{PAD}">{high:.2f}</text><text x="4" y="{PAD + inner_h}">{low:.2f}</text>']
+    low, high = padded([*defined, -0.1, 0.1])
+    n = len(values)
+    axes = Axes((-0.5, n - 0.5), (low, high), "trading day of the holdout",
+                "mean IC per day (correlation, -1..1)", "IC by day", "ic-chart",
+                x_ticks=_date_ticks([str(d) for d in dates]))
+    axes.add(f'<line x1="{axes.left}" y1="{axes.y(0):.1f}" x2="{axes.left + axes.inner[0]:.0f}" '
+             f'y2="{axes.y(0):.1f}" stroke="#616161"/>')
+    step = axes.inner[0] / max(n, 1)
     for i, (value, date) in enumerate(zip(values, dates, strict=False)):
         if value is None:
             continue
-        top, bottom = sorted((y(value), y(0)))
+        top, bottom = sorted((axes.y(value), axes.y(0)))
         colour = "#2e7d32" if value >= 0 else "#c62828"
-        parts.append(f'<rect x="{PAD + i * step:.1f}" y="{top:.1f}" width="{max(step - 1, 0.8):.1f}" '
-                     f'height="{max(bottom - top, 0.5):.1f}" fill="{colour}"><title>{escape(str(date))}: '
-                     f"IC {value:.4f}</title></rect>")
-    parts.append(f'<text x="{PAD}" y="{HEIGHT - 8}">mean IC per day, {escape(str(dates[0]))} .. '
-                 f"{escape(str(dates[-1]))}</text></svg>")
-    return "".join(parts)
+        axes.add(f'<rect x="{axes.x(i) - step * 0.4:.1f}" y="{top:.1f}" width="{max(step * 0.8, 0.8):.1f}" '
+                 f'height="{max(bottom - top, 0.5):.1f}" fill="{colour}"><title>{escape(str(date))}: '
+                 f"IC {value:.4f}</title></rect>")
+    axes.key("IC ≥ 0 (higher scores went with higher returns)", "#2e7d32", "area")
+    axes.key("IC < 0", "#c62828", "area")
+    return axes.svg()
 
 
 def curve_chart(curve: dict[str, Any]) -> str:
-    """The long-short net cumulative return (running sum, line) above its drawdown (shaded)."""
+    """The long-short net cumulative return (running sum, line) above its drawdown (shaded, with its own line)."""
     cumulative, drawdown = curve.get("cumulative") or [], curve.get("drawdown") or []
     if curve.get("held_periods") == 0:
         return ('<p class="muted">No position was ever held (fewer than two names at every rebalance time): the '
                 "backtest's figures are undefined.</p>")
     if not cumulative:
         return '<p class="muted">No backtest periods.</p>'
-    low, high = _scale(cumulative + drawdown)
-    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
     n = len(cumulative)
-
-    def point(i: int, v: float) -> str:
-        x = PAD + (i / max(n - 1, 1)) * inner_w
-        return f"{x:.1f},{PAD + (high - v) / (high - low) * inner_h:.1f}"
-
-    zero = PAD + high / (high - low) * inner_h
-    area = [f"{PAD:.1f},{zero:.1f}", *(point(i, v) for i, v in enumerate(drawdown)), f"{PAD + inner_w:.1f},{zero:.1f}"]
-    ts = curve.get("ts") or [""]
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
-            'class="curve-chart" aria-label="net return and drawdown" font-family="sans-serif" font-size="10">'
-            f'<line x1="{PAD}" y1="{zero:.1f}" x2="{WIDTH - PAD}" y2="{zero:.1f}" stroke="#9e9e9e"/>'
-            f'<polygon points="{" ".join(area)}" fill="#ffcdd2"><title>drawdown</title></polygon>'
-            f'<polyline points="{" ".join(point(i, v) for i, v in enumerate(cumulative))}" fill="none" '
-            'stroke="#1565c0" stroke-width="1.6"><title>cumulative net return</title></polyline>'
-            f'<text x="4" y="{PAD}">{high:.3f}</text><text x="4" y="{PAD + inner_h}">{low:.3f}</text>'
-            f'<text x="{PAD}" y="{HEIGHT - 8}">long-short cumulative net return (blue, sum of period returns) '
-            f"and drawdown (red), {escape(str(ts[0])[:10])} .. {escape(str(ts[-1])[:10])}</text></svg>")
+    axes = Axes((0.0, float(max(n - 1, 1))), padded([*cumulative, *drawdown]), "holding period (rebalance time)",
+                "return (% of capital, sum of periods)", "net return and drawdown", "curve-chart", y_percent=True,
+                x_ticks=_date_ticks([str(t) for t in curve.get("ts") or []]))
+    xs = [float(i) for i in range(n)]
+    zero = axes.y(0)
+    if drawdown:
+        area = [f"{axes.x(0):.1f},{zero:.1f}",
+                *(f"{axes.x(i):.1f},{axes.y(v):.1f}" for i, v in enumerate(drawdown)),
+                f"{axes.x(len(drawdown) - 1):.1f},{zero:.1f}"]
+        axes.add(f'<polygon points="{" ".join(area)}" fill="#ef9a9a" fill-opacity="0.6"><title>drawdown</title>'
+                 "</polygon>")
+    axes.add(f'<line x1="{axes.left}" y1="{zero:.1f}" x2="{axes.left + axes.inner[0]:.0f}" y2="{zero:.1f}" '
+             'stroke="#616161" stroke-dasharray="2 2"/>')
+    if drawdown:  # over the zero line: a run with no drawdown still shows its (flat) red line
+        axes.add(polyline(axes, xs[:len(drawdown)], drawdown, "#c62828", 2.0, title="drawdown"))
+    axes.add(polyline(axes, xs, cumulative, "#1565c0", 2.2, title="cumulative net return"))
+    worst = min(drawdown) if drawdown else 0.0
+    axes.key("long-short cumulative net return (sum of period returns)", "#1565c0")
+    axes.key(f"drawdown from the running peak (worst {100 * worst:.2f}%)", "#c62828")
+    return axes.svg()
 
 
 def _model_block(model: ModelResult) -> str:

@@ -6,6 +6,7 @@ import re
 from html import escape
 from typing import Any
 
+from pipelines.report.axes import Axes, polyline
 from pipelines.report.graph import UNEXECUTED, Edge, StepGraph, collapse_unexecuted, graph_of, layered_layout
 
 STATUS_COLOURS = {
@@ -162,28 +163,24 @@ def collapsed_step_graph(steps: list[dict[str, Any]]) -> tuple[str, int] | None:
     return draw_graph(graph, "graph collapsed", marker="arrow-collapsed"), sum(len(g.members) for g in groups)
 
 
-def roc_chart(curves: list[tuple[str, list[float], list[float]]], size: int = 320) -> str:
-    pad = 36
-    inner = size - 2 * pad
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 170}" height="{size}" role="img" '
-        'aria-label="ROC curves" class="roc">',
-        f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#9e9e9e"/>',
-        f'<line x1="{pad}" y1="{pad + inner}" x2="{pad + inner}" y2="{pad}" stroke="#bdbdbd" stroke-dasharray="4 3"/>',
-        f'<text x="{pad + inner / 2}" y="{size - 6}" font-size="11" text-anchor="middle" font-family="sans-serif">'
-        "false positive rate</text>",
-        f'<text x="10" y="{pad + inner / 2}" font-size="11" text-anchor="middle" font-family="sans-serif" '
-        f'transform="rotate(-90 10 {pad + inner / 2})">true positive rate</text>',
-    ]
+def roc_chart(curves: list[tuple[str, list[float], list[float]]], aucs: list[float | None] | None = None) -> str:
+    """ROC curves on a square plot with ticks, the chance diagonal and each curve's AUC in the legend. A curve
+    identical to an earlier one (an ensemble of one model) is drawn dashed on top and says so, so it is not lost."""
+    axes = Axes((0.0, 1.0), (0.0, 1.0), "false positive rate (share of down moves called up)",
+                "true positive rate (share of up moves called up)", "ROC curves", "roc", width=560, height=520,
+                right=16, legend_corner="bottom-right")
+    axes.add(polyline(axes, [0.0, 1.0], [0.0, 1.0], "#bdbdbd", 1.2, "4 3", "chance (AUC 0.5)"))
+    seen: list[tuple[str, list[float], list[float]]] = []
     for index, (label, fpr, tpr) in enumerate(curves):
         colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
-        points = " ".join(f"{pad + x * inner:.1f},{pad + (1 - y) * inner:.1f}" for x, y in zip(fpr, tpr, strict=True))
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
-        legend_y = pad + 14 + index * 16
-        parts.append(
-            f'<line x1="{size}" y1="{legend_y - 4}" x2="{size + 18}" y2="{legend_y - 4}" stroke="{colour}" '
-            f'stroke-width="3"/><text x="{size + 24}" y="{legend_y}" font-size="11" font-family="sans-serif">'
-            f"{escape(label)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+        twin = next((name for name, x, y in seen if x == fpr and y == tpr), None)
+        auc = (aucs or [None] * len(curves))[index]
+        text = f"{label}, AUC {auc:.4f}" if isinstance(auc, float) else label
+        dash = "8 6" if twin else ""
+        if twin:
+            text += f", dashed: same curve as {twin.split(' (')[0]}"
+        axes.add(polyline(axes, fpr, tpr, colour, 3.0 if twin else 2.0, dash, text))
+        axes.key(text, colour, dash)
+        seen.append((label, fpr, tpr))
+    axes.key("chance (AUC 0.5)", "#bdbdbd", "4 3")
+    return axes.svg()

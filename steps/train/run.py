@@ -207,6 +207,9 @@ def cross_validate_and_refit(table: FeatureTable, algorithm_cls: type[Algorithm]
         "holdout_rows_excluded": int(holdout.sum()),
         "grouping": grouping_meta,
         "features_manifest": {k: table.manifest.get(k) for k in ("settings", "data_range")},
+        # the refit model's own importance (the report shows it when SHAP stability did not run); null: none
+        "feature_importance": base.model.feature_importance(),
+        "feature_importance_type": algorithm_cls.importance_type,
     }
     oof_frame = pd.concat(oof_parts, ignore_index=True)
     oof_frame["ts"] = pd.DatetimeIndex(oof_frame["ts"]).tz_localize("UTC") \

@@ -101,8 +101,10 @@ def test_the_report_of_a_quick_run_draws_the_definitions_dag(run_fake, quick_def
     for g in _edges(svg):  # an arrow into or out of a step that did not run is drawn faint
         faint = "Skipped" in (statuses[g.get("data-from")], statuses[g.get("data-to")])
         assert ("inactive" in _classes(g)) == faint
-    # the branches not taken fold into one box each, behind a checkbox (CSS only: the page has no script)
-    assert 'id="fold-unrun"' in html and "<script" not in html
+    # folded by default: the branches not taken are one box each; the full graph is behind a <details> (no script)
+    assert "<script" not in html
+    assert html.index('class="graph collapsed"') < html.index('<details class="unfolded">') < html.index(
+        'class="graph-box graph-full"')
     folded = _graph_svg(html, "graph collapsed")
     groups = [g for g in folded.iter(f"{SVG}g") if "group" in _classes(g)]
     assert groups and all("skipped" in _classes(g) for g in groups)

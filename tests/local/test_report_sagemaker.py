@@ -87,5 +87,6 @@ def test_with_the_definition_the_execution_draws_its_dag_and_the_steps_it_never_
     assert by_name["Register-RegisterModel"]["status"] == "Skipped"
     assert by_name["Evaluate-xgboost-2"]["status"] == "NotStarted"  # the pipeline failed before it
     html = render(collect(record, _NoArtifacts()))
-    edges = re.findall(r'<g class="edge[^"]*" data-from="([^"]+)" data-to="([^"]+)"', html.split("graph collapsed")[0])
+    full = html.split('class="graph-box graph-full"')[1]  # the unfolded graph (the folded one is drawn first)
+    edges = re.findall(r'<g class="edge[^"]*" data-from="([^"]+)" data-to="([^"]+)"', full)
     assert sorted(edges) == sorted((d, name) for name, node in nodes.items() for d in node.depends_on)

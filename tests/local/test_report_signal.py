@@ -37,7 +37,7 @@ def test_section_shows_ic_tables_both_charts_and_the_backtest_figures() -> None:
     html = signal_section(data)
     holdout = sections["signal_quality"]["holdout"]["ic"]
     assert f"<td>holdout</td><td class=num>{holdout['mean']:.4f}</td>" in html
-    assert 'class="ic-chart"' in html and 'class="curve-chart"' in html
+    assert 'class="chart ic-chart"' in html and 'class="chart curve-chart"' in html
     sharpe = sections["backtest"]["long_short"]["net"]["sharpe"]
     assert f"<td class=num>{sharpe:.4f}</td>" in html
     assert "non-overlapping periods of 2 decision time(s)" in html  # 30-bar label, a row every 15 bars
@@ -65,7 +65,7 @@ def test_one_ticker_per_time_shows_undefined_where_a_zero_would_have_been() -> N
     html = signal_section(ReportData(record={}, models=[model]))
     assert "<td>holdout</td><td class=num>undefined</td>" in html
     assert re.search(r"<td>long-short</td><td>net</td>(<td class=num>undefined</td>){6}", html)
-    assert "No position was ever held" in html and 'class="curve-chart"' not in html
+    assert "No position was ever held" in html and 'curve-chart"' not in html
     assert "0.0000" not in html and "None" not in html
     page = render(ReportData(record={"steps": [], "status": "Succeeded"}, models=[model]))
     assert "information_coefficient undefined" in page and "long_short_net_sharpe undefined" in page
@@ -77,7 +77,7 @@ def test_the_backtest_plausibility_verdict_is_named_beside_the_figures() -> None
     assert screen["plausible"] is False and screen["flags"]
     html = signal_section(ReportData(record={}, models=[_model("Evaluate-xgboost", {
         "signal_quality": sections["signal_quality"], "backtest": sections["backtest"]})]))
-    table_end = html.index("</table>", html.index("<th>Sharpe / period</th>"))
+    table_end = html.index("</table>", html.index("<th>Sharpe (per period, not annualised)</th>"))
     assert html.index('data-plausibility="implausible"') > table_end  # right after the backtest table
     assert "Implausible economics" in html and all(flag in html for flag in screen["flags"])
     sharpe = sections["backtest"]["long_short"]["net"]["sharpe_per_period"]

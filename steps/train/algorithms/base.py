@@ -45,6 +45,7 @@ class Algorithm(ABC):
     name: ClassVar[str]
     hyperparameters: ClassVar[tuple[HyperParameter, ...]]
     files: ClassVar[tuple[str, ...]] = ()
+    importance_type: ClassVar[str | None] = None  # what `feature_importance` measures, in the library's words
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -82,6 +83,13 @@ class Algorithm(ABC):
     @abstractmethod
     def save(self, model_dir: Path) -> list[str]:
         """Write the model into `model_dir`; return the file names written."""
+
+    def feature_importance(self) -> dict[str, float] | None:
+        """The fitted model's own importance of each feature (the library's gain), every feature named, unused ones
+        at 0. Written into model_meta.json at training time so the report can always show which inputs the model
+        leans on, even when the SHAP stability stage did not run; None where the family has no such measure (GRU).
+        """
+        return None
 
     def trained_features(self) -> list[str] | None:
         """The feature names, in input order, that the saved model file itself records (None: it records none).

@@ -16,6 +16,7 @@ MODEL_FILE = "model.cbm"
 class CatBoostAlgorithm(Algorithm):
     name = "catboost"
     files = (MODEL_FILE,)
+    importance_type = "PredictionValuesChange"
     hyperparameters = DECLARED["catboost"]
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -45,6 +46,12 @@ class CatBoostAlgorithm(Algorithm):
         if self.model is None:
             raise RuntimeError("model is not fitted")
         return self.model.predict_proba(x)[:, 1]
+
+    def feature_importance(self) -> dict[str, float] | None:
+        if self.model is None or not self.model.feature_names_:
+            return None
+        values = self.model.get_feature_importance(type="PredictionValuesChange")
+        return {name: float(value) for name, value in zip(self.model.feature_names_, values, strict=True)}
 
     def trained_features(self) -> list[str] | None:
         return list(self.model.feature_names_) if self.model is not None and self.model.feature_names_ else None

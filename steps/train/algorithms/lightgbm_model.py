@@ -16,6 +16,7 @@ MODEL_FILE = "model.txt"
 class LightGBMAlgorithm(Algorithm):
     name = "lightgbm"
     files = (MODEL_FILE,)
+    importance_type = "gain"
     hyperparameters = DECLARED["lightgbm"]
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -47,6 +48,12 @@ class LightGBMAlgorithm(Algorithm):
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         return self.booster.predict(x, num_iteration=self.best_iteration or self.booster.current_iteration())
+
+    def feature_importance(self) -> dict[str, float] | None:
+        if self.booster is None:
+            return None
+        gains = self.booster.feature_importance(importance_type="gain", iteration=self.best_iteration)
+        return {name: float(gain) for name, gain in zip(self.booster.feature_name(), gains, strict=True)}
 
     def trained_features(self) -> list[str] | None:
         return list(self.booster.feature_name()) if self.booster is not None else None

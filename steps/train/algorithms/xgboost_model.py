@@ -17,6 +17,7 @@ MODEL_FILE = "model.json"
 class XGBoostAlgorithm(Algorithm):
     name = "xgboost"
     files = (MODEL_FILE,)
+    importance_type = "total_gain"
     hyperparameters = DECLARED["xgboost"]
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -50,6 +51,12 @@ class XGBoostAlgorithm(Algorithm):
         data = xgb.DMatrix(x, feature_names=self.booster.feature_names, missing=np.nan)
         rounds = self.best_iteration or self.booster.num_boosted_rounds()
         return self.booster.predict(data, iteration_range=(0, rounds))
+
+    def feature_importance(self) -> dict[str, float] | None:
+        if self.booster is None or not self.booster.feature_names:
+            return None
+        gains = self.booster.get_score(importance_type="total_gain")
+        return {name: float(gains.get(name, 0.0)) for name in self.booster.feature_names}
 
     def trained_features(self) -> list[str] | None:
         return list(self.booster.feature_names) if self.booster is not None and self.booster.feature_names else None
