@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from steps.common.errors import StepError
 from steps.common.resource_config import RESOURCE_CONFIG
@@ -167,3 +169,18 @@ def main_guard(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
 def run_main(main: Callable[[Sequence[str] | None], int | None]) -> None:
     """Entry point for `__main__` modules: exit with main_guard's code."""
     sys.exit(main_guard(main))
+
+
+def forwarding_getattr(cli_module: str, implementation: str) -> Callable[[str], Any]:
+    """A CLI module's `__getattr__` (PEP 562): the implementation module's names, imported on first use, so the
+    command line stays light enough for `--help` and `from <cli module> import <name>` keeps working."""
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return getattr(importlib.import_module(implementation), name)
+        except AttributeError:
+            raise AttributeError(f"module {cli_module!r} has no attribute {name!r}") from None
+
+    return __getattr__

@@ -20,24 +20,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from steps.common.cli import StepArgumentParser, run_main
+from steps.common.cli import StepArgumentParser, forwarding_getattr, run_main
 from steps.common.logging import get_logger
 from steps.live.names import NAMESPACE
 
-
-def __getattr__(name: str) -> Any:
-    """The implementation's names (`drift`, `run_monitor`, `read_scores`, ...) from steps.live.monitoring, imported
-    on first use: this module stays the command line, light enough for `--help`."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from steps.live import monitoring
-
-    try:
-        return getattr(monitoring, name)
-    except AttributeError:
-        raise AttributeError(f"module 'steps.live.monitor' has no attribute {name!r}") from None
+# The implementation's names, imported on first use: this module stays the command line, light for `--help`.
+__getattr__ = forwarding_getattr(__name__, "steps.live.monitoring")
 
 
 def main(argv: list[str] | None = None) -> int:

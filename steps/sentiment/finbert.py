@@ -18,25 +18,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
 
-from steps.common.cli import StepArgumentParser, run_main
+from steps.common.cli import StepArgumentParser, forwarding_getattr, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
 from steps.sentiment.settings import FinBertSettings
 
-
-def __getattr__(name: str) -> Any:
-    """The job's names (`run_finbert`, ...) from steps.sentiment.finbert_scoring, imported on first use: this module
-    stays the command line, light enough for `--help`."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from steps.sentiment import finbert_scoring
-
-    try:
-        return getattr(finbert_scoring, name)
-    except AttributeError:
-        raise AttributeError(f"module 'steps.sentiment.finbert' has no attribute {name!r}") from None
+# The implementation's names, imported on first use: this module stays the command line, light for `--help`.
+__getattr__ = forwarding_getattr(__name__, "steps.sentiment.finbert_scoring")
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, FinBertSettings]:

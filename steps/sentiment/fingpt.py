@@ -31,26 +31,15 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from steps.common.cli import StepArgumentParser, run_main
+from steps.common.cli import StepArgumentParser, forwarding_getattr, run_main
 from steps.common.logging import get_logger
 from steps.common.settings import parse_step_arguments
 from steps.sentiment.settings import FinGptSettings
 from steps.sentiment.shards import training_shard
 
-
-def __getattr__(name: str) -> Any:
-    """The job's names (`run_fingpt`, ...) from steps.sentiment.fingpt_scoring, imported on first use: this module
-    stays the command line, light enough for `--help`."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from steps.sentiment import fingpt_scoring
-
-    try:
-        return getattr(fingpt_scoring, name)
-    except AttributeError:
-        raise AttributeError(f"module 'steps.sentiment.fingpt' has no attribute {name!r}") from None
+# The implementation's names, imported on first use: this module stays the command line, light for `--help`.
+__getattr__ = forwarding_getattr(__name__, "steps.sentiment.fingpt_scoring")
 
 
 def _env_path(name: str, default: str | None) -> str | None:
