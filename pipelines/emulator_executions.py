@@ -19,6 +19,9 @@ beside moto rather than inside it:
   execution is described with the ParallelismConfiguration its run obeyed.
 - `ListPipelineParametersForExecution`, `DescribePipelineDefinitionForExecution`: a local execution's
   (the definition the pipeline had at its first put); moto's answer for moto's executions.
+- `StartPipelineExecution` is refused (ValidationException, naming what to run instead): moto would record an
+  execution that reads Succeeded with no step run, a success that did not happen. `python -m pipelines.run
+  --endpoint-url <this emulator>` runs the definition here and shows its execution in the emulator.
 
 The store is in memory, guarded by a lock; the journal is what outlives the process. The request shape of
 the local action is botocore's own shapes, declared for boto3 clients in `pipelines/emulator_model/`.
@@ -37,6 +40,10 @@ from pipelines.emulator_front import Answer, SageMakerCall, error_answer, json_a
 from pipelines.emulator_journal import action_of, body_of
 
 LOCAL_EXECUTION_ACTION = "PutLocalPipelineExecution"
+START_REFUSED = (
+    "this emulator stores pipelines and their executions but runs no step: an execution of {pipeline!r} started "
+    "here would read Succeeded with nothing run. Run it with `python -m pipelines.run --endpoint-url <this "
+    "emulator's URL>` (the same definition, every step run on this machine, its execution shown here)")
 MAX_MOTO_PAGES = 100  # bounded: moto's own listing of a pipeline's executions, page after page
 
 
@@ -142,7 +149,7 @@ class LocalExecutions:
 
     actions = frozenset({
         LOCAL_EXECUTION_ACTION, "ListPipelineExecutionSteps", "DescribePipelineExecution", "ListPipelineExecutions",
-        "ListPipelineParametersForExecution", "DescribePipelineDefinitionForExecution",
+        "ListPipelineParametersForExecution", "DescribePipelineDefinitionForExecution", "StartPipelineExecution",
     })  # fmt: skip
 
     def __init__(self) -> None:
@@ -160,6 +167,8 @@ class LocalExecutions:
     def answer(self, action: str, params: dict[str, Any], call: SageMakerCall) -> Answer:
         if action == LOCAL_EXECUTION_ACTION:
             return self._put(params, call)
+        if action == "StartPipelineExecution":
+            return error_answer("ValidationException", START_REFUSED.format(pipeline=params.get("PipelineName")))
         if action == "ListPipelineExecutions":
             return self._list(params, call)
         arn = params.get("PipelineExecutionArn")

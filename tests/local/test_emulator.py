@@ -323,3 +323,23 @@ def test_a_run_pointed_at_a_remote_endpoint_publishes_nothing_there(tmp_path):
     mirror(_record(tmp_path))
     assert mirror.off and mirror.pipeline_arn is None
     assert lines == [f"not mirrored as a pipeline execution: {remote} is not a local emulator"]
+
+
+def test_starting_an_execution_in_the_emulator_is_refused_with_what_to_run(tmp_path, monkeypatch, capsys):
+    """Issue 31: `upsert --start` against the emulator made an execution that read Succeeded with 0 steps while
+    nothing ran. The emulator refuses StartPipelineExecution, naming `pipelines.run`; publishing still works."""
+    from pipelines import upsert
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with Emulator(tmp_path / "state") as emulator:
+        common = ["--profile", "quick", "--endpoint-url", emulator.endpoint, "--create-bucket"]
+        assert upsert.main(common) == 0
+        capsys.readouterr()
+        assert upsert.main([*common, "--start"]) == 1
+        err = capsys.readouterr().err
+        assert "AWS refused StartPipelineExecution: ValidationException" in err
+        assert "runs no step" in err and "python -m pipelines.run --endpoint-url" in err
+        listed = emulator.client("sagemaker").list_pipeline_executions(PipelineName="conviction-direction")
+        assert listed["PipelineExecutionSummaries"] == []  # nothing recorded as run
