@@ -9,6 +9,9 @@ LOCK := requirements.lock
 PIP_PIN := pip==26.3
 # The one torch: a CPU build that lies on this machine's disk (containers/lock.sh reads the pin from here).
 TORCH_PIN := torch==2.13.0
+# Where pip would otherwise take PyPI's torch (a CUDA build on Linux x86_64, several GB): the CPU-only wheels,
+# e.g. `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu`. Empty: pip's configured index.
+TORCH_INDEX ?=
 # The drift check's own environment: the newest versions setup.cfg allows (make test-latest).
 LATEST_VENV := .venv-latest
 # What drift breaks first: everything that talks to the emulator (moto, boto3, the SageMaker SDK) and the
@@ -27,7 +30,7 @@ $(STAMP): $(LOCK) setup.cfg pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_PIN)
-	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIN) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
