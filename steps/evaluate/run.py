@@ -18,10 +18,11 @@ from steps.common.auc import auc_or_none
 from steps.common.errors import StepInputError
 from steps.common.feature_table import holdout_rows
 from steps.common.folds import holdout_mask, session_dates
-from steps.common.holdout_report import holdout_report
+from steps.common.holdout_report import HEADLINE_METRICS, holdout_report
 from steps.common.io import OUTPUT_MANIFEST, clear_outputs, write_json, write_manifest, write_metrics, write_parquet
 from steps.common.logging import StepTimer, log_input_size
 from steps.evaluate.metrics import bootstrap_std, point_metrics
+from steps.evaluate.reuse import fingerprint, reusable
 from steps.evaluate.signal import SignalSettings, fold_sections, holdout_sections, read_oof, with_forward_returns
 from steps.evaluate.trials import TRIALS_FILE, TRIALS_MANIFEST, TrialsInput, collect
 from steps.features.table import load_feature_table
@@ -129,6 +130,54 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
         raise StepInputError("the model's feature is missing from the table",
                              file=table.folder / "features.parquet", column=missing[0],
                              fix="evaluate with the features the model was trained on")
+    settings = {"bootstrap": bootstrap, "seed": seed, "suspicious_auc": suspicious_auc, "min_auc": min_auc,
+                "backtest": signal.model_dump(mode="json")}
+    wanted = fingerprint(model.meta_sha256, table.manifest, settings)
+    earlier = reusable(trials.earlier if trials else None, wanted, logger)
+    if earlier is not None:
+        report, predictions = earlier
+        point = {m: report["binary_classification_metrics"][m]["value"] for m in HEADLINE_METRICS}
+        spread = {m: report["binary_classification_metrics"][m]["standard_deviation"] for m in HEADLINE_METRICS}
+    else:
+        report, predictions, point, spread = _evaluate(model, model_path, table, name, bootstrap=bootstrap, seed=seed,
+                                                       suspicious_auc=suspicious_auc, min_auc=min_auc, signal=signal,
+                                                       timer=timer)
+        report["evaluated_with"] = wanted
+    rows = len(predictions)
+    out = Path(output)
+    # the old manifest first: no new file under an old listing
+    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS, TRIALS_FILE, TRIALS_MANIFEST])
+    write_parquet(predictions, out / PREDICTIONS_FILE)
+    write_json(report, out / EVALUATION_FILE)
+    listed = list(OUTPUTS)
+    if trials is not None:
+        with timer.block("collect_trials"):
+            collected = collect(trials.archives, trials.earlier, trials.round_name, trials.completed, out, logger)
+        listed += [TRIALS_MANIFEST] + ([TRIALS_FILE] if (out / TRIALS_FILE).is_file() else [])
+        logger.info("%d trial(s) of %d round(s) collected for the count of looks", collected["trials"],
+                    len(collected["rounds"]))
+    write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": rows, **point,
+                        "suspicious": report["suspicion"]["flag"]})
+    write_manifest(out, listed, step="evaluate", algorithm=name, model_meta_sha256=model.meta_sha256)  # last
+    if report["suspicion"]["flag"]:
+        logger.warning("SUSPICIOUS: %s", report["suspicion"]["reason"])
+    decay = report["degradation"]
+    if decay and decay["below_gate"]:
+        logger.warning("latest holdout week %s: AUC %.4f is below the gate %.2f", decay["latest_period"],
+                       decay["auc"], decay["gate"])
+    logger.info("holdout auc=%.4f (sd %.4f) accuracy=%.4f log_loss=%.4f brier=%.4f on %d rows", point["auc"],
+                spread["auc"], point["accuracy"], point["log_loss"], point["brier"], rows)
+    logger.info("holdout %s", report["signal_metadata"]["summary"])
+    for flag in report["backtest"]["plausibility"]["flags"]:
+        logger.warning("IMPLAUSIBLE BACKTEST: %s", flag)
+    return report
+
+
+def _evaluate(model: LoadedModel, model_path: str | Path, table: Any, name: str | None, *, bootstrap: int, seed: int,
+              suspicious_auc: float, min_auc: float | None, signal: SignalSettings, timer: StepTimer
+              ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, float], dict[str, float]]:
+    """Score the holdout and write nothing: the report, the predictions, the point metrics and their spread."""
+    meta = model.meta
     frame, labels = holdout_rows(table)
     with timer.block("predict"):
         # The whole table is passed so a sequence model sees each holdout row's history; only holdout
@@ -157,30 +206,4 @@ def run_evaluation(model_path: str | Path, features_path: str | Path, output: st
     report["degradation"] = degradation(report, min_auc)
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels,
                                 "prediction": scores, "forward_return": frame.get("forward_return")})
-    out = Path(output)
-    # the old manifest first: no new file under an old listing
-    clear_outputs(out, [OUTPUT_MANIFEST, *OUTPUTS, TRIALS_FILE, TRIALS_MANIFEST])
-    write_parquet(predictions, out / PREDICTIONS_FILE)
-    write_json(report, out / EVALUATION_FILE)
-    listed = list(OUTPUTS)
-    if trials is not None:
-        with timer.block("collect_trials"):
-            collected = collect(trials.archives, trials.earlier, trials.round_name, trials.completed, out, logger)
-        listed += [TRIALS_MANIFEST] + ([TRIALS_FILE] if (out / TRIALS_FILE).is_file() else [])
-        logger.info("%d trial(s) of %d round(s) collected for the count of looks", collected["trials"],
-                    len(collected["rounds"]))
-    write_metrics(out, {"timings_s": timer.as_metrics(), "holdout_rows": len(frame), **point,
-                        "suspicious": report["suspicion"]["flag"]})
-    write_manifest(out, listed, step="evaluate", algorithm=name, model_meta_sha256=model.meta_sha256)  # last
-    if report["suspicion"]["flag"]:
-        logger.warning("SUSPICIOUS: %s", report["suspicion"]["reason"])
-    decay = report["degradation"]
-    if decay and decay["below_gate"]:
-        logger.warning("latest holdout week %s: AUC %.4f is below the gate %.2f", decay["latest_period"],
-                       decay["auc"], decay["gate"])
-    logger.info("holdout auc=%.4f (sd %.4f) accuracy=%.4f log_loss=%.4f brier=%.4f on %d rows", point["auc"],
-                spread["auc"], point["accuracy"], point["log_loss"], point["brier"], len(frame))
-    logger.info("holdout %s", report["signal_metadata"]["summary"])
-    for flag in report["backtest"]["plausibility"]["flags"]:
-        logger.warning("IMPLAUSIBLE BACKTEST: %s", flag)
-    return report
+    return report, predictions, point, spread

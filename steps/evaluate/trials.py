@@ -52,7 +52,8 @@ def read_collection(folder: str | Path | None) -> tuple[pd.DataFrame | None, dic
         raise StepInputError(f"{len(found)} {TRIALS_MANIFEST} found", file=root,
                              fix="pass the previous round's Evaluate output folder")
     description = read_json(found[0], name="trials")
-    table = read_table(found[0].parent / TRIALS_FILE, name="trials") if description.get("rounds") else None
+    # a collection of no trial (a round whose archives held no predictions) has no table
+    table = read_table(found[0].parent / TRIALS_FILE, name="trials") if description.get("trials") else None
     return table, description
 
 
