@@ -175,6 +175,8 @@ def test_tweets_dated_far_after_the_last_bar_are_refused_with_their_count(tmp_pa
                                                                           ahead) -> None:
     tweets = market.tweets.copy()
     tweets.loc[tweets.index[:3], "created_at"] = market.bars["ts"].max() + ahead
+    # their counts were read when they were (mis)dated: only the date is wrong here, not the engagement contract
+    tweets.loc[tweets.index[:3], "engagement_observed_at"] = tweets.loc[tweets.index[:3], "created_at"]
     tweets_dir = tmp_path / "tweets"
     tweets_dir.mkdir()
     tweets.to_parquet(tweets_dir / "part.parquet")
