@@ -181,5 +181,5 @@ def test_without_data_every_profile_generates_as_many_sessions_as_its_folds_need
         if settings is not None:
             assert settings["days"] >= folds_days_needed(config) + 1, profile
     default = load_config()
-    assert folds_days_needed(default) == 126 + 4 * 21 + 21
-    assert sample_data_settings(default)["days"] >= 231
+    assert folds_days_needed(default) == 126 + 4 * 21 + 21 + 21  # train, folds, the selection holdout, the lockbox
+    assert sample_data_settings(default)["days"] >= 252
