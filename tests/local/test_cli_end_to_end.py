@@ -58,7 +58,7 @@ def test_quick_run_registers_a_package_then_reuses_the_cache_and_gates_on_auc(tm
     report = (sorted(run_dir.glob("*/report.html"))[-1]).read_text()
     for step in ("Evaluate-xgboost", "BuildEnsemble", "FinalHoldout"):
         assert f'data-signal="{step}"' in report
-    assert report.count('class="curve-chart"') == 3 and report.count('class="ic-chart"') == 3
+    assert report.count('class="chart curve-chart"') == 3 and report.count('class="chart ic-chart"') == 3
     register = {s["name"]: s for s in record["steps"]}["Register-RegisterModel"]["arguments"]
     assert re.fullmatch(r"-?\d\.\d{4}", register["CustomerMetadataProperties"]["holdout_ic"])
     # Issue 30: the lockbox leads the report and the summary; the package carries both holdouts' AUC and the looks
