@@ -194,7 +194,7 @@ def test_a_reference_into_another_condition_branch_is_refused(quick_config, quic
     lint_lines, refused = _refusals(changed, quick_config, tmp_path)
     for text in (lint_lines, [refused]):
         assert any(
-            "Notify: branch:" in line and "Register-RegisterModel" in line and "Gate-artifact's IfSteps" in line
+            "Notify: branch:" in line and "Register-RegisterModel" in line and "Gate-final's IfSteps" in line
             for line in text
         ), text
 
