@@ -13,14 +13,15 @@ from tiny_models import build_bert_classifier, synthetic_tweets
 
 from pipelines.config import load_config
 from pipelines.local.executor import RunOptions
-from pipelines.local.runner import run_config
+from pipelines.local.runner import folds_days_needed, run_config
 from steps.sentiment.export import export_classifier
 
 
 def _market_with_raw_tweets(tmp_path):
     """A small generated market whose tweets are raw text (no scores), as ingestion writes them."""
     market = tmp_path / "market"
-    generate = [sys.executable, "-m", "steps.sample_data", "--output", str(market), "--days", "40", "--tickers", "3"]
+    days = str(folds_days_needed(load_config(profile="quick")) + 2)  # the quick folds, both holdouts, a margin
+    generate = [sys.executable, "-m", "steps.sample_data", "--output", str(market), "--days", days, "--tickers", "3"]
     subprocess.run(generate, cwd=REPO, check=True, capture_output=True, timeout=300)
     scored = pd.read_parquet(market / "tweets")
     texts, _ = synthetic_tweets(len(scored), seed=3)
