@@ -38,9 +38,13 @@ def holdout_report(algorithm: str | None, frame: pd.DataFrame, labels: np.ndarra
         "signal_quality": sections["signal_quality"],
         "backtest": sections["backtest"],
         # the AUC as text at 4 decimals too: what the pipeline's Fail messages quote (a definition cannot round)
-        "signal_metadata": {**sections["signal_metadata"], "auc": _text(point["auc"])},
+        "signal_metadata": {**sections["signal_metadata"], "auc": metadata_text(point["auc"])},
     }
 
 
-def _text(value: float | None) -> str:
-    return "undefined" if value is None or not np.isfinite(value) else f"{value:.4f}"
+UNDEFINED = "undefined"  # the metadata string of a figure that cannot be computed: JSON null has no place there
+
+
+def metadata_text(value: float | None, digits: int = 4) -> str:
+    """A figure as the registry metadata and the Fail messages quote it (a metadata value is a string)."""
+    return UNDEFINED if value is None or not np.isfinite(value) else f"{value:.{digits}f}"

@@ -40,6 +40,7 @@ from steps.common.backtest import (
 from steps.common.backtest_plausibility import screen
 from steps.common.errors import StepInputError
 from steps.common.folds import session_dates
+from steps.common.holdout_report import metadata_text
 from steps.common.signal_quality import (
     daily_means,
     ic_by,
@@ -123,17 +124,16 @@ def headline(holdout: dict[str, Any], backtest: dict[str, Any]) -> dict[str, Any
         "long_short_net_sharpe": {"value": _number(net["sharpe"]), "standard_deviation": _number(sharpe_sd)},
     }
     metadata = {
-        "holdout_ic": _text(ic["mean"]),
-        "holdout_rank_ic": _text(rank_ic["mean"]),
-        "holdout_net_sharpe": _text(net["sharpe"], 3),
-        "holdout_net_annual_return": _text(net["annualized_return"]),
-        "summary": (f"IC {_text(ic['mean'])} RankIC {_text(rank_ic['mean'])} ICIR {_text(ic['icir'], 3)}"
-                    f" long-short net Sharpe {_text(net['sharpe'], 2)}"),
+        "holdout_ic": metadata_text(ic["mean"]),
+        "holdout_rank_ic": metadata_text(rank_ic["mean"]),
+        "holdout_net_sharpe": metadata_text(net["sharpe"], 3),
+        "holdout_net_annual_return": metadata_text(net["annualized_return"]),
+        "summary": (f"IC {metadata_text(ic['mean'])} RankIC {metadata_text(rank_ic['mean'])} "
+                    f"ICIR {metadata_text(ic['icir'], 3)} long-short net Sharpe {metadata_text(net['sharpe'], 2)}"),
     }
     return {"metrics": metrics, "signal_metadata": metadata}
 
 
-UNDEFINED = "undefined"  # the metadata string of a figure that cannot be computed (module docstring)
 
 
 def _number(value: float | None) -> float | None:
@@ -144,10 +144,6 @@ def _standard_error(summary: dict[str, Any]) -> float | None:
     if summary["std"] is None or summary["periods"] < 2:
         return None
     return _number(summary["std"] / math.sqrt(summary["periods"]))
-
-
-def _text(value: float | None, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else UNDEFINED
 
 
 def fold_sections(predictions: pd.DataFrame, score_column: str, settings: SignalSettings,

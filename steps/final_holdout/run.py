@@ -17,7 +17,7 @@ import pandas as pd
 
 from steps.common.errors import StepInputError
 from steps.common.folds import final_holdout_mask, session_dates
-from steps.common.holdout_report import holdout_report
+from steps.common.holdout_report import holdout_report, metadata_text
 from steps.common.io import (
     OUTPUT_MANIFEST,
     clear_outputs,
@@ -65,10 +65,6 @@ def selection_view(evaluation: dict[str, Any]) -> dict[str, Any]:
         "signal_metadata": evaluation.get("signal_metadata"),
         "ensemble": evaluation.get("ensemble"),  # the ensemble's clause, judged on this holdout by Gate-ensemble
     }
-
-
-def _text(value: float | None, digits: int = 4) -> str:
-    return "undefined" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def run_final_holdout(model: str | Path, features: str | Path, lockbox: str | Path, trials: str | Path | None,
@@ -124,13 +120,13 @@ def run_final_holdout(model: str | Path, features: str | Path, lockbox: str | Pa
     pbo = (selection["pbo"] or {}).get("pbo")
     selection_auc = (chosen["auc"] or {}).get("value")
     report["final_metadata"] = {
-        "final_auc": _text(auc),
-        "selection_auc": _text(selection_auc),
+        "final_auc": metadata_text(auc),
+        "selection_auc": metadata_text(selection_auc),
         "looks": str(selection["looks"]["n"]),
-        "selection_dsr": _text(dsr, 3),
-        "pbo": _text(pbo, 3),
-        "summary": (f"final holdout AUC {_text(auc)} (selection holdout {_text(selection_auc)} after "
-                    f"{selection['looks']['n']} looks; DSR {_text(dsr, 3)}, PBO {_text(pbo, 3)}); "
+        "selection_dsr": metadata_text(dsr, 3),
+        "pbo": metadata_text(pbo, 3),
+        "summary": (f"final holdout AUC {metadata_text(auc)} (selection holdout {metadata_text(selection_auc)} after "
+                    f"{selection['looks']['n']} looks; DSR {metadata_text(dsr, 3)}, PBO {metadata_text(pbo, 3)}); "
                     f"{report['signal_metadata']['summary']}"),
     }
     predictions = pd.DataFrame({"ticker": frame["ticker"], "ts": frame["ts"], "label": labels, "prediction": scores})
