@@ -139,21 +139,21 @@ class ParameterPolicy:
         defaults = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters", [])}
         approval = [spec.name for spec in PARAMETERS.values() if spec.policy == APPROVAL]
         return cls(approved_at_start=any(defaults.get(name) == APPROVED for name in approval),
-                   local_folders=local_folders, auc_ceiling=_plausible_ceiling(definition.get("Steps", [])))
+                   local_folders=local_folders, auc_ceiling=_plausible_ceiling(definition))
 
 
-def _plausible_ceiling(steps: list[Any]) -> float | None:
-    """The number Gate-plausible holds every holdout AUC to (pipelines/stages/plausibility.py), if any."""
-    for step in steps:
-        if not isinstance(step, dict):
-            continue
-        arguments = step.get("Arguments") or {}
-        if step.get("Name") == "Gate-plausible":
-            for condition in arguments.get("Conditions") or []:
-                right = condition.get("RightValue") if isinstance(condition, dict) else None
-                if isinstance(right, int | float) and not isinstance(right, bool):
-                    return float(right)
-        found = _plausible_ceiling([*(arguments.get("IfSteps") or []), *(arguments.get("ElseSteps") or [])])
-        if found is not None:
-            return found
+def _plausible_ceiling(definition: dict[str, Any]) -> float | None:
+    """The number Gate-plausible holds every holdout AUC to (pipelines/stages/plausibility.py), if any: a definition
+    this module cannot read has none (the runner refuses it on its own, naming what is wrong)."""
+    from pipelines.definition.errors import DefinitionError
+    from pipelines.definition.graph import flatten_steps
+
+    try:
+        gate = flatten_steps(definition).get("Gate-plausible")
+    except DefinitionError:
+        return None
+    for condition in (gate.spec.get("Arguments") or {}).get("Conditions") or [] if gate else []:
+        right = condition.get("RightValue") if isinstance(condition, dict) else None
+        if isinstance(right, int | float) and not isinstance(right, bool):
+            return float(right)
     return None
